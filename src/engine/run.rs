@@ -1,0 +1,583 @@
+//! The executor: runs a `Plan` and writes the export.
+//!
+//! ```text
+//! reader thread ──bounded channel──▶ rayon: decode + row stages ──▶ sequencer
+//!     (reorders by batch index) ──▶ barrier stages, quarantine, accounting ──▶ writer thread
+//! ```
+//! Memory: at most `2 × threads` raw chunks wait in the reader channel, at most
+//! `2 × threads + 2` batches are decoded or waiting for their turn, and two wait for the
+//! writer; nothing else grows with the input.
+//! Accounting: rows in are counted by the reader, quarantined rows and duplicates by the
+//! sequencer, rows out by the writer; the run fails unless in = out + duplicates +
+//! quarantined for every input file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use indicatif::ProgressBar;
+use serde_json::json;
+
+use crate::engine::batch::{AbsentKeys, Batch};
+use crate::engine::progress::{group_digits, new_bar, rows_message};
+use crate::engine::{BarrierStage, Findings, RowStage};
+use crate::error::{Error, Result};
+use crate::evidence::audit::AuditLog;
+use crate::evidence::export::ExportDir;
+use crate::evidence::manifest::Manifest;
+use crate::evidence::now_rfc3339;
+use crate::evidence::report::{
+    FieldInfo, FileRows, InputInfo, OutputInfo, PipelineInfo, QuarantineInfo, Report, RowCounts,
+    Rows, StageReport, REPORT,
+};
+use crate::io::jsonl::decode;
+use crate::io::quarantine::QuarantineWriter;
+use crate::io::schema::type_name;
+use crate::io::sink::{DataSink, WrittenFile};
+use crate::io::source::{read_inputs, Chunk, FileRead, ReaderConfig, ReaderEvent};
+use crate::plan::Plan;
+
+/// What a finished run tells its caller.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub output: PathBuf,
+    pub rows: RowCounts,
+    pub quarantined_records: u64,
+    pub parts: usize,
+    pub seconds: f64,
+    pub warnings: Vec<String>,
+}
+
+/// Raw chunks are cut at this many bytes even if `batch_rows` is not reached, so that
+/// long records do not make batches huge.
+const CHUNK_BYTES: usize = 8 << 20;
+
+struct Worked {
+    batch: Batch,
+    findings: Vec<Findings>,
+    cpu: Vec<Duration>,
+}
+
+/// Decodes a chunk and runs every row stage on it. Runs on the rayon pool.
+fn work(
+    index: u64,
+    chunk: Chunk,
+    schema: &SchemaRef,
+    rows: &[Option<Box<dyn RowStage>>],
+) -> Result<Worked> {
+    let mut batch = match chunk {
+        Chunk::Lines(lines) => {
+            let d = decode(&lines, schema)?;
+            Batch {
+                index,
+                file: lines.file,
+                data: d.data,
+                origins: d.origins,
+                absent: d.absent,
+                rejections: d.rejections,
+                duplicates: 0,
+                attachments: Vec::new(),
+            }
+        }
+        Chunk::Arrow {
+            file,
+            first_row,
+            batch,
+        } => Batch {
+            index,
+            file,
+            origins: (first_row..first_row + batch.num_rows() as u64).collect(),
+            data: batch,
+            absent: AbsentKeys::default(),
+            rejections: Vec::new(),
+            duplicates: 0,
+            attachments: Vec::new(),
+        },
+        Chunk::Rejected(r) => Batch {
+            index,
+            file: r.file,
+            data: RecordBatch::new_empty(schema.clone()),
+            origins: Vec::new(),
+            absent: AbsentKeys::default(),
+            rejections: vec![r],
+            duplicates: 0,
+            attachments: Vec::new(),
+        },
+    };
+    batch.attachments = (0..rows.len()).map(|_| None).collect();
+    let mut findings = vec![Findings::default(); rows.len()];
+    let mut cpu = vec![Duration::ZERO; rows.len()];
+    for (i, stage) in rows.iter().enumerate() {
+        if let Some(stage) = stage {
+            if batch.num_rows() > 0 {
+                let t = Instant::now();
+                batch = stage.process(batch, &mut findings[i])?;
+                cpu[i] += t.elapsed();
+            }
+        }
+    }
+    Ok(Worked {
+        batch,
+        findings,
+        cpu,
+    })
+}
+
+/// Per input file: what the reader saw and what became of the rows.
+#[derive(Default)]
+struct Account {
+    read: Option<FileRead>,
+    counts: RowCounts,
+}
+
+/// State of the sequencer, which runs on the calling thread.
+struct Sequencer<'a> {
+    plan: &'a Plan,
+    barriers: Vec<Option<Box<dyn BarrierStage>>>,
+    findings: Vec<Findings>,
+    cpu: Vec<Duration>,
+    reorder: BTreeMap<u64, Result<Worked>>,
+    next: u64,
+    accounts: Vec<Account>,
+    quarantine: QuarantineWriter,
+    by_reason: BTreeMap<String, u64>,
+    to_writer: SyncSender<Batch>,
+    bar: &'a ProgressBar,
+    started: Instant,
+    rows_seen: u64,
+}
+
+impl Sequencer<'_> {
+    /// Hands every batch that is next in input order to the barriers and the writer.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(worked) = self.reorder.remove(&self.next) {
+            self.next += 1;
+            let Worked {
+                mut batch,
+                findings,
+                cpu,
+            } = worked?;
+            for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
+                self.findings[i].merge(f);
+                self.cpu[i] += t;
+            }
+            for (i, barrier) in self.barriers.iter_mut().enumerate() {
+                if let Some(b) = barrier {
+                    let t = Instant::now();
+                    batch = b.process(batch, &mut self.findings[i])?;
+                    self.cpu[i] += t.elapsed();
+                }
+            }
+            let file = batch.file as usize;
+            let name = &self.plan.inputs[file].display;
+            for r in std::mem::take(&mut batch.rejections) {
+                if self.plan.strict {
+                    return Err(Error::Data(format!(
+                        "{} — stopped by --strict; without it the record is quarantined and the run goes on",
+                        r.describe(name)
+                    )));
+                }
+                self.quarantine.write(&r, name)?;
+                self.accounts[file].counts.quarantined += r.rows;
+                *self.by_reason.entry(r.reason.to_string()).or_default() += 1;
+            }
+            self.accounts[file].counts.duplicates += batch.duplicates;
+            self.rows_seen += batch.num_rows() as u64;
+            self.bar
+                .set_message(rows_message(self.rows_seen, self.started.elapsed()));
+            if batch.num_rows() > 0 {
+                batch.attachments.clear();
+                self.to_writer
+                    .send(batch)
+                    .map_err(|_| Error::Internal("the writer stopped".into()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the plan: reads, transforms and writes, then writes the evidence and moves the
+/// export into place. On any error nothing is left at the output path.
+pub fn run(mut plan: Plan) -> Result<RunSummary> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let export = ExportDir::prepare(&plan.output_dir, plan.overwrite, &plan.run_id)?;
+    let staging = export.staging.clone();
+    let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
+    audit.event(
+        "run_started",
+        json!({
+            "run_id": plan.run_id,
+            "tool_version": env!("CARGO_PKG_VERSION"),
+            "pipeline": plan.source.path.display().to_string(),
+            "pipeline_sha256": plan.source.sha256,
+            "inputs": plan.inputs.len(),
+            "threads": plan.threads,
+            "strict": plan.strict,
+        }),
+    )?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        run_id = %plan.run_id,
+        inputs = plan.inputs.len(),
+        threads = plan.threads,
+        "run started"
+    );
+
+    let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
+    let bar = new_bar(total_bytes, plan.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .thread_name(|i| format!("datacustoms-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
+
+    let mut rows_stages: Vec<Option<Box<dyn RowStage>>> = Vec::new();
+    let mut barriers: Vec<Option<Box<dyn BarrierStage>>> = Vec::new();
+    let mut stage_meta = Vec::new();
+    for s in std::mem::take(&mut plan.stages) {
+        stage_meta.push((s.type_name, s.kind()));
+        rows_stages.push(s.row);
+        barriers.push(s.barrier);
+    }
+    let n_stages = stage_meta.len();
+
+    let reader_cfg = ReaderConfig {
+        batch_rows: plan.batch_rows,
+        chunk_bytes: CHUNK_BYTES,
+        schema: plan.schema.clone(),
+    };
+    let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
+    let (write_tx, write_rx) = sync_channel::<Batch>(2);
+    let sink = DataSink::new(
+        staging.clone(),
+        plan.output_schema.clone(),
+        plan.sink.clone(),
+    )?;
+
+    let mut seq = Sequencer {
+        plan: &plan,
+        barriers,
+        findings: vec![Findings::default(); n_stages],
+        cpu: vec![Duration::ZERO; n_stages],
+        reorder: BTreeMap::new(),
+        next: 0,
+        accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
+        quarantine: QuarantineWriter::new(
+            staging.join("quarantine.jsonl"),
+            plan.quarantine_dir.clone(),
+        ),
+        by_reason: BTreeMap::new(),
+        to_writer: write_tx,
+        bar: &bar,
+        started,
+        rows_seen: 0,
+    };
+
+    let (coordinated, reader_result, writer_result) = std::thread::scope(|s| {
+        let inputs = &plan.inputs;
+        let bar_ref = &bar;
+        let reader = s.spawn(move || read_inputs(inputs, &reader_cfg, &raw_tx, bar_ref));
+        let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
+            let mut sink = sink;
+            let mut out = vec![0u64; inputs.len()];
+            for batch in write_rx {
+                sink.write(&batch.data, &batch.absent)?;
+                out[batch.file as usize] += batch.num_rows() as u64;
+            }
+            Ok((sink.finish()?, out))
+        });
+        let coordinated = coordinate(&pool, raw_rx, &rows_stages, &mut seq, &mut audit);
+        // Closing the writer's channel lets it finish; the reader ends when its receiver
+        // (owned by `coordinate`) is gone.
+        let Sequencer { to_writer, .. } = &mut seq;
+        drop(std::mem::replace(to_writer, sync_channel(0).0));
+        let reader_result = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
+        let writer_result = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("writer panicked".into())));
+        (coordinated, reader_result, writer_result)
+    });
+    bar.finish_and_clear();
+    coordinated?;
+    reader_result?;
+    let (parts, out_rows) = writer_result?;
+
+    for (i, b) in seq.barriers.iter_mut().enumerate() {
+        if let Some(b) = b {
+            b.finish(&mut seq.findings[i])?;
+        }
+    }
+
+    // Reconciliation, per file and in total.
+    let mut total = RowCounts::default();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut warnings = plan.warnings.clone();
+    for (i, acc) in seq.accounts.iter_mut().enumerate() {
+        let input = &plan.inputs[i];
+        let read = acc.read.take().ok_or_else(|| {
+            Error::Internal(format!(
+                "{}: the reader never finished this file",
+                input.display
+            ))
+        })?;
+        acc.counts.rows_in = read.rows;
+        acc.counts.blank_lines = read.blank_lines;
+        acc.counts.out = out_rows[i];
+        if !acc.counts.reconciles() {
+            let c = &acc.counts;
+            problems.push(format!(
+                "{}: rows in {} != out {} + duplicates {} + quarantined {}",
+                input.display, c.rows_in, c.out, c.duplicates, c.quarantined
+            ));
+        }
+        if read.rows == 0 && read.unreadable.is_none() {
+            warnings.push(format!("{}: no records (empty file)", input.display));
+        }
+        if let Some(u) = &read.unreadable {
+            warnings.push(format!("{}: {u}", input.display));
+        }
+        total.add(&acc.counts);
+        files.push(FileRows {
+            path: input.display.clone(),
+            bytes: read.bytes,
+            sha256: read.sha256,
+            rows: acc.counts.clone(),
+            unreadable: read.unreadable,
+        });
+    }
+    if !problems.is_empty() || !total.reconciles() {
+        return Err(Error::Internal(format!(
+            "reconciliation failed, so no export was written (this is a bug; please report it):\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+
+    // Evidence: quarantine, report, audit, manifest — in that order, manifest last.
+    let mut written: Vec<WrittenFile> = parts.clone();
+    for p in &parts {
+        audit.event(
+            "file_written",
+            json!({ "path": p.path, "sha256": p.sha256, "bytes": p.bytes, "rows": p.rows }),
+        )?;
+    }
+    let quarantine_home = seq.quarantine.home_dir().display().to_string();
+    if seq.quarantine.finish()? {
+        let f = hash_file(&staging, "quarantine.jsonl", Some(seq.quarantine.records))?;
+        audit.event(
+            "file_written",
+            json!({ "path": f.path, "sha256": f.sha256, "bytes": f.bytes, "rows": f.rows }),
+        )?;
+        written.push(f);
+    }
+    for (i, (type_name, _)) in stage_meta.iter().enumerate() {
+        audit.event(
+            "stage_finished",
+            json!({ "index": i, "type": type_name, "findings": seq.findings[i] }),
+        )?;
+    }
+
+    let fields = |s: &SchemaRef| -> Vec<FieldInfo> {
+        s.fields()
+            .iter()
+            .map(|f| FieldInfo {
+                name: f.name().clone(),
+                data_type: type_name(f.data_type()),
+            })
+            .collect()
+    };
+    let report = Report {
+        report_version: 1,
+        tool: "datacustoms",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        run_id: plan.run_id.clone(),
+        status: "complete".into(),
+        pipeline: PipelineInfo {
+            name: plan.source.file.name.clone(),
+            path: plan.source.path.display().to_string(),
+            sha256: plan.source.sha256.clone(),
+        },
+        started_at,
+        finished_at: now_rfc3339(),
+        seconds: started.elapsed().as_secs_f64(),
+        threads: plan.threads,
+        input: InputInfo {
+            format: plan.input_format.extension().into(),
+            schema_source: plan.schema_source.clone(),
+            schema: fields(&plan.schema),
+            files: plan.inputs.len(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+        },
+        output: OutputInfo {
+            format: plan.sink.format.extension().into(),
+            schema: fields(&plan.output_schema),
+            parts: parts.len(),
+            bytes: parts.iter().map(|p| p.bytes).sum(),
+        },
+        rows: Rows {
+            total: total.clone(),
+            reconciled: true,
+            files,
+        },
+        quarantine: QuarantineInfo {
+            records: seq.quarantine.records,
+            rows: seq.quarantine.rows,
+            by_reason: seq.by_reason.clone(),
+            home_dir: (seq.quarantine.records > 0).then_some(quarantine_home),
+        },
+        stages: stage_meta
+            .iter()
+            .enumerate()
+            .map(|(i, (t, k))| StageReport {
+                index: i,
+                type_name: t.to_string(),
+                kind: k.to_string(),
+                cpu_seconds: seq.cpu[i].as_secs_f64(),
+                findings: seq.findings[i].clone(),
+            })
+            .collect(),
+        residual: json!({ "scanned": false, "reason": "no de-identification stage in this pipeline" }),
+        warnings: warnings.clone(),
+    };
+    let mut text = serde_json::to_vec_pretty(&report)?;
+    text.push(b'\n');
+    let report_path = staging.join(REPORT);
+    std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
+    let rep = hash_file(&staging, REPORT, None)?;
+    audit.event(
+        "report_written",
+        json!({ "path": rep.path, "sha256": rep.sha256 }),
+    )?;
+    written.push(rep);
+    audit.event(
+        "run_finished",
+        json!({
+            "rows_in": total.rows_in, "rows_out": total.out,
+            "duplicates": total.duplicates, "quarantined": total.quarantined,
+        }),
+    )?;
+    audit.close()?;
+    written.push(hash_file(&staging, "audit.jsonl", None)?);
+
+    let manifest = Manifest {
+        manifest_version: 1,
+        tool: "datacustoms".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: plan.run_id.clone(),
+        created_at: now_rfc3339(),
+        pipeline_sha256: plan.source.sha256.clone(),
+        rows: total.out,
+        files: written,
+        key_ids: Vec::new(),
+    };
+    manifest.write(&staging)?;
+    export.commit()?;
+
+    tracing::info!(
+        rows_in = total.rows_in,
+        rows_out = total.out,
+        duplicates = total.duplicates,
+        quarantined = total.quarantined,
+        "run finished"
+    );
+    if total.quarantined > 0 {
+        tracing::warn!(
+            "{} rows quarantined ({} records); reasons in {}/quarantine.jsonl, raw records at home in {}",
+            group_digits(total.quarantined),
+            seq.quarantine.records,
+            plan.output_dir.display(),
+            plan.quarantine_dir.display()
+        );
+    }
+    Ok(RunSummary {
+        output: plan.output_dir.clone(),
+        rows: total,
+        quarantined_records: seq.quarantine.records,
+        parts: parts.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// The reader-facing loop: dispatches chunks to the pool with a bounded number in flight
+/// and feeds finished ones to the sequencer.
+fn coordinate(
+    pool: &rayon::ThreadPool,
+    raw_rx: Receiver<ReaderEvent>,
+    rows: &[Option<Box<dyn RowStage>>],
+    seq: &mut Sequencer<'_>,
+    audit: &mut AuditLog,
+) -> Result<()> {
+    let max_in_flight = seq.plan.threads * 2 + 2;
+    let schema = seq.plan.schema.clone();
+    let (done_tx, done_rx): (Sender<(u64, Result<Worked>)>, _) = channel();
+    let mut in_flight = 0usize;
+    let result = pool.in_place_scope(|scope| -> Result<()> {
+        let receive_one = |seq: &mut Sequencer<'_>, in_flight: &mut usize| -> Result<()> {
+            let (i, w) = done_rx
+                .recv()
+                .map_err(|_| Error::Internal("a worker vanished".into()))?;
+            *in_flight -= 1;
+            seq.reorder.insert(i, w);
+            seq.drain()
+        };
+        for ev in raw_rx.iter() {
+            match ev {
+                ReaderEvent::Opened(f) => {
+                    let input = &seq.plan.inputs[f as usize];
+                    audit.event(
+                        "input_opened",
+                        json!({ "file": input.display, "format": input.format.extension(), "bytes": input.bytes }),
+                    )?;
+                }
+                ReaderEvent::Done(read) => {
+                    audit.event(
+                        "input_read",
+                        json!({
+                            "file": seq.plan.inputs[read.file as usize].display,
+                            "bytes": read.bytes, "sha256": read.sha256,
+                            "rows": read.rows, "blank_lines": read.blank_lines,
+                        }),
+                    )?;
+                    let f = read.file as usize;
+                    seq.accounts[f].read = Some(read);
+                }
+                ReaderEvent::Chunk(index, chunk) => {
+                    let tx = done_tx.clone();
+                    let schema = &schema;
+                    scope.spawn(move |_| {
+                        let _ = tx.send((index, work(index, chunk, schema, rows)));
+                    });
+                    in_flight += 1;
+                    while in_flight >= max_in_flight {
+                        receive_one(seq, &mut in_flight)?;
+                    }
+                }
+            }
+        }
+        while in_flight > 0 {
+            receive_one(seq, &mut in_flight)?;
+        }
+        Ok(())
+    });
+    drop(raw_rx);
+    result
+}
+
+fn hash_file(dir: &std::path::Path, rel: &str, rows: Option<u64>) -> Result<WrittenFile> {
+    let (sha256, bytes) = crate::io::source::sha256_file(&dir.join(rel))?;
+    Ok(WrittenFile {
+        path: rel.to_string(),
+        sha256,
+        bytes,
+        rows,
+    })
+}

@@ -1,0 +1,79 @@
+//! The library's error type and the exit code each kind maps to.
+//!
+//! Invariant: no variant carries raw record content, key material or PII. Messages name
+//! files, lines, rows, fields and what to do next; the caller decides how to print them.
+
+use std::path::Path;
+
+/// Every failure the library reports. The variant decides the process exit code
+/// (see the contract in DESIGN.md); the message is for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line was wrong (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// Bad or tampered data: malformed input under `--strict`, a reconciliation that does
+    /// not hold (exit 65).
+    #[error("{0}")]
+    Data(String),
+    /// An input path matched nothing (exit 66).
+    #[error("{0}")]
+    NotFound(String),
+    /// The output exists and `--overwrite` was not given (exit 73).
+    #[error("{0}")]
+    OutputExists(String),
+    /// Reading or writing a file failed (exit 74).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pipeline file or a key is wrong (exit 78).
+    #[error("{0}")]
+    Config(String),
+    /// The export gate refused the export, or `verify` found a problem (exit 80).
+    #[error("{0}")]
+    Refused(String),
+    /// A bug or an unexpected failure (exit 1).
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The process exit code for this error, as listed in DESIGN.md.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 64,
+            Error::Data(_) => 65,
+            Error::NotFound(_) => 66,
+            Error::OutputExists(_) => 73,
+            Error::Io { .. } => 74,
+            Error::Config(_) => 78,
+            Error::Refused(_) => 80,
+            Error::Internal(_) => 1,
+        }
+    }
+
+    /// An I/O error with the path it happened on.
+    pub fn io(what: &str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            context: format!("{what} {}", path.display()),
+            source,
+        }
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        Error::Internal(format!("arrow: {e}"))
+    }
+}
+
+impl From<parquet::errors::ParquetError> for Error {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        Error::Internal(format!("parquet: {e}"))
+    }
+}

@@ -1,0 +1,146 @@
+//! The export folder's life cycle: everything is written into a staging folder beside the
+//! target and renamed into place only when the run is complete.
+//!
+//! Invariants: a failed, refused or killed run never leaves a folder at the target path
+//! that was not complete; `--overwrite` replaces the whole folder (no stale part survives);
+//! leftovers of a crashed run (staging or old folders) are removed by the next run.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub struct ExportDir {
+    pub target: PathBuf,
+    pub staging: PathBuf,
+    old: PathBuf,
+    committed: bool,
+}
+
+fn sibling(target: &Path, tag: &str, run_id: &str) -> Result<PathBuf> {
+    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::Usage(format!(
+            "output path {} has no folder name",
+            target.display()
+        ))
+    })?;
+    Ok(target.with_file_name(format!(".{name}.{tag}-{run_id}")))
+}
+
+impl ExportDir {
+    /// Checks the target and creates a fresh staging folder.
+    pub fn prepare(target: &Path, overwrite: bool, run_id: &str) -> Result<Self> {
+        if target.exists() && !overwrite {
+            return Err(Error::OutputExists(format!(
+                "output {} already exists: pass --overwrite (or set [output] overwrite = true) to replace it, or choose another --output",
+                target.display()
+            )));
+        }
+        if target.exists() && !target.is_dir() {
+            return Err(Error::OutputExists(format!(
+                "output {} exists and is not a folder",
+                target.display()
+            )));
+        }
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        remove_leftovers(target, parent)?;
+        let staging = sibling(target, "staging", run_id)?;
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
+        Ok(ExportDir {
+            target: target.to_path_buf(),
+            old: sibling(target, "old", run_id)?,
+            staging,
+            committed: false,
+        })
+    }
+
+    /// Moves the complete staging folder to the target, replacing what was there.
+    pub fn commit(mut self) -> Result<()> {
+        if self.target.exists() {
+            std::fs::rename(&self.target, &self.old)
+                .map_err(|e| Error::io("cannot move aside", &self.target, e))?;
+        }
+        std::fs::rename(&self.staging, &self.target)
+            .map_err(|e| Error::io("cannot move into place", &self.target, e))?;
+        self.committed = true;
+        if self.old.exists() {
+            std::fs::remove_dir_all(&self.old)
+                .map_err(|e| Error::io("cannot remove", &self.old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ExportDir {
+    /// A run that did not commit leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Removes `.NAME.staging-*` and `.NAME.old-*` folders left by killed runs. If a killed run
+/// had moved the target aside but not yet moved the new one in, the old export is put back.
+fn remove_leftovers(target: &Path, parent: &Path) -> Result<()> {
+    let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let fname = e.file_name();
+        let Some(f) = fname.to_str() else { continue };
+        let path = e.path();
+        if f.starts_with(&format!(".{name}.staging-")) {
+            std::fs::remove_dir_all(&path).map_err(|err| Error::io("cannot remove", &path, err))?;
+        } else if f.starts_with(&format!(".{name}.old-")) {
+            if !target.exists() {
+                std::fs::rename(&path, target)
+                    .map_err(|err| Error::io("cannot restore", &path, err))?;
+            } else {
+                std::fs::remove_dir_all(&path)
+                    .map_err(|err| Error::io("cannot remove", &path, err))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overwrite_replaces_the_whole_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        std::fs::create_dir_all(target.join("data")).unwrap();
+        std::fs::write(target.join("data/part-00009.jsonl"), "stale").unwrap();
+        assert!(matches!(
+            ExportDir::prepare(&target, false, "r1"),
+            Err(Error::OutputExists(_))
+        ));
+        let ex = ExportDir::prepare(&target, true, "r1").unwrap();
+        std::fs::write(ex.staging.join("new"), "x").unwrap();
+        ex.commit().unwrap();
+        assert!(target.join("new").exists());
+        assert!(!target.join("data/part-00009.jsonl").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_uncommitted_run_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        {
+            let ex = ExportDir::prepare(&target, false, "r2").unwrap();
+            std::fs::write(ex.staging.join("partial"), "x").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,128 @@
+//! `report.json`: what was found and done, per stage and per field, and the row
+//! reconciliation. Counts and masked examples only, never a raw value.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::Findings;
+
+pub const REPORT: &str = "report.json";
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub report_version: u32,
+    pub tool: &'static str,
+    pub tool_version: &'static str,
+    pub run_id: String,
+    /// "complete" (or "refused" once export gates exist).
+    pub status: String,
+    pub pipeline: PipelineInfo,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+    pub threads: usize,
+    pub input: InputInfo,
+    pub output: OutputInfo,
+    pub rows: Rows,
+    pub quarantine: QuarantineInfo,
+    pub stages: Vec<StageReport>,
+    /// The residual-PII re-scan of the export; filled in by the de-identification stage.
+    pub residual: serde_json::Value,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineInfo {
+    pub name: Option<String>,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputInfo {
+    pub format: String,
+    /// "declared", "sample (N records)", "scan (N records)" or "parquet".
+    pub schema_source: String,
+    pub schema: Vec<FieldInfo>,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FieldInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutputInfo {
+    pub format: String,
+    pub schema: Vec<FieldInfo>,
+    pub parts: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct RowCounts {
+    #[serde(rename = "in")]
+    pub rows_in: u64,
+    pub out: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub blank_lines: u64,
+}
+
+impl RowCounts {
+    pub fn reconciles(&self) -> bool {
+        self.rows_in == self.out + self.duplicates + self.quarantined
+    }
+    pub fn add(&mut self, o: &RowCounts) {
+        self.rows_in += o.rows_in;
+        self.out += o.out;
+        self.duplicates += o.duplicates;
+        self.quarantined += o.quarantined;
+        self.blank_lines += o.blank_lines;
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileRows {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+    #[serde(flatten)]
+    pub rows: RowCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rows {
+    #[serde(flatten)]
+    pub total: RowCounts,
+    pub reconciled: bool,
+    pub files: Vec<FileRows>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct QuarantineInfo {
+    pub records: u64,
+    pub rows: u64,
+    pub by_reason: BTreeMap<String, u64>,
+    /// Where the raw records were kept (at home; never in the export).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_dir: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageReport {
+    pub index: usize,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub kind: String,
+    /// CPU seconds spent in the stage, summed over threads.
+    pub cpu_seconds: f64,
+    pub findings: Findings,
+}

@@ -1,0 +1,191 @@
+//! `datacustoms verify EXPORT_DIR`: the check a reviewer runs before an export leaves.
+//! Re-hashes every file against the manifest, recounts data rows, finds files added or
+//! removed, checks the audit chain and the reconciliation recorded in the report.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::evidence::audit::verify_chain;
+use crate::evidence::manifest::{Manifest, MANIFEST};
+use crate::evidence::report::REPORT;
+use crate::io::source::sha256_file;
+
+#[derive(Debug)]
+pub struct Verified {
+    pub files: usize,
+    pub rows: u64,
+    pub audit_events: u64,
+}
+
+/// Verifies an export; `Error::Refused` lists every problem found.
+pub fn verify(dir: &Path) -> Result<Verified> {
+    if !dir.is_dir() {
+        return Err(Error::NotFound(format!(
+            "export {} not found",
+            dir.display()
+        )));
+    }
+    let manifest = Manifest::load(dir).map_err(Error::Refused)?;
+    let mut problems = Vec::new();
+    let mut listed = BTreeSet::new();
+    let mut data_rows = 0u64;
+
+    for f in &manifest.files {
+        let rel = Path::new(&f.path);
+        if rel.is_absolute() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            problems.push(format!("manifest lists an unsafe path `{}`", f.path));
+            continue;
+        }
+        listed.insert(f.path.clone());
+        let path = dir.join(rel);
+        if !path.is_file() {
+            problems.push(format!("{}: listed in the manifest but missing", f.path));
+            continue;
+        }
+        match sha256_file(&path) {
+            Ok((sha, bytes)) => {
+                if bytes != f.bytes {
+                    problems.push(format!(
+                        "{}: size {bytes} bytes, manifest says {}",
+                        f.path, f.bytes
+                    ));
+                }
+                if sha != f.sha256 {
+                    problems.push(format!(
+                        "{}: SHA-256 differs from the manifest (file was changed)",
+                        f.path
+                    ));
+                    continue;
+                }
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", f.path));
+                continue;
+            }
+        }
+        if f.path.starts_with("data/") {
+            match (count_rows(&path), f.rows) {
+                (Ok(n), Some(m)) if n == m => data_rows += n,
+                (Ok(n), m) => problems.push(format!(
+                    "{}: holds {n} rows, manifest says {}",
+                    f.path,
+                    m.map_or("nothing".into(), |m| m.to_string())
+                )),
+                (Err(e), _) => problems.push(format!("{}: cannot count rows: {e}", f.path)),
+            }
+        }
+    }
+
+    let mut present = Vec::new();
+    list_files(dir, dir, &mut present);
+    for p in present {
+        if p != MANIFEST && !listed.contains(&p) {
+            problems.push(format!("{p}: not in the manifest (file was added)"));
+        }
+    }
+
+    let audit_events = match verify_chain(&dir.join("audit.jsonl")) {
+        Ok(n) => n,
+        Err(e) => {
+            problems.push(e);
+            0
+        }
+    };
+
+    if data_rows != manifest.rows && problems.is_empty() {
+        problems.push(format!(
+            "data parts hold {data_rows} rows, manifest says {}",
+            manifest.rows
+        ));
+    }
+    match std::fs::read(dir.join(REPORT)).map(|b| serde_json::from_slice::<Value>(&b)) {
+        Ok(Ok(report)) => check_report(&report, manifest.rows, &mut problems),
+        _ => problems.push("report.json: missing or not JSON".into()),
+    }
+
+    if problems.is_empty() {
+        Ok(Verified {
+            files: manifest.files.len(),
+            rows: manifest.rows,
+            audit_events,
+        })
+    } else {
+        Err(Error::Refused(format!(
+            "export {} failed verification:\n  - {}",
+            dir.display(),
+            problems.join("\n  - ")
+        )))
+    }
+}
+
+fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) {
+    let status = report.get("status").and_then(Value::as_str).unwrap_or("");
+    if status != "complete" {
+        problems.push(format!("report.json: status is `{status}`, not `complete`"));
+    }
+    let rows = &report["rows"];
+    let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+    let check = |v: &Value, what: &str, problems: &mut Vec<String>| {
+        match (get(v, "in"), get(v, "out"), get(v, "duplicates"), get(v, "quarantined")) {
+            (Some(i), Some(o), Some(d), Some(q)) if i == o + d + q => {}
+            (Some(i), Some(o), Some(d), Some(q)) => problems.push(format!(
+                "report.json: {what}: rows in ({i}) != out ({o}) + duplicates ({d}) + quarantined ({q})"
+            )),
+            _ => problems.push(format!("report.json: {what}: row counts missing")),
+        }
+    };
+    check(rows, "total", problems);
+    if let Some(files) = rows.get("files").and_then(Value::as_array) {
+        for f in files {
+            let name = f.get("path").and_then(Value::as_str).unwrap_or("?");
+            check(f, name, problems);
+        }
+    }
+    if get(rows, "out") != Some(manifest_rows) {
+        problems.push(format!(
+            "report.json: rows.out is {}, the manifest's data parts hold {manifest_rows}",
+            get(rows, "out").map_or("missing".into(), |n| n.to_string())
+        ));
+    }
+}
+
+fn count_rows(path: &Path) -> std::result::Result<u64, String> {
+    let name = path.to_string_lossy();
+    if name.ends_with(".parquet") {
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let r = parquet::file::reader::SerializedFileReader::new(f).map_err(|e| e.to_string())?;
+        use parquet::file::reader::FileReader;
+        Ok(r.metadata().file_metadata().num_rows() as u64)
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut n = 0u64;
+        for line in BufReader::new(f).split(b'\n') {
+            line.map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            list_files(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            );
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `Plan`: everything resolved before the first row is read. The "high" half of the
+//! ripgrep-style split: inputs expanded, schema known (declared, inferred or read from
+//! Parquet), stages built against the schema they will see, output settled.
+//! The engine only ever sees a `Plan`.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use rand::Rng;
+
+use crate::config::{Format, PipelineSource};
+use crate::engine::StageRunner;
+use crate::error::{Error, Result};
+use crate::io::jsonl::check_decodable;
+use crate::io::schema::declared_schema;
+use crate::io::sink::SinkOptions;
+use crate::io::source::{infer_jsonl_schema, parquet_schema, resolve_inputs, InputFile};
+
+/// What the command line adds to or overrides in the pipeline file.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    pub inputs: Vec<String>,
+    pub output: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub overwrite: bool,
+    pub strict: bool,
+    pub quiet: bool,
+    pub run_id: Option<String>,
+    pub quarantine_dir: Option<PathBuf>,
+}
+
+pub struct Plan {
+    pub source: PipelineSource,
+    pub inputs: Vec<InputFile>,
+    pub input_format: Format,
+    pub schema: SchemaRef,
+    pub schema_source: String,
+    pub stages: Vec<StageRunner>,
+    pub output_schema: SchemaRef,
+    pub output_dir: PathBuf,
+    pub sink: SinkOptions,
+    pub overwrite: bool,
+    pub strict: bool,
+    pub quiet: bool,
+    pub threads: usize,
+    pub run_id: String,
+    pub quarantine_dir: PathBuf,
+    pub batch_rows: usize,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn build(pipeline: &Path, opts: RunOptions) -> Result<Plan> {
+        let source = PipelineSource::load(pipeline)?;
+        let file = &source.file;
+        let patterns = if opts.inputs.is_empty() {
+            file.input.path.to_vec()
+        } else {
+            opts.inputs.clone()
+        };
+        let inputs = resolve_inputs(&patterns, file.input.format)?;
+        let input_format = inputs
+            .first()
+            .map(|f| f.format)
+            .or(file.input.format)
+            .unwrap_or(Format::Jsonl);
+        let mut warnings = Vec::new();
+
+        let (schema, schema_source) = match input_format {
+            Format::Parquet => {
+                if let Some(s) = &file.input.schema {
+                    return Err(Error::Config(format!(
+                        "{}: `schema` applies to JSONL input; Parquet files carry their own",
+                        source.at(s.span())
+                    )));
+                }
+                let found = inputs.iter().find_map(|f| parquet_schema(&f.path).ok());
+                let Some(schema) = found else {
+                    return Err(Error::Data(format!(
+                        "no input is a readable Parquet file ({} tried); check the files or the [input] path",
+                        inputs.len()
+                    )));
+                };
+                (schema, "parquet".to_string())
+            }
+            Format::Jsonl => {
+                let spec = file.input.schema.as_ref();
+                match spec.map(|s| (s.get_ref(), s.span())) {
+                    None => infer(&inputs, Some(file.input.sample_lines), "sample", &mut warnings)?,
+                    Some((toml::Value::String(m), _)) if m == "sample" => {
+                        infer(&inputs, Some(file.input.sample_lines), "sample", &mut warnings)?
+                    }
+                    Some((toml::Value::String(m), _)) if m == "scan" => infer(&inputs, None, "scan", &mut warnings)?,
+                    Some((v @ toml::Value::Array(_), span)) => {
+                        let s = declared_schema(v, &source.at(span.clone()))?;
+                        for f in s.fields() {
+                            check_decodable(f.data_type()).map_err(|e| {
+                                Error::Config(format!("{}: field `{}`: {e}", source.at(span.clone()), f.name()))
+                            })?;
+                        }
+                        (s, "declared".to_string())
+                    }
+                    Some((_, span)) => {
+                        return Err(Error::Config(format!(
+                            "{}: `schema` must be \"sample\", \"scan\" or a list of {{ name = ..., type = ... }}",
+                            source.at(span)
+                        )))
+                    }
+                }
+            }
+        };
+
+        let mut stages = Vec::new();
+        let mut current = schema.clone();
+        for (i, cfg) in file.stages.iter().enumerate() {
+            let (stage, out) = crate::stages::build(cfg, i, &current, &source)?;
+            stages.push(stage);
+            current = out;
+        }
+
+        let run_id = match opts.run_id {
+            Some(id) => validate_run_id(&id)?,
+            None => new_run_id(),
+        };
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if threads == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        let output_dir = opts
+            .output
+            .unwrap_or_else(|| PathBuf::from(&file.output.path));
+        let quarantine_dir = opts
+            .quarantine_dir
+            .unwrap_or_else(|| PathBuf::from(".datacustoms/quarantine"))
+            .join(&run_id);
+        if file.input.batch_rows == 0 {
+            return Err(Error::Config(format!(
+                "{}: [input] batch_rows must be at least 1",
+                source.path.display()
+            )));
+        }
+        Ok(Plan {
+            inputs,
+            input_format,
+            schema,
+            schema_source,
+            stages,
+            output_schema: current,
+            sink: SinkOptions {
+                format: file.output.format.unwrap_or(input_format),
+                max_file_bytes: file.output.max_file_bytes.0.max(1),
+                row_group_rows: file.output.row_group_rows,
+                compression: file.output.compression,
+            },
+            overwrite: opts.overwrite || file.output.overwrite,
+            strict: opts.strict,
+            quiet: opts.quiet,
+            threads,
+            run_id,
+            quarantine_dir,
+            batch_rows: file.input.batch_rows,
+            output_dir,
+            warnings,
+            source,
+        })
+    }
+}
+
+fn infer(
+    inputs: &[InputFile],
+    limit: Option<usize>,
+    mode: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(SchemaRef, String)> {
+    let inf = infer_jsonl_schema(inputs, limit)?;
+    let (records, conflicts) = (inf.records, inf.conflicts);
+    if conflicts > 0 {
+        warnings.push(format!(
+            "{conflicts} of the {records} records read to infer the schema disagree on a field's type; \
+             records of the minority type are quarantined as schema_mismatch (declare the schema to choose)"
+        ));
+    }
+    let schema: SchemaRef = if records == 0 {
+        std::sync::Arc::new(Schema::empty())
+    } else {
+        inf.finish()
+    };
+    Ok((schema, format!("{mode} ({records} records)")))
+}
+
+/// Run ids become file names: keep them to a safe alphabet.
+fn validate_run_id(id: &str) -> Result<String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(Error::Usage(format!(
+            "--run-id `{id}`: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let suffix: u32 = rand::rng().random_range(0..0x100_0000);
+    format!("{}-{suffix:06x}", now.format(&fmt).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids() {
+        assert!(validate_run_id("nightly-2026.11.22_a").is_ok());
+        assert!(validate_run_id("../etc").is_err());
+        assert!(validate_run_id("").is_err());
+        let id = new_run_id();
+        assert!(validate_run_id(&id).is_ok(), "{id}");
+    }
+}

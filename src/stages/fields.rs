@@ -1,0 +1,250 @@
+//! Naming string values inside records: `text`, `meta.title`, `messages.content` (a path
+//! passes through lists, so `messages.content` is the content of every message).
+//! Stages that work on text use these paths, so every stage accepts nested fields the
+//! same way.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, GenericStringArray, GenericStringBuilder,
+    OffsetSizeTrait, StringViewBuilder, StructArray,
+};
+use arrow::datatypes::{DataType, Schema};
+
+use crate::error::Result;
+
+/// A resolved path to string values.
+#[derive(Debug, Clone)]
+pub struct StringPath {
+    /// As the user wrote it, for reports: `messages.content`.
+    pub name: String,
+    pub column: usize,
+    /// Struct field names below the top-level column.
+    pub steps: Vec<String>,
+}
+
+fn is_string(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// Every path to string values in a schema, in schema order.
+pub fn string_paths(schema: &Schema) -> Vec<StringPath> {
+    fn walk(
+        dt: &DataType,
+        prefix: &str,
+        column: usize,
+        steps: &mut Vec<String>,
+        out: &mut Vec<StringPath>,
+    ) {
+        match dt {
+            d if is_string(d) => out.push(StringPath {
+                name: prefix.to_string(),
+                column,
+                steps: steps.clone(),
+            }),
+            DataType::List(f) | DataType::LargeList(f) => {
+                walk(f.data_type(), prefix, column, steps, out)
+            }
+            DataType::Struct(fields) => {
+                for f in fields {
+                    steps.push(f.name().clone());
+                    walk(
+                        f.data_type(),
+                        &format!("{prefix}.{}", f.name()),
+                        column,
+                        steps,
+                        out,
+                    );
+                    steps.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        walk(f.data_type(), f.name(), i, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+/// Resolves `a.b.c`; the error lists the string fields that do exist.
+pub fn resolve(schema: &Schema, name: &str) -> std::result::Result<StringPath, String> {
+    let all = string_paths(schema);
+    if let Some(p) = all.iter().find(|p| p.name == name) {
+        return Ok(p.clone());
+    }
+    let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    Err(format!(
+        "no string field `{name}` in the input (string fields: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+/// Applies `f` to every non-null string at `steps` below `array`; `f` returns the new
+/// value or None to keep the old one. Returns None when nothing changed, so unchanged
+/// columns are shared rather than copied.
+pub fn map_strings(
+    array: &ArrayRef,
+    steps: &[String],
+    f: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<Option<ArrayRef>> {
+    Ok(match array.data_type() {
+        DataType::Utf8 => map_leaf(array.as_string::<i32>(), f),
+        DataType::LargeUtf8 => map_leaf(array.as_string::<i64>(), f),
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            let changes = collect_changes(a.len(), |i| (!a.is_null(i)).then(|| a.value(i)), f);
+            changes.map(|changes| {
+                let mut b = StringViewBuilder::with_capacity(a.len());
+                apply_changes(
+                    a.len(),
+                    changes,
+                    |i| (!a.is_null(i)).then(|| a.value(i)),
+                    |v| match v {
+                        Some(s) => b.append_value(s),
+                        None => b.append_null(),
+                    },
+                );
+                Arc::new(b.finish()) as ArrayRef
+            })
+        }
+        DataType::List(_) => map_list(array.as_list::<i32>(), steps, f)?,
+        DataType::LargeList(_) => map_list(array.as_list::<i64>(), steps, f)?,
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let (first, rest) = steps.split_first().expect("paths end at a string");
+            let idx = fields
+                .iter()
+                .position(|x| x.name() == first)
+                .expect("resolved path");
+            match map_strings(s.column(idx), rest, f)? {
+                None => None,
+                Some(new) => {
+                    let mut cols = s.columns().to_vec();
+                    cols[idx] = new;
+                    Some(Arc::new(StructArray::try_new(
+                        fields.clone(),
+                        cols,
+                        s.nulls().cloned(),
+                    )?))
+                }
+            }
+        }
+        other => unreachable!("resolved paths only pass through lists and structs, not {other}"),
+    })
+}
+
+fn map_list<O: OffsetSizeTrait>(
+    l: &GenericListArray<O>,
+    steps: &[String],
+    f: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<Option<ArrayRef>> {
+    let (DataType::List(field) | DataType::LargeList(field)) = l.data_type() else {
+        unreachable!()
+    };
+    Ok(match map_strings(l.values(), steps, f)? {
+        None => None,
+        Some(values) => Some(Arc::new(GenericListArray::<O>::try_new(
+            field.clone(),
+            l.offsets().clone(),
+            values,
+            l.nulls().cloned(),
+        )?)),
+    })
+}
+
+fn map_leaf<O: OffsetSizeTrait>(
+    a: &GenericStringArray<O>,
+    f: &mut dyn FnMut(&str) -> Option<String>,
+) -> Option<ArrayRef> {
+    let get = |i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let changes = collect_changes(a.len(), get, f)?;
+    let mut b = GenericStringBuilder::<O>::with_capacity(a.len(), a.value_data().len());
+    apply_changes(a.len(), changes, get, |v| match v {
+        Some(s) => b.append_value(s),
+        None => b.append_null(),
+    });
+    Some(Arc::new(b.finish()))
+}
+
+fn collect_changes<'a>(
+    len: usize,
+    get: impl Fn(usize) -> Option<&'a str>,
+    f: &mut dyn FnMut(&str) -> Option<String>,
+) -> Option<Vec<(usize, String)>> {
+    let changes: Vec<(usize, String)> = (0..len)
+        .filter_map(|i| get(i).and_then(&mut *f).map(|n| (i, n)))
+        .collect();
+    (!changes.is_empty()).then_some(changes)
+}
+
+fn apply_changes<'a>(
+    len: usize,
+    changes: Vec<(usize, String)>,
+    get: impl Fn(usize) -> Option<&'a str>,
+    mut push: impl FnMut(Option<&str>),
+) {
+    let mut it = changes.into_iter().peekable();
+    for i in 0..len {
+        match it.peek() {
+            Some((j, _)) if *j == i => {
+                let (_, s) = it.next().expect("peeked");
+                push(Some(&s));
+            }
+            _ => push(get(i)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::jsonl::{decode, LinesChunk};
+    use crate::io::schema::SchemaInference;
+
+    #[test]
+    fn maps_strings_inside_lists_of_structs() {
+        let lines = [
+            r#"{"id":"a","messages":[{"role":"user","content":"x"},{"role":"bot","content":null}]}"#,
+            r#"{"id":"b","messages":null}"#,
+        ];
+        let mut inf = SchemaInference::default();
+        let mut c = LinesChunk::new(0);
+        for (i, l) in lines.iter().enumerate() {
+            inf.add(
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap()
+                    .as_object()
+                    .unwrap(),
+            );
+            c.push(l.as_bytes(), i as u64 + 1);
+        }
+        let schema = inf.finish();
+        let names: Vec<String> = string_paths(&schema).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["id", "messages.role", "messages.content"]);
+        let d = decode(&c, &schema).unwrap();
+        let p = resolve(&schema, "messages.content").unwrap();
+        let col = d.data.column(p.column);
+        let new = map_strings(col, &p.steps, &mut |s| Some(s.to_uppercase()))
+            .unwrap()
+            .unwrap();
+        let l = new.as_list::<i32>();
+        let s = l.values().as_struct();
+        let content = s.column(1).as_string::<i32>();
+        assert_eq!(content.value(0), "X");
+        assert!(content.is_null(1));
+        assert!(l.is_null(1));
+        assert!(map_strings(col, &p.steps, &mut |_| None).unwrap().is_none());
+        assert!(resolve(&schema, "messages.nope")
+            .unwrap_err()
+            .contains("messages.content"));
+    }
+}

@@ -1,0 +1,46 @@
+//! One module per stage, its config struct beside its logic. `build` turns a
+//! `[[stages]]` entry into what the engine runs, given the schema the stage will see,
+//! and returns the schema it produces.
+
+pub mod fields;
+pub mod normalize;
+pub mod project;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::config::{PipelineSource, StageConfig};
+use crate::engine::StageRunner;
+use crate::error::Result;
+
+/// `index` is the stage's position in the pipeline file (for error messages).
+pub fn build(
+    cfg: &StageConfig,
+    index: usize,
+    schema: &SchemaRef,
+    src: &PipelineSource,
+) -> Result<(StageRunner, SchemaRef)> {
+    let type_name = cfg.type_name();
+    Ok(match cfg {
+        StageConfig::Normalize(c) => (
+            StageRunner {
+                type_name,
+                row: Some(Box::new(normalize::Normalize::build(
+                    c, schema, src, index,
+                )?)),
+                barrier: None,
+            },
+            schema.clone(),
+        ),
+        StageConfig::Project(c) => {
+            let (p, out) = project::Project::build(c, schema, src, index)?;
+            (
+                StageRunner {
+                    type_name,
+                    row: Some(Box::new(p)),
+                    barrier: None,
+                },
+                out,
+            )
+        }
+    })
+}

@@ -1,0 +1,355 @@
+//! `normalize`: Unicode NFKC, control and invisible characters stripped, whitespace
+//! collapsed, on named string fields (all string fields if none are named).
+//!
+//! Why each step: NFKC folds full-width digits and letters (`１３８`) and compatibility
+//! forms into their plain forms, so later recognizers and dedup see one spelling;
+//! control characters and zero-width marks are how PII slips past pattern matchers;
+//! collapsed whitespace makes exact dedup insensitive to spacing noise.
+//! Invariants: a row stage (pure, per batch); a value that needs no change is not copied;
+//! line breaks and each line's leading indentation are kept (code and poetry survive);
+//! ZWJ/ZWNJ are kept because emoji sequences and several scripts need them.
+
+use std::borrow::Cow;
+
+use arrow::datatypes::SchemaRef;
+use serde::Deserialize;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+use crate::config::PipelineSource;
+use crate::engine::batch::Batch;
+use crate::engine::{Findings, RowStage};
+use crate::error::{Error, Result};
+use crate::stages::fields::{map_strings, resolve, string_paths, StringPath};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeConfig {
+    /// String fields to normalize (`text`, `messages.content`); all string fields if omitted.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub nfkc: bool,
+    /// NFKC turns full-width punctuation (`，！？：；（）`) into ASCII. Chinese text
+    /// normally keeps it, so by default it is kept ("keep"); "fold" applies plain NFKC.
+    /// Full-width digits and letters are folded either way.
+    #[serde(default)]
+    pub fullwidth_punctuation: Punctuation,
+    /// Remove C0/C1 control characters except tab and newline; CR and CRLF become LF.
+    #[serde(default = "yes")]
+    pub strip_control: bool,
+    /// Remove invisible format characters: U+200B, U+2060, U+FEFF, U+00AD, U+180E.
+    #[serde(default = "yes")]
+    pub strip_invisible: bool,
+    /// Collapse runs of spaces inside a line to one space, trim line ends and the value's
+    /// ends, and keep at most one blank line between paragraphs.
+    #[serde(default = "yes")]
+    pub collapse_whitespace: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Punctuation {
+    #[default]
+    Keep,
+    Fold,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub struct Normalize {
+    paths: Vec<StringPath>,
+    opts: Options,
+}
+
+#[derive(Clone, Copy)]
+struct Options {
+    nfkc: bool,
+    keep_punctuation: bool,
+    strip_control: bool,
+    strip_invisible: bool,
+    collapse_whitespace: bool,
+}
+
+impl Normalize {
+    pub fn build(
+        cfg: &NormalizeConfig,
+        schema: &SchemaRef,
+        src: &PipelineSource,
+        index: usize,
+    ) -> Result<Self> {
+        let paths = match &cfg.fields {
+            None => string_paths(schema),
+            Some(fields) => fields
+                .iter()
+                .map(|f| {
+                    resolve(schema, f).map_err(|e| {
+                        Error::Config(format!("{}: normalize: {e}", src.stage_at(index, f)))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        Ok(Normalize {
+            paths,
+            opts: Options {
+                nfkc: cfg.nfkc,
+                keep_punctuation: cfg.fullwidth_punctuation == Punctuation::Keep,
+                strip_control: cfg.strip_control,
+                strip_invisible: cfg.strip_invisible,
+                collapse_whitespace: cfg.collapse_whitespace,
+            },
+        })
+    }
+}
+
+/// Per-value counts of which steps changed something.
+#[derive(Default)]
+struct Counts {
+    seen: u64,
+    changed: u64,
+    control: u64,
+    invisible: u64,
+    nfkc: u64,
+    whitespace: u64,
+}
+
+impl RowStage for Normalize {
+    fn process(&self, mut batch: Batch, findings: &mut Findings) -> Result<Batch> {
+        let mut columns = batch.data.columns().to_vec();
+        for path in &self.paths {
+            let mut c = Counts::default();
+            let mut f = |s: &str| {
+                c.seen += 1;
+                let out = normalize(s, self.opts, &mut c);
+                if out.is_some() {
+                    c.changed += 1;
+                }
+                out
+            };
+            if let Some(new) = map_strings(&columns[path.column], &path.steps, &mut f)? {
+                columns[path.column] = new;
+            }
+            findings.add_field(&path.name, "values_seen", c.seen);
+            findings.add_field(&path.name, "values_changed", c.changed);
+            findings.add_field(&path.name, "control_stripped", c.control);
+            findings.add_field(&path.name, "invisible_stripped", c.invisible);
+            findings.add_field(&path.name, "nfkc_changed", c.nfkc);
+            findings.add_field(&path.name, "whitespace_collapsed", c.whitespace);
+            findings.add_total("values_changed", c.changed);
+        }
+        batch.data = arrow::array::RecordBatch::try_new(batch.data.schema(), columns)?;
+        Ok(batch)
+    }
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+    )
+}
+
+fn is_stripped_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// The normalized value, or None when it is already normal.
+fn normalize(s: &str, o: Options, c: &mut Counts) -> Option<String> {
+    let mut cur: Cow<'_, str> = Cow::Borrowed(s);
+    if o.strip_control || o.strip_invisible {
+        let needs = |ch: char| {
+            (o.strip_control && is_stripped_control(ch)) || (o.strip_invisible && is_invisible(ch))
+        };
+        let dirty = if cur.is_ascii() {
+            o.strip_control
+                && cur
+                    .bytes()
+                    .any(|b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
+        } else {
+            cur.chars().any(needs)
+        };
+        if dirty {
+            let mut out = String::with_capacity(cur.len());
+            let mut chars = cur.chars().peekable();
+            let (mut ctl, mut inv) = (false, false);
+            while let Some(ch) = chars.next() {
+                if o.strip_control && ch == '\r' {
+                    ctl = true;
+                    if chars.peek() != Some(&'\n') {
+                        out.push('\n');
+                    }
+                } else if o.strip_control && is_stripped_control(ch) {
+                    ctl = true;
+                } else if o.strip_invisible && is_invisible(ch) {
+                    inv = true;
+                } else {
+                    out.push(ch);
+                }
+            }
+            c.control += ctl as u64;
+            c.invisible += inv as u64;
+            cur = Cow::Owned(out);
+        }
+    }
+    if o.nfkc && !cur.is_ascii() && is_nfkc_quick(cur.chars()) != IsNormalized::Yes {
+        let n = nfkc(&cur, o.keep_punctuation);
+        if n != *cur {
+            c.nfkc += 1;
+            cur = Cow::Owned(n);
+        }
+    }
+    if o.collapse_whitespace {
+        let w = collapse_whitespace(&cur);
+        if w != *cur {
+            c.whitespace += 1;
+            cur = Cow::Owned(w);
+        }
+    }
+    match cur {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(o) if o == s => None,
+        Cow::Owned(o) => Some(o),
+    }
+}
+
+/// Full-width forms of ASCII punctuation (U+FF01–FF0F, FF1A–FF20, FF3B–FF40, FF5B–FF5E).
+fn is_fullwidth_punctuation(c: char) -> bool {
+    matches!(c, '\u{FF01}'..='\u{FF0F}' | '\u{FF1A}'..='\u{FF20}' | '\u{FF3B}'..='\u{FF40}' | '\u{FF5B}'..='\u{FF5E}')
+}
+
+/// NFKC, optionally leaving full-width punctuation alone. Splitting at those characters
+/// is safe: they are starters that never compose with their neighbours.
+fn nfkc(s: &str, keep_punctuation: bool) -> String {
+    if !keep_punctuation {
+        return s.nfkc().collect();
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, run) in s.split(is_fullwidth_punctuation).enumerate() {
+        if i > 0 {
+            // The separator that split() consumed sits just before this run.
+            let before = &s[..run.as_ptr() as usize - s.as_ptr() as usize];
+            out.push(before.chars().next_back().expect("a separator"));
+        }
+        out.extend(run.nfkc());
+    }
+    out
+}
+
+fn is_hspace(c: char) -> bool {
+    c != '\n' && c.is_whitespace()
+}
+
+/// Collapses spaces inside lines, keeps each line's indentation, trims line ends and the
+/// value's ends, and keeps at most one blank line in a row.
+fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank_run = 0usize;
+    for line in s.trim_matches(char::is_whitespace).split('\n') {
+        let line = line.trim_end_matches(is_hspace);
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run == 1 {
+                out.push('\n');
+            }
+            continue;
+        }
+        blank_run = 0;
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let body = line.trim_start_matches(is_hspace);
+        out.push_str(&line[..line.len() - body.len()]);
+        let mut in_space = false;
+        for ch in body.chars() {
+            if is_hspace(ch) {
+                in_space = true;
+            } else {
+                if in_space {
+                    out.push(' ');
+                    in_space = false;
+                }
+                out.push(ch);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: Options = Options {
+        nfkc: true,
+        keep_punctuation: true,
+        strip_control: true,
+        strip_invisible: true,
+        collapse_whitespace: true,
+    };
+
+    fn n(s: &str) -> Option<String> {
+        normalize(s, ALL, &mut Counts::default())
+    }
+
+    #[test]
+    fn plain_text_is_untouched() {
+        assert_eq!(n("hello world"), None);
+        assert_eq!(n("你好，世界。\n第二段"), None);
+        assert_eq!(n("def f():\n    return 1"), None);
+    }
+
+    #[test]
+    fn full_width_and_ideographic_space_fold() {
+        assert_eq!(n("电话１３８　１２３４").as_deref(), Some("电话138 1234"));
+        assert_eq!(n("ＡＢＣ").as_deref(), Some("ABC"));
+    }
+
+    #[test]
+    fn fullwidth_punctuation_is_kept_unless_folding_is_asked() {
+        assert_eq!(n("你好，世界！１２"), Some("你好，世界！12".to_string()));
+        let fold = Options {
+            keep_punctuation: false,
+            ..ALL
+        };
+        assert_eq!(
+            normalize("你好，世界！", fold, &mut Counts::default()).as_deref(),
+            Some("你好,世界!")
+        );
+    }
+
+    #[test]
+    fn controls_and_invisibles_are_removed() {
+        assert_eq!(n("13\u{200B}8\u{0007}12").as_deref(), Some("13812"));
+        assert_eq!(n("a\r\nb\rc").as_deref(), Some("a\nb\nc"));
+        // ZWJ is kept: emoji family sequences depend on it.
+        assert_eq!(n("👨\u{200D}👩"), None);
+    }
+
+    #[test]
+    fn whitespace_collapses_but_keeps_structure() {
+        assert_eq!(
+            n("  a   b\t\tc  \n\n\n\nd  ").as_deref(),
+            Some("a b c\n\nd")
+        );
+        assert_eq!(
+            n("x\n    indented   code").as_deref(),
+            Some("x\n    indented code")
+        );
+    }
+
+    #[test]
+    fn counts_each_step() {
+        let mut c = Counts::default();
+        normalize("１\u{200B}  2", ALL, &mut c);
+        assert_eq!((c.invisible, c.nfkc, c.whitespace, c.control), (1, 1, 1, 0));
+    }
+
+    #[test]
+    fn normalizing_twice_changes_nothing() {
+        for s in ["  ａ\u{3000}ｂ \r\n\n\n c\u{0}", "x\u{FEFF}y", "①②", "ﾊﾝｶｸ"] {
+            let once = n(s).unwrap_or_else(|| s.to_string());
+            assert_eq!(n(&once), None, "{s:?} -> {once:?}");
+        }
+    }
+}
