@@ -1,0 +1,234 @@
+//! Bad input never loses data silently: every case is quarantined with its location and
+//! reason (raw bytes only at home), or fails the run under --strict, or fails with a clear
+//! error naming what to fix.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+const SECRET: &str = "13812345678-secret";
+
+fn bad_jsonl(dir: &Path) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"{\"id\":1,\"text\":\"fine\"}\n");
+    bytes.extend_from_slice(format!("{{\"id\":2,\"text\":\"{SECRET}\"\n").as_bytes()); // line 2: malformed
+    bytes.extend_from_slice(b"{\"id\":3,\"text\":\"bad \xff utf8\"}\n"); // line 3
+    bytes.extend_from_slice(format!("{{\"id\":\"{SECRET}\",\"text\":\"x\"}}\n").as_bytes()); // line 4: type
+    bytes.extend_from_slice(b"\n"); // line 5: blank
+    bytes.extend_from_slice(b"{\"id\":6,\"text\":\"ok\",\"extra\":true}\n"); // line 6: unknown field
+    bytes.extend_from_slice(b"[6]\n"); // line 7: not an object
+    bytes.extend_from_slice(b"{\"id\":8,\"text\":\"last\"}"); // line 8, no newline
+    std::fs::write(dir.join("in.jsonl"), bytes).unwrap();
+}
+
+const DECLARED: &str =
+    "schema = [{ name = \"id\", type = \"int64\" }, { name = \"text\", type = \"string\" }]\n";
+
+fn pipeline_with_schema(dir: &Path) {
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!("[input]\npath = \"in.jsonl\"\n{DECLARED}[output]\npath = \"out\"\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn malformed_records_are_quarantined_with_location_and_reason() {
+    let t = tempfile::tempdir().unwrap();
+    bad_jsonl(t.path());
+    pipeline_with_schema(t.path());
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--run-id", "r1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let q = read_lines(&t.path().join("out/quarantine.jsonl"));
+    let got: Vec<(u64, &str)> = q
+        .iter()
+        .map(|v| (v["line"].as_u64().unwrap(), v["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "malformed_json"),
+            (3, "invalid_utf8"),
+            (4, "schema_mismatch"),
+            (6, "schema_mismatch"),
+            (7, "not_an_object")
+        ]
+    );
+    for v in &q {
+        assert_eq!(v["file"], "in.jsonl");
+        assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+        assert!(v.get("raw").is_none());
+    }
+    // The raw bytes are only at home, and nowhere in the export.
+    let home =
+        std::fs::read_to_string(t.path().join(".datacustoms/quarantine/r1/records.jsonl")).unwrap();
+    assert!(home.contains(SECRET));
+    for entry in walk(&t.path().join("out")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "{} leaks a quarantined value",
+            entry.display()
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(t.path().join(".datacustoms/quarantine/r1"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "quarantine dir must be private");
+    }
+
+    let report = read_json(&t.path().join("out/report.json"));
+    assert_eq!(report["rows"]["in"], 7);
+    assert_eq!(report["rows"]["out"], 2);
+    assert_eq!(report["rows"]["quarantined"], 5);
+    assert_eq!(report["rows"]["blank_lines"], 1);
+    assert_eq!(report["quarantine"]["by_reason"]["schema_mismatch"], 2);
+    let o = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn strict_fails_with_65_and_leaves_no_export() {
+    let t = tempfile::tempdir().unwrap();
+    bad_jsonl(t.path());
+    pipeline_with_schema(t.path());
+    let o = run_in(t.path(), &["run", "p.toml", "--strict"]);
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("in.jsonl line 2"), "{err}");
+    assert!(err.contains("malformed_json"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    assert!(!t.path().join("out").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !leftovers
+            .iter()
+            .any(|n| n.to_string_lossy().contains("staging")),
+        "{leftovers:?}"
+    );
+}
+
+#[test]
+fn missing_input_exits_66() {
+    let t = tempfile::tempdir().unwrap();
+    pipeline(t.path(), "nope.jsonl", "out", "");
+    let o = run_in(t.path(), &["run", "p.toml"]);
+    assert_eq!(code(&o), 66);
+    assert!(stderr(&o).contains("nope.jsonl"));
+    pipeline(t.path(), "nothing-*.jsonl", "out", "");
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml"])), 66);
+    assert_eq!(code(&run_in(t.path(), &["run", "missing.toml"])), 66);
+}
+
+#[test]
+fn pipeline_errors_exit_78_and_name_the_line() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("in.jsonl"), "{\"text\":\"a\"}\n").unwrap();
+    pipeline(t.path(), "in.jsonl", "out", "colour = \"red\"\n");
+    let o = run_in(t.path(), &["run", "p.toml"]);
+    assert_eq!(code(&o), 78);
+    assert!(stderr(&o).contains("p.toml line 6"), "{}", stderr(&o));
+
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"teleport\"\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml"]);
+    assert_eq!(code(&o), 78);
+    assert!(
+        stderr(&o).contains("teleport") && stderr(&o).contains("line 7"),
+        "{}",
+        stderr(&o)
+    );
+
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"normalize\"\nfields = [\"body\"]\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml"]);
+    assert_eq!(code(&o), 78);
+    let e = stderr(&o);
+    assert!(
+        e.contains("p.toml line 8") && e.contains("body") && e.contains("text"),
+        "{e}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    assert_eq!(code(&bin().args(["run"]).output().unwrap()), 64);
+    assert_eq!(code(&bin().args(["frobnicate"]).output().unwrap()), 64);
+}
+
+#[test]
+fn empty_file_is_reported_not_fatal() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("in")).unwrap();
+    std::fs::write(t.path().join("in/a.jsonl"), "{\"text\":\"a\"}\n").unwrap();
+    std::fs::write(t.path().join("in/b.jsonl"), "").unwrap();
+    pipeline(t.path(), "in", "out", "");
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["rows"]["files"].as_array().unwrap().len(), 2);
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("b.jsonl: no records"), "{warnings}");
+}
+
+#[test]
+fn truncated_gzip_is_quarantined_as_unreadable() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..5000 {
+        writeln!(
+            gz,
+            "{{\"id\":{i},\"text\":\"row {i} with some text to compress\"}}"
+        )
+        .unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    std::fs::write(t.path().join("in.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    pipeline(t.path(), "in.jsonl.gz", "out", "");
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let q = read_lines(&t.path().join("out/quarantine.jsonl"));
+    assert_eq!(q.last().unwrap()["reason"], "unreadable_file");
+    let r = read_json(&t.path().join("out/report.json"));
+    assert!(r["rows"]["out"].as_u64().unwrap() > 0);
+    assert!(r["rows"]["files"][0]["unreadable"].is_string());
+    assert_eq!(
+        code(&run_in(
+            t.path(),
+            &["run", "p.toml", "--strict", "--overwrite", "--quiet"]
+        )),
+        65
+    );
+}

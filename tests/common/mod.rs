@@ -1,0 +1,127 @@
+//! Helpers shared by the end-to-end tests: run the binary, write pipelines and inputs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub fn bin() -> Command {
+    let mut c = Command::cargo_bin("datacustoms").expect("binary built");
+    c.env_remove("DATACUSTOMS_LOG");
+    c
+}
+
+/// Runs `datacustoms ARGS` in `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run datacustoms")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a pipeline file `p.toml` in `dir` with the given input and output and extra TOML.
+pub fn pipeline(dir: &Path, input: &str, output: &str, extra: &str) -> PathBuf {
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"t\"\n[input]\npath = \"{input}\"\n[output]\npath = \"{output}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// All files under `dir/data`, sorted, with their bytes.
+pub fn data_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("data"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A deterministic chat-like JSONL corpus of about `bytes` bytes, fast to make.
+pub fn write_corpus(path: &Path, bytes: u64) -> u64 {
+    use std::io::Write;
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let words = [
+        "数据",
+        "出境",
+        "安全",
+        "评估",
+        "模型",
+        "训练",
+        "customs",
+        "export",
+        "privacy",
+        "hello",
+        "world",
+        "，",
+        "。",
+        "ｆｕｌｌ",
+        "  ",
+        "\u{3000}",
+        "１２３",
+    ];
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut written, mut n) = (0u64, 0u64);
+    let mut text = String::new();
+    while written < bytes {
+        text.clear();
+        let len = 20 + next() % 120;
+        for _ in 0..len {
+            text.push_str(words[(next() % words.len() as u64) as usize]);
+            text.push(' ');
+        }
+        let rec = serde_json::json!({
+            "id": format!("r{n:09}"),
+            "user_id": format!("u{:05}", next() % 5000),
+            "text": text,
+            "meta": {"source": "gen", "rating": (next() % 5) as i64, "tags": ["a", "b"]},
+        });
+        let line = serde_json::to_string(&rec).unwrap();
+        w.write_all(line.as_bytes()).unwrap();
+        w.write_all(b"\n").unwrap();
+        written += line.len() as u64 + 1;
+        n += 1;
+    }
+    w.flush().unwrap();
+    n
+}
