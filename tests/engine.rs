@@ -293,6 +293,7 @@ fn verify_catches_a_missing_manifest() {
 
 /// Peak RSS of a child, from wait4's rusage.
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std cannot do
 fn run_measuring_rss(dir: &Path, args: &[&str]) -> (i32, u64) {
     let child = std::process::Command::cargo_bin("datacustoms")
         .unwrap()
