@@ -129,7 +129,7 @@ fn parquet_to_jsonl_and_back_keeps_values() {
     // JSON has no timestamp type: keep the columns JSON can carry exactly.
     let b = sample_batch(0, 500);
     let b = b.project(&[0, 1, 2, 4, 5]).unwrap();
-    write_parquet(&t.path().join("in.parquet"), &[b.clone()], 200);
+    write_parquet(&t.path().join("in.parquet"), std::slice::from_ref(&b), 200);
     pipeline(t.path(), "in.parquet", "mid", "format = \"jsonl\"\n");
     let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
