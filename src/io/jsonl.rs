@@ -85,7 +85,66 @@ pub fn check_decodable(dt: &DataType) -> std::result::Result<(), String> {
 
 /// Parses every line of a chunk; good records become one `RecordBatch`, the rest
 /// rejections.
+///
+/// Fast path first: each record is parsed straight into the column builders with no
+/// intermediate `Value`. A builder cannot take back half a record, so if any line of the
+/// chunk fails there, the whole chunk is decoded again by `decode_checked`, which checks
+/// each record before appending it and says precisely what is wrong. Bad lines are rare,
+/// so clean chunks (nearly all) pay for one parse only.
 pub fn decode(chunk: &LinesChunk, schema: &SchemaRef) -> Result<Decoded> {
+    match decode_fast(chunk, schema)? {
+        Some(d) => Ok(d),
+        None => decode_checked(chunk, schema),
+    }
+}
+
+fn decode_fast(chunk: &LinesChunk, schema: &SchemaRef) -> Result<Option<Decoded>> {
+    let mut root = Col::new(&DataType::Struct(schema.fields().clone()));
+    let mut origins = Vec::with_capacity(chunk.len());
+    let mut absent = AbsentKeys::default();
+    for i in 0..chunk.len() {
+        let Ok(text) = std::str::from_utf8(chunk.line(i)) else {
+            return Ok(None);
+        };
+        let mut missing = false;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = Into {
+            col: &mut root,
+            missing: &mut missing,
+        };
+        if serde::Deserializer::deserialize_map(&mut de, seed).is_err() || de.end().is_err() {
+            return Ok(None);
+        }
+        if missing {
+            let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) else {
+                return Ok(None);
+            };
+            let mut out = Vec::new();
+            absent_pointers(schema.fields(), &obj, &mut String::new(), &mut out);
+            absent.push(origins.len() as u32, out);
+        }
+        origins.push(chunk.line_numbers[i]);
+    }
+    let Col::Struct { children, .. } = root else {
+        unreachable!("the root is a struct")
+    };
+    let columns: Vec<ArrayRef> = children.into_iter().map(Col::finish).collect();
+    let data = RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(origins.len())),
+    )?;
+    Ok(Some(Decoded {
+        data,
+        origins,
+        absent,
+        rejections: Vec::new(),
+    }))
+}
+
+/// The slow path: every record is checked against the schema before it is appended, so a
+/// bad record is rejected whole, with a reason.
+fn decode_checked(chunk: &LinesChunk, schema: &SchemaRef) -> Result<Decoded> {
     let mut cols: Vec<Col> = schema
         .fields()
         .iter()
@@ -94,7 +153,6 @@ pub fn decode(chunk: &LinesChunk, schema: &SchemaRef) -> Result<Decoded> {
     let mut origins = Vec::with_capacity(chunk.len());
     let mut absent = AbsentKeys::default();
     let mut rejections = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
 
     for i in 0..chunk.len() {
         let raw = chunk.line(i);
@@ -143,22 +201,15 @@ pub fn decode(chunk: &LinesChunk, schema: &SchemaRef) -> Result<Decoded> {
             rejections.push(reject("schema_mismatch", msg));
             continue;
         }
-        let row = origins.len() as u32;
-        let mut path: Vec<Seg<'_>> = Vec::new();
         for (col, field) in cols.iter_mut().zip(schema.fields().iter()) {
             match obj.get(field.name()) {
-                Some(v) => {
-                    path.push(Seg::Key(field.name()));
-                    col.push(v, &mut path, &mut missing);
-                    path.pop();
-                }
-                None => {
-                    col.push_null();
-                    missing.push(format!("/{}", json_pointer_escape(field.name())));
-                }
+                Some(v) => col.push(v),
+                None => col.push_null(),
             }
         }
-        absent.push(row, std::mem::take(&mut missing));
+        let mut missing = Vec::new();
+        absent_pointers(schema.fields(), &obj, &mut String::new(), &mut missing);
+        absent.push(origins.len() as u32, missing);
         origins.push(number);
     }
 
@@ -271,24 +322,40 @@ fn check_value(dt: &DataType, v: &Value, path: &mut String) -> std::result::Resu
     }
 }
 
-/// A path segment; formatted into a JSON pointer only when a key is found absent.
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
+/// The JSON pointers of the keys a record lacks, at every depth (fields of objects, also
+/// inside lists), for `AbsentKeys`.
+fn absent_pointers(
+    fields: &Fields,
+    obj: &serde_json::Map<String, Value>,
+    prefix: &mut String,
+    out: &mut Vec<String>,
+) {
+    for f in fields {
+        let len = prefix.len();
+        prefix.push('/');
+        prefix.push_str(&json_pointer_escape(f.name()));
+        match obj.get(f.name()) {
+            None => out.push(prefix.clone()),
+            Some(v) => absent_in_value(f.data_type(), v, prefix, out),
+        }
+        prefix.truncate(len);
+    }
 }
 
-fn pointer(path: &[Seg<'_>], last: &str) -> String {
-    let mut s = String::new();
-    for seg in path {
-        s.push('/');
-        match seg {
-            Seg::Key(k) => s.push_str(&json_pointer_escape(k)),
-            Seg::Index(i) => s.push_str(&i.to_string()),
+fn absent_in_value(dt: &DataType, v: &Value, prefix: &mut String, out: &mut Vec<String>) {
+    match (dt, v) {
+        (DataType::Struct(fs), Value::Object(o)) => absent_pointers(fs, o, prefix, out),
+        (DataType::List(f), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = prefix.len();
+                prefix.push('/');
+                prefix.push_str(itoa::Buffer::new().format(i));
+                absent_in_value(f.data_type(), item, prefix, out);
+                prefix.truncate(len);
+            }
         }
+        _ => {}
     }
-    s.push('/');
-    s.push_str(&json_pointer_escape(last));
-    s
 }
 
 /// A column builder for the JSON-able Arrow types.
@@ -355,7 +422,7 @@ impl Col {
     }
 
     /// Appends a value already checked against this column's type.
-    fn push<'a>(&mut self, v: &'a Value, path: &mut Vec<Seg<'a>>, missing: &mut Vec<String>) {
+    fn push(&mut self, v: &Value) {
         if v.is_null() {
             self.push_null();
             return;
@@ -374,11 +441,7 @@ impl Col {
                 },
                 Value::Array(items),
             ) => {
-                for (i, item) in items.iter().enumerate() {
-                    path.push(Seg::Index(i));
-                    child.push(item, path, missing);
-                    path.pop();
-                }
+                items.iter().for_each(|item| child.push(item));
                 let last = *offsets.last().expect("starts with 0");
                 offsets.push(last + items.len() as i32);
                 nulls.append_non_null();
@@ -392,16 +455,9 @@ impl Col {
                 Value::Object(obj),
             ) => {
                 for (f, c) in fields.iter().zip(children.iter_mut()) {
-                    match obj.get_key_value(f.name()) {
-                        Some((key, x)) => {
-                            path.push(Seg::Key(key));
-                            c.push(x, path, missing);
-                            path.pop();
-                        }
-                        None => {
-                            c.push_null();
-                            missing.push(pointer(path, f.name()));
-                        }
+                    match obj.get(f.name()) {
+                        Some(x) => c.push(x),
+                        None => c.push_null(),
                     }
                 }
                 nulls.append_non_null();
@@ -443,6 +499,175 @@ impl Col {
                 }
             }
         }
+    }
+}
+
+/// Parses one JSON value straight into a column builder (the fast path). Any value the
+/// column cannot take is an error, and `decode` falls back to `decode_checked`.
+struct Into<'a> {
+    col: &'a mut Col,
+    /// Set when an object lacks one of its fields (the pointers are worked out later).
+    missing: &'a mut bool,
+}
+
+fn mismatch<E: serde::de::Error>() -> E {
+    E::custom("value does not fit the schema")
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Into<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Finds an object key among the struct's fields without allocating.
+struct FieldIndex<'f>(&'f Fields);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldIndex<'_> {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for FieldIndex<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> std::result::Result<usize, E> {
+        self.0
+            .iter()
+            .position(|f| f.name() == k)
+            .ok_or_else(mismatch)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Into<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a value of the schema's type")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        self.col.push_null();
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<(), E> {
+        match self.col {
+            Col::Bool(b) => {
+                b.append_value(v);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<(), E> {
+        match self.col {
+            Col::Int(b) => {
+                b.append_value(v);
+                Ok(())
+            }
+            Col::Float(b) if v.unsigned_abs() <= F64_EXACT => {
+                b.append_value(v as f64);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<(), E> {
+        match self.col {
+            Col::Int(b) if v <= i64::MAX as u64 => {
+                b.append_value(v as i64);
+                Ok(())
+            }
+            Col::Float(b) if v <= F64_EXACT => {
+                b.append_value(v as f64);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        match self.col {
+            Col::Float(b) => {
+                b.append_value(v);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<(), E> {
+        match self.col {
+            Col::Str(b) => {
+                b.append_value(v);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        let Col::List {
+            offsets,
+            nulls,
+            child,
+            ..
+        } = self.col
+        else {
+            return Err(mismatch());
+        };
+        let mut n = 0i32;
+        while seq
+            .next_element_seed(Into {
+                col: child,
+                missing: self.missing,
+            })?
+            .is_some()
+        {
+            n += 1;
+        }
+        let last = *offsets.last().expect("starts with 0");
+        offsets.push(last + n);
+        nulls.append_non_null();
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        let Col::Struct {
+            fields,
+            children,
+            nulls,
+        } = self.col
+        else {
+            return Err(mismatch());
+        };
+        let mut seen = vec![false; fields.len()];
+        while let Some(i) = map.next_key_seed(FieldIndex(fields))? {
+            if std::mem::replace(&mut seen[i], true) {
+                // A repeated key: the checked path decides what to do with it.
+                return Err(mismatch());
+            }
+            map.next_value_seed(Into {
+                col: &mut children[i],
+                missing: self.missing,
+            })?;
+        }
+        for (c, s) in children.iter_mut().zip(seen) {
+            if !s {
+                c.push_null();
+                *self.missing = true;
+            }
+        }
+        nulls.append_non_null();
+        Ok(())
     }
 }
 
@@ -718,8 +943,7 @@ mod tests {
     fn schema_of(lines: &[&str]) -> SchemaRef {
         let mut inf = SchemaInference::default();
         for l in lines {
-            let v: Value = serde_json::from_str(l).unwrap();
-            inf.add(v.as_object().unwrap());
+            assert!(inf.add_line(l.as_bytes()));
         }
         inf.finish()
     }
@@ -814,5 +1038,104 @@ mod tests {
         let b: Value = serde_json::from_str(out.trim_end()).unwrap();
         assert_eq!(a, b);
         assert_eq!(d.rejections.len(), 0);
+    }
+
+    use proptest::prelude::*;
+
+    /// Records of one fixed nested shape, with any key possibly absent or null.
+    fn record() -> impl Strategy<Value = Value> {
+        let scalar_s = proptest::option::of("[a-z数据 \\\"\n\u{7}]{0,8}");
+        let msg = (
+            proptest::option::of(proptest::option::of("[a-z]{0,4}")),
+            proptest::option::of(scalar_s.clone()),
+        );
+        (
+            proptest::option::of(proptest::option::of(any::<i64>())),
+            proptest::option::of(proptest::option::of(
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            )),
+            proptest::option::of(scalar_s),
+            proptest::option::of(proptest::option::of(proptest::collection::vec(msg, 0..3))),
+        )
+            .prop_map(|(n, f, t, msgs)| {
+                let mut m = serde_json::Map::new();
+                let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+                if let Some(n) = n {
+                    m.insert("n".into(), opt(n.map(Value::from)));
+                }
+                if let Some(f) = f {
+                    m.insert("f".into(), opt(f.map(Value::from)));
+                }
+                if let Some(t) = t {
+                    m.insert("t".into(), opt(t.map(Value::from)));
+                }
+                if let Some(msgs) = msgs {
+                    let arr = msgs.map(|ms| {
+                        Value::Array(
+                            ms.into_iter()
+                                .map(|(role, content)| {
+                                    let mut o = serde_json::Map::new();
+                                    if let Some(r) = role {
+                                        o.insert("role".into(), opt(r.map(Value::from)));
+                                    }
+                                    if let Some(c) = content {
+                                        o.insert("content".into(), opt(c.map(Value::from)));
+                                    }
+                                    Value::Object(o)
+                                })
+                                .collect(),
+                        )
+                    });
+                    m.insert("msgs".into(), opt(arr));
+                }
+                Value::Object(m)
+            })
+    }
+
+    fn shape() -> SchemaRef {
+        schema_of(&[r#"{"n":1,"f":0.5,"t":"s","msgs":[{"role":"r","content":"c"}]}"#])
+    }
+
+    proptest! {
+        #[test]
+        fn jsonl_roundtrip_and_both_paths_agree(recs in proptest::collection::vec(record(), 1..40)) {
+            let schema = shape();
+            let lines: Vec<String> = recs.iter().map(|r| r.to_string()).collect();
+            let mut c = LinesChunk::new(0);
+            for (i, l) in lines.iter().enumerate() {
+                c.push(l.as_bytes(), i as u64 + 1);
+            }
+            let fast = decode_fast(&c, &schema).unwrap().expect("clean records take the fast path");
+            let checked = decode_checked(&c, &schema).unwrap();
+            prop_assert_eq!(&fast.data, &checked.data);
+            prop_assert_eq!(&fast.absent, &checked.absent);
+            let mut out = Vec::new();
+            encode_batch(&fast.data, &fast.absent, &mut out).unwrap();
+            let back: Vec<Value> = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            prop_assert_eq!(back, recs);
+        }
+
+        #[test]
+        fn every_line_is_kept_or_rejected(
+            recs in proptest::collection::vec(record(), 1..30),
+            junk in proptest::collection::vec((0usize..30, "[{}\\[\\]\":a-z0-9]{0,6}"), 0..6),
+        ) {
+            let schema = shape();
+            let mut lines: Vec<String> = recs.iter().map(|r| r.to_string()).collect();
+            for (at, j) in junk {
+                lines.insert(at.min(lines.len()), j);
+            }
+            let mut c = LinesChunk::new(0);
+            for (i, l) in lines.iter().enumerate() {
+                c.push(l.as_bytes(), i as u64 + 1);
+            }
+            let d = decode(&c, &schema).unwrap();
+            prop_assert_eq!(d.data.num_rows() + d.rejections.len(), lines.len());
+            prop_assert!(d.data.num_rows() >= recs.len());
+            let mut seen: Vec<u64> = d.origins.clone();
+            seen.extend(d.rejections.iter().map(|r| match r.location { Location::Line(n) => n, _ => 0 }));
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (1..=lines.len() as u64).collect::<Vec<_>>());
+        }
     }
 }

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -27,28 +26,6 @@ pub enum JsonType {
 }
 
 impl JsonType {
-    pub fn of(v: &Value) -> JsonType {
-        match v {
-            Value::Null => JsonType::Null,
-            Value::Bool(_) => JsonType::Bool,
-            Value::Number(n) if n.is_i64() || n.is_u64() => JsonType::Int,
-            Value::Number(_) => JsonType::Float,
-            Value::String(_) => JsonType::Str,
-            Value::Array(items) => {
-                let mut t = JsonType::Null;
-                for it in items {
-                    t.merge(JsonType::of(it));
-                }
-                JsonType::List(Box::new(t))
-            }
-            Value::Object(map) => JsonType::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), JsonType::of(v)))
-                    .collect(),
-            ),
-        }
-    }
-
     /// Merges `other` into `self`; returns false when they conflict (self is kept).
     pub fn merge(&mut self, other: JsonType) -> bool {
         use JsonType::*;
@@ -96,6 +73,67 @@ impl JsonType {
     }
 }
 
+/// Reads a JSON value's type straight from the text, keeping object keys in the order
+/// they appear (serde_json's map would sort them, and keeping order there costs every
+/// record a hash map; only inference needs the order).
+impl<'de> serde::Deserialize<'de> for JsonType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonType;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Null)
+            }
+            fn visit_none<E>(self) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Null)
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Bool)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Int)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Int)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Float)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<JsonType, E> {
+                Ok(JsonType::Str)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<JsonType, A::Error> {
+                let mut t = JsonType::Null;
+                while let Some(item) = seq.next_element::<JsonType>()? {
+                    t.merge(item);
+                }
+                Ok(JsonType::List(Box::new(t)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<JsonType, A::Error> {
+                let mut fields: Vec<(String, JsonType)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, JsonType>()? {
+                    match fields.iter_mut().find(|(name, _)| *name == k) {
+                        // A repeated key: the last value wins, as in serde_json's Value.
+                        Some(slot) => slot.1 = v,
+                        None => fields.push((k, v)),
+                    }
+                }
+                Ok(JsonType::Object(fields))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Accumulates record types into one schema.
 #[derive(Default)]
 pub struct SchemaInference {
@@ -105,15 +143,20 @@ pub struct SchemaInference {
 }
 
 impl SchemaInference {
-    pub fn add(&mut self, record: &serde_json::Map<String, Value>) {
+    /// Adds one JSONL line; returns false (and adds nothing) when it is not a JSON object.
+    pub fn add_line(&mut self, line: &[u8]) -> bool {
+        match serde_json::from_slice::<JsonType>(line) {
+            Ok(t @ JsonType::Object(_)) => {
+                self.add(t);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn add(&mut self, rec: JsonType) {
         self.records += 1;
         let mut root = JsonType::Object(std::mem::take(&mut self.root));
-        let rec = JsonType::Object(
-            record
-                .iter()
-                .map(|(k, v)| (k.clone(), JsonType::of(v)))
-                .collect(),
-        );
         let ok = root.merge(rec);
         if !ok {
             self.conflicts += 1;
@@ -291,12 +334,11 @@ pub fn type_name(dt: &DataType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn infer(lines: &[Value]) -> SchemaRef {
+    fn infer(lines: &[&str]) -> SchemaRef {
         let mut inf = SchemaInference::default();
         for l in lines {
-            inf.add(l.as_object().unwrap());
+            assert!(inf.add_line(l.as_bytes()));
         }
         inf.finish()
     }
@@ -304,8 +346,8 @@ mod tests {
     #[test]
     fn keeps_first_appearance_order_and_widens_int_to_float() {
         let s = infer(&[
-            json!({"b": 1, "a": "x"}),
-            json!({"a": "y", "c": null, "b": 2.5}),
+            r#"{"b": 1, "a": "x"}"#,
+            r#"{"a": "y", "c": null, "b": 2.5}"#,
         ]);
         let names: Vec<_> = s.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["b", "a", "c"]);
@@ -316,8 +358,8 @@ mod tests {
     #[test]
     fn nested_objects_and_lists_merge() {
         let s = infer(&[
-            json!({"m": {"x": 1}, "l": []}),
-            json!({"m": {"y": "s"}, "l": [{"k": true}]}),
+            r#"{"m": {"x": 1}, "l": []}"#,
+            r#"{"m": {"y": "s"}, "l": [{"k": true}]}"#,
         ]);
         assert_eq!(type_name(s.field(0).data_type()), "struct");
         let DataType::Struct(f) = s.field(0).data_type() else {
@@ -333,8 +375,9 @@ mod tests {
     #[test]
     fn conflicts_are_counted_and_first_type_wins() {
         let mut inf = SchemaInference::default();
-        inf.add(json!({"a": "x"}).as_object().unwrap());
-        inf.add(json!({"a": 3}).as_object().unwrap());
+        inf.add_line(br#"{"a": "x"}"#);
+        inf.add_line(br#"{"a": 3}"#);
+        assert!(!inf.add_line(b"[1]"));
         assert_eq!(inf.conflicts, 1);
         assert_eq!(inf.finish().field(0).data_type(), &DataType::Utf8);
     }

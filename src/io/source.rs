@@ -608,11 +608,8 @@ pub fn infer_jsonl_schema(inputs: &[InputFile], limit: Option<usize>) -> Result<
             if is_blank(text) {
                 continue;
             }
-            if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(text) {
-                inf.add(&obj);
-                if limit.is_some_and(|l| inf.records as usize >= l) {
-                    break 'files;
-                }
+            if inf.add_line(text) && limit.is_some_and(|l| inf.records as usize >= l) {
+                break 'files;
             }
         }
     }

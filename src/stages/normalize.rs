@@ -157,49 +157,39 @@ fn is_stripped_control(c: char) -> bool {
 /// The normalized value, or None when it is already normal.
 fn normalize(s: &str, o: Options, c: &mut Counts) -> Option<String> {
     let mut cur: Cow<'_, str> = Cow::Borrowed(s);
-    if o.strip_control || o.strip_invisible {
-        let needs = |ch: char| {
-            (o.strip_control && is_stripped_control(ch)) || (o.strip_invisible && is_invisible(ch))
-        };
-        let dirty = if cur.is_ascii() {
-            o.strip_control
-                && cur
-                    .bytes()
-                    .any(|b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
-        } else {
-            cur.chars().any(needs)
-        };
-        if dirty {
-            let mut out = String::with_capacity(cur.len());
-            let mut chars = cur.chars().peekable();
-            let (mut ctl, mut inv) = (false, false);
-            while let Some(ch) = chars.next() {
-                if o.strip_control && ch == '\r' {
-                    ctl = true;
-                    if chars.peek() != Some(&'\n') {
-                        out.push('\n');
-                    }
-                } else if o.strip_control && is_stripped_control(ch) {
-                    ctl = true;
-                } else if o.strip_invisible && is_invisible(ch) {
-                    inv = true;
-                } else {
-                    out.push(ch);
+    let mut needs = scan(s.as_bytes(), o);
+    if needs.strip {
+        let mut out = String::with_capacity(cur.len());
+        let mut chars = cur.chars().peekable();
+        let (mut ctl, mut inv) = (false, false);
+        while let Some(ch) = chars.next() {
+            if o.strip_control && ch == '\r' {
+                ctl = true;
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
                 }
+            } else if o.strip_control && is_stripped_control(ch) {
+                ctl = true;
+            } else if o.strip_invisible && is_invisible(ch) {
+                inv = true;
+            } else {
+                out.push(ch);
             }
-            c.control += ctl as u64;
-            c.invisible += inv as u64;
-            cur = Cow::Owned(out);
         }
+        c.control += ctl as u64;
+        c.invisible += inv as u64;
+        cur = Cow::Owned(out);
+        needs = scan(cur.as_bytes(), o);
     }
-    if o.nfkc && !cur.is_ascii() && is_nfkc_quick(cur.chars()) != IsNormalized::Yes {
+    if needs.nfkc {
         let n = nfkc(&cur, o.keep_punctuation);
         if n != *cur {
             c.nfkc += 1;
             cur = Cow::Owned(n);
+            needs = scan(cur.as_bytes(), o);
         }
     }
-    if o.collapse_whitespace {
+    if needs.collapse {
         let w = collapse_whitespace(&cur);
         if w != *cur {
             c.whitespace += 1;
@@ -211,6 +201,87 @@ fn normalize(s: &str, o: Options, c: &mut Counts) -> Option<String> {
         Cow::Owned(o) if o == s => None,
         Cow::Owned(o) => Some(o),
     }
+}
+
+/// Which steps may change a value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    strip: bool,
+    nfkc: bool,
+    collapse: bool,
+}
+
+/// One pass over the bytes deciding which steps may have work to do. This is the hot
+/// path: most values need nothing, and CJK ideographs (lead bytes E4–E9) and plain ASCII
+/// letters are skipped without decoding. Rare characters are decoded and checked with the
+/// precise predicates below. It may say "maybe" where the step then changes nothing,
+/// never the reverse (tested against the steps themselves).
+fn scan(b: &[u8], o: Options) -> Needs {
+    let mut n = Needs::default();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return n;
+    };
+    n.collapse =
+        o.collapse_whitespace && (first.is_ascii_whitespace() || last.is_ascii_whitespace());
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x >= 0x80 {
+            if (0xE4..=0xE9).contains(&x) {
+                i += 3;
+                continue;
+            }
+            let len = match x {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let end = (i + len).min(b.len());
+            // The input is valid UTF-8 and `i` is at a character boundary.
+            let c = std::str::from_utf8(&b[i..end])
+                .ok()
+                .and_then(|t| t.chars().next())
+                .unwrap_or('\u{FFFD}');
+            n.strip |= (o.strip_control && is_stripped_control(c))
+                || (o.strip_invisible && is_invisible(c));
+            n.collapse |= o.collapse_whitespace && c.is_whitespace();
+            n.nfkc |= o.nfkc && !is_obviously_nfkc_char(c, o.keep_punctuation);
+            i = end;
+            continue;
+        }
+        if x > b' ' && x != 0x7f {
+            i += 1;
+            continue;
+        }
+        let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
+        match x {
+            b' ' => n.collapse |= o.collapse_whitespace && matches!(next(1), b' ' | b'\n'),
+            b'\n' => n.collapse |= o.collapse_whitespace && next(1) == b'\n' && next(2) == b'\n',
+            b'\t' => n.collapse |= o.collapse_whitespace,
+            _ => {
+                // Other C0 controls and DEL; CR, VT and FF are also whitespace.
+                n.strip |= o.strip_control;
+                n.collapse |= o.collapse_whitespace && x.is_ascii_whitespace() || x == 0x0B;
+            }
+        }
+        i += 1;
+    }
+    n
+}
+
+fn is_obviously_nfkc_char(c: char, keep_punctuation: bool) -> bool {
+    matches!(c,
+        '\0'..='\x7f'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{3041}'..='\u{3096}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{3001}'..='\u{3003}'
+        | '\u{3008}'..='\u{3011}'
+        | '\u{2013}'..='\u{2014}'
+        | '\u{2018}'..='\u{2019}'
+        | '\u{201C}'..='\u{201D}'
+        | '\u{00B7}'
+    ) || (keep_punctuation && is_fullwidth_punctuation(c))
 }
 
 /// Full-width forms of ASCII punctuation (U+FF01–FF0F, FF1A–FF20, FF3B–FF40, FF5B–FF5E).
@@ -231,7 +302,11 @@ fn nfkc(s: &str, keep_punctuation: bool) -> String {
             let before = &s[..run.as_ptr() as usize - s.as_ptr() as usize];
             out.push(before.chars().next_back().expect("a separator"));
         }
-        out.extend(run.nfkc());
+        if is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+            out.push_str(run);
+        } else {
+            out.extend(run.nfkc());
+        }
     }
     out
 }
@@ -343,6 +418,64 @@ mod tests {
         let mut c = Counts::default();
         normalize("１\u{200B}  2", ALL, &mut c);
         assert_eq!((c.invisible, c.nfkc, c.whitespace, c.control), (1, 1, 1, 0));
+    }
+
+    #[test]
+    fn the_scan_never_misses_a_change() {
+        // Every value a step would change must be flagged by the scan.
+        let ws = [
+            " a",
+            "a ",
+            "a  b",
+            "a \nb",
+            "a\n\n\nb",
+            "a\tb",
+            "a\rb",
+            "a\u{3000}b",
+            "a\u{A0}b",
+            "a\u{2003}b",
+            "a\u{2028}b",
+            "\u{3000}a",
+            "a\u{85}b",
+            "a\u{1680}b",
+            "a\u{205F}b",
+            "a\u{B}b",
+        ];
+        for s in ws {
+            assert!(scan(s.as_bytes(), ALL).collapse, "{s:?}");
+            assert_ne!(collapse_whitespace(s), s, "{s:?}");
+        }
+        let strip = [
+            "a\u{7}b",
+            "a\u{9F}b",
+            "a\u{AD}b",
+            "a\u{180E}b",
+            "a\u{200B}b",
+            "a\u{2060}b",
+            "a\u{FEFF}b",
+            "a\u{7F}",
+        ];
+        for s in strip {
+            assert!(scan(s.as_bytes(), ALL).strip, "{s:?}");
+        }
+        for s in [
+            "“引号”",
+            "、。《》",
+            "普通的中文句子",
+            "dash—dash",
+            "你好，世界！",
+        ] {
+            let n = scan(s.as_bytes(), ALL);
+            assert!(!n.strip && !n.collapse && !n.nfkc, "{s:?} {n:?}");
+        }
+        for s in ["ｆｕｌｌ", "a\u{0301}", "①", "…", "ﾊﾝｶｸ"] {
+            assert!(scan(s.as_bytes(), ALL).nfkc, "{s:?}");
+        }
+        let fold = Options {
+            keep_punctuation: false,
+            ..ALL
+        };
+        assert!(scan("你好，世界！".as_bytes(), fold).nfkc);
     }
 
     #[test]
