@@ -232,3 +232,21 @@ fn truncated_gzip_is_quarantined_as_unreadable() {
         65
     );
 }
+
+#[test]
+fn json_logs_are_json_and_carry_no_values() {
+    let t = tempfile::tempdir().unwrap();
+    bad_jsonl(t.path());
+    pipeline_with_schema(t.path());
+    let o = run_in(t.path(), &["run", "p.toml", "--log-format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    let mut events = 0;
+    for line in err.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(v["level"].is_string());
+        events += 1;
+    }
+    assert!(events >= 2, "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+}
