@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::error::{Error, Result};
+use crate::stages::dedup::DedupConfig;
 use crate::stages::normalize::NormalizeConfig;
 use crate::stages::project::ProjectConfig;
 
@@ -177,6 +178,7 @@ pub fn parse_byte_size(s: &str) -> Option<u64> {
 pub enum StageConfig {
     Normalize(NormalizeConfig),
     Project(ProjectConfig),
+    Dedup(DedupConfig),
 }
 
 impl StageConfig {
@@ -184,6 +186,7 @@ impl StageConfig {
         match self {
             StageConfig::Normalize(_) => "normalize",
             StageConfig::Project(_) => "project",
+            StageConfig::Dedup(_) => "dedup",
         }
     }
 }

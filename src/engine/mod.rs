@@ -25,6 +25,10 @@ pub struct Findings {
     pub totals: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, BTreeMap<String, u64>>,
+    /// What is not a counter: the parameters a stage chose, histograms, semantics notes.
+    /// Set by barrier stages (one instance), so merging keeps the latest value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub info: BTreeMap<String, serde_json::Value>,
 }
 
 impl Findings {
@@ -45,7 +49,13 @@ impl Findings {
         }
     }
 
+    pub fn set_info(&mut self, key: &str, value: impl Serialize) {
+        let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.info.insert(key.to_string(), v);
+    }
+
     pub fn merge(&mut self, other: Findings) {
+        self.info.extend(other.info);
         for (k, v) in other.totals {
             *self.totals.entry(k).or_default() += v;
         }
@@ -67,11 +77,31 @@ pub trait RowStage: Send + Sync {
 /// rows (as duplicates) through `Batch::drop_duplicates`. To see values as they were at
 /// its place in the pipeline, it reads what its own row part attached to the batch.
 pub trait BarrierStage: Send {
-    fn process(&mut self, batch: Batch, findings: &mut Findings) -> Result<Batch>;
-    /// Called once after the last batch.
-    fn finish(&mut self, _findings: &mut Findings) -> Result<()> {
+    /// Called once before the first batch, with where the export is being staged.
+    fn open(&mut self, _ctx: &StageContext) -> Result<()> {
         Ok(())
     }
+    fn process(&mut self, batch: Batch, findings: &mut Findings) -> Result<Batch>;
+    /// Called once after the last batch. Returns the files the stage wrote into the
+    /// staging directory, so the engine hashes them into the manifest and audit log.
+    fn finish(&mut self, _findings: &mut Findings) -> Result<Vec<StageFile>> {
+        Ok(Vec::new())
+    }
+}
+
+/// What a barrier stage may know about the run it is part of.
+pub struct StageContext {
+    /// The export's staging directory: files written here are committed with the export.
+    pub staging: std::path::PathBuf,
+    /// Input files by `Batch::file` index: the name shown in reports, and whether rows
+    /// are located by line (JSONL) or by row (Parquet).
+    pub inputs: Vec<(String, crate::config::Format)>,
+}
+
+/// A file a stage wrote into the export, relative to the export root.
+pub struct StageFile {
+    pub path: String,
+    pub rows: Option<u64>,
 }
 
 /// One pipeline stage as the engine runs it: a row part, a barrier part, or both.

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::engine::batch::{AbsentKeys, Batch};
 use crate::engine::progress::{group_digits, new_bar, rows_message};
-use crate::engine::{BarrierStage, Findings, RowStage};
+use crate::engine::{BarrierStage, Findings, RowStage, StageContext};
 use crate::error::{Error, Result};
 use crate::evidence::audit::AuditLog;
 use crate::evidence::export::ExportDir;
@@ -279,6 +279,18 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         rows_seen: 0,
     };
 
+    let ctx = StageContext {
+        staging: staging.clone(),
+        inputs: plan
+            .inputs
+            .iter()
+            .map(|f| (f.display.clone(), f.format))
+            .collect(),
+    };
+    for b in seq.barriers.iter_mut().flatten() {
+        b.open(&ctx)?;
+    }
+
     let (coordinated, reader_result, writer_result) = std::thread::scope(|s| {
         let inputs = &plan.inputs;
         let bar_ref = &bar;
@@ -310,9 +322,10 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     reader_result?;
     let (parts, out_rows) = writer_result?;
 
+    let mut stage_files = Vec::new();
     for (i, b) in seq.barriers.iter_mut().enumerate() {
         if let Some(b) = b {
-            b.finish(&mut seq.findings[i])?;
+            stage_files.extend(b.finish(&mut seq.findings[i])?);
         }
     }
 
@@ -368,6 +381,14 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             "file_written",
             json!({ "path": p.path, "sha256": p.sha256, "bytes": p.bytes, "rows": p.rows }),
         )?;
+    }
+    for sf in &stage_files {
+        let f = hash_file(&staging, &sf.path, sf.rows)?;
+        audit.event(
+            "file_written",
+            json!({ "path": f.path, "sha256": f.sha256, "bytes": f.bytes, "rows": f.rows }),
+        )?;
+        written.push(f);
     }
     let quarantine_home = seq.quarantine.home_dir().display().to_string();
     if seq.quarantine.finish()? {

@@ -142,6 +142,90 @@ pub fn map_strings(
     })
 }
 
+/// Calls `f(row, value)` for every non-null string at `steps` below `array`, where `row`
+/// is the top-level row the value belongs to. Values of one row come in order (list
+/// elements in list order). Strings under a null list or struct are skipped.
+pub fn for_each_string(array: &ArrayRef, steps: &[String], f: &mut dyn FnMut(usize, &str)) {
+    visit(array, steps, None, f)
+}
+
+/// `rows[i]` is the top-level row of element `i` of `array` (None: `array` is top-level);
+/// `u32::MAX` marks elements under a null parent.
+fn visit(array: &ArrayRef, steps: &[String], rows: Option<&[u32]>, f: &mut dyn FnMut(usize, &str)) {
+    let row_of = |i: usize| -> Option<usize> {
+        match rows {
+            None => Some(i),
+            Some(r) => (r[i] != u32::MAX).then_some(r[i] as usize),
+        }
+    };
+    fn leaf<'a>(
+        len: usize,
+        row_of: &dyn Fn(usize) -> Option<usize>,
+        get: impl Fn(usize) -> Option<&'a str>,
+        f: &mut dyn FnMut(usize, &str),
+    ) {
+        for i in 0..len {
+            if let (Some(r), Some(s)) = (row_of(i), get(i)) {
+                f(r, s);
+            }
+        }
+    }
+    match array.data_type() {
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            leaf(a.len(), &row_of, |i| (!a.is_null(i)).then(|| a.value(i)), f)
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            leaf(a.len(), &row_of, |i| (!a.is_null(i)).then(|| a.value(i)), f)
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            leaf(a.len(), &row_of, |i| (!a.is_null(i)).then(|| a.value(i)), f)
+        }
+        DataType::List(_) => visit_list(array.as_list::<i32>(), steps, rows, f),
+        DataType::LargeList(_) => visit_list(array.as_list::<i64>(), steps, rows, f),
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let (first, rest) = steps.split_first().expect("paths end at a string");
+            let idx = fields
+                .iter()
+                .position(|x| x.name() == first)
+                .expect("resolved path");
+            let child_rows: Vec<u32> = (0..s.len())
+                .map(|i| match row_of(i) {
+                    Some(r) if !s.is_null(i) => r as u32,
+                    _ => u32::MAX,
+                })
+                .collect();
+            visit(s.column(idx), rest, Some(&child_rows), f)
+        }
+        other => unreachable!("resolved paths only pass through lists and structs, not {other}"),
+    }
+}
+
+fn visit_list<O: OffsetSizeTrait>(
+    l: &GenericListArray<O>,
+    steps: &[String],
+    rows: Option<&[u32]>,
+    f: &mut dyn FnMut(usize, &str),
+) {
+    let offsets = l.value_offsets();
+    let mut child_rows = vec![u32::MAX; l.values().len()];
+    for i in 0..l.len() {
+        let row = match rows {
+            None => i as u32,
+            Some(r) => r[i],
+        };
+        if row == u32::MAX || l.is_null(i) {
+            continue;
+        }
+        let (a, b) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+        child_rows[a..b].fill(row);
+    }
+    visit(l.values(), steps, Some(&child_rows), f)
+}
+
 fn map_list<O: OffsetSizeTrait>(
     l: &GenericListArray<O>,
     steps: &[String],
@@ -238,6 +322,9 @@ mod tests {
         assert!(content.is_null(1));
         assert!(l.is_null(1));
         assert!(map_strings(col, &p.steps, &mut |_| None).unwrap().is_none());
+        let mut seen = Vec::new();
+        for_each_string(col, &p.steps, &mut |r, s| seen.push((r, s.to_string())));
+        assert_eq!(seen, [(0, "x".to_string())]);
         assert!(resolve(&schema, "messages.nope")
             .unwrap_err()
             .contains("messages.content"));

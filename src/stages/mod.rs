@@ -2,6 +2,7 @@
 //! `[[stages]]` entry into what the engine runs, given the schema the stage will see,
 //! and returns the schema it produces.
 
+pub mod dedup;
 pub mod fields;
 pub mod normalize;
 pub mod project;
@@ -31,6 +32,17 @@ pub fn build(
             },
             schema.clone(),
         ),
+        StageConfig::Dedup(c) => {
+            let (row, barrier) = dedup::build(c, schema, src, index)?;
+            (
+                StageRunner {
+                    type_name,
+                    row: Some(Box::new(row)),
+                    barrier: Some(Box::new(barrier)),
+                },
+                schema.clone(),
+            )
+        }
         StageConfig::Project(c) => {
             let (p, out) = project::Project::build(c, schema, src, index)?;
             (

@@ -1,0 +1,1109 @@
+//! `dedup`: exact and near-duplicate removal that works for every script.
+//!
+//! Split as the engine wants it: the row part (`DedupSignatures`, parallel) turns each
+//! record's text into a canonical form, a 128-bit exact hash and, for `mode = "near"`,
+//! MinHash band keys and the sorted set of shingle hashes; the barrier part
+//! (`DedupIndex`, one thread, input order) keeps the index and decides keep/drop, so the
+//! result is the same at any thread count and on every run.
+//!
+//! Near duplicates: character n-grams (default 5) over the canonical text, so Chinese,
+//! Japanese and mixed text need no segmenter. One 64-bit hash per shingle feeds a
+//! one-permutation MinHash with optimal densification (Shrivastava 2017): the hashing
+//! cost is one hash per shingle instead of one per shingle and permutation. Every LSH
+//! candidate is verified by the exact Jaccard similarity of the two shingle sets before
+//! anything is dropped, so precision does not depend on the sketch. The sets live in a
+//! temporary spill file at home (deleted when the run ends), never in memory and never
+//! in the export; the index itself holds band keys, ordinals and locations only.
+//!
+//! Semantics (`keep = "first"`): a record is a duplicate when it matches an earlier
+//! record, kept or dropped (exactly, or with Jaccard ≥ threshold after verification);
+//! the first occurrence in input order is kept. One streaming pass.
+//! Invariants: no text is stored; records whose dedup text is empty are never dropped;
+//! every dropped record has one line in `dedup_clusters.jsonl`.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::datatypes::{DataType, SchemaRef};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Deserialize;
+use unicode_normalization::UnicodeNormalization;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+
+use crate::config::{Format, PipelineSource};
+use crate::engine::batch::Batch;
+use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
+use crate::error::{Error, Result};
+use crate::stages::fields::{for_each_string, resolve, string_paths, StringPath};
+
+/// The audit file of what matched what, at the export root.
+pub const CLUSTERS_FILE: &str = "dedup_clusters.jsonl";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// String fields whose joined text is compared; all string fields if omitted.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Jaccard similarity of the shingle sets at or above which records are duplicates.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    #[serde(default)]
+    pub shingle: Shingle,
+    /// Shingle length: characters for `shingle = "char"`, words for `"word"`.
+    #[serde(default = "default_ngram")]
+    pub ngram: usize,
+    /// MinHash signature length.
+    #[serde(default = "default_hashes")]
+    pub num_hashes: usize,
+    /// LSH bands × rows; chosen from `threshold` and `num_hashes` when omitted.
+    #[serde(default)]
+    pub bands: Option<usize>,
+    #[serde(default)]
+    pub rows: Option<usize>,
+    #[serde(default)]
+    pub keep: Keep,
+    /// Canonical form before hashing: NFKC, case folding, whitespace collapsed.
+    #[serde(default = "yes")]
+    pub nfkc: bool,
+    #[serde(default = "yes")]
+    pub case_fold: bool,
+    #[serde(default = "yes")]
+    pub collapse_whitespace: bool,
+    /// Column that names a record in `dedup_clusters.jsonl`; `id` when the input has one.
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// At most this many distinct LSH candidates are verified per record (a guard
+    /// against pathological buckets; reaching it is counted in the findings).
+    #[serde(default = "default_max_candidates")]
+    pub max_candidates: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Exact,
+    #[default]
+    Near,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shingle {
+    #[default]
+    Char,
+    Word,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    #[default]
+    First,
+}
+
+fn default_threshold() -> f64 {
+    0.8
+}
+fn default_ngram() -> usize {
+    5
+}
+fn default_hashes() -> usize {
+    128
+}
+fn default_max_candidates() -> usize {
+    1000
+}
+fn yes() -> bool {
+    true
+}
+
+/// Smallest probability that a pair exactly at the threshold becomes an LSH candidate
+/// when bands × rows are chosen automatically.
+const AUTO_RECALL_AT_THRESHOLD: f64 = 0.999;
+
+/// Probability that a pair with Jaccard `j` shares at least one of `b` bands of `r` rows.
+pub fn candidate_probability(j: f64, b: usize, r: usize) -> f64 {
+    1.0 - (1.0 - j.powi(r as i32)).powi(b as i32)
+}
+
+/// Bands × rows for a threshold: the most rows per band (fewest false candidates to
+/// verify) such that a pair exactly at the threshold is a candidate with probability
+/// ≥ 0.999. Recall is what banding can lose for good; precision is restored by
+/// verification, so the choice leans to recall. For 0.8 and 128 hashes: 25 × 5
+/// (P = 0.99995 at J = 0.8, 0.55 at 0.5, 0.06 at 0.3), where datasketch's 9 × 13
+/// gives 0.47 at J = 0.8.
+pub fn choose_bands(num_hashes: usize, threshold: f64) -> (usize, usize) {
+    for r in (1..=num_hashes).rev() {
+        let b = num_hashes / r;
+        if candidate_probability(threshold, b, r) >= AUTO_RECALL_AT_THRESHOLD {
+            return (b, r);
+        }
+    }
+    (num_hashes, 1)
+}
+
+/// The sketch agreement under which a candidate cannot plausibly reach the threshold:
+/// 5 standard deviations of the MinHash estimate at the threshold below it (at least
+/// 0.1), so a pair exactly at the threshold is discarded with probability < 1e-6 while
+/// most unrelated candidates (which share a band by chance or through a common
+/// sentence) are discarded without reading their shingle sets. 8-bit values agree by
+/// chance 1/256 of the time, which only lets a few more candidates through.
+fn prefilter_agreement(threshold: f64, num_hashes: usize) -> f64 {
+    let sd = (threshold * (1.0 - threshold) / num_hashes as f64).sqrt();
+    (threshold - (5.0 * sd).max(0.1)).max(0.0)
+}
+
+/// Settings the row part and the barrier share.
+#[derive(Debug, Clone)]
+struct Params {
+    mode: Mode,
+    threshold: f64,
+    shingle: Shingle,
+    ngram: usize,
+    num_hashes: usize,
+    bands: usize,
+    rows: usize,
+    nfkc: bool,
+    case_fold: bool,
+    collapse_whitespace: bool,
+    max_candidates: usize,
+}
+
+/// Builds both halves of the stage. `index` is the stage's position in the pipeline.
+pub fn build(
+    cfg: &DedupConfig,
+    schema: &SchemaRef,
+    src: &PipelineSource,
+    index: usize,
+) -> Result<(DedupSignatures, DedupIndex)> {
+    let err = |needle: &str, msg: String| {
+        Error::Config(format!("{}: dedup: {msg}", src.stage_at(index, needle)))
+    };
+    let paths: Vec<StringPath> = match &cfg.fields {
+        None => string_paths(schema),
+        Some(fields) => fields
+            .iter()
+            .map(|f| resolve(schema, f).map_err(|e| err(f, e)))
+            .collect::<Result<_>>()?,
+    };
+    if paths.is_empty() {
+        return Err(err(
+            "fields",
+            "the input has no string fields to compare".into(),
+        ));
+    }
+    if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
+        return Err(err(
+            "threshold",
+            format!("threshold must be in (0, 1], not {}", cfg.threshold),
+        ));
+    }
+    if cfg.ngram == 0 || cfg.ngram > 64 {
+        return Err(err("ngram", "ngram must be between 1 and 64".into()));
+    }
+    if !(8..=1024).contains(&cfg.num_hashes) {
+        return Err(err(
+            "num_hashes",
+            "num_hashes must be between 8 and 1024".into(),
+        ));
+    }
+    if cfg.max_candidates == 0 {
+        return Err(err(
+            "max_candidates",
+            "max_candidates must be at least 1".into(),
+        ));
+    }
+    let (bands, rows) = match (cfg.bands, cfg.rows) {
+        (None, None) => choose_bands(cfg.num_hashes, cfg.threshold),
+        (Some(b), Some(r)) if b >= 1 && r >= 1 && b * r <= cfg.num_hashes => (b, r),
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "bands",
+                format!(
+                    "bands × rows must be at least 1 and at most num_hashes ({})",
+                    cfg.num_hashes
+                ),
+            ))
+        }
+        _ => {
+            return Err(err(
+                "bands",
+                "set both bands and rows, or neither (then they are chosen from the threshold)"
+                    .into(),
+            ))
+        }
+    };
+    let id_column = match &cfg.id_field {
+        Some(name) => Some(id_column(schema, name).ok_or_else(|| {
+            err(
+                name,
+                format!("id_field `{name}` is not a top-level string or integer column"),
+            )
+        })?),
+        None => id_column(schema, "id"),
+    };
+    let params = Params {
+        mode: cfg.mode,
+        threshold: cfg.threshold,
+        shingle: cfg.shingle,
+        ngram: cfg.ngram,
+        num_hashes: cfg.num_hashes,
+        bands,
+        rows,
+        nfkc: cfg.nfkc,
+        case_fold: cfg.case_fold,
+        collapse_whitespace: cfg.collapse_whitespace,
+        max_candidates: cfg.max_candidates,
+    };
+    Ok((
+        DedupSignatures {
+            index,
+            paths,
+            id_column,
+            params: params.clone(),
+        },
+        DedupIndex::new(index, params, cfg.keep),
+    ))
+}
+
+fn id_column(schema: &SchemaRef, name: &str) -> Option<usize> {
+    let (i, f) = schema.column_with_name(name)?;
+    (f.data_type().is_integer()
+        || matches!(
+            f.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ))
+    .then_some(i)
+}
+
+/// The canonical text that is hashed: NFKC, then lower case, then every whitespace run
+/// as one space, trimmed (each step as configured).
+fn canonical(raw: &str, p: &Params) -> String {
+    let text: Cow<str> = if p.nfkc && !raw.is_ascii() {
+        Cow::Owned(raw.nfkc().collect())
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let text: Cow<str> = if p.case_fold {
+        if text.is_ascii() {
+            Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            Cow::Owned(text.to_lowercase())
+        }
+    } else {
+        text
+    };
+    if !p.collapse_whitespace {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One 64-bit hash per shingle of `text` (already canonical). A text shorter than one
+/// shingle is a single shingle; an empty text has none.
+fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
+    out.clear();
+    if text.is_empty() {
+        return;
+    }
+    let bytes = text.as_bytes();
+    // Byte offsets of the units (chars or words) and of their ends.
+    let (starts, ends): (Vec<usize>, Vec<usize>) = match p.shingle {
+        Shingle::Char => text
+            .char_indices()
+            .map(|(i, c)| (i, i + c.len_utf8()))
+            .unzip(),
+        Shingle::Word => {
+            let mut s = Vec::new();
+            let mut e = Vec::new();
+            let mut start = None;
+            for (i, c) in text.char_indices() {
+                match (c.is_whitespace(), start) {
+                    (false, None) => start = Some(i),
+                    (true, Some(st)) => {
+                        s.push(st);
+                        e.push(i);
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(st) = start {
+                s.push(st);
+                e.push(text.len());
+            }
+            (s, e)
+        }
+    };
+    if starts.len() < p.ngram {
+        if let (Some(&a), Some(&b)) = (starts.first(), ends.last()) {
+            out.push(xxh3_64(&bytes[a..b]));
+        }
+        return;
+    }
+    out.reserve(starts.len() + 1 - p.ngram);
+    for i in 0..=starts.len() - p.ngram {
+        out.push(xxh3_64(&bytes[starts[i]..ends[i + p.ngram - 1]]));
+    }
+}
+
+/// splitmix64's finaliser: a cheap, well-mixed 64-bit permutation.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One-permutation MinHash with optimal densification: each shingle hash picks a bin
+/// from its high bits and competes there with its low 32 bits; empty bins copy the value
+/// of the first non-empty bin on a fixed pseudo-random probe sequence, which keeps the
+/// collision probability of every bin equal to the Jaccard similarity.
+/// Hand-written because no maintained crate implements densified one-permutation
+/// hashing; `hashes` must not be empty.
+fn signature(hashes: &[u64], k: usize, sig: &mut Vec<u32>, filled: &mut Vec<bool>) {
+    sig.clear();
+    sig.resize(k, u32::MAX);
+    filled.clear();
+    filled.resize(k, false);
+    for &h in hashes {
+        let bin = (((h >> 32) * k as u64) >> 32) as usize;
+        let v = h as u32;
+        if !filled[bin] || v < sig[bin] {
+            sig[bin] = v;
+            filled[bin] = true;
+        }
+    }
+    for i in 0..k {
+        if filled[i] {
+            continue;
+        }
+        let mut attempt = 0u64;
+        loop {
+            let j = (((mix(((i as u64) << 32) | attempt) >> 32) * k as u64) >> 32) as usize;
+            if filled[j] {
+                sig[i] = sig[j];
+                break;
+            }
+            attempt += 1;
+        }
+    }
+}
+
+fn band_keys(sig: &[u32], bands: usize, rows: usize, out: &mut Vec<u32>) {
+    for b in 0..bands {
+        let mut h = mix(b as u64 ^ 0x5eed);
+        for &v in &sig[b * rows..(b + 1) * rows] {
+            h = mix(h ^ v as u64);
+        }
+        out.push(h as u32);
+    }
+}
+
+/// Exact Jaccard similarity of two sorted, duplicate-free sets.
+fn jaccard(a: &[u32], b: &[u32]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}
+
+/// What the row part hands the barrier for one batch (flat arrays, one entry per row).
+struct BatchSignatures {
+    /// None: the record has no text to compare.
+    exact: Vec<Option<u128>>,
+    /// Canonical length in chars.
+    chars: Vec<u32>,
+    /// `bands` keys per row (near mode; zeros for empty rows).
+    band_keys: Vec<u32>,
+    /// The low byte of every MinHash value, `num_hashes` per row (near mode).
+    sketches: Vec<u8>,
+    /// Sorted shingle-hash sets, `sets[set_ends[i-1]..set_ends[i]]` for row i.
+    sets: Vec<u32>,
+    set_ends: Vec<usize>,
+    /// The id column's value as JSON text, when there is an id column.
+    ids: Option<Vec<Option<String>>>,
+}
+
+/// The row part: canonical text, exact hash, MinHash band keys and shingle sets.
+pub struct DedupSignatures {
+    index: usize,
+    paths: Vec<StringPath>,
+    id_column: Option<usize>,
+    params: Params,
+}
+
+impl RowStage for DedupSignatures {
+    fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
+        let n = batch.num_rows();
+        let mut texts: Vec<String> = vec![String::new(); n];
+        let mut has_text = vec![false; n];
+        for path in &self.paths {
+            for_each_string(
+                batch.data.column(path.column),
+                &path.steps,
+                &mut |row, s| {
+                    if has_text[row] {
+                        texts[row].push('\n');
+                    }
+                    texts[row].push_str(s);
+                    has_text[row] = true;
+                },
+            );
+        }
+        let p = &self.params;
+        let near = p.mode == Mode::Near;
+        let mut out = BatchSignatures {
+            exact: Vec::with_capacity(n),
+            chars: Vec::with_capacity(n),
+            band_keys: Vec::with_capacity(if near { n * p.bands } else { 0 }),
+            sketches: Vec::with_capacity(if near { n * p.num_hashes } else { 0 }),
+            sets: Vec::new(),
+            set_ends: Vec::with_capacity(if near { n } else { 0 }),
+            ids: self.id_column.map(|c| id_values(batch.data.column(c))),
+        };
+        let (mut hashes, mut sig, mut filled) = (Vec::new(), Vec::new(), Vec::new());
+        for text in &texts {
+            let canon = canonical(text, p);
+            if canon.is_empty() {
+                out.exact.push(None);
+                out.chars.push(0);
+                if near {
+                    out.band_keys.extend(std::iter::repeat_n(0, p.bands));
+                    out.sketches.extend(std::iter::repeat_n(0, p.num_hashes));
+                    out.set_ends.push(out.sets.len());
+                }
+                continue;
+            }
+            out.exact.push(Some(xxh3_128(canon.as_bytes())));
+            out.chars
+                .push(canon.chars().count().min(u32::MAX as usize) as u32);
+            if near {
+                shingle_hashes(&canon, p, &mut hashes);
+                signature(&hashes, p.num_hashes, &mut sig, &mut filled);
+                band_keys(&sig, p.bands, p.rows, &mut out.band_keys);
+                out.sketches.extend(sig.iter().map(|&v| v as u8));
+                let start = out.sets.len();
+                out.sets.extend(hashes.iter().map(|&h| h as u32));
+                out.sets[start..].sort_unstable();
+                let mut w = start;
+                for r in start..out.sets.len() {
+                    if w == start || out.sets[r] != out.sets[w - 1] {
+                        out.sets[w] = out.sets[r];
+                        w += 1;
+                    }
+                }
+                out.sets.truncate(w);
+                out.set_ends.push(out.sets.len());
+            }
+        }
+        batch.attachments[self.index] = Some(Box::new(out));
+        Ok(batch)
+    }
+}
+
+/// The id column as JSON text per row (None for null).
+fn id_values(col: &ArrayRef) -> Vec<Option<String>> {
+    fn strings<'a>(len: usize, get: impl Fn(usize) -> Option<&'a str>) -> Vec<Option<String>> {
+        (0..len)
+            .map(|i| get(i).map(|s| serde_json::to_string(s).expect("a string")))
+            .collect()
+    }
+    match col.data_type() {
+        DataType::Utf8 => {
+            let a = col.as_string::<i32>();
+            strings(a.len(), |i| (!a.is_null(i)).then(|| a.value(i)))
+        }
+        DataType::LargeUtf8 => {
+            let a = col.as_string::<i64>();
+            strings(a.len(), |i| (!a.is_null(i)).then(|| a.value(i)))
+        }
+        DataType::Utf8View => {
+            let a = col.as_string_view();
+            strings(a.len(), |i| (!a.is_null(i)).then(|| a.value(i)))
+        }
+        _ => {
+            let f =
+                arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
+                    .expect("integers can be formatted");
+            (0..col.len())
+                .map(|i| (!col.is_null(i)).then(|| f.value(i).to_string()))
+                .collect()
+        }
+    }
+}
+
+/// Where an indexed record came from. Ordinals index `DedupIndex::docs`.
+struct DocMeta {
+    file: u32,
+    line: u64,
+    /// Ordinal of the kept record of its cluster (itself when kept).
+    root: u32,
+    set_offset: u64,
+    set_len: u32,
+    /// End of its id in `DedupIndex::id_arena` (the start is the previous record's end).
+    id_end: u64,
+    has_id: bool,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One record as the barrier sees it: where it is and what the row part computed.
+struct Record<'a> {
+    file: u32,
+    line: u64,
+    id: Option<&'a str>,
+    exact: u128,
+    /// Near mode only (empty otherwise).
+    keys: &'a [u32],
+    sketch: &'a [u8],
+    set: &'a [u32],
+}
+
+/// Shingle sets of indexed records, appended to an unlinked temporary file (so it
+/// vanishes with the process) and read back for verification.
+struct SpillFile {
+    file: File,
+    flushed: u64,
+    pending: Vec<u8>,
+}
+
+impl SpillFile {
+    fn new() -> Result<Self> {
+        let dir = std::env::temp_dir();
+        let file = tempfile::tempfile_in(&dir).map_err(|e| {
+            Error::io(
+                "dedup: cannot create a spill file for shingle sets in",
+                &dir,
+                e,
+            )
+        })?;
+        Ok(SpillFile {
+            file,
+            flushed: 0,
+            pending: Vec::with_capacity(4 << 20),
+        })
+    }
+
+    fn append(&mut self, set: &[u32]) -> Result<u64> {
+        let offset = self.flushed + self.pending.len() as u64;
+        for v in set {
+            self.pending.extend_from_slice(&v.to_le_bytes());
+        }
+        if self.pending.len() >= 4 << 20 {
+            self.file
+                .write_all_at(&self.pending, self.flushed)
+                .map_err(|e| spill_error("write", e))?;
+            self.flushed += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(offset)
+    }
+
+    fn read(&self, offset: u64, len: u32, bytes: &mut Vec<u8>, out: &mut Vec<u32>) -> Result<()> {
+        let n = len as usize * 4;
+        bytes.resize(n, 0);
+        if offset >= self.flushed {
+            let start = (offset - self.flushed) as usize;
+            bytes.copy_from_slice(&self.pending[start..start + n]);
+        } else {
+            self.file
+                .read_exact_at(bytes, offset)
+                .map_err(|e| spill_error("read", e))?;
+        }
+        out.clear();
+        out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok(())
+    }
+
+    fn bytes(&self) -> u64 {
+        self.flushed + self.pending.len() as u64
+    }
+}
+
+fn spill_error(what: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("dedup: cannot {what} the shingle-set spill file"),
+        source,
+    }
+}
+
+fn clusters_error(source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("cannot write {CLUSTERS_FILE}"),
+        source,
+    }
+}
+
+/// The barrier part: the exact-hash table, the LSH band index and the keep/drop decision.
+pub struct DedupIndex {
+    index: usize,
+    params: Params,
+    keep: Keep,
+    docs: Vec<DocMeta>,
+    id_arena: String,
+    exact: FxHashMap<u128, u32>,
+    /// Per band: band key → the most recent record with that key.
+    heads: Vec<FxHashMap<u32, u32>>,
+    /// `next[ord * bands + band]`: the previous record in the same bucket.
+    next: Vec<u32>,
+    /// `sketches[ord * num_hashes..]`: 8-bit MinHash values, to discard candidates that
+    /// are clearly below the threshold before reading their shingle sets.
+    sketches: Vec<u8>,
+    spill: Option<SpillFile>,
+    clusters: Option<BufWriter<File>>,
+    cluster_lines: u64,
+    inputs: Vec<(String, Format)>,
+    /// Dropped records per kept record.
+    cluster_sizes: FxHashMap<u32, u32>,
+    seen: FxHashSet<u32>,
+    scratch: (Vec<u8>, Vec<u32>),
+    /// Sketch agreement below which a candidate is discarded unverified.
+    prefilter: f64,
+}
+
+impl DedupIndex {
+    fn new(index: usize, params: Params, keep: Keep) -> Self {
+        let bands = if params.mode == Mode::Near {
+            params.bands
+        } else {
+            0
+        };
+        DedupIndex {
+            index,
+            keep,
+            docs: Vec::new(),
+            id_arena: String::new(),
+            exact: FxHashMap::default(),
+            heads: (0..bands).map(|_| FxHashMap::default()).collect(),
+            next: Vec::new(),
+            sketches: Vec::new(),
+            spill: None,
+            clusters: None,
+            cluster_lines: 0,
+            inputs: Vec::new(),
+            cluster_sizes: FxHashMap::default(),
+            seen: FxHashSet::default(),
+            scratch: (Vec::new(), Vec::new()),
+            prefilter: prefilter_agreement(params.threshold, params.num_hashes),
+            params,
+        }
+    }
+
+    fn location(&self, file: u32, line: u64, id: Option<&str>) -> String {
+        let (name, format) = &self.inputs[file as usize];
+        let unit = match format {
+            Format::Jsonl => "line",
+            Format::Parquet => "row",
+        };
+        let name = serde_json::to_string(name).expect("a string");
+        match id {
+            Some(id) => format!(r#"{{"file":{name},"{unit}":{line},"id":{id}}}"#),
+            None => format!(r#"{{"file":{name},"{unit}":{line}}}"#),
+        }
+    }
+
+    fn doc_location(&self, ord: u32) -> String {
+        let d = &self.docs[ord as usize];
+        let start = if ord == 0 {
+            0
+        } else {
+            self.docs[ord as usize - 1].id_end as usize
+        };
+        let id = d.has_id.then(|| &self.id_arena[start..d.id_end as usize]);
+        self.location(d.file, d.line, id)
+    }
+
+    /// Adds a record to the index and returns its ordinal.
+    fn insert(&mut self, r: &Record<'_>) -> Result<u32> {
+        if self.docs.len() >= NONE as usize {
+            return Err(Error::Data(
+                "dedup: more than 4 294 967 294 distinct records; split the input".into(),
+            ));
+        }
+        let ord = self.docs.len() as u32;
+        self.exact.insert(r.exact, ord);
+        let mut set_offset = 0;
+        if self.params.mode == Mode::Near {
+            for (band, &key) in r.keys.iter().enumerate() {
+                let prev = self.heads[band].insert(key, ord).unwrap_or(NONE);
+                self.next.push(prev);
+            }
+            self.sketches.extend_from_slice(r.sketch);
+            set_offset = self
+                .spill
+                .as_mut()
+                .expect("opened before the first batch")
+                .append(r.set)?;
+        }
+        if let Some(id) = r.id {
+            self.id_arena.push_str(id);
+        }
+        self.docs.push(DocMeta {
+            file: r.file,
+            line: r.line,
+            root: ord,
+            set_offset,
+            set_len: r.set.len() as u32,
+            id_end: self.id_arena.len() as u64,
+            has_id: r.id.is_some(),
+        });
+        Ok(ord)
+    }
+
+    /// The earliest indexed record sharing a band with `keys` whose exact Jaccard with
+    /// `set` reaches the threshold, with that similarity.
+    fn find_near(&mut self, r: &Record<'_>, f: &mut Findings) -> Result<Option<(u32, f64)>> {
+        let (keys, sketch, set) = (r.keys, r.sketch, r.set);
+        let (bands, k) = (self.params.bands, self.params.num_hashes);
+        self.seen.clear();
+        let mut candidates = Vec::new();
+        'bands: for (band, key) in keys.iter().enumerate() {
+            let mut cur = self.heads[band].get(key).copied().unwrap_or(NONE);
+            while cur != NONE {
+                if self.seen.insert(cur) {
+                    if candidates.len() == self.params.max_candidates {
+                        f.add_total("candidate_limit_reached", 1);
+                        break 'bands;
+                    }
+                    candidates.push(cur);
+                }
+                cur = self.next[cur as usize * bands + band];
+            }
+        }
+        candidates.sort_unstable();
+        let spill = self.spill.as_ref().expect("opened before the first batch");
+        let (bytes, other) = &mut self.scratch;
+        for c in candidates {
+            let theirs = &self.sketches[c as usize * k..(c as usize + 1) * k];
+            let agree = sketch.iter().zip(theirs).filter(|(a, b)| a == b).count();
+            if (agree as f64 / k as f64) < self.prefilter {
+                f.add_total("candidates_prefiltered", 1);
+                continue;
+            }
+            let d = &self.docs[c as usize];
+            spill.read(d.set_offset, d.set_len, bytes, other)?;
+            let j = jaccard(set, other);
+            f.add_total("candidates_verified", 1);
+            if j >= self.params.threshold {
+                return Ok(Some((c, j)));
+            }
+            f.add_total("candidates_rejected", 1);
+        }
+        Ok(None)
+    }
+
+    fn record_drop(
+        &mut self,
+        dropped: String,
+        matched: u32,
+        mode: &str,
+        similarity: f64,
+    ) -> Result<()> {
+        let root = self.docs[matched as usize].root;
+        *self.cluster_sizes.entry(root).or_default() += 1;
+        let matched_loc = self.doc_location(matched);
+        let kept_loc = self.doc_location(root);
+        let line = format!(
+            r#"{{"dropped":{dropped},"matched":{matched_loc},"kept":{kept_loc},"mode":"{mode}","similarity":{}}}"#,
+            (similarity * 10_000.0).round() / 10_000.0
+        );
+        let w = self
+            .clusters
+            .as_mut()
+            .expect("opened before the first batch");
+        writeln!(w, "{line}").map_err(clusters_error)?;
+        self.cluster_lines += 1;
+        Ok(())
+    }
+}
+
+impl BarrierStage for DedupIndex {
+    fn open(&mut self, ctx: &StageContext) -> Result<()> {
+        self.inputs = ctx.inputs.clone();
+        let path = ctx.staging.join(CLUSTERS_FILE);
+        let f = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        self.clusters = Some(BufWriter::new(f));
+        if self.params.mode == Mode::Near {
+            self.spill = Some(SpillFile::new()?);
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, mut batch: Batch, f: &mut Findings) -> Result<Batch> {
+        let Some(sigs) = batch.attachments[self.index].take() else {
+            return Ok(batch); // an empty batch: the row part did not run
+        };
+        let sigs = sigs
+            .downcast::<BatchSignatures>()
+            .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
+        let n = batch.num_rows();
+        let bands = self.params.bands;
+        let mut keep = vec![true; n];
+        for row in 0..n {
+            let Some(exact) = sigs.exact[row] else {
+                f.add_total("skipped_empty", 1);
+                continue;
+            };
+            let id = sigs.ids.as_ref().and_then(|ids| ids[row].as_deref());
+            let line = batch.origins[row];
+            if let Some(&ord) = self.exact.get(&exact) {
+                keep[row] = false;
+                f.add_total("dropped_exact", 1);
+                let dropped = self.location(batch.file, line, id);
+                self.record_drop(dropped, ord, "exact", 1.0)?;
+                continue;
+            }
+            let k = self.params.num_hashes;
+            let mut record = Record {
+                file: batch.file,
+                line,
+                id,
+                exact,
+                keys: &[],
+                sketch: &[],
+                set: &[],
+            };
+            let matched = if self.params.mode == Mode::Near {
+                let start = if row == 0 { 0 } else { sigs.set_ends[row - 1] };
+                record.keys = &sigs.band_keys[row * bands..(row + 1) * bands];
+                record.sketch = &sigs.sketches[row * k..(row + 1) * k];
+                record.set = &sigs.sets[start..sigs.set_ends[row]];
+                self.find_near(&record, f)?
+            } else {
+                None
+            };
+            let ord = self.insert(&record)?;
+            f.add_total("records_indexed", 1);
+            if let Some((m, similarity)) = matched {
+                keep[row] = false;
+                self.docs[ord as usize].root = self.docs[m as usize].root;
+                f.add_total("dropped_near", 1);
+                let dropped = self.location(batch.file, line, id);
+                self.record_drop(dropped, m, "near", similarity)?;
+            }
+        }
+        if keep.iter().any(|k| !k) {
+            batch.drop_duplicates(&BooleanArray::from(keep))?;
+        }
+        Ok(batch)
+    }
+
+    fn finish(&mut self, f: &mut Findings) -> Result<Vec<StageFile>> {
+        if let Some(mut w) = self.clusters.take() {
+            w.flush()
+                .and_then(|_| w.get_ref().sync_all())
+                .map_err(clusters_error)?;
+        }
+        let p = &self.params;
+        let mut histogram = std::collections::BTreeMap::<&str, u64>::new();
+        for &dropped in self.cluster_sizes.values() {
+            let size = dropped as u64 + 1;
+            let bucket = match size {
+                2 => "2",
+                3..=4 => "3-4",
+                5..=8 => "5-8",
+                9..=16 => "9-16",
+                17..=64 => "17-64",
+                _ => "65+",
+            };
+            *histogram.entry(bucket).or_default() += 1;
+        }
+        f.add_total("clusters", self.cluster_sizes.len() as u64);
+        f.set_info("mode", p.mode);
+        f.set_info("keep", self.keep);
+        f.set_info(
+            "semantics",
+            "a record is dropped when it matches an earlier record (kept or dropped); \
+             the first occurrence in input order is kept; one streaming pass",
+        );
+        f.set_info(
+            "canonical_form",
+            serde_json::json!({ "nfkc": p.nfkc, "case_fold": p.case_fold, "collapse_whitespace": p.collapse_whitespace }),
+        );
+        f.set_info("cluster_sizes", &histogram);
+        f.set_info("clusters_file", CLUSTERS_FILE);
+        let records = self.docs.len().max(1) as f64;
+        let mut index_bytes = self.docs.capacity() * std::mem::size_of::<DocMeta>()
+            + self.id_arena.capacity()
+            + self.exact.capacity() * (16 + 4 + 1);
+        if p.mode == Mode::Near {
+            index_bytes += self.next.capacity() * 4
+                + self.sketches.capacity()
+                + self
+                    .heads
+                    .iter()
+                    .map(|h| h.capacity() * (4 + 4 + 1))
+                    .sum::<usize>();
+            f.set_info(
+                "lsh",
+                serde_json::json!({
+                    "threshold": p.threshold,
+                    "shingle": p.shingle,
+                    "ngram": p.ngram,
+                    "num_hashes": p.num_hashes,
+                    "bands": p.bands,
+                    "rows": p.rows,
+                    "candidate_probability_at_threshold":
+                        (candidate_probability(p.threshold, p.bands, p.rows) * 1e6).round() / 1e6,
+                    "verification": "exact Jaccard of the shingle sets",
+                }),
+            );
+            f.set_info(
+                "spill_bytes",
+                self.spill.as_ref().map_or(0, SpillFile::bytes),
+            );
+        }
+        f.set_info("index_bytes", index_bytes);
+        f.set_info(
+            "index_bytes_per_record",
+            (index_bytes as f64 / records).round(),
+        );
+        Ok(vec![StageFile {
+            path: CLUSTERS_FILE.into(),
+            rows: Some(self.cluster_lines),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(mode: Mode) -> Params {
+        let (bands, rows) = choose_bands(128, 0.8);
+        Params {
+            mode,
+            threshold: 0.8,
+            shingle: Shingle::Char,
+            ngram: 5,
+            num_hashes: 128,
+            bands,
+            rows,
+            nfkc: true,
+            case_fold: true,
+            collapse_whitespace: true,
+            max_candidates: 1000,
+        }
+    }
+
+    fn set_of(text: &str, p: &Params) -> Vec<u32> {
+        let mut h = Vec::new();
+        shingle_hashes(&canonical(text, p), p, &mut h);
+        let mut s: Vec<u32> = h.iter().map(|&x| x as u32).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    #[test]
+    fn canonical_form_folds_width_case_and_spacing() {
+        let p = params(Mode::Exact);
+        assert_eq!(
+            canonical("  Ｈｅｌｌｏ\u{3000}WORLD\n\t１２３ ", &p),
+            "hello world 123"
+        );
+        assert_eq!(canonical("你好，\n 世界", &p), "你好, 世界");
+        assert_eq!(canonical(" \n ", &p), "");
+    }
+
+    #[test]
+    fn bands_favour_recall_at_the_threshold() {
+        assert_eq!(choose_bands(128, 0.8), (25, 5));
+        for t in [0.5, 0.7, 0.8, 0.9, 0.95] {
+            let (b, r) = choose_bands(128, t);
+            assert!(b * r <= 128);
+            assert!(candidate_probability(t, b, r) >= AUTO_RECALL_AT_THRESHOLD);
+        }
+        // datasketch's choice for 0.8 / 128 finds fewer than half the pairs at 0.8.
+        assert!(candidate_probability(0.8, 9, 13) < 0.5);
+    }
+
+    #[test]
+    fn chinese_shingles_are_characters_not_clauses() {
+        let p = params(Mode::Near);
+        let a = set_of("今天天气很好，我们一起去公园散步吧。", &p);
+        let b = set_of("今天天气很好，我们一起去公园跑步吧。", &p);
+        let j = jaccard(&a, &b);
+        assert!(j > 0.5 && j < 1.0, "{j}");
+        assert_eq!(set_of("短", &p).len(), 1);
+        assert!(set_of("", &p).is_empty());
+    }
+
+    #[test]
+    fn word_shingles() {
+        let mut p = params(Mode::Near);
+        p.shingle = Shingle::Word;
+        p.ngram = 2;
+        let mut h = Vec::new();
+        shingle_hashes("the cat sat", &p, &mut h);
+        assert_eq!(h, [xxh3_64(b"the cat"), xxh3_64(b"cat sat")]);
+        shingle_hashes("cat", &p, &mut h);
+        assert_eq!(h, [xxh3_64(b"cat")]);
+    }
+
+    #[test]
+    fn jaccard_of_sorted_sets() {
+        assert_eq!(jaccard(&[1, 2, 3], &[2, 3, 4]), 0.5);
+        assert_eq!(jaccard(&[], &[]), 1.0);
+        assert_eq!(jaccard(&[1], &[]), 0.0);
+    }
+
+    #[test]
+    fn signature_agreement_tracks_jaccard() {
+        // Two sets with Jaccard 0.8: 900 shared hashes, 112 + 113 private ones.
+        let shared: Vec<u64> = (0..900u64).map(|i| mix(i + 1)).collect();
+        let a: Vec<u64> = shared
+            .iter()
+            .copied()
+            .chain((0..112).map(|i| mix(10_000 + i)))
+            .collect();
+        let b: Vec<u64> = shared
+            .iter()
+            .copied()
+            .chain((0..113).map(|i| mix(20_000 + i)))
+            .collect();
+        let (mut sa, mut sb, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        signature(&a, 1024, &mut sa, &mut f);
+        signature(&b, 1024, &mut sb, &mut f);
+        let agree = sa.iter().zip(&sb).filter(|(x, y)| x == y).count() as f64 / 1024.0;
+        assert!((agree - 0.8).abs() < 0.06, "{agree}");
+        // Densification fills every bin even for tiny sets, deterministically.
+        signature(&[mix(1)], 128, &mut sa, &mut f);
+        assert!(sa.iter().all(|&v| v == mix(1) as u32));
+    }
+}

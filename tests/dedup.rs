@@ -1,0 +1,223 @@
+//! End-to-end tests of the `dedup` stage through the CLI: what is dropped, the clusters
+//! file, reconciliation, determinism across thread counts and runs, and config errors.
+//! (Quality on a labelled corpus is in `dedup_quality.rs`.)
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const STAGE: &str = "[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\n";
+
+/// Records with known duplicates: `dup` says what each line should be judged.
+fn write_input(dir: &Path) {
+    let base_zh = "今天下午三点，我们在会议室讨论了下个季度的产品路线图，大家一致认为需要优先解决客户反馈的性能问题，并在月底前完成第一轮测试。";
+    let base_en = "The quarterly planning meeting covered the roadmap for the next release, the hiring plan for the platform team, and a review of open customer escalations.";
+    let near_zh = base_zh.replace("三点", "四点");
+    let near_en = base_en.replace("hiring plan", "hiring budget");
+    let far_en = "A completely different note about lunch options near the office and the new coffee machine on the third floor.";
+    let rows: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({"id": "a", "text": base_zh}), "keep"),
+        (serde_json::json!({"id": "b", "text": base_en}), "keep"),
+        (serde_json::json!({"id": "c", "text": base_zh}), "exact"),
+        // Full-width letters, upper case and extra spaces: identical after canonicalisation.
+        (
+            serde_json::json!({"id": "d", "text": base_en.to_uppercase().replace(' ', "  ")}),
+            "exact",
+        ),
+        (serde_json::json!({"id": "e", "text": near_zh}), "near"),
+        (serde_json::json!({"id": "f", "text": near_en}), "near"),
+        (serde_json::json!({"id": "g", "text": far_en}), "keep"),
+        (serde_json::json!({"id": "h", "text": null}), "keep"),
+        (serde_json::json!({"id": "i", "text": ""}), "keep"),
+        (serde_json::json!({"id": "j", "text": null}), "keep"),
+        (serde_json::json!({"id": "k"}), "keep"),
+    ];
+    let mut s = String::new();
+    for (r, _) in &rows {
+        s.push_str(&r.to_string());
+        s.push('\n');
+    }
+    // Many more distinct records (random CJK strings) so batches and threads matter.
+    let mut x: u64 = 42;
+    for i in 0..3000 {
+        let text: String = (0..40)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from_u32(0x4E00 + ((x >> 33) % 3000) as u32).unwrap()
+            })
+            .collect();
+        s.push_str(&serde_json::json!({"id": format!("x{i}"), "text": text}).to_string());
+        s.push('\n');
+    }
+    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+}
+
+fn dropped_ids(out: &Path) -> Vec<(String, String, String)> {
+    read_lines(&out.join("dedup_clusters.jsonl"))
+        .into_iter()
+        .map(|l| {
+            (
+                l["dropped"]["id"].as_str().unwrap().to_string(),
+                l["matched"]["id"].as_str().unwrap().to_string(),
+                l["mode"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn drops_exact_and_near_duplicates_and_says_what_matched_what() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    pipeline(t.path(), "in.jsonl", "out", STAGE);
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = t.path().join("out");
+    let mut got = dropped_ids(&out);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("c".into(), "a".into(), "exact".into()),
+            ("d".into(), "b".into(), "exact".into()),
+            ("e".into(), "a".into(), "near".into()),
+            ("f".into(), "b".into(), "near".into()),
+        ]
+    );
+    let report = read_json(&out.join("report.json"));
+    let rows = &report["rows"];
+    assert_eq!(rows["in"], 3011);
+    assert_eq!(rows["duplicates"], 4);
+    assert_eq!(rows["out"], 3007);
+    let totals = &report["stages"][0]["findings"]["totals"];
+    assert_eq!(totals["dropped_exact"], 2);
+    assert_eq!(totals["dropped_near"], 2);
+    assert_eq!(
+        totals["skipped_empty"], 4,
+        "null, empty and absent text are never dropped"
+    );
+    let info = &report["stages"][0]["findings"]["info"];
+    assert_eq!(info["lsh"]["bands"], 25);
+    assert_eq!(info["lsh"]["rows"], 5);
+    assert_eq!(
+        info["cluster_sizes"]["3-4"], 2,
+        "a with c and e, b with d and f"
+    );
+    // The clusters file is part of the verifiable export.
+    let manifest = read_json(&out.join("manifest.json"));
+    assert!(manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"] == "dedup_clusters.jsonl" && f["rows"] == 4));
+    let v = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    // Kept records are exactly those not dropped, in input order.
+    let kept: Vec<String> = std::fs::read_to_string(out.join("data/part-00000.jsonl"))
+        .unwrap()
+        .lines()
+        .take(7)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kept, ["a", "b", "g", "h", "i", "j", "k"]);
+}
+
+#[test]
+fn exact_mode_ignores_near_duplicates() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        &format!("{STAGE}mode = \"exact\"\n"),
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut got = dropped_ids(&t.path().join("out"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("c".into(), "a".into(), "exact".into()),
+            ("d".into(), "b".into(), "exact".into()),
+        ]
+    );
+}
+
+#[test]
+fn same_result_at_any_thread_count_and_batch_size() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    let mut outputs = Vec::new();
+    for (threads, batch) in [(1, 8192), (2, 7), (2, 64)] {
+        std::fs::write(
+            t.path().join("p.toml"),
+            format!("[input]\npath = \"in.jsonl\"\nbatch_rows = {batch}\n[output]\npath = \"out{threads}-{batch}\"\n{STAGE}"),
+        )
+        .unwrap();
+        let th = threads.to_string();
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--threads", &th]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let out = t.path().join(format!("out{threads}-{batch}"));
+        outputs.push((
+            data_files(&out),
+            std::fs::read(out.join("dedup_clusters.jsonl")).unwrap(),
+        ));
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn parquet_rows_are_located_by_row() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    pipeline(t.path(), "in.jsonl", "pq", "format = \"parquet\"\n");
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 0);
+    pipeline(t.path(), "pq/data", "out", STAGE);
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines = read_lines(&t.path().join("out/dedup_clusters.jsonl"));
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["dropped"]["row"], 3);
+    assert_eq!(lines[0]["kept"]["row"], 1);
+}
+
+#[test]
+fn bad_settings_are_config_errors_with_a_line() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    for (extra, needle) in [
+        ("threshold = 1.5\n", "threshold"),
+        ("bands = 40\nrows = 5\n", "bands"),
+        ("bands = 4\n", "both"),
+        ("ngram = 0\n", "ngram"),
+        ("keep = \"random\"\n", "random"),
+        ("id_field = \"nope\"\n", "nope"),
+    ] {
+        pipeline(t.path(), "in.jsonl", "out", &format!("{STAGE}{extra}"));
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_eq!(code(&o), 78, "{extra}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{extra}: {err}");
+        assert!(err.contains("p.toml"), "{extra}: {err}");
+    }
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"dedup\"\nfields = [\"txet\"]\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 78);
+    assert!(stderr(&o).contains("line 8"), "{}", stderr(&o));
+}
