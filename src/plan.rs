@@ -118,6 +118,24 @@ impl Plan {
             current = out;
         }
 
+        let first_barrier = stages.iter().position(|s| s.barrier.is_some());
+        let two_pass = stages
+            .iter()
+            .position(|s| s.barrier.as_ref().is_some_and(|b| b.needs_prepass()));
+        if let (Some(first), Some(tp)) = (first_barrier, two_pass) {
+            if first < tp {
+                return Err(Error::Config(format!(
+                    "{}: stage {} ({}) reads the input twice, so it must be the first stage \
+                     that drops rows; move it before stage {} ({})",
+                    source.stage_at(tp, "keep"),
+                    tp + 1,
+                    stages[tp].type_name,
+                    first + 1,
+                    stages[first].type_name
+                )));
+            }
+        }
+
         let run_id = match opts.run_id {
             Some(id) => validate_run_id(&id)?,
             None => new_run_id(),

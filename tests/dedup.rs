@@ -221,3 +221,109 @@ fn bad_settings_are_config_errors_with_a_line() {
     assert_eq!(code(&o), 78);
     assert!(stderr(&o).contains("line 8"), "{}", stderr(&o));
 }
+
+/// A short text, a longer near-copy of it, an exact copy of the short one, and filler.
+fn write_copies(dir: &Path) {
+    let short = "The quarterly planning meeting covered the roadmap for the next release, the hiring plan for the platform team, and a review of open customer escalations from the last month.";
+    let long = format!("{short} Action items were assigned.");
+    let rows = [
+        serde_json::json!({"id": "short", "q": 1, "text": short}),
+        serde_json::json!({"id": "other", "q": 9, "text": "Nothing to do with the others at all, just a note about lunch."}),
+        serde_json::json!({"id": "long", "q": 0, "text": long}),
+        serde_json::json!({"id": "copy", "q": 5, "text": short}),
+        serde_json::json!({"id": "blank", "q": 7, "text": null}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+}
+
+fn kept_and_dropped(out: &Path) -> (Vec<String>, Vec<(String, String, String)>) {
+    let kept = read_lines(&out.join("data/part-00000.jsonl"))
+        .into_iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    let dropped = read_lines(&out.join("dedup_clusters.jsonl"))
+        .into_iter()
+        .map(|l| {
+            (
+                l["dropped"]["id"].as_str().unwrap().to_string(),
+                l["matched"]["id"].as_str().unwrap().to_string(),
+                l["kept"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (kept, dropped)
+}
+
+#[test]
+fn keep_longest_and_keep_priority_read_the_input_twice() {
+    let t = tempfile::tempdir().unwrap();
+    write_copies(t.path());
+    let s = |x: &str| x.to_string();
+
+    pipeline(t.path(), "in.jsonl", "first", STAGE);
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 0);
+    let (kept, _) = kept_and_dropped(&t.path().join("first"));
+    assert_eq!(kept, ["short", "other", "blank"]);
+
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "longest",
+        &format!("{STAGE}keep = \"longest\"\n"),
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (kept, dropped) = kept_and_dropped(&t.path().join("longest"));
+    assert_eq!(kept, ["other", "long", "blank"]);
+    assert_eq!(
+        dropped,
+        [
+            (s("short"), s("long"), s("long")),
+            (s("copy"), s("short"), s("long")),
+        ]
+    );
+    let report = read_json(&t.path().join("longest/report.json"));
+    assert_eq!(report["rows"]["duplicates"], 2);
+    assert_eq!(report["stages"][0]["findings"]["info"]["passes"], 2);
+    assert_eq!(
+        report["stages"][0]["findings"]["totals"]["dropped_exact"],
+        1
+    );
+
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "priority",
+        &format!("{STAGE}keep = \"priority\"\npriority = \"q\"\n"),
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--threads", "1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (kept, dropped) = kept_and_dropped(&t.path().join("priority"));
+    assert_eq!(kept, ["other", "copy", "blank"]);
+    assert_eq!(dropped.len(), 2);
+    assert!(dropped.iter().all(|d| d.2 == "copy"));
+}
+
+#[test]
+fn two_pass_policies_must_come_first_and_need_their_column() {
+    let t = tempfile::tempdir().unwrap();
+    write_copies(t.path());
+    for (extra, needle) in [
+        (
+            format!("{STAGE}mode = \"exact\"\n{STAGE}keep = \"longest\"\n"),
+            "first stage that drops rows",
+        ),
+        (format!("{STAGE}keep = \"priority\"\n"), "needs `priority"),
+        (
+            format!("{STAGE}keep = \"priority\"\npriority = \"text\"\n"),
+            "not a top-level numeric column",
+        ),
+        (format!("{STAGE}priority = \"q\"\n"), "only used with keep"),
+    ] {
+        pipeline(t.path(), "in.jsonl", "out", &extra);
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_eq!(code(&o), 78, "{extra}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
+    }
+}

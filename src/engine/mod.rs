@@ -82,6 +82,21 @@ pub trait BarrierStage: Send {
         Ok(())
     }
     fn process(&mut self, batch: Batch, findings: &mut Findings) -> Result<Batch>;
+    /// True when the stage must see the whole input before it can decide about the
+    /// first row (dedup keeping the longest copy): the engine then makes a first pass
+    /// that runs the row stages up to this one and hands every batch, in input order,
+    /// to `observe`, then calls `end_prepass`, then makes the normal pass. Only the
+    /// first barrier stage of a pipeline may ask for it, so the rows it observes are
+    /// exactly the rows it later processes.
+    fn needs_prepass(&self) -> bool {
+        false
+    }
+    fn observe(&mut self, _batch: &mut Batch, _findings: &mut Findings) -> Result<()> {
+        Ok(())
+    }
+    fn end_prepass(&mut self, _findings: &mut Findings) -> Result<()> {
+        Ok(())
+    }
     /// Called once after the last batch. Returns the files the stage wrote into the
     /// staging directory, so the engine hashes them into the manifest and audit log.
     fn finish(&mut self, _findings: &mut Findings) -> Result<Vec<StageFile>> {

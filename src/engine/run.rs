@@ -148,6 +148,8 @@ struct Sequencer<'a> {
     bar: &'a ProgressBar,
     started: Instant,
     rows_seen: u64,
+    /// In a prepass: the barrier that observes; nothing is written or accounted.
+    observing: Option<usize>,
 }
 
 impl Sequencer<'_> {
@@ -163,6 +165,16 @@ impl Sequencer<'_> {
             for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
                 self.findings[i].merge(f);
                 self.cpu[i] += t;
+            }
+            if let Some(stage) = self.observing {
+                let b = self.barriers[stage].as_mut().expect("an observing barrier");
+                let t = Instant::now();
+                b.observe(&mut batch, &mut self.findings[stage])?;
+                self.cpu[stage] += t.elapsed();
+                self.rows_seen += batch.num_rows() as u64;
+                self.bar
+                    .set_message(rows_message(self.rows_seen, self.started.elapsed()));
+                continue;
             }
             for (i, barrier) in self.barriers.iter_mut().enumerate() {
                 if let Some(b) = barrier {
@@ -277,6 +289,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         bar: &bar,
         started,
         rows_seen: 0,
+        observing: None,
     };
 
     let ctx = StageContext {
@@ -291,10 +304,47 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         b.open(&ctx)?;
     }
 
+    let prepass = seq
+        .barriers
+        .iter()
+        .position(|b| b.as_ref().is_some_and(|b| b.needs_prepass()));
+    if let Some(stage) = prepass {
+        tracing::info!(
+            stage = stage + 1,
+            "first pass: stage {} ({}) reads the whole input before deciding",
+            stage + 1,
+            stage_meta[stage].0
+        );
+        seq.observing = Some(stage);
+        let inputs = &plan.inputs;
+        let (tx, rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
+        let (observed, read) = std::thread::scope(|s| {
+            let bar_ref = &bar;
+            let cfg = &reader_cfg;
+            let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, bar_ref));
+            let observed =
+                catch_panic(|| coordinate(&pool, rx, &rows_stages[..=stage], &mut seq, &mut audit));
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
+            (observed, read)
+        });
+        observed?;
+        read?;
+        let b = seq.barriers[stage].as_mut().expect("an observing barrier");
+        b.end_prepass(&mut seq.findings[stage])?;
+        seq.observing = None;
+        seq.next = 0;
+        seq.rows_seen = 0;
+        bar.reset();
+        tracing::info!("second pass");
+    }
+
     let (coordinated, reader_result, writer_result) = std::thread::scope(|s| {
         let inputs = &plan.inputs;
         let bar_ref = &bar;
-        let reader = s.spawn(move || read_inputs(inputs, &reader_cfg, &raw_tx, bar_ref));
+        let cfg = &reader_cfg;
+        let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, bar_ref));
         let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
             let mut sink = sink;
             let mut out = vec![0u64; inputs.len()];
@@ -304,7 +354,10 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             }
             Ok((sink.finish()?, out))
         });
-        let coordinated = coordinate(&pool, raw_rx, &rows_stages, &mut seq, &mut audit);
+        // A panic in a stage must not leave the writer waiting for a channel that
+        // never closes: catch it here, close the channel, and report it as an error.
+        let coordinated =
+            catch_panic(|| coordinate(&pool, raw_rx, &rows_stages, &mut seq, &mut audit));
         // Closing the writer's channel lets it finish; the reader ends when its receiver
         // (owned by `coordinate`) is gone.
         let Sequencer { to_writer, .. } = &mut seq;
@@ -552,6 +605,7 @@ fn coordinate(
         };
         for ev in raw_rx.iter() {
             match ev {
+                ReaderEvent::Opened(_) | ReaderEvent::Done(_) if seq.observing.is_some() => {}
                 ReaderEvent::Opened(f) => {
                     let input = &seq.plan.inputs[f as usize];
                     audit.event(
@@ -591,6 +645,16 @@ fn coordinate(
     });
     drop(raw_rx);
     result
+}
+
+/// Runs `f`, turning a panic into an error (the panic message has already been printed
+/// by the panic hook).
+fn catch_panic(f: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Internal(
+            "a stage panicked (this is a bug; please report it); no export was written".into(),
+        ))
+    })
 }
 
 fn hash_file(dir: &std::path::Path, rel: &str, rows: Option<u64>) -> Result<WrittenFile> {

@@ -68,6 +68,9 @@ pub struct DedupConfig {
     pub rows: Option<usize>,
     #[serde(default)]
     pub keep: Keep,
+    /// Numeric column ranking the copies when `keep = "priority"` (highest is kept).
+    #[serde(default)]
+    pub priority: Option<String>,
     /// Canonical form before hashing: NFKC, case folding, whitespace collapsed.
     #[serde(default = "yes")]
     pub nfkc: bool,
@@ -103,8 +106,14 @@ pub enum Shingle {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Keep {
+    /// The first occurrence in input order; one pass.
     #[default]
     First,
+    /// The longest member of each cluster (canonical characters; ties: the first); two passes.
+    Longest,
+    /// The member with the highest `priority` column value (nulls lowest; ties: the
+    /// first); two passes.
+    Priority,
 }
 
 fn default_threshold() -> f64 {
@@ -239,6 +248,36 @@ pub fn build(
             ))
         }
     };
+    let priority_column = match (cfg.keep, &cfg.priority) {
+        (Keep::Priority, Some(name)) => {
+            let numeric = schema
+                .column_with_name(name)
+                .filter(|(_, f)| f.data_type().is_numeric());
+            Some(
+                numeric
+                    .ok_or_else(|| {
+                        err(
+                            name,
+                            format!("priority column `{name}` is not a top-level numeric column"),
+                        )
+                    })?
+                    .0,
+            )
+        }
+        (Keep::Priority, None) => {
+            return Err(err(
+                "keep",
+                "keep = \"priority\" needs `priority = \"<numeric column>\"`".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(err(
+                "priority",
+                "`priority` is only used with keep = \"priority\"".into(),
+            ))
+        }
+        (_, None) => None,
+    };
     let id_column = match &cfg.id_field {
         Some(name) => Some(id_column(schema, name).ok_or_else(|| {
             err(
@@ -266,6 +305,7 @@ pub fn build(
             index,
             paths,
             id_column,
+            priority_column,
             params: params.clone(),
         },
         DedupIndex::new(index, params, cfg.keep),
@@ -453,6 +493,8 @@ struct BatchSignatures {
     set_ends: Vec<usize>,
     /// The id column's value as JSON text, when there is an id column.
     ids: Option<Vec<Option<String>>>,
+    /// The priority column as f64 (`keep = "priority"`; null is -inf).
+    priority: Option<Vec<f64>>,
 }
 
 /// The row part: canonical text, exact hash, MinHash band keys and shingle sets.
@@ -460,6 +502,7 @@ pub struct DedupSignatures {
     index: usize,
     paths: Vec<StringPath>,
     id_column: Option<usize>,
+    priority_column: Option<usize>,
     params: Params,
 }
 
@@ -491,6 +534,10 @@ impl RowStage for DedupSignatures {
             sets: Vec::new(),
             set_ends: Vec::with_capacity(if near { n } else { 0 }),
             ids: self.id_column.map(|c| id_values(batch.data.column(c))),
+            priority: match self.priority_column {
+                Some(c) => Some(priority_values(batch.data.column(c))?),
+                None => None,
+            },
         };
         let (mut hashes, mut sig, mut filled) = (Vec::new(), Vec::new(), Vec::new());
         for text in &texts {
@@ -530,6 +577,20 @@ impl RowStage for DedupSignatures {
         batch.attachments[self.index] = Some(Box::new(out));
         Ok(batch)
     }
+}
+
+fn priority_values(col: &ArrayRef) -> Result<Vec<f64>> {
+    let f = arrow::compute::cast(col, &DataType::Float64)?;
+    let f = f.as_primitive::<arrow::datatypes::Float64Type>();
+    Ok((0..f.len())
+        .map(|i| {
+            if f.is_null(i) || f.value(i).is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                f.value(i)
+            }
+        })
+        .collect())
 }
 
 /// The id column as JSON text per row (None for null).
@@ -694,6 +755,56 @@ pub struct DedupIndex {
     scratch: (Vec<u8>, Vec<u32>),
     /// Sketch agreement below which a candidate is discarded unverified.
     prefilter: f64,
+    /// `keep = "longest"` / `"priority"`: the clusters built in the first pass.
+    clusters_two_pass: Option<TwoPass>,
+}
+
+/// Why a record belongs to its cluster: a record it was verified against.
+#[derive(Clone, Copy)]
+struct Link {
+    other: u32,
+    similarity: f32,
+    exact: bool,
+}
+
+/// First-pass state of the two-pass policies: clusters are the connected components of
+/// the verified-similarity graph (union-find over ordinals), and each keeps its best
+/// member. Ordinals count the records with text in input order, in both passes.
+#[derive(Default)]
+struct TwoPass {
+    parent: Vec<u32>,
+    score: Vec<f64>,
+    link: Vec<Option<Link>>,
+    /// After the first pass: the kept ordinal of each record's cluster.
+    keeper: Vec<u32>,
+    /// Second pass: the next ordinal.
+    cursor: usize,
+}
+
+impl TwoPass {
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let p = self.parent[x as usize];
+            self.parent[x as usize] = self.parent[p as usize];
+            x = p;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32, link: Link) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra.max(rb) as usize] = ra.min(rb);
+        }
+        // Every member of a cluster gets a link: the newcomer to what it matched, and
+        // a record without one (the first of its cluster) back to the newcomer.
+        if self.link[a as usize].is_none() {
+            self.link[a as usize] = Some(link);
+        }
+        if self.link[b as usize].is_none() {
+            self.link[b as usize] = Some(Link { other: a, ..link });
+        }
+    }
 }
 
 impl DedupIndex {
@@ -720,6 +831,7 @@ impl DedupIndex {
             seen: FxHashSet::default(),
             scratch: (Vec::new(), Vec::new()),
             prefilter: prefilter_agreement(params.threshold, params.num_hashes),
+            clusters_two_pass: (keep != Keep::First).then(TwoPass::default),
             params,
         }
     }
@@ -749,16 +861,25 @@ impl DedupIndex {
     }
 
     /// Adds a record to the index and returns its ordinal.
-    fn insert(&mut self, r: &Record<'_>) -> Result<u32> {
+    /// `near = false` (exact copies in the two-pass policies) keeps the record out of
+    /// the band index.
+    fn insert(&mut self, r: &Record<'_>, near: bool) -> Result<u32> {
         if self.docs.len() >= NONE as usize {
             return Err(Error::Data(
                 "dedup: more than 4 294 967 294 distinct records; split the input".into(),
             ));
         }
         let ord = self.docs.len() as u32;
-        self.exact.insert(r.exact, ord);
+        self.exact.entry(r.exact).or_insert(ord);
         let mut set_offset = 0;
-        if self.params.mode == Mode::Near {
+        let mut set_len = 0;
+        if self.params.mode == Mode::Near && !near {
+            self.next
+                .extend(std::iter::repeat_n(NONE, self.params.bands));
+            self.sketches
+                .extend(std::iter::repeat_n(0, self.params.num_hashes));
+        } else if self.params.mode == Mode::Near {
+            set_len = r.set.len() as u32;
             for (band, &key) in r.keys.iter().enumerate() {
                 let prev = self.heads[band].insert(key, ord).unwrap_or(NONE);
                 self.next.push(prev);
@@ -778,21 +899,19 @@ impl DedupIndex {
             line: r.line,
             root: ord,
             set_offset,
-            set_len: r.set.len() as u32,
+            set_len,
             id_end: self.id_arena.len() as u64,
             has_id: r.id.is_some(),
         });
         Ok(ord)
     }
 
-    /// The earliest indexed record sharing a band with `keys` whose exact Jaccard with
-    /// `set` reaches the threshold, with that similarity.
-    fn find_near(&mut self, r: &Record<'_>, f: &mut Findings) -> Result<Option<(u32, f64)>> {
-        let (keys, sketch, set) = (r.keys, r.sketch, r.set);
-        let (bands, k) = (self.params.bands, self.params.num_hashes);
+    /// Indexed records sharing at least one band with `r`, in ordinal order.
+    fn candidates(&mut self, r: &Record<'_>, f: &mut Findings) -> Vec<u32> {
+        let bands = self.params.bands;
         self.seen.clear();
         let mut candidates = Vec::new();
-        'bands: for (band, key) in keys.iter().enumerate() {
+        'bands: for (band, key) in r.keys.iter().enumerate() {
             let mut cur = self.heads[band].get(key).copied().unwrap_or(NONE);
             while cur != NONE {
                 if self.seen.insert(cur) {
@@ -806,35 +925,77 @@ impl DedupIndex {
             }
         }
         candidates.sort_unstable();
+        candidates
+    }
+
+    /// The exact Jaccard similarity of `r` and candidate `c` if it reaches the threshold.
+    fn similar(&mut self, r: &Record<'_>, c: u32, f: &mut Findings) -> Result<Option<f64>> {
+        let k = self.params.num_hashes;
+        let theirs = &self.sketches[c as usize * k..(c as usize + 1) * k];
+        let agree = r.sketch.iter().zip(theirs).filter(|(a, b)| a == b).count();
+        if (agree as f64 / k as f64) < self.prefilter {
+            f.add_total("candidates_prefiltered", 1);
+            return Ok(None);
+        }
+        let d = &self.docs[c as usize];
         let spill = self.spill.as_ref().expect("opened before the first batch");
         let (bytes, other) = &mut self.scratch;
-        for c in candidates {
-            let theirs = &self.sketches[c as usize * k..(c as usize + 1) * k];
-            let agree = sketch.iter().zip(theirs).filter(|(a, b)| a == b).count();
-            if (agree as f64 / k as f64) < self.prefilter {
-                f.add_total("candidates_prefiltered", 1);
-                continue;
-            }
-            let d = &self.docs[c as usize];
-            spill.read(d.set_offset, d.set_len, bytes, other)?;
-            let j = jaccard(set, other);
-            f.add_total("candidates_verified", 1);
-            if j >= self.params.threshold {
+        spill.read(d.set_offset, d.set_len, bytes, other)?;
+        let j = jaccard(r.set, other);
+        f.add_total("candidates_verified", 1);
+        if j >= self.params.threshold {
+            Ok(Some(j))
+        } else {
+            f.add_total("candidates_rejected", 1);
+            Ok(None)
+        }
+    }
+
+    /// The earliest indexed record whose similarity with `r` reaches the threshold.
+    fn find_near(&mut self, r: &Record<'_>, f: &mut Findings) -> Result<Option<(u32, f64)>> {
+        for c in self.candidates(r, f) {
+            if let Some(j) = self.similar(r, c, f)? {
                 return Ok(Some((c, j)));
             }
-            f.add_total("candidates_rejected", 1);
         }
         Ok(None)
+    }
+
+    /// The record at `row` of a batch, as the row part described it.
+    fn record<'a>(
+        sigs: &'a BatchSignatures,
+        batch: &Batch,
+        row: usize,
+        p: &Params,
+    ) -> Option<Record<'a>> {
+        let exact = sigs.exact[row]?;
+        let mut r = Record {
+            file: batch.file,
+            line: batch.origins[row],
+            id: sigs.ids.as_ref().and_then(|ids| ids[row].as_deref()),
+            exact,
+            keys: &[],
+            sketch: &[],
+            set: &[],
+        };
+        if p.mode == Mode::Near {
+            let (b, k) = (p.bands, p.num_hashes);
+            let start = if row == 0 { 0 } else { sigs.set_ends[row - 1] };
+            r.keys = &sigs.band_keys[row * b..(row + 1) * b];
+            r.sketch = &sigs.sketches[row * k..(row + 1) * k];
+            r.set = &sigs.sets[start..sigs.set_ends[row]];
+        }
+        Some(r)
     }
 
     fn record_drop(
         &mut self,
         dropped: String,
         matched: u32,
+        root: u32,
         mode: &str,
         similarity: f64,
     ) -> Result<()> {
-        let root = self.docs[matched as usize].root;
         *self.cluster_sizes.entry(root).or_default() += 1;
         let matched_loc = self.doc_location(matched);
         let kept_loc = self.doc_location(root);
@@ -852,7 +1013,127 @@ impl DedupIndex {
     }
 }
 
+impl DedupIndex {
+    /// Second pass of the two-pass policies: drops every record that is not its
+    /// cluster's keeper.
+    fn process_decided(
+        &mut self,
+        batch: &Batch,
+        sigs: &BatchSignatures,
+        keep: &mut [bool],
+        f: &mut Findings,
+    ) -> Result<()> {
+        for (row, k) in keep.iter_mut().enumerate() {
+            let Some(record) = Self::record(sigs, batch, row, &self.params) else {
+                f.add_total("skipped_empty", 1);
+                continue;
+            };
+            let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
+            let ord = tp.cursor;
+            tp.cursor += 1;
+            let same = self
+                .docs
+                .get(ord)
+                .is_some_and(|d| d.file == record.file && d.line == record.line);
+            if !same {
+                return Err(Error::Data(
+                    "dedup: the input changed between the two passes (keep = \"longest\" or \"priority\" reads it twice); rerun on input that does not change".into(),
+                ));
+            }
+            let keeper = tp.keeper[ord];
+            if keeper as usize == ord {
+                continue;
+            }
+            let link = tp.link[ord].expect("a dropped record has a link");
+            *k = false;
+            let mode = if link.exact { "exact" } else { "near" };
+            f.add_total(&format!("dropped_{mode}"), 1);
+            let dropped = self.location(record.file, record.line, record.id);
+            self.record_drop(dropped, link.other, keeper, mode, link.similarity as f64)?;
+        }
+        Ok(())
+    }
+}
+
 impl BarrierStage for DedupIndex {
+    fn needs_prepass(&self) -> bool {
+        self.clusters_two_pass.is_some()
+    }
+
+    fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
+        let Some(sigs) = batch.attachments[self.index].take() else {
+            return Ok(());
+        };
+        let sigs = sigs
+            .downcast::<BatchSignatures>()
+            .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
+        for row in 0..batch.num_rows() {
+            let Some(record) = Self::record(&sigs, batch, row, &self.params) else {
+                continue;
+            };
+            let score = match (&sigs.priority, self.keep) {
+                (Some(p), _) => p[row],
+                (None, _) => sigs.chars[row] as f64,
+            };
+            let exact_match = self.exact.get(&record.exact).copied();
+            let candidates = match exact_match {
+                None if self.params.mode == Mode::Near => self.candidates(&record, f),
+                _ => Vec::new(),
+            };
+            let ord = self.insert(&record, exact_match.is_none())?;
+            f.add_total("records_indexed", 1);
+            let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
+            tp.parent.push(ord);
+            tp.score.push(score);
+            tp.link.push(None);
+            if let Some(first) = exact_match {
+                let link = Link {
+                    other: first,
+                    similarity: 1.0,
+                    exact: true,
+                };
+                tp.union(ord, first, link);
+                continue;
+            }
+            for c in candidates {
+                let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
+                if tp.find(c) == tp.find(ord) {
+                    continue;
+                }
+                if let Some(j) = self.similar(&record, c, f)? {
+                    let link = Link {
+                        other: c,
+                        similarity: j as f32,
+                        exact: false,
+                    };
+                    let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
+                    tp.union(ord, c, link);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_prepass(&mut self, _f: &mut Findings) -> Result<()> {
+        let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
+        let n = tp.parent.len();
+        let mut best = vec![NONE; n];
+        for ord in 0..n as u32 {
+            let root = tp.find(ord) as usize;
+            let b = best[root];
+            if b == NONE || tp.score[ord as usize] > tp.score[b as usize] {
+                best[root] = ord;
+            }
+        }
+        tp.keeper = (0..n as u32)
+            .map(|ord| best[tp.find(ord) as usize])
+            .collect();
+        tp.parent = Vec::new();
+        tp.score = Vec::new();
+        tp.cursor = 0;
+        Ok(())
+    }
+
     fn open(&mut self, ctx: &StageContext) -> Result<()> {
         self.inputs = ctx.inputs.clone();
         let path = ctx.staging.join(CLUSTERS_FILE);
@@ -872,49 +1153,40 @@ impl BarrierStage for DedupIndex {
             .downcast::<BatchSignatures>()
             .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
         let n = batch.num_rows();
-        let bands = self.params.bands;
         let mut keep = vec![true; n];
-        for row in 0..n {
-            let Some(exact) = sigs.exact[row] else {
+        let one_pass_rows = if self.clusters_two_pass.is_some() {
+            self.process_decided(&batch, &sigs, &mut keep, f)?;
+            0
+        } else {
+            n
+        };
+        for (row, k) in keep.iter_mut().enumerate().take(one_pass_rows) {
+            let Some(record) = Self::record(&sigs, &batch, row, &self.params) else {
                 f.add_total("skipped_empty", 1);
                 continue;
             };
-            let id = sigs.ids.as_ref().and_then(|ids| ids[row].as_deref());
-            let line = batch.origins[row];
-            if let Some(&ord) = self.exact.get(&exact) {
-                keep[row] = false;
+            if let Some(&ord) = self.exact.get(&record.exact) {
+                *k = false;
                 f.add_total("dropped_exact", 1);
-                let dropped = self.location(batch.file, line, id);
-                self.record_drop(dropped, ord, "exact", 1.0)?;
+                let dropped = self.location(record.file, record.line, record.id);
+                let root = self.docs[ord as usize].root;
+                self.record_drop(dropped, ord, root, "exact", 1.0)?;
                 continue;
             }
-            let k = self.params.num_hashes;
-            let mut record = Record {
-                file: batch.file,
-                line,
-                id,
-                exact,
-                keys: &[],
-                sketch: &[],
-                set: &[],
-            };
             let matched = if self.params.mode == Mode::Near {
-                let start = if row == 0 { 0 } else { sigs.set_ends[row - 1] };
-                record.keys = &sigs.band_keys[row * bands..(row + 1) * bands];
-                record.sketch = &sigs.sketches[row * k..(row + 1) * k];
-                record.set = &sigs.sets[start..sigs.set_ends[row]];
                 self.find_near(&record, f)?
             } else {
                 None
             };
-            let ord = self.insert(&record)?;
+            let ord = self.insert(&record, true)?;
             f.add_total("records_indexed", 1);
             if let Some((m, similarity)) = matched {
-                keep[row] = false;
-                self.docs[ord as usize].root = self.docs[m as usize].root;
+                *k = false;
+                let root = self.docs[m as usize].root;
+                self.docs[ord as usize].root = root;
                 f.add_total("dropped_near", 1);
-                let dropped = self.location(batch.file, line, id);
-                self.record_drop(dropped, m, "near", similarity)?;
+                let dropped = self.location(record.file, record.line, record.id);
+                self.record_drop(dropped, m, root, "near", similarity)?;
             }
         }
         if keep.iter().any(|k| !k) {
@@ -948,9 +1220,23 @@ impl BarrierStage for DedupIndex {
         f.set_info("keep", self.keep);
         f.set_info(
             "semantics",
-            "a record is dropped when it matches an earlier record (kept or dropped); \
-             the first occurrence in input order is kept; one streaming pass",
+            match self.keep {
+                Keep::First => {
+                    "a record is dropped when it matches an earlier record (kept or \
+                     dropped); the first occurrence in input order is kept; one pass"
+                }
+                Keep::Longest => {
+                    "clusters are the connected components of verified matches; each \
+                     keeps its longest record (ties: the first); two passes over the input"
+                }
+                Keep::Priority => {
+                    "clusters are the connected components of verified matches; each \
+                     keeps its record with the highest priority value (ties: the first); \
+                     two passes over the input"
+                }
+            },
         );
+        f.set_info("passes", if self.keep == Keep::First { 1 } else { 2 });
         f.set_info(
             "canonical_form",
             serde_json::json!({ "nfkc": p.nfkc, "case_fold": p.case_fold, "collapse_whitespace": p.collapse_whitespace }),
