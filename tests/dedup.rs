@@ -327,3 +327,46 @@ fn two_pass_policies_must_come_first_and_need_their_column() {
         assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn paragraph_scope_removes_repeated_lines_and_keeps_every_record() {
+    let t = tempfile::tempdir().unwrap();
+    let footer = "本邮件及其附件仅供收件人使用。";
+    let nav = "Home | About | Contact";
+    let rows = [
+        serde_json::json!({"id": 1, "text": format!("{nav}\nFirst article body.\n{footer}")}),
+        serde_json::json!({"id": 2, "text": format!("{nav}\nSecond article body.\n{footer}")}),
+        serde_json::json!({"id": 3, "text": format!("HOME |  About | Contact\nThird body, once.\n\n{footer}")}),
+        serde_json::json!({"id": 4, "text": "Unique only.\nUnique only."}),
+        serde_json::json!({"id": 5, "text": "Seen twice."}),
+        serde_json::json!({"id": 6, "text": "Seen twice."}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        &format!("{STAGE}scope = \"paragraph\"\nmin_repeats = 3\n"),
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    let texts: Vec<&str> = out.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        [
+            format!("{nav}\nFirst article body.\n{footer}").as_str(),
+            "Second article body.\n",
+            "Third body, once.\n\n",
+            "Unique only.\nUnique only.",
+            "Seen twice.",
+            "Seen twice.",
+        ]
+    );
+    let report = read_json(&t.path().join("out/report.json"));
+    assert_eq!(report["rows"]["duplicates"], 0);
+    let totals = &report["stages"][0]["findings"]["totals"];
+    assert_eq!(totals["paragraphs_removed"], 4);
+    assert_eq!(totals["repeated_paragraphs"], 2);
+}

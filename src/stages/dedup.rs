@@ -81,6 +81,16 @@ pub struct DedupConfig {
     /// Column that names a record in `dedup_clusters.jsonl`; `id` when the input has one.
     #[serde(default)]
     pub id_field: Option<String>,
+    /// "document" (default): drop duplicate records; "paragraph": remove repeated
+    /// paragraphs from records and keep every record.
+    #[serde(default)]
+    pub scope: Scope,
+    /// `scope = "paragraph"`: what a paragraph is ("line" or "blank_line").
+    #[serde(default)]
+    pub split: crate::stages::dedup_paragraph::Split,
+    /// `scope = "paragraph"`: a paragraph found in at least this many records is boilerplate.
+    #[serde(default = "default_min_repeats")]
+    pub min_repeats: u32,
     /// At most this many distinct LSH candidates are verified per record (a guard
     /// against pathological buckets; reaching it is counted in the findings).
     #[serde(default = "default_max_candidates")]
@@ -93,6 +103,14 @@ pub enum Mode {
     Exact,
     #[default]
     Near,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Document,
+    Paragraph,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
@@ -124,6 +142,9 @@ fn default_ngram() -> usize {
 }
 fn default_hashes() -> usize {
     128
+}
+fn default_min_repeats() -> u32 {
+    2
 }
 fn default_max_candidates() -> usize {
     1000
@@ -309,6 +330,53 @@ pub fn build(
             params: params.clone(),
         },
         DedupIndex::new(index, params, cfg.keep),
+    ))
+}
+
+/// Builds `scope = "paragraph"`: a barrier only (it reads the values as they reach it).
+pub fn build_paragraph(
+    cfg: &DedupConfig,
+    schema: &SchemaRef,
+    src: &PipelineSource,
+    index: usize,
+) -> Result<crate::stages::dedup_paragraph::ParagraphDedup> {
+    let err = |needle: &str, msg: String| {
+        Error::Config(format!("{}: dedup: {msg}", src.stage_at(index, needle)))
+    };
+    if cfg.keep != Keep::First || cfg.priority.is_some() {
+        return Err(err(
+            "keep",
+            "scope = \"paragraph\" keeps the first occurrence of a paragraph; remove `keep` / `priority`".into(),
+        ));
+    }
+    if cfg.min_repeats < 2 {
+        return Err(err("min_repeats", "min_repeats must be at least 2".into()));
+    }
+    let paths: Vec<StringPath> = match &cfg.fields {
+        None => string_paths(schema),
+        Some(fields) => fields
+            .iter()
+            .map(|f| resolve(schema, f).map_err(|e| err(f, e)))
+            .collect::<Result<_>>()?,
+    };
+    let p = Params {
+        mode: Mode::Exact,
+        threshold: 1.0,
+        shingle: Shingle::Char,
+        ngram: 1,
+        num_hashes: 0,
+        bands: 0,
+        rows: 0,
+        nfkc: cfg.nfkc,
+        case_fold: cfg.case_fold,
+        collapse_whitespace: cfg.collapse_whitespace,
+        max_candidates: 0,
+    };
+    Ok(crate::stages::dedup_paragraph::ParagraphDedup::new(
+        paths,
+        cfg.split,
+        cfg.min_repeats,
+        Box::new(move |s| canonical(s, &p)),
     ))
 }
 

@@ -3,6 +3,7 @@
 //! and returns the schema it produces.
 
 pub mod dedup;
+pub mod dedup_paragraph;
 pub mod fields;
 pub mod normalize;
 pub mod project;
@@ -29,6 +30,14 @@ pub fn build(
                     c, schema, src, index,
                 )?)),
                 barrier: None,
+            },
+            schema.clone(),
+        ),
+        StageConfig::Dedup(c) if c.scope == dedup::Scope::Paragraph => (
+            StageRunner {
+                type_name,
+                row: None,
+                barrier: Some(Box::new(dedup::build_paragraph(c, schema, src, index)?)),
             },
             schema.clone(),
         ),
