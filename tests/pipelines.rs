@@ -60,4 +60,39 @@ fn quickstart_reruns_and_changes_what_it_should() {
     assert!(f["invisible_stripped"].as_u64().unwrap() > 0, "{f}");
     assert_eq!(r["output"]["schema"][1]["name"], "uid");
     assert_eq!(r["rows"]["reconciled"], true);
+    assert!(r["rows"]["duplicates"].as_u64().unwrap() > 0);
+}
+
+/// The sample corpus's truth file marks 222 duplicates (exact and near, of `text`);
+/// `pipelines/dedup.toml` must drop every one of them and nothing that is not a copy.
+#[test]
+fn dedup_pipeline_drops_the_sample_duplicates() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("d");
+    let o = bin()
+        .current_dir(root())
+        .args(["run", "pipelines/dedup.toml", "--quiet", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let truth: std::collections::HashMap<String, serde_json::Value> =
+        read_lines(&root().join("sample-data/chat.truth.jsonl"))
+            .into_iter()
+            .map(|t| (t["id"].as_str().unwrap().to_string(), t))
+            .collect();
+    let dropped = read_lines(&out.join("dedup_clusters.jsonl"));
+    let marked = truth.values().filter(|t| !t["dup_of"].is_null()).count();
+    assert_eq!(marked, 222);
+    let caught = dropped
+        .iter()
+        .filter(|d| !truth[d["dropped"]["id"].as_str().unwrap()]["dup_of"].is_null())
+        .count();
+    assert_eq!(caught, marked, "every marked duplicate is dropped");
+    // The generator's sentence templates make a few unmarked records true copies too:
+    // those must really be at or above the threshold.
+    for d in &dropped {
+        assert!(d["similarity"].as_f64().unwrap() >= 0.8, "{d}");
+    }
+    assert!(dropped.len() <= marked + 5, "{}", dropped.len());
 }
