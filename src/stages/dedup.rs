@@ -37,7 +37,7 @@ use crate::config::{Format, PipelineSource};
 use crate::engine::batch::Batch;
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
 use crate::error::{Error, Result};
-use crate::stages::fields::{for_each_string, resolve, string_paths, StringPath};
+use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
 
 /// The audit file of what matched what, at the export root.
 pub const CLUSTERS_FILE: &str = "dedup_clusters.jsonl";
@@ -215,13 +215,7 @@ pub fn build(
     let err = |needle: &str, msg: String| {
         Error::Config(format!("{}: dedup: {msg}", src.stage_at(index, needle)))
     };
-    let paths: Vec<StringPath> = match &cfg.fields {
-        None => string_paths(schema),
-        Some(fields) => fields
-            .iter()
-            .map(|f| resolve(schema, f).map_err(|e| err(f, e)))
-            .collect::<Result<_>>()?,
-    };
+    let paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
     if paths.is_empty() {
         return Err(err(
             "fields",
@@ -352,13 +346,7 @@ pub fn build_paragraph(
     if cfg.min_repeats < 2 {
         return Err(err("min_repeats", "min_repeats must be at least 2".into()));
     }
-    let paths: Vec<StringPath> = match &cfg.fields {
-        None => string_paths(schema),
-        Some(fields) => fields
-            .iter()
-            .map(|f| resolve(schema, f).map_err(|e| err(f, e)))
-            .collect::<Result<_>>()?,
-    };
+    let paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
     let p = Params {
         mode: Mode::Exact,
         threshold: 1.0,

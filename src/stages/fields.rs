@@ -88,6 +88,35 @@ pub fn resolve(schema: &Schema, name: &str) -> std::result::Result<StringPath, S
     ))
 }
 
+/// The paths a stage's `fields = [...]` names, or every string path when it names none;
+/// `err(field, message)` turns a name that does not resolve into the stage's error.
+pub fn resolve_fields(
+    schema: &Schema,
+    fields: Option<&[String]>,
+    err: impl Fn(&str, String) -> crate::error::Error,
+) -> Result<Vec<StringPath>> {
+    match fields {
+        None => Ok(string_paths(schema)),
+        Some(fields) => fields
+            .iter()
+            .map(|f| resolve(schema, f).map_err(|e| err(f, e)))
+            .collect(),
+    }
+}
+
+/// The child of a struct that the first step names, and the remaining steps.
+fn struct_child<'a>(s: &'a StructArray, steps: &'a [String]) -> (usize, &'a [String]) {
+    let (first, rest) = steps.split_first().expect("paths end at a string");
+    let DataType::Struct(fields) = s.data_type() else {
+        unreachable!("a struct array")
+    };
+    let idx = fields
+        .iter()
+        .position(|x| x.name() == first)
+        .expect("resolved path");
+    (idx, rest)
+}
+
 /// Applies `f` to every non-null string at `steps` below `array`; `f` returns the new
 /// value or None to keep the old one. Returns None when nothing changed, so unchanged
 /// columns are shared rather than copied.
@@ -120,11 +149,7 @@ pub fn map_strings(
         DataType::LargeList(_) => map_list(array.as_list::<i64>(), steps, f)?,
         DataType::Struct(fields) => {
             let s = array.as_struct();
-            let (first, rest) = steps.split_first().expect("paths end at a string");
-            let idx = fields
-                .iter()
-                .position(|x| x.name() == first)
-                .expect("resolved path");
+            let (idx, rest) = struct_child(s, steps);
             match map_strings(s.column(idx), rest, f)? {
                 None => None,
                 Some(new) => {
@@ -185,13 +210,9 @@ fn visit(array: &ArrayRef, steps: &[String], rows: Option<&[u32]>, f: &mut dyn F
         }
         DataType::List(_) => visit_list(array.as_list::<i32>(), steps, rows, f),
         DataType::LargeList(_) => visit_list(array.as_list::<i64>(), steps, rows, f),
-        DataType::Struct(fields) => {
+        DataType::Struct(_) => {
             let s = array.as_struct();
-            let (first, rest) = steps.split_first().expect("paths end at a string");
-            let idx = fields
-                .iter()
-                .position(|x| x.name() == first)
-                .expect("resolved path");
+            let (idx, rest) = struct_child(s, steps);
             let child_rows: Vec<u32> = (0..s.len())
                 .map(|i| match row_of(i) {
                     Some(r) if !s.is_null(i) => r as u32,

@@ -19,7 +19,7 @@ use crate::config::PipelineSource;
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
-use crate::stages::fields::{map_strings, resolve, string_paths, StringPath};
+use crate::stages::fields::{map_strings, resolve_fields, StringPath};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,17 +79,9 @@ impl Normalize {
         src: &PipelineSource,
         index: usize,
     ) -> Result<Self> {
-        let paths = match &cfg.fields {
-            None => string_paths(schema),
-            Some(fields) => fields
-                .iter()
-                .map(|f| {
-                    resolve(schema, f).map_err(|e| {
-                        Error::Config(format!("{}: normalize: {e}", src.stage_at(index, f)))
-                    })
-                })
-                .collect::<Result<_>>()?,
-        };
+        let paths = resolve_fields(schema, cfg.fields.as_deref(), |f, e| {
+            Error::Config(format!("{}: normalize: {e}", src.stage_at(index, f)))
+        })?;
         Ok(Normalize {
             paths,
             opts: Options {
