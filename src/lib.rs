@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod evidence;

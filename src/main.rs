@@ -138,8 +138,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Verify { export_dir } => {
             let v = verify(&export_dir)?;
             if !cli.quiet {
+                let residual = v
+                    .residual
+                    .map(|n| format!(", residual PII re-scan: {n} detections"))
+                    .unwrap_or_default();
                 eprintln!(
-                    "export {} verified: {} files match the manifest, {} rows, audit chain of {} events intact",
+                    "export {} verified: {} files match the manifest, {} rows, audit chain of {} events intact{residual}",
                     export_dir.display(),
                     v.files,
                     v.rows,

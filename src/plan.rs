@@ -47,6 +47,10 @@ pub struct Plan {
     pub quarantine_dir: PathBuf,
     pub batch_rows: usize,
     pub warnings: Vec<String>,
+    /// The residual-PII re-scan: on when a stage de-identifies or a gate is set.
+    pub residual: Option<crate::engine::residual::ResidualScanner>,
+    /// `[gate] max_residual`.
+    pub max_residual: Option<u64>,
 }
 
 impl Plan {
@@ -159,7 +163,16 @@ impl Plan {
                 source.path.display()
             )));
         }
+        let max_residual = file.gate.as_ref().and_then(|g| g.max_residual);
+        let deidentifies = file
+            .stages
+            .iter()
+            .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
+        let residual = (deidentifies || max_residual.is_some())
+            .then(|| crate::engine::residual::ResidualScanner::new(&current));
         Ok(Plan {
+            residual,
+            max_residual,
             inputs,
             input_format,
             schema,

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use crate::error::{Error, Result};
 use crate::stages::dedup::DedupConfig;
+use crate::stages::deidentify::DeidentifyConfig;
 use crate::stages::normalize::NormalizeConfig;
 use crate::stages::project::ProjectConfig;
 
@@ -34,6 +35,18 @@ pub struct PipelineFile {
     pub output: OutputConfig,
     #[serde(default)]
     pub stages: Vec<StageConfig>,
+    #[serde(default)]
+    pub gate: Option<GateConfig>,
+}
+
+/// `[gate]`: conditions under which the export is refused (exit 80, no manifest, no
+/// shippable data).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Residual PII hits allowed in the export (the re-scan after every stage).
+    #[serde(default)]
+    pub max_residual: Option<u64>,
 }
 
 /// Input formats. Inferred from the file extension when not given.
@@ -179,6 +192,7 @@ pub enum StageConfig {
     Normalize(NormalizeConfig),
     Project(ProjectConfig),
     Dedup(DedupConfig),
+    Deidentify(DeidentifyConfig),
 }
 
 impl StageConfig {
@@ -187,6 +201,7 @@ impl StageConfig {
             StageConfig::Normalize(_) => "normalize",
             StageConfig::Project(_) => "project",
             StageConfig::Dedup(_) => "dedup",
+            StageConfig::Deidentify(_) => "deidentify",
         }
     }
 }

@@ -114,6 +114,8 @@ pub struct Batch {
     /// Per stage (by position): what a barrier's row part extracted for its barrier part,
     /// so a barrier never reads values that later row stages have changed.
     pub attachments: Vec<Option<Box<dyn Any + Send>>>,
+    /// PII still present after the row stages (see `engine::residual`).
+    pub residual: Vec<crate::engine::residual::ResidualHit>,
 }
 
 impl Batch {

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod progress;
+pub mod residual;
 pub mod run;
 
 use std::collections::BTreeMap;

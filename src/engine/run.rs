@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::engine::batch::{AbsentKeys, Batch};
 use crate::engine::progress::{group_digits, new_bar, rows_message};
+use crate::engine::residual::{GateResult, ResidualScanner, ResidualTally};
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext};
 use crate::error::{Error, Result};
 use crate::evidence::audit::AuditLog;
@@ -67,6 +68,7 @@ fn work(
     chunk: Chunk,
     schema: &SchemaRef,
     rows: &[Option<Box<dyn RowStage>>],
+    residual: Option<&ResidualScanner>,
 ) -> Result<Worked> {
     let mut batch = match chunk {
         Chunk::Lines(lines) => {
@@ -80,6 +82,7 @@ fn work(
                 rejections: d.rejections,
                 duplicates: 0,
                 attachments: Vec::new(),
+                residual: Vec::new(),
             }
         }
         Chunk::Arrow {
@@ -95,6 +98,7 @@ fn work(
             rejections: Vec::new(),
             duplicates: 0,
             attachments: Vec::new(),
+            residual: Vec::new(),
         },
         Chunk::Rejected(r) => Batch {
             index,
@@ -105,6 +109,7 @@ fn work(
             rejections: vec![r],
             duplicates: 0,
             attachments: Vec::new(),
+            residual: Vec::new(),
         },
     };
     batch.attachments = (0..rows.len()).map(|_| None).collect();
@@ -117,6 +122,11 @@ fn work(
                 batch = stage.process(batch, &mut findings[i])?;
                 cpu[i] += t.elapsed();
             }
+        }
+    }
+    if let Some(r) = residual {
+        if batch.num_rows() > 0 {
+            r.scan(&mut batch);
         }
     }
     Ok(Worked {
@@ -150,6 +160,7 @@ struct Sequencer<'a> {
     rows_seen: u64,
     /// In a prepass: the barrier that observes; nothing is written or accounted.
     observing: Option<usize>,
+    tally: Option<ResidualTally>,
 }
 
 impl Sequencer<'_> {
@@ -197,6 +208,9 @@ impl Sequencer<'_> {
                 *self.by_reason.entry(r.reason.to_string()).or_default() += 1;
             }
             self.accounts[file].counts.duplicates += batch.duplicates;
+            if let Some(t) = &mut self.tally {
+                t.add(&mut batch);
+            }
             self.rows_seen += batch.num_rows() as u64;
             self.bar
                 .set_message(rows_message(self.rows_seen, self.started.elapsed()));
@@ -290,6 +304,10 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         started,
         rows_seen: 0,
         observing: None,
+        tally: plan
+            .residual
+            .as_ref()
+            .map(|r| ResidualTally::new(r.field_names())),
     };
 
     let ctx = StageContext {
@@ -468,12 +486,45 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             })
             .collect()
     };
+    // The residual gate: checked before anything is declared shippable.
+    let mut refusal = None;
+    let residual = match seq.tally.take() {
+        Some(mut t) => {
+            if let Some(max) = plan.max_residual {
+                let passed = t.hits <= max;
+                if !passed {
+                    refusal = Some(format!(
+                        "residual PII: {} detections remain in the export ({}), more than [gate] max_residual = {max}",
+                        t.hits,
+                        t.by_type
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                t.gate = Some(GateResult {
+                    max_residual: max,
+                    passed,
+                });
+            }
+            serde_json::to_value(&t)?
+        }
+        None => {
+            json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
+        }
+    };
     let report = Report {
         report_version: 1,
         tool: "datacustoms",
         tool_version: env!("CARGO_PKG_VERSION"),
         run_id: plan.run_id.clone(),
-        status: "complete".into(),
+        status: if refusal.is_some() {
+            "refused"
+        } else {
+            "complete"
+        }
+        .into(),
         pipeline: PipelineInfo {
             name: plan.source.file.name.clone(),
             path: plan.source.path.display().to_string(),
@@ -518,9 +569,30 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
                 findings: seq.findings[i].clone(),
             })
             .collect(),
-        residual: json!({ "scanned": false, "reason": "no de-identification stage in this pipeline" }),
+        residual,
+        refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
+    if let Some(reason) = &refusal {
+        // A refused export keeps its evidence (report, audit, quarantine) but no data
+        // and no manifest, so nothing in it can be mistaken for a shippable export.
+        let data = staging.join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
+        }
+        let mut text = serde_json::to_vec_pretty(&report)?;
+        text.push(b'\n');
+        let report_path = staging.join(REPORT);
+        std::fs::write(&report_path, &text)
+            .map_err(|e| Error::io("cannot write", &report_path, e))?;
+        audit.event("run_refused", json!({ "reason": reason }))?;
+        audit.close()?;
+        export.commit()?;
+        return Err(Error::Refused(format!(
+            "export refused, no data or manifest written to {}: {reason}",
+            plan.output_dir.display()
+        )));
+    }
     let mut text = serde_json::to_vec_pretty(&report)?;
     text.push(b'\n');
     let report_path = staging.join(REPORT);
@@ -592,6 +664,11 @@ fn coordinate(
 ) -> Result<()> {
     let max_in_flight = seq.plan.threads * 2 + 2;
     let schema = seq.plan.schema.clone();
+    // The residual scan belongs to the pass that writes, after the last row stage.
+    let residual = match seq.observing {
+        None => seq.plan.residual.as_ref(),
+        Some(_) => None,
+    };
     let (done_tx, done_rx): (Sender<(u64, Result<Worked>)>, _) = channel();
     let mut in_flight = 0usize;
     let result = pool.in_place_scope(|scope| -> Result<()> {
@@ -629,7 +706,7 @@ fn coordinate(
                     let tx = done_tx.clone();
                     let schema = &schema;
                     scope.spawn(move |_| {
-                        let _ = tx.send((index, work(index, chunk, schema, rows)));
+                        let _ = tx.send((index, work(index, chunk, schema, rows, residual)));
                     });
                     in_flight += 1;
                     while in_flight >= max_in_flight {

@@ -29,6 +29,9 @@ pub struct Report {
     pub stages: Vec<StageReport>,
     /// The residual-PII re-scan of the export; filled in by the de-identification stage.
     pub residual: serde_json::Value,
+    /// Why the export was refused (with `status = "refused"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
     pub warnings: Vec<String>,
 }
 

@@ -18,6 +18,8 @@ use crate::io::source::sha256_file;
 pub struct Verified {
     pub files: usize,
     pub rows: u64,
+    /// Detections found by the residual re-scan (when the run scanned).
+    pub residual: Option<u64>,
     pub audit_events: u64,
 }
 
@@ -33,6 +35,7 @@ pub fn verify(dir: &Path) -> Result<Verified> {
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
     let mut data_rows = 0u64;
+    let mut data_parts = Vec::new();
 
     for f in &manifest.files {
         let rel = Path::new(&f.path);
@@ -69,7 +72,10 @@ pub fn verify(dir: &Path) -> Result<Verified> {
         }
         if f.path.starts_with("data/") {
             match (count_rows(&path), f.rows) {
-                (Ok(n), Some(m)) if n == m => data_rows += n,
+                (Ok(n), Some(m)) if n == m => {
+                    data_rows += n;
+                    data_parts.push(path.clone());
+                }
                 (Ok(n), m) => problems.push(format!(
                     "{}: holds {n} rows, manifest says {}",
                     f.path,
@@ -102,8 +108,29 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             manifest.rows
         ));
     }
+    let mut residual = None;
     match std::fs::read(dir.join(REPORT)).map(|b| serde_json::from_slice::<Value>(&b)) {
-        Ok(Ok(report)) => check_report(&report, manifest.rows, &mut problems),
+        Ok(Ok(report)) => {
+            check_report(&report, manifest.rows, &mut problems);
+            // The residual-PII re-scan, against the gate the run recorded.
+            if report["residual"]["scanned"] == true {
+                let mut hits = 0u64;
+                for part in &data_parts {
+                    match residual_hits(part) {
+                        Ok(n) => hits += n,
+                        Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
+                    }
+                }
+                if let Some(max) = report["residual"]["gate"]["max_residual"].as_u64() {
+                    if hits > max {
+                        problems.push(format!(
+                            "residual PII: the re-scan finds {hits} detections in data/, more than the recorded [gate] max_residual = {max}"
+                        ));
+                    }
+                }
+                residual = Some(hits);
+            }
+        }
         _ => problems.push("report.json: missing or not JSON".into()),
     }
 
@@ -112,6 +139,7 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             files: manifest.files.len(),
             rows: manifest.rows,
             audit_events,
+            residual,
         })
     } else {
         Err(Error::Refused(format!(
@@ -151,6 +179,51 @@ fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) 
             get(rows, "out").map_or("missing".into(), |n| n.to_string())
         ));
     }
+}
+
+/// PII detections in every string value of a data part (JSONL or Parquet).
+fn residual_hits(path: &Path) -> std::result::Result<u64, String> {
+    use crate::detect::{DetectConfig, Detector};
+    let detector = Detector::new(&DetectConfig::default());
+    let mut found = Vec::new();
+    let mut hits = 0u64;
+    let mut scan = |s: &str| {
+        detector.detect(s, &mut found);
+        hits += found.len() as u64;
+    };
+    if path.to_string_lossy().ends_with(".parquet") {
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.build())
+            .map_err(|e| e.to_string())?;
+        for batch in reader {
+            let batch = batch.map_err(|e| e.to_string())?;
+            for p in crate::stages::fields::string_paths(&batch.schema()) {
+                crate::stages::fields::for_each_string(
+                    batch.column(p.column),
+                    &p.steps,
+                    &mut |_, s| scan(s),
+                );
+            }
+        }
+    } else {
+        fn walk(v: &Value, scan: &mut dyn FnMut(&str)) {
+            match v {
+                Value::String(s) => scan(s),
+                Value::Array(a) => a.iter().for_each(|x| walk(x, scan)),
+                Value::Object(o) => o.values().for_each(|x| walk(x, scan)),
+                _ => {}
+            }
+        }
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        for (i, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|e| e.to_string())?;
+            let v: Value =
+                serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+            walk(&v, &mut scan);
+        }
+    }
+    Ok(hits)
 }
 
 fn count_rows(path: &Path) -> std::result::Result<u64, String> {

@@ -4,6 +4,7 @@
 
 pub mod dedup;
 pub mod dedup_paragraph;
+pub mod deidentify;
 pub mod fields;
 pub mod normalize;
 pub mod project;
@@ -52,6 +53,16 @@ pub fn build(
                 schema.clone(),
             )
         }
+        StageConfig::Deidentify(c) => (
+            StageRunner {
+                type_name,
+                row: Some(Box::new(deidentify::Deidentify::build(
+                    c, schema, src, index,
+                )?)),
+                barrier: None,
+            },
+            schema.clone(),
+        ),
         StageConfig::Project(c) => {
             let (p, out) = project::Project::build(c, schema, src, index)?;
             (

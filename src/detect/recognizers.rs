@@ -1,0 +1,603 @@
+//! The recognizers: for each entity type, the candidate patterns and the check that turns
+//! a candidate into a scored detection (or refuses it).
+//!
+//! Invariants every rule keeps (the detector relies on them):
+//! - patterns are ASCII-only, apart from the province character of a licence plate and
+//!   the full-width parentheses of a phone area code `（010）`, so a span never absorbs
+//!   the CJK text around it and always lies on char boundaries;
+//! - a match never starts right after, or ends right before, an ASCII letter or digit
+//!   (`neighbours_ok`). This replaces `\b`, which in Unicode mode treats CJK characters
+//!   as word characters and so misses `电话13812345678联系`;
+//! - a check only ever narrows a candidate, never widens it;
+//! - every pattern except `Scan::Linear` ones has a bounded match length, so retrying
+//!   the search just after a refused candidate's start stays linear (see `skip_run` in
+//!   `mod.rs`).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::validators::{cn_id15, cn_id18, gb11714, gb32100, iban_mod97, iban_structure, luhn};
+use super::EntityType;
+
+/// How the search continues after a refused candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// Bounded pattern: retry just after the refused candidate's start (past its
+    /// alphanumeric run, where no candidate may start), so a refused long candidate does
+    /// not hide a valid one starting inside it (`+86…` after a refused `(…`).
+    Retry,
+    /// Unbounded pattern (URL, e-mail, IPv6 run): continue after the candidate, which
+    /// keeps adversarial input (3000 dots) linear.
+    Linear,
+}
+
+/// A candidate the check accepted: the span may be narrower than the regex match.
+pub(crate) type Hit = (usize, usize, f32);
+
+pub(crate) struct Rule {
+    pub entity: EntityType,
+    pub pattern: String,
+    pub scan: Scan,
+    pub check: fn(&str, usize, usize) -> Option<Hit>,
+}
+
+// Scores. Their order is what resolves overlaps between types, so it is deliberate:
+// a checksum-validated identifier beats a bare pattern; a valid 18-digit ID (1.0) beats
+// the same digits read as a Luhn-valid card (0.9); a formatted SSN (0.75) beats the
+// national phone reading of `078 05 1123` (0.6).
+const S_CHECKSUM: f32 = 1.0;
+const S_CARD: f32 = 0.9;
+const S_USCC: f32 = 0.95;
+const S_USCC_WEAK: f32 = 0.6;
+const S_PLATE: f32 = 0.85;
+const S_CN_MOBILE: f32 = 0.85;
+const S_PHONE_INTL: f32 = 0.7;
+const S_PHONE_NANP: f32 = 0.7;
+const S_PHONE_NATIONAL: f32 = 0.6;
+const S_IP: f32 = 0.8;
+const S_IP_IN_RUN: f32 = 0.6;
+const S_URL: f32 = 0.6;
+const S_BARE_DOMAIN: f32 = 0.5;
+const S_SSN: f32 = 0.75;
+const S_SSN_CONTEXT: f32 = 0.95;
+const S_CONTEXT_ONLY: f32 = 0.6;
+const S_PASSPORT: f32 = 0.7;
+/// Below the default `min_score`: reported only when a caller lowers the threshold.
+const S_NO_CONTEXT: f32 = 0.3;
+
+/// How far before a candidate context words are looked for, in characters.
+const CONTEXT_CHARS: usize = 20;
+
+const CTX_ID: &[&str] = &[
+    "身份证",
+    "证件号",
+    "id card",
+    "identity card",
+    "id no",
+    "id number",
+];
+const CTX_CARD: &[&str] = &["卡号", "银行卡", "信用卡", "借记卡", "储蓄卡", "card"];
+const CTX_PASSPORT: &[&str] = &["护照", "passport"];
+const CTX_SSN: &[&str] = &["ssn", "social security", "社会安全号"];
+
+fn is_alnum(b: Option<&u8>) -> bool {
+    b.is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// An ASCII letter or digit immediately before `s`.
+fn alnum_before(text: &str, s: usize) -> bool {
+    s.checked_sub(1)
+        .is_some_and(|i| text.as_bytes()[i].is_ascii_alphanumeric())
+}
+
+/// No ASCII letter or digit immediately before `s` or at `e`.
+fn neighbours_ok(text: &str, s: usize, e: usize) -> bool {
+    !alnum_before(text, s) && !is_alnum(text.as_bytes().get(e))
+}
+
+/// True when one of `words` (ASCII ones matched case-insensitively) occurs in the
+/// `CONTEXT_CHARS` characters before `s`.
+fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
+    let from = text[..s]
+        .char_indices()
+        .rev()
+        .nth(CONTEXT_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    let window = text[from..s].to_ascii_lowercase();
+    words.iter().any(|w| window.contains(w))
+}
+
+fn digits_of(span: &str) -> String {
+    span.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(char::from)
+        .collect()
+}
+
+fn cn_id_card(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    // Written in groups of 6-8-4 (region, birth date, sequence and check) with spaces
+    // or hyphens: validated without the separators.
+    if span.len() == 20 {
+        let compact: String = span.chars().filter(|c| *c != ' ' && *c != '-').collect();
+        return (compact.len() == 18 && cn_id18(&compact)).then_some((s, e, S_CHECKSUM));
+    }
+    match span.len() {
+        18 if cn_id18(span) => Some((s, e, S_CHECKSUM)),
+        15 if cn_id15(span) && has_context(text, s, CTX_ID) => Some((s, e, S_CONTEXT_ONLY)),
+        _ => None,
+    }
+}
+
+fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
+    // `+` introduces a phone number in international form, never a card.
+    if s > 0 && text.as_bytes()[s - 1] == b'+' {
+        return None;
+    }
+    // A grouped card may have picked up a short trailing group that belongs to the
+    // following text ("4012 8888 8888 1881 12 items"): retry without it.
+    let mut ends = vec![e];
+    if let Some(p) = text[s..e].rfind([' ', '-']) {
+        if e - (s + p + 1) < 4 {
+            ends.push(s + p);
+        }
+    }
+    for end in ends {
+        if !neighbours_ok(text, s, end) {
+            continue;
+        }
+        let d = digits_of(&text[s..end]);
+        if !(13..=19).contains(&d.len()) {
+            continue;
+        }
+        // No payment card starts with 0 (`0086…` is a phone prefix). Only old Visa cards
+        // have 13 digits. Other 13-digit numbers are epoch-millisecond
+        // timestamps (`1748503543012`, a Presidio negative) or CN mobiles with the
+        // country code (`8613812345678`), far more common than such cards.
+        if (d.len() == 13 && !d.starts_with('4')) || d.starts_with('0') {
+            continue;
+        }
+        if luhn(&d) {
+            return Some((s, end, S_CARD));
+        }
+        // Context rescues a Luhn-invalid number only outside the networks that mandate
+        // Luhn (Visa 4, Mastercard 2/5, Amex/JCB/Diners 3): a Luhn-invalid 4xxx number is
+        // a typo or a test value, not a card (Presidio's negative "my credit card number
+        // is 4012-8888-8888-1882"). Chinese domestic cards (62…, 9…) are kept.
+        if (16..=19).contains(&d.len())
+            && !matches!(d.as_bytes()[0], b'2'..=b'5')
+            && has_context(text, s, CTX_CARD)
+        {
+            return Some((s, end, S_CONTEXT_ONLY));
+        }
+    }
+    None
+}
+
+fn cn_mobile(text: &str, s: usize, e: usize) -> Option<Hit> {
+    neighbours_ok(text, s, e).then_some((s, e, S_CN_MOBILE))
+}
+
+fn phone_national(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let n = digits_of(&text[s..e]).len();
+    (neighbours_ok(text, s, e) && (9..=12).contains(&n)).then_some((s, e, S_PHONE_NATIONAL))
+}
+
+fn phone_nanp(text: &str, s: usize, e: usize) -> Option<Hit> {
+    neighbours_ok(text, s, e).then_some((s, e, S_PHONE_NANP))
+}
+
+/// `+CC …`: groups of digits (or a parenthesised area code) with single separators.
+/// Keeps the longest prefix of whole groups with 8–15 digits, so a number followed by
+/// an unrelated figure is cut at the group boundary instead of being refused.
+fn phone_intl(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if alnum_before(text, s) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut digits = 0;
+    let mut best = None;
+    let mut i = s + 1;
+    while i < e {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            digits += 1;
+            let group_end = i + 1 == e || !b[i + 1].is_ascii_digit();
+            if group_end
+                && (8..=15).contains(&digits)
+                && !is_alnum(b.get(i + 1))
+                && b.get(i + 1) != Some(&b')')
+            {
+                best = Some(i + 1);
+            }
+            if digits > 15 {
+                break;
+            }
+        }
+        i += 1;
+    }
+    best.map(|end| (s, end, S_PHONE_INTL))
+}
+
+fn us_ssn(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let d = digits_of(&text[s..e]);
+    let (area, group, serial) = (&d[..3], &d[3..5], &d[5..]);
+    let invalid = area == "000"
+        || area == "666"
+        || area.starts_with('9')
+        || group == "00"
+        || serial == "0000"
+        || d.bytes().all(|c| c == d.as_bytes()[0])
+        // Published or sequential numbers (the Woolworth card, `123-45-6789`).
+        || matches!(d.as_str(), "123456789" | "078051120" | "219099999");
+    if invalid {
+        return None;
+    }
+    let context = has_context(text, s, CTX_SSN);
+    if d.len() == e - s {
+        // Nine bare digits are far too common to mean an SSN without a context word.
+        return context.then_some((s, e, S_CONTEXT_ONLY));
+    }
+    Some((s, e, if context { S_SSN_CONTEXT } else { S_SSN }))
+}
+
+fn email(text: &str, s: usize, e: usize) -> Option<Hit> {
+    // The pattern's local part may start with dots ("..a@b.cn"); a local part cannot.
+    let s = s + text[s..e].bytes().take_while(|&c| c == b'.').count();
+    let local_end = s + text[s..e].find('@')?;
+    if local_end == s || text.as_bytes()[local_end - 1] == b'.' {
+        return None;
+    }
+    neighbours_ok(text, s, e).then_some((s, e, S_CHECKSUM))
+}
+
+/// Top-level domains accepted for a bare domain (no scheme, no `www.`). A closed list,
+/// because `report.pdf`, `main.rs` or `e.g` must not become URLs; file-extension-like
+/// country codes (`rs`, `py`, `md`, `sh`, `pl`) are left out on purpose.
+const BARE_TLDS: &[&str] = &[
+    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "io", "ai", "app", "dev", "cn",
+    "hk", "tw", "mo", "uk", "de", "fr", "jp", "kr", "ru", "in", "br", "au", "ca", "us", "eu", "me",
+    "tv", "cc", "co", "il", "nl", "it", "es", "ch", "se", "no", "fi", "dk", "cz", "at", "be", "ie",
+    "nz", "sg", "my", "th", "vn", "ph", "xyz", "top", "site", "online", "shop", "store", "tech",
+    "club", "vip", "wang", "ltd", "mobi", "asia", "cloud",
+];
+
+/// Strips what the URL pattern may have swallowed at its end but a writer meant as
+/// sentence punctuation: `.,;:!?'"` and a `)` or `]` without its opening partner.
+fn trim_url_end(span: &str) -> usize {
+    let mut end = span.len();
+    loop {
+        let t = &span[..end];
+        let Some(last) = t.bytes().last() else {
+            return end;
+        };
+        let drop = match last {
+            b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'"' => true,
+            b')' => t.matches('(').count() < t.matches(')').count(),
+            b']' => t.matches('[').count() < t.matches(']').count(),
+            _ => false,
+        };
+        if !drop {
+            return end;
+        }
+        end -= 1;
+    }
+}
+
+fn url(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let e = s + trim_url_end(&text[s..e]);
+    let span = &text[s..e];
+    if alnum_before(text, s) {
+        return None;
+    }
+    let lower = span.to_ascii_lowercase();
+    let host_end = lower.find(['/', '?', '#']).unwrap_or(lower.len());
+    if lower.contains("://") {
+        return Some((s, e, S_URL));
+    }
+    // `www.` + name + TLD: `www.microsoft` alone is not a host.
+    if lower.starts_with("www.") && lower[..host_end].matches('.').count() >= 2 {
+        return Some((s, e, S_URL));
+    }
+    // A bare domain: not the domain of an e-mail, and only with a known TLD.
+    if s > 0 && matches!(text.as_bytes()[s - 1], b'@' | b'.' | b'-') {
+        return None;
+    }
+    let host = lower[..host_end].split(':').next()?;
+    let tld = host.rsplit('.').next()?;
+    BARE_TLDS.contains(&tld).then_some((s, e, S_BARE_DOMAIN))
+}
+
+/// IPv4 with an optional CIDR suffix, kept only when the prefix is ≤ 32.
+fn ipv4(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let b = text.as_bytes();
+    // Part of a longer dotted run (`1.2.3.4.5`, a version string) or glued to a word.
+    if s > 0 && (is_alnum(b.get(s - 1)) || (b[s - 1] == b'.' && s > 1 && b[s - 2].is_ascii_digit()))
+    {
+        return None;
+    }
+    let (addr, prefix) = match text[s..e].split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (&text[s..e], None),
+    };
+    let addr_end = s + addr.len();
+    if is_alnum(b.get(e)) && prefix.is_none() {
+        return None;
+    }
+    addr.parse::<Ipv4Addr>().ok()?;
+    if b.get(addr_end) == Some(&b'.') {
+        match b.get(addr_end + 1) {
+            Some(c) if c.is_ascii_alphabetic() => return None,
+            // A longer dotted run: `1.2.3.4.5` is a version or OID, but Presidio reads
+            // `192.168.1.1.1` as an address followed by `.1`. A single-digit first
+            // octet is the version/OID shape (OIDs start with 0-2), so only the others
+            // are kept, with a lower score.
+            Some(c) if c.is_ascii_digit() => {
+                return (addr.len() > 1 && addr.as_bytes()[1] != b'.').then_some((
+                    s,
+                    addr_end,
+                    S_IP_IN_RUN,
+                ));
+            }
+            _ => {}
+        }
+    }
+    match prefix {
+        Some(p) if p.parse::<u8>().is_ok_and(|p| p <= 32) && !is_alnum(b.get(e)) => {
+            Some((s, e, S_IP))
+        }
+        _ => Some((s, addr_end, S_IP)),
+    }
+}
+
+/// IPv6 (compressed, IPv4-embedded, with zone and CIDR suffix), validated by `std`.
+fn ipv6(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let b = text.as_bytes();
+    let mut s = s;
+    let mut e = e;
+    // A label colon before the address ("Gateway:fe80::1") or after it ("fe80::1: up").
+    if text[s..e].starts_with(':') && !text[s..e].starts_with("::") {
+        s += 1;
+    }
+    if alnum_before(text, s) {
+        return None;
+    }
+    while e > s && b[e - 1] == b'.' {
+        e -= 1;
+    }
+    if text[s..e].ends_with(':') && !text[s..e].ends_with("::") {
+        e -= 1;
+    }
+    if is_alnum(b.get(e)) || text[s..e].matches(':').count() < 2 {
+        return None;
+    }
+    let addr: Ipv6Addr = text[s..e].parse().ok()?;
+    // `A::B` in C++ or Rust source parses as an address; real ones nearly always hold a
+    // decimal digit. `::` alone is the unspecified address, not someone's address
+    // (Presidio scores it below 0.5).
+    if addr.is_unspecified() || !text[s..e].bytes().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut end = e;
+    // Zone index: `%eth0`.
+    if b.get(end) == Some(&b'%') {
+        let zone = b[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+            .count();
+        if zone > 0 {
+            end += 1 + zone;
+        }
+    }
+    // CIDR prefix ≤ 128; an impossible one (`/9999`) is left out of the span.
+    if b.get(end) == Some(&b'/') {
+        let n = b[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if (1..=3).contains(&n)
+            && !is_alnum(b.get(end + 1 + n))
+            && text[end + 1..end + 1 + n]
+                .parse::<u8>()
+                .is_ok_and(|p| p <= 128)
+        {
+            end += 1 + n;
+        }
+    }
+    Some((s, end, S_IP))
+}
+
+fn uscc(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let span = &text[s..e];
+    let b = span.as_bytes();
+    // Registration authority (1-9, A, N, Y), organisation type, and a six-digit
+    // administrative division code starting with a real province or the national level.
+    let structure = matches!(b[0], b'1'..=b'9' | b'A' | b'N' | b'Y')
+        && matches!(b[1], b'1'..=b'9')
+        && b[2..8].iter().all(u8::is_ascii_digit)
+        // `10…` is the national level (central-government registrations).
+        && (&b[2..4] == b"10" || super::validators::cn_region_code(&b[2..4]));
+    if !neighbours_ok(text, s, e) || !structure || !gb32100(span) {
+        return None;
+    }
+    if gb11714(&span[8..17]) {
+        Some((s, e, S_USCC))
+    } else if b.iter().any(u8::is_ascii_uppercase) {
+        Some((s, e, S_USCC_WEAK))
+    } else {
+        // 18 digits with only the MOD 31 check right: 1 in 31 random numbers pass.
+        Some((s, e, S_NO_CONTEXT))
+    }
+}
+
+fn plate(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if is_alnum(text.as_bytes().get(e)) {
+        return None;
+    }
+    // Province (one CJK char, 3 bytes), authority letter, optional separator, serial.
+    let serial: Vec<u8> = text[s + 3..e]
+        .bytes()
+        .skip(1)
+        .filter(u8::is_ascii_alphanumeric)
+        .collect();
+    let ok = match serial.len() {
+        // Ordinary plates: at most two letters (GA 36-2018).
+        5 => serial.iter().filter(|c| c.is_ascii_uppercase()).count() <= 2,
+        // New-energy plates: small cars D/F (now A-K) then 5 with the last 4 digits;
+        // large vehicles 5 digits then D/F.
+        6 => {
+            (matches!(serial[0], b'A'..=b'K') && serial[2..].iter().all(u8::is_ascii_digit))
+                || (serial[..5].iter().all(u8::is_ascii_digit) && matches!(serial[5], b'D' | b'F'))
+        }
+        _ => false,
+    };
+    ok.then_some((s, e, S_PLATE))
+}
+
+fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let score = if has_context(text, s, CTX_PASSPORT) {
+        S_PASSPORT
+    } else {
+        S_NO_CONTEXT
+    };
+    Some((s, e, score))
+}
+
+fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if alnum_before(text, s) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let country = &text[s..s + 2];
+    let len = super::validators::iban_length(country)?;
+    // Take exactly the country's length, allowing one separator (space or hyphen, the
+    // same throughout) only between groups of four; stop there so that trailing words
+    // ("… 8901 X in a sentence", "… ALL CAPS") are never absorbed.
+    let mut compact = String::with_capacity(len);
+    let mut sep: Option<u8> = None;
+    let mut i = s;
+    while compact.len() < len && i < e {
+        let c = b[i];
+        if c.is_ascii_alphanumeric() {
+            compact.push(char::from(c));
+            i += 1;
+        } else if compact.len() % 4 == 0 && sep.is_none_or(|x| x == c) && i + 1 < e {
+            sep = Some(c);
+            i += 1;
+            if !b[i].is_ascii_alphanumeric() {
+                return None;
+            }
+        } else {
+            return None;
+        }
+    }
+    if compact.len() != len || is_alnum(b.get(i)) {
+        return None;
+    }
+    (iban_structure(&compact) && iban_mod97(&compact)).then_some((s, i, S_CHECKSUM))
+}
+
+/// Every rule, in a fixed order (the order only matters for reading; results are
+/// resolved by score, length and position).
+pub(crate) fn rules() -> Vec<Rule> {
+    const DOMAIN: &str = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})";
+    const PATH: &str = r"(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]*)?";
+    let url_scheme = format!(
+        r"(?i:https?|ftp)://(?:{DOMAIN}|\[[0-9A-Fa-f:.]+\]|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})(?::[0-9]{{1,5}})?{PATH}"
+    );
+    let url_bare = format!(r"{DOMAIN}(?::[0-9]{{1,5}})?{PATH}");
+    let email_re = format!(r"[A-Za-z0-9._%+\-]{{1,64}}@{DOMAIN}");
+    use EntityType as T;
+    let r = |entity, pattern: &str, scan, check| Rule {
+        entity,
+        pattern: pattern.to_string(),
+        scan,
+        check,
+    };
+    vec![
+        r(
+            T::CnIdCard,
+            r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
+            Scan::Retry,
+            cn_id_card,
+        ),
+        r(
+            T::BankCard,
+            r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{13,19}",
+            Scan::Retry,
+            bank_card,
+        ),
+        r(
+            T::Phone,
+            r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
+            Scan::Retry,
+            cn_mobile,
+        ),
+        r(
+            T::Phone,
+            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,4}[ \-])[0-9]{2,4}(?:[ \-]?[0-9]{2,4}){1,2}",
+            Scan::Retry,
+            phone_national,
+        ),
+        r(
+            T::Phone,
+            r"(?:\+?[1-9][0-9]{0,2}[ \-.])?(?:\([2-9][0-9]{2}\)[ \-.]?|[2-9][0-9]{2}[ \-.])[2-9][0-9]{2}[ \-.][0-9]{4}",
+            Scan::Retry,
+            phone_nanp,
+        ),
+        r(
+            T::Phone,
+            r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
+            Scan::Retry,
+            phone_intl,
+        ),
+        r(T::Email, &email_re, Scan::Linear, email),
+        r(T::Url, &url_scheme, Scan::Linear, url),
+        r(T::Url, &url_bare, Scan::Linear, url),
+        r(
+            T::IpAddress,
+            r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,3})?",
+            Scan::Retry,
+            ipv4,
+        ),
+        r(
+            T::IpAddress,
+            r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*",
+            Scan::Linear,
+            ipv6,
+        ),
+        r(T::CnUscc, r"[0-9A-HJ-NP-RTUW-Y]{18}", Scan::Retry, uscc),
+        r(
+            T::CnLicensePlate,
+            r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·・ ]?[A-HJ-NP-Z0-9]{5,6}",
+            Scan::Retry,
+            plate,
+        ),
+        r(
+            T::Passport,
+            r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}",
+            Scan::Retry,
+            passport,
+        ),
+        r(
+            T::UsSsn,
+            r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{9}",
+            Scan::Retry,
+            us_ssn,
+        ),
+        r(
+            T::Iban,
+            r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}",
+            Scan::Retry,
+            iban,
+        ),
+    ]
+}

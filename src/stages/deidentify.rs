@@ -1,0 +1,277 @@
+//! `deidentify`: finds PII in text fields with the recognizers of `crate::detect` and
+//! replaces each detection according to its action (`tag`, `indexed`, `redact`, `mask`).
+//!
+//! Invariants: a row stage (pure, per batch); replacements are applied right to left on
+//! non-overlapping detections, so neighbouring text is never touched; findings hold
+//! counts per field and type and masked examples only, never a raw value. Keyed actions
+//! (`token`, `encrypt`) arrive with the key-management stage and are rejected until then.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use serde::Deserialize;
+
+use crate::config::PipelineSource;
+use crate::detect::{DetectConfig, Detection, Detector, EntityType};
+use crate::engine::batch::Batch;
+use crate::engine::{Findings, RowStage};
+use crate::error::{Error, Result};
+use crate::stages::fields::{map_strings, resolve_fields, StringPath};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeidentifyConfig {
+    /// String fields to de-identify; all string fields if omitted.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// What to do with a detection, unless `actions` says otherwise for its type.
+    #[serde(default)]
+    pub action: Action,
+    /// Per entity type: `{ PHONE = "mask", EMAIL = "redact" }`.
+    #[serde(default)]
+    pub actions: BTreeMap<String, Action>,
+    /// Entity types to look for (names as in the report); all if omitted.
+    #[serde(default)]
+    pub entities: Option<Vec<String>>,
+    /// Detections scoring below this are ignored (checksum-validated types score 1.0,
+    /// context-dependent ones less).
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+}
+
+fn default_min_score() -> f32 {
+    0.5
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `[PHONE]`
+    #[default]
+    Tag,
+    /// `[PHONE_1]`, `[PHONE_2]`: equal values in one text value share a number, so a
+    /// model still sees that two mentions are the same.
+    Indexed,
+    /// Removed entirely.
+    Redact,
+    /// `*********78`: see `mask`.
+    Mask,
+}
+
+pub struct Deidentify {
+    paths: Vec<StringPath>,
+    detector: Arc<Detector>,
+    default_action: Action,
+    actions: BTreeMap<EntityType, Action>,
+}
+
+/// Masks a value for display: every character becomes `*` except the last
+/// min(4, n / 4) (so at most a quarter of it shows); an e-mail keeps its domain and the
+/// first character of its local part.
+pub fn mask(value: &str, entity: EntityType) -> String {
+    if entity == EntityType::Email {
+        if let Some((local, domain)) = value.split_once('@') {
+            let first: String = local.chars().take(1).collect();
+            return format!("{first}***@{domain}");
+        }
+    }
+    let n = value.chars().count();
+    let keep = (n / 4).min(4);
+    value
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + keep >= n { c } else { '*' })
+        .collect()
+}
+
+/// Parses entity type names from a pipeline file; the error lists the known names.
+pub fn parse_entities(names: &[String]) -> std::result::Result<Vec<EntityType>, String> {
+    names
+        .iter()
+        .map(|n| EntityType::parse(n).ok_or_else(|| unknown_entity(n)))
+        .collect()
+}
+
+fn unknown_entity(n: &str) -> String {
+    let known: Vec<&str> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
+    format!("unknown entity type `{n}` (known: {})", known.join(", "))
+}
+
+impl Deidentify {
+    pub fn build(
+        cfg: &DeidentifyConfig,
+        schema: &SchemaRef,
+        src: &PipelineSource,
+        index: usize,
+    ) -> Result<Self> {
+        let err = |needle: &str, msg: String| {
+            Error::Config(format!(
+                "{}: deidentify: {msg}",
+                src.stage_at(index, needle)
+            ))
+        };
+        let paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
+        let entities = match &cfg.entities {
+            None => EntityType::ALL.to_vec(),
+            Some(names) => parse_entities(names).map_err(|e| err("entities", e))?,
+        };
+        let mut actions = BTreeMap::new();
+        for (name, a) in &cfg.actions {
+            let e = EntityType::parse(name).ok_or_else(|| err(name, unknown_entity(name)))?;
+            actions.insert(e, *a);
+        }
+        if !(0.0..=1.0).contains(&cfg.min_score) {
+            return Err(err("min_score", "min_score must be between 0 and 1".into()));
+        }
+        Ok(Deidentify {
+            paths,
+            detector: Arc::new(Detector::new(&DetectConfig {
+                entities,
+                min_score: cfg.min_score,
+            })),
+            default_action: cfg.action,
+            actions,
+        })
+    }
+
+    fn action(&self, e: EntityType) -> Action {
+        self.actions.get(&e).copied().unwrap_or(self.default_action)
+    }
+
+    /// The value with every detection replaced, or None when there is none.
+    fn replace(
+        &self,
+        text: &str,
+        found: &mut Vec<Detection>,
+        counts: &mut BTreeMap<EntityType, u64>,
+        examples: &mut BTreeMap<EntityType, Vec<String>>,
+    ) -> Option<String> {
+        self.detector.detect(text, found);
+        if found.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        let mut numbering: Vec<(EntityType, &str)> = Vec::new();
+        for d in found.iter() {
+            let value = &text[d.start..d.end];
+            *counts.entry(d.entity).or_default() += 1;
+            let ex = examples.entry(d.entity).or_default();
+            if ex.len() < 3 {
+                ex.push(mask(value, d.entity));
+            }
+            out.push_str(&text[last..d.start]);
+            match self.action(d.entity) {
+                Action::Tag => {
+                    out.push('[');
+                    out.push_str(d.entity.as_str());
+                    out.push(']');
+                }
+                Action::Indexed => {
+                    let same = numbering
+                        .iter()
+                        .filter(|(e, _)| *e == d.entity)
+                        .position(|(_, v)| *v == value);
+                    let n = match same {
+                        Some(i) => i + 1,
+                        None => {
+                            numbering.push((d.entity, value));
+                            numbering.iter().filter(|(e, _)| *e == d.entity).count()
+                        }
+                    };
+                    out.push_str(&format!("[{}_{n}]", d.entity.as_str()));
+                }
+                Action::Redact => {}
+                Action::Mask => out.push_str(&mask(value, d.entity)),
+            }
+            last = d.end;
+        }
+        out.push_str(&text[last..]);
+        Some(out)
+    }
+}
+
+impl RowStage for Deidentify {
+    fn process(&self, mut batch: Batch, findings: &mut Findings) -> Result<Batch> {
+        let mut columns = batch.data.columns().to_vec();
+        let mut found = Vec::new();
+        let mut examples = BTreeMap::new();
+        for path in &self.paths {
+            let mut counts = BTreeMap::new();
+            let mut changed = 0u64;
+            let mut f = |s: &str| {
+                let r = self.replace(s, &mut found, &mut counts, &mut examples);
+                changed += r.is_some() as u64;
+                r
+            };
+            if let Some(new) = map_strings(&columns[path.column], &path.steps, &mut f)? {
+                columns[path.column] = new;
+            }
+            for (e, n) in counts {
+                findings.add_field(&path.name, e.as_str(), n);
+                findings.add_total(e.as_str(), n);
+            }
+            findings.add_field(&path.name, "values_changed", changed);
+        }
+        for (e, ex) in examples {
+            findings.set_info(&format!("examples_masked.{}", e.as_str()), ex);
+        }
+        batch.data = arrow::array::RecordBatch::try_new(batch.data.schema(), columns)?;
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_at_most_a_quarter() {
+        assert_eq!(mask("13812345678", EntityType::Phone), "*********78");
+        assert_eq!(
+            mask("11010519491231002X", EntityType::CnIdCard),
+            "**************002X"
+        );
+        assert_eq!(
+            mask("zhang.san@example.com", EntityType::Email),
+            "z***@example.com"
+        );
+        assert_eq!(mask("abc", EntityType::Passport), "***");
+    }
+
+    fn stage(action: Action) -> Deidentify {
+        Deidentify {
+            paths: Vec::new(),
+            detector: Arc::new(Detector::new(&DetectConfig {
+                entities: EntityType::ALL.to_vec(),
+                min_score: 0.5,
+            })),
+            default_action: action,
+            actions: BTreeMap::new(),
+        }
+    }
+
+    fn apply(action: Action, text: &str) -> String {
+        let s = stage(action);
+        let (mut f, mut c, mut e) = (Vec::new(), BTreeMap::new(), BTreeMap::new());
+        s.replace(text, &mut f, &mut c, &mut e)
+            .unwrap_or_else(|| text.to_string())
+    }
+
+    #[test]
+    fn replacements_keep_neighbouring_text() {
+        let text = "联系电话13812345678，邮箱zhang@example.com。登录IP为117.128.79.146。";
+        assert_eq!(
+            apply(Action::Tag, text),
+            "联系电话[PHONE]，邮箱[EMAIL]。登录IP为[IP_ADDRESS]。"
+        );
+        assert_eq!(apply(Action::Redact, text), "联系电话，邮箱。登录IP为。");
+        let twice = "打13812345678或13912345678，再打13812345678";
+        assert_eq!(
+            apply(Action::Indexed, twice),
+            "打[PHONE_1]或[PHONE_2]，再打[PHONE_1]"
+        );
+        assert_eq!(apply(Action::Tag, "没有个人信息"), "没有个人信息");
+    }
+}

@@ -1,0 +1,199 @@
+//! End-to-end tests of the `deidentify` stage and the residual-PII gate through the CLI.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const PHONE: &str = "13812345678";
+const ID: &str = "11010519491231002X";
+const EMAIL: &str = "zhang.san@example.com";
+const IP: &str = "117.128.79.146";
+
+fn write_input(dir: &Path) {
+    let rows = [
+        serde_json::json!({"id": "r1", "text": format!("客户电话{PHONE}，身份证号{ID}。"), "note": "无"}),
+        serde_json::json!({"id": "r2", "text": format!("邮箱{EMAIL}，登录IP为{IP}。"), "note": format!("备用电话{PHONE}")}),
+        serde_json::json!({"id": "r3", "text": "这一条没有个人信息。", "note": null}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+}
+
+/// Every file of an export, as text.
+fn export_text(out: &Path) -> String {
+    let mut all = String::new();
+    for e in walk(out) {
+        all.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
+    }
+    all
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(walk(&p));
+        } else {
+            v.push(p);
+        }
+    }
+    v
+}
+
+#[test]
+fn replaces_pii_and_reports_counts_and_masked_examples_only() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\", \"note\"]\naction = \"tag\"\nactions = { EMAIL = \"mask\", IP_ADDRESS = \"redact\" }\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = t.path().join("out");
+    let rows = read_lines(&out.join("data/part-00000.jsonl"));
+    assert_eq!(rows[0]["text"], "客户电话[PHONE]，身份证号[CN_ID_CARD]。");
+    assert_eq!(rows[1]["text"], "邮箱z***@example.com，登录IP为。");
+    assert_eq!(rows[1]["note"], "备用电话[PHONE]");
+    assert_eq!(rows[2]["text"], "这一条没有个人信息。");
+    assert!(rows[2]["note"].is_null());
+    let report = read_json(&out.join("report.json"));
+    let f = &report["stages"][0]["findings"];
+    assert_eq!(f["totals"]["PHONE"], 2);
+    assert_eq!(f["fields"]["text"]["CN_ID_CARD"], 1);
+    assert_eq!(f["fields"]["note"]["PHONE"], 1);
+    assert_eq!(f["info"]["examples_masked.PHONE"][0], "*********78");
+    // Nothing left to find, and no raw value anywhere in the export or on stderr.
+    assert_eq!(report["residual"]["scanned"], true);
+    assert_eq!(report["residual"]["hits"], 0);
+    let all = export_text(&out) + &stderr(&o);
+    for raw in [PHONE, ID, EMAIL, IP] {
+        assert!(!all.contains(raw), "{raw} leaked");
+    }
+    let v = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+}
+
+#[test]
+fn indexed_action_numbers_equal_values_alike() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("in.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({"text": format!("打{PHONE}或13912345678，再打{PHONE}")})
+        ),
+    )
+    .unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\naction = \"indexed\"\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    assert_eq!(rows[0]["text"], "打[PHONE_1]或[PHONE_2]，再打[PHONE_1]");
+}
+
+#[test]
+fn residual_pii_is_reported_and_the_gate_refuses_the_export() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    let stage = "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\n";
+    // Without a gate: reported, not refused.
+    pipeline(t.path(), "in.jsonl", "open", stage);
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = read_json(&t.path().join("open/report.json"));
+    assert_eq!(r["residual"]["hits"], 1);
+    assert_eq!(r["residual"]["by_field"]["note"]["PHONE"], 1);
+    assert_eq!(r["residual"]["examples_masked"]["PHONE"][0], "*********78");
+
+    // With max_residual = 0: exit 80, status refused, no manifest, no data.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "shut",
+        &format!("{stage}[gate]\nmax_residual = 0\n"),
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_residual"), "{}", stderr(&o));
+    let out = t.path().join("shut");
+    let r = read_json(&out.join("report.json"));
+    assert_eq!(r["status"], "refused");
+    assert_eq!(r["residual"]["gate"]["passed"], false);
+    assert!(!out.join("manifest.json").exists());
+    assert!(!out.join("data").exists());
+    assert!(!export_text(&out).contains(PHONE));
+    let v = run_in(t.path(), &["verify", "shut"]);
+    assert_ne!(code(&v), 0);
+
+    // A gate that allows the one hit passes.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "ok",
+        &format!("{stage}[gate]\nmax_residual = 1\n"),
+    );
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 0);
+    // verify repeats the scan and applies the recorded gate.
+    let v = run_in(t.path(), &["verify", "ok"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    assert!(
+        stderr(&v).contains("residual PII re-scan: 1 detections"),
+        "{}",
+        stderr(&v)
+    );
+}
+
+#[test]
+fn rows_dropped_as_duplicates_do_not_count_as_residual() {
+    let t = tempfile::tempdir().unwrap();
+    let rows = [
+        serde_json::json!({"text": "同一段文字，重复出现了两次。", "note": "无"}),
+        serde_json::json!({"text": "同一段文字，重复出现了两次。", "note": format!("电话{PHONE}")}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"exact\"\n[gate]\nmax_residual = 0\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["residual"]["hits"], 0);
+    assert_eq!(r["rows"]["duplicates"], 1);
+}
+
+#[test]
+fn bad_settings_name_the_line() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    for (extra, needle) in [
+        ("entities = [\"PHONE\", \"SHOE_SIZE\"]\n", "SHOE_SIZE"),
+        ("actions = { FAX = \"tag\" }\n", "FAX"),
+        ("action = \"token\"\n", "token"),
+        ("min_score = 2.0\n", "min_score"),
+    ] {
+        pipeline(
+            t.path(),
+            "in.jsonl",
+            "out",
+            &format!("[[stages]]\ntype = \"deidentify\"\n{extra}"),
+        );
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_eq!(code(&o), 78, "{extra}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
+    }
+}
