@@ -20,6 +20,7 @@ pub mod error;
 pub mod evidence;
 pub mod io;
 pub mod plan;
+pub mod scan;
 pub mod stages;
 
 pub use engine::run::RunSummary;

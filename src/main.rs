@@ -55,8 +55,25 @@ enum Command {
         #[arg(long)]
         quarantine_dir: Option<PathBuf>,
     },
+    /// Inventory the PII in an input without writing an export: which fields hold which
+    /// types, how many, and each field's sensitivity grade. The JSON report goes to
+    /// --report (or stdout); a summary to stderr.
+    Scan {
+        /// Input files, directories or globs (JSONL, .jsonl.gz, .jsonl.zst, Parquet).
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Comma-separated string fields to scan (default: every string field).
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        /// Write the JSON report here instead of stdout.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Check an export: file hashes against the manifest, the audit chain, the row
-    /// reconciliation. Exit 0 when all hold, 80 otherwise.
+    /// reconciliation, the residual-PII re-scan. Exit 0 when all hold, 80 otherwise.
     Verify {
         /// The export directory.
         export_dir: PathBuf,
@@ -131,6 +148,46 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     s.rows.quarantined,
                     s.parts,
                     s.seconds
+                );
+            }
+            Ok(())
+        }
+        Command::Scan {
+            inputs,
+            fields,
+            report,
+            threads,
+        } => {
+            let r = datacustoms::scan::scan(&datacustoms::scan::ScanOptions {
+                inputs,
+                fields,
+                threads,
+                quiet: cli.quiet,
+            })?;
+            let mut text = serde_json::to_string_pretty(&r)
+                .map_err(|e| Error::Internal(format!("report: {e}")))?;
+            text.push('\n');
+            match &report {
+                Some(path) => {
+                    std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?
+                }
+                None => print!("{text}"),
+            }
+            if !cli.quiet {
+                for (name, f) in &r.fields {
+                    let types: Vec<String> =
+                        f.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                    eprintln!(
+                        "{name}: {} ({} values with PII{}{})",
+                        f.grade,
+                        f.values_with_pii,
+                        if types.is_empty() { "" } else { ": " },
+                        types.join(", ")
+                    );
+                }
+                eprintln!(
+                    "scanned {} records ({} quarantined): {} detections",
+                    r.records, r.quarantined_records, r.detections
                 );
             }
             Ok(())

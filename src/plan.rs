@@ -199,7 +199,7 @@ impl Plan {
     }
 }
 
-fn infer(
+pub(crate) fn infer(
     inputs: &[InputFile],
     limit: Option<usize>,
     mode: &str,

@@ -1,0 +1,239 @@
+//! `datacustoms scan`: a PII inventory of an input, without writing an export — which
+//! fields hold which PII types, how many, and which sensitivity grade each field gets.
+//!
+//! It reads the input the way `run` does (same readers, same schema inference, same
+//! quarantine rules) and detects with the same recognizers as `deidentify`. Invariants:
+//! memory is bounded by the reader channel and the worker count; the counts do not depend
+//! on the thread count, and the masked examples are the first ones in input order; no
+//! raw value is ever part of the report.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::sync_channel;
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+use serde::Serialize;
+
+use crate::config::Format;
+use crate::detect::{DetectConfig, Detection, Detector, EntityType};
+use crate::engine::progress::new_bar;
+use crate::error::{Error, Result};
+use crate::io::jsonl::decode;
+use crate::io::source::{
+    parquet_schema, read_inputs, resolve_inputs, Chunk, ReaderConfig, ReaderEvent,
+};
+use crate::stages::deidentify::mask;
+use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
+
+pub struct ScanOptions {
+    pub inputs: Vec<String>,
+    /// String fields to scan (`text`, `messages.content`); all string fields if None.
+    pub fields: Option<Vec<String>>,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+/// What `scan` reports (also its JSON form).
+#[derive(Debug, Serialize)]
+pub struct ScanReport {
+    pub tool: &'static str,
+    pub tool_version: &'static str,
+    pub inputs: Vec<String>,
+    pub schema_source: String,
+    pub records: u64,
+    pub quarantined_records: u64,
+    pub detections: u64,
+    pub by_type: BTreeMap<String, u64>,
+    /// Per field: counts per type, records with at least one hit, and the grade.
+    pub fields: BTreeMap<String, FieldInventory>,
+    pub examples_masked: BTreeMap<String, Vec<String>>,
+    /// The sensitive types (PIPL art. 28) among those found.
+    pub sensitive_types: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FieldInventory {
+    /// "sensitive PI", "general PI" or "no PI detected".
+    pub grade: String,
+    pub values_with_pii: u64,
+    pub by_type: BTreeMap<String, u64>,
+}
+
+/// Per-worker partial counts, merged at the end (merging is order-independent).
+#[derive(Default)]
+struct Partial {
+    records: u64,
+    quarantined: u64,
+    /// (path, type) → count
+    counts: BTreeMap<(usize, EntityType), u64>,
+    values_with_pii: BTreeMap<usize, u64>,
+    /// type → (batch index, row, masked) of the earliest examples seen.
+    examples: BTreeMap<EntityType, Vec<(u64, usize, String)>>,
+}
+
+impl Partial {
+    fn merge(mut self, other: Partial) -> Partial {
+        self.records += other.records;
+        self.quarantined += other.quarantined;
+        for (k, v) in other.counts {
+            *self.counts.entry(k).or_default() += v;
+        }
+        for (k, v) in other.values_with_pii {
+            *self.values_with_pii.entry(k).or_default() += v;
+        }
+        for (k, v) in other.examples {
+            let e = self.examples.entry(k).or_default();
+            e.extend(v);
+            e.sort();
+            e.truncate(3);
+        }
+        self
+    }
+}
+
+pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
+    if opts.inputs.is_empty() {
+        return Err(Error::Usage("scan: name at least one input".into()));
+    }
+    let inputs = resolve_inputs(&opts.inputs, None)?;
+    let format = inputs.first().map_or(Format::Jsonl, |f| f.format);
+    let mut warnings = Vec::new();
+    let (schema, schema_source) = match format {
+        Format::Parquet => {
+            let s = inputs
+                .iter()
+                .find_map(|f| parquet_schema(&f.path).ok())
+                .ok_or_else(|| Error::Data("no input is a readable Parquet file".into()))?;
+            (s, "parquet".to_string())
+        }
+        Format::Jsonl => crate::plan::infer(&inputs, Some(1000), "sample", &mut warnings)?,
+    };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let paths: Vec<StringPath> = resolve_fields(&schema, opts.fields.as_deref(), |_, e| {
+        Error::Usage(format!("scan --fields: {e}"))
+    })?;
+    let detector = Detector::new(&DetectConfig::default());
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
+    let bar = new_bar(inputs.iter().map(|f| f.bytes).sum(), opts.quiet);
+    let cfg = ReaderConfig {
+        batch_rows: 8192,
+        chunk_bytes: 8 << 20,
+        schema: schema.clone(),
+    };
+    let (tx, rx) = sync_channel::<ReaderEvent>(threads * 2);
+    let (partial, read) = std::thread::scope(|s| {
+        let (inputs, cfg, bar) = (&inputs, &cfg, &bar);
+        let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, bar));
+        let partial = pool.install(|| {
+            rx.into_iter()
+                .par_bridge()
+                .map(|ev| scan_event(ev, &schema, &paths, &detector))
+                .try_reduce(Partial::default, |a, b| Ok(a.merge(b)))
+        });
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
+        (partial, read)
+    });
+    bar.finish_and_clear();
+    read?;
+    let p = partial?;
+
+    let mut report = ScanReport {
+        tool: "datacustoms",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        inputs: inputs.iter().map(|f| f.display.clone()).collect(),
+        schema_source,
+        records: p.records,
+        quarantined_records: p.quarantined,
+        detections: p.counts.values().sum(),
+        by_type: BTreeMap::new(),
+        fields: paths
+            .iter()
+            .map(|path| (path.name.clone(), FieldInventory::default()))
+            .collect(),
+        examples_masked: p
+            .examples
+            .into_iter()
+            .map(|(e, v)| (e.as_str().to_string(), v.into_iter().map(|x| x.2).collect()))
+            .collect(),
+        sensitive_types: Vec::new(),
+    };
+    for ((pi, e), n) in &p.counts {
+        *report.by_type.entry(e.as_str().to_string()).or_default() += n;
+        let f = report
+            .fields
+            .get_mut(&paths[*pi].name)
+            .expect("a scanned field");
+        *f.by_type.entry(e.as_str().to_string()).or_default() += n;
+        if e.is_sensitive() && !report.sensitive_types.contains(&e.as_str().to_string()) {
+            report.sensitive_types.push(e.as_str().to_string());
+        }
+    }
+    report.sensitive_types.sort();
+    for (pi, path) in paths.iter().enumerate() {
+        let f = report.fields.get_mut(&path.name).expect("a scanned field");
+        f.values_with_pii = p.values_with_pii.get(&pi).copied().unwrap_or(0);
+        let sensitive = f
+            .by_type
+            .keys()
+            .any(|t| EntityType::parse(t).is_some_and(EntityType::is_sensitive));
+        f.grade = if sensitive {
+            "sensitive PI"
+        } else if f.by_type.is_empty() {
+            "no PI detected"
+        } else {
+            "general PI"
+        }
+        .to_string();
+    }
+    Ok(report)
+}
+
+fn scan_event(
+    ev: ReaderEvent,
+    schema: &arrow::datatypes::SchemaRef,
+    paths: &[StringPath],
+    detector: &Detector,
+) -> Result<Partial> {
+    let mut p = Partial::default();
+    let (index, data) = match ev {
+        ReaderEvent::Chunk(i, Chunk::Lines(lines)) => {
+            let d = decode(&lines, schema)?;
+            p.quarantined += d.rejections.len() as u64;
+            (i, d.data)
+        }
+        ReaderEvent::Chunk(i, Chunk::Arrow { batch, .. }) => (i, batch),
+        ReaderEvent::Chunk(_, Chunk::Rejected(_)) => {
+            p.quarantined += 1;
+            return Ok(p);
+        }
+        ReaderEvent::Opened(_) | ReaderEvent::Done(_) => return Ok(p),
+    };
+    p.records += data.num_rows() as u64;
+    let mut found: Vec<Detection> = Vec::new();
+    for (pi, path) in paths.iter().enumerate() {
+        for_each_string(data.column(path.column), &path.steps, &mut |row, s| {
+            detector.detect(s, &mut found);
+            if found.is_empty() {
+                return;
+            }
+            *p.values_with_pii.entry(pi).or_default() += 1;
+            for d in &found {
+                *p.counts.entry((pi, d.entity)).or_default() += 1;
+                let ex = p.examples.entry(d.entity).or_default();
+                if ex.len() < 3 {
+                    ex.push((index, row, mask(&s[d.start..d.end], d.entity)));
+                }
+            }
+        });
+    }
+    Ok(p)
+}

@@ -1,0 +1,68 @@
+//! `datacustoms scan`: the PII inventory of an input, without an export.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn inventories_fields_with_grades_and_masked_examples_only() {
+    let t = tempfile::tempdir().unwrap();
+    let mut s = String::new();
+    for i in 0..3000 {
+        let r = if i % 3 == 0 {
+            serde_json::json!({"id": i, "text": "客户电话13812345678，身份证号11010519491231002X。", "note": "zhang@example.com"})
+        } else {
+            serde_json::json!({"id": i, "text": "没有个人信息。", "note": null})
+        };
+        s.push_str(&format!("{r}\n"));
+    }
+    s.push_str("{not json\n");
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    let mut reports = Vec::new();
+    for threads in ["1", "2"] {
+        let o = run_in(
+            t.path(),
+            &[
+                "scan",
+                "in.jsonl",
+                "--threads",
+                threads,
+                "--report",
+                "r.json",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("text: sensitive PI"), "{err}");
+        for raw in ["13812345678", "11010519491231002X", "zhang@example.com"] {
+            assert!(!err.contains(raw), "{raw} leaked: {err}");
+        }
+        let r = std::fs::read_to_string(t.path().join("r.json")).unwrap();
+        assert!(!r.contains("13812345678") && !r.contains("zhang@example.com"));
+        reports.push(serde_json::from_str::<serde_json::Value>(&r).unwrap());
+    }
+    let r = &reports[0];
+    assert_eq!(r["records"], 3000);
+    assert_eq!(r["quarantined_records"], 1);
+    assert_eq!(r["fields"]["text"]["by_type"]["PHONE"], 1000);
+    assert_eq!(r["fields"]["text"]["by_type"]["CN_ID_CARD"], 1000);
+    assert_eq!(r["fields"]["text"]["values_with_pii"], 1000);
+    assert_eq!(r["fields"]["note"]["grade"], "general PI");
+    assert_eq!(r["sensitive_types"], serde_json::json!(["CN_ID_CARD"]));
+    assert_eq!(r["examples_masked"]["PHONE"][0], "*********78");
+    assert_eq!(reports[0], reports[1], "same report at 1 and 2 threads");
+    // No export is written.
+    let entries: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+    assert_eq!(entries.len(), 2, "only the input and the report");
+}
+
+#[test]
+fn scan_errors_use_the_contract_exit_codes() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("in.jsonl"), "{\"text\": \"x\"}\n").unwrap();
+    assert_eq!(code(&run_in(t.path(), &["scan", "missing.jsonl"])), 66);
+    assert_eq!(code(&run_in(t.path(), &["scan"])), 64);
+    let o = run_in(t.path(), &["scan", "in.jsonl", "--fields", "txt"]);
+    assert_eq!(code(&o), 64);
+    assert!(stderr(&o).contains("string fields: text"), "{}", stderr(&o));
+}
