@@ -69,10 +69,12 @@ pub enum EntityType {
     UsSsn,
     #[serde(rename = "IBAN")]
     Iban,
+    #[serde(rename = "DATE_OF_BIRTH")]
+    DateOfBirth,
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 11] = [
+    pub const ALL: [EntityType; 12] = [
         EntityType::CnIdCard,
         EntityType::Phone,
         EntityType::BankCard,
@@ -84,6 +86,7 @@ impl EntityType {
         EntityType::Passport,
         EntityType::UsSsn,
         EntityType::Iban,
+        EntityType::DateOfBirth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +102,7 @@ impl EntityType {
             EntityType::Passport => "PASSPORT",
             EntityType::UsSsn => "US_SSN",
             EntityType::Iban => "IBAN",
+            EntityType::DateOfBirth => "DATE_OF_BIRTH",
         }
     }
 
@@ -374,6 +378,28 @@ mod tests {
             ["110105-19491231-002X"]
         );
         assert!(only("110105 19491231 0021", T::CnIdCard).is_empty());
+    }
+
+    #[test]
+    fn date_of_birth_needs_context() {
+        assert_eq!(
+            only("出生日期：1990年3月3日，籍贯北京", T::DateOfBirth),
+            ["1990年3月3日"]
+        );
+        assert_eq!(only("生日是1997-05-26。", T::DateOfBirth), ["1997-05-26"]);
+        assert_eq!(
+            only("DOB: 03/04/1985, member since 2020", T::DateOfBirth),
+            ["03/04/1985"]
+        );
+        assert_eq!(
+            only("He was born on March 3rd, 1990 in Leeds", T::DateOfBirth),
+            ["March 3rd, 1990"]
+        );
+        assert_eq!(only("born 3 March 1990", T::DateOfBirth), ["3 March 1990"]);
+        // Dates without birth context, and impossible dates, are not dates of birth.
+        assert!(only("订单日期2024-05-26，金额1990元", T::DateOfBirth).is_empty());
+        assert!(only("出生日期：1990-02-30", T::DateOfBirth).is_empty());
+        assert!(only("DOB 2024-13-01", T::DateOfBirth).is_empty());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! a candidate into a scored detection (or refuses it).
 //!
 //! Invariants every rule keeps (the detector relies on them):
-//! - patterns are ASCII-only, apart from the province character of a licence plate and
-//!   the full-width parentheses of a phone area code `（010）`, so a span never absorbs
+//! - patterns are ASCII-only, apart from the province character of a licence plate, the
+//!   full-width parentheses of a phone area code `（010）` and the 年/月/日 inside a
+//!   Chinese date (`1990年3月3日`), so a span never absorbs
 //!   the CJK text around it and always lies on char boundaries;
 //! - a match never starts right after, or ends right before, an ASCII letter or digit
 //!   (`neighbours_ok`). This replaces `\b`, which in Unicode mode treats CJK characters
@@ -15,7 +16,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::validators::{cn_id15, cn_id18, gb11714, gb32100, iban_mod97, iban_structure, luhn};
+use super::validators::{
+    cn_id15, cn_id18, gb11714, gb32100, iban_mod97, iban_structure, luhn, valid_ymd,
+};
 use super::EntityType;
 
 /// How the search continues after a refused candidate.
@@ -78,6 +81,21 @@ const CTX_ID: &[&str] = &[
 const CTX_CARD: &[&str] = &["卡号", "银行卡", "信用卡", "借记卡", "储蓄卡", "card"];
 const CTX_PASSPORT: &[&str] = &["护照", "passport"];
 const CTX_SSN: &[&str] = &["ssn", "social security", "社会安全号"];
+const CTX_DOB: &[&str] = &[
+    "出生",
+    "生日",
+    "出生日期",
+    "dob",
+    "d.o.b",
+    "date of birth",
+    "birth date",
+    "birthday",
+    "born",
+];
+const S_DOB: f32 = 0.8;
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 fn is_alnum(b: Option<&u8>) -> bool {
     b.is_some_and(u8::is_ascii_alphanumeric)
@@ -471,6 +489,47 @@ fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
     Some((s, e, score))
 }
 
+/// A calendar date that reads as a date of birth: a real date (1900–2100) with a birth
+/// context word before it. Without context a date is only a date (prices, order dates
+/// and timestamps are not PII), scored below the default threshold.
+fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    let nums: Vec<u32> = span
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let lower = span.to_ascii_lowercase();
+    let month_name = MONTHS
+        .iter()
+        .position(|m| lower.contains(m))
+        .map(|i| i as u32 + 1);
+    let valid = match (month_name, nums.as_slice()) {
+        // "March 3, 1990" / "3 March 1990"
+        (Some(m), [a, b]) => {
+            let (d, y) = if *a > 31 { (*b, *a) } else { (*a, *b) };
+            valid_ymd(y, m, d)
+        }
+        // 1990-03-03, 1990/3/3, 1990年3月3日
+        (None, [y, m, d]) if *y >= 1000 => valid_ymd(*y, *m, *d),
+        // 03/04/1990: day-month or month-day, either reading
+        (None, [a, b, y]) => valid_ymd(*y, *b, *a) || valid_ymd(*y, *a, *b),
+        _ => false,
+    };
+    if !valid {
+        return None;
+    }
+    let score = if has_context(text, s, CTX_DOB) {
+        S_DOB
+    } else {
+        S_NO_CONTEXT
+    };
+    Some((s, e, score))
+}
+
 fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
     if alnum_before(text, s) {
         return None;
@@ -522,7 +581,12 @@ pub(crate) fn rules() -> Vec<Rule> {
         scan,
         check,
     };
+    let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+    let dob = format!(
+        r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
+    );
     vec![
+        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth),
         r(
             T::CnIdCard,
             r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
