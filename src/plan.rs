@@ -168,8 +168,19 @@ impl Plan {
             .stages
             .iter()
             .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
+        // The re-scan looks for the built-in types and every type a de-identification
+        // stage of this pipeline defined (its recognizers and deny-lists).
+        let mut detect = crate::detect::DetectConfig::default();
+        for s in &file.stages {
+            if let crate::config::StageConfig::Deidentify(c) = s {
+                if let Ok(d) = crate::stages::deidentify::detect_config(c) {
+                    detect.custom.extend(d.custom);
+                    detect.deny.extend(d.deny);
+                }
+            }
+        }
         let residual = (deidentifies || max_residual.is_some())
-            .then(|| crate::engine::residual::ResidualScanner::new(&current));
+            .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
         Ok(Plan {
             residual,
             max_residual,

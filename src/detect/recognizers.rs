@@ -114,6 +114,12 @@ fn neighbours_ok(text: &str, s: usize, e: usize) -> bool {
 
 /// True when one of `words` (ASCII ones matched case-insensitively) occurs in the
 /// `CONTEXT_CHARS` characters before `s`.
+pub(crate) fn context_before(text: &str, s: usize, words: &[&str]) -> bool {
+    let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    has_context(text, s, &lower)
+}
+
 fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
     let from = text[..s]
         .char_indices()

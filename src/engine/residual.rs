@@ -35,11 +35,12 @@ pub struct ResidualScanner {
 }
 
 impl ResidualScanner {
-    /// Scans every string field of the output schema.
-    pub fn new(output: &Schema) -> Self {
+    /// Scans every string field of the output schema with the built-in recognizers and
+    /// the pipeline's own (`cfg`, already validated by the stages that declared them).
+    pub fn new(output: &Schema, cfg: &DetectConfig) -> Self {
         ResidualScanner {
             paths: string_paths(output),
-            detector: Detector::new(&DetectConfig::default()),
+            detector: Detector::new(cfg),
         }
     }
 

@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 
 use crate::config::PipelineSource;
-use crate::detect::{DetectConfig, Detection, Detector, EntityType};
+use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityType, Validator};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
@@ -38,6 +38,94 @@ pub struct DeidentifyConfig {
     /// context-dependent ones less).
     #[serde(default = "default_min_score")]
     pub min_score: f32,
+    /// The pipeline's own recognizers (`[[stages.recognizers]]`).
+    #[serde(default)]
+    pub recognizers: Vec<RecognizerConfig>,
+    /// Deny-lists: `{ PERSON = ["张三"], PROJECT = ["Falcon"] }`, terms always treated as
+    /// that type.
+    #[serde(default)]
+    pub deny: BTreeMap<String, Vec<String>>,
+}
+
+/// `[[stages.recognizers]]`: a regex, an optional checksum, optional context words.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecognizerConfig {
+    /// The type name reported and used in `actions` (upper case, e.g. EMPLOYEE_ID).
+    pub entity: String,
+    pub pattern: String,
+    /// luhn | gb11643 | gb32100 | iban
+    #[serde(default)]
+    pub validator: Option<Validator>,
+    /// When given, one of these words must occur within 20 characters before a match.
+    #[serde(default)]
+    pub context: Vec<String>,
+    #[serde(default = "default_custom_score")]
+    pub score: f32,
+}
+
+fn default_custom_score() -> f32 {
+    0.9
+}
+
+/// The type a pipeline names: a built-in one, or its own (interned for the run).
+fn entity_named(name: &str) -> std::result::Result<EntityType, String> {
+    if let Some(e) = EntityType::parse(name) {
+        return Ok(e);
+    }
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        return Err(format!(
+            "entity type `{name}`: name your own types in UPPER_SNAKE_CASE (A-Z, 0-9, _)"
+        ));
+    }
+    // Leaked once per pipeline type name: a handful of bytes for the life of the process,
+    // so a type stays a `Copy` value like the built-in ones.
+    Ok(EntityType::Custom(Box::leak(
+        name.to_string().into_boxed_str(),
+    )))
+}
+
+/// The detector settings a `deidentify` stage asks for.
+pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig, String> {
+    let entities = match &cfg.entities {
+        None => EntityType::ALL.to_vec(),
+        Some(names) => parse_entities(names)?,
+    };
+    let custom = cfg
+        .recognizers
+        .iter()
+        .map(|r| {
+            if !(0.0..=1.0).contains(&r.score) {
+                return Err(format!(
+                    "recognizer {}: score must be between 0 and 1",
+                    r.entity
+                ));
+            }
+            Ok(CustomRecognizer {
+                entity: entity_named(&r.entity)?,
+                pattern: r.pattern.clone(),
+                validator: r.validator,
+                context: r.context.clone(),
+                score: r.score,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let deny = cfg
+        .deny
+        .iter()
+        .map(|(name, terms)| Ok((entity_named(name)?, terms.clone())))
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    Ok(DetectConfig {
+        entities,
+        min_score: cfg.min_score,
+        custom,
+        deny,
+    })
 }
 
 fn default_min_score() -> f32 {
@@ -112,24 +200,27 @@ impl Deidentify {
             ))
         };
         let paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
-        let entities = match &cfg.entities {
-            None => EntityType::ALL.to_vec(),
-            Some(names) => parse_entities(names).map_err(|e| err("entities", e))?,
-        };
-        let mut actions = BTreeMap::new();
-        for (name, a) in &cfg.actions {
-            let e = EntityType::parse(name).ok_or_else(|| err(name, unknown_entity(name)))?;
-            actions.insert(e, *a);
-        }
         if !(0.0..=1.0).contains(&cfg.min_score) {
             return Err(err("min_score", "min_score must be between 0 and 1".into()));
         }
+        let dc = detect_config(cfg).map_err(|e| err("entit", e))?;
+        let own: Vec<EntityType> = dc
+            .custom
+            .iter()
+            .map(|c| c.entity)
+            .chain(dc.deny.iter().map(|d| d.0))
+            .collect();
+        let mut actions = BTreeMap::new();
+        for (name, a) in &cfg.actions {
+            let e = EntityType::parse(name)
+                .or_else(|| own.iter().copied().find(|o| o.as_str() == name))
+                .ok_or_else(|| err(name, unknown_entity(name)))?;
+            actions.insert(e, *a);
+        }
+        let detector = Detector::try_new(&dc).map_err(|e| err("pattern", e))?;
         Ok(Deidentify {
             paths,
-            detector: Arc::new(Detector::new(&DetectConfig {
-                entities,
-                min_score: cfg.min_score,
-            })),
+            detector: Arc::new(detector),
             default_action: cfg.action,
             actions,
         })
@@ -243,10 +334,7 @@ mod tests {
     fn stage(action: Action) -> Deidentify {
         Deidentify {
             paths: Vec::new(),
-            detector: Arc::new(Detector::new(&DetectConfig {
-                entities: EntityType::ALL.to_vec(),
-                min_score: 0.5,
-            })),
+            detector: Arc::new(Detector::new(&DetectConfig::default())),
             default_action: action,
             actions: BTreeMap::new(),
         }
