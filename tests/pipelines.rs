@@ -148,6 +148,7 @@ fn deidentify_pipeline_removes_the_sample_pii() {
         ("CN_LICENSE_PLATE", 0.98),
         ("PASSPORT", 0.98),
         ("DATE_OF_BIRTH", 0.95),
+        ("PERSON", 0.95),
     ];
     for (ty, bar) in bars {
         let (n, left) = seen[ty];

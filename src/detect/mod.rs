@@ -57,6 +57,7 @@ pub enum EntityType {
     UsSsn,
     Iban,
     DateOfBirth,
+    Person,
     /// A type a pipeline defines (user recognizers and deny-lists), by its name.
     Custom(&'static str),
 }
@@ -68,7 +69,7 @@ impl serde::Serialize for EntityType {
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 12] = [
+    pub const ALL: [EntityType; 13] = [
         EntityType::CnIdCard,
         EntityType::Phone,
         EntityType::BankCard,
@@ -81,6 +82,7 @@ impl EntityType {
         EntityType::UsSsn,
         EntityType::Iban,
         EntityType::DateOfBirth,
+        EntityType::Person,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +99,7 @@ impl EntityType {
             EntityType::UsSsn => "US_SSN",
             EntityType::Iban => "IBAN",
             EntityType::DateOfBirth => "DATE_OF_BIRTH",
+            EntityType::Person => "PERSON",
             EntityType::Custom(name) => name,
         }
     }
@@ -208,6 +211,8 @@ struct Custom {
 /// threads: `detect` takes `&self` and keeps no state between calls.
 pub struct Detector {
     custom: Custom,
+    /// Chinese names, found from their context words (see `recognizers::ChineseNames`).
+    names_zh: Option<recognizers::ChineseNames>,
     rules: Vec<Rule>,
     regexes: Vec<Regex>,
     min_score: f32,
@@ -285,6 +290,10 @@ impl Detector {
                 rules: Vec::new(),
                 deny: None,
             },
+            names_zh: cfg
+                .entities
+                .contains(&EntityType::Person)
+                .then(recognizers::ChineseNames::new),
             rules,
             regexes,
             min_score: cfg.min_score,
@@ -297,19 +306,21 @@ impl Detector {
     pub fn detect(&self, text: &str, out: &mut Vec<Detection>) {
         out.clear();
         self.detect_custom(text, out);
-        if self.rules.is_empty()
-            || !text
-                .bytes()
-                .any(|b| b.is_ascii_digit() || matches!(b, b'@' | b'.' | b':'))
-        {
-            resolve(out);
-            return;
+        if let Some(n) = &self.names_zh {
+            n.scan(text, self.min_score, out);
         }
+        // Every rule but names needs an ASCII digit, `@`, `.` or `:` somewhere in the
+        // text; most text has none of them and skips those rules.
+        let triggers = text
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'@' | b'.' | b':'));
         // One search per rule, each on its own small lazy DFA. A combined `RegexSet`
         // pass was measured 4× slower: its overlapping search over all patterns spent
         // most of the time determinizing states and rebuilding its cache.
         for i in 0..self.rules.len() {
-            self.run_rule(i, text, out);
+            if triggers || self.rules[i].entity == EntityType::Person {
+                self.run_rule(i, text, out);
+            }
         }
         resolve(out);
     }
@@ -522,6 +533,34 @@ mod tests {
             ["110105-19491231-002X"]
         );
         assert!(only("110105 19491231 0021", T::CnIdCard).is_empty());
+    }
+
+    #[test]
+    fn person_names_need_context() {
+        assert_eq!(only("联系人：王芳超，电话", T::Person), ["王芳超"]);
+        assert_eq!(only("客户张伟说他没收到", T::Person), ["张伟"]);
+        assert_eq!(only("请转告赵玲女士尽快回电", T::Person), ["赵玲"]);
+        assert_eq!(only("3004室，范思晨收，电话", T::Person), ["范思晨"]);
+        assert_eq!(only("我叫欧阳娜娜。", T::Person), ["欧阳娜娜"]);
+        assert_eq!(
+            only("My name is Chloe Walker and I", T::Person),
+            ["Chloe Walker"]
+        );
+        assert_eq!(
+            only("Please contact Jessica Q. Garcia at once", T::Person),
+            ["Jessica Q. Garcia"]
+        );
+        assert_eq!(only("Dear Mr. O'Brien,", T::Person), ["O'Brien"]);
+        assert_eq!(
+            only("Signed, Hannah McDonald.", T::Person),
+            ["Hannah McDonald"]
+        );
+        // No context: surnames that are ordinary words, capitalised words, weekdays.
+        assert!(only("上周三收到短信说要退货", T::Person).is_empty());
+        assert!(only("周末收到短信", T::Person).is_empty());
+        assert!(only("王者荣耀很好玩", T::Person).is_empty());
+        assert!(only("The Great Wall is long", T::Person).is_empty());
+        assert!(only("Hi Team, the New York office", T::Person).is_empty());
     }
 
     #[test]

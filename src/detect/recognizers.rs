@@ -19,7 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::validators::{
     cn_id15, cn_id18, gb11714, gb32100, iban_mod97, iban_structure, luhn, valid_ymd,
 };
-use super::EntityType;
+use super::{Detection, EntityType};
 
 /// How the search continues after a refused candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,6 +536,243 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     Some((s, e, score))
 }
 
+const S_PERSON: f32 = 0.85;
+
+/// Words right before a name (ASCII ones case-insensitively), apart from spaces and
+/// `:`/`,` between them and the name.
+const CTX_NAME_BEFORE: &[&str] = &[
+    "联系人",
+    "收件人",
+    "收货人",
+    "寄件人",
+    "我叫",
+    "我是",
+    "名字是",
+    "名字叫",
+    "姓名",
+    "客户",
+    "本人",
+    "户名",
+    "请转告",
+    "转告",
+    "同事",
+    "负责人",
+    "经办人",
+    "持卡人",
+    "致",
+    "my name is",
+    "name is",
+    "i am",
+    "i'm",
+    "dear",
+    "mr",
+    "mr.",
+    "mrs",
+    "mrs.",
+    "ms",
+    "ms.",
+    "miss",
+    "dr",
+    "dr.",
+    "contact",
+    "customer",
+    "account holder",
+    "holder",
+    "deliver to",
+    "ask for",
+    "signed",
+    "regards",
+    "sincerely",
+    "attention",
+    "attn",
+    "colleague",
+    "call",
+    "name",
+    "recipient",
+    "from",
+    "thanks",
+    "thank you",
+    "hi",
+    "hello",
+    "好的",
+    "您好",
+    "你好",
+];
+/// Words right after a Chinese name.
+const CTX_NAME_AFTER: &[&str] = &[
+    "先生", "女士", "小姐", "收", "同学", "老师", "经理", "医生", "律师", "师傅",
+];
+/// Characters that do not occur in a given name here but often follow one.
+const NAME_STOP: &str = "的了在是和与及说收先女小姐您你我他她们请电话手机地址邮箱号已将把被给从到对向也都就要会能还又再很上下中今昨快紧出身";
+
+/// True when the text right before `s` (after trimming spaces and `:` `,` `：` `，`)
+/// ends with a name context word.
+fn name_context_before(text: &str, s: usize) -> bool {
+    let before = text[..s].trim_end_matches([' ', ':', '：', ',', '，', '\u{feff}']);
+    // The longest context word is 15 bytes; look at the last 48 without allocating.
+    let mut start = before.len().saturating_sub(48);
+    while !before.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &before[start..];
+    let ends_with = |t: &str, w: &str| {
+        let Some(cut) = t.len().checked_sub(w.len()) else {
+            return false;
+        };
+        t.is_char_boundary(cut)
+            && t[cut..].eq_ignore_ascii_case(w)
+            && (!w.is_ascii()
+                || !t[..cut]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric()))
+    };
+    CTX_NAME_BEFORE.iter().any(|w| ends_with(tail, w))
+}
+
+/// Chinese names, found from their context rather than by a pattern: most surname
+/// characters are also common words (上、和、时、明 …), so a pattern would fire every few
+/// characters of Chinese text. Instead an Aho-Corasick pass finds the context words, and
+/// a name is read right after a word such as 联系人、我叫、客户 (surname + one or two
+/// given-name characters), or right before an honorific such as 先生、女士、收.
+pub(crate) struct ChineseNames {
+    ac: aho_corasick::AhoCorasick,
+    /// Per pattern: true for a word before a name, false for one after it.
+    before: Vec<bool>,
+}
+
+impl ChineseNames {
+    pub(crate) fn new() -> ChineseNames {
+        let words: Vec<&str> = CTX_NAME_BEFORE
+            .iter()
+            .chain(CTX_NAME_AFTER.iter())
+            .copied()
+            .collect();
+        let ac = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .expect("context words build");
+        ChineseNames {
+            ac,
+            before: (0..words.len())
+                .map(|i| i < CTX_NAME_BEFORE.len())
+                .collect(),
+        }
+    }
+
+    pub(crate) fn scan(&self, text: &str, min_score: f32, out: &mut Vec<Detection>) {
+        if S_PERSON < min_score {
+            return;
+        }
+        for m in self.ac.find_iter(text) {
+            let span = if self.before[m.pattern().as_usize()] {
+                let w = &text[m.start()..m.end()];
+                if w.is_ascii() && alnum_before(text, m.start()) {
+                    continue;
+                }
+                let rest = &text[m.end()..];
+                let skip = rest.len()
+                    - rest
+                        .trim_start_matches(|c: char| {
+                            c.is_whitespace() || matches!(c, ':' | '：' | ',' | '，' | '\u{feff}')
+                        })
+                        .len();
+                name_at(text, m.end() + skip)
+            } else {
+                let w = &text[m.start()..m.end()];
+                // 收 closes an address line (范思晨收，) but also begins 收到/收货.
+                if w == "收" && text[m.end()..].chars().next().is_some_and(is_han) {
+                    continue;
+                }
+                name_before(text, m.start())
+            };
+            if let Some((s, e)) = span {
+                out.push(Detection {
+                    entity: EntityType::Person,
+                    start: s,
+                    end: e,
+                    score: S_PERSON,
+                });
+            }
+        }
+    }
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+fn surname_len(text: &str) -> usize {
+    if let Some(c) = ZH_COMPOUND_SURNAMES.iter().find(|c| text.starts_with(**c)) {
+        return c.len();
+    }
+    match text.chars().next() {
+        Some(c) if ZH_SURNAMES.contains(c) => c.len_utf8(),
+        _ => 0,
+    }
+}
+
+fn given_ok(c: char) -> bool {
+    is_han(c) && !NAME_STOP.contains(c)
+}
+
+/// Surname + up to two given-name characters starting at `s`.
+fn name_at(text: &str, s: usize) -> Option<(usize, usize)> {
+    let sl = surname_len(&text[s..]);
+    if sl == 0 {
+        return None;
+    }
+    let mut e = s + sl;
+    for c in text[e..].chars().take(2) {
+        if !given_ok(c) {
+            break;
+        }
+        e += c.len_utf8();
+    }
+    (e > s + sl).then_some((s, e))
+}
+
+/// Surname + one or two given-name characters ending at `e`: the three-character
+/// reading when its first character is a surname, else the two-character one.
+fn name_before(text: &str, e: usize) -> Option<(usize, usize)> {
+    let back: Vec<(usize, char)> = text[..e].char_indices().rev().take(4).collect();
+    let fits = |k: usize| -> Option<(usize, usize)> {
+        let (s, _) = *back.get(k - 1)?;
+        let sl = surname_len(&text[s..e]);
+        let given = &text[s + sl..e];
+        (sl > 0 && !given.is_empty() && given.chars().all(given_ok)).then_some((s, e))
+    };
+    fits(4)
+        .filter(|(s, _)| {
+            ZH_COMPOUND_SURNAMES
+                .iter()
+                .any(|c| text[*s..].starts_with(c))
+        })
+        .or_else(|| fits(3))
+        .or_else(|| fits(2))
+}
+
+/// An English name: two or three capitalised words right after a context word (my name
+/// is, Dear, contact, customer …); one word is enough after Mr/Ms/Dr.
+fn person_en(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) || !name_context_before(text, s) {
+        return None;
+    }
+    let words = text[s..e].split(' ').count();
+    let before = text[..s].trim_end().to_ascii_lowercase();
+    let honorific = ["mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "miss"]
+        .iter()
+        .any(|h| before.ends_with(h));
+    (words >= 2 || honorific).then_some((s, e, S_PERSON))
+}
+
+const ZH_COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "令狐", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延",
+];
+const ZH_SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝";
+
 fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
     if alnum_before(text, s) {
         return None;
@@ -591,7 +828,12 @@ pub(crate) fn rules() -> Vec<Rule> {
     let dob = format!(
         r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
     );
+    // A name word: McDonald, MacLeod, O'Brien, Smith-Jones, Smith; a middle initial
+    // ("Emma R. Evans") may follow the first word.
+    let word = r"(?:Ma?c[A-Z][a-z]+|O'[A-Z][a-z]+|[A-Z][a-z]+(?:-[A-Z][a-z]+)?)";
+    let person_en_re = format!(r"{word}(?: [A-Z]\.)?(?: {word}){{0,2}}");
     vec![
+        r(T::Person, &person_en_re, Scan::Retry, person_en),
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth),
         r(
             T::CnIdCard,
