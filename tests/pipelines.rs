@@ -149,6 +149,7 @@ fn deidentify_pipeline_removes_the_sample_pii() {
         ("PASSPORT", 0.98),
         ("DATE_OF_BIRTH", 0.95),
         ("PERSON", 0.95),
+        ("ADDRESS", 0.93),
     ];
     for (ty, bar) in bars {
         let (n, left) = seen[ty];

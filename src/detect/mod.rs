@@ -58,6 +58,7 @@ pub enum EntityType {
     Iban,
     DateOfBirth,
     Person,
+    Address,
     /// A type a pipeline defines (user recognizers and deny-lists), by its name.
     Custom(&'static str),
 }
@@ -69,7 +70,7 @@ impl serde::Serialize for EntityType {
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 13] = [
+    pub const ALL: [EntityType; 14] = [
         EntityType::CnIdCard,
         EntityType::Phone,
         EntityType::BankCard,
@@ -83,6 +84,7 @@ impl EntityType {
         EntityType::Iban,
         EntityType::DateOfBirth,
         EntityType::Person,
+        EntityType::Address,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +102,7 @@ impl EntityType {
             EntityType::Iban => "IBAN",
             EntityType::DateOfBirth => "DATE_OF_BIRTH",
             EntityType::Person => "PERSON",
+            EntityType::Address => "ADDRESS",
             EntityType::Custom(name) => name,
         }
     }
@@ -561,6 +564,39 @@ mod tests {
         assert!(only("王者荣耀很好玩", T::Person).is_empty());
         assert!(only("The Great Wall is long", T::Person).is_empty());
         assert!(only("Hi Team, the New York office", T::Person).is_empty());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            only(
+                "收件人邓云，地址青岛市崂山区海尔路234号翠湖小区6栋2单元1502室，电话",
+                T::Address
+            ),
+            ["青岛市崂山区海尔路234号翠湖小区6栋2单元1502室"]
+        );
+        assert_eq!(
+            only("寄到广东省广州市天河区中山五路633号。", T::Address),
+            ["广东省广州市天河区中山五路633号"]
+        );
+        assert_eq!(
+            only("上海市黄浦区世纪大道796号19号楼706室", T::Address),
+            ["上海市黄浦区世纪大道796号19号楼706室"]
+        );
+        assert_eq!(
+            only(
+                "Ship to 5711 Sunset St, Brooklyn, NY 11290 please",
+                T::Address
+            ),
+            ["5711 Sunset St, Brooklyn, NY 11290"]
+        );
+        assert_eq!(
+            only("at Flat 13, 95B York Avenue, Leeds LS1 8DE.", T::Address),
+            ["Flat 13, 95B York Avenue, Leeds LS1 8DE"]
+        );
+        // A number with 号 but no road, and prose with numbers, are not addresses.
+        assert!(only("订单3号已发货", T::Address).is_empty());
+        assert!(only("I bought 3 Red Apples today", T::Address).is_empty());
     }
 
     #[test]

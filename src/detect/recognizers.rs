@@ -773,6 +773,76 @@ const ZH_COMPOUND_SURNAMES: &[&str] = &[
 ];
 const ZH_SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝";
 
+const S_ADDRESS: f32 = 0.8;
+
+/// Words that introduce an address and are not part of it.
+const ADDRESS_LEAD: &[&str] = &[
+    "收货地址",
+    "地址是",
+    "地址",
+    "住址",
+    "寄到",
+    "送到",
+    "发到",
+    "住在",
+    "家住",
+    "位于",
+];
+
+static ZH_ADDRESS_HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?:\p{Han}{2,3}(?:省|自治区))?(?:\p{Han}{2,3}市)?(?:\p{Han}{1,4}?(?:区|县|旗))?\p{Han}{1,8}?(?:路|街|大道|道|巷|弄|胡同)$",
+    )
+    .expect("address pattern")
+});
+static ZH_ADDRESS_TAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(?:\p{Han}{1,6}?(?:小区|花园|大厦|公寓|苑|园|城|广场|中心|里|村|庭|府))?(?:[0-9]{1,3}(?:栋|幢|号楼|座))?(?:[0-9]{1,2}单元)?(?:[0-9]{1,2}(?:层|楼))?(?:[0-9]{1,5}室)?",
+    )
+    .expect("address pattern")
+});
+
+/// A Chinese street address, anchored on its house number (`97号`): the road and the
+/// administrative units before it (省/市/区/县, read back over Chinese characters up to
+/// a word such as 地址 or 寄到), and the estate, building, unit and room after it
+/// (小区、8栋、5单元、2204室). Unlike the other checks this one widens its candidate.
+fn address_zh(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if alnum_before(text, s) {
+        return None;
+    }
+    // Chinese characters right before the number, at most 24.
+    let mut start = s;
+    for (i, c) in text[..s].char_indices().rev().take(24) {
+        if !is_han(c) {
+            break;
+        }
+        start = i;
+    }
+    let mut head = &text[start..s];
+    if let Some(cut) = ADDRESS_LEAD
+        .iter()
+        .filter_map(|w| head.rfind(w).map(|i| i + w.len()))
+        .max()
+    {
+        head = &head[cut..];
+    }
+    let m = ZH_ADDRESS_HEAD.find(head)?;
+    let from = s - head.len() + m.start();
+    let tail = ZH_ADDRESS_TAIL.find(&text[e..]).map_or(0, |m| m.end());
+    let end = e + tail;
+    if is_alnum(text.as_bytes().get(end)) {
+        return None;
+    }
+    Some((from, end, S_ADDRESS))
+}
+
+/// A US or UK street address: number, street name and suffix, then optionally the city
+/// and a ZIP code or postcode (`5711 Sunset St, Brooklyn, NY 11290`,
+/// `Flat 13, 95B York Avenue, Leeds LS1 8DE`).
+fn address_en(text: &str, s: usize, e: usize) -> Option<Hit> {
+    neighbours_ok(text, s, e).then_some((s, e, S_ADDRESS))
+}
+
 fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
     if alnum_before(text, s) {
         return None;
@@ -832,7 +902,10 @@ pub(crate) fn rules() -> Vec<Rule> {
     // ("Emma R. Evans") may follow the first word.
     let word = r"(?:Ma?c[A-Z][a-z]+|O'[A-Z][a-z]+|[A-Z][a-z]+(?:-[A-Z][a-z]+)?)";
     let person_en_re = format!(r"{word}(?: [A-Z]\.)?(?: {word}){{0,2}}");
+    let address_en_re = r"(?:(?:Flat|Apt|Apartment|Unit|Suite) [0-9]{1,4}[A-Z]?, )?[0-9]{1,5}[A-Z]? (?:[A-Z][a-z']+ ){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Terrace|Close|Crescent|Square|Sq|Gardens|Loop|Row|Mews|Grove|Walk|Hill|Park|Highway|Hwy)\.?(?:, [A-Z][a-z]+(?: [A-Z][a-z]+){0,2})?(?:,? [A-Z]{2} [0-9]{5}(?:-[0-9]{4})?| [A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2})?";
     vec![
+        r(T::Address, r"[0-9]{1,5}号", Scan::Retry, address_zh),
+        r(T::Address, address_en_re, Scan::Retry, address_en),
         r(T::Person, &person_en_re, Scan::Retry, person_en),
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth),
         r(
