@@ -1,5 +1,6 @@
-//! Replays Presidio's own recognizer test cases (`shared/peer-suites/presidio_cases.jsonl`,
-//! see the README beside it) through `datacustoms::detect` and scores them the way the
+//! Replays Presidio's own recognizer test cases (`tests/data/presidio/presidio_cases.jsonl`,
+//! a copy of the workplace's `shared/peer-suites/` so that CI on a bare clone has it; see
+//! the README beside it for where the cases come from) through `datacustoms::detect` and scores them the way the
 //! README says: a positive passes when every expected value is found, with the right
 //! type, by its own detection (value match after stripping whitespace and quotes); a
 //! negative passes when nothing of its type is found. Presidio's CREDIT_CARD is our
@@ -15,7 +16,7 @@ use datacustoms::detect::{DetectConfig, Detection, Detector, EntityType};
 
 const SUITE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/peer-suites/presidio_cases.jsonl"
+    "/tests/data/presidio/presidio_cases.jsonl"
 );
 
 /// Entities whose positives must all pass.
@@ -45,7 +46,7 @@ struct Tally {
 #[test]
 fn presidio_suite() {
     let raw = std::fs::read_to_string(SUITE).unwrap_or_else(|e| {
-        panic!("Presidio peer suite not readable at {SUITE}: {e}. The suite is required; restore shared/peer-suites/.")
+        panic!("Presidio peer suite not readable at {SUITE}: {e}. The suite is required; restore tests/data/presidio/ (a copy of shared/peer-suites/).")
     });
     let det = Detector::new(&DetectConfig::default());
     let mut out: Vec<Detection> = Vec::new();
