@@ -68,7 +68,7 @@ const S_PASSPORT: f32 = 0.7;
 const S_NO_CONTEXT: f32 = 0.3;
 
 /// How far before a candidate context words are looked for, in characters.
-const CONTEXT_CHARS: usize = 20;
+const CONTEXT_CHARS: usize = 32;
 
 const CTX_ID: &[&str] = &[
     "身份证",
@@ -126,7 +126,14 @@ fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
         .rev()
         .nth(CONTEXT_CHARS - 1)
         .map_or(0, |(i, _)| i);
-    let window = text[from..s].to_ascii_lowercase();
+    // A context word belongs to its own sentence: "出生日期：…。我在2022-10-01下单" does
+    // not make the order date a date of birth.
+    let window = &text[from..s];
+    let window = match window.rfind(['。', '！', '？', '；', '!', '?', ';', '\n']) {
+        Some(i) => &window[i..],
+        None => window,
+    };
+    let window = window.to_ascii_lowercase();
     words.iter().any(|w| window.contains(w))
 }
 
@@ -521,6 +528,8 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
         }
         // 1990-03-03, 1990/3/3, 1990年3月3日
         (None, [y, m, d]) if *y >= 1000 => valid_ymd(*y, *m, *d),
+        // 出生年月：1970年2月 / 1977.11
+        (None, [y, m]) if *y >= 1000 => valid_ymd(*y, *m, 1),
         // 03/04/1990: day-month or month-day, either reading
         (None, [a, b, y]) => valid_ymd(*y, *b, *a) || valid_ymd(*y, *a, *b),
         _ => false,
@@ -603,7 +612,7 @@ const CTX_NAME_AFTER: &[&str] = &[
     "先生", "女士", "小姐", "收", "同学", "老师", "经理", "医生", "律师", "师傅",
 ];
 /// Characters that do not occur in a given name here but often follow one.
-const NAME_STOP: &str = "的了在是和与及说收先女小姐您你我他她们请电话手机地址邮箱号已将把被给从到对向也都就要会能还又再很上下中今昨快紧出身";
+const NAME_STOP: &str = "的了在是和与及说收先女姐您你我他她们请电话手机地址邮箱号已将把被给从到对向也都就要会能还又再很上下今昨快紧出身";
 
 /// True when the text right before `s` (after trimming spaces and `:` `,` `：` `，`)
 /// ends with a name context word.
@@ -627,8 +636,16 @@ fn name_context_before(text: &str, s: usize) -> bool {
                     .next_back()
                     .is_some_and(|c| c.is_ascii_alphanumeric()))
     };
-    CTX_NAME_BEFORE.iter().any(|w| ends_with(tail, w))
+    // An honorific is followed by the name directly ("Dr. Lee"), never by a comma:
+    // "Maple Dr, San Jose" is a street.
+    let comma = text[before.len()..s].contains([',', '，']);
+    CTX_NAME_BEFORE
+        .iter()
+        .filter(|w| !(comma && HONORIFICS.contains(w)))
+        .any(|w| ends_with(tail, w))
 }
+
+const HONORIFICS: &[&str] = &["mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "miss"];
 
 /// Chinese names, found from their context rather than by a pattern: most surname
 /// characters are also common words (上、和、时、明 …), so a pattern would fire every few
@@ -730,6 +747,10 @@ fn name_at(text: &str, s: usize) -> Option<(usize, usize)> {
         }
         e += c.len_utf8();
     }
+    // 赵小姐 is a surname and an honorific, not the name 赵小.
+    if &text[s + sl..e] == "小" && text[e..].starts_with('姐') {
+        return None;
+    }
     (e > s + sl).then_some((s, e))
 }
 
@@ -761,9 +782,7 @@ fn person_en(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     let words = text[s..e].split(' ').count();
     let before = text[..s].trim_end().to_ascii_lowercase();
-    let honorific = ["mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "miss"]
-        .iter()
-        .any(|h| before.ends_with(h));
+    let honorific = HONORIFICS.iter().any(|h| before.ends_with(h));
     (words >= 2 || honorific).then_some((s, e, S_PERSON))
 }
 
@@ -791,13 +810,13 @@ const ADDRESS_LEAD: &[&str] = &[
 
 static ZH_ADDRESS_HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
-        r"(?:\p{Han}{2,3}(?:省|自治区))?(?:\p{Han}{2,3}市)?(?:\p{Han}{1,4}?(?:区|县|旗))?\p{Han}{1,8}?(?:路|街|大道|道|巷|弄|胡同)$",
+        r"(?:\p{Han}{2,3}(?:省|自治区))?(?:\p{Han}{2,3}市)?(?:\p{Han}{1,4}?(?:区|县|旗))?\p{Han}{1,8}?(?:路|街|大道|道|巷|弄|胡同)(?:[0-9]{1,5}弄)?$",
     )
     .expect("address pattern")
 });
 static ZH_ADDRESS_TAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
-        r"^(?:\p{Han}{1,6}?(?:小区|花园|大厦|公寓|苑|园|城|广场|中心|里|村|庭|府))?(?:[0-9]{1,3}(?:栋|幢|号楼|座))?(?:[0-9]{1,2}单元)?(?:[0-9]{1,2}(?:层|楼))?(?:[0-9]{1,5}室)?",
+        r"^(?:\p{Han}{1,8}(?:小区|花园|大厦|公寓|苑|园|城|广场|中心|里|村|庭|府))?(?:[0-9A-Za-z]{1,3}(?:栋|幢|号楼|座))?(?:[0-9]{1,2}单元)?(?:[0-9]{1,2}(?:层|楼))?(?:[0-9]{1,5}室?)?",
     )
     .expect("address pattern")
 });
@@ -810,10 +829,11 @@ fn address_zh(text: &str, s: usize, e: usize) -> Option<Hit> {
     if alnum_before(text, s) {
         return None;
     }
-    // Chinese characters right before the number, at most 24.
+    // Chinese characters (and the digits of a lane, 新华路123弄) right before the
+    // number, at most 32.
     let mut start = s;
-    for (i, c) in text[..s].char_indices().rev().take(24) {
-        if !is_han(c) {
+    for (i, c) in text[..s].char_indices().rev().take(32) {
+        if !is_han(c) && !c.is_ascii_digit() {
             break;
         }
         start = i;
@@ -829,11 +849,7 @@ fn address_zh(text: &str, s: usize, e: usize) -> Option<Hit> {
     let m = ZH_ADDRESS_HEAD.find(head)?;
     let from = s - head.len() + m.start();
     let tail = ZH_ADDRESS_TAIL.find(&text[e..]).map_or(0, |m| m.end());
-    let end = e + tail;
-    if is_alnum(text.as_bytes().get(end)) {
-        return None;
-    }
-    Some((from, end, S_ADDRESS))
+    Some((from, e + tail, S_ADDRESS))
 }
 
 /// A US or UK street address: number, street name and suffix, then optionally the city
@@ -896,7 +912,7 @@ pub(crate) fn rules() -> Vec<Rule> {
     };
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
     let dob = format!(
-        r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}日|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
+        r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
     );
     // A name word: McDonald, MacLeod, O'Brien, Smith-Jones, Smith; a middle initial
     // ("Emma R. Evans") may follow the first word.
