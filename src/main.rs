@@ -56,8 +56,8 @@ enum Command {
         quarantine_dir: Option<PathBuf>,
     },
     /// Inventory the PII in an input without writing an export: which fields hold which
-    /// types, how many, and each field's sensitivity grade. The JSON report goes to
-    /// --report (or stdout); a summary to stderr.
+    /// types, in how many records, and each field's sensitivity grade. A table goes to
+    /// stdout; the JSON report to --report FILE (`--report -`: JSON to stdout instead).
     Scan {
         /// Input files, directories or globs (JSONL, .jsonl.gz, .jsonl.zst, Parquet).
         #[arg(required = true)]
@@ -65,7 +65,7 @@ enum Command {
         /// Comma-separated string fields to scan (default: every string field).
         #[arg(long, value_delimiter = ',')]
         fields: Option<Vec<String>>,
-        /// Write the JSON report here instead of stdout.
+        /// Write the JSON report here (`-` for stdout instead of the table).
         #[arg(long)]
         report: Option<PathBuf>,
         /// Worker threads (default: all cores).
@@ -167,28 +167,13 @@ fn execute(cli: Cli) -> Result<(), Error> {
             let mut text = serde_json::to_string_pretty(&r)
                 .map_err(|e| Error::Internal(format!("report: {e}")))?;
             text.push('\n');
-            match &report {
+            match report.as_deref() {
+                Some(p) if p == std::path::Path::new("-") => print!("{text}"),
                 Some(path) => {
-                    std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?
+                    std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?;
+                    print!("{}", r.table());
                 }
-                None => print!("{text}"),
-            }
-            if !cli.quiet {
-                for (name, f) in &r.fields {
-                    let types: Vec<String> =
-                        f.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
-                    eprintln!(
-                        "{name}: {} ({} values with PII{}{})",
-                        f.grade,
-                        f.values_with_pii,
-                        if types.is_empty() { "" } else { ": " },
-                        types.join(", ")
-                    );
-                }
-                eprintln!(
-                    "scanned {} records ({} quarantined): {} detections",
-                    r.records, r.quarantined_records, r.detections
-                );
+                None => print!("{}", r.table()),
             }
             Ok(())
         }

@@ -55,6 +55,7 @@ pub struct FieldInventory {
     /// "sensitive PI", "general PI" or "no PI detected".
     pub grade: String,
     pub values_with_pii: u64,
+    pub records_with_pii: u64,
     pub by_type: BTreeMap<String, u64>,
 }
 
@@ -66,6 +67,7 @@ struct Partial {
     /// (path, type) → count
     counts: BTreeMap<(usize, EntityType), u64>,
     values_with_pii: BTreeMap<usize, u64>,
+    records_with_pii: BTreeMap<usize, u64>,
     /// type → (batch index, row, masked) of the earliest examples seen.
     examples: BTreeMap<EntityType, Vec<(u64, usize, String)>>,
 }
@@ -80,6 +82,9 @@ impl Partial {
         for (k, v) in other.values_with_pii {
             *self.values_with_pii.entry(k).or_default() += v;
         }
+        for (k, v) in other.records_with_pii {
+            *self.records_with_pii.entry(k).or_default() += v;
+        }
         for (k, v) in other.examples {
             let e = self.examples.entry(k).or_default();
             e.extend(v);
@@ -87,6 +92,44 @@ impl Partial {
             e.truncate(3);
         }
         self
+    }
+}
+
+impl ScanReport {
+    /// The readable table: one line per field with its grade and counts.
+    pub fn table(&self) -> String {
+        let width = self
+            .fields
+            .keys()
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut s = format!(
+            "{:<width$}  {:<14}  {:>8}  types\n",
+            "field", "grade", "records"
+        );
+        for (name, f) in &self.fields {
+            let types: Vec<String> = f.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            s.push_str(&format!(
+                "{name:<width$}  {:<14}  {:>8}  {}\n",
+                f.grade,
+                f.records_with_pii,
+                types.join(", ")
+            ));
+        }
+        s.push_str(&format!(
+            "{} records scanned ({} quarantined), {} detections{}\n",
+            self.records,
+            self.quarantined_records,
+            self.detections,
+            if self.sensitive_types.is_empty() {
+                String::new()
+            } else {
+                format!("; sensitive PI: {}", self.sensitive_types.join(", "))
+            }
+        ));
+        s
     }
 }
 
@@ -181,6 +224,7 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
     for (pi, path) in paths.iter().enumerate() {
         let f = report.fields.get_mut(&path.name).expect("a scanned field");
         f.values_with_pii = p.values_with_pii.get(&pi).copied().unwrap_or(0);
+        f.records_with_pii = p.records_with_pii.get(&pi).copied().unwrap_or(0);
         let sensitive = f
             .by_type
             .keys()
@@ -220,12 +264,18 @@ fn scan_event(
     p.records += data.num_rows() as u64;
     let mut found: Vec<Detection> = Vec::new();
     for (pi, path) in paths.iter().enumerate() {
+        // Values of one record come together, records in order.
+        let mut last_row = None;
         for_each_string(data.column(path.column), &path.steps, &mut |row, s| {
             detector.detect(s, &mut found);
             if found.is_empty() {
                 return;
             }
             *p.values_with_pii.entry(pi).or_default() += 1;
+            if last_row != Some(row) {
+                *p.records_with_pii.entry(pi).or_default() += 1;
+                last_row = Some(row);
+            }
             for d in &found {
                 *p.counts.entry((pi, d.entity)).or_default() += 1;
                 let ex = p.examples.entry(d.entity).or_default();

@@ -57,9 +57,9 @@ fn replaces_pii_and_reports_counts_and_masked_examples_only() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = t.path().join("out");
     let rows = read_lines(&out.join("data/part-00000.jsonl"));
-    assert_eq!(rows[0]["text"], "客户电话[PHONE]，身份证号[CN_ID_CARD]。");
+    assert_eq!(rows[0]["text"], "客户电话<PHONE>，身份证号<CN_ID_CARD>。");
     assert_eq!(rows[1]["text"], "邮箱z***@example.com，登录IP为。");
-    assert_eq!(rows[1]["note"], "备用电话[PHONE]");
+    assert_eq!(rows[1]["note"], "备用电话<PHONE>");
     assert_eq!(rows[2]["text"], "这一条没有个人信息。");
     assert!(rows[2]["note"].is_null());
     let report = read_json(&out.join("report.json"));
@@ -67,7 +67,7 @@ fn replaces_pii_and_reports_counts_and_masked_examples_only() {
     assert_eq!(f["totals"]["PHONE"], 2);
     assert_eq!(f["fields"]["text"]["CN_ID_CARD"], 1);
     assert_eq!(f["fields"]["note"]["PHONE"], 1);
-    assert_eq!(f["info"]["examples_masked.PHONE"][0], "*********78");
+    assert_eq!(f["info"]["examples_masked.PHONE"][0], "138****5678");
     // Nothing left to find, and no raw value anywhere in the export or on stderr.
     assert_eq!(report["residual"]["scanned"], true);
     assert_eq!(report["residual"]["hits"], 0);
@@ -99,7 +99,7 @@ fn indexed_action_numbers_equal_values_alike() {
     let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
-    assert_eq!(rows[0]["text"], "打[PHONE_1]或[PHONE_2]，再打[PHONE_1]");
+    assert_eq!(rows[0]["text"], "打<PHONE_1>或<PHONE_2>，再打<PHONE_1>");
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn residual_pii_is_reported_and_the_gate_refuses_the_export() {
     let r = read_json(&t.path().join("open/report.json"));
     assert_eq!(r["residual"]["hits"], 1);
     assert_eq!(r["residual"]["by_field"]["note"]["PHONE"], 1);
-    assert_eq!(r["residual"]["examples_masked"]["PHONE"][0], "*********78");
+    assert_eq!(r["residual"]["examples_masked"]["PHONE"][0], "138****5678");
 
     // With max_residual = 0: exit 80, status refused, no manifest, no data.
     pipeline(
@@ -232,7 +232,7 @@ validator = "luhn"
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(
         rows[0]["text"],
-        "工号********11，项目代号[PROJECT]，负责人[PERSON]。"
+        "工号********11，项目代号<PROJECT>，负责人<PERSON>。"
     );
     assert_eq!(
         rows[1]["text"],
@@ -240,7 +240,7 @@ validator = "luhn"
     );
     assert_eq!(
         rows[2]["text"],
-        "card no [MEMBER_CARD] vs member 4111 1111 1111 1112, [PROJECT] lead"
+        "card no <MEMBER_CARD> vs member 4111 1111 1111 1112, <PROJECT> lead"
     );
     let r = read_json(&t.path().join("out/report.json"));
     assert_eq!(r["stages"][0]["findings"]["totals"]["EMPLOYEE_ID"], 1);

@@ -32,8 +32,9 @@ fn inventories_fields_with_grades_and_masked_examples_only() {
             ],
         );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let err = stderr(&o);
-        assert!(err.contains("text: sensitive PI"), "{err}");
+        let table = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(table.contains("sensitive PI"), "{table}");
+        let err = stderr(&o) + &table;
         for raw in ["13812345678", "11010519491231002X", "zhang@example.com"] {
             assert!(!err.contains(raw), "{raw} leaked: {err}");
         }
@@ -47,9 +48,10 @@ fn inventories_fields_with_grades_and_masked_examples_only() {
     assert_eq!(r["fields"]["text"]["by_type"]["PHONE"], 1000);
     assert_eq!(r["fields"]["text"]["by_type"]["CN_ID_CARD"], 1000);
     assert_eq!(r["fields"]["text"]["values_with_pii"], 1000);
+    assert_eq!(r["fields"]["text"]["records_with_pii"], 1000);
     assert_eq!(r["fields"]["note"]["grade"], "general PI");
     assert_eq!(r["sensitive_types"], serde_json::json!(["CN_ID_CARD"]));
-    assert_eq!(r["examples_masked"]["PHONE"][0], "*********78");
+    assert_eq!(r["examples_masked"]["PHONE"][0], "138****5678");
     assert_eq!(reports[0], reports[1], "same report at 1 and 2 threads");
     // No export is written.
     let entries: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();

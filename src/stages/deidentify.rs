@@ -135,15 +135,15 @@ fn default_min_score() -> f32 {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
-    /// `[PHONE]`
+    /// `<PHONE>`
     #[default]
     Tag,
-    /// `[PHONE_1]`, `[PHONE_2]`: equal values in one text value share a number, so a
+    /// `<PHONE_1>`, `<PHONE_2>`: equal values in one text value share a number, so a
     /// model still sees that two mentions are the same.
     Indexed,
     /// Removed entirely.
     Redact,
-    /// `*********78`: see `mask`.
+    /// `138****5678`: see `mask`.
     Mask,
 }
 
@@ -154,23 +154,48 @@ pub struct Deidentify {
     actions: BTreeMap<EntityType, Action>,
 }
 
-/// Masks a value for display: every character becomes `*` except the last
-/// min(4, n / 4) (so at most a quarter of it shows); an e-mail keeps its domain and the
-/// first character of its local part.
+/// Masks a value the way Chinese services display personal data: a phone keeps its
+/// first 3 and last 4 digits (`138****5678`), an ID card its first 6 and last 4, a bank
+/// card its last 4, a name its surname (`张*`, `J*** S****`), an e-mail its domain and
+/// the first character (`z***@example.com`); anything else keeps at most the last
+/// quarter of its characters.
 pub fn mask(value: &str, entity: EntityType) -> String {
-    if entity == EntityType::Email {
-        if let Some((local, domain)) = value.split_once('@') {
-            let first: String = local.chars().take(1).collect();
-            return format!("{first}***@{domain}");
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    let keep = |first: usize, last: usize| -> String {
+        if first + last >= n {
+            return "*".repeat(n);
         }
+        chars
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i < first || i + last >= n { *c } else { '*' })
+            .collect()
+    };
+    match entity {
+        EntityType::Email => match value.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => keep(0, n / 4),
+        },
+        EntityType::Phone if n >= 11 => keep(3, 4),
+        EntityType::CnIdCard => keep(6, 4),
+        EntityType::BankCard => keep(0, 4),
+        EntityType::Person if value.is_ascii() => value
+            .split(' ')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| format!("{f}{}", "*".repeat(c.count())))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        EntityType::Person => keep(1, 0),
+        _ => keep(0, (n / 4).min(4)),
     }
-    let n = value.chars().count();
-    let keep = (n / 4).min(4);
-    value
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + keep >= n { c } else { '*' })
-        .collect()
 }
 
 /// Parses entity type names from a pipeline file; the error lists the known names.
@@ -255,9 +280,9 @@ impl Deidentify {
             out.push_str(&text[last..d.start]);
             match self.action(d.entity) {
                 Action::Tag => {
-                    out.push('[');
+                    out.push('<');
                     out.push_str(d.entity.as_str());
-                    out.push(']');
+                    out.push('>');
                 }
                 Action::Indexed => {
                     let same = numbering
@@ -271,7 +296,7 @@ impl Deidentify {
                             numbering.iter().filter(|(e, _)| *e == d.entity).count()
                         }
                     };
-                    out.push_str(&format!("[{}_{n}]", d.entity.as_str()));
+                    out.push_str(&format!("<{}_{n}>", d.entity.as_str()));
                 }
                 Action::Redact => {}
                 Action::Mask => out.push_str(&mask(value, d.entity)),
@@ -318,12 +343,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masks_show_at_most_a_quarter() {
-        assert_eq!(mask("13812345678", EntityType::Phone), "*********78");
+    fn masks_follow_display_conventions() {
+        assert_eq!(mask("13812345678", EntityType::Phone), "138****5678");
         assert_eq!(
             mask("11010519491231002X", EntityType::CnIdCard),
-            "**************002X"
+            "110105********002X"
         );
+        assert_eq!(
+            mask("6222021234567890", EntityType::BankCard),
+            "************7890"
+        );
+        assert_eq!(mask("张三丰", EntityType::Person), "张**");
+        assert_eq!(mask("John Smith", EntityType::Person), "J*** S****");
+        assert_eq!(mask("E12345678", EntityType::Passport), "*******78");
         assert_eq!(
             mask("zhang.san@example.com", EntityType::Email),
             "z***@example.com"
@@ -352,13 +384,13 @@ mod tests {
         let text = "联系电话13812345678，邮箱zhang@example.com。登录IP为117.128.79.146。";
         assert_eq!(
             apply(Action::Tag, text),
-            "联系电话[PHONE]，邮箱[EMAIL]。登录IP为[IP_ADDRESS]。"
+            "联系电话<PHONE>，邮箱<EMAIL>。登录IP为<IP_ADDRESS>。"
         );
         assert_eq!(apply(Action::Redact, text), "联系电话，邮箱。登录IP为。");
         let twice = "打13812345678或13912345678，再打13812345678";
         assert_eq!(
             apply(Action::Indexed, twice),
-            "打[PHONE_1]或[PHONE_2]，再打[PHONE_1]"
+            "打<PHONE_1>或<PHONE_2>，再打<PHONE_1>"
         );
         assert_eq!(apply(Action::Tag, "没有个人信息"), "没有个人信息");
     }

@@ -19,11 +19,11 @@
 //! - a hard negative is *kept* when its value still occurs unchanged in the output;
 //! - precision cannot be measured by survival, so it is approximated from the tags (the
 //!   test runs with `action = "tag"`): for a type T, `spurious_T` sums, over records,
-//!   the number of `[T]` tags beyond the number of values of type T planted in the
-//!   record (for a record with no T planted, every `[T]` tag is spurious), and
+//!   the number of `<T>` tags beyond the number of values of type T planted in the
+//!   record (for a record with no T planted, every `<T>` tag is spurious), and
 //!   `precision_T = TP_T / (TP_T + spurious_T)`. A planted value replaced by two tags
 //!   therefore also costs precision, as it should;
-//! - `typed` (printed, not asserted) is Σ min(`[T]` tags, planted T) / n: the share of
+//! - `typed` (printed, not asserted) is Σ min(`<T>` tags, planted T) / n: the share of
 //!   values replaced by a tag of their own type. A value hidden under another type's tag
 //!   (a US city read as a PERSON inside an address) is removed but not typed;
 //! - `partial` (printed, not asserted) counts removed values of which a head or tail of
@@ -1623,9 +1623,9 @@ pub struct TypeScore {
     pub n: usize,
     /// Planted values no longer in the output.
     pub removed: usize,
-    /// `[T]` tags beyond the planted count, summed over records.
+    /// `<T>` tags beyond the planted count, summed over records.
     pub spurious: usize,
-    /// Σ over records of min(`[T]` tags, planted T): how many planted values got a tag
+    /// Σ over records of min(`<T>` tags, planted T): how many planted values got a tag
     /// of their own type (informational; a value hidden under another type's tag counts
     /// as removed but not as typed).
     pub typed: usize,
@@ -1638,7 +1638,7 @@ pub struct TypeScore {
     pub missed: Vec<(String, String)>,
     /// A few output texts with spurious tags.
     pub spurious_examples: Vec<String>,
-    /// A few output texts with fewer `[T]` tags than planted values of T.
+    /// A few output texts with fewer `<T>` tags than planted values of T.
     pub untyped_examples: Vec<String>,
 }
 
@@ -1783,13 +1783,13 @@ impl Report {
                 let _ = writeln!(s, "MISSED {t}: {v:?}\n    in: {out}");
             }
             for out in &x.spurious_examples {
-                let _ = writeln!(s, "SPURIOUS [{t}]: {out}");
+                let _ = writeln!(s, "SPURIOUS <{t}>: {out}");
             }
             for (v, part) in &x.partial_examples {
                 let _ = writeln!(s, "PARTIAL {t}: {v:?} left {part:?} next to a tag");
             }
             for out in &x.untyped_examples {
-                let _ = writeln!(s, "UNTYPED {t} (fewer [{t}] tags than planted): {out}");
+                let _ = writeln!(s, "UNTYPED {t} (fewer <{t}> tags than planted): {out}");
             }
         }
         for k in NEG_KINDS {
@@ -1857,7 +1857,7 @@ pub fn score(truth: &[Truth], outputs: &HashMap<String, String>) -> Report {
             }
         }
         for t in TYPES {
-            let tags = out.matches(&format!("[{t}]")).count();
+            let tags = out.matches(&format!("<{t}>")).count();
             let p = planted.get(t).copied().unwrap_or(0);
             let extra = tags.saturating_sub(p);
             let ts = rep.types.get_mut(t).unwrap();
