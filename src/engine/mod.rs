@@ -27,7 +27,8 @@ pub struct Findings {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, BTreeMap<String, u64>>,
     /// What is not a counter: the parameters a stage chose, histograms, semantics notes.
-    /// Set by barrier stages (one instance), so merging keeps the latest value.
+    /// Merged in input order (the sequencer's), so the value of the latest batch wins,
+    /// whatever the thread count.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub info: BTreeMap<String, serde_json::Value>,
 }

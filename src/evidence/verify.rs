@@ -8,6 +8,7 @@ use std::path::{Component, Path};
 
 use serde_json::Value;
 
+use crate::detect::{DetectConfig, Detector};
 use crate::error::{Error, Result};
 use crate::evidence::audit::verify_chain;
 use crate::evidence::manifest::{Manifest, MANIFEST};
@@ -115,8 +116,9 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
                 let mut hits = 0u64;
+                let detector = Detector::new(&DetectConfig::default());
                 for part in &data_parts {
-                    match residual_hits(part) {
+                    match residual_hits(part, &detector) {
                         Ok(n) => hits += n,
                         Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
                     }
@@ -182,9 +184,7 @@ fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) 
 }
 
 /// PII detections in every string value of a data part (JSONL or Parquet).
-fn residual_hits(path: &Path) -> std::result::Result<u64, String> {
-    use crate::detect::{DetectConfig, Detector};
-    let detector = Detector::new(&DetectConfig::default());
+fn residual_hits(path: &Path, detector: &Detector) -> std::result::Result<u64, String> {
     let mut found = Vec::new();
     let mut hits = 0u64;
     let mut scan = |s: &str| {

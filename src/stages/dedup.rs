@@ -321,6 +321,7 @@ pub fn build(
             paths,
             id_column,
             priority_column,
+            lengths: cfg.keep == Keep::Longest,
             params: params.clone(),
         },
         DedupIndex::new(index, params, cfg.keep),
@@ -566,7 +567,7 @@ fn jaccard(a: &[u32], b: &[u32]) -> f64 {
 struct BatchSignatures {
     /// None: the record has no text to compare.
     exact: Vec<Option<u128>>,
-    /// Canonical length in chars.
+    /// Canonical length in chars (`keep = "longest"` only; zeros otherwise).
     chars: Vec<u32>,
     /// `bands` keys per row (near mode; zeros for empty rows).
     band_keys: Vec<u32>,
@@ -587,6 +588,8 @@ pub struct DedupSignatures {
     paths: Vec<StringPath>,
     id_column: Option<usize>,
     priority_column: Option<usize>,
+    /// Whether the barrier needs canonical lengths (`keep = "longest"`).
+    lengths: bool,
     params: Params,
 }
 
@@ -637,8 +640,11 @@ impl RowStage for DedupSignatures {
                 continue;
             }
             out.exact.push(Some(xxh3_128(canon.as_bytes())));
-            out.chars
-                .push(canon.chars().count().min(u32::MAX as usize) as u32);
+            out.chars.push(if self.lengths {
+                canon.chars().count().min(u32::MAX as usize) as u32
+            } else {
+                0
+            });
             if near {
                 shingle_hashes(&canon, p, &mut hashes);
                 signature(&hashes, p.num_hashes, &mut sig, &mut filled);
