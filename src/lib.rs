@@ -14,12 +14,14 @@
 //! ```
 
 pub mod config;
+pub mod crypto;
 pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod evidence;
 pub mod io;
 pub mod plan;
+pub mod restore;
 pub mod scan;
 pub mod stages;
 

@@ -54,6 +54,9 @@ enum Command {
         /// (default .datacustoms/quarantine/; a folder per run id is made inside).
         #[arg(long)]
         quarantine_dir: Option<PathBuf>,
+        /// Root key source, overriding [keys] keyring: file:PATH, env:VAR or command:CMD.
+        #[arg(long)]
+        keyring: Option<String>,
     },
     /// Inventory the PII in an input without writing an export: which fields hold which
     /// types, in how many records, and each field's sensitivity grade. A table goes to
@@ -78,6 +81,86 @@ enum Command {
         /// The export directory.
         export_dir: PathBuf,
     },
+    /// At home: restore an export's encrypted columns (original types) and encrypted text
+    /// spans into an export-shaped folder. A wrong key exits 78; a changed or moved cell
+    /// exits 65 naming file, row and column.
+    Decrypt {
+        export_dir: PathBuf,
+        /// Where the decrypted folder goes (must not exist, unless --overwrite).
+        #[arg(long)]
+        output: PathBuf,
+        /// Root key source: file:PATH (default file:.datacustoms/keyring.json), env:VAR, command:CMD.
+        #[arg(long)]
+        keyring: Option<String>,
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// At home: replace the tokens in a JSONL or Parquet file (e.g. model output or labels
+    /// that came back) with the original values from the vault. Unknown tokens are kept
+    /// and counted; the vault records an audit event.
+    Reidentify {
+        input: PathBuf,
+        #[arg(long)]
+        vault: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// Root key source (default file:.datacustoms/keyring.json).
+        #[arg(long)]
+        keyring: Option<String>,
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Create, rotate and describe root keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Re-identification vault maintenance.
+    Vault {
+        #[command(subcommand)]
+        action: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a keyring file (mode 0600) with one fresh root key.
+    Init {
+        #[arg(long, default_value = ".datacustoms/keyring.json")]
+        keyring: PathBuf,
+        /// Encrypt the key list under a key from another source (env:VAR or command:CMD).
+        #[arg(long)]
+        wrap_with: Option<String>,
+    },
+    /// Add a new root key version and make it primary; old versions stay for decryption.
+    Rotate {
+        #[arg(long, default_value = ".datacustoms/keyring.json")]
+        keyring: PathBuf,
+        /// Rewrap these exports' data keys under the new version (data files untouched).
+        #[arg(long)]
+        rewrap: Vec<PathBuf>,
+    },
+    /// Print key ids, versions and creation dates (never key material).
+    Describe {
+        /// file:PATH, env:VAR or command:CMD (default file:.datacustoms/keyring.json).
+        #[arg(long)]
+        keyring: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Copy into DEST every entry of each SRC it lacks (shards, reruns). Collisions stop it.
+    Merge {
+        dest: PathBuf,
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+    },
+}
+
+fn keyring(spec: Option<&str>) -> Result<datacustoms::crypto::Keyring, Error> {
+    use datacustoms::crypto::keys::DEFAULT_KEYRING;
+    datacustoms::crypto::KeySource::parse(spec.unwrap_or(DEFAULT_KEYRING))?.load()
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
@@ -126,6 +209,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             strict,
             run_id,
             quarantine_dir,
+            keyring,
         } => {
             let opts = RunOptions {
                 inputs: input,
@@ -136,6 +220,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 quiet: cli.quiet,
                 run_id,
                 quarantine_dir,
+                keyring,
             };
             let s = Pipeline::from_path(&pipeline, opts)?.run()?;
             if !cli.quiet {
@@ -177,6 +262,65 @@ fn execute(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Decrypt {
+            export_dir,
+            output,
+            keyring: k,
+            overwrite,
+        } => {
+            let ring = keyring(k.as_deref())?;
+            let d = datacustoms::restore::decrypt(&export_dir, &output, &ring, overwrite)?;
+            if !cli.quiet {
+                eprintln!(
+                    "decrypted {} into {}: {} file(s), {} rows, {} cells, {} text spans",
+                    export_dir.display(),
+                    output.display(),
+                    d.files,
+                    d.rows,
+                    d.cells,
+                    d.spans
+                );
+            }
+            Ok(())
+        }
+        Command::Reidentify {
+            input,
+            vault,
+            output,
+            keyring: k,
+            overwrite,
+        } => {
+            let ring = keyring(k.as_deref())?;
+            let r = datacustoms::restore::reidentify(&input, &vault, &output, &ring, overwrite)?;
+            if !cli.quiet {
+                eprintln!(
+                    "reidentified {} into {}: {} rows, {} tokens replaced, {} unknown tokens kept ({} distinct looked up)",
+                    input.display(),
+                    output.display(),
+                    r.rows,
+                    r.replaced,
+                    r.unknown,
+                    r.distinct
+                );
+            }
+            Ok(())
+        }
+        Command::Keys { action } => keys_command(action, cli.quiet),
+        Command::Vault {
+            action: VaultCommand::Merge { dest, sources },
+        } => {
+            let s = datacustoms::crypto::vault::merge(&dest, &sources)?;
+            if !cli.quiet {
+                eprintln!(
+                    "merged {} vault(s) into {}: {} entries added, {} already present",
+                    sources.len(),
+                    dest.display(),
+                    s.inserted,
+                    s.already_present
+                );
+            }
+            Ok(())
+        }
         Command::Verify { export_dir } => {
             let v = verify(&export_dir)?;
             if !cli.quiet {
@@ -191,6 +335,66 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     v.rows,
                     v.audit_events
                 );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn keys_command(action: KeysCommand, quiet: bool) -> Result<(), Error> {
+    use datacustoms::crypto::keys::{init_keyring, rotate_keyring};
+    match action {
+        KeysCommand::Init {
+            keyring: path,
+            wrap_with,
+        } => {
+            let ring = init_keyring(&path, wrap_with.as_deref())?;
+            if !quiet {
+                eprintln!(
+                    "created keyring {} (mode 0600) with root key {}{}; keep it at home and back it up",
+                    path.display(),
+                    ring.primary().id,
+                    wrap_with.map(|w| format!(", wrapped under {}", datacustoms::crypto::KeySource::parse(&w).map(|s| s.describe()).unwrap_or_default())).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            keyring: path,
+            rewrap,
+        } => {
+            let ring = rotate_keyring(&path)?;
+            if !quiet {
+                eprintln!(
+                    "keyring {}: root key version {} ({}) is now primary; older versions stay for decryption",
+                    path.display(),
+                    ring.primary().version,
+                    ring.primary().id
+                );
+            }
+            for export in rewrap {
+                let n = datacustoms::restore::rewrap_export(&export, &ring)?;
+                if !quiet {
+                    eprintln!(
+                        "{}: {n} data key(s) rewrapped under {}",
+                        export.display(),
+                        ring.primary().id
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Describe { keyring: spec } => {
+            let ring = keyring(spec.as_deref())?;
+            println!("source: {}", ring.source);
+            println!("primary: {}", ring.primary().id);
+            for k in ring.keys() {
+                let created = if k.created_at.is_empty() {
+                    "-"
+                } else {
+                    &k.created_at
+                };
+                println!("version {:>3}  id {}  created {}", k.version, k.id, created);
             }
             Ok(())
         }

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub run_id: Option<String>,
     pub quarantine_dir: Option<PathBuf>,
+    /// Overrides `[keys] keyring`.
+    pub keyring: Option<String>,
 }
 
 pub struct Plan {
@@ -51,6 +53,8 @@ pub struct Plan {
     pub residual: Option<crate::engine::residual::ResidualScanner>,
     /// `[gate] max_residual`.
     pub max_residual: Option<u64>,
+    /// Keys, present when a stage tokenizes or encrypts.
+    pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
 }
 
 impl Plan {
@@ -114,12 +118,29 @@ impl Plan {
             }
         };
 
+        let run_id = match opts.run_id {
+            Some(id) => validate_run_id(&id)?,
+            None => new_run_id(),
+        };
+        let keys = load_keys(&source, opts.keyring.as_deref(), &run_id)?;
+
         let mut stages = Vec::new();
         let mut current = schema.clone();
         for (i, cfg) in file.stages.iter().enumerate() {
-            let (stage, out) = crate::stages::build(cfg, i, &current, &source)?;
+            let (stage, out) = crate::stages::build(cfg, i, &current, &source, keys.as_ref())?;
             stages.push(stage);
             current = out;
+        }
+        if let Some(k) = &keys {
+            let encrypted = !k.columns.lock().expect("columns lock").is_empty();
+            if let (Some(r), true) = (&k.record_id, encrypted) {
+                if current.index_of(r).is_err() {
+                    return Err(Error::Config(format!(
+                        "{}: [keys] record_id `{r}` must reach the export (decrypt reads it back); a later stage drops it",
+                        source.path.display()
+                    )));
+                }
+            }
         }
 
         let first_barrier = stages.iter().position(|s| s.barrier.is_some());
@@ -140,10 +161,6 @@ impl Plan {
             }
         }
 
-        let run_id = match opts.run_id {
-            Some(id) => validate_run_id(&id)?,
-            None => new_run_id(),
-        };
         let threads = opts
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -182,6 +199,7 @@ impl Plan {
         let residual = (deidentifies || max_residual.is_some())
             .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
         Ok(Plan {
+            keys,
             residual,
             max_residual,
             inputs,
@@ -254,6 +272,46 @@ fn new_run_id() -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random_range(0..0x100_0000);
     format!("{}-{suffix:06x}", now.format(&fmt).unwrap_or_default())
+}
+
+/// Loads the root keys when a stage tokenizes or encrypts (and only then, so pipelines
+/// without keyed stages never touch key material).
+fn load_keys(
+    source: &PipelineSource,
+    keyring: Option<&str>,
+    run_id: &str,
+) -> Result<Option<std::sync::Arc<crate::crypto::RunKeys>>> {
+    use crate::crypto::keys::{load_or_create_local, KeySource, DEFAULT_KEYRING};
+    let file = &source.file;
+    let (tokenizes, encrypts) = file
+        .stages
+        .iter()
+        .map(|s| s.uses_keys())
+        .fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
+    if !tokenizes && !encrypts {
+        if file.keys.is_some() {
+            tracing::info!("[keys] is set but no stage tokenizes or encrypts: no key is loaded");
+        }
+        return Ok(None);
+    }
+    let cfg = file.keys.clone().unwrap_or_default();
+    if cfg.scope.trim().is_empty() {
+        return Err(Error::Config(format!(
+            "{}: [keys] scope must not be empty",
+            source.path.display()
+        )));
+    }
+    let spec = keyring
+        .map(str::to_string)
+        .or_else(|| cfg.keyring.clone())
+        .unwrap_or_else(|| DEFAULT_KEYRING.to_string());
+    let ring = load_or_create_local(&KeySource::parse(&spec)?)?;
+    if cfg.vault.is_some() && !tokenizes {
+        tracing::info!("[keys] vault is set but no stage makes tokens: the vault is not opened");
+    }
+    Ok(Some(std::sync::Arc::new(crate::crypto::RunKeys::new(
+        ring, &cfg, run_id, encrypts, tokenizes,
+    )?)))
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ fn bad_settings_name_the_line() {
     for (extra, needle) in [
         ("entities = [\"PHONE\", \"SHOE_SIZE\"]\n", "SHOE_SIZE"),
         ("actions = { FAX = \"tag\" }\n", "FAX"),
-        ("action = \"token\"\n", "token"),
+        ("action = \"shred\"\n", "shred"),
         ("min_score = 2.0\n", "min_score"),
     ] {
         pipeline(

@@ -11,11 +11,14 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::crypto::run::KeysConfig;
 use crate::error::{Error, Result};
 use crate::stages::dedup::DedupConfig;
 use crate::stages::deidentify::DeidentifyConfig;
+use crate::stages::encrypt::EncryptConfig;
 use crate::stages::normalize::NormalizeConfig;
 use crate::stages::project::ProjectConfig;
+use crate::stages::pseudonymize::PseudonymizeConfig;
 
 /// A parsed pipeline file plus what error messages and evidence need about its source.
 pub struct PipelineSource {
@@ -37,6 +40,10 @@ pub struct PipelineFile {
     pub stages: Vec<StageConfig>,
     #[serde(default)]
     pub gate: Option<GateConfig>,
+    /// `[keys]`: where root keys come from, the token scope, the vault. Only read when a
+    /// stage tokenizes or encrypts.
+    #[serde(default)]
+    pub keys: Option<KeysConfig>,
 }
 
 /// `[gate]`: conditions under which the export is refused (exit 80, no manifest, no
@@ -193,6 +200,8 @@ pub enum StageConfig {
     Project(ProjectConfig),
     Dedup(DedupConfig),
     Deidentify(DeidentifyConfig),
+    Pseudonymize(PseudonymizeConfig),
+    Encrypt(EncryptConfig),
 }
 
 impl StageConfig {
@@ -202,6 +211,25 @@ impl StageConfig {
             StageConfig::Project(_) => "project",
             StageConfig::Dedup(_) => "dedup",
             StageConfig::Deidentify(_) => "deidentify",
+            StageConfig::Pseudonymize(_) => "pseudonymize",
+            StageConfig::Encrypt(_) => "encrypt",
+        }
+    }
+
+    /// (tokenizes, encrypts): whether the stage needs keys, and a DEK pool.
+    pub fn uses_keys(&self) -> (bool, bool) {
+        use crate::stages::deidentify::Action;
+        match self {
+            StageConfig::Pseudonymize(_) => (true, false),
+            StageConfig::Encrypt(_) => (false, true),
+            StageConfig::Deidentify(c) => {
+                let all = || std::iter::once(&c.action).chain(c.actions.values());
+                (
+                    all().any(|a| *a == Action::Token),
+                    all().any(|a| *a == Action::Encrypt),
+                )
+            }
+            _ => (false, false),
         }
     }
 }

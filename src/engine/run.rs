@@ -389,6 +389,12 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         (coordinated, reader_result, writer_result)
     });
     bar.finish_and_clear();
+    // When the writer failed, the coordinator only saw its channel close: report the
+    // writer's own error, which says what went wrong.
+    let writer_result = match (coordinated.is_err(), writer_result) {
+        (true, Err(e)) => return Err(e),
+        (_, w) => w,
+    };
     coordinated?;
     reader_result?;
     let (parts, out_rows) = writer_result?;
@@ -486,6 +492,25 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             })
             .collect()
     };
+    // Keys: the vault is flushed before the export can be committed, so no export ships
+    // tokens its vault lacks; the envelope goes into the manifest.
+    let (envelope, keys_report) = match &plan.keys {
+        Some(k) => {
+            let (env, rep) = k.finish(&plan.output_schema)?;
+            if let Some(v) = &rep.vault {
+                audit.event(
+                    "vault_updated",
+                    json!({ "inserted": v.inserted, "already_present": v.already_present }),
+                )?;
+            }
+            audit.event(
+                "keys_used",
+                json!({ "key_ids": rep.key_ids, "scope": rep.scope, "data_keys": rep.data_keys }),
+            )?;
+            (env, Some(rep))
+        }
+        None => (None, None),
+    };
     // The residual gate: checked before anything is declared shippable.
     let mut refusal = None;
     let residual = match seq.tally.take() {
@@ -570,6 +595,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             })
             .collect(),
         residual,
+        keys: keys_report.clone(),
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
@@ -622,7 +648,8 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         pipeline_sha256: plan.source.sha256.clone(),
         rows: total.out,
         files: written,
-        key_ids: Vec::new(),
+        key_ids: keys_report.map(|k| k.key_ids).unwrap_or_default(),
+        encryption: envelope,
     };
     manifest.write(&staging)?;
     export.commit()?;

@@ -32,6 +32,31 @@ impl AuditLog {
         })
     }
 
+    /// Opens an existing log to append to it, continuing its chain.
+    pub fn append(path: PathBuf) -> Result<Self> {
+        let text = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let last = text
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .ok_or_else(|| Error::Data(format!("{}: empty audit log", path.display())))?;
+        let v: Value = serde_json::from_slice(last)
+            .map_err(|_| Error::Data(format!("{}: last line is not JSON", path.display())))?;
+        let seq = v["seq"]
+            .as_u64()
+            .ok_or_else(|| Error::Data(format!("{}: last line has no seq", path.display())))?
+            + 1;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        Ok(AuditLog {
+            prev: hex::encode(Sha256::digest(last)),
+            path,
+            file,
+            seq,
+        })
+    }
+
     /// Appends one event; `fields` must be a JSON object.
     pub fn event(&mut self, event: &str, fields: Value) -> Result<()> {
         let mut m = Map::new();

@@ -25,6 +25,10 @@ pub struct Manifest {
     /// Fingerprints of the keys used, never key material.
     #[serde(default)]
     pub key_ids: Vec<String>,
+    /// What `decrypt` needs besides the keyring: wrapped data keys, encrypted columns
+    /// and their original types, the AAD parts. Never key material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypto::run::Envelope>,
 }
 
 impl Manifest {

@@ -29,6 +29,9 @@ pub struct Report {
     pub stages: Vec<StageReport>,
     /// The residual-PII re-scan of the export; filled in by the de-identification stage.
     pub residual: serde_json::Value,
+    /// Key ids, token scope, custody statement and vault counts, when a stage used keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<crate::crypto::run::KeysReport>,
     /// Why the export was refused (with `status = "refused"`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,

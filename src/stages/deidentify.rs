@@ -1,10 +1,14 @@
 //! `deidentify`: finds PII in text fields with the recognizers of `crate::detect` and
 //! replaces each detection according to its action (`tag`, `indexed`, `redact`, `mask`).
 //!
-//! Invariants: a row stage (pure, per batch); replacements are applied right to left on
+//! Keyed actions: `token` replaces a detection with its keyed token (the same token
+//! `pseudonymize` gives the same value of the same type, and remembered in the vault
+//! when there is one); `encrypt` replaces it with `<dc1.kid.body>`, an AES-256-GCM cell
+//! bound to the field, which `decrypt` restores.
+//!
+//! Invariants: a row stage (pure, per batch); replacements are applied left to right on
 //! non-overlapping detections, so neighbouring text is never touched; findings hold
-//! counts per field and type and masked examples only, never a raw value. Keyed actions
-//! (`token`, `encrypt`) arrive with the key-management stage and are rejected until then.
+//! counts per field and type and masked examples only, never a raw value.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +16,15 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
 use crate::config::PipelineSource;
+use crate::crypto::cell::CellEncryptor;
+use crate::crypto::token::Tokenizer;
+use crate::crypto::vault::VaultEntry;
+use crate::crypto::RunKeys;
 use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityType, Validator};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
@@ -145,6 +157,18 @@ pub enum Action {
     Redact,
     /// `138****5678`: see `mask`.
     Mask,
+    /// `PHONE_v1_9f3a…`: a keyed token (needs `[keys]`).
+    Token,
+    /// `<dc1.kid.body>`: AES-256-GCM ciphertext that `decrypt` restores (needs `[keys]`).
+    Encrypt,
+}
+
+/// Per-batch state of the keyed actions.
+struct Keyed<'p> {
+    vault: HashMap<String, VaultEntry>,
+    enc: Option<CellEncryptor<'p>>,
+    aad: Vec<u8>,
+    error: Option<Error>,
 }
 
 pub struct Deidentify {
@@ -152,6 +176,8 @@ pub struct Deidentify {
     detector: Arc<Detector>,
     default_action: Action,
     actions: BTreeMap<EntityType, Action>,
+    keys: Option<Arc<RunKeys>>,
+    tokenizer: Option<Tokenizer>,
 }
 
 /// Masks a value the way Chinese services display personal data: a phone keeps its
@@ -217,6 +243,7 @@ impl Deidentify {
         schema: &SchemaRef,
         src: &PipelineSource,
         index: usize,
+        keys: Option<&Arc<RunKeys>>,
     ) -> Result<Self> {
         let err = |needle: &str, msg: String| {
             Error::Config(format!(
@@ -243,11 +270,26 @@ impl Deidentify {
             actions.insert(e, *a);
         }
         let detector = Detector::try_new(&dc).map_err(|e| err("pattern", e))?;
+        let all = || std::iter::once(&cfg.action).chain(cfg.actions.values());
+        let keys = keys.filter(|_| all().any(|a| matches!(a, Action::Token | Action::Encrypt)));
+        let tokenizer = keys
+            .filter(|_| all().any(|a| *a == Action::Token))
+            .map(|k| Tokenizer::new(k.ring.primary(), &k.scope, own.iter().map(|e| e.as_str())));
+        if let Some(k) = keys.filter(|_| all().any(|a| *a == Action::Encrypt)) {
+            let mut tf = k.text_fields.lock().expect("fields lock");
+            for p in &paths {
+                if !tf.contains(&p.name) {
+                    tf.push(p.name.clone());
+                }
+            }
+        }
         Ok(Deidentify {
             paths,
             detector: Arc::new(detector),
             default_action: cfg.action,
             actions,
+            keys: keys.cloned(),
+            tokenizer,
         })
     }
 
@@ -256,12 +298,15 @@ impl Deidentify {
     }
 
     /// The value with every detection replaced, or None when there is none.
+    #[allow(clippy::too_many_arguments)]
     fn replace(
         &self,
         text: &str,
+        field: &str,
         found: &mut Vec<Detection>,
         counts: &mut BTreeMap<EntityType, u64>,
         examples: &mut BTreeMap<EntityType, Vec<String>>,
+        keyed: &mut Keyed<'_>,
     ) -> Option<String> {
         self.detector.detect(text, found);
         if found.is_empty() {
@@ -300,6 +345,54 @@ impl Deidentify {
                 }
                 Action::Redact => {}
                 Action::Mask => out.push_str(&mask(value, d.entity)),
+                Action::Token => {
+                    let kind = d.entity.as_str();
+                    match self.tokenizer.as_ref().and_then(|t| t.token(kind, value)) {
+                        Some(tok) => {
+                            if self.keys.as_ref().is_some_and(|k| k.has_vault())
+                                && !keyed.vault.contains_key(&tok.text)
+                            {
+                                keyed.vault.insert(
+                                    tok.text.clone(),
+                                    VaultEntry {
+                                        token: tok.text.clone(),
+                                        entity: kind.to_string(),
+                                        full_mac: tok.full_mac,
+                                        value: Zeroizing::new(value.to_string()),
+                                    },
+                                );
+                            }
+                            out.push_str(&tok.text);
+                        }
+                        None => {
+                            keyed.error.get_or_insert(Error::Internal(format!(
+                                "deidentify: no token key for {kind}"
+                            )));
+                        }
+                    }
+                }
+                Action::Encrypt => {
+                    // On any failure the value is dropped and the batch fails: never
+                    // leave the plaintext in place.
+                    if let (Some(k), Some(enc)) = (self.keys.as_ref(), keyed.enc.as_mut()) {
+                        out.push('<');
+                        if let Err(e) = enc.encrypt(
+                            value.as_bytes(),
+                            &k.export_id,
+                            field,
+                            None,
+                            &mut keyed.aad,
+                            &mut out,
+                        ) {
+                            keyed.error.get_or_insert(e);
+                        }
+                        out.push('>');
+                    } else {
+                        keyed.error.get_or_insert(Error::Internal(
+                            "deidentify: encrypt without a data key pool".into(),
+                        ));
+                    }
+                }
             }
             last = d.end;
         }
@@ -313,11 +406,28 @@ impl RowStage for Deidentify {
         let mut columns = batch.data.columns().to_vec();
         let mut found = Vec::new();
         let mut examples = BTreeMap::new();
+        let mut keyed = Keyed {
+            vault: HashMap::new(),
+            enc: self
+                .keys
+                .as_ref()
+                .and_then(|k| k.dek_pool.as_ref())
+                .map(CellEncryptor::lazy),
+            aad: Vec::new(),
+            error: None,
+        };
         for path in &self.paths {
             let mut counts = BTreeMap::new();
             let mut changed = 0u64;
             let mut f = |s: &str| {
-                let r = self.replace(s, &mut found, &mut counts, &mut examples);
+                let r = self.replace(
+                    s,
+                    &path.name,
+                    &mut found,
+                    &mut counts,
+                    &mut examples,
+                    &mut keyed,
+                );
                 changed += r.is_some() as u64;
                 r
             };
@@ -332,6 +442,15 @@ impl RowStage for Deidentify {
         }
         for (e, ex) in examples {
             findings.set_info(&format!("examples_masked.{}", e.as_str()), ex);
+        }
+        if let Some(e) = keyed.error {
+            return Err(e);
+        }
+        if let Some(k) = &self.keys {
+            if !keyed.vault.is_empty() {
+                findings.add_total("vault_entries_sent", keyed.vault.len() as u64);
+                k.remember(keyed.vault.into_values().collect())?;
+            }
         }
         batch.data = arrow::array::RecordBatch::try_new(batch.data.schema(), columns)?;
         Ok(batch)
@@ -369,13 +488,21 @@ mod tests {
             detector: Arc::new(Detector::new(&DetectConfig::default())),
             default_action: action,
             actions: BTreeMap::new(),
+            keys: None,
+            tokenizer: None,
         }
     }
 
     fn apply(action: Action, text: &str) -> String {
         let s = stage(action);
         let (mut f, mut c, mut e) = (Vec::new(), BTreeMap::new(), BTreeMap::new());
-        s.replace(text, &mut f, &mut c, &mut e)
+        let mut k = Keyed {
+            vault: HashMap::new(),
+            enc: None,
+            aad: Vec::new(),
+            error: None,
+        };
+        s.replace(text, "text", &mut f, &mut c, &mut e, &mut k)
             .unwrap_or_else(|| text.to_string())
     }
 

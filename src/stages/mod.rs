@@ -5,24 +5,42 @@
 pub mod dedup;
 pub mod dedup_paragraph;
 pub mod deidentify;
+pub mod encrypt;
 pub mod fields;
 pub mod normalize;
 pub mod project;
+pub mod pseudonymize;
+
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+
+use crate::crypto::RunKeys;
 
 use crate::config::{PipelineSource, StageConfig};
 use crate::engine::StageRunner;
 use crate::error::Result;
 
-/// `index` is the stage's position in the pipeline file (for error messages).
+/// `index` is the stage's position in the pipeline file (for error messages); `keys` is
+/// the run's key bundle, present when some stage tokenizes or encrypts.
 pub fn build(
     cfg: &StageConfig,
     index: usize,
     schema: &SchemaRef,
     src: &PipelineSource,
+    keys: Option<&Arc<RunKeys>>,
 ) -> Result<(StageRunner, SchemaRef)> {
     let type_name = cfg.type_name();
+    let row = |r: Box<dyn crate::engine::RowStage>| StageRunner {
+        type_name,
+        row: Some(r),
+        barrier: None,
+    };
+    let keys_of = || {
+        keys.ok_or_else(|| {
+            crate::error::Error::Internal("a keyed stage was built without keys".into())
+        })
+    };
     Ok(match cfg {
         StageConfig::Normalize(c) => (
             StageRunner {
@@ -54,15 +72,19 @@ pub fn build(
             )
         }
         StageConfig::Deidentify(c) => (
-            StageRunner {
-                type_name,
-                row: Some(Box::new(deidentify::Deidentify::build(
-                    c, schema, src, index,
-                )?)),
-                barrier: None,
-            },
+            row(Box::new(deidentify::Deidentify::build(
+                c, schema, src, index, keys,
+            )?)),
             schema.clone(),
         ),
+        StageConfig::Pseudonymize(c) => {
+            let (s, out) = pseudonymize::Pseudonymize::build(c, schema, src, index, keys_of()?)?;
+            (row(Box::new(s)), out)
+        }
+        StageConfig::Encrypt(c) => {
+            let (s, out) = encrypt::Encrypt::build(c, schema, src, index, keys_of()?)?;
+            (row(Box::new(s)), out)
+        }
         StageConfig::Project(c) => {
             let (p, out) = project::Project::build(c, schema, src, index)?;
             (
