@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use datacustoms::{verify, Error, Pipeline, RunOptions};
+use datacustoms::{Error, Pipeline, RunOptions};
 
 #[derive(Parser)]
 #[command(name = "datacustoms", version, about = "A customs checkpoint for training data", long_about = None)]
@@ -74,12 +74,21 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Declare fields sensitive by category (PIPL art. 28), e.g.
+        /// `--sensitive diagnosis=health,home_gps=whereabouts`. Categories: health,
+        /// biometric, religion, specific_identity, whereabouts, minors, financial.
+        #[arg(long, value_delimiter = ',')]
+        sensitive: Vec<String>,
     },
     /// Check an export: file hashes against the manifest, the audit chain, the row
     /// reconciliation, the residual-PII re-scan. Exit 0 when all hold, 80 otherwise.
     Verify {
         /// The export directory.
         export_dir: PathBuf,
+        /// The pipeline file the export was made with: the re-scan then also uses its own
+        /// recognizers and deny-lists (checked against the manifest's pipeline hash).
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
     },
     /// At home: restore an export's encrypted columns (original types) and encrypted text
     /// spans into an export-shaped folder. A wrong key exits 78; a changed or moved cell
@@ -242,12 +251,26 @@ fn execute(cli: Cli) -> Result<(), Error> {
             fields,
             report,
             threads,
+            sensitive,
         } => {
+            let declared = sensitive
+                .iter()
+                .map(|d| {
+                    d.split_once('=')
+                        .map(|(f, c)| (f.trim().to_string(), c.trim().to_string()))
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--sensitive {d}: write FIELD=CATEGORY, e.g. diagnosis=health"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let r = datacustoms::scan::scan(&datacustoms::scan::ScanOptions {
                 inputs,
                 fields,
                 threads,
                 quiet: cli.quiet,
+                declared,
             })?;
             let mut text = serde_json::to_string_pretty(&r)
                 .map_err(|e| Error::Internal(format!("report: {e}")))?;
@@ -321,8 +344,11 @@ fn execute(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Verify { export_dir } => {
-            let v = verify(&export_dir)?;
+        Command::Verify {
+            export_dir,
+            pipeline,
+        } => {
+            let v = datacustoms::evidence::verify::verify_with(&export_dir, pipeline.as_deref())?;
             if !cli.quiet {
                 let residual = v
                     .residual

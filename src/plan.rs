@@ -126,8 +126,29 @@ impl Plan {
 
         let mut stages = Vec::new();
         let mut current = schema.clone();
+        let mut raw_sample: Option<Option<arrow::array::RecordBatch>> = None;
         for (i, cfg) in file.stages.iter().enumerate() {
-            let (stage, out) = crate::stages::build(cfg, i, &current, &source, keys.as_ref())?;
+            let needs_sample =
+                matches!(cfg, crate::config::StageConfig::Deidentify(c) if c.needs_sample());
+            let sample = if needs_sample {
+                let raw = match &raw_sample {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = read_sample(
+                            &inputs,
+                            &schema,
+                            crate::stages::deidentify::SAMPLE_VALUES,
+                        )?;
+                        raw_sample = Some(r.clone());
+                        r
+                    }
+                };
+                raw.map(|b| sample_through(b, &stages)).transpose()?
+            } else {
+                None
+            };
+            let (stage, out) =
+                crate::stages::build(cfg, i, &current, &source, keys.as_ref(), sample.as_ref())?;
             stages.push(stage);
             current = out;
         }
@@ -185,17 +206,7 @@ impl Plan {
             .stages
             .iter()
             .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
-        // The re-scan looks for the built-in types and every type a de-identification
-        // stage of this pipeline defined (its recognizers and deny-lists).
-        let mut detect = crate::detect::DetectConfig::default();
-        for s in &file.stages {
-            if let crate::config::StageConfig::Deidentify(c) = s {
-                if let Ok(d) = crate::stages::deidentify::detect_config(c) {
-                    detect.custom.extend(d.custom);
-                    detect.deny.extend(d.deny);
-                }
-            }
-        }
+        let detect = residual_detect_config(file);
         let residual = (deidentifies || max_residual.is_some())
             .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
         Ok(Plan {
@@ -272,6 +283,93 @@ fn new_run_id() -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random_range(0..0x100_0000);
     format!("{}-{suffix:06x}", now.format(&fmt).unwrap_or_default())
+}
+
+/// What the residual re-scan looks for: the built-in types and every type a
+/// de-identification stage of the pipeline defined (its recognizers and deny-lists).
+pub fn residual_detect_config(file: &crate::config::PipelineFile) -> crate::detect::DetectConfig {
+    let mut detect = crate::detect::DetectConfig::default();
+    for s in &file.stages {
+        if let crate::config::StageConfig::Deidentify(c) = s {
+            if let Ok(d) = crate::stages::deidentify::detect_config(c) {
+                detect.custom.extend(d.custom);
+                detect.deny.extend(d.deny);
+            }
+        }
+    }
+    detect
+}
+
+/// The first `rows` records of the first input, decoded with the run's schema: what
+/// stages that type columns by sampling look at.
+fn read_sample(
+    inputs: &[InputFile],
+    schema: &SchemaRef,
+    rows: usize,
+) -> Result<Option<arrow::array::RecordBatch>> {
+    let Some(input) = inputs.first() else {
+        return Ok(None);
+    };
+    match input.format {
+        Format::Parquet => {
+            let f = std::fs::File::open(&input.path)
+                .map_err(|e| Error::io("cannot open", &input.path, e))?;
+            let mut r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?
+                .with_batch_size(rows)
+                .build()?;
+            Ok(r.next()
+                .transpose()?
+                .filter(|b| b.schema().fields() == schema.fields()))
+        }
+        Format::Jsonl => {
+            use std::io::BufRead;
+            let bar = indicatif::ProgressBar::hidden();
+            let (reader, _) = crate::io::source::open_jsonl(input, &bar)?;
+            let mut chunk = crate::io::jsonl::LinesChunk::new(0);
+            for (i, line) in reader.split(b'\n').enumerate() {
+                let line = line.map_err(|e| Error::io("cannot read", &input.path, e))?;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                chunk.push(&line, i as u64 + 1);
+                if chunk.len() == rows {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(crate::io::jsonl::decode(&chunk, schema)?.data))
+        }
+    }
+}
+
+/// A sample batch after the row stages built so far (barrier stages only drop rows, so
+/// they are skipped). Keyed stages run too: a sample value may reach the vault early,
+/// which is harmless (inserts are idempotent and the value is in the input anyway).
+fn sample_through(
+    raw: arrow::array::RecordBatch,
+    stages: &[StageRunner],
+) -> Result<arrow::array::RecordBatch> {
+    let n = raw.num_rows();
+    let mut batch = crate::engine::batch::Batch {
+        index: 0,
+        file: 0,
+        data: raw,
+        origins: (1..=n as u64).collect(),
+        absent: Default::default(),
+        rejections: Vec::new(),
+        duplicates: 0,
+        attachments: (0..stages.len() + 1).map(|_| None).collect(),
+        residual: Vec::new(),
+    };
+    let mut findings = crate::engine::Findings::default();
+    for s in stages {
+        if let Some(r) = &s.row {
+            batch = r.process(batch, &mut findings)?;
+        }
+    }
+    Ok(batch.data)
 }
 
 /// Loads the root keys when a stage tokenizes or encrypts (and only then, so pipelines

@@ -30,7 +30,21 @@ pub struct ScanOptions {
     pub fields: Option<Vec<String>>,
     pub threads: Option<usize>,
     pub quiet: bool,
+    /// Fields the user declares sensitive by category (`diagnosis` → `health`), which no
+    /// recognizer can tell from the values.
+    pub declared: Vec<(String, String)>,
 }
+
+/// Categories of sensitive personal information (PIPL art. 28) a field may be declared as.
+pub const SENSITIVE_CATEGORIES: [&str; 7] = [
+    "health",
+    "biometric",
+    "religion",
+    "specific_identity",
+    "whereabouts",
+    "minors",
+    "financial",
+];
 
 /// What `scan` reports (also its JSON form).
 #[derive(Debug, Serialize)]
@@ -57,6 +71,9 @@ pub struct FieldInventory {
     pub values_with_pii: u64,
     pub records_with_pii: u64,
     pub by_type: BTreeMap<String, u64>,
+    /// The sensitive category the user declared for this field, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared: Option<String>,
 }
 
 /// Per-worker partial counts, merged at the end (merging is order-independent).
@@ -113,7 +130,10 @@ impl ScanReport {
             let types: Vec<String> = f.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
             s.push_str(&format!(
                 "{name:<width$}  {:<14}  {:>8}  {}\n",
-                f.grade,
+                match &f.declared {
+                    Some(c) => format!("{} ({c})", f.grade),
+                    None => f.grade.clone(),
+                },
                 f.records_with_pii,
                 types.join(", ")
             ));
@@ -150,6 +170,23 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
         }
         Format::Jsonl => crate::plan::infer(&inputs, Some(1000), "sample", &mut warnings)?,
     };
+    for (field, cat) in &opts.declared {
+        if !SENSITIVE_CATEGORIES.contains(&cat.as_str()) {
+            return Err(Error::Usage(format!(
+                "--sensitive {field}={cat}: the category must be one of {}",
+                SENSITIVE_CATEGORIES.join(", ")
+            )));
+        }
+        if schema.index_of(field).is_err()
+            && crate::stages::fields::resolve(&schema, field).is_err()
+        {
+            let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--sensitive {field}={cat}: no field `{field}` in the input (fields: {})",
+                known.join(", ")
+            )));
+        }
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -229,7 +266,7 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
             .by_type
             .keys()
             .any(|t| EntityType::parse(t).is_some_and(EntityType::is_sensitive));
-        f.grade = if sensitive {
+        f.grade = if sensitive || f.declared.is_some() {
             "sensitive PI"
         } else if f.by_type.is_empty() {
             "no PI detected"
@@ -237,6 +274,12 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
             "general PI"
         }
         .to_string();
+    }
+    // Declared categories make a field sensitive whatever its values look like.
+    for (field, cat) in &opts.declared {
+        let f = report.fields.entry(field.clone()).or_default();
+        f.declared = Some(cat.clone());
+        f.grade = "sensitive PI".into();
     }
     Ok(report)
 }

@@ -272,3 +272,135 @@ validator = "luhn"
         assert!(stderr(&o).contains(needle), "{extra}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn indexed_numbers_are_shared_across_a_records_fields() {
+    let t = tempfile::tempdir().unwrap();
+    write_input(t.path());
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\", \"note\"]\naction = \"indexed\"\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    // r1: one phone in text; r2: the e-mail is EMAIL_1 and the note's phone is PHONE_1.
+    assert_eq!(
+        rows[0]["text"],
+        "客户电话<PHONE_1>，身份证号<CN_ID_CARD_1>。"
+    );
+    assert_eq!(rows[1]["note"], "备用电话<PHONE_1>");
+    let both = format!(
+        "{{\"id\":\"r9\",\"text\":\"打{PHONE}或13912345678\",\"note\":\"再打13912345678\"}}\n"
+    );
+    std::fs::write(t.path().join("in.jsonl"), both).unwrap();
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--overwrite"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    assert_eq!(rows[0]["text"], "打<PHONE_1>或<PHONE_2>");
+    assert_eq!(
+        rows[0]["note"], "再打<PHONE_2>",
+        "same value in another field, same number"
+    );
+}
+
+#[test]
+fn structured_columns_take_whole_value_rules_typed_by_declaration_or_sample() {
+    let t = tempfile::tempdir().unwrap();
+    let mut s = String::new();
+    for i in 0..60 {
+        // `contact` holds phones in 55 of 60 rows: its dominant type is PHONE.
+        let contact = if i % 12 == 0 {
+            "请联系客服".to_string()
+        } else {
+            format!("1391234{i:04}")
+        };
+        s.push_str(&format!(
+            "{{\"id\":\"r{i}\",\"contact\":\"{contact}\",\"code\":\"A-{i}\",\"city\":\"上海市\",\"text\":\"电话{PHONE}\"}}\n"
+        ));
+    }
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\nactions = { PHONE = \"mask\" }\n\
+         columns = { contact = \"auto\", code = \"redact\", city = \"auto\", id = \"tag\" }\ntypes = { id = \"RECORD\" }\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    assert_eq!(
+        rows[1]["contact"], "139****0001",
+        "auto: PHONE's action (mask) on the whole value"
+    );
+    assert_eq!(
+        rows[0]["contact"], "****服",
+        "the whole value is masked even where it is no phone"
+    );
+    assert_eq!(rows[1]["code"], "", "redact empties a structured value");
+    assert_eq!(rows[1]["id"], "<RECORD>", "declared type");
+    assert_eq!(
+        rows[1]["city"], "上海市",
+        "no dominant type: scanned as text, nothing found"
+    );
+    assert_eq!(rows[1]["text"], "电话138****5678");
+    let r = read_json(&t.path().join("out/report.json"));
+    let cols = &r["stages"][0]["findings"]["info"]["columns"];
+    assert_eq!(cols["contact"]["type"], "PHONE");
+    assert_eq!(cols["contact"]["typed_by"], "sample");
+    assert_eq!(cols["city"]["treated_as"], "text");
+    assert_eq!(cols["id"]["typed_by"], "declared");
+    // A column both scanned as text and structured is refused.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out2",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\ncolumns = { text = \"mask\" }\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+    assert!(stderr(&o).contains("both in `fields`"), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_rescans_with_the_pipelines_own_recognizers() {
+    let t = tempfile::tempdir().unwrap();
+    let rows = "{\"text\":\"负责人是猎鹰计划的张三丰\",\"note\":\"猎鹰计划延期\"}\n";
+    std::fs::write(t.path().join("in.jsonl"), rows).unwrap();
+    // Only `text` is de-identified, so the project name stays in `note`.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\ndeny = { PROJECT = [\"猎鹰计划\"] }\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let plain = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+    assert!(
+        stderr(&plain).contains("re-scan: 0 detections"),
+        "{}",
+        stderr(&plain)
+    );
+    let own = run_in(t.path(), &["verify", "out", "--pipeline", "p.toml"]);
+    assert_eq!(code(&own), 0, "{}", stderr(&own));
+    assert!(
+        stderr(&own).contains("re-scan: 1 detections"),
+        "{}",
+        stderr(&own)
+    );
+    // Another pipeline file is refused: it is not the one the export was made with.
+    let edited = std::fs::read_to_string(t.path().join("p.toml")).unwrap() + "# edited\n";
+    std::fs::write(t.path().join("other.toml"), edited).unwrap();
+    let o = run_in(t.path(), &["verify", "out", "--pipeline", "other.toml"]);
+    assert_eq!(code(&o), 64, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not the pipeline this export was made with"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -68,3 +68,56 @@ fn scan_errors_use_the_contract_exit_codes() {
     assert_eq!(code(&o), 64);
     assert!(stderr(&o).contains("string fields: text"), "{}", stderr(&o));
 }
+
+#[test]
+fn declared_sensitive_fields_are_graded_sensitive() {
+    let t = tempfile::tempdir().unwrap();
+    let s: String = (0..20)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"diagnosis\":\"二型糖尿病\",\"text\":\"邮箱a{i}@example.com\"}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    let o = run_in(
+        t.path(),
+        &[
+            "scan",
+            "in.jsonl",
+            "--sensitive",
+            "diagnosis=health,id=minors",
+            "--report",
+            "-",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["fields"]["diagnosis"]["grade"], "sensitive PI");
+    assert_eq!(r["fields"]["diagnosis"]["declared"], "health");
+    assert_eq!(
+        r["fields"]["id"]["grade"], "sensitive PI",
+        "a non-text column can be declared"
+    );
+    assert_eq!(r["fields"]["text"]["grade"], "general PI");
+    let table = run_in(
+        t.path(),
+        &["scan", "in.jsonl", "--sensitive", "diagnosis=health"],
+    );
+    assert!(String::from_utf8_lossy(&table.stdout).contains("sensitive PI (health)"));
+    let bad = run_in(
+        t.path(),
+        &["scan", "in.jsonl", "--sensitive", "diagnosis=astrology"],
+    );
+    assert_eq!(code(&bad), 64, "{}", stderr(&bad));
+    let missing = run_in(
+        t.path(),
+        &["scan", "in.jsonl", "--sensitive", "blood=health"],
+    );
+    assert_eq!(code(&missing), 64);
+    assert!(
+        stderr(&missing).contains("no field `blood`"),
+        "{}",
+        stderr(&missing)
+    );
+}

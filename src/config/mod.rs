@@ -222,13 +222,10 @@ impl StageConfig {
         match self {
             StageConfig::Pseudonymize(_) => (true, false),
             StageConfig::Encrypt(_) => (false, true),
-            StageConfig::Deidentify(c) => {
-                let all = || std::iter::once(&c.action).chain(c.actions.values());
-                (
-                    all().any(|a| *a == Action::Token),
-                    all().any(|a| *a == Action::Encrypt),
-                )
-            }
+            StageConfig::Deidentify(c) => (
+                c.all_actions().any(|a| a == Action::Token),
+                c.all_actions().any(|a| a == Action::Encrypt),
+            ),
             _ => (false, false),
         }
     }

@@ -26,6 +26,14 @@ pub struct Verified {
 
 /// Verifies an export; `Error::Refused` lists every problem found.
 pub fn verify(dir: &Path) -> Result<Verified> {
+    verify_with(dir, None)
+}
+
+/// `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
+/// built-in ones. The file must be the one the export was made with (its SHA-256 is in
+/// the manifest): the reviewer at home has it, and it never travels with the export,
+/// since deny-lists may name people.
+pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
     if !dir.is_dir() {
         return Err(Error::NotFound(format!(
             "export {} not found",
@@ -33,6 +41,19 @@ pub fn verify(dir: &Path) -> Result<Verified> {
         )));
     }
     let manifest = Manifest::load(dir).map_err(Error::Refused)?;
+    let detect = match pipeline {
+        None => DetectConfig::default(),
+        Some(p) => {
+            let src = crate::config::PipelineSource::load(p)?;
+            if src.sha256 != manifest.pipeline_sha256 {
+                return Err(Error::Usage(format!(
+                    "{} is not the pipeline this export was made with (its SHA-256 differs from the manifest's pipeline_sha256)",
+                    p.display()
+                )));
+            }
+            crate::plan::residual_detect_config(&src.file)
+        }
+    };
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
     let mut data_rows = 0u64;
@@ -116,7 +137,7 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
                 let mut hits = 0u64;
-                let detector = Detector::new(&DetectConfig::default());
+                let detector = Detector::new(&detect);
                 for part in &data_parts {
                     match residual_hits(part, &detector) {
                         Ok(n) => hits += n,

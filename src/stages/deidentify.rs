@@ -29,7 +29,7 @@ use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityT
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
-use crate::stages::fields::{map_strings, resolve_fields, StringPath};
+use crate::stages::fields::{map_strings_rows, resolve, resolve_fields, StringPath};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +57,87 @@ pub struct DeidentifyConfig {
     /// that type.
     #[serde(default)]
     pub deny: BTreeMap<String, Vec<String>>,
+    /// Structured columns, treated as one value each: `{ phone = "token", id_card =
+    /// "mask", contact = "auto" }`. `auto` applies the action of the column's dominant
+    /// type, and scans the column as text when it has none.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnRule>,
+    /// The entity type of a structured column; when omitted it is sampled from the input.
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
+}
+
+/// A whole-value rule for a structured column.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnRule {
+    Tag,
+    Indexed,
+    Redact,
+    Mask,
+    Token,
+    Encrypt,
+    /// The action of the column's dominant entity type.
+    Auto,
+}
+
+impl ColumnRule {
+    fn action(self) -> Option<Action> {
+        Some(match self {
+            ColumnRule::Tag => Action::Tag,
+            ColumnRule::Indexed => Action::Indexed,
+            ColumnRule::Redact => Action::Redact,
+            ColumnRule::Mask => Action::Mask,
+            ColumnRule::Token => Action::Token,
+            ColumnRule::Encrypt => Action::Encrypt,
+            ColumnRule::Auto => return None,
+        })
+    }
+}
+
+impl DeidentifyConfig {
+    /// Whether building the stage reads a sample of the input (structured columns whose
+    /// type is not declared).
+    pub fn needs_sample(&self) -> bool {
+        self.columns.keys().any(|c| !self.types.contains_key(c))
+    }
+
+    /// Every action the stage may apply.
+    pub fn all_actions(&self) -> impl Iterator<Item = Action> + '_ {
+        std::iter::once(self.action)
+            .chain(self.actions.values().copied())
+            .chain(self.columns.values().filter_map(|r| r.action()))
+    }
+}
+
+/// A structured column and what its values become.
+struct Structured {
+    path: StringPath,
+    action: Action,
+    kind: &'static str,
+    entity: Option<EntityType>,
+}
+
+/// Values sampled to type a structured column.
+pub const SAMPLE_VALUES: usize = 1000;
+
+/// The dominant type of a column: the type one detection covering the whole (trimmed)
+/// value has, in at least half of the sampled values. Returns (type, share).
+fn dominant_type(detector: &Detector, values: &[String]) -> Option<(EntityType, f64)> {
+    let mut found = Vec::new();
+    let mut counts: BTreeMap<EntityType, usize> = BTreeMap::new();
+    for v in values {
+        let t = v.trim();
+        detector.detect(t, &mut found);
+        if let [d] = found.as_slice() {
+            if d.start == 0 && d.end == t.len() {
+                *counts.entry(d.entity).or_default() += 1;
+            }
+        }
+    }
+    let (e, n) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+    let share = n as f64 / values.len() as f64;
+    (share >= 0.5).then_some((e, share))
 }
 
 /// `[[stages.recognizers]]`: a regex, an optional checksum, optional context words.
@@ -178,6 +259,11 @@ pub struct Deidentify {
     actions: BTreeMap<EntityType, Action>,
     keys: Option<Arc<RunKeys>>,
     tokenizer: Option<Tokenizer>,
+    structured: Vec<Structured>,
+    /// Whether any action is `indexed` (then numbers are kept per record).
+    indexes: bool,
+    /// How each structured column was typed, for the report.
+    columns_info: serde_json::Value,
 }
 
 /// Masks a value the way Chinese services display personal data: a phone keeps its
@@ -244,6 +330,7 @@ impl Deidentify {
         src: &PipelineSource,
         index: usize,
         keys: Option<&Arc<RunKeys>>,
+        sample: Option<&arrow::array::RecordBatch>,
     ) -> Result<Self> {
         let err = |needle: &str, msg: String| {
             Error::Config(format!(
@@ -251,7 +338,20 @@ impl Deidentify {
                 src.stage_at(index, needle)
             ))
         };
-        let paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
+        for c in cfg.columns.keys() {
+            if cfg.fields.as_ref().is_some_and(|f| f.contains(c)) {
+                return Err(err(c, format!("`{c}` is both in `fields` (scanned as text) and in `columns` (one value); choose one")));
+            }
+        }
+        for c in cfg.types.keys() {
+            if !cfg.columns.contains_key(c) {
+                return Err(err(
+                    c,
+                    format!("`types` names `{c}`, which is not in `columns`"),
+                ));
+            }
+        }
+        let mut paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
         if !(0.0..=1.0).contains(&cfg.min_score) {
             return Err(err("min_score", "min_score must be between 0 and 1".into()));
         }
@@ -270,16 +370,107 @@ impl Deidentify {
             actions.insert(e, *a);
         }
         let detector = Detector::try_new(&dc).map_err(|e| err("pattern", e))?;
-        let all = || std::iter::once(&cfg.action).chain(cfg.actions.values());
-        let keys = keys.filter(|_| all().any(|a| matches!(a, Action::Token | Action::Encrypt)));
-        let tokenizer = keys
-            .filter(|_| all().any(|a| *a == Action::Token))
-            .map(|k| Tokenizer::new(k.ring.primary(), &k.scope, own.iter().map(|e| e.as_str())));
-        if let Some(k) = keys.filter(|_| all().any(|a| *a == Action::Encrypt)) {
+        let action_of = |e: EntityType| actions.get(&e).copied().unwrap_or(cfg.action);
+
+        // Structured columns: typed by declaration, else by a sample of the input.
+        let mut structured = Vec::new();
+        let mut info = serde_json::Map::new();
+        for (name, rule) in &cfg.columns {
+            let path = resolve(schema, name).map_err(|e| {
+                err(name, format!("{e}; structured columns must be text (use pseudonymize or encrypt for other types)"))
+            })?;
+            let (kind, entity, how): (&'static str, Option<EntityType>, serde_json::Value) =
+                match cfg.types.get(name) {
+                    Some(t) => {
+                        crate::stages::pseudonymize::check_type_name(t).map_err(|e| err(t, e))?;
+                        let e = entity_named(t).map_err(|e| err(t, e))?;
+                        (
+                            e.as_str(),
+                            Some(e),
+                            serde_json::json!({ "type": t, "typed_by": "declared" }),
+                        )
+                    }
+                    None => {
+                        let mut values = Vec::new();
+                        if let Some(b) = sample {
+                            crate::stages::fields::for_each_string(
+                                b.column(path.column),
+                                &path.steps,
+                                &mut |_, v| {
+                                    if values.len() < SAMPLE_VALUES {
+                                        values.push(v.to_string());
+                                    }
+                                },
+                            );
+                        }
+                        match dominant_type(&detector, &values) {
+                            Some((e, share)) => (
+                                e.as_str(),
+                                Some(e),
+                                serde_json::json!({ "type": e.as_str(), "typed_by": "sample", "sampled": values.len(), "share": (share * 1000.0).round() / 1000.0 }),
+                            ),
+                            None if *rule == ColumnRule::Auto => {
+                                info.insert(name.clone(), serde_json::json!({ "type": null, "typed_by": "sample", "sampled": values.len(), "treated_as": "text" }));
+                                if !paths.iter().any(|p| &p.name == name) {
+                                    paths.push(path);
+                                }
+                                continue;
+                            }
+                            None => {
+                                let own: &'static str = Box::leak(
+                                    crate::stages::pseudonymize::column_type_name(name)
+                                        .into_boxed_str(),
+                                );
+                                (
+                                    own,
+                                    None,
+                                    serde_json::json!({ "type": own, "typed_by": "column name", "sampled": values.len() }),
+                                )
+                            }
+                        }
+                    }
+                };
+            let action = match rule.action() {
+                Some(a) => a,
+                None => entity.map(action_of).unwrap_or(cfg.action),
+            };
+            let mut how = how;
+            how["action"] = serde_json::to_value(action).unwrap_or_default();
+            info.insert(name.clone(), how);
+            paths.retain(|p| p.name != path.name);
+            structured.push(Structured {
+                path,
+                action,
+                kind,
+                entity,
+            });
+        }
+
+        let uses = |a: Action| {
+            std::iter::once(cfg.action)
+                .chain(cfg.actions.values().copied())
+                .chain(structured.iter().map(|s| s.action))
+                .any(|x| x == a)
+        };
+        let keys = keys.filter(|_| uses(Action::Token) || uses(Action::Encrypt));
+        let tokenizer = keys.filter(|_| uses(Action::Token)).map(|k| {
+            Tokenizer::new(
+                k.ring.primary(),
+                &k.scope,
+                own.iter()
+                    .map(|e| e.as_str())
+                    .chain(structured.iter().map(|s| s.kind)),
+            )
+        });
+        if let Some(k) = keys.filter(|_| uses(Action::Encrypt)) {
             let mut tf = k.text_fields.lock().expect("fields lock");
-            for p in &paths {
-                if !tf.contains(&p.name) {
-                    tf.push(p.name.clone());
+            for name in paths
+                .iter()
+                .map(|p| &p.name)
+                .chain(structured.iter().map(|s| &s.path.name))
+            {
+                if !tf.contains(name) {
+                    tf.push(name.clone());
                 }
             }
         }
@@ -290,11 +481,102 @@ impl Deidentify {
             actions,
             keys: keys.cloned(),
             tokenizer,
+            indexes: uses(Action::Indexed),
+            structured,
+            columns_info: serde_json::Value::Object(info),
         })
     }
 
     fn action(&self, e: EntityType) -> Action {
         self.actions.get(&e).copied().unwrap_or(self.default_action)
+    }
+
+    /// Appends what `value` (of type `kind`) becomes under action `a`. `numbering` holds
+    /// the record's `indexed` numbers so far.
+    #[allow(clippy::too_many_arguments)]
+    fn render(
+        &self,
+        a: Action,
+        kind: &'static str,
+        entity: Option<EntityType>,
+        value: &str,
+        field: &str,
+        numbering: &mut Vec<(&'static str, String)>,
+        keyed: &mut Keyed<'_>,
+        out: &mut String,
+    ) {
+        match a {
+            Action::Tag => {
+                out.push('<');
+                out.push_str(kind);
+                out.push('>');
+            }
+            Action::Indexed => {
+                let same = numbering
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .position(|(_, v)| v == value);
+                let n = match same {
+                    Some(i) => i + 1,
+                    None => {
+                        numbering.push((kind, value.to_string()));
+                        numbering.iter().filter(|(k, _)| *k == kind).count()
+                    }
+                };
+                out.push('<');
+                out.push_str(kind);
+                out.push('_');
+                out.push_str(itoa::Buffer::new().format(n));
+                out.push('>');
+            }
+            Action::Redact => {}
+            Action::Mask => out.push_str(&mask(value, entity.unwrap_or(EntityType::Custom(kind)))),
+            Action::Token => match self.tokenizer.as_ref().and_then(|t| t.token(kind, value)) {
+                Some(tok) => {
+                    if self.keys.as_ref().is_some_and(|k| k.has_vault())
+                        && !keyed.vault.contains_key(&tok.text)
+                    {
+                        keyed.vault.insert(
+                            tok.text.clone(),
+                            VaultEntry {
+                                token: tok.text.clone(),
+                                entity: kind.to_string(),
+                                full_mac: tok.full_mac,
+                                value: Zeroizing::new(value.to_string()),
+                            },
+                        );
+                    }
+                    out.push_str(&tok.text);
+                }
+                None => {
+                    keyed.error.get_or_insert(Error::Internal(format!(
+                        "deidentify: no token key for {kind}"
+                    )));
+                }
+            },
+            Action::Encrypt => {
+                // On any failure the value is dropped and the batch fails: never leave
+                // the plaintext in place.
+                if let (Some(k), Some(enc)) = (self.keys.as_ref(), keyed.enc.as_mut()) {
+                    out.push('<');
+                    if let Err(e) = enc.encrypt(
+                        value.as_bytes(),
+                        &k.export_id,
+                        field,
+                        None,
+                        &mut keyed.aad,
+                        out,
+                    ) {
+                        keyed.error.get_or_insert(e);
+                    }
+                    out.push('>');
+                } else {
+                    keyed.error.get_or_insert(Error::Internal(
+                        "deidentify: encrypt without a data key pool".into(),
+                    ));
+                }
+            }
+        }
     }
 
     /// The value with every detection replaced, or None when there is none.
@@ -304,9 +586,10 @@ impl Deidentify {
         text: &str,
         field: &str,
         found: &mut Vec<Detection>,
-        counts: &mut BTreeMap<EntityType, u64>,
-        examples: &mut BTreeMap<EntityType, Vec<String>>,
+        counts: &mut BTreeMap<&'static str, u64>,
+        examples: &mut BTreeMap<&'static str, Vec<String>>,
         keyed: &mut Keyed<'_>,
+        numbering: &mut Vec<(&'static str, String)>,
     ) -> Option<String> {
         self.detector.detect(text, found);
         if found.is_empty() {
@@ -314,86 +597,25 @@ impl Deidentify {
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        let mut numbering: Vec<(EntityType, &str)> = Vec::new();
         for d in found.iter() {
             let value = &text[d.start..d.end];
-            *counts.entry(d.entity).or_default() += 1;
-            let ex = examples.entry(d.entity).or_default();
+            let kind = d.entity.as_str();
+            *counts.entry(kind).or_default() += 1;
+            let ex = examples.entry(kind).or_default();
             if ex.len() < 3 {
                 ex.push(mask(value, d.entity));
             }
             out.push_str(&text[last..d.start]);
-            match self.action(d.entity) {
-                Action::Tag => {
-                    out.push('<');
-                    out.push_str(d.entity.as_str());
-                    out.push('>');
-                }
-                Action::Indexed => {
-                    let same = numbering
-                        .iter()
-                        .filter(|(e, _)| *e == d.entity)
-                        .position(|(_, v)| *v == value);
-                    let n = match same {
-                        Some(i) => i + 1,
-                        None => {
-                            numbering.push((d.entity, value));
-                            numbering.iter().filter(|(e, _)| *e == d.entity).count()
-                        }
-                    };
-                    out.push_str(&format!("<{}_{n}>", d.entity.as_str()));
-                }
-                Action::Redact => {}
-                Action::Mask => out.push_str(&mask(value, d.entity)),
-                Action::Token => {
-                    let kind = d.entity.as_str();
-                    match self.tokenizer.as_ref().and_then(|t| t.token(kind, value)) {
-                        Some(tok) => {
-                            if self.keys.as_ref().is_some_and(|k| k.has_vault())
-                                && !keyed.vault.contains_key(&tok.text)
-                            {
-                                keyed.vault.insert(
-                                    tok.text.clone(),
-                                    VaultEntry {
-                                        token: tok.text.clone(),
-                                        entity: kind.to_string(),
-                                        full_mac: tok.full_mac,
-                                        value: Zeroizing::new(value.to_string()),
-                                    },
-                                );
-                            }
-                            out.push_str(&tok.text);
-                        }
-                        None => {
-                            keyed.error.get_or_insert(Error::Internal(format!(
-                                "deidentify: no token key for {kind}"
-                            )));
-                        }
-                    }
-                }
-                Action::Encrypt => {
-                    // On any failure the value is dropped and the batch fails: never
-                    // leave the plaintext in place.
-                    if let (Some(k), Some(enc)) = (self.keys.as_ref(), keyed.enc.as_mut()) {
-                        out.push('<');
-                        if let Err(e) = enc.encrypt(
-                            value.as_bytes(),
-                            &k.export_id,
-                            field,
-                            None,
-                            &mut keyed.aad,
-                            &mut out,
-                        ) {
-                            keyed.error.get_or_insert(e);
-                        }
-                        out.push('>');
-                    } else {
-                        keyed.error.get_or_insert(Error::Internal(
-                            "deidentify: encrypt without a data key pool".into(),
-                        ));
-                    }
-                }
-            }
+            self.render(
+                self.action(d.entity),
+                kind,
+                Some(d.entity),
+                value,
+                field,
+                numbering,
+                keyed,
+                &mut out,
+            );
             last = d.end;
         }
         out.push_str(&text[last..]);
@@ -416,10 +638,18 @@ impl RowStage for Deidentify {
             aad: Vec::new(),
             error: None,
         };
+        // `indexed` numbers are per record, across all of the stage's fields.
+        let mut numbering: HashMap<usize, Vec<(&'static str, String)>> = HashMap::new();
+        let mut scratch = Vec::new();
         for path in &self.paths {
             let mut counts = BTreeMap::new();
             let mut changed = 0u64;
-            let mut f = |s: &str| {
+            let mut f = |row: usize, s: &str| {
+                let n = if self.indexes {
+                    numbering.entry(row).or_default()
+                } else {
+                    &mut scratch
+                };
                 let r = self.replace(
                     s,
                     &path.name,
@@ -427,21 +657,60 @@ impl RowStage for Deidentify {
                     &mut counts,
                     &mut examples,
                     &mut keyed,
+                    n,
                 );
                 changed += r.is_some() as u64;
                 r
             };
-            if let Some(new) = map_strings(&columns[path.column], &path.steps, &mut f)? {
+            if let Some(new) = map_strings_rows(&columns[path.column], &path.steps, &mut f)? {
                 columns[path.column] = new;
             }
             for (e, n) in counts {
-                findings.add_field(&path.name, e.as_str(), n);
-                findings.add_total(e.as_str(), n);
+                findings.add_field(&path.name, e, n);
+                findings.add_total(e, n);
             }
             findings.add_field(&path.name, "values_changed", changed);
         }
+        for c in &self.structured {
+            let mut n_values = 0u64;
+            let mut f = |row: usize, s: &str| {
+                n_values += 1;
+                let ex = examples.entry(c.kind).or_default();
+                if ex.len() < 3 {
+                    ex.push(mask(s, c.entity.unwrap_or(EntityType::Custom(c.kind))));
+                }
+                let n = if self.indexes {
+                    numbering.entry(row).or_default()
+                } else {
+                    &mut scratch
+                };
+                let mut out = String::new();
+                self.render(
+                    c.action,
+                    c.kind,
+                    c.entity,
+                    s,
+                    &c.path.name,
+                    n,
+                    &mut keyed,
+                    &mut out,
+                );
+                Some(out)
+            };
+            if let Some(new) = map_strings_rows(&columns[c.path.column], &c.path.steps, &mut f)? {
+                columns[c.path.column] = new;
+            }
+            findings.add_field(&c.path.name, c.kind, n_values);
+            findings.add_total(c.kind, n_values);
+            findings.add_field(&c.path.name, "values_changed", n_values);
+        }
         for (e, ex) in examples {
-            findings.set_info(&format!("examples_masked.{}", e.as_str()), ex);
+            findings.set_info(&format!("examples_masked.{e}"), ex);
+        }
+        if !self.structured.is_empty()
+            || self.columns_info.as_object().is_some_and(|o| !o.is_empty())
+        {
+            findings.set_info("columns", &self.columns_info);
         }
         if let Some(e) = keyed.error {
             return Err(e);
@@ -490,6 +759,9 @@ mod tests {
             actions: BTreeMap::new(),
             keys: None,
             tokenizer: None,
+            structured: Vec::new(),
+            indexes: true,
+            columns_info: serde_json::Value::Null,
         }
     }
 
@@ -502,8 +774,16 @@ mod tests {
             aad: Vec::new(),
             error: None,
         };
-        s.replace(text, "text", &mut f, &mut c, &mut e, &mut k)
-            .unwrap_or_else(|| text.to_string())
+        s.replace(
+            text,
+            "text",
+            &mut f,
+            &mut c,
+            &mut e,
+            &mut k,
+            &mut Vec::new(),
+        )
+        .unwrap_or_else(|| text.to_string())
     }
 
     #[test]

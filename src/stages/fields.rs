@@ -125,12 +125,38 @@ pub fn map_strings(
     steps: &[String],
     f: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<Option<ArrayRef>> {
+    map_strings_rows(array, steps, &mut |_, s| f(s))
+}
+
+/// As `map_strings`, with the top-level row each value belongs to: `f(row, value)`.
+/// Values under a null list or struct are left alone (they are not part of any record).
+pub fn map_strings_rows(
+    array: &ArrayRef,
+    steps: &[String],
+    f: &mut dyn FnMut(usize, &str) -> Option<String>,
+) -> Result<Option<ArrayRef>> {
+    map_at(array, steps, None, f)
+}
+
+fn map_at(
+    array: &ArrayRef,
+    steps: &[String],
+    rows: Option<&[u32]>,
+    f: &mut dyn FnMut(usize, &str) -> Option<String>,
+) -> Result<Option<ArrayRef>> {
+    let row_of = |i: usize| -> Option<usize> {
+        match rows {
+            None => Some(i),
+            Some(r) => (r[i] != u32::MAX).then_some(r[i] as usize),
+        }
+    };
     Ok(match array.data_type() {
-        DataType::Utf8 => map_leaf(array.as_string::<i32>(), f),
-        DataType::LargeUtf8 => map_leaf(array.as_string::<i64>(), f),
+        DataType::Utf8 => map_leaf(array.as_string::<i32>(), &row_of, f),
+        DataType::LargeUtf8 => map_leaf(array.as_string::<i64>(), &row_of, f),
         DataType::Utf8View => {
             let a = array.as_string_view();
-            let changes = collect_changes(a.len(), |i| (!a.is_null(i)).then(|| a.value(i)), f);
+            let changes =
+                collect_changes(a.len(), &row_of, |i| (!a.is_null(i)).then(|| a.value(i)), f);
             changes.map(|changes| {
                 let mut b = StringViewBuilder::with_capacity(a.len());
                 apply_changes(
@@ -145,12 +171,18 @@ pub fn map_strings(
                 Arc::new(b.finish()) as ArrayRef
             })
         }
-        DataType::List(_) => map_list(array.as_list::<i32>(), steps, f)?,
-        DataType::LargeList(_) => map_list(array.as_list::<i64>(), steps, f)?,
+        DataType::List(_) => map_list(array.as_list::<i32>(), steps, rows, f)?,
+        DataType::LargeList(_) => map_list(array.as_list::<i64>(), steps, rows, f)?,
         DataType::Struct(fields) => {
             let s = array.as_struct();
             let (idx, rest) = struct_child(s, steps);
-            match map_strings(s.column(idx), rest, f)? {
+            let child_rows: Vec<u32> = (0..s.len())
+                .map(|i| match row_of(i) {
+                    Some(r) if !s.is_null(i) => r as u32,
+                    _ => u32::MAX,
+                })
+                .collect();
+            match map_at(s.column(idx), rest, Some(&child_rows), f)? {
                 None => None,
                 Some(new) => {
                     let mut cols = s.columns().to_vec();
@@ -231,6 +263,12 @@ fn visit_list<O: OffsetSizeTrait>(
     rows: Option<&[u32]>,
     f: &mut dyn FnMut(usize, &str),
 ) {
+    let child_rows = list_child_rows(l, rows);
+    visit(l.values(), steps, Some(&child_rows), f)
+}
+
+/// The top-level row of each element of a list's values (`u32::MAX` under a null).
+fn list_child_rows<O: OffsetSizeTrait>(l: &GenericListArray<O>, rows: Option<&[u32]>) -> Vec<u32> {
     let offsets = l.value_offsets();
     let mut child_rows = vec![u32::MAX; l.values().len()];
     for i in 0..l.len() {
@@ -244,18 +282,20 @@ fn visit_list<O: OffsetSizeTrait>(
         let (a, b) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
         child_rows[a..b].fill(row);
     }
-    visit(l.values(), steps, Some(&child_rows), f)
+    child_rows
 }
 
 fn map_list<O: OffsetSizeTrait>(
     l: &GenericListArray<O>,
     steps: &[String],
-    f: &mut dyn FnMut(&str) -> Option<String>,
+    rows: Option<&[u32]>,
+    f: &mut dyn FnMut(usize, &str) -> Option<String>,
 ) -> Result<Option<ArrayRef>> {
     let (DataType::List(field) | DataType::LargeList(field)) = l.data_type() else {
         unreachable!()
     };
-    Ok(match map_strings(l.values(), steps, f)? {
+    let child_rows = list_child_rows(l, rows);
+    Ok(match map_at(l.values(), steps, Some(&child_rows), f)? {
         None => None,
         Some(values) => Some(Arc::new(GenericListArray::<O>::try_new(
             field.clone(),
@@ -268,10 +308,11 @@ fn map_list<O: OffsetSizeTrait>(
 
 fn map_leaf<O: OffsetSizeTrait>(
     a: &GenericStringArray<O>,
-    f: &mut dyn FnMut(&str) -> Option<String>,
+    row_of: &dyn Fn(usize) -> Option<usize>,
+    f: &mut dyn FnMut(usize, &str) -> Option<String>,
 ) -> Option<ArrayRef> {
     let get = |i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let changes = collect_changes(a.len(), get, f)?;
+    let changes = collect_changes(a.len(), row_of, get, f)?;
     let mut b = GenericStringBuilder::<O>::with_capacity(a.len(), a.value_data().len());
     apply_changes(a.len(), changes, get, |v| match v {
         Some(s) => b.append_value(s),
@@ -282,11 +323,15 @@ fn map_leaf<O: OffsetSizeTrait>(
 
 fn collect_changes<'a>(
     len: usize,
+    row_of: &dyn Fn(usize) -> Option<usize>,
     get: impl Fn(usize) -> Option<&'a str>,
-    f: &mut dyn FnMut(&str) -> Option<String>,
+    f: &mut dyn FnMut(usize, &str) -> Option<String>,
 ) -> Option<Vec<(usize, String)>> {
     let changes: Vec<(usize, String)> = (0..len)
-        .filter_map(|i| get(i).and_then(&mut *f).map(|n| (i, n)))
+        .filter_map(|i| {
+            let r = row_of(i)?;
+            get(i).and_then(|s| f(r, s)).map(|n| (i, n))
+        })
         .collect();
     (!changes.is_empty()).then_some(changes)
 }

@@ -22,13 +22,15 @@ use crate::engine::StageRunner;
 use crate::error::Result;
 
 /// `index` is the stage's position in the pipeline file (for error messages); `keys` is
-/// the run's key bundle, present when some stage tokenizes or encrypts.
+/// the run's key bundle, present when some stage tokenizes or encrypts; `sample` is a
+/// sample of the input as this stage will see it, for stages that ask for one.
 pub fn build(
     cfg: &StageConfig,
     index: usize,
     schema: &SchemaRef,
     src: &PipelineSource,
     keys: Option<&Arc<RunKeys>>,
+    sample: Option<&arrow::array::RecordBatch>,
 ) -> Result<(StageRunner, SchemaRef)> {
     let type_name = cfg.type_name();
     let row = |r: Box<dyn crate::engine::RowStage>| StageRunner {
@@ -73,7 +75,7 @@ pub fn build(
         }
         StageConfig::Deidentify(c) => (
             row(Box::new(deidentify::Deidentify::build(
-                c, schema, src, index, keys,
+                c, schema, src, index, keys, sample,
             )?)),
             schema.clone(),
         ),
