@@ -6,13 +6,19 @@
 //! benches/crypto.sh [N]                                    # the same, with the CPU model first
 //! ```
 //!
-//! One line per measurement, `key=value` fields, the median of 3 timed runs:
+//! One line per measurement, `key=value` fields, from the run (of 3) with the median wall
+//! time:
 //!
 //! ```text
-//! tokens kind=USER_ID value=16B threads=1 n=2000000 seconds=0.630 per_sec=3170000 runs=0.629/0.630/0.641
-//! encrypt value=64B threads=2 n=2000000 seconds=0.500 per_sec=4000000 runs=...
-//! decrypt value=64B threads=2 n=2000000 seconds=0.400 per_sec=5000000 runs=...
+//! tokens kind=USER_ID value=16B threads=1 n=2000000 seconds=0.630 per_sec=3170000 cpu_seconds=0.631 per_cpu_sec=3169000 runs=0.629/0.630/0.641
+//! encrypt value=64B threads=2 n=2000000 seconds=0.500 per_sec=4000000 cpu_seconds=0.990 per_cpu_sec=2020000 runs=...
+//! decrypt value=64B threads=2 n=2000000 seconds=0.400 per_sec=5000000 cpu_seconds=0.790 per_cpu_sec=2530000 runs=...
 //! ```
+//!
+//! `seconds` / `per_sec`: wall time. `cpu_seconds` / `per_cpu_sec`: user + system CPU
+//! time of the whole process during that run (getrusage), so a figure per busy core that
+//! is less disturbed by other load on the machine than wall time (it includes rayon's
+//! brief idle spinning). `runs`: the wall seconds of all runs, in order.
 //!
 //! The work is split into chunks of `CHUNK` values, one rayon task each, on a pool of
 //! exactly `threads` threads. Values come from a small pool of distinct precomputed
@@ -67,8 +73,19 @@ fn values(kind: &str, size: usize) -> Vec<String> {
         .collect()
 }
 
-/// Times `f` (which processes chunk `c` of `n` values) on `pool`, `RUNS` times; prints
-/// the median.
+/// User + system CPU seconds of this process so far (all threads).
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Times `f` (which processes `len` values from index `start`) over `n` values in chunks
+/// on `pool`, `RUNS` times; prints the run with the median wall time and its CPU seconds.
 fn measure(
     label: &str,
     pool: &rayon::ThreadPool,
@@ -77,8 +94,9 @@ fn measure(
     f: impl Fn(usize, usize) + Sync,
 ) {
     let chunks = n.div_ceil(CHUNK);
-    let mut secs: Vec<f64> = (0..RUNS)
+    let mut runs: Vec<(f64, f64)> = (0..RUNS)
         .map(|_| {
+            let cpu = cpu_seconds();
             let t = Instant::now();
             pool.install(|| {
                 (0..chunks).into_par_iter().for_each(|c| {
@@ -86,19 +104,20 @@ fn measure(
                     f(start, CHUNK.min(n - start));
                 })
             });
-            t.elapsed().as_secs_f64()
+            (t.elapsed().as_secs_f64(), cpu_seconds() - cpu)
         })
         .collect();
-    let runs = secs
+    let all = runs
         .iter()
-        .map(|s| format!("{s:.3}"))
+        .map(|(s, _)| format!("{s:.3}"))
         .collect::<Vec<_>>()
         .join("/");
-    secs.sort_by(f64::total_cmp);
-    let median = secs[RUNS / 2];
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall, cpu) = runs[RUNS / 2];
     println!(
-        "{label} threads={threads} n={n} seconds={median:.3} per_sec={:.0} runs={runs}",
-        n as f64 / median
+        "{label} threads={threads} n={n} seconds={wall:.3} per_sec={:.0} cpu_seconds={cpu:.3} per_cpu_sec={:.0} runs={all}",
+        n as f64 / wall,
+        n as f64 / cpu
     );
 }
 

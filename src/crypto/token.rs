@@ -8,8 +8,8 @@
 //! scopes give unlinkable tokens; tokens are ASCII `[A-Z0-9_]` + `_v<n>_` + 32 hex
 //! digits, so they survive any JSON or Parquet round-trip and can be found again.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -41,7 +41,7 @@ pub struct Token {
 impl Tokenizer {
     /// `types`: every type this tokenizer will be asked for (built-in names are added).
     pub fn new<'a>(root: &RootKey, scope: &str, types: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut macs = HashMap::new();
+        let mut macs = HashMap::default();
         let all = EntityType::ALL.iter().map(|e| e.as_str()).chain(types);
         for t in all {
             let key = root.derive("token", scope, t);
@@ -98,7 +98,14 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// printed back (compressed IPv6); names, addresses and other text are NFKC-normalized,
 /// trimmed and have runs of white space collapsed.
 pub fn canonical<'a>(kind: &str, value: &'a str) -> Cow<'a, str> {
-    let nfkc = |v: &str| -> String { v.nfkc().collect() };
+    // NFKC changes nothing in ASCII text: skip it there (most identifiers are ASCII).
+    fn nfkc(v: &str) -> Cow<'_, str> {
+        if v.is_ascii() {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Owned(v.nfkc().collect())
+        }
+    }
     match kind {
         "PHONE" => {
             let v = nfkc(value);

@@ -27,6 +27,7 @@
 //! resolution. A text without an ASCII digit, `@`, `.` or `:` is refused before any
 //! regex runs: no recognizer can match it.
 
+mod fold;
 mod recognizers;
 pub mod validators;
 
@@ -307,6 +308,18 @@ impl Detector {
     /// never overlapping (overlaps resolved deterministically: higher score, then longer,
     /// then leftmost), each with score >= min_score.
     pub fn detect(&self, text: &str, out: &mut Vec<Detection>) {
+        match fold::Shadow::of(text) {
+            None => self.detect_plain(text, out),
+            Some(shadow) => {
+                self.detect_plain(&shadow.text, out);
+                for d in out.iter_mut() {
+                    (d.start, d.end) = shadow.map(d.start, d.end);
+                }
+            }
+        }
+    }
+
+    fn detect_plain(&self, text: &str, out: &mut Vec<Detection>) {
         out.clear();
         self.detect_custom(text, out);
         if let Some(n) = &self.names_zh {

@@ -285,7 +285,7 @@ pub fn mask(value: &str, entity: EntityType) -> String {
             .collect()
     };
     match entity {
-        EntityType::Email => match value.split_once('@') {
+        EntityType::Email => match value.split_once(['@', '＠']) {
             Some((local, domain)) => {
                 let first: String = local.chars().take(1).collect();
                 format!("{first}***@{domain}")
@@ -800,5 +800,18 @@ mod tests {
             "打<PHONE_1>或<PHONE_2>，再打<PHONE_1>"
         );
         assert_eq!(apply(Action::Tag, "没有个人信息"), "没有个人信息");
+        // Disguised values (full-width digits, invisible characters) are found without
+        // a normalize stage, and replaced whole.
+        assert_eq!(
+            apply(
+                Action::Tag,
+                "电话１３８１２３４５６７８，证件1101\u{200B}0519491231002X。"
+            ),
+            "电话<PHONE>，证件<CN_ID_CARD>。"
+        );
+        assert_eq!(
+            apply(Action::Mask, "邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
+            "邮箱ｚ***@ｅｘａｍｐｌｅ．ｃｏｍ"
+        );
     }
 }
