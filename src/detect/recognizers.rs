@@ -41,6 +41,39 @@ pub(crate) struct Rule {
     pub pattern: String,
     pub scan: Scan,
     pub check: fn(&str, usize, usize) -> Option<Hit>,
+    /// What a text must contain for the pattern to match at all (`needs::*` bits): a
+    /// text without them skips the rule instead of running a search that cannot succeed.
+    pub needs: u8,
+}
+
+/// Classes of bytes a pattern cannot match without (see `Rule::needs`).
+pub(crate) mod needs {
+    pub const DIGIT: u8 = 1;
+    pub const AT: u8 = 2;
+    pub const DOT: u8 = 4;
+    pub const COLON: u8 = 8;
+    pub const UPPER: u8 = 16;
+    /// 号 (house numbers in Chinese addresses).
+    pub const HAO: u8 = 32;
+
+    /// The classes present in `text`, in one pass over its bytes.
+    pub fn of(text: &str) -> u8 {
+        let mut m = 0u8;
+        let b = text.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            m |= match c {
+                b'0'..=b'9' => DIGIT,
+                b'@' => AT,
+                b'.' => DOT,
+                b':' => COLON,
+                b'A'..=b'Z' => UPPER,
+                // 号 is E5 8F B7 in UTF-8.
+                0xE5 if b.get(i + 1) == Some(&0x8F) && b.get(i + 2) == Some(&0xB7) => HAO,
+                _ => 0,
+            };
+        }
+        m
+    }
 }
 
 // Scores. Their order is what resolves overlaps between types, so it is deliberate:
@@ -904,12 +937,14 @@ pub(crate) fn rules() -> Vec<Rule> {
     let url_bare = format!(r"{DOMAIN}(?::[0-9]{{1,5}})?{PATH}");
     let email_re = format!(r"[A-Za-z0-9._%+\-]{{1,64}}@{DOMAIN}");
     use EntityType as T;
-    let r = |entity, pattern: &str, scan, check| Rule {
+    let r = |entity, pattern: &str, scan, check, needs| Rule {
         entity,
         pattern: pattern.to_string(),
         scan,
         check,
+        needs,
     };
+    use needs::{AT, COLON, DIGIT, DOT, HAO, UPPER};
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
     let dob = format!(
         r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
@@ -920,85 +955,115 @@ pub(crate) fn rules() -> Vec<Rule> {
     let person_en_re = format!(r"{word}(?: [A-Z]\.)?(?: {word}){{0,2}}");
     let address_en_re = r"(?:(?:Flat|Apt|Apartment|Unit|Suite) [0-9]{1,4}[A-Z]?, )?[0-9]{1,5}[A-Z]? (?:[A-Z][a-z']+ ){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Terrace|Close|Crescent|Square|Sq|Gardens|Loop|Row|Mews|Grove|Walk|Hill|Park|Highway|Hwy)\.?(?:, [A-Z][a-z]+(?: [A-Z][a-z]+){0,2})?(?:,? [A-Z]{2} [0-9]{5}(?:-[0-9]{4})?| [A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2})?";
     vec![
-        r(T::Address, r"[0-9]{1,5}号", Scan::Retry, address_zh),
-        r(T::Address, address_en_re, Scan::Retry, address_en),
-        r(T::Person, &person_en_re, Scan::Retry, person_en),
-        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth),
+        r(
+            T::Address,
+            r"[0-9]{1,5}号",
+            Scan::Retry,
+            address_zh,
+            DIGIT | HAO,
+        ),
+        r(
+            T::Address,
+            address_en_re,
+            Scan::Retry,
+            address_en,
+            DIGIT | UPPER,
+        ),
+        r(T::Person, &person_en_re, Scan::Retry, person_en, UPPER),
+        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT),
         r(
             T::CnIdCard,
             r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
             Scan::Retry,
             cn_id_card,
+            DIGIT,
         ),
         r(
             T::BankCard,
             r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{13,19}",
             Scan::Retry,
             bank_card,
+            DIGIT,
         ),
         r(
             T::Phone,
             r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
             Scan::Retry,
             cn_mobile,
+            DIGIT,
         ),
         r(
             T::Phone,
             r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,4}[ \-])[0-9]{2,4}(?:[ \-]?[0-9]{2,4}){1,2}",
             Scan::Retry,
             phone_national,
+            DIGIT,
         ),
         r(
             T::Phone,
             r"(?:\+?[1-9][0-9]{0,2}[ \-.])?(?:\([2-9][0-9]{2}\)[ \-.]?|[2-9][0-9]{2}[ \-.])[2-9][0-9]{2}[ \-.][0-9]{4}",
             Scan::Retry,
             phone_nanp,
+            DIGIT,
         ),
         r(
             T::Phone,
             r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
             Scan::Retry,
             phone_intl,
+            DIGIT,
         ),
-        r(T::Email, &email_re, Scan::Linear, email),
-        r(T::Url, &url_scheme, Scan::Linear, url),
-        r(T::Url, &url_bare, Scan::Linear, url),
+        r(T::Email, &email_re, Scan::Linear, email, AT),
+        r(T::Url, &url_scheme, Scan::Linear, url, COLON),
+        r(T::Url, &url_bare, Scan::Linear, url, DOT),
         r(
             T::IpAddress,
             r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,3})?",
             Scan::Retry,
             ipv4,
+            DIGIT | DOT,
         ),
         r(
             T::IpAddress,
             r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*",
             Scan::Linear,
             ipv6,
+            COLON,
         ),
-        r(T::CnUscc, r"[0-9A-HJ-NP-RTUW-Y]{18}", Scan::Retry, uscc),
+        r(
+            T::CnUscc,
+            r"[0-9A-HJ-NP-RTUW-Y]{18}",
+            Scan::Retry,
+            uscc,
+            DIGIT,
+        ),
         r(
             T::CnLicensePlate,
             r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·・ ]?[A-HJ-NP-Z0-9]{5,6}",
             Scan::Retry,
             plate,
+            UPPER,
         ),
         r(
             T::Passport,
             r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}",
             Scan::Retry,
             passport,
+            UPPER | DIGIT,
         ),
         r(
             T::UsSsn,
             r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{9}",
             Scan::Retry,
             us_ssn,
+            DIGIT,
         ),
         r(
             T::Iban,
             r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}",
             Scan::Retry,
             iban,
+            UPPER | DIGIT,
         ),
     ]
 }
