@@ -16,6 +16,7 @@
 pub mod config;
 pub mod crypto;
 pub mod detect;
+pub mod dp;
 pub mod engine;
 pub mod error;
 pub mod evidence;

@@ -129,6 +129,21 @@ enum Command {
         #[command(subcommand)]
         action: VaultCommand,
     },
+    /// The differential-privacy budget ledger.
+    Budget {
+        #[command(subcommand)]
+        action: BudgetCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BudgetCommand {
+    /// Print spent and remaining budget per dataset.
+    Show {
+        /// The ledger file (default .datacustoms/ledger.sqlite).
+        #[arg(default_value = ".datacustoms/ledger.sqlite")]
+        ledger: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -341,6 +356,46 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     s.inserted,
                     s.already_present
                 );
+            }
+            Ok(())
+        }
+        Command::Budget {
+            action: BudgetCommand::Show { ledger },
+        } => {
+            let l = datacustoms::dp::ledger::Ledger::open_existing(&ledger)?;
+            let rows = l.summary()?;
+            if rows.is_empty() {
+                println!("{}: no releases recorded", ledger.display());
+            }
+            let left = |cap: Option<f64>, used: f64| {
+                cap.map(|c| format!("{:.6} of {c}", (c - used).max(0.0)))
+                    .unwrap_or_else(|| "no cap".into())
+            };
+            for (id, t, caps) in rows {
+                println!("dataset {id}: {} release(s)", t.releases);
+                println!(
+                    "  epsilon spent {:.6}  remaining {}",
+                    t.epsilon,
+                    left(caps.total_epsilon, t.epsilon)
+                );
+                println!(
+                    "  rho     spent {:.6}  remaining {}",
+                    t.rho,
+                    left(caps.total_rho, t.rho)
+                );
+                println!(
+                    "  delta   spent {:e}  remaining {}",
+                    t.delta,
+                    left(caps.total_delta, t.delta)
+                );
+                if t.rho > 0.0 {
+                    println!(
+                        "  in all: ({:.6}, {:e})-DP, rho converted with delta {:e}",
+                        t.as_epsilon, t.as_delta, t.conversion_delta
+                    );
+                } else {
+                    println!("  in all: ({:.6}, {:e})-DP", t.as_epsilon, t.as_delta);
+                }
             }
             Ok(())
         }

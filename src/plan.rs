@@ -53,6 +53,8 @@ pub struct Plan {
     pub residual: Option<crate::engine::residual::ResidualScanner>,
     /// `[gate] max_residual`.
     pub max_residual: Option<u64>,
+    /// `[output] rows`: false for an aggregates-only export.
+    pub write_rows: bool,
     /// Keys, present when a stage tokenizes or encrypts.
     pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
 }
@@ -210,6 +212,7 @@ impl Plan {
         let residual = (deidentifies || max_residual.is_some())
             .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
         Ok(Plan {
+            write_rows: file.output.rows,
             keys,
             residual,
             max_residual,

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::crypto::run::KeysConfig;
+use crate::dp::release::DpReleaseConfig;
 use crate::error::{Error, Result};
 use crate::stages::dedup::DedupConfig;
 use crate::stages::deidentify::DeidentifyConfig;
@@ -133,6 +134,13 @@ pub struct OutputConfig {
     /// Parquet output: "zstd" (default), "snappy" or "none".
     #[serde(default)]
     pub compression: Compression,
+    /// false: an aggregates-only export (no `data/`), when only statistics may leave.
+    #[serde(default = "default_true")]
+    pub rows: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -202,6 +210,7 @@ pub enum StageConfig {
     Deidentify(DeidentifyConfig),
     Pseudonymize(PseudonymizeConfig),
     Encrypt(EncryptConfig),
+    DpRelease(DpReleaseConfig),
 }
 
 impl StageConfig {
@@ -213,6 +222,7 @@ impl StageConfig {
             StageConfig::Deidentify(_) => "deidentify",
             StageConfig::Pseudonymize(_) => "pseudonymize",
             StageConfig::Encrypt(_) => "encrypt",
+            StageConfig::DpRelease(_) => "dp_release",
         }
     }
 

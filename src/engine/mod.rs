@@ -113,6 +113,10 @@ pub struct StageContext {
     /// Input files by `Batch::file` index: the name shown in reports, and whether rows
     /// are located by line (JSONL) or by row (Parquet).
     pub inputs: Vec<(String, crate::config::Format)>,
+    /// The run's id (`--run-id`).
+    pub run_id: String,
+    /// SHA-256 over the resolved input paths and sizes: the default DP `dataset_id`.
+    pub inputs_digest: String,
 }
 
 /// A file a stage wrote into the export, relative to the export root.

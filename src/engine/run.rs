@@ -317,6 +317,8 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             .iter()
             .map(|f| (f.display.clone(), f.format))
             .collect(),
+        run_id: plan.run_id.clone(),
+        inputs_digest: inputs_digest(&plan.inputs),
     };
     for b in seq.barriers.iter_mut().flatten() {
         b.open(&ctx)?;
@@ -363,14 +365,24 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         let bar_ref = &bar;
         let cfg = &reader_cfg;
         let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, bar_ref));
+        let write_rows = plan.write_rows;
         let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
             let mut sink = sink;
             let mut out = vec![0u64; inputs.len()];
             for batch in write_rx {
-                sink.write(&batch.data, &batch.absent)?;
+                // An aggregates-only export counts its rows but writes none.
+                if write_rows {
+                    sink.write(&batch.data, &batch.absent)?;
+                }
                 out[batch.file as usize] += batch.num_rows() as u64;
             }
-            Ok((sink.finish()?, out))
+            let parts = if write_rows {
+                sink.finish()?
+            } else {
+                drop(sink);
+                Vec::new()
+            };
+            Ok((parts, out))
         });
         // A panic in a stage must not leave the writer waiting for a channel that
         // never closes: catch it here, close the channel, and report it as an error.
@@ -451,6 +463,12 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         )));
     }
 
+    if !plan.write_rows {
+        let data = staging.join("data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
+        }
+    }
     // Evidence: quarantine, report, audit, manifest — in that order, manifest last.
     let mut written: Vec<WrittenFile> = parts.clone();
     for p in &parts {
@@ -571,6 +589,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             schema: fields(&plan.output_schema),
             parts: parts.len(),
             bytes: parts.iter().map(|p| p.bytes).sum(),
+            rows_written: plan.write_rows,
         },
         rows: Rows {
             total: total.clone(),
@@ -646,7 +665,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         run_id: plan.run_id.clone(),
         created_at: now_rfc3339(),
         pipeline_sha256: plan.source.sha256.clone(),
-        rows: total.out,
+        rows: if plan.write_rows { total.out } else { 0 },
         files: written,
         key_ids: keys_report.map(|k| k.key_ids).unwrap_or_default(),
         encryption: envelope,
@@ -769,4 +788,19 @@ fn hash_file(dir: &std::path::Path, rel: &str, rows: Option<u64>) -> Result<Writ
         bytes,
         rows,
     })
+}
+
+/// SHA-256 over each input's absolute path and size, one per line: the default budget
+/// scope of a DP release (never the pipeline `name`, which anyone can reuse).
+fn inputs_digest(inputs: &[crate::io::source::InputFile]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for f in inputs {
+        let p = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
+        h.update(p.to_string_lossy().as_bytes());
+        h.update(b"\t");
+        h.update(f.bytes.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
 }

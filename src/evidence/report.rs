@@ -68,6 +68,8 @@ pub struct OutputInfo {
     pub schema: Vec<FieldInfo>,
     pub parts: usize,
     pub bytes: u64,
+    /// false: an aggregates-only export, whose rows were counted but not written.
+    pub rows_written: bool,
 }
 
 #[derive(Debug, Default, Serialize, Clone)]

@@ -134,6 +134,14 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
     match std::fs::read(dir.join(REPORT)).map(|b| serde_json::from_slice::<Value>(&b)) {
         Ok(Ok(report)) => {
             check_report(&report, manifest.rows, &mut problems);
+            // The DP passport must say what the report says.
+            let pp = dir.join(crate::dp::passport::FILE);
+            if pp.exists() {
+                match std::fs::read(&pp).map(|b| serde_json::from_slice::<Value>(&b)) {
+                    Ok(Ok(p)) => problems.extend(crate::dp::passport::check(&p, &report)),
+                    _ => problems.push("dp_passport.jsonld: not JSON".into()),
+                }
+            }
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
                 let mut hits = 0u64;
@@ -196,7 +204,8 @@ fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) 
             check(f, name, problems);
         }
     }
-    if get(rows, "out") != Some(manifest_rows) {
+    let written = report["output"]["rows_written"].as_bool().unwrap_or(true);
+    if written && get(rows, "out") != Some(manifest_rows) {
         problems.push(format!(
             "report.json: rows.out is {}, the manifest's data parts hold {manifest_rows}",
             get(rows, "out").map_or("missing".into(), |n| n.to_string())

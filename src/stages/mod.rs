@@ -83,6 +83,17 @@ pub fn build(
             let (s, out) = pseudonymize::Pseudonymize::build(c, schema, src, index, keys_of()?)?;
             (row(Box::new(s)), out)
         }
+        StageConfig::DpRelease(c) => {
+            let (r, b) = crate::dp::release::build(c, schema, src, index)?;
+            (
+                StageRunner {
+                    type_name,
+                    row: Some(Box::new(r)),
+                    barrier: Some(Box::new(b)),
+                },
+                schema.clone(),
+            )
+        }
         StageConfig::Encrypt(c) => {
             let (s, out) = encrypt::Encrypt::build(c, schema, src, index, keys_of()?)?;
             (row(Box::new(s)), out)

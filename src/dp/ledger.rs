@@ -1,0 +1,227 @@
+//! The budget ledger: an append-only SQLite file, kept at home, of every DP release per
+//! dataset — mechanism, ε / ρ / δ, sensitivity, run id, time and the noisy results — and
+//! the caps last set for the dataset.
+//!
+//! Invariants: rows are only ever inserted; a (dataset, run id, query) is recorded once,
+//! so a retried run finds its release and re-emits it instead of spending again;
+//! composition is additive (ε adds, ρ adds, δ adds) and the (ε, δ) total converts ρ with
+//! ε = ε_pure + ρ + 2√(ρ·ln(1/δ_conv)).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::release::Budget;
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    query TEXT NOT NULL,
+    mechanism TEXT NOT NULL,
+    epsilon REAL NOT NULL,
+    rho REAL NOT NULL,
+    delta REAL NOT NULL,
+    sensitivity TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    results TEXT NOT NULL,
+    UNIQUE (dataset_id, run_id, query)
+);
+CREATE TABLE IF NOT EXISTS caps (
+    dataset_id TEXT PRIMARY KEY,
+    total_epsilon REAL,
+    total_rho REAL,
+    total_delta REAL,
+    updated_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS releases_append_only_update BEFORE UPDATE ON releases
+BEGIN SELECT RAISE(ABORT, 'the DP ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS releases_append_only_delete BEFORE DELETE ON releases
+BEGIN SELECT RAISE(ABORT, 'the DP ledger is append-only'); END;
+";
+
+/// δ used to convert ρ-zCDP into (ε, δ) when no δ cap says otherwise.
+pub const DEFAULT_CONVERSION_DELTA: f64 = 1e-9;
+
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One release to record.
+pub struct Release {
+    pub dataset_id: String,
+    pub run_id: String,
+    pub query: String,
+    pub mechanism: String,
+    pub epsilon: f64,
+    pub rho: f64,
+    pub delta: f64,
+    pub sensitivity: String,
+    pub results: String,
+}
+
+/// A release already in the ledger.
+pub struct Recorded {
+    pub results: String,
+}
+
+/// What a dataset has spent.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Totals {
+    pub releases: u64,
+    pub epsilon: f64,
+    pub rho: f64,
+    pub delta: f64,
+    /// The whole spend as (ε, δ): ε_pure + ρ + 2√(ρ·ln(1/δ_conv)), δ + δ_conv.
+    pub as_epsilon: f64,
+    pub as_delta: f64,
+    /// The δ used for the conversion of ρ (0 when no ρ was spent).
+    pub conversion_delta: f64,
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Io {
+        context: format!("DP ledger {}", path.display()),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl Ledger {
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+            }
+        }
+        let conn = Connection::open(path).map_err(sql(path))?;
+        conn.execute_batch(SCHEMA).map_err(sql(path))?;
+        Ok(Ledger {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::NotFound(format!(
+                "DP ledger {} not found",
+                path.display()
+            )));
+        }
+        Self::open(path)
+    }
+
+    pub fn recorded(&self, dataset: &str, run: &str) -> Result<HashMap<String, Recorded>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT query, results FROM releases WHERE dataset_id = ?1 AND run_id = ?2")
+            .map_err(sql(&self.path))?;
+        let rows = st
+            .query_map(params![dataset, run], |r| {
+                Ok((r.get::<_, String>(0)?, Recorded { results: r.get(1)? }))
+            })
+            .map_err(sql(&self.path))?;
+        rows.collect::<std::result::Result<HashMap<_, _>, _>>()
+            .map_err(sql(&self.path))
+    }
+
+    pub fn caps(&self, dataset: &str) -> Result<Budget> {
+        let r = self.conn.query_row(
+            "SELECT total_epsilon, total_rho, total_delta FROM caps WHERE dataset_id = ?1",
+            params![dataset],
+            |r| {
+                Ok(Budget {
+                    total_epsilon: r.get(0)?,
+                    total_rho: r.get(1)?,
+                    total_delta: r.get(2)?,
+                })
+            },
+        );
+        match r {
+            Ok(b) => Ok(b),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(Budget::default()),
+            Err(e) => Err(sql(&self.path)(e)),
+        }
+    }
+
+    pub fn totals(&self, dataset: &str) -> Result<Totals> {
+        let (releases, epsilon, rho, delta): (i64, f64, f64, f64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(epsilon), 0), coalesce(sum(rho), 0), coalesce(sum(delta), 0) FROM releases WHERE dataset_id = ?1",
+                params![dataset],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(sql(&self.path))?;
+        let conv = if rho > 0.0 {
+            self.caps(dataset)?
+                .total_delta
+                .map(|d| (d - delta).max(0.0))
+                .filter(|d| *d > 0.0)
+                .unwrap_or(DEFAULT_CONVERSION_DELTA)
+        } else {
+            0.0
+        };
+        let as_epsilon = epsilon
+            + if rho > 0.0 {
+                rho + 2.0 * (rho * (1.0 / conv).ln()).sqrt()
+            } else {
+                0.0
+            };
+        Ok(Totals {
+            releases: releases as u64,
+            epsilon,
+            rho,
+            delta,
+            as_epsilon,
+            as_delta: delta + conv,
+            conversion_delta: conv,
+        })
+    }
+
+    pub fn set_caps(&self, dataset: &str, b: &Budget) -> Result<()> {
+        if b.total_epsilon.is_none() && b.total_rho.is_none() && b.total_delta.is_none() {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO caps (dataset_id, total_epsilon, total_rho, total_delta, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(dataset_id) DO UPDATE SET total_epsilon = ?2, total_rho = ?3, total_delta = ?4, updated_at = ?5",
+                params![dataset, b.total_epsilon, b.total_rho, b.total_delta, crate::evidence::now_rfc3339()],
+            )
+            .map_err(sql(&self.path))?;
+        Ok(())
+    }
+
+    pub fn record(&mut self, r: &Release) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO releases (dataset_id, run_id, query, mechanism, epsilon, rho, delta, sensitivity, created_at, results)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![r.dataset_id, r.run_id, r.query, r.mechanism, r.epsilon, r.rho, r.delta, r.sensitivity, crate::evidence::now_rfc3339(), r.results],
+            )
+            .map_err(sql(&self.path))?;
+        Ok(())
+    }
+
+    /// Every dataset in the ledger with its totals and caps (`budget show`).
+    pub fn summary(&self) -> Result<Vec<(String, Totals, Budget)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT dataset_id FROM releases UNION SELECT dataset_id FROM caps ORDER BY 1")
+            .map_err(sql(&self.path))?;
+        let ids: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(sql(&self.path))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sql(&self.path))?;
+        ids.into_iter()
+            .map(|id| Ok((id.clone(), self.totals(&id)?, self.caps(&id)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,1187 @@
+//! The `dp_release` stage: differentially private counts, sums, means and histograms,
+//! written to `aggregates/` in the export, recorded in the budget ledger and described
+//! in `dp_passport.jsonld`.
+//!
+//! A row part (parallel) extracts, per query and row, the privacy unit's hash, the group
+//! key and the clamped fixed-point value; the barrier part bounds contributions as rows
+//! arrive (per unit, the `max_partitions` groups with the smallest keyed-PRF priority —
+//! a uniformly random subset — and per unit and group a reservoir of
+//! `max_rows_per_partition` rows drawn with the OS CSPRNG), and at the end draws exact
+//! integer noise once per released value.
+//!
+//! Invariants: sensitivity follows from the bounds, never from the data; every budget
+//! cap is checked before any noise is drawn; a retried run (same `--run-id`) re-emits
+//! the recorded release without drawing or spending again; no floating-point noise.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use num_bigint::BigUint;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ledger::{Ledger, Release};
+use super::sampler::{gaussian_ci95, laplace_ci95, OsBits, Ratio, Sampler};
+use crate::config::PipelineSource;
+use crate::engine::batch::Batch;
+use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpReleaseConfig {
+    /// The column identifying a person; without it each record is its own unit.
+    #[serde(default)]
+    pub privacy_unit: Option<String>,
+    /// The budget ledger (SQLite, kept at home).
+    #[serde(default = "default_ledger")]
+    pub ledger: String,
+    /// Budget scope; default: SHA-256 of the resolved input paths and sizes.
+    #[serde(default)]
+    pub dataset_id: Option<String>,
+    #[serde(default)]
+    pub budget: Budget,
+    pub queries: Vec<QueryConfig>,
+}
+
+fn default_ledger() -> String {
+    ".datacustoms/ledger.sqlite".into()
+}
+
+/// Caps over all releases recorded for the dataset.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    #[serde(default)]
+    pub total_epsilon: Option<f64>,
+    #[serde(default)]
+    pub total_rho: Option<f64>,
+    #[serde(default)]
+    pub total_delta: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Mean,
+    Histogram,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    pub name: String,
+    pub aggregate: Aggregate,
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Clamping bounds for sum and mean.
+    #[serde(default)]
+    pub bounds: Option<[f64; 2]>,
+    /// Fixed-point unit of sums (default 0.01): values are clamped, then rounded to it.
+    #[serde(default)]
+    pub resolution: Option<f64>,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Public group keys: strings for one `group_by` column, lists for several.
+    #[serde(default)]
+    pub keys: Option<Vec<toml::Value>>,
+    /// Public group keys from a file: one per line, columns separated by tabs.
+    #[serde(default)]
+    pub keys_file: Option<String>,
+    /// Histogram bin edges (ascending): bins [e0, e1), …, [e(n−1), en]; values outside
+    /// are clamped into the first or last bin.
+    #[serde(default)]
+    pub bins: Option<Vec<f64>>,
+    #[serde(default)]
+    pub epsilon: Option<f64>,
+    #[serde(default)]
+    pub rho: Option<f64>,
+    #[serde(default)]
+    pub delta: Option<f64>,
+    #[serde(default)]
+    pub max_partitions: Option<u64>,
+    #[serde(default)]
+    pub max_rows_per_partition: Option<u64>,
+}
+
+/// A group key: the `group_by` values (None = null), plus the bin for histograms.
+type Key = Vec<Option<String>>;
+
+/// How a query is run, settled at build time.
+struct Query {
+    name: String,
+    aggregate: Aggregate,
+    value_col: Option<usize>,
+    group_cols: Vec<usize>,
+    group_names: Vec<String>,
+    /// Fixed-point clamp bounds (units of `resolution`).
+    lo: i64,
+    hi: i64,
+    resolution: f64,
+    bounds: Option<[f64; 2]>,
+    bins: Option<Vec<f64>>,
+    public_keys: Option<Vec<Key>>,
+    epsilon: Option<f64>,
+    rho: Option<f64>,
+    delta: Option<f64>,
+    l0: u64,
+    linf: u64,
+}
+
+/// What the row part extracts for one query from one batch.
+#[derive(Default)]
+struct Extract {
+    units: Vec<u64>,
+    groups: Vec<u128>,
+    /// Fixed-point value (sum, mean), bin index (histogram); None: no value (null).
+    values: Vec<Option<i64>>,
+    /// Key of every group hash first seen in this batch.
+    keys: Vec<(u128, Key)>,
+    /// Rows skipped: null privacy unit.
+    no_unit: u64,
+}
+
+/// A unit's contribution to one group.
+struct Contribution {
+    priority: u64,
+    group: u128,
+    rows: u64,
+    /// Reservoir of at most `linf` values (sum, mean, histogram).
+    reservoir: Vec<i64>,
+}
+
+#[derive(Default)]
+struct QueryState {
+    /// Per unit: its kept groups (at most `l0`).
+    units: HashMap<u64, Vec<Contribution>>,
+    /// Without a privacy unit: per group (count, sum) directly.
+    direct: HashMap<u128, (u64, i128, u64)>,
+    keys: HashMap<u128, Key>,
+    no_unit: u64,
+    rows: u64,
+}
+
+pub struct DpRow {
+    queries: Arc<Vec<Query>>,
+    unit_col: Option<usize>,
+    index: usize,
+    seed: u64,
+}
+
+pub struct DpBarrier {
+    cfg_unit: Option<String>,
+    queries: Arc<Vec<Query>>,
+    index: usize,
+    state: Vec<QueryState>,
+    prf: (u64, u64),
+    rng: Sampler<OsBits>,
+    ledger: PathBuf,
+    dataset_id: Option<String>,
+    budget: Budget,
+    staging: PathBuf,
+    run_id: String,
+    inputs_digest: String,
+    /// The row part's group-hash seed, to hash public keys alike.
+    seed: u64,
+}
+
+fn group_hash(seed: u64, key: &Key) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    for k in key {
+        match k {
+            None => h.update(&[0]),
+            Some(s) => {
+                h.update(&[1]);
+                h.update(&(s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    h.digest128()
+}
+
+/// A column's values as text, for group keys and unit ids.
+fn as_text(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(arrow::compute::cast(a, &DataType::Utf8)?)
+}
+
+fn is_numeric(dt: &DataType) -> bool {
+    dt.is_numeric()
+}
+
+pub fn build(
+    cfg: &DpReleaseConfig,
+    schema: &SchemaRef,
+    src: &PipelineSource,
+    index: usize,
+) -> Result<(DpRow, DpBarrier)> {
+    let err = |needle: &str, msg: String| {
+        Error::Config(format!(
+            "{}: dp_release: {msg}",
+            src.stage_at(index, needle)
+        ))
+    };
+    let col = |name: &str, what: &str| {
+        schema.index_of(name).map_err(|_| {
+            err(
+                name,
+                format!(
+                    "{what} `{name}` is not a column (columns: {})",
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    };
+    let unit_col = cfg
+        .privacy_unit
+        .as_deref()
+        .map(|u| col(u, "privacy_unit"))
+        .transpose()?;
+    if cfg.queries.is_empty() {
+        return Err(err("queries", "add at least one [[stages.queries]]".into()));
+    }
+    let mut queries = Vec::new();
+    for q in &cfg.queries {
+        let e = |m: String| err(&q.name, format!("query `{}`: {m}", q.name));
+        if q.name.is_empty()
+            || !q
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(e(
+                "name it with letters, digits, _ and - (it names aggregates/<name>.parquet)".into(),
+            ));
+        }
+        if queries.iter().any(|x: &Query| x.name == q.name) {
+            return Err(e("two queries have this name".into()));
+        }
+        match (q.epsilon, q.rho) {
+            (Some(x), None) | (None, Some(x)) if x.is_finite() && x > 0.0 => {}
+            (Some(_), Some(_)) => {
+                return Err(e(
+                    "set epsilon (discrete Laplace) or rho (discrete Gaussian), not both".into(),
+                ))
+            }
+            _ => return Err(e(
+                "set epsilon > 0 (discrete Laplace, pure DP) or rho > 0 (discrete Gaussian, zCDP)"
+                    .into(),
+            )),
+        }
+        if let Some(d) = q.delta {
+            if !(d > 0.0 && d < 1.0) {
+                return Err(e("delta must be in (0, 1)".into()));
+            }
+        }
+        let (l0, linf) = match (unit_col, q.max_partitions, q.max_rows_per_partition) {
+            (None, _, _) => (1, 1),
+            (Some(_), Some(a), Some(b)) if a > 0 && b > 0 => (a, b),
+            (Some(_), _, _) => {
+                return Err(e("with a privacy_unit, set max_partitions and max_rows_per_partition (≥ 1): they bound each person's contribution, and so the sensitivity".into()))
+            }
+        };
+        let group_cols = q
+            .group_by
+            .iter()
+            .map(|g| col(g, "group_by column"))
+            .collect::<Result<Vec<_>>>()?;
+        let needs_value = matches!(
+            q.aggregate,
+            Aggregate::Sum | Aggregate::Mean | Aggregate::Histogram
+        );
+        let value_col = match (&q.column, needs_value) {
+            (Some(c), true) => {
+                let i = col(c, "column")?;
+                if !is_numeric(schema.field(i).data_type()) {
+                    return Err(e(format!(
+                        "column `{c}` is {}, not a number",
+                        schema.field(i).data_type()
+                    )));
+                }
+                Some(i)
+            }
+            (None, true) => return Err(e("name the numeric `column` to aggregate".into())),
+            (Some(_), false) => return Err(e("count takes no `column`".into())),
+            (None, false) => None,
+        };
+        let resolution = q.resolution.unwrap_or(0.01);
+        if !(resolution.is_finite() && resolution > 0.0) {
+            return Err(e("resolution must be > 0".into()));
+        }
+        let (lo, hi) = match (q.aggregate, q.bounds) {
+            (Aggregate::Sum | Aggregate::Mean, Some([a, b])) if a.is_finite() && b.is_finite() && a <= b => {
+                let lo = (a / resolution).round();
+                let hi = (b / resolution).round();
+                if lo.abs() > 1e15 || hi.abs() > 1e15 {
+                    return Err(e("bounds / resolution is too large; use a coarser resolution".into()));
+                }
+                (lo as i64, hi as i64)
+            }
+            (Aggregate::Sum | Aggregate::Mean, _) => {
+                return Err(e("set bounds = [lo, hi] (lo ≤ hi): values are clamped to them, which bounds the sensitivity".into()))
+            }
+            _ => (0, 0),
+        };
+        let bins = match (q.aggregate, &q.bins) {
+            (Aggregate::Histogram, Some(b))
+                if b.len() >= 2 && b.windows(2).all(|w| w[0] < w[1]) =>
+            {
+                Some(b.clone())
+            }
+            (Aggregate::Histogram, _) => {
+                return Err(e(
+                    "set bins = [e0, e1, …] (at least two ascending edges)".into()
+                ))
+            }
+            _ => None,
+        };
+        let mut public_keys = match (&q.keys, &q.keys_file) {
+            (Some(_), Some(_)) => return Err(e("set keys or keys_file, not both".into())),
+            (Some(k), None) => Some(
+                k.iter()
+                    .map(|v| key_from_toml(v, q.group_by.len()).map_err(&e))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            (None, Some(f)) => {
+                let p = src
+                    .path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(f);
+                let p = if std::path::Path::new(f).exists() {
+                    PathBuf::from(f)
+                } else {
+                    p
+                };
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|er| e(format!("keys_file {}: {er}", p.display())))?;
+                Some(
+                    text.lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| l.split('\t').map(|s| Some(s.to_string())).collect::<Key>())
+                        .collect(),
+                )
+            }
+            (None, None) => None,
+        };
+        if let Some(keys) = &public_keys {
+            if let Some(bad) = keys.iter().find(|k| k.len() != q.group_by.len()) {
+                return Err(e(format!(
+                    "a public key has {} value(s), group_by has {}",
+                    bad.len(),
+                    q.group_by.len()
+                )));
+            }
+        }
+        if q.group_by.is_empty() {
+            // No grouping: one public key, the empty one.
+            public_keys = Some(vec![Vec::new()]);
+        }
+        if public_keys.is_none() {
+            if q.epsilon.is_none() || q.delta.is_none() {
+                return Err(e("private group keys (no `keys`) are released by Laplace thresholding: set epsilon and delta, or list the public keys".into()));
+            }
+        }
+        // Histogram bins are public keys of one more dimension.
+        if let (Some(b), Some(keys)) = (&bins, &mut public_keys) {
+            let labels = bin_labels(b);
+            *keys = keys
+                .iter()
+                .flat_map(|k| {
+                    labels.iter().map(move |l| {
+                        let mut k = k.clone();
+                        k.push(Some(l.clone()));
+                        k
+                    })
+                })
+                .collect();
+        }
+        let mut group_names = q.group_by.clone();
+        if bins.is_some() {
+            group_names.push("bin".into());
+        }
+        queries.push(Query {
+            name: q.name.clone(),
+            aggregate: q.aggregate,
+            value_col,
+            group_cols,
+            group_names,
+            lo,
+            hi,
+            resolution,
+            bounds: q.bounds,
+            bins,
+            public_keys,
+            epsilon: q.epsilon,
+            rho: q.rho,
+            delta: q.delta,
+            l0,
+            linf,
+        });
+    }
+    let mut seed = [0u8; 8];
+    crate::crypto::keys::fill_random(&mut seed)?;
+    let seed = u64::from_le_bytes(seed);
+    let mut prf = [0u8; 16];
+    crate::crypto::keys::fill_random(&mut prf)?;
+    let queries = Arc::new(queries);
+    let n = queries.len();
+    Ok((
+        DpRow {
+            queries: queries.clone(),
+            unit_col,
+            index,
+            seed,
+        },
+        DpBarrier {
+            cfg_unit: cfg.privacy_unit.clone(),
+            queries,
+            index,
+            state: (0..n).map(|_| QueryState::default()).collect(),
+            prf: (
+                u64::from_le_bytes(prf[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(prf[8..].try_into().expect("8 bytes")),
+            ),
+            rng: Sampler::new(OsBits::default()),
+            ledger: PathBuf::from(&cfg.ledger),
+            dataset_id: cfg.dataset_id.clone(),
+            budget: cfg.budget.clone(),
+            staging: PathBuf::new(),
+            run_id: String::new(),
+            inputs_digest: String::new(),
+            seed,
+        },
+    ))
+}
+
+fn key_from_toml(v: &toml::Value, n: usize) -> std::result::Result<Key, String> {
+    let one = |v: &toml::Value| match v {
+        toml::Value::String(s) => Ok(Some(s.clone())),
+        toml::Value::Integer(i) => Ok(Some(i.to_string())),
+        toml::Value::Float(f) => Ok(Some(f.to_string())),
+        toml::Value::Boolean(b) => Ok(Some(b.to_string())),
+        other => Err(format!(
+            "a public key value must be a string or number, not {other}"
+        )),
+    };
+    match v {
+        toml::Value::Array(a) => a.iter().map(one).collect(),
+        v if n == 1 => Ok(vec![one(v)?]),
+        _ => Err(format!(
+            "with {n} group_by columns, write each public key as a list of {n} values"
+        )),
+    }
+}
+
+fn bin_labels(edges: &[f64]) -> Vec<String> {
+    let n = edges.len() - 1;
+    (0..n)
+        .map(|i| {
+            let close = if i + 1 == n { "]" } else { ")" };
+            format!("[{}, {}{close}", edges[i], edges[i + 1])
+        })
+        .collect()
+}
+
+fn bin_of(edges: &[f64], v: f64) -> i64 {
+    let n = edges.len() - 1;
+    // The last edge `i` with edges[i] <= v, clamped into [0, n-1].
+    let i = edges.partition_point(|e| *e <= v);
+    (i.saturating_sub(1)).min(n - 1) as i64
+}
+
+impl RowStage for DpRow {
+    fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
+        let data = &batch.data;
+        let units = match self.unit_col {
+            Some(c) => Some(as_text(data.column(c))?),
+            None => None,
+        };
+        let units = units.as_ref().map(|a| a.as_string::<i32>());
+        let mut out = Vec::with_capacity(self.queries.len());
+        for q in self.queries.iter() {
+            let groups: Vec<ArrayRef> = q
+                .group_cols
+                .iter()
+                .map(|c| as_text(data.column(*c)))
+                .collect::<Result<_>>()?;
+            let groups: Vec<&StringArray> = groups.iter().map(|a| a.as_string::<i32>()).collect();
+            let values = match q.value_col {
+                Some(c) => Some(arrow::compute::cast(data.column(c), &DataType::Float64)?),
+                None => None,
+            };
+            let values = values
+                .as_ref()
+                .map(|a| a.as_primitive::<arrow::datatypes::Float64Type>().clone());
+            let mut ex = Extract::default();
+            let mut seen: HashMap<u128, ()> = HashMap::new();
+            let mut key: Key = Vec::with_capacity(q.group_names.len());
+            for row in 0..data.num_rows() {
+                if let Some(u) = units {
+                    if u.is_null(row) {
+                        ex.no_unit += 1;
+                        continue;
+                    }
+                    ex.units.push(xxhash_rust::xxh3::xxh3_64_with_seed(
+                        u.value(row).as_bytes(),
+                        self.seed,
+                    ));
+                }
+                key.clear();
+                for g in &groups {
+                    key.push((!g.is_null(row)).then(|| g.value(row).to_string()));
+                }
+                let v = values
+                    .as_ref()
+                    .and_then(|v| (!v.is_null(row)).then(|| v.value(row)));
+                let value = match (q.aggregate, v) {
+                    (_, None) => None,
+                    (Aggregate::Histogram, Some(v)) => {
+                        let edges = q.bins.as_ref().expect("histogram bins");
+                        let b = bin_of(edges, v);
+                        key.push(Some(bin_labels(edges)[b as usize].clone()));
+                        Some(b)
+                    }
+                    (_, Some(v)) if v.is_nan() => None,
+                    (_, Some(v)) => {
+                        let lo = q.lo as f64 * q.resolution;
+                        let hi = q.hi as f64 * q.resolution;
+                        Some(
+                            ((v.clamp(lo, hi)) / q.resolution)
+                                .round()
+                                .clamp(q.lo as f64, q.hi as f64) as i64,
+                        )
+                    }
+                };
+                if q.aggregate == Aggregate::Histogram && value.is_none() {
+                    // A null value falls in no bin: the row contributes nothing.
+                    if units.is_some() {
+                        ex.units.pop();
+                    }
+                    continue;
+                }
+                let h = group_hash(self.seed, &key);
+                if seen.insert(h, ()).is_none() {
+                    ex.keys.push((h, key.clone()));
+                }
+                ex.groups.push(h);
+                ex.values.push(value);
+            }
+            out.push(ex);
+        }
+        batch.attachments[self.index] = Some(Box::new(out));
+        Ok(batch)
+    }
+}
+
+fn prf(key: (u64, u64), unit: u64, group: u128) -> u64 {
+    let mut h = siphasher::sip::SipHasher24::new_with_keys(key.0, key.1);
+    h.write_u64(unit);
+    h.write_u128(group);
+    h.finish()
+}
+
+impl DpBarrier {
+    fn uniform_u64(&mut self, n: u64) -> u64 {
+        let v = self.rng.uniform_below(&BigUint::from(n));
+        v.iter_u64_digits().next().unwrap_or(0)
+    }
+}
+
+impl BarrierStage for DpBarrier {
+    fn open(&mut self, ctx: &StageContext) -> Result<()> {
+        self.staging = ctx.staging.clone();
+        self.run_id = ctx.run_id.clone();
+        self.inputs_digest = ctx.inputs_digest.clone();
+        Ok(())
+    }
+
+    fn process(&mut self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
+        let Some(att) = batch.attachments[self.index].take() else {
+            return Err(Error::Internal(
+                "dp_release: a batch reached the barrier without its extract".into(),
+            ));
+        };
+        let extracts = *att
+            .downcast::<Vec<Extract>>()
+            .map_err(|_| Error::Internal("dp_release: unexpected attachment".into()))?;
+        let queries = self.queries.clone();
+        for (qi, ex) in extracts.into_iter().enumerate() {
+            let q = &queries[qi];
+            let st = &mut self.state[qi];
+            st.no_unit += ex.no_unit;
+            st.rows += ex.groups.len() as u64;
+            for (h, k) in ex.keys {
+                st.keys.entry(h).or_insert(k);
+            }
+            if ex.units.is_empty() {
+                for (g, v) in ex.groups.iter().zip(&ex.values) {
+                    let e = st.direct.entry(*g).or_default();
+                    e.0 += 1;
+                    if let Some(v) = v {
+                        e.1 += *v as i128;
+                        e.2 += 1;
+                    }
+                }
+                continue;
+            }
+            for i in 0..ex.groups.len() {
+                let (unit, group, value) = (ex.units[i], ex.groups[i], ex.values[i]);
+                let p = prf(self.prf, unit, group);
+                let contribs = self.state[qi].units.entry(unit).or_default();
+                let pos = contribs.iter().position(|c| c.group == group);
+                let at = match pos {
+                    Some(at) => at,
+                    None => {
+                        if (contribs.len() as u64) < q.l0 {
+                            contribs.push(Contribution {
+                                priority: p,
+                                group,
+                                rows: 0,
+                                reservoir: Vec::new(),
+                            });
+                            contribs.len() - 1
+                        } else {
+                            // Keep the l0 groups with the smallest priorities: a
+                            // uniformly random subset of the unit's groups.
+                            let (mi, max) = contribs
+                                .iter()
+                                .enumerate()
+                                .max_by_key(|(_, c)| c.priority)
+                                .map(|(i, c)| (i, c.priority))
+                                .expect("l0 ≥ 1");
+                            if p >= max {
+                                continue;
+                            }
+                            contribs[mi] = Contribution {
+                                priority: p,
+                                group,
+                                rows: 0,
+                                reservoir: Vec::new(),
+                            };
+                            mi
+                        }
+                    }
+                };
+                let rows = {
+                    let c = &mut self.state[qi].units.get_mut(&unit).expect("just inserted")[at];
+                    c.rows += 1;
+                    c.rows
+                };
+                if let Some(v) = value {
+                    let linf = q.linf as usize;
+                    let len = self.state[qi].units[&unit][at].reservoir.len();
+                    if len < linf {
+                        self.state[qi].units.get_mut(&unit).expect("unit")[at]
+                            .reservoir
+                            .push(v);
+                    } else {
+                        // Reservoir sampling (Algorithm R) with the OS CSPRNG.
+                        let j = self.uniform_u64(rows);
+                        if (j as usize) < linf {
+                            self.state[qi].units.get_mut(&unit).expect("unit")[at].reservoir
+                                [j as usize] = v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    fn finish(&mut self, findings: &mut Findings) -> Result<Vec<StageFile>> {
+        let dataset_id = self
+            .dataset_id
+            .clone()
+            .unwrap_or_else(|| self.inputs_digest.clone());
+        let mut ledger = Ledger::open(&self.ledger)?;
+        let recorded = ledger.recorded(&dataset_id, &self.run_id)?;
+        // Plan every release, then check the caps, before any noise is drawn.
+        let mut planned = Vec::new();
+        for q in self.queries.iter() {
+            planned.push(plan_release(q));
+        }
+        let new_spend: Vec<&Planned> = planned
+            .iter()
+            .filter(|p| !recorded.contains_key(&p.name))
+            .collect();
+        let spent = ledger.totals(&dataset_id)?;
+        let add = |f: fn(&Planned) -> f64| new_spend.iter().map(|p| f(p)).sum::<f64>();
+        let (ne, nr, nd) = (add(|p| p.epsilon), add(|p| p.rho), add(|p| p.delta));
+        let mut over = Vec::new();
+        let caps = [
+            ("epsilon", self.budget.total_epsilon, spent.epsilon, ne),
+            ("rho", self.budget.total_rho, spent.rho, nr),
+            ("delta", self.budget.total_delta, spent.delta, nd),
+        ];
+        for (what, cap, used, new) in caps {
+            if let Some(cap) = cap {
+                if used + new > cap * (1.0 + 1e-12) {
+                    over.push(format!("total {what} would be {:.6} (spent {used:.6} + this run {new:.6}), over the cap of {cap}", used + new));
+                }
+            }
+        }
+        if !over.is_empty() {
+            return Err(Error::Refused(format!(
+                "DP budget for dataset {dataset_id} exceeded, nothing released and no noise drawn: {}",
+                over.join("; ")
+            )));
+        }
+        ledger.set_caps(&dataset_id, &self.budget)?;
+
+        let agg_dir = self.staging.join("aggregates");
+        std::fs::create_dir_all(&agg_dir).map_err(|e| Error::io("cannot create", &agg_dir, e))?;
+        let mut files = Vec::new();
+        let mut releases = Vec::new();
+        for (qi, p) in planned.iter().enumerate() {
+            let q = self.queries[qi].clone_meta();
+            let (table, replayed) = match recorded.get(&p.name) {
+                Some(r) => (
+                    serde_json::from_str::<Vec<OutRow>>(&r.results).map_err(|e| {
+                        Error::Internal(format!("ledger results of {}: {e}", p.name))
+                    })?,
+                    true,
+                ),
+                None => (self.release(qi, p)?, false),
+            };
+            findings.add_field(&p.name, "groups_released", table.len() as u64);
+            findings.add_field(&p.name, "rows_used", self.state[qi].rows);
+            findings.add_field(&p.name, "rows_without_unit", self.state[qi].no_unit);
+            if !replayed {
+                ledger.record(&Release {
+                    dataset_id: dataset_id.clone(),
+                    run_id: self.run_id.clone(),
+                    query: p.name.clone(),
+                    mechanism: p.mechanism.into(),
+                    epsilon: p.epsilon,
+                    rho: p.rho,
+                    delta: p.delta,
+                    sensitivity: serde_json::to_string(&p.sensitivity)?,
+                    results: serde_json::to_string(&table)?,
+                })?;
+            }
+            files.extend(write_tables(&agg_dir, &q, &table)?);
+            let mut entry = serde_json::to_value(p)?;
+            entry["replayed"] = json!(replayed);
+            releases.push(entry);
+        }
+        let totals = ledger.totals(&dataset_id)?;
+        let unit = match &self.cfg_unit {
+            Some(u) => json!({ "column": u }),
+            None => {
+                json!({ "column": null, "note": "no privacy_unit: each record is treated as one person, so a person with several records is less protected than epsilon says" })
+            }
+        };
+        findings.set_info("privacy_unit", &unit);
+        findings.set_info("dataset_id", &dataset_id);
+        findings.set_info("releases", &releases);
+        findings.set_info("ledger", json!({ "path": self.ledger.display().to_string(), "totals_after": totals, "caps": self.budget }));
+        let passport = super::passport::passport(
+            &dataset_id,
+            &self.run_id,
+            &unit,
+            &releases,
+            &totals,
+            &self.budget,
+        );
+        let ppath = self.staging.join(super::passport::FILE);
+        let mut text = serde_json::to_vec_pretty(&passport)?;
+        text.push(b'\n');
+        std::fs::write(&ppath, text).map_err(|e| Error::io("cannot write", &ppath, e))?;
+        files.push(StageFile {
+            path: super::passport::FILE.into(),
+            rows: None,
+        });
+        Ok(files)
+    }
+}
+
+/// Everything about a release that is fixed before noise: mechanism, budget, scale,
+/// sensitivity, threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub name: String,
+    pub aggregate: Aggregate,
+    pub mechanism: &'static str,
+    pub epsilon: f64,
+    pub rho: f64,
+    pub delta: f64,
+    pub group_keys: &'static str,
+    pub sensitivity: Sensitivity,
+    pub bounding: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clamp: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<f64>,
+    /// Per released quantity: (what, noise scale b or σ²), in integer units.
+    pub noise: Vec<NoiseSpec>,
+    /// Private keys: the noisy count a key needs to be released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sensitivity {
+    /// L1 sensitivity of the count vector / of the sum vector (integer units).
+    pub count_l1: u64,
+    pub sum_l1: u64,
+    pub count_l2_squared: u64,
+    pub sum_l2_squared: u128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseSpec {
+    pub quantity: &'static str,
+    pub distribution: &'static str,
+    /// Laplace scale b, or Gaussian σ (for reading); the exact rational is derived from
+    /// the float ε or ρ and the integer sensitivity at draw time.
+    pub scale: f64,
+    pub epsilon: f64,
+    pub rho: f64,
+}
+
+impl Query {
+    fn clone_meta(&self) -> QueryMeta {
+        QueryMeta {
+            name: self.name.clone(),
+            aggregate: self.aggregate,
+            group_names: self.group_names.clone(),
+        }
+    }
+}
+
+struct QueryMeta {
+    name: String,
+    aggregate: Aggregate,
+    group_names: Vec<String>,
+}
+
+/// One released row of an aggregate table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OutRow {
+    key: Key,
+    value: f64,
+    ci95_half_width: f64,
+}
+
+/// The private-key threshold τ for Laplace thresholding (see the README): a key one
+/// unit alone contributes to (true count ≤ L∞) is released, with discrete Laplace noise
+/// of scale b, with probability P(Z ≥ τ − L∞) = q^(τ−L∞) / (1 + q) ≤ δ / L0, q = e^(−1/b),
+/// so across the unit's L0 partitions at most δ.
+pub fn threshold(scale: f64, linf: u64, l0: u64, delta: f64) -> u64 {
+    let q = (-1.0 / scale).exp();
+    let k = (scale * ((l0 as f64) / (delta * (1.0 + q))).ln())
+        .ceil()
+        .max(1.0);
+    linf + k as u64
+}
+
+fn plan_release(q: &Query) -> Planned {
+    let c = q.lo.unsigned_abs().max(q.hi.unsigned_abs());
+    let count_l1 = q.l0 * q.linf;
+    let sum_l1 = count_l1 * c;
+    let count_l2_squared = q.l0 * q.linf * q.linf;
+    let sum_l2_squared = (q.l0 as u128) * (q.linf as u128 * c as u128).pow(2);
+    let private = q.public_keys.is_none();
+    let (eps, rho) = (q.epsilon.unwrap_or(0.0), q.rho.unwrap_or(0.0));
+    // Budget split: private keys on a non-count query spend half on selecting keys;
+    // a mean splits what is left between its sum and its count.
+    let selection = private && q.aggregate != Aggregate::Count;
+    let (value_eps, value_rho) = if selection {
+        (eps / 2.0, rho)
+    } else {
+        (eps, rho)
+    };
+    let parts: Vec<&'static str> = match q.aggregate {
+        Aggregate::Count | Aggregate::Histogram => vec!["count"],
+        Aggregate::Sum => vec!["sum"],
+        Aggregate::Mean => vec!["sum", "count"],
+    };
+    let n = parts.len() as f64;
+    let mut noise = Vec::new();
+    for part in &parts {
+        let (l1, l2sq) = if *part == "sum" {
+            (sum_l1 as f64, sum_l2_squared as f64)
+        } else {
+            (count_l1 as f64, count_l2_squared as f64)
+        };
+        if q.epsilon.is_some() {
+            let e = value_eps / n;
+            noise.push(NoiseSpec {
+                quantity: part,
+                distribution: "discrete Laplace",
+                scale: l1.max(1.0) / e,
+                epsilon: e,
+                rho: 0.0,
+            });
+        } else {
+            let r = value_rho / n;
+            noise.push(NoiseSpec {
+                quantity: part,
+                distribution: "discrete Gaussian",
+                scale: (l2sq.max(1.0) / (2.0 * r)).sqrt(),
+                epsilon: 0.0,
+                rho: r,
+            });
+        }
+    }
+    let threshold_scale = if private {
+        let e = if selection { eps / 2.0 } else { eps };
+        let b = (count_l1 as f64) / e;
+        if selection {
+            noise.push(NoiseSpec {
+                quantity: "selection count",
+                distribution: "discrete Laplace",
+                scale: b,
+                epsilon: e,
+                rho: 0.0,
+            });
+        }
+        Some(b)
+    } else {
+        None
+    };
+    Planned {
+        name: q.name.clone(),
+        aggregate: q.aggregate,
+        mechanism: if q.epsilon.is_some() {
+            "discrete Laplace"
+        } else {
+            "discrete Gaussian"
+        },
+        epsilon: eps,
+        rho,
+        delta: if private { q.delta.unwrap_or(0.0) } else { 0.0 },
+        group_keys: if private {
+            "private (Laplace thresholding)"
+        } else {
+            "public"
+        },
+        sensitivity: Sensitivity {
+            count_l1,
+            sum_l1,
+            count_l2_squared,
+            sum_l2_squared,
+        },
+        bounding: json!({ "max_partitions": q.l0, "max_rows_per_partition": q.linf }),
+        clamp: q.bounds,
+        resolution: matches!(q.aggregate, Aggregate::Sum | Aggregate::Mean).then_some(q.resolution),
+        noise,
+        threshold: threshold_scale.map(|b| threshold(b, q.linf, q.l0, q.delta.unwrap_or(1e-9))),
+    }
+}
+
+impl DpBarrier {
+    /// Per group: bounded true (count, sum), then noise; private keys thresholded.
+    fn release(&mut self, qi: usize, p: &Planned) -> Result<Vec<OutRow>> {
+        let queries = self.queries.clone();
+        let q = &queries[qi];
+        let st = &self.state[qi];
+        let mut truth: HashMap<u128, (u64, i128)> = HashMap::new();
+        if st.units.is_empty() {
+            for (g, (n, s, nv)) in &st.direct {
+                let cnt = if matches!(q.aggregate, Aggregate::Mean) {
+                    *nv
+                } else {
+                    *n
+                };
+                truth.insert(*g, (cnt, *s));
+            }
+        } else {
+            for contribs in st.units.values() {
+                for c in contribs {
+                    let e = truth.entry(c.group).or_default();
+                    match q.aggregate {
+                        Aggregate::Count => e.0 += c.rows.min(q.linf),
+                        Aggregate::Histogram => e.0 += c.reservoir.len() as u64,
+                        Aggregate::Sum | Aggregate::Mean => {
+                            e.0 += c.reservoir.len() as u64;
+                            e.1 += c.reservoir.iter().map(|v| *v as i128).sum::<i128>();
+                        }
+                    }
+                }
+            }
+        }
+        // Histogram rows are grouped by key + bin already; their "value" was the bin.
+        let keys: Vec<(u128, Key)> = match &q.public_keys {
+            Some(keys) => keys
+                .iter()
+                .map(|k| (group_hash(self.seed, k), k.clone()))
+                .collect(),
+            None => {
+                let mut v: Vec<(u128, Key)> =
+                    truth.keys().map(|g| (*g, st.keys[g].clone())).collect();
+                v.sort_by(|a, b| a.1.cmp(&b.1));
+                v
+            }
+        };
+        let mut out = Vec::new();
+        let noise = p.noise.clone();
+        // 95% half-widths, once per released quantity (they depend on the scale only).
+        let half_widths: Vec<(&str, f64)> = noise
+            .iter()
+            .map(|n| {
+                let h = if n.distribution == "discrete Laplace" {
+                    laplace_ci95(n.scale)
+                } else {
+                    gaussian_ci95(n.scale * n.scale)
+                };
+                (n.quantity, h as f64)
+            })
+            .collect();
+        for (g, key) in keys {
+            let (count, sum) = truth.get(&g).copied().unwrap_or((0, 0));
+            let mut values = Vec::new();
+            for n in &noise {
+                let true_v: i128 = match n.quantity {
+                    "sum" => sum,
+                    _ => count as i128,
+                };
+                let z = self.draw(n, p)?;
+                values.push((n.quantity, true_v + z));
+            }
+            if let Some(tau) = p.threshold {
+                let selector = values
+                    .iter()
+                    .find(|(w, _)| *w == "selection count")
+                    .or_else(|| values.iter().find(|(w, _)| *w == "count"));
+                let noisy = selector.map(|(_, v)| *v).unwrap_or(0);
+                if noisy < tau as i128 {
+                    continue;
+                }
+            }
+            let get = |w: &str| {
+                values
+                    .iter()
+                    .find(|(x, _)| *x == w)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(0)
+            };
+            let ci = |w: &str| -> f64 {
+                half_widths
+                    .iter()
+                    .find(|(x, _)| *x == w)
+                    .map_or(0.0, |(_, h)| *h)
+            };
+            let (value, half) = match q.aggregate {
+                Aggregate::Count | Aggregate::Histogram => (get("count") as f64, ci("count")),
+                Aggregate::Sum => (get("sum") as f64 * q.resolution, ci("sum") * q.resolution),
+                Aggregate::Mean => {
+                    let c = (get("count") as f64).max(1.0);
+                    let s = get("sum") as f64 * q.resolution;
+                    let m = s / c;
+                    (m, (ci("sum") * q.resolution + m.abs() * ci("count")) / c)
+                }
+            };
+            out.push(OutRow {
+                key,
+                value,
+                ci95_half_width: half,
+            });
+        }
+        Ok(out)
+    }
+
+    fn draw(&mut self, n: &NoiseSpec, p: &Planned) -> Result<i128> {
+        let is_sum = n.quantity == "sum";
+        let z = if n.distribution == "discrete Laplace" {
+            // b = Δ₁ / ε exactly: t/s = Δ₁·den(ε) / num(ε).
+            let e = Ratio::from_f64(n.epsilon).ok_or_else(|| Error::Internal("epsilon".into()))?;
+            let l1 = BigUint::from(
+                if is_sum {
+                    p.sensitivity.sum_l1
+                } else {
+                    p.sensitivity.count_l1
+                }
+                .max(1),
+            );
+            self.rng.discrete_laplace(&Ratio::new(l1 * e.den, e.num))
+        } else {
+            // σ² = Δ₂² / (2ρ) exactly.
+            let r = Ratio::from_f64(n.rho).ok_or_else(|| Error::Internal("rho".into()))?;
+            let l2sq = BigUint::from(
+                if is_sum {
+                    p.sensitivity.sum_l2_squared
+                } else {
+                    p.sensitivity.count_l2_squared as u128
+                }
+                .max(1),
+            );
+            self.rng
+                .discrete_gaussian(&Ratio::new(l2sq * r.den, BigUint::from(2u32) * r.num))
+        };
+        i128::try_from(z).map_err(|_| Error::Internal("noise beyond 128 bits".into()))
+    }
+}
+
+/// Writes `aggregates/<name>.parquet` and `.csv`.
+fn write_tables(dir: &std::path::Path, q: &QueryMeta, rows: &[OutRow]) -> Result<Vec<StageFile>> {
+    let mut fields: Vec<Field> = q
+        .group_names
+        .iter()
+        .map(|g| Field::new(g, DataType::Utf8, true))
+        .collect();
+    let count = matches!(q.aggregate, Aggregate::Count | Aggregate::Histogram);
+    fields.push(Field::new(
+        "value",
+        if count {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        },
+        false,
+    ));
+    fields.push(Field::new("ci95_half_width", DataType::Float64, false));
+    let schema = Arc::new(Schema::new(fields));
+    let mut cols: Vec<ArrayRef> = (0..q.group_names.len())
+        .map(|i| {
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.key[i].clone())
+                    .collect::<StringArray>(),
+            ) as ArrayRef
+        })
+        .collect();
+    cols.push(if count {
+        Arc::new(rows.iter().map(|r| r.value as i64).collect::<Int64Array>())
+    } else {
+        Arc::new(rows.iter().map(|r| r.value).collect::<Float64Array>())
+    });
+    cols.push(Arc::new(
+        rows.iter()
+            .map(|r| r.ci95_half_width)
+            .collect::<Float64Array>(),
+    ));
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    let pq = dir.join(format!("{}.parquet", q.name));
+    let f = std::fs::File::create(&pq).map_err(|e| Error::io("cannot create", &pq, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None)?;
+    w.write(&batch)?;
+    w.close()?;
+    let csv = dir.join(format!("{}.csv", q.name));
+    let f = std::fs::File::create(&csv).map_err(|e| Error::io("cannot create", &csv, e))?;
+    let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(f);
+    w.write(&batch)?;
+    let n = Some(rows.len() as u64);
+    Ok(vec![
+        StageFile {
+            path: format!("aggregates/{}.parquet", q.name),
+            rows: n,
+        },
+        StageFile {
+            path: format!("aggregates/{}.csv", q.name),
+            rows: n,
+        },
+    ])
+}
