@@ -388,10 +388,8 @@ pub fn build(
             // No grouping: one public key, the empty one.
             public_keys = Some(vec![Vec::new()]);
         }
-        if public_keys.is_none() {
-            if q.epsilon.is_none() || q.delta.is_none() {
-                return Err(e("private group keys (no `keys`) are released by Laplace thresholding: set epsilon and delta, or list the public keys".into()));
-            }
+        if public_keys.is_none() && (q.epsilon.is_none() || q.delta.is_none()) {
+            return Err(e("private group keys (no `keys`) are released by Laplace thresholding: set epsilon and delta, or list the public keys".into()));
         }
         // Histogram bins are public keys of one more dimension.
         if let (Some(b), Some(keys)) = (&bins, &mut public_keys) {
@@ -488,8 +486,8 @@ fn bin_labels(edges: &[f64]) -> Vec<String> {
     let n = edges.len() - 1;
     (0..n)
         .map(|i| {
-            let close = if i + 1 == n { "]" } else { ")" };
-            format!("[{}, {}{close}", edges[i], edges[i + 1])
+            let close = if i + 1 == n { "<=" } else { "<" };
+            format!("{} <= x {close} {}", edges[i], edges[i + 1])
         })
         .collect()
 }
