@@ -152,6 +152,8 @@ struct Contribution {
     priority: u64,
     group: u128,
     rows: u64,
+    /// Non-null values seen, of which the reservoir holds a uniform sample.
+    values: u64,
     /// Reservoir of at most `linf` values (sum, mean, histogram).
     reservoir: Vec<i64>,
 }
@@ -192,6 +194,11 @@ pub struct DpBarrier {
 }
 
 fn group_hash(seed: u64, key: &Key) -> u128 {
+    let parts: Vec<Option<&str>> = key.iter().map(|k| k.as_deref()).collect();
+    group_hash_parts(seed, &parts)
+}
+
+fn group_hash_parts(seed: u64, key: &[Option<&str>]) -> u128 {
     let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
     for k in key {
         match k {
@@ -524,31 +531,36 @@ impl RowStage for DpRow {
                 .map(|a| a.as_primitive::<arrow::datatypes::Float64Type>().clone());
             let mut ex = Extract::default();
             let mut seen: HashMap<u128, ()> = HashMap::new();
-            let mut key: Key = Vec::with_capacity(q.group_names.len());
+            let labels = q.bins.as_deref().map(bin_labels).unwrap_or_default();
+            // Borrowed key parts: no allocation per row; owned keys only for the groups
+            // first seen in this batch.
+            let mut key: Vec<Option<&str>> = Vec::with_capacity(q.group_names.len());
             for row in 0..data.num_rows() {
-                if let Some(u) = units {
-                    if u.is_null(row) {
+                let unit = match units {
+                    Some(u) if u.is_null(row) => {
                         ex.no_unit += 1;
                         continue;
                     }
-                    ex.units.push(xxhash_rust::xxh3::xxh3_64_with_seed(
+                    Some(u) => Some(xxhash_rust::xxh3::xxh3_64_with_seed(
                         u.value(row).as_bytes(),
                         self.seed,
-                    ));
-                }
+                    )),
+                    None => None,
+                };
                 key.clear();
                 for g in &groups {
-                    key.push((!g.is_null(row)).then(|| g.value(row).to_string()));
+                    key.push((!g.is_null(row)).then(|| g.value(row)));
                 }
                 let v = values
                     .as_ref()
                     .and_then(|v| (!v.is_null(row)).then(|| v.value(row)));
                 let value = match (q.aggregate, v) {
+                    // A null value falls in no bin: the row contributes nothing.
+                    (Aggregate::Histogram, None) => continue,
                     (_, None) => None,
                     (Aggregate::Histogram, Some(v)) => {
-                        let edges = q.bins.as_ref().expect("histogram bins");
-                        let b = bin_of(edges, v);
-                        key.push(Some(bin_labels(edges)[b as usize].clone()));
+                        let b = bin_of(q.bins.as_deref().expect("histogram bins"), v);
+                        key.push(Some(labels[b as usize].as_str()));
                         Some(b)
                     }
                     (_, Some(v)) if v.is_nan() => None,
@@ -562,16 +574,13 @@ impl RowStage for DpRow {
                         )
                     }
                 };
-                if q.aggregate == Aggregate::Histogram && value.is_none() {
-                    // A null value falls in no bin: the row contributes nothing.
-                    if units.is_some() {
-                        ex.units.pop();
-                    }
-                    continue;
+                if let Some(u) = unit {
+                    ex.units.push(u);
                 }
-                let h = group_hash(self.seed, &key);
+                let h = group_hash_parts(self.seed, &key);
                 if seen.insert(h, ()).is_none() {
-                    ex.keys.push((h, key.clone()));
+                    ex.keys
+                        .push((h, key.iter().map(|k| k.map(str::to_string)).collect()));
                 }
                 ex.groups.push(h);
                 ex.values.push(value);
@@ -588,13 +597,6 @@ fn prf(key: (u64, u64), unit: u64, group: u128) -> u64 {
     h.write_u64(unit);
     h.write_u128(group);
     h.finish()
-}
-
-impl DpBarrier {
-    fn uniform_u64(&mut self, n: u64) -> u64 {
-        let v = self.rng.uniform_below(&BigUint::from(n));
-        v.iter_u64_digits().next().unwrap_or(0)
-    }
 }
 
 impl BarrierStage for DpBarrier {
@@ -634,21 +636,26 @@ impl BarrierStage for DpBarrier {
                 }
                 continue;
             }
+            let units_map = &mut self.state[qi].units;
+            let rng = &mut self.rng;
+            let key = self.prf;
+            let linf = q.linf as usize;
             for i in 0..ex.groups.len() {
                 let (unit, group, value) = (ex.units[i], ex.groups[i], ex.values[i]);
-                let p = prf(self.prf, unit, group);
-                let contribs = self.state[qi].units.entry(unit).or_default();
-                let pos = contribs.iter().position(|c| c.group == group);
-                let at = match pos {
+                let contribs = units_map.entry(unit).or_default();
+                let at = match contribs.iter().position(|c| c.group == group) {
                     Some(at) => at,
                     None => {
+                        let p = prf(key, unit, group);
+                        let fresh = Contribution {
+                            priority: p,
+                            group,
+                            rows: 0,
+                            values: 0,
+                            reservoir: Vec::new(),
+                        };
                         if (contribs.len() as u64) < q.l0 {
-                            contribs.push(Contribution {
-                                priority: p,
-                                group,
-                                rows: 0,
-                                reservoir: Vec::new(),
-                            });
+                            contribs.push(fresh);
                             contribs.len() - 1
                         } else {
                             // Keep the l0 groups with the smallest priorities: a
@@ -662,34 +669,24 @@ impl BarrierStage for DpBarrier {
                             if p >= max {
                                 continue;
                             }
-                            contribs[mi] = Contribution {
-                                priority: p,
-                                group,
-                                rows: 0,
-                                reservoir: Vec::new(),
-                            };
+                            contribs[mi] = fresh;
                             mi
                         }
                     }
                 };
-                let rows = {
-                    let c = &mut self.state[qi].units.get_mut(&unit).expect("just inserted")[at];
-                    c.rows += 1;
-                    c.rows
-                };
+                let c = &mut contribs[at];
+                c.rows += 1;
                 if let Some(v) = value {
-                    let linf = q.linf as usize;
-                    let len = self.state[qi].units[&unit][at].reservoir.len();
-                    if len < linf {
-                        self.state[qi].units.get_mut(&unit).expect("unit")[at]
-                            .reservoir
-                            .push(v);
+                    c.values += 1;
+                    if c.reservoir.len() < linf {
+                        c.reservoir.push(v);
                     } else {
-                        // Reservoir sampling (Algorithm R) with the OS CSPRNG.
-                        let j = self.uniform_u64(rows);
-                        if (j as usize) < linf {
-                            self.state[qi].units.get_mut(&unit).expect("unit")[at].reservoir
-                                [j as usize] = v;
+                        // Reservoir sampling (Algorithm R) over the values seen, with
+                        // the OS CSPRNG.
+                        let j = rng.uniform_below(&BigUint::from(c.values));
+                        let j = j.iter_u64_digits().next().unwrap_or(0) as usize;
+                        if j < linf {
+                            c.reservoir[j] = v;
                         }
                     }
                 }
