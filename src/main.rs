@@ -89,6 +89,10 @@ enum Command {
         /// recognizers and deny-lists (checked against the manifest's pipeline hash).
         #[arg(long)]
         pipeline: Option<PathBuf>,
+        /// The exporter's Ed25519 public key (base64, as `keys describe` prints it): the
+        /// manifest must be signed with it.
+        #[arg(long)]
+        trusted_key: Option<String>,
     },
     /// At home: restore an export's encrypted columns (original types) and encrypted text
     /// spans into an export-shaped folder. A wrong key exits 78; a changed or moved cell
@@ -402,8 +406,15 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Verify {
             export_dir,
             pipeline,
+            trusted_key,
         } => {
-            let v = datacustoms::evidence::verify::verify_with(&export_dir, pipeline.as_deref())?;
+            let v = datacustoms::evidence::verify::verify_with(
+                &export_dir,
+                pipeline.as_deref(),
+                trusted_key.as_deref(),
+            )?;
+            print!("{}", datacustoms::evidence::verify::checklist(&v.checks));
+            let v = v.into_result(&export_dir)?;
             if !cli.quiet {
                 let residual = v
                     .residual
@@ -469,6 +480,10 @@ fn keys_command(action: KeysCommand, quiet: bool) -> Result<(), Error> {
             let ring = keyring(spec.as_deref())?;
             println!("source: {}", ring.source);
             println!("primary: {}", ring.primary().id);
+            println!(
+                "manifest signing key (Ed25519, public): {}",
+                datacustoms::evidence::signature::public_key(ring.primary())
+            );
             for k in ring.keys() {
                 let created = if k.created_at.is_empty() {
                     "-"

@@ -57,6 +57,9 @@ pub struct Plan {
     pub write_rows: bool,
     /// Keys, present when a stage tokenizes or encrypts.
     pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
+    /// The keyring whose primary key signs the manifest, when `keys` is None (the
+    /// pipeline's `[keys] keyring`, or the local default, created on first use).
+    pub signer: Option<crate::crypto::Keyring>,
 }
 
 impl Plan {
@@ -211,7 +214,20 @@ impl Plan {
         let detect = residual_detect_config(file);
         let residual = (deidentifies || max_residual.is_some())
             .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
+        let signer = match &keys {
+            Some(_) => None,
+            None => {
+                use crate::crypto::keys::{load_or_create_local, KeySource, DEFAULT_KEYRING};
+                let spec = opts
+                    .keyring
+                    .clone()
+                    .or_else(|| file.keys.as_ref().and_then(|k| k.keyring.clone()))
+                    .unwrap_or_else(|| DEFAULT_KEYRING.to_string());
+                Some(load_or_create_local(&KeySource::parse(&spec)?)?)
+            }
+        };
         Ok(Plan {
+            signer,
             write_rows: file.output.rows,
             keys,
             residual,

@@ -335,6 +335,7 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
         rows: summary.rows,
         files: written,
         key_ids: manifest.key_ids.clone(),
+        audit_head: manifest.audit_head.clone(),
         encryption: None,
     };
     m.write(&out_dir.staging)?;
@@ -565,6 +566,9 @@ pub fn rewrap_export(export: &Path, ring: &Keyring) -> Result<usize> {
     if !manifest.key_ids.contains(&ring.primary().id) {
         manifest.key_ids.push(ring.primary().id.clone());
     }
+    manifest.audit_head = crate::evidence::audit::head(&audit_path)?;
     manifest.write(export)?;
+    // The manifest changed: sign it again, with the new primary key.
+    crate::evidence::signature::sign(export, ring.primary())?;
     Ok(n)
 }

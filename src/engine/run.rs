@@ -668,9 +668,16 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         rows: if plan.write_rows { total.out } else { 0 },
         files: written,
         key_ids: keys_report.map(|k| k.key_ids).unwrap_or_default(),
+        audit_head: crate::evidence::audit::head(&staging.join("audit.jsonl"))?,
         encryption: envelope,
     };
     manifest.write(&staging)?;
+    let signer = match (&plan.keys, &plan.signer) {
+        (Some(k), _) => k.ring.primary(),
+        (None, Some(r)) => r.primary(),
+        (None, None) => return Err(Error::Internal("no key to sign the manifest with".into())),
+    };
+    crate::evidence::signature::sign(&staging, signer)?;
     export.commit()?;
 
     tracing::info!(

@@ -84,6 +84,16 @@ impl AuditLog {
 }
 
 /// Checks the chain; returns the number of events, or where it breaks.
+/// SHA-256 of the last line of an audit log: the head of its hash chain.
+pub fn head(path: &Path) -> Result<String> {
+    let text = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let last = text
+        .split(|b| *b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .ok_or_else(|| Error::Data(format!("{}: empty audit log", path.display())))?;
+    Ok(hex::encode(Sha256::digest(last)))
+}
+
 pub fn verify_chain(path: &Path) -> std::result::Result<u64, String> {
     let f = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut prev = GENESIS.to_string();

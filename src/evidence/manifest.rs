@@ -25,6 +25,10 @@ pub struct Manifest {
     /// Fingerprints of the keys used, never key material.
     #[serde(default)]
     pub key_ids: Vec<String>,
+    /// SHA-256 of the last line of audit.jsonl: the head of the hash chain, so the
+    /// signature over this manifest covers the whole log.
+    #[serde(default)]
+    pub audit_head: String,
     /// What `decrypt` needs besides the keyring: wrapped data keys, encrypted columns
     /// and their original types, the AAD parts. Never key material.
     #[serde(default, skip_serializing_if = "Option::is_none")]

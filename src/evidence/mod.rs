@@ -5,6 +5,7 @@ pub mod audit;
 pub mod export;
 pub mod manifest;
 pub mod report;
+pub mod signature;
 pub mod verify;
 
 /// Current UTC time as RFC 3339 with seconds.

@@ -22,18 +22,54 @@ pub struct Verified {
     /// Detections found by the residual re-scan (when the run scanned).
     pub residual: Option<u64>,
     pub audit_events: u64,
+    /// The checklist: one item per check, with what failed.
+    pub checks: Vec<Check>,
+}
+
+/// One item of the checklist `verify` prints.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub item: String,
+    pub problems: Vec<String>,
+}
+
+impl Check {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The checklist as printed: `✓ item` or `✗ item` followed by its problems.
+pub fn checklist(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(if c.ok() { "✓ " } else { "✗ " });
+        out.push_str(&c.item);
+        out.push('\n');
+        for p in &c.problems {
+            out.push_str("    - ");
+            out.push_str(p);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Verifies an export; `Error::Refused` lists every problem found.
 pub fn verify(dir: &Path) -> Result<Verified> {
-    verify_with(dir, None)
+    verify_with(dir, None, None)?.into_result(dir)
 }
 
-/// `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
+/// Runs every check and returns the checklist (failures included: see
+/// `Verified::into_result`). `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
 /// built-in ones. The file must be the one the export was made with (its SHA-256 is in
 /// the manifest): the reviewer at home has it, and it never travels with the export,
 /// since deny-lists may name people.
-pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
+pub fn verify_with(
+    dir: &Path,
+    pipeline: Option<&Path>,
+    trusted_key: Option<&str>,
+) -> Result<Verified> {
     if !dir.is_dir() {
         return Err(Error::NotFound(format!(
             "export {} not found",
@@ -55,6 +91,14 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
         }
     };
     let mut problems = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
+    // Moves the problems found since the last item into a new checklist item.
+    let mut close = |item: String, problems: &mut Vec<String>| {
+        checks.push(Check {
+            item,
+            problems: std::mem::take(problems),
+        });
+    };
     let mut listed = BTreeSet::new();
     let mut data_rows = 0u64;
     let mut data_parts = Vec::new();
@@ -111,8 +155,40 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
     let mut present = Vec::new();
     list_files(dir, dir, &mut present);
     for p in present {
-        if p != MANIFEST && !listed.contains(&p) {
+        if p != MANIFEST && p != crate::evidence::signature::SIGNATURE && !listed.contains(&p) {
             problems.push(format!("{p}: not in the manifest (file was added)"));
+        }
+    }
+
+    if data_rows != manifest.rows && problems.is_empty() {
+        problems.push(format!(
+            "data parts hold {data_rows} rows, manifest says {}",
+            manifest.rows
+        ));
+    }
+    close(
+        format!(
+            "files: {} listed in the manifest, SHA-256 and size match, none added or missing",
+            manifest.files.len()
+        ),
+        &mut problems,
+    );
+
+    match crate::evidence::signature::check(dir, trusted_key) {
+        Ok(id) => close(
+            format!(
+                "signature: manifest signed with Ed25519 by key {id}{}",
+                if trusted_key.is_some() {
+                    " (the trusted key)"
+                } else {
+                    ""
+                }
+            ),
+            &mut problems,
+        ),
+        Err(e) => {
+            problems.push(e);
+            close("signature: manifest signed".into(), &mut problems);
         }
     }
 
@@ -123,17 +199,27 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
             0
         }
     };
-
-    if data_rows != manifest.rows && problems.is_empty() {
-        problems.push(format!(
-            "data parts hold {data_rows} rows, manifest says {}",
-            manifest.rows
-        ));
+    if !manifest.audit_head.is_empty() && problems.is_empty() {
+        match crate::evidence::audit::head(&dir.join("audit.jsonl")) {
+            Ok(h) if h == manifest.audit_head => {}
+            Ok(_) => problems.push(
+                "audit.jsonl: its last line is not the chain head the manifest records".into(),
+            ),
+            Err(e) => problems.push(e.to_string()),
+        }
     }
+    close(
+        format!("audit chain: {audit_events} events, each line hashes the previous"),
+        &mut problems,
+    );
     let mut residual = None;
     match std::fs::read(dir.join(REPORT)).map(|b| serde_json::from_slice::<Value>(&b)) {
         Ok(Ok(report)) => {
             check_report(&report, manifest.rows, &mut problems);
+            close(
+                "rows: in = out + duplicates + quarantined, in total and per input file".into(),
+                &mut problems,
+            );
             // The DP passport must say what the report says.
             let pp = dir.join(crate::dp::passport::FILE);
             if pp.exists() {
@@ -141,6 +227,7 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
                     Ok(Ok(p)) => problems.extend(crate::dp::passport::check(&p, &report)),
                     _ => problems.push("dp_passport.jsonld: not JSON".into()),
                 }
+                close("DP passport: agrees with the report".into(), &mut problems);
             }
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
@@ -160,19 +247,46 @@ pub fn verify_with(dir: &Path, pipeline: Option<&Path>) -> Result<Verified> {
                     }
                 }
                 residual = Some(hits);
+                let gate = report["residual"]["gate"]["max_residual"]
+                    .as_u64()
+                    .map(|m| format!(", gate max_residual = {m}"))
+                    .unwrap_or_default();
+                close(
+                    format!("residual PII re-scan: {hits} detections in data/{gate}"),
+                    &mut problems,
+                );
             }
         }
-        _ => problems.push("report.json: missing or not JSON".into()),
+        _ => {
+            problems.push("report.json: missing or not JSON".into());
+            close("report".into(), &mut problems);
+        }
     }
 
-    if problems.is_empty() {
-        Ok(Verified {
-            files: manifest.files.len(),
-            rows: manifest.rows,
-            audit_events,
-            residual,
-        })
-    } else {
+    Ok(Verified {
+        files: manifest.files.len(),
+        rows: manifest.rows,
+        audit_events,
+        residual,
+        checks,
+    })
+}
+
+impl Verified {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(Check::ok)
+    }
+
+    /// `Error::Refused` listing every problem, unless every check passed.
+    pub fn into_result(self, dir: &Path) -> Result<Verified> {
+        if self.passed() {
+            return Ok(self);
+        }
+        let problems: Vec<String> = self
+            .checks
+            .iter()
+            .flat_map(|c| c.problems.clone())
+            .collect();
         Err(Error::Refused(format!(
             "export {} failed verification:\n  - {}",
             dir.display(),

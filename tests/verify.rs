@@ -1,0 +1,93 @@
+//! `verify`'s checklist and the signed manifest: an export edited and re-hashed by
+//! someone without the exporter's key fails; `--trusted-key` pins the signer.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+fn export(dir: &Path) {
+    let s: String = (0..50)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"第{i}条\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+    pipeline(dir, "in.jsonl", "out", "");
+    let o = run_in(dir, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn verify_prints_a_checklist_and_checks_the_signature() {
+    let t = tempfile::tempdir().unwrap();
+    export(t.path());
+    let o = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list = stdout(&o);
+    for item in [
+        "✓ files:",
+        "✓ signature: manifest signed with Ed25519",
+        "✓ audit chain:",
+        "✓ rows:",
+    ] {
+        assert!(list.contains(item), "{item} missing from:\n{list}");
+    }
+    let sig = read_json(&t.path().join("out/manifest.sig"));
+    let pk = sig["public_key"].as_str().unwrap().to_string();
+    // The public key `keys describe` prints is the one that signed.
+    let d = run_in(t.path(), &["keys", "describe"]);
+    assert!(stdout(&d).contains(&pk), "{}", stdout(&d));
+    assert_eq!(
+        code(&run_in(t.path(), &["verify", "out", "--trusted-key", &pk])),
+        0
+    );
+    let other = run_in(
+        t.path(),
+        &["verify", "out", "--trusted-key", "bm90IHRoZSBrZXk="],
+    );
+    assert_eq!(code(&other), 80);
+    assert!(stdout(&other).contains("✗ signature"), "{}", stdout(&other));
+
+    // Edit a data file and re-hash it into the manifest, as a forger would: the hashes
+    // agree again, the signature does not.
+    let part = t.path().join("out/data/part-00000.jsonl");
+    let edited = std::fs::read_to_string(&part)
+        .unwrap()
+        .replace("第7条", "第8条");
+    std::fs::write(&part, &edited).unwrap();
+    let mut m = read_json(&t.path().join("out/manifest.json"));
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["path"] == "data/part-00000.jsonl" {
+            use sha2::Digest;
+            f["sha256"] = hex::encode(sha2::Sha256::digest(edited.as_bytes())).into();
+            f["bytes"] = (edited.len() as u64).into();
+        }
+    }
+    std::fs::write(
+        t.path().join("out/manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let o = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&o), 80);
+    let list = stdout(&o);
+    assert!(
+        list.contains("✓ files:"),
+        "the forger's hashes match:\n{list}"
+    );
+    assert!(list.contains("✗ signature"), "{list}");
+    assert!(
+        stderr(&o).contains("changed after signing"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Without the signature file the export is unsigned: refused.
+    std::fs::remove_file(t.path().join("out/manifest.sig")).unwrap();
+    let o = run_in(t.path(), &["verify", "out"]);
+    assert_eq!(code(&o), 80);
+    assert!(stderr(&o).contains("unsigned"), "{}", stderr(&o));
+}
