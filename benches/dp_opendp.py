@@ -325,6 +325,18 @@ budget = {{ total_epsilon = 1000.0, total_delta = 0.5 }}
                 rows.append((r["name"], "**total** (sum of parts; planned ρ " + g(r["rho"]) + ")", "", "",
                              g(tot_dc, 10), g(tot_od, 17), f"{rel(tot_dc, tot_od):.1e}"))
         table(["query", "quantity", "Δ₂", "σ", "ρ datacustoms", "ρ OpenDP map(Δ₂)", "rel. diff"], rows)
+        tot = report["stages"][0]["findings"]["info"]["ledger"]["totals_after"]
+        if tot.get("rho") and tot.get("conversion_delta"):
+            # A Gaussian mechanism with d_in/scale = sqrt(2ρ) has exactly zCDP ρ.
+            conv = dp.c.make_zCDP_to_approxDP(opendp_gaussian(1.0))
+            eps_conv_od = conv.map(math.sqrt(2 * tot["rho"])).epsilon(tot["conversion_delta"])
+            eps_conv_dc = tot["as_epsilon"] - tot["epsilon"]
+            print(f"Ledger conversion of the zCDP spend to (ε, δ) ({os.path.basename(args.pipeline)}, "
+                  f"ρ = {g(tot['rho'])} at δ = {g(tot['conversion_delta'])}): datacustoms "
+                  f"ε = {eps_conv_dc:.4f} (ρ + 2√(ρ ln 1/δ)); OpenDP make_zCDP_to_approxDP "
+                  f"ε = {eps_conv_od:.4f}. The ledger's `as_epsilon` "
+                  f"({g(tot['as_epsilon'])}) is valid but {eps_conv_dc - eps_conv_od:.2f} looser than needed.")
+            print()
 
         # --- (c) threshold --------------------------------------------------------------
         print("## (c) Private keys: revenue_by_category through OpenDP's Laplace threshold")

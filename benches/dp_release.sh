@@ -26,7 +26,8 @@
 # stages[0].cpu_seconds (the row part summed over worker threads plus the barrier part,
 # measured as elapsed time around each call); the last column estimates the stage alone
 # as rows / (case wall − passthrough wall). Target: ≥ 5 million rows/s on 2 cores.
-# The input is in the page cache; dirty pages are synced before every timed run.
+# The input is in the page cache; dirty pages are synced before every timed run. Other
+# work on the machine skews the figures: the load averages are printed with the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -135,15 +136,18 @@ measure() {
   ROWS_OUT+=("$case $secs $cpu $rss $rows_in")
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for c in passthrough dp-private dp-public; do
   measure "$c"
 done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 BASE=$(awk '$1 == "passthrough" { print $2 }' "$WORK/results")
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git status --porcelain -- src 2>/dev/null)" ]; then REV="$REV + uncommitted changes in src/"; fi
 echo
 echo "dp_release benchmark: $ROWS-row orders table ($(awk -v b="$IN_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }') zstd Parquet), --threads $THREADS on $(nproc) cores, median of $RUNS run(s), build $REV"
+echo "load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER (the runs themselves add about 1.3)"
 echo
 echo "| case         | rows       | wall s | rows/s (M) | stage CPU s | peak RSS MiB | stage alone, rows/s (M) |"
 echo "|--------------|------------|--------|------------|-------------|--------------|-------------------------|"

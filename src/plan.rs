@@ -16,6 +16,16 @@ use crate::io::schema::declared_schema;
 use crate::io::sink::SinkOptions;
 use crate::io::source::{infer_jsonl_schema, parquet_schema, resolve_inputs, InputFile};
 
+/// The assessment a run makes (see `evidence::assessment`).
+pub struct AssessmentPlan {
+    pub cfg: crate::evidence::assessment::AssessmentConfig,
+    pub scanner: crate::evidence::assessment::SubjectScanner,
+    pub year: i32,
+    pub max_mechanism: Option<String>,
+    /// Per field, the techniques the pipeline applies.
+    pub techniques: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// What the command line adds to or overrides in the pipeline file.
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
@@ -57,6 +67,8 @@ pub struct Plan {
     pub write_rows: bool,
     /// Keys, present when a stage tokenizes or encrypts.
     pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
+    /// `[assessment]`, resolved: subject counting, the year, the gate.
+    pub assessment: Option<AssessmentPlan>,
     /// The keyring whose primary key signs the manifest, when `keys` is None (the
     /// pipeline's `[keys] keyring`, or the local default, created on first use).
     pub signer: Option<crate::crypto::Keyring>,
@@ -226,7 +238,46 @@ impl Plan {
                 Some(load_or_create_local(&KeySource::parse(&spec)?)?)
             }
         };
+        let max_mechanism = file.gate.as_ref().and_then(|g| g.max_mechanism.clone());
+        if let Some(m) = &max_mechanism {
+            if crate::evidence::assessment::rank(m).is_none() {
+                return Err(Error::Config(format!(
+                    "{}: [gate] max_mechanism `{m}`: use exempt, standard_contract or security_assessment",
+                    source.path.display()
+                )));
+            }
+            if file.assessment.is_none() {
+                return Err(Error::Config(format!(
+                    "{}: [gate] max_mechanism needs an [assessment] section (which subjects to count)",
+                    source.path.display()
+                )));
+            }
+        }
+        let assessment = match &file.assessment {
+            None => None,
+            Some(cfg) => {
+                let root = match (&keys, &signer) {
+                    (Some(k), _) => k.ring.primary(),
+                    (None, Some(r)) => r.primary(),
+                    (None, None) => unreachable!("a plan always has a signing key"),
+                };
+                let year = cfg
+                    .year
+                    .unwrap_or_else(|| time::OffsetDateTime::now_utc().year());
+                let scanner =
+                    crate::evidence::assessment::SubjectScanner::new(cfg, &schema, root, year)
+                        .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
+                Some(AssessmentPlan {
+                    cfg: cfg.clone(),
+                    scanner,
+                    year,
+                    max_mechanism,
+                    techniques: techniques(file),
+                })
+            }
+        };
         Ok(Plan {
+            assessment,
             signer,
             write_rows: file.output.rows,
             keys,
@@ -302,6 +353,78 @@ fn new_run_id() -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random_range(0..0x100_0000);
     format!("{}-{suffix:06x}", now.format(&fmt).unwrap_or_default())
+}
+
+/// Per field, the techniques a pipeline applies to it, for the assessment.
+fn techniques(
+    file: &crate::config::PipelineFile,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use crate::config::StageConfig;
+    use crate::stages::deidentify::Action;
+    let mut t: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut add = |field: &str, what: &str| {
+        let v = t.entry(field.to_string()).or_default();
+        if !v.iter().any(|x| x == what) {
+            v.push(what.to_string());
+        }
+    };
+    let name = |a: Action| match a {
+        Action::Tag | Action::Indexed | Action::Redact => "suppression",
+        Action::Mask => "masking",
+        Action::Token => "token",
+        Action::Encrypt => "encryption",
+    };
+    for s in &file.stages {
+        match s {
+            StageConfig::Deidentify(c) => {
+                let fields = c
+                    .fields
+                    .clone()
+                    .unwrap_or_else(|| vec!["(every text field)".into()]);
+                for f in &fields {
+                    for a in std::iter::once(c.action).chain(c.actions.values().copied()) {
+                        add(f, name(a));
+                    }
+                }
+                for (col, rule) in &c.columns {
+                    match rule {
+                        crate::stages::deidentify::ColumnRule::Auto => {
+                            for a in std::iter::once(c.action).chain(c.actions.values().copied()) {
+                                add(col, name(a));
+                            }
+                        }
+                        r => {
+                            let a = match r {
+                                crate::stages::deidentify::ColumnRule::Tag
+                                | crate::stages::deidentify::ColumnRule::Indexed
+                                | crate::stages::deidentify::ColumnRule::Redact => "suppression",
+                                crate::stages::deidentify::ColumnRule::Mask => "masking",
+                                crate::stages::deidentify::ColumnRule::Token => "token",
+                                _ => "encryption",
+                            };
+                            add(col, a);
+                        }
+                    }
+                }
+            }
+            StageConfig::Pseudonymize(c) => c.columns.iter().for_each(|col| add(col, "token")),
+            StageConfig::Encrypt(c) => c.columns.iter().for_each(|col| add(col, "encryption")),
+            StageConfig::Project(c) => c
+                .drop
+                .iter()
+                .flatten()
+                .for_each(|col| add(col, "suppression")),
+            StageConfig::DpRelease(c) => {
+                for q in &c.queries {
+                    for col in q.group_by.iter().chain(q.column.iter()) {
+                        add(col, "DP (aggregates)");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    t
 }
 
 /// What the residual re-scan looks for: the built-in types and every type a
@@ -381,6 +504,7 @@ fn sample_through(
         duplicates: 0,
         attachments: (0..stages.len() + 1).map(|_| None).collect(),
         residual: Vec::new(),
+        subjects: Vec::new(),
     };
     let mut findings = crate::engine::Findings::default();
     for s in stages {

@@ -45,6 +45,9 @@ pub struct PipelineFile {
     /// stage tokenizes or encrypts.
     #[serde(default)]
     pub keys: Option<KeysConfig>,
+    /// `[assessment]`: subject counts, the year ledger and the cross-border mechanism.
+    #[serde(default)]
+    pub assessment: Option<crate::evidence::assessment::AssessmentConfig>,
 }
 
 /// `[gate]`: conditions under which the export is refused (exit 80, no manifest, no
@@ -55,6 +58,10 @@ pub struct GateConfig {
     /// Residual PII hits allowed in the export (the re-scan after every stage).
     #[serde(default)]
     pub max_residual: Option<u64>,
+    /// The most burdensome mechanism the year's totals may need: exempt |
+    /// standard_contract | security_assessment. An export needing more is refused.
+    #[serde(default)]
+    pub max_mechanism: Option<String>,
 }
 
 /// Input formats. Inferred from the file extension when not given.

@@ -116,6 +116,8 @@ pub struct Batch {
     pub attachments: Vec<Option<Box<dyn Any + Send>>>,
     /// PII still present after the row stages (see `engine::residual`).
     pub residual: Vec<crate::engine::residual::ResidualHit>,
+    /// Data subjects of the rows as read (see `evidence::assessment`).
+    pub subjects: Vec<crate::evidence::assessment::SubjectHit>,
 }
 
 impl Batch {

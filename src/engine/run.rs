@@ -69,6 +69,7 @@ fn work(
     schema: &SchemaRef,
     rows: &[Option<Box<dyn RowStage>>],
     residual: Option<&ResidualScanner>,
+    subjects: Option<&crate::evidence::assessment::SubjectScanner>,
 ) -> Result<Worked> {
     let mut batch = match chunk {
         Chunk::Lines(lines) => {
@@ -83,6 +84,7 @@ fn work(
                 duplicates: 0,
                 attachments: Vec::new(),
                 residual: Vec::new(),
+                subjects: Vec::new(),
             }
         }
         Chunk::Arrow {
@@ -99,6 +101,7 @@ fn work(
             duplicates: 0,
             attachments: Vec::new(),
             residual: Vec::new(),
+            subjects: Vec::new(),
         },
         Chunk::Rejected(r) => Batch {
             index,
@@ -110,9 +113,16 @@ fn work(
             duplicates: 0,
             attachments: Vec::new(),
             residual: Vec::new(),
+            subjects: Vec::new(),
         },
     };
     batch.attachments = (0..rows.len()).map(|_| None).collect();
+    // Subjects are counted from the values as they came in, before any stage.
+    if let Some(sc) = subjects {
+        if batch.num_rows() > 0 {
+            sc.scan(&mut batch);
+        }
+    }
     let mut findings = vec![Findings::default(); rows.len()];
     let mut cpu = vec![Duration::ZERO; rows.len()];
     for (i, stage) in rows.iter().enumerate() {
@@ -161,6 +171,7 @@ struct Sequencer<'a> {
     /// In a prepass: the barrier that observes; nothing is written or accounted.
     observing: Option<usize>,
     tally: Option<ResidualTally>,
+    subjects: Option<crate::evidence::assessment::SubjectTally>,
 }
 
 impl Sequencer<'_> {
@@ -209,6 +220,9 @@ impl Sequencer<'_> {
             }
             self.accounts[file].counts.duplicates += batch.duplicates;
             if let Some(t) = &mut self.tally {
+                t.add(&mut batch);
+            }
+            if let Some(t) = &mut self.subjects {
                 t.add(&mut batch);
             }
             self.rows_seen += batch.num_rows() as u64;
@@ -304,6 +318,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         started,
         rows_seen: 0,
         observing: None,
+        subjects: plan.assessment.as_ref().map(|_| Default::default()),
         tally: plan
             .residual
             .as_ref()
@@ -557,6 +572,72 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
         }
     };
+    // The assessment: this export's subjects, and the year's, through the year ledger;
+    // the ledger keeps this export's subjects only if the export is not refused.
+    let assessment = match (&plan.assessment, seq.subjects.take()) {
+        (Some(a), Some(tally)) => {
+            let (n, s) = tally.counts();
+            let (m, basis) = crate::evidence::assessment::mechanism(n, s, &a.cfg.declares);
+            let path = std::path::PathBuf::from(&a.cfg.year_ledger);
+            let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
+            let mut year_refusal = None;
+            let (yn, ys, exports) = ledger.add(
+                &a.cfg.exporter,
+                a.year,
+                &plan.run_id,
+                a.cfg.recipient.as_deref(),
+                &tally,
+                |yn, ys, _| {
+                    let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+                    if let Some(max) = &a.max_mechanism {
+                        if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
+                            year_refusal = Some(format!(
+                                "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
+                            ));
+                            return false;
+                        }
+                    }
+                    refusal.is_none()
+                },
+            )?;
+            if refusal.is_none() {
+                refusal = year_refusal;
+            }
+            let (ym, ybasis) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+            audit.event(
+                "assessment",
+                json!({ "subjects": n, "sensitive_subjects": s, "mechanism": m, "year": a.year, "year_subjects": yn, "year_sensitive_subjects": ys, "year_mechanism": ym }),
+            )?;
+            Some(crate::evidence::assessment::Assessment {
+                exporter: a.cfg.exporter.clone(),
+                recipient: a.cfg.recipient.clone(),
+                distinct_subjects: n,
+                sensitive_subjects: s,
+                mechanism: m.to_string(),
+                basis,
+                declares: a.cfg.declares.clone(),
+                year_to_date: crate::evidence::assessment::YearToDate {
+                    year: a.year,
+                    distinct_subjects: yn,
+                    sensitive_subjects: ys,
+                    mechanism: ym.to_string(),
+                    basis: ybasis,
+                    exports,
+                    ledger: a.cfg.year_ledger.clone(),
+                },
+                status: crate::evidence::assessment::STATUS.to_string(),
+                techniques: a.techniques.clone(),
+                keys: format!(
+                    "keys stayed at home; the export names key ids only ({})",
+                    keys_report
+                        .as_ref()
+                        .map(|k| k.key_ids.join(", "))
+                        .unwrap_or_else(|| "signing key only".into())
+                ),
+            })
+        }
+        _ => None,
+    };
     let report = Report {
         report_version: 1,
         tool: "datacustoms",
@@ -615,6 +696,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             .collect(),
         residual,
         keys: keys_report.clone(),
+        assessment,
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
@@ -722,6 +804,10 @@ fn coordinate(
         None => seq.plan.residual.as_ref(),
         Some(_) => None,
     };
+    let subjects = match seq.observing {
+        None => seq.plan.assessment.as_ref().map(|a| &a.scanner),
+        Some(_) => None,
+    };
     let (done_tx, done_rx): (Sender<(u64, Result<Worked>)>, _) = channel();
     let mut in_flight = 0usize;
     let result = pool.in_place_scope(|scope| -> Result<()> {
@@ -759,7 +845,7 @@ fn coordinate(
                     let tx = done_tx.clone();
                     let schema = &schema;
                     scope.spawn(move |_| {
-                        let _ = tx.send((index, work(index, chunk, schema, rows, residual)));
+                        let _ = tx.send((index, work(index, chunk, schema, rows, residual, subjects)));
                     });
                     in_flight += 1;
                     while in_flight >= max_in_flight {

@@ -1,6 +1,7 @@
 //! Evidence: the report, the manifest, the audit chain, the export folder's life cycle,
 //! and `verify`. What a compliance officer and a reviewer read and check.
 
+pub mod assessment;
 pub mod audit;
 pub mod export;
 pub mod manifest;
