@@ -147,21 +147,26 @@ struct Extract {
     no_unit: u64,
 }
 
-/// A unit's contribution to one group.
-struct Contribution {
-    priority: u64,
-    group: u128,
-    rows: u64,
-    /// Non-null values seen, of which the reservoir holds a uniform sample.
-    values: u64,
-    /// Reservoir of at most `linf` values (sum, mean, histogram).
-    reservoir: Vec<i64>,
+/// One row of a unit, as the barrier keeps it until `finish`.
+#[derive(Clone, Copy)]
+struct UnitRow {
+    unit: u64,
+    value: i64,
+    group: u32,
+    has_value: bool,
 }
+
+/// Unit-row partitions (by the top bits of the unit hash), bounded in parallel.
+const PARTS: usize = 64;
 
 #[derive(Default)]
 struct QueryState {
-    /// Per unit: its kept groups (at most `l0`).
-    units: HashMap<u64, Vec<Contribution>>,
+    /// Rows of units, partitioned by the high bits of the unit hash, bounded in
+    /// `finish` (sorted by unit, so each unit's rows are together).
+    parts: Vec<Vec<UnitRow>>,
+    /// Group hash → dense id, and back.
+    group_ids: HashMap<u128, u32>,
+    group_hashes: Vec<u128>,
     /// Without a privacy unit: per group (count, sum) directly.
     direct: HashMap<u128, (u64, i128, u64)>,
     keys: HashMap<u128, Key>,
@@ -616,9 +621,7 @@ impl BarrierStage for DpBarrier {
         let extracts = *att
             .downcast::<Vec<Extract>>()
             .map_err(|_| Error::Internal("dp_release: unexpected attachment".into()))?;
-        let queries = self.queries.clone();
         for (qi, ex) in extracts.into_iter().enumerate() {
-            let q = &queries[qi];
             let st = &mut self.state[qi];
             st.no_unit += ex.no_unit;
             st.rows += ex.groups.len() as u64;
@@ -636,60 +639,22 @@ impl BarrierStage for DpBarrier {
                 }
                 continue;
             }
-            let units_map = &mut self.state[qi].units;
-            let rng = &mut self.rng;
-            let key = self.prf;
-            let linf = q.linf as usize;
+            if st.parts.is_empty() {
+                st.parts = (0..PARTS).map(|_| Vec::new()).collect();
+            }
             for i in 0..ex.groups.len() {
-                let (unit, group, value) = (ex.units[i], ex.groups[i], ex.values[i]);
-                let contribs = units_map.entry(unit).or_default();
-                let at = match contribs.iter().position(|c| c.group == group) {
-                    Some(at) => at,
-                    None => {
-                        let p = prf(key, unit, group);
-                        let fresh = Contribution {
-                            priority: p,
-                            group,
-                            rows: 0,
-                            values: 0,
-                            reservoir: Vec::new(),
-                        };
-                        if (contribs.len() as u64) < q.l0 {
-                            contribs.push(fresh);
-                            contribs.len() - 1
-                        } else {
-                            // Keep the l0 groups with the smallest priorities: a
-                            // uniformly random subset of the unit's groups.
-                            let (mi, max) = contribs
-                                .iter()
-                                .enumerate()
-                                .max_by_key(|(_, c)| c.priority)
-                                .map(|(i, c)| (i, c.priority))
-                                .expect("l0 ≥ 1");
-                            if p >= max {
-                                continue;
-                            }
-                            contribs[mi] = fresh;
-                            mi
-                        }
-                    }
-                };
-                let c = &mut contribs[at];
-                c.rows += 1;
-                if let Some(v) = value {
-                    c.values += 1;
-                    if c.reservoir.len() < linf {
-                        c.reservoir.push(v);
-                    } else {
-                        // Reservoir sampling (Algorithm R) over the values seen, with
-                        // the OS CSPRNG.
-                        let j = rng.uniform_below(&BigUint::from(c.values));
-                        let j = j.iter_u64_digits().next().unwrap_or(0) as usize;
-                        if j < linf {
-                            c.reservoir[j] = v;
-                        }
-                    }
+                let next = st.group_hashes.len() as u32;
+                let group = *st.group_ids.entry(ex.groups[i]).or_insert(next);
+                if group == next {
+                    st.group_hashes.push(ex.groups[i]);
                 }
+                let unit = ex.units[i];
+                st.parts[(unit >> 58) as usize].push(UnitRow {
+                    unit,
+                    value: ex.values[i].unwrap_or(0),
+                    group,
+                    has_value: ex.values[i].is_some(),
+                });
             }
         }
         Ok(batch)
@@ -982,9 +947,9 @@ impl DpBarrier {
     fn release(&mut self, qi: usize, p: &Planned) -> Result<Vec<OutRow>> {
         let queries = self.queries.clone();
         let q = &queries[qi];
-        let st = &self.state[qi];
+        let st = &mut self.state[qi];
         let mut truth: HashMap<u128, (u64, i128)> = HashMap::new();
-        if st.units.is_empty() {
+        if st.parts.is_empty() {
             for (g, (n, s, nv)) in &st.direct {
                 let cnt = if matches!(q.aggregate, Aggregate::Mean) {
                     *nv
@@ -994,19 +959,7 @@ impl DpBarrier {
                 truth.insert(*g, (cnt, *s));
             }
         } else {
-            for contribs in st.units.values() {
-                for c in contribs {
-                    let e = truth.entry(c.group).or_default();
-                    match q.aggregate {
-                        Aggregate::Count => e.0 += c.rows.min(q.linf),
-                        Aggregate::Histogram => e.0 += c.reservoir.len() as u64,
-                        Aggregate::Sum | Aggregate::Mean => {
-                            e.0 += c.reservoir.len() as u64;
-                            e.1 += c.reservoir.iter().map(|v| *v as i128).sum::<i128>();
-                        }
-                    }
-                }
-            }
+            truth = bound(st, q, self.prf)?;
         }
         // Histogram rows are grouped by key + bin already; their "value" was the bin.
         let keys: Vec<(u128, Key)> = match &q.public_keys {
@@ -1179,4 +1132,82 @@ fn write_tables(dir: &std::path::Path, q: &QueryMeta, rows: &[OutRow]) -> Result
             rows: n,
         },
     ])
+}
+
+/// Contribution bounding over the kept unit rows, partition by partition in parallel:
+/// per unit, the `l0` groups with the smallest keyed-PRF priority (a uniformly random
+/// subset of its groups), and in each at most `linf` rows — for values, a uniform
+/// sample without replacement drawn with the OS CSPRNG (a partial Fisher–Yates shuffle,
+/// the same distribution as reservoir sampling). Returns per group the bounded
+/// (count, sum). Frees the partitions as it goes.
+fn bound(st: &mut QueryState, q: &Query, key: (u64, u64)) -> Result<HashMap<u128, (u64, i128)>> {
+    use rayon::prelude::*;
+    let parts = std::mem::take(&mut st.parts);
+    let hashes = &st.group_hashes;
+    let l0 = q.l0 as usize;
+    let linf = q.linf as usize;
+    let aggregate = q.aggregate;
+    let partials: Vec<HashMap<u32, (u64, i128)>> = parts
+        .into_par_iter()
+        .map(|mut rows| {
+            let mut rng = Sampler::new(OsBits::default());
+            rows.sort_unstable_by_key(|r| (r.unit, r.group));
+            let mut acc: HashMap<u32, (u64, i128)> = HashMap::new();
+            let mut groups: Vec<(u64, usize, usize)> = Vec::new();
+            let mut values: Vec<i64> = Vec::new();
+            let mut i = 0;
+            while i < rows.len() {
+                let unit = rows[i].unit;
+                groups.clear();
+                let mut j = i;
+                while j < rows.len() && rows[j].unit == unit {
+                    let g = rows[j].group;
+                    let start = j;
+                    while j < rows.len() && rows[j].unit == unit && rows[j].group == g {
+                        j += 1;
+                    }
+                    groups.push((prf(key, unit, hashes[g as usize]), start, j));
+                }
+                if groups.len() > l0 {
+                    groups.sort_unstable_by_key(|g| g.0);
+                    groups.truncate(l0);
+                }
+                for &(_, s, e) in &groups {
+                    let e_acc = acc.entry(rows[s].group).or_default();
+                    match aggregate {
+                        Aggregate::Count => e_acc.0 += ((e - s) as u64).min(linf as u64),
+                        Aggregate::Histogram | Aggregate::Sum | Aggregate::Mean => {
+                            values.clear();
+                            values
+                                .extend(rows[s..e].iter().filter(|r| r.has_value).map(|r| r.value));
+                            let n = values.len();
+                            let k = n.min(linf);
+                            if n > linf {
+                                for t in 0..k {
+                                    let r = rng.uniform_below(&BigUint::from((n - t) as u64));
+                                    let r = r.iter_u64_digits().next().unwrap_or(0) as usize;
+                                    values.swap(t, t + r);
+                                }
+                            }
+                            e_acc.0 += k as u64;
+                            if aggregate != Aggregate::Histogram {
+                                e_acc.1 += values[..k].iter().map(|v| *v as i128).sum::<i128>();
+                            }
+                        }
+                    }
+                }
+                i = j;
+            }
+            acc
+        })
+        .collect();
+    let mut truth: HashMap<u128, (u64, i128)> = HashMap::new();
+    for p in partials {
+        for (g, (c, s)) in p {
+            let e = truth.entry(hashes[g as usize]).or_default();
+            e.0 += c;
+            e.1 += s;
+        }
+    }
+    Ok(truth)
 }
