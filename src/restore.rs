@@ -538,6 +538,8 @@ pub fn reidentify(
 /// `keys rotate --rewrap EXPORT`: rewraps the export's DEKs under the keyring's primary
 /// version, updates the manifest and appends an audit event. Data files are untouched.
 pub fn rewrap_export(export: &Path, ring: &Keyring) -> Result<usize> {
+    // Never put a fresh signature on an export that no longer verifies.
+    crate::evidence::verify::verify(export)?;
     let mut manifest = Manifest::load(export).map_err(Error::Data)?;
     let Some(env) = manifest.encryption.as_mut() else {
         return Ok(0);

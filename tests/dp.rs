@@ -190,6 +190,12 @@ fn the_ledger_refuses_past_the_cap_and_replays_a_retried_run() {
     let o = run("third");
     assert_eq!(code(&o), 80, "{}", stderr(&o));
     assert!(stderr(&o).contains("over the cap"), "{}", stderr(&o));
+    // Raising the cap in the pipeline does not raise the dataset's cap in the ledger.
+    let raised = std::fs::read_to_string(t.path().join("p.toml"))
+        .unwrap()
+        .replace("total_epsilon = 2.5", "total_epsilon = 100.0");
+    std::fs::write(t.path().join("p.toml"), raised).unwrap();
+    assert_eq!(code(&run("fourth")), 80);
     let show = run_in(t.path(), &["budget", "show", "ledger.sqlite"]);
     let text = String::from_utf8_lossy(&show.stdout).to_string();
     assert!(text.contains("dataset events: 2 release(s)"), "{text}");
@@ -316,4 +322,43 @@ fn the_bundled_orders_pipeline_releases_counts_and_sums() {
     assert_eq!(code(&run_in(d, &["verify", "out/orders-dp"])), 0);
     let show = run_in(d, &["budget", "show", ".datacustoms/ledger.sqlite"]);
     assert!(String::from_utf8_lossy(&show.stdout).contains("3 release(s)"));
+}
+
+#[test]
+fn an_aggregates_only_export_ships_no_exact_count() {
+    let t = tempfile::tempdir().unwrap();
+    write_events(t.path());
+    dp_pipeline(
+        t.path(),
+        "[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\nepsilon = 1.0\nmax_partitions = 1\nmax_rows_per_partition = 1\n",
+        "",
+    );
+    let o = run_in(t.path(), &["run", "-q", "--run-id", "r1", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = t.path().join("out");
+    let r = read_json(&out.join("report.json"));
+    assert!(
+        r.get("rows").is_none() && r.get("quarantine").is_none(),
+        "{r}"
+    );
+    assert!(r["withheld"]["kept_at_home"]
+        .as_str()
+        .unwrap()
+        .contains("r1"));
+    assert!(r["stages"][0]["findings"].get("fields").is_none());
+    // 1,050 rows went in: that number appears nowhere in what ships.
+    for f in [
+        "report.json",
+        "audit.jsonl",
+        "dp_passport.jsonld",
+        "manifest.json",
+    ] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(!text.contains("1050"), "{f} holds the exact row count");
+        assert!(!text.contains("rows_in"), "{f}");
+    }
+    // The full report is kept at home.
+    let home = read_json(&t.path().join(".datacustoms/quarantine/r1/report.json"));
+    assert_eq!(home["rows"]["in"], 1050);
+    assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
 }

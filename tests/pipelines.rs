@@ -10,11 +10,27 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copies the example pipelines and the sample data into `dir`, so runs there keep
+/// their keyrings, vaults and ledgers out of the checkout.
+fn checkout_copy(dir: &Path) {
+    for sub in ["pipelines", "sample-data"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(root().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn every_example_pipeline_runs_and_verifies() {
     let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    checkout_copy(&work);
     let mut n = 0;
-    for e in std::fs::read_dir(root().join("pipelines")).unwrap() {
+    for e in std::fs::read_dir(work.join("pipelines")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().and_then(|x| x.to_str()) != Some("toml") {
             continue;
@@ -22,7 +38,7 @@ fn every_example_pipeline_runs_and_verifies() {
         n += 1;
         let out = t.path().join(p.file_stem().unwrap());
         let o = bin()
-            .current_dir(root())
+            .current_dir(&work)
             .args(["run", "--quiet", "--quarantine-dir"])
             .arg(t.path().join("q"))
             .arg(&p)
@@ -34,7 +50,12 @@ fn every_example_pipeline_runs_and_verifies() {
         let v = bin().arg("verify").arg(&out).output().unwrap();
         assert_eq!(code(&v), 0, "{}: {}", p.display(), stderr(&v));
         let r = read_json(&out.join("report.json"));
-        assert!(r["rows"]["out"].as_u64().unwrap() > 0, "{}", p.display());
+        if r["output"]["rows_written"] == false {
+            // Aggregates only: exact counts stay at home.
+            assert!(r["withheld"].is_object(), "{}", p.display());
+        } else {
+            assert!(r["rows"]["out"].as_u64().unwrap() > 0, "{}", p.display());
+        }
     }
     assert!(n >= 2, "expected example pipelines, found {n}");
 }

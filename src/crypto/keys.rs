@@ -182,9 +182,7 @@ impl KeySource {
     pub fn parse(spec: &str) -> Result<Self> {
         if let Some(v) = spec.strip_prefix("env:") {
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(Error::Config(format!(
-                    "key source `{spec}`: name an environment variable, e.g. env:DATACUSTOMS_ROOT_KEY"
-                )));
+                return Err(Error::Config("key source env:…: name an environment variable (A-Z, 0-9, _), e.g. env:DATACUSTOMS_ROOT_KEY".to_string()));
             }
             return Ok(KeySource::Env(v.to_string()));
         }
@@ -199,9 +197,7 @@ impl KeySource {
         if let Some(p) = spec.strip_prefix("file:") {
             return Ok(KeySource::File(PathBuf::from(p)));
         }
-        Err(Error::Config(format!(
-            "key source `{spec}`: write env:VAR, command:PROGRAM ARGS or file:PATH"
-        )))
+        Err(Error::Config("a key source must start with env:, command: or file: (the value given is not repeated here, in case it is a key)".to_string()))
     }
 
     /// How the source is named in reports, logs and errors (never material). A command

@@ -179,6 +179,7 @@ pub struct DpRow {
     unit_col: Option<usize>,
     index: usize,
     seed: u64,
+    unit_key: u64,
 }
 
 pub struct DpBarrier {
@@ -345,6 +346,24 @@ pub fn build(
             }
             _ => (0, 0),
         };
+        // The sensitivities must fit their integer types: refuse what would overflow
+        // (a wrapped sensitivity would mean almost no noise).
+        let c = (lo.unsigned_abs()).max(hi.unsigned_abs()).max(1) as u128;
+        let fits = (l0 as u128)
+            .checked_mul(linf as u128)
+            .and_then(|x| x.checked_mul(c))
+            .is_some_and(|x| x <= u64::MAX as u128)
+            && (linf as u128)
+                .checked_mul(c)
+                .and_then(|x| x.checked_mul(x))
+                .and_then(|x| x.checked_mul(l0 as u128))
+                .is_some()
+            && (l0 as u128)
+                .checked_mul((linf as u128) * (linf as u128))
+                .is_some_and(|x| x <= u64::MAX as u128);
+        if !fits {
+            return Err(e("max_partitions × max_rows_per_partition × bounds / resolution is too large to compute a sensitivity; use smaller bounds, a coarser resolution or tighter bounding".into()));
+        }
         let bins = match (q.aggregate, &q.bins) {
             (Aggregate::Histogram, Some(b))
                 if b.len() >= 2 && b.windows(2).all(|w| w[0] < w[1]) =>
@@ -453,6 +472,8 @@ pub fn build(
             unit_col,
             index,
             seed,
+            unit_key: u64::from_le_bytes(prf[..8].try_into().expect("8 bytes"))
+                ^ 0x9e37_79b9_7f4a_7c15,
         },
         DpBarrier {
             cfg_unit: cfg.privacy_unit.clone(),
@@ -546,10 +567,14 @@ impl RowStage for DpRow {
                         ex.no_unit += 1;
                         continue;
                     }
-                    Some(u) => Some(xxhash_rust::xxh3::xxh3_64_with_seed(
-                        u.value(row).as_bytes(),
-                        self.seed,
-                    )),
+                    Some(u) => Some({
+                        // A keyed PRF: nobody can make two unit ids collide (and so
+                        // merge two people's bounds) without the run's random key.
+                        let mut h =
+                            siphasher::sip::SipHasher13::new_with_keys(self.seed, self.unit_key);
+                        h.write(u.value(row).as_bytes());
+                        h.finish()
+                    }),
                     None => None,
                 };
                 key.clear();
@@ -563,6 +588,7 @@ impl RowStage for DpRow {
                     // A null value falls in no bin: the row contributes nothing.
                     (Aggregate::Histogram, None) => continue,
                     (_, None) => None,
+                    (Aggregate::Histogram, Some(v)) if v.is_nan() => continue,
                     (Aggregate::Histogram, Some(v)) => {
                         let b = bin_of(q.bins.as_deref().expect("histogram bins"), v);
                         key.push(Some(labels[b as usize].as_str()));
@@ -679,26 +705,27 @@ impl BarrierStage for DpBarrier {
         let spent = ledger.totals(&dataset_id)?;
         let add = |f: fn(&Planned) -> f64| new_spend.iter().map(|p| f(p)).sum::<f64>();
         let (ne, nr, nd) = (add(|p| p.epsilon), add(|p| p.rho), add(|p| p.delta));
-        let mut over = Vec::new();
-        let caps = [
-            ("epsilon", self.budget.total_epsilon, spent.epsilon, ne),
-            ("rho", self.budget.total_rho, spent.rho, nr),
-            ("delta", self.budget.total_delta, spent.delta, nd),
-        ];
-        for (what, cap, used, new) in caps {
-            if let Some(cap) = cap {
-                if used + new > cap * (1.0 + 1e-12) {
-                    over.push(format!("total {what} would be {:.6} (spent {used:.6} + this run {new:.6}), over the cap of {cap}", used + new));
-                }
-            }
-        }
+        // The caps in force: the stricter of those the ledger recorded and the pipeline's
+        // (a pipeline can lower a dataset's cap, never raise it).
+        let stored = ledger.caps(&dataset_id)?;
+        let stricter = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let caps = Budget {
+            total_epsilon: stricter(stored.total_epsilon, self.budget.total_epsilon),
+            total_rho: stricter(stored.total_rho, self.budget.total_rho),
+            total_delta: stricter(stored.total_delta, self.budget.total_delta),
+        };
+        let over = over_budget(&caps, spent.epsilon + ne, spent.rho + nr, spent.delta + nd);
         if !over.is_empty() {
             return Err(Error::Refused(format!(
-                "DP budget for dataset {dataset_id} exceeded, nothing released and no noise drawn: {}",
+                "DP budget for dataset {dataset_id} exceeded (spent ε {:.6}, ρ {:.6}, δ {:e}; this run ε {ne:.6}, ρ {nr:.6}, δ {nd:e}), nothing released and no noise drawn: {}",
+                spent.epsilon, spent.rho, spent.delta,
                 over.join("; ")
             )));
         }
-        ledger.set_caps(&dataset_id, &self.budget)?;
+        ledger.set_caps(&dataset_id, &caps)?;
 
         let agg_dir = self.staging.join("aggregates");
         std::fs::create_dir_all(&agg_dir).map_err(|e| Error::io("cannot create", &agg_dir, e))?;
@@ -1210,4 +1237,70 @@ fn bound(st: &mut QueryState, q: &Query, key: (u64, u64)) -> Result<HashMap<u128
         }
     }
     Ok(truth)
+}
+
+/// Which caps totals of (ε, ρ, δ) would break. ρ counts against the ε cap too, converted
+/// to (ε, δ) with the δ the δ cap leaves (or the default conversion δ without one).
+pub fn over_budget(caps: &Budget, eps: f64, rho: f64, delta: f64) -> Vec<String> {
+    let tol = |cap: f64| cap * (1.0 + 1e-12);
+    let mut over = Vec::new();
+    if let Some(c) = caps.total_rho {
+        if rho > tol(c) {
+            over.push(format!("total rho would be {rho:.6}, over the cap of {c}"));
+        }
+    }
+    let conv = if rho > 0.0 {
+        match caps.total_delta {
+            Some(d) if d - delta > 0.0 => d - delta,
+            Some(_) => 0.0,
+            None => super::ledger::DEFAULT_CONVERSION_DELTA,
+        }
+    } else {
+        0.0
+    };
+    if let Some(c) = caps.total_delta {
+        if delta > tol(c) || (rho > 0.0 && conv <= 0.0) {
+            over.push(format!("total delta would be {delta:e}, over the cap of {c:e} (or none left to convert rho)"));
+        }
+    }
+    if let Some(c) = caps.total_epsilon {
+        let as_eps = if rho > 0.0 && conv > 0.0 {
+            eps + rho + 2.0 * (rho * (1.0 / conv).ln()).sqrt()
+        } else {
+            eps
+        };
+        if as_eps > tol(c) {
+            over.push(format!("total epsilon would be {as_eps:.6} (rho converted at delta {conv:e}), over the cap of {c}"));
+        }
+    }
+    over
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rho_counts_against_the_epsilon_cap() {
+        let caps = Budget {
+            total_epsilon: Some(3.0),
+            total_rho: None,
+            total_delta: Some(1e-5),
+        };
+        assert!(over_budget(&caps, 1.0, 0.0, 0.0).is_empty());
+        // ρ = 0.2 at δ = 1e-5: ε = 0.2 + 2√(0.2·ln 1e5) ≈ 3.23 > 3.
+        assert_eq!(over_budget(&caps, 0.0, 0.2, 0.0).len(), 1);
+        assert!(over_budget(&caps, 0.0, 0.05, 0.0).is_empty());
+        // No δ left to convert ρ with.
+        assert!(!over_budget(&caps, 0.0, 0.05, 1e-5).is_empty());
+    }
+
+    #[test]
+    fn thresholds_follow_the_formula() {
+        let b: f64 = 10.0;
+        let q = (-1.0 / b).exp();
+        let tau = threshold(b, 2, 4, 1e-6);
+        let p = |k: u64| q.powf((k - 2) as f64) / (1.0 + q);
+        assert!(p(tau) <= 1e-6 / 4.0 && p(tau - 1) > 1e-6 / 4.0);
+    }
 }

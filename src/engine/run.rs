@@ -247,6 +247,9 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let export = ExportDir::prepare(&plan.output_dir, plan.overwrite, &plan.run_id)?;
     let staging = export.staging.clone();
     let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
+    if !plan.write_rows {
+        audit.redact_counts();
+    }
     audit.event(
         "run_started",
         json!({
@@ -707,7 +710,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         if data.exists() {
             std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
         }
-        let mut text = serde_json::to_vec_pretty(&report)?;
+        let mut text = shipped_report(&report, &plan)?;
         text.push(b'\n');
         let report_path = staging.join(REPORT);
         std::fs::write(&report_path, &text)
@@ -720,7 +723,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             plan.output_dir.display()
         )));
     }
-    let mut text = serde_json::to_vec_pretty(&report)?;
+    let mut text = shipped_report(&report, &plan)?;
     text.push(b'\n');
     let report_path = staging.join(REPORT);
     std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
@@ -896,4 +899,74 @@ fn inputs_digest(inputs: &[crate::io::source::InputFile]) -> String {
         h.update(b"\n");
     }
     hex::encode(h.finalize())
+}
+
+/// The report as it ships. An aggregates-only export (`[output] rows = false`) ships no
+/// exact count — rows in and out, per-file figures, quarantine, stage counters, subject
+/// counts — since two exports that differ by one person would differ in them, which
+/// defeats the differential privacy of its aggregates. The full report is kept at home
+/// beside the quarantine (`<quarantine dir>/report.json`).
+fn shipped_report(report: &Report, plan: &Plan) -> Result<Vec<u8>> {
+    if plan.write_rows {
+        return Ok(serde_json::to_vec_pretty(report)?);
+    }
+    let home = plan.quarantine_dir.join(REPORT);
+    if let Some(dir) = home.parent() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir)
+            .map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    std::fs::write(&home, serde_json::to_vec_pretty(report)?)
+        .map_err(|e| Error::io("cannot write", &home, e))?;
+    let mut v = serde_json::to_value(report)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("rows");
+        o.remove("quarantine");
+        o.remove("residual");
+        o.insert(
+            "withheld".into(),
+            json!({
+                "what": "exact row counts, per-file figures, quarantine and stage counters",
+                "why": "an aggregates-only export releases differentially private statistics only; exact counts would reveal what the noise protects",
+                "kept_at_home": home.display().to_string(),
+            }),
+        );
+    }
+    if let Some(i) = v.get_mut("input").and_then(|i| i.as_object_mut()) {
+        i.remove("bytes");
+    }
+    if let Some(stages) = v.get_mut("stages").and_then(|s| s.as_array_mut()) {
+        for st in stages {
+            let dp = st["type"] == "dp_release";
+            if let Some(f) = st.get_mut("findings").and_then(|f| f.as_object_mut()) {
+                f.remove("totals");
+                f.remove("fields");
+                if !dp {
+                    f.remove("info");
+                }
+            }
+        }
+    }
+    if let Some(a) = v.get_mut("assessment").and_then(|a| a.as_object_mut()) {
+        for k in ["distinct_subjects", "sensitive_subjects", "basis"] {
+            a.remove(k);
+        }
+        if let Some(y) = a.get_mut("year_to_date").and_then(|y| y.as_object_mut()) {
+            for k in [
+                "distinct_subjects",
+                "sensitive_subjects",
+                "basis",
+                "exports",
+            ] {
+                y.remove(k);
+            }
+        }
+    }
+    Ok(serde_json::to_vec_pretty(&v)?)
 }

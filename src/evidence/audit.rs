@@ -19,7 +19,29 @@ pub struct AuditLog {
     file: File,
     prev: String,
     seq: u64,
+    /// Aggregates-only exports: leave out exact counts, sizes and input digests, which
+    /// would reveal what differential privacy protects.
+    redact: bool,
 }
+
+/// Fields an aggregates-only export's audit log leaves out.
+const REDACTED: [&str; 15] = [
+    "rows",
+    "rows_in",
+    "rows_out",
+    "duplicates",
+    "quarantined",
+    "blank_lines",
+    "inputs",
+    "subjects",
+    "sensitive_subjects",
+    "year_subjects",
+    "year_sensitive_subjects",
+    "inserted",
+    "already_present",
+    "hits",
+    "records",
+];
 
 impl AuditLog {
     pub fn create(path: PathBuf) -> Result<Self> {
@@ -29,6 +51,7 @@ impl AuditLog {
             file,
             prev: GENESIS.to_string(),
             seq: 0,
+            redact: false,
         })
     }
 
@@ -54,11 +77,35 @@ impl AuditLog {
             path,
             file,
             seq,
+            redact: false,
         })
+    }
+
+    /// From now on, leave exact counts out of events (aggregates-only exports); input
+    /// files keep their name but not their size or digest.
+    pub fn redact_counts(&mut self) {
+        self.redact = true;
     }
 
     /// Appends one event; `fields` must be a JSON object.
     pub fn event(&mut self, event: &str, fields: Value) -> Result<()> {
+        let mut fields = fields;
+        if self.redact {
+            if let Value::Object(o) = &mut fields {
+                o.retain(|k, _| !REDACTED.contains(&k.as_str()));
+                if event.starts_with("input_") {
+                    o.retain(|k, _| k != "bytes" && k != "sha256");
+                }
+                // Stage findings: counters go; a DP stage's description stays.
+                if let Some(Value::Object(f)) = o.get_mut("findings") {
+                    f.remove("totals");
+                    f.remove("fields");
+                    if f.get("info").is_none_or(|i| i.get("releases").is_none()) {
+                        f.remove("info");
+                    }
+                }
+            }
+        }
         let mut m = Map::new();
         m.insert("seq".into(), json!(self.seq));
         m.insert("prev_sha256".into(), json!(self.prev));

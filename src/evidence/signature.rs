@@ -11,7 +11,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::RootKey;
@@ -58,7 +58,8 @@ pub fn sign(dir: &Path, root: &RootKey) -> Result<()> {
 }
 
 /// Checks `manifest.sig` against `manifest.json`; with `trusted`, also that the public
-/// key is that one. Returns the signer's key id.
+/// key is that one. Returns how to describe the signer: without a trusted key, the
+/// signature only shows the manifest was not changed after *someone* signed it.
 pub fn check(dir: &Path, trusted: Option<&str>) -> std::result::Result<String, String> {
     let path = dir.join(SIGNATURE);
     let text = std::fs::read(&path)
@@ -82,15 +83,22 @@ pub fn check(dir: &Path, trusted: Option<&str>) -> std::result::Result<String, S
         .ok_or("manifest.sig: the signature is not 64 bytes of base64")?;
     let manifest = std::fs::read(dir.join(super::manifest::MANIFEST))
         .map_err(|e| format!("manifest.json: {e}"))?;
-    key.verify(&manifest, &Signature::from_bytes(&s))
+    key.verify_strict(&manifest, &Signature::from_bytes(&s))
         .map_err(|_| "manifest.sig: the signature does not match manifest.json (the manifest was changed after signing)".to_string())?;
-    if let Some(t) = trusted {
-        if t.trim() != sig.public_key {
-            return Err(format!(
-                "manifest.sig: signed by key {} ({}), not by the trusted key",
-                sig.key_id, sig.public_key
-            ));
+    match trusted {
+        Some(t) => {
+            let pinned = B64.decode(t.trim()).ok();
+            if pinned.as_deref() != Some(&pk[..]) {
+                return Err(format!(
+                    "manifest.sig: signed by public key {}, not by the trusted key",
+                    sig.public_key
+                ));
+            }
+            Ok(format!("by the trusted key (root key {})", sig.key_id))
         }
+        None => Ok(format!(
+            "by public key {} (says root key {}; not authenticated: pass --trusted-key to pin the exporter)",
+            sig.public_key, sig.key_id
+        )),
     }
-    Ok(sig.key_id)
 }

@@ -175,15 +175,8 @@ pub fn verify_with(
     );
 
     match crate::evidence::signature::check(dir, trusted_key) {
-        Ok(id) => close(
-            format!(
-                "signature: manifest signed with Ed25519 by key {id}{}",
-                if trusted_key.is_some() {
-                    " (the trusted key)"
-                } else {
-                    ""
-                }
-            ),
+        Ok(who) => close(
+            format!("signature: manifest signed with Ed25519 {who}"),
             &mut problems,
         ),
         Err(e) => {
@@ -299,6 +292,10 @@ fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) 
     let status = report.get("status").and_then(Value::as_str).unwrap_or("");
     if status != "complete" {
         problems.push(format!("report.json: status is `{status}`, not `complete`"));
+    }
+    // An aggregates-only export withholds its exact counts (they stay at home).
+    if report["output"]["rows_written"] == false && report.get("withheld").is_some() {
+        return;
     }
     let rows = &report["rows"];
     let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
