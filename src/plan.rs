@@ -169,6 +169,7 @@ impl Plan {
             stages.push(stage);
             current = out;
         }
+        check_after_encryption(&source, keys.as_ref().and_then(|k| k.record_id.clone()))?;
         if let Some(k) = &keys {
             let encrypted = !k.columns.lock().expect("columns lock").is_empty();
             if let (Some(r), true) = (&k.record_id, encrypted) {
@@ -353,6 +354,76 @@ fn new_run_id() -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random_range(0..0x100_0000);
     format!("{}-{suffix:06x}", now.format(&fmt).unwrap_or_default())
+}
+
+/// Refuses stages after an encrypting one that would make the export undecryptable:
+/// rewriting, renaming or dropping an encrypted column, an encrypted text field or the
+/// `[keys] record_id` that every ciphertext is bound to.
+fn check_after_encryption(source: &PipelineSource, record_id: Option<String>) -> Result<()> {
+    use crate::config::StageConfig;
+    use crate::stages::deidentify::Action;
+    let mut bound: Vec<String> = Vec::new();
+    let touches =
+        |names: &[String], bound: &[String]| names.iter().find(|n| bound.contains(n)).cloned();
+    for (i, st) in source.file.stages.iter().enumerate() {
+        if !bound.is_empty() {
+            let hit = match st {
+                StageConfig::Project(c) => c
+                    .drop
+                    .as_deref()
+                    .and_then(|d| touches(d, &bound))
+                    .or_else(|| touches(&c.rename.keys().cloned().collect::<Vec<_>>(), &bound))
+                    .or_else(|| {
+                        c.keep
+                            .as_ref()
+                            .and_then(|k| bound.iter().find(|b| !k.contains(b)).cloned())
+                    }),
+                StageConfig::Pseudonymize(c) => touches(&c.columns, &bound),
+                StageConfig::Encrypt(c) => touches(&c.columns, &bound),
+                StageConfig::Deidentify(c) => match &c.fields {
+                    None => Some("(every text field)".to_string()),
+                    Some(f) => touches(f, &bound).or_else(|| {
+                        touches(&c.columns.keys().cloned().collect::<Vec<_>>(), &bound)
+                    }),
+                },
+                StageConfig::Normalize(c) => match (&c.fields, &record_id) {
+                    (None, Some(r)) => Some(r.clone()),
+                    (Some(f), _) => touches(f, &bound),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(name) = hit {
+                return Err(Error::Config(format!(
+                    "{}: stage {} ({}) would change, rename or drop `{name}` after it was encrypted or bound into ciphertext; \
+                     move it before the encrypting stage, or name its fields explicitly",
+                    source.stage_at(i, &name),
+                    i + 1,
+                    st.type_name()
+                )));
+            }
+        }
+        let encrypts = match st {
+            StageConfig::Encrypt(c) => {
+                bound.extend(c.columns.iter().cloned());
+                true
+            }
+            StageConfig::Deidentify(c) if c.all_actions().any(|a| a == Action::Encrypt) => {
+                bound.extend(c.fields.iter().flatten().cloned());
+                bound.extend(c.columns.keys().cloned());
+                true
+            }
+            _ => false,
+        };
+        if encrypts {
+            if let Some(r) = &record_id {
+                if !bound.contains(r) {
+                    bound.push(r.clone());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Per field, the techniques a pipeline applies to it, for the assessment.

@@ -266,10 +266,11 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
             for p in &text_paths {
                 let mut failure = None;
                 let mut spans = 0u64;
-                let mut g = |s: &str| -> Option<String> {
+                let mut g = |row: usize, s: &str| -> Option<String> {
                     if !s.contains("<dc1.") || failure.is_some() {
                         return None;
                     }
+                    let rid = ids.and_then(|ids| (!ids.is_null(row)).then(|| ids.value(row)));
                     let mut out = String::with_capacity(s.len());
                     let mut rest = s;
                     while let Some(at) = rest.find("<dc1.") {
@@ -281,7 +282,7 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
                             &rest[at + 1..at + end],
                             &env.export_id,
                             &p.name,
-                            None,
+                            rid,
                             &mut aad,
                         ) {
                             Ok(plain) => match std::str::from_utf8(plain) {
@@ -302,7 +303,9 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
                     out.push_str(rest);
                     Some(out)
                 };
-                if let Some(new) = map_strings(&cols[p.column], &p.steps, &mut g)? {
+                if let Some(new) =
+                    crate::stages::fields::map_strings_rows(&cols[p.column], &p.steps, &mut g)?
+                {
                     cols[p.column] = new;
                 }
                 if let Some(e) = failure {

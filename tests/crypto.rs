@@ -272,6 +272,32 @@ fn decrypt_restores_jsonl_byte_for_byte() {
         data_files(&dir.path().join("dec")),
         data_files(&dir.path().join("plain"))
     );
+    // Encrypted spans are bound to their record too: swapping two rows' notes fails.
+    let part = dir.path().join("out/data/part-00000.jsonl");
+    let mut rows: Vec<serde_json::Value> = std::fs::read_to_string(&part)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (a, b) = (rows[1]["note"].clone(), rows[2]["note"].clone());
+    rows[1]["note"] = b;
+    rows[2]["note"] = a;
+    let t: String = rows.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&part, t).unwrap();
+    reseal(&dir.path().join("out"), "data/part-00000.jsonl");
+    let o = run_keyed(
+        dir.path(),
+        &[
+            "decrypt",
+            "out",
+            "--output",
+            "dec2",
+            "--keyring",
+            "env:DC_TEST_KEY",
+        ],
+    );
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    assert!(stderr(&o).contains("column `note`"), "{}", stderr(&o));
 }
 
 /// Rewrites the manifest entry of `rel` after a test edits the file, so that decrypt's
@@ -900,4 +926,41 @@ fn the_bundled_orders_pipeline_protects_decrypts_and_reidentifies() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn stages_after_encryption_may_not_break_decryption() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"id\":\"a1\",\"card\":\"6222021234567890\",\"note\":\"x\"}\n",
+    )
+    .unwrap();
+    let head = "[keys]\nkeyring = \"env:DC_TEST_KEY\"\nrecord_id = \"id\"\n[[stages]]\ntype = \"encrypt\"\ncolumns = [\"card\"]\n";
+    for (later, needle) in [
+        (
+            "[[stages]]\ntype = \"project\"\ndrop = [\"card\"]\n",
+            "card",
+        ),
+        (
+            "[[stages]]\ntype = \"project\"\nrename = { id = \"rid\" }\n",
+            "id",
+        ),
+        ("[[stages]]\ntype = \"normalize\"\n", "id"),
+        ("[[stages]]\ntype = \"deidentify\"\n", "every text field"),
+    ] {
+        pipeline(dir.path(), "in.jsonl", "out", &format!("{head}{later}"));
+        let o = run_keyed(dir.path(), &["run", "-q", "p.toml"]);
+        assert_eq!(code(&o), 78, "{later}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{later}: {}", stderr(&o));
+    }
+    // Naming other fields explicitly is fine.
+    pipeline(
+        dir.path(),
+        "in.jsonl",
+        "out",
+        &format!("{head}[[stages]]\ntype = \"deidentify\"\nfields = [\"note\"]\n"),
+    );
+    let o = run_keyed(dir.path(), &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }

@@ -185,6 +185,17 @@ fn the_ledger_refuses_past_the_cap_and_replays_a_retried_run() {
         r["stages"][0]["findings"]["info"]["ledger"]["totals_after"]["epsilon"],
         1.0
     );
+    // Changing the query under the same run id is refused.
+    let changed = std::fs::read_to_string(t.path().join("p.toml")).unwrap();
+    std::fs::write(
+        t.path().join("p.toml"),
+        changed.replace("epsilon = 1.0", "epsilon = 0.5"),
+    )
+    .unwrap();
+    let o = run("first");
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(stderr(&o).contains("other parameters"), "{}", stderr(&o));
+    std::fs::write(t.path().join("p.toml"), changed).unwrap();
     assert_eq!(code(&run("second")), 0);
     // The third release would spend 3.0 > 2.5: refused before any noise, nothing recorded.
     let o = run("third");

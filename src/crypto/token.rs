@@ -112,6 +112,11 @@ pub fn canonical<'a>(kind: &str, value: &'a str) -> Cow<'a, str> {
             let t = v.trim();
             let plus = t.starts_with('+');
             let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() < 5 {
+                // Not a phone number: tokenized as text, so that values without digits
+                // do not all share one token.
+                return Cow::Owned(v.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
             let mut d = digits.as_str();
             if !plus {
                 if let Some(rest) = d.strip_prefix("00") {
@@ -147,7 +152,7 @@ pub fn canonical<'a>(kind: &str, value: &'a str) -> Cow<'a, str> {
                 && !value.starts_with(' ')
                 && !value.ends_with(' ')
                 && !value.contains("  ")
-                && !value.bytes().any(|b| b.is_ascii_whitespace() && b != b' ')
+                && !value.chars().any(|c| c.is_whitespace() && c != ' ')
             {
                 return Cow::Borrowed(value);
             }
@@ -267,6 +272,15 @@ mod tests {
         let other = tk("other-lab").token("PHONE", "13812345678").unwrap().text;
         assert_ne!(phone, other);
         assert!(t.token("NOT_DECLARED", "x").is_none());
+        // Phone values without a number are not all one token.
+        assert_ne!(
+            t.token("PHONE", "无").unwrap().text,
+            t.token("PHONE", "n/a").unwrap().text
+        );
+        assert_eq!(
+            t.token("USER_ID", "a\u{b}b").unwrap().text,
+            t.token("USER_ID", "a b").unwrap().text
+        );
     }
 
     #[test]

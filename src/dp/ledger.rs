@@ -68,6 +68,11 @@ pub struct Release {
 /// A release already in the ledger.
 pub struct Recorded {
     pub results: String,
+    pub mechanism: String,
+    pub epsilon: f64,
+    pub rho: f64,
+    pub delta: f64,
+    pub sensitivity: String,
 }
 
 /// What a dataset has spent.
@@ -119,11 +124,21 @@ impl Ledger {
     pub fn recorded(&self, dataset: &str, run: &str) -> Result<HashMap<String, Recorded>> {
         let mut st = self
             .conn
-            .prepare("SELECT query, results FROM releases WHERE dataset_id = ?1 AND run_id = ?2")
+            .prepare("SELECT query, results, mechanism, epsilon, rho, delta, sensitivity FROM releases WHERE dataset_id = ?1 AND run_id = ?2")
             .map_err(sql(&self.path))?;
         let rows = st
             .query_map(params![dataset, run], |r| {
-                Ok((r.get::<_, String>(0)?, Recorded { results: r.get(1)? }))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Recorded {
+                        results: r.get(1)?,
+                        mechanism: r.get(2)?,
+                        epsilon: r.get(3)?,
+                        rho: r.get(4)?,
+                        delta: r.get(5)?,
+                        sensitivity: r.get(6)?,
+                    },
+                ))
             })
             .map_err(sql(&self.path))?;
         rows.collect::<std::result::Result<HashMap<_, _>, _>>()

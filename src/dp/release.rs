@@ -698,6 +698,23 @@ impl BarrierStage for DpBarrier {
         for q in self.queries.iter() {
             planned.push(plan_release(q));
         }
+        // A retry replays only the release it recorded: the same query with other
+        // parameters under the same run id would be a new release passed off as old.
+        for p in &planned {
+            if let Some(r) = recorded.get(&p.name) {
+                let same = r.mechanism == p.mechanism
+                    && r.epsilon == p.epsilon
+                    && r.rho == p.rho
+                    && r.delta == p.delta
+                    && r.sensitivity == serde_json::to_string(&p.sensitivity)?;
+                if !same {
+                    return Err(Error::Refused(format!(
+                        "run id {} already released query `{}` with other parameters (mechanism, budget or bounds); a retry must not change them — use a new --run-id",
+                        self.run_id, p.name
+                    )));
+                }
+            }
+        }
         let new_spend: Vec<&Planned> = planned
             .iter()
             .filter(|p| !recorded.contains_key(&p.name))

@@ -250,6 +250,8 @@ struct Keyed<'p> {
     enc: Option<CellEncryptor<'p>>,
     aad: Vec<u8>,
     error: Option<Error>,
+    /// The current row's record id (`[keys] record_id`), bound into encrypted spans.
+    record: Option<String>,
 }
 
 pub struct Deidentify {
@@ -259,6 +261,8 @@ pub struct Deidentify {
     actions: BTreeMap<EntityType, Action>,
     keys: Option<Arc<RunKeys>>,
     tokenizer: Option<Tokenizer>,
+    /// Column of `[keys] record_id`, when spans are encrypted and one is configured.
+    record_col: Option<usize>,
     structured: Vec<Structured>,
     /// Whether any action is `indexed` (then numbers are kept per record).
     indexes: bool,
@@ -474,6 +478,12 @@ impl Deidentify {
                 }
             }
         }
+        let record_col = match keys.filter(|_| uses(Action::Encrypt)).and_then(|k| k.record_id.clone()) {
+            Some(r) => Some(schema.index_of(&r).map_err(|_| {
+                err("encrypt", format!("[keys] record_id `{r}` is not a column here, so encrypted spans cannot be bound to their record"))
+            })?),
+            None => None,
+        };
         Ok(Deidentify {
             paths,
             detector: Arc::new(detector),
@@ -481,6 +491,7 @@ impl Deidentify {
             actions,
             keys: keys.cloned(),
             tokenizer,
+            record_col,
             indexes: uses(Action::Indexed),
             structured,
             columns_info: serde_json::Value::Object(info),
@@ -563,7 +574,7 @@ impl Deidentify {
                         value.as_bytes(),
                         &k.export_id,
                         field,
-                        None,
+                        keyed.record.as_deref(),
                         &mut keyed.aad,
                         out,
                     ) {
@@ -637,6 +648,16 @@ impl RowStage for Deidentify {
                 .map(CellEncryptor::lazy),
             aad: Vec::new(),
             error: None,
+            record: None,
+        };
+        let ids = crate::stages::encrypt::record_ids(&batch.data, self.record_col)?;
+        let ids = ids
+            .as_ref()
+            .map(arrow::array::AsArray::as_string::<i32>);
+        let record_of = |row: usize| {
+            ids.and_then(|a| {
+                (!arrow::array::Array::is_null(a, row)).then(|| a.value(row).to_string())
+            })
         };
         // `indexed` numbers are per record, across all of the stage's fields.
         let mut numbering: HashMap<usize, Vec<(&'static str, String)>> = HashMap::new();
@@ -645,6 +666,9 @@ impl RowStage for Deidentify {
             let mut counts = BTreeMap::new();
             let mut changed = 0u64;
             let mut f = |row: usize, s: &str| {
+                if ids.is_some() {
+                    keyed.record = record_of(row);
+                }
                 let n = if self.indexes {
                     numbering.entry(row).or_default()
                 } else {
@@ -675,6 +699,9 @@ impl RowStage for Deidentify {
             let mut n_values = 0u64;
             let mut f = |row: usize, s: &str| {
                 n_values += 1;
+                if ids.is_some() {
+                    keyed.record = record_of(row);
+                }
                 let ex = examples.entry(c.kind).or_default();
                 if ex.len() < 3 {
                     ex.push(mask(s, c.entity.unwrap_or(EntityType::Custom(c.kind))));
@@ -760,6 +787,7 @@ mod tests {
             keys: None,
             tokenizer: None,
             structured: Vec::new(),
+            record_col: None,
             indexes: true,
             columns_info: serde_json::Value::Null,
         }
@@ -773,6 +801,7 @@ mod tests {
             enc: None,
             aad: Vec::new(),
             error: None,
+            record: None,
         };
         s.replace(
             text,
