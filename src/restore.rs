@@ -26,7 +26,7 @@ use crate::crypto::cell::{CellDecryptor, CellError};
 use crate::crypto::keys::Keyring;
 use crate::crypto::plain::build_array;
 use crate::crypto::run::Envelope;
-use crate::crypto::token::find_tokens;
+use crate::crypto::token::find_known_tokens;
 use crate::crypto::vault::{Lookup, VaultReader};
 use crate::engine::batch::AbsentKeys;
 use crate::error::{Error, Result};
@@ -394,6 +394,8 @@ pub struct Reidentified {
 /// Looks tokens up once each.
 struct Lookups<'a> {
     vault: &'a VaultReader,
+    /// Entity types the vault knows: a token is looked for under these names only.
+    types: Vec<String>,
     ring: &'a Keyring,
     cache: HashMap<String, Option<Zeroizing<String>>>,
     stats: Reidentified,
@@ -402,7 +404,7 @@ struct Lookups<'a> {
 impl Lookups<'_> {
     /// `text` with every known token replaced; `escape` formats a value for the output.
     fn replace(&mut self, text: &str, escape: bool) -> Result<Option<String>> {
-        let found = find_tokens(text);
+        let found = find_known_tokens(text, &self.types, escape);
         if found.is_empty() {
             return Ok(None);
         }
@@ -461,6 +463,7 @@ pub fn reidentify(
     }
     let reader = VaultReader::open(vault)?;
     let mut l = Lookups {
+        types: reader.entity_types()?,
         vault: &reader,
         ring,
         cache: HashMap::new(),

@@ -635,7 +635,7 @@ fn reidentify_restores_tokens_through_the_vault_and_merged_vaults() {
     let phone_tok = rows[3]["phone"].as_str().unwrap().to_string();
     let fake = format!("PHONE_v1_{}", "0".repeat(32));
     let back = format!(
-        "{{\"label\":\"回电 {phone_tok}\",\"unknown\":\"{fake}\"}}\n{}",
+        "{{\"label\":\"回电 {phone_tok}\",\"lines\":\"第一行\\n{phone_tok}\",\"unknown\":\"{fake}\"}}\n{}",
         std::fs::read_to_string(d.join("out-a/data/part-00000.jsonl")).unwrap()
     );
     std::fs::write(d.join("back.jsonl"), back).unwrap();
@@ -660,6 +660,7 @@ fn reidentify_restores_tokens_through_the_vault_and_merged_vaults() {
     );
     let restored = read_lines(&d.join("restored.jsonl"));
     assert_eq!(restored[0]["label"], "回电 13800130003");
+    assert_eq!(restored[0]["lines"], "第一行\n13800130003", "a token right after a JSON escape");
     assert_eq!(restored[0]["unknown"], fake.as_str());
     let original = read_lines(&d.join("a.jsonl"));
     for (r, o) in restored[1..].iter().zip(&original) {

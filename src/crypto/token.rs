@@ -227,6 +227,77 @@ pub fn find_tokens(text: &str) -> Vec<FoundToken<'_>> {
     out
 }
 
+/// Every token of one of `types` in `text`, left to right. For text that is raw JSON
+/// (`json`), a JSON escape right before a token (`\n`, `\u8bdd`) counts as a boundary,
+/// and the type is matched against the known names rather than read backwards, so an
+/// escape's hex digits never become part of it.
+pub fn find_known_tokens<'a>(text: &'a str, types: &[String], json: bool) -> Vec<FoundToken<'a>> {
+    let b = text.as_bytes();
+    let mut sorted: Vec<&String> = types.iter().collect();
+    sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let backslashes_before = |i: usize| b[..i].iter().rev().take_while(|c| **c == b'\\').count();
+    let escape_ends_at = |s: usize| {
+        (s >= 2
+            && b[s - 2] == b'\\'
+            && matches!(
+                b[s - 1],
+                b'n' | b'r' | b't' | b'b' | b'f' | b'/' | b'"' | b'\\'
+            )
+            && backslashes_before(s - 2) % 2 == 0)
+            || (s >= 6
+                && b[s - 6] == b'\\'
+                && b[s - 5] == b'u'
+                && b[s - 4..s].iter().all(u8::is_ascii_hexdigit)
+                && backslashes_before(s - 6) % 2 == 0)
+    };
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = memfind(&b[from..], b"_v").map(|p| p + from) {
+        from = p + 2;
+        let mut q = p + 2;
+        while q < b.len() && b[q].is_ascii_digit() {
+            q += 1;
+        }
+        if q == p + 2 || q >= b.len() || b[q] != b'_' {
+            continue;
+        }
+        let hex_start = q + 1;
+        let hex_end = hex_start + TOKEN_HEX;
+        if hex_end > b.len()
+            || !b[hex_start..hex_end]
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            || b.get(hex_end)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            continue;
+        }
+        let Some(kind) = sorted.iter().find(|t| {
+            p >= t.len() && &text.as_bytes()[p - t.len()..p] == t.as_bytes() && {
+                let s = p - t.len();
+                s == 0
+                    || !(b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_')
+                    || (json && escape_ends_at(s))
+            }
+        }) else {
+            continue;
+        };
+        let s = p - kind.len();
+        let Ok(version) = text[p + 2..q].parse() else {
+            continue;
+        };
+        out.push(FoundToken {
+            start: s,
+            end: hex_end,
+            text: &text[s..hex_end],
+            kind: &text[s..p],
+            version,
+        });
+        from = hex_end;
+    }
+    out
+}
+
 fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -280,6 +351,22 @@ mod tests {
         assert_eq!(
             t.token("USER_ID", "a\u{b}b").unwrap().text,
             t.token("USER_ID", "a b").unwrap().text
+        );
+    }
+
+    #[test]
+    fn known_tokens_are_found_after_json_escapes() {
+        let t = tk("lab");
+        let a = t.token("PHONE", "13812345678").unwrap().text;
+        let types = vec!["PHONE".to_string(), "USER_ID".to_string()];
+        let json = format!("{{\"x\":\"line\\n{a} and \\u8bdd{a} but \\\\n{a}0\"}}");
+        let found = find_known_tokens(&json, &types, true);
+        assert_eq!(found.len(), 2, "{json}");
+        assert!(found.iter().all(|f| f.kind == "PHONE" && f.text == a));
+        // Outside JSON an escape is just letters: no token.
+        assert_eq!(
+            find_known_tokens(&format!("x\\n{a}"), &types, false).len(),
+            0
         );
     }
 

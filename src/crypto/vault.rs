@@ -275,6 +275,19 @@ impl VaultReader {
         })
     }
 
+    /// The entity types the vault holds tokens of.
+    pub fn entity_types(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT entity FROM tokens")
+            .map_err(sql_err(&self.path))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(sql_err(&self.path))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err(&self.path))
+    }
+
     /// The original value of `token`, decrypted and checked against its HMAC.
     pub fn lookup(&self, ring: &Keyring, token: &str) -> Result<Lookup> {
         let row = self

@@ -651,9 +651,7 @@ impl RowStage for Deidentify {
             record: None,
         };
         let ids = crate::stages::encrypt::record_ids(&batch.data, self.record_col)?;
-        let ids = ids
-            .as_ref()
-            .map(arrow::array::AsArray::as_string::<i32>);
+        let ids = ids.as_ref().map(arrow::array::AsArray::as_string::<i32>);
         let record_of = |row: usize| {
             ids.and_then(|a| {
                 (!arrow::array::Array::is_null(a, row)).then(|| a.value(row).to_string())
