@@ -66,6 +66,15 @@ impl Error {
     }
 }
 
+/// Maps an SQLite error on the file `path` (a vault, a ledger) to an I/O error naming
+/// `what` and the file.
+pub fn sqlite<'a>(what: &'a str, path: &'a Path) -> impl Fn(rusqlite::Error) -> Error + 'a {
+    move |e| Error::Io {
+        context: format!("{what} {}", path.display()),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
 impl From<arrow::error::ArrowError> for Error {
     fn from(e: arrow::error::ArrowError) -> Self {
         Error::Internal(format!("arrow: {e}"))

@@ -458,22 +458,12 @@ fn techniques(
                     }
                 }
                 for (col, rule) in &c.columns {
-                    match rule {
-                        crate::stages::deidentify::ColumnRule::Auto => {
+                    match rule.action() {
+                        Some(a) => add(col, name(a)),
+                        None => {
                             for a in std::iter::once(c.action).chain(c.actions.values().copied()) {
                                 add(col, name(a));
                             }
-                        }
-                        r => {
-                            let a = match r {
-                                crate::stages::deidentify::ColumnRule::Tag
-                                | crate::stages::deidentify::ColumnRule::Indexed
-                                | crate::stages::deidentify::ColumnRule::Redact => "suppression",
-                                crate::stages::deidentify::ColumnRule::Mask => "masking",
-                                crate::stages::deidentify::ColumnRule::Token => "token",
-                                _ => "encryption",
-                            };
-                            add(col, a);
                         }
                     }
                 }

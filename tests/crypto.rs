@@ -300,25 +300,6 @@ fn decrypt_restores_jsonl_byte_for_byte() {
     assert!(stderr(&o).contains("column `note`"), "{}", stderr(&o));
 }
 
-/// Rewrites the manifest entry of `rel` after a test edits the file, so that decrypt's
-/// own authentication (not the manifest hash) is what catches the edit.
-fn reseal(export: &Path, rel: &str) {
-    let bytes = std::fs::read(export.join(rel)).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
-    let mpath = export.join("manifest.json");
-    let mut m = read_json(&mpath);
-    for f in m["files"].as_array_mut().unwrap() {
-        if f["path"] == rel {
-            f["sha256"] = sha.clone().into();
-            f["bytes"] = (bytes.len() as u64).into();
-        }
-    }
-    std::fs::write(mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-}
-
 #[test]
 fn moved_tampered_and_wrong_key_ciphertext_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
@@ -660,7 +641,10 @@ fn reidentify_restores_tokens_through_the_vault_and_merged_vaults() {
     );
     let restored = read_lines(&d.join("restored.jsonl"));
     assert_eq!(restored[0]["label"], "回电 13800130003");
-    assert_eq!(restored[0]["lines"], "第一行\n13800130003", "a token right after a JSON escape");
+    assert_eq!(
+        restored[0]["lines"], "第一行\n13800130003",
+        "a token right after a JSON escape"
+    );
     assert_eq!(restored[0]["unknown"], fake.as_str());
     let original = read_lines(&d.join("a.jsonl"));
     for (r, o) in restored[1..].iter().zip(&original) {

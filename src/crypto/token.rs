@@ -179,25 +179,9 @@ pub fn find_tokens(text: &str) -> Vec<FoundToken<'_>> {
     let mut from = 0;
     while let Some(p) = memfind(&b[from..], b"_v").map(|p| p + from) {
         from = p + 2;
-        // Version digits, '_', 32 hex digits.
-        let mut q = p + 2;
-        while q < b.len() && b[q].is_ascii_digit() {
-            q += 1;
-        }
-        if q == p + 2 || q >= b.len() || b[q] != b'_' {
+        let Some((q, hex_end)) = token_tail(b, p) else {
             continue;
-        }
-        let hex_start = q + 1;
-        let hex_end = hex_start + TOKEN_HEX;
-        if hex_end > b.len()
-            || !b[hex_start..hex_end]
-                .iter()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-            || b.get(hex_end)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        {
-            continue;
-        }
+        };
         // The type: [A-Z0-9_]+ back from `p`, starting with a letter, not glued to an
         // ASCII word character.
         let mut s = p;
@@ -254,24 +238,9 @@ pub fn find_known_tokens<'a>(text: &'a str, types: &[String], json: bool) -> Vec
     let mut from = 0;
     while let Some(p) = memfind(&b[from..], b"_v").map(|p| p + from) {
         from = p + 2;
-        let mut q = p + 2;
-        while q < b.len() && b[q].is_ascii_digit() {
-            q += 1;
-        }
-        if q == p + 2 || q >= b.len() || b[q] != b'_' {
+        let Some((q, hex_end)) = token_tail(b, p) else {
             continue;
-        }
-        let hex_start = q + 1;
-        let hex_end = hex_start + TOKEN_HEX;
-        if hex_end > b.len()
-            || !b[hex_start..hex_end]
-                .iter()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-            || b.get(hex_end)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        {
-            continue;
-        }
+        };
         let Some(kind) = sorted.iter().find(|t| {
             p >= t.len() && &text.as_bytes()[p - t.len()..p] == t.as_bytes() && {
                 let s = p - t.len();
@@ -296,6 +265,27 @@ pub fn find_known_tokens<'a>(text: &'a str, types: &[String], json: bool) -> Vec
         from = hex_end;
     }
     out
+}
+
+/// After a `_v` at `p`: the version digits, `_` and 32 lower-case hex digits not followed
+/// by an ASCII word character. Returns (offset of that `_`, end of the token).
+fn token_tail(b: &[u8], p: usize) -> Option<(usize, usize)> {
+    let mut q = p + 2;
+    while q < b.len() && b[q].is_ascii_digit() {
+        q += 1;
+    }
+    if q == p + 2 || q >= b.len() || b[q] != b'_' {
+        return None;
+    }
+    let hex_end = q + 1 + TOKEN_HEX;
+    let hex_ok = hex_end <= b.len()
+        && b[q + 1..hex_end]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && !b
+            .get(hex_end)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    hex_ok.then_some((q, hex_end))
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {

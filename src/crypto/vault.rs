@@ -59,10 +59,7 @@ CREATE TABLE IF NOT EXISTS audit (
 ";
 
 fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Io {
-        context: format!("vault {}", path.display()),
-        source: std::io::Error::other(e.to_string()),
-    }
+    crate::error::sqlite("vault", path)
 }
 
 /// Opens (creating with mode 0600 if needed) a vault file.

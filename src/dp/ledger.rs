@@ -90,10 +90,7 @@ pub struct Totals {
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Io {
-        context: format!("DP ledger {}", path.display()),
-        source: std::io::Error::other(e.to_string()),
-    }
+    crate::error::sqlite("DP ledger", path)
 }
 
 impl Ledger {

@@ -336,10 +336,7 @@ pub struct YearLedger {
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Io {
-        context: format!("year ledger {}", path.display()),
-        source: std::io::Error::other(e.to_string()),
-    }
+    crate::error::sqlite("year ledger", path)
 }
 
 impl YearLedger {

@@ -67,31 +67,37 @@ pub struct DeidentifyConfig {
     pub types: BTreeMap<String, String>,
 }
 
-/// A whole-value rule for a structured column.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// A whole-value rule for a structured column: an action, or `auto` (the action of the
+/// column's dominant entity type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnRule {
-    Tag,
-    Indexed,
-    Redact,
-    Mask,
-    Token,
-    Encrypt,
-    /// The action of the column's dominant entity type.
     Auto,
+    Action(Action),
+}
+
+impl<'de> Deserialize<'de> for ColumnRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        let s = String::deserialize(d)?;
+        if s == "auto" {
+            return Ok(ColumnRule::Auto);
+        }
+        Action::deserialize(s.clone().into_deserializer())
+            .map(ColumnRule::Action)
+            .map_err(|_: serde::de::value::Error| {
+                serde::de::Error::custom(format!(
+                    "unknown column rule `{s}`: use auto, tag, indexed, redact, mask, token or encrypt"
+                ))
+            })
+    }
 }
 
 impl ColumnRule {
-    fn action(self) -> Option<Action> {
-        Some(match self {
-            ColumnRule::Tag => Action::Tag,
-            ColumnRule::Indexed => Action::Indexed,
-            ColumnRule::Redact => Action::Redact,
-            ColumnRule::Mask => Action::Mask,
-            ColumnRule::Token => Action::Token,
-            ColumnRule::Encrypt => Action::Encrypt,
-            ColumnRule::Auto => return None,
-        })
+    pub fn action(self) -> Option<Action> {
+        match self {
+            ColumnRule::Action(a) => Some(a),
+            ColumnRule::Auto => None,
+        }
     }
 }
 
