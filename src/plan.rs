@@ -4,6 +4,7 @@
 //! The engine only ever sees a `Plan`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use rand::Rng;
@@ -45,7 +46,12 @@ pub struct Plan {
     pub source: PipelineSource,
     pub inputs: Vec<InputFile>,
     pub input_format: Format,
+    /// The schema the stages see (after a read projection, if any).
     pub schema: SchemaRef,
+    /// With a projection: the files' full schema, which every Parquet input must have.
+    pub file_schema: Option<SchemaRef>,
+    /// Parquet columns to read (indices into `file_schema`), when only some are needed.
+    pub projection: Option<Vec<usize>>,
     pub schema_source: String,
     pub stages: Vec<StageRunner>,
     pub output_schema: SchemaRef,
@@ -141,6 +147,15 @@ impl Plan {
         };
         let keys = load_keys(&source, opts.keyring.as_deref(), &run_id)?;
 
+        // An aggregates-only export whose every stage is a DP release needs only the
+        // columns its queries name: a Parquet input is read with just those.
+        let (schema, file_schema, projection) = match needed_columns(file, &schema) {
+            Some(cols) if input_format == Format::Parquet && !file.output.rows => {
+                let projected = Arc::new(schema.project(&cols)?);
+                (projected, Some(schema.clone()), Some(cols))
+            }
+            _ => (schema, None, None),
+        };
         let mut stages = Vec::new();
         let mut current = schema.clone();
         let mut raw_sample: Option<Option<arrow::array::RecordBatch>> = None;
@@ -278,6 +293,8 @@ impl Plan {
             }
         };
         Ok(Plan {
+            file_schema,
+            projection,
             assessment,
             signer,
             write_rows: file.output.rows,
@@ -501,6 +518,33 @@ pub fn residual_detect_config(file: &crate::config::PipelineFile) -> crate::dete
         }
     }
     detect
+}
+
+/// The input columns a pipeline reads, when it can say (every stage is a DP release):
+/// privacy units, group-by and value columns, in input order.
+fn needed_columns(file: &crate::config::PipelineFile, schema: &SchemaRef) -> Option<Vec<usize>> {
+    use crate::config::StageConfig;
+    if file.stages.is_empty() || file.assessment.is_some() || file.gate.is_some() {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for st in &file.stages {
+        let StageConfig::DpRelease(c) = st else {
+            return None;
+        };
+        names.extend(c.privacy_unit.as_deref());
+        for q in &c.queries {
+            names.extend(q.group_by.iter().map(String::as_str));
+            names.extend(q.column.as_deref());
+        }
+    }
+    let mut cols: Vec<usize> = names
+        .iter()
+        .filter_map(|n| schema.index_of(n).ok())
+        .collect();
+    cols.sort_unstable();
+    cols.dedup();
+    (!cols.is_empty()).then_some(cols)
 }
 
 /// The first `rows` records of the first input, decoded with the run's schema: what

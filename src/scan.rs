@@ -206,6 +206,7 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
         batch_rows: 8192,
         chunk_bytes: 8 << 20,
         schema: schema.clone(),
+        projection: None,
     };
     let (tx, rx) = sync_channel::<ReaderEvent>(threads * 2);
     let (partial, read) = std::thread::scope(|s| {

@@ -293,7 +293,11 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let reader_cfg = ReaderConfig {
         batch_rows: plan.batch_rows,
         chunk_bytes: CHUNK_BYTES,
-        schema: plan.schema.clone(),
+        schema: plan
+            .file_schema
+            .clone()
+            .unwrap_or_else(|| plan.schema.clone()),
+        projection: plan.projection.clone(),
     };
     let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
     let (write_tx, write_rx) = sync_channel::<Batch>(2);

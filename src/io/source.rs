@@ -206,6 +206,9 @@ pub struct ReaderConfig {
     pub chunk_bytes: usize,
     /// Parquet: the schema every file must have.
     pub schema: SchemaRef,
+    /// Parquet: read only these top-level columns (indices into `schema`), when nothing
+    /// downstream needs the others (an aggregates-only export).
+    pub projection: Option<Vec<usize>>,
 }
 
 /// Reads every input in order, sending numbered chunks. Returns when all are read or the
@@ -509,10 +512,19 @@ fn read_parquet(
             .try_clone()
             .map_err(|e| Error::io("cannot reopen", &input.path, e))
             .map(|f2| {
-                ParquetRecordBatchReaderBuilder::new_with_metadata(f2, meta.clone())
+                let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f2, meta.clone())
                     .with_row_groups(vec![g])
-                    .with_batch_size(cfg.batch_rows)
-                    .build()
+                    .with_batch_size(cfg.batch_rows);
+                match &cfg.projection {
+                    Some(cols) => {
+                        let mask = parquet::arrow::ProjectionMask::roots(
+                            meta.metadata().file_metadata().schema_descr(),
+                            cols.iter().copied(),
+                        );
+                        b.with_projection(mask).build()
+                    }
+                    None => b.build(),
+                }
             })?;
         let mut failure: Option<String> = None;
         match reader {
