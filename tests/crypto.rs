@@ -855,21 +855,15 @@ fn no_key_material_in_any_output_log_or_error() {
 
 #[test]
 fn the_bundled_orders_pipeline_protects_decrypts_and_reidentifies() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::create_dir_all(d.join("sample-data")).unwrap();
-    std::fs::copy(
-        root.join("sample-data/orders.parquet"),
-        d.join("sample-data/orders.parquet"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(d.join("pipelines")).unwrap();
-    std::fs::copy(
-        root.join("pipelines/orders-protect.toml"),
-        d.join("pipelines/orders-protect.toml"),
-    )
-    .unwrap();
+    copy_from_checkout(
+        d,
+        &[
+            "sample-data/orders.parquet",
+            "pipelines/orders-protect.toml",
+        ],
+    );
     ok(&run_in(d, &["run", "-q", "pipelines/orders-protect.toml"]));
     ok(&run_in(d, &["verify", "out/orders-protect"]));
     let exported = read_parquet(&d.join("out/orders-protect/data/part-00000.parquet"));

@@ -291,19 +291,16 @@ fn without_a_privacy_unit_the_record_is_the_unit_and_the_report_says_so() {
 
 #[test]
 fn the_bundled_orders_pipeline_releases_counts_and_sums() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    std::fs::create_dir_all(d.join("sample-data")).unwrap();
-    std::fs::copy(
-        root.join("sample-data/orders.parquet"),
-        d.join("sample-data/orders.parquet"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(d.join("pipelines")).unwrap();
-    for f in ["orders-dp.toml", "orders-provinces.txt"] {
-        std::fs::copy(root.join("pipelines").join(f), d.join("pipelines").join(f)).unwrap();
-    }
+    copy_from_checkout(
+        d,
+        &[
+            "sample-data/orders.parquet",
+            "pipelines/orders-dp.toml",
+            "pipelines/orders-provinces.txt",
+        ],
+    );
     let o = run_in(d, &["run", "-q", "pipelines/orders-dp.toml"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = d.join("out/orders-dp");

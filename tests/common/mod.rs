@@ -141,3 +141,14 @@ pub fn reseal(export: &Path, rel: &str) {
     }
     std::fs::write(mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }
+
+/// Copies repo files (paths relative to the checkout, e.g. `sample-data/orders.parquet`)
+/// into `dir` at the same relative paths, so a bundled pipeline runs there unchanged.
+pub fn copy_from_checkout(dir: &Path, files: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in files {
+        let dst = dir.join(f);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(f), dst).unwrap();
+    }
+}
