@@ -21,6 +21,12 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ReportLang {
+    En,
+    Zh,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -57,6 +63,9 @@ enum Command {
         /// Root key source, overriding [keys] keyring: file:PATH, env:VAR or command:CMD.
         #[arg(long)]
         keyring: Option<String>,
+        /// Language of report.html (overrides [output] lang).
+        #[arg(long, value_enum)]
+        lang: Option<ReportLang>,
     },
     /// Inventory the PII in an input without writing an export: which fields hold which
     /// types, in how many records, and each field's sensitivity grade. A table goes to
@@ -238,6 +247,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             run_id,
             quarantine_dir,
             keyring,
+            lang,
         } => {
             let opts = RunOptions {
                 inputs: input,
@@ -249,6 +259,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 run_id,
                 quarantine_dir,
                 keyring,
+                lang: lang.map(|l| match l {
+                    ReportLang::En => datacustoms::evidence::html::Lang::En,
+                    ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
+                }),
             };
             let s = Pipeline::from_path(&pipeline, opts)?.run()?;
             if !cli.quiet {

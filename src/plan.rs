@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub quarantine_dir: Option<PathBuf>,
     /// Overrides `[keys] keyring`.
     pub keyring: Option<String>,
+    /// Overrides `[output] lang`.
+    pub lang: Option<crate::evidence::html::Lang>,
 }
 
 pub struct Plan {
@@ -71,6 +73,8 @@ pub struct Plan {
     pub max_residual: Option<u64>,
     /// `[output] rows`: false for an aggregates-only export.
     pub write_rows: bool,
+    /// Language of report.html.
+    pub lang: crate::evidence::html::Lang,
     /// Keys, present when a stage tokenizes or encrypts.
     pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
     /// `[assessment]`, resolved: subject counting, the year, the gate.
@@ -298,6 +302,7 @@ impl Plan {
             assessment,
             signer,
             write_rows: file.output.rows,
+            lang: opts.lang.unwrap_or(file.output.lang),
             keys,
             residual,
             max_residual,

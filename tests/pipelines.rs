@@ -49,6 +49,13 @@ fn every_example_pipeline_runs_and_verifies() {
         assert_eq!(code(&o), 0, "{}: {}", p.display(), stderr(&o));
         let v = bin().arg("verify").arg(&out).output().unwrap();
         assert_eq!(code(&v), 0, "{}: {}", p.display(), stderr(&v));
+        // The declaration: one self-contained page with inline charts.
+        let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        if ["quickstart", "dedup", "deidentify", "orders-dp"].contains(&stem.as_str()) {
+            assert!(page.contains("<svg"), "{stem}: no chart");
+        }
+        assert!(!page.contains("<script") && !page.contains(" src=") && !page.contains(" href="));
         let r = read_json(&out.join("report.json"));
         if r["output"]["rows_written"] == false {
             // Aggregates only: exact counts stay at home.

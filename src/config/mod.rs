@@ -144,6 +144,9 @@ pub struct OutputConfig {
     /// false: an aggregates-only export (no `data/`), when only statistics may leave.
     #[serde(default = "default_true")]
     pub rows: bool,
+    /// Language of report.html: "en" (default) or "zh".
+    #[serde(default)]
+    pub lang: crate::evidence::html::Lang,
 }
 
 fn default_true() -> bool {

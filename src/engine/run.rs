@@ -737,6 +737,17 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         json!({ "path": rep.path, "sha256": rep.sha256 }),
     )?;
     written.push(rep);
+    // The declaration a reviewer reads, from the report as it ships.
+    let shipped: serde_json::Value = serde_json::from_slice(&text)?;
+    let html = crate::evidence::html::render(&shipped, &staging, plan.lang);
+    let html_path = staging.join(crate::evidence::html::FILE);
+    std::fs::write(&html_path, html).map_err(|e| Error::io("cannot write", &html_path, e))?;
+    let page = hash_file(&staging, crate::evidence::html::FILE, None)?;
+    audit.event(
+        "report_html_written",
+        json!({ "path": page.path, "sha256": page.sha256 }),
+    )?;
+    written.push(page);
     audit.event(
         "run_finished",
         json!({

@@ -4,6 +4,7 @@
 pub mod assessment;
 pub mod audit;
 pub mod export;
+pub mod html;
 pub mod manifest;
 pub mod report;
 pub mod signature;
