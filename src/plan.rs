@@ -75,6 +75,8 @@ pub struct Plan {
     pub write_rows: bool,
     /// Language of report.html.
     pub lang: crate::evidence::html::Lang,
+    /// Per field, the techniques the pipeline applies (suppression, masking, token, …).
+    pub techniques: std::collections::BTreeMap<String, Vec<String>>,
     /// Keys, present when a stage tokenizes or encrypts.
     pub keys: Option<std::sync::Arc<crate::crypto::RunKeys>>,
     /// `[assessment]`, resolved: subject counting, the year, the gate.
@@ -303,6 +305,7 @@ impl Plan {
             signer,
             write_rows: file.output.rows,
             lang: opts.lang.unwrap_or(file.output.lang),
+            techniques: techniques(file),
             keys,
             residual,
             max_residual,

@@ -703,6 +703,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             .collect(),
         residual,
         keys: keys_report.clone(),
+        techniques: plan.techniques.clone(),
         assessment,
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),

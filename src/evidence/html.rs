@@ -333,7 +333,7 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             .unwrap_or_default();
     }
     for n in names {
-        let tech = a["techniques"][&n]
+        let tech = report["techniques"][&n]
             .as_array()
             .map(|v| {
                 v.iter()

@@ -32,6 +32,9 @@ pub struct Report {
     /// Key ids, token scope, custody statement and vault counts, when a stage used keys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<crate::crypto::run::KeysReport>,
+    /// Per field, the techniques the pipeline applies.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub techniques: std::collections::BTreeMap<String, Vec<String>>,
     /// Data subjects, the year's totals and the cross-border mechanism.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assessment: Option<crate::evidence::assessment::Assessment>,
