@@ -288,12 +288,12 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
                             Ok(plain) => match std::str::from_utf8(plain) {
                                 Ok(t) => out.push_str(t),
                                 Err(_) => {
-                                    failure = Some(CellError::Tampered);
+                                    failure = Some((CellError::Tampered, row));
                                     return None;
                                 }
                             },
                             Err(e) => {
-                                failure = Some(e);
+                                failure = Some((e, row));
                                 return None;
                             }
                         }
@@ -308,9 +308,8 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
                 {
                     cols[p.column] = new;
                 }
-                if let Some(e) = failure {
-                    return Err(cell_error(&f.path, first, &p.name, e, jsonl)
-                        .with_suffix(" (in the batch starting here)"));
+                if let Some((e, row)) = failure {
+                    return Err(cell_error(&f.path, first + row as u64, &p.name, e, jsonl));
                 }
                 summary.spans += spans;
             }
@@ -344,19 +343,6 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
     m.write(&out_dir.staging)?;
     out_dir.commit()?;
     Ok(summary)
-}
-
-trait WithSuffix {
-    fn with_suffix(self, s: &str) -> Self;
-}
-
-impl WithSuffix for Error {
-    fn with_suffix(self, s: &str) -> Self {
-        match self {
-            Error::Data(m) => Error::Data(format!("{m}{s}")),
-            other => other,
-        }
-    }
 }
 
 /// The export's schema with every encrypted column back at its original type.

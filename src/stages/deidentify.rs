@@ -172,21 +172,32 @@ fn entity_named(name: &str) -> std::result::Result<EntityType, String> {
     if let Some(e) = EntityType::parse(name) {
         return Ok(e);
     }
-    let ok = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
-        return Err(format!(
-            "entity type `{name}`: name your own types in UPPER_SNAKE_CASE (A-Z, 0-9, _)"
-        ));
-    }
+    check_type_name(name)?;
     // Leaked once per pipeline type name: a handful of bytes for the life of the process,
     // so a type stays a `Copy` value like the built-in ones.
     Ok(EntityType::Custom(Box::leak(
         name.to_string().into_boxed_str(),
     )))
+}
+
+/// A type name a pipeline may use: a built-in type or its own UPPER_SNAKE_CASE name.
+pub fn check_type_name(name: &str) -> std::result::Result<(), String> {
+    if EntityType::parse(name).is_some() {
+        return Ok(());
+    }
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "entity type `{name}`: name your own types in UPPER_SNAKE_CASE (A-Z, 0-9, _)"
+        ))
+    }
 }
 
 /// The detector settings a `deidentify` stage asks for.
@@ -392,7 +403,7 @@ impl Deidentify {
             let (kind, entity, how): (&'static str, Option<EntityType>, serde_json::Value) =
                 match cfg.types.get(name) {
                     Some(t) => {
-                        crate::stages::pseudonymize::check_type_name(t).map_err(|e| err(t, e))?;
+                        check_type_name(t).map_err(|e| err(t, e))?;
                         let e = entity_named(t).map_err(|e| err(t, e))?;
                         (
                             e.as_str(),

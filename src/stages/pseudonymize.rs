@@ -20,7 +20,7 @@ use crate::config::PipelineSource;
 use crate::crypto::token::Tokenizer;
 use crate::crypto::vault::VaultEntry;
 use crate::crypto::RunKeys;
-use crate::detect::{DetectConfig, Detection, Detector, EntityType};
+use crate::detect::{DetectConfig, Detection, Detector};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
@@ -77,26 +77,6 @@ pub fn column_type_name(path: &str) -> String {
     s
 }
 
-/// A type name a pipeline may use: a built-in type or its own UPPER_SNAKE_CASE name.
-pub fn check_type_name(name: &str) -> std::result::Result<(), String> {
-    if EntityType::parse(name).is_some() {
-        return Ok(());
-    }
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "type `{name}`: use a built-in type or UPPER_SNAKE_CASE (A-Z, 0-9, _)"
-        ))
-    }
-}
-
 impl Pseudonymize {
     pub fn build(
         cfg: &PseudonymizeConfig,
@@ -124,7 +104,7 @@ impl Pseudonymize {
                     format!("`types` names `{col}`, which is not in `columns`"),
                 ));
             }
-            check_type_name(t).map_err(|e| err(t, e))?;
+            crate::stages::deidentify::check_type_name(t).map_err(|e| err(t, e))?;
         }
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let mut targets = Vec::new();
