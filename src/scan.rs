@@ -207,6 +207,7 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
         chunk_bytes: 8 << 20,
         schema: schema.clone(),
         projection: None,
+        worker_row_group_bytes: crate::io::source::WORKER_ROW_GROUP_BYTES,
     };
     let (tx, rx) = sync_channel::<ReaderEvent>(threads * 2);
     let (partial, read) = std::thread::scope(|s| {
@@ -299,6 +300,18 @@ fn scan_event(
             (i, d.data)
         }
         ReaderEvent::Chunk(i, Chunk::Arrow { batch, .. }) => (i, batch),
+        ReaderEvent::Chunk(i, Chunk::RowGroup(job)) => {
+            let (parts, rejection) = job.decode();
+            p.quarantined += rejection.is_some() as u64;
+            let batches: Vec<_> = parts.into_iter().map(|(_, b)| b).collect();
+            let data = match batches.first() {
+                Some(b) => arrow::compute::concat_batches(&b.schema(), &batches).map_err(|e| {
+                    Error::Internal(format!("cannot join a row group's batches: {e}"))
+                })?,
+                None => return Ok(p),
+            };
+            (i, data)
+        }
         ReaderEvent::Chunk(_, Chunk::Rejected(_)) => {
             p.quarantined += 1;
             return Ok(p);

@@ -138,10 +138,12 @@ struct Query {
 #[derive(Default)]
 struct Extract {
     units: Vec<u64>,
-    groups: Vec<u128>,
+    /// Per row: the group's index in `keys` (ids local to the batch, so that the
+    /// barrier maps each distinct group once per batch instead of every row).
+    groups: Vec<u32>,
     /// Fixed-point value (sum, mean), bin index (histogram); None: no value (null).
     values: Vec<Option<i64>>,
-    /// Key of every group hash first seen in this batch.
+    /// Hash and key of every group of this batch.
     keys: Vec<(u128, Key)>,
     /// Rows skipped: null privacy unit.
     no_unit: u64,
@@ -541,19 +543,67 @@ fn bin_of(edges: &[f64], v: f64) -> i64 {
 impl RowStage for DpRow {
     fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
         let data = &batch.data;
-        let units = match self.unit_col {
-            Some(c) => Some(as_text(data.column(c))?),
+        let rows = data.num_rows();
+        // A keyed PRF: nobody can make two unit ids collide (and so merge two people's
+        // bounds) without the run's random key. Once per row for all queries.
+        let units: Option<Vec<Option<u64>>> = match self.unit_col {
+            Some(c) => {
+                let a = as_text(data.column(c))?;
+                let a = a.as_string::<i32>();
+                Some(
+                    (0..rows)
+                        .map(|row| {
+                            (!a.is_null(row)).then(|| {
+                                let mut h = siphasher::sip::SipHasher13::new_with_keys(
+                                    self.seed,
+                                    self.unit_key,
+                                );
+                                h.write(a.value(row).as_bytes());
+                                h.finish()
+                            })
+                        })
+                        .collect(),
+                )
+            }
             None => None,
         };
-        let units = units.as_ref().map(|a| a.as_string::<i32>());
-        let mut out = Vec::with_capacity(self.queries.len());
+        // Group columns as text, and per set of group columns the row hashes (shared by
+        // the queries that group alike, histograms aside: their bin joins the key).
+        let mut texts: HashMap<usize, ArrayRef> = HashMap::new();
         for q in self.queries.iter() {
-            let groups: Vec<ArrayRef> = q
+            for c in &q.group_cols {
+                if !texts.contains_key(c) {
+                    texts.insert(*c, as_text(data.column(*c))?);
+                }
+            }
+        }
+        let labels: Vec<Vec<String>> = self
+            .queries
+            .iter()
+            .map(|q| q.bins.as_deref().map(bin_labels).unwrap_or_default())
+            .collect();
+        let mut row_hashes: HashMap<&[usize], Vec<u128>> = HashMap::new();
+        let mut scratch = Vec::new();
+        let mut key: Vec<Option<&str>> = Vec::new();
+        let mut out = Vec::with_capacity(self.queries.len());
+        for (qi, q) in self.queries.iter().enumerate() {
+            let labels = &labels[qi];
+            let groups: Vec<&StringArray> = q
                 .group_cols
                 .iter()
-                .map(|c| as_text(data.column(*c)))
-                .collect::<Result<_>>()?;
-            let groups: Vec<&StringArray> = groups.iter().map(|a| a.as_string::<i32>()).collect();
+                .map(|c| texts[c].as_string::<i32>())
+                .collect();
+            if q.aggregate != Aggregate::Histogram && !row_hashes.contains_key(&q.group_cols[..]) {
+                let mut hs = Vec::with_capacity(rows);
+                for row in 0..rows {
+                    fill_key(&mut key, &groups, row);
+                    hs.push(group_hash_with(self.seed, &key, &mut scratch));
+                }
+                row_hashes.insert(&q.group_cols[..], hs);
+            }
+            let shared = row_hashes
+                .get(&q.group_cols[..])
+                .filter(|_| q.aggregate != Aggregate::Histogram);
             let values = match q.value_col {
                 Some(c) => Some(arrow::compute::cast(data.column(c), &DataType::Float64)?),
                 None => None,
@@ -563,71 +613,76 @@ impl RowStage for DpRow {
                 .map(|a| a.as_primitive::<arrow::datatypes::Float64Type>().clone());
             let mut ex = Extract::default();
             // Group hashes are already uniform: a cheap hasher will do.
-            let mut seen: rustc_hash::FxHashSet<u128> = Default::default();
-            let mut scratch = Vec::new();
-            let labels = q.bins.as_deref().map(bin_labels).unwrap_or_default();
-            // Borrowed key parts: no allocation per row; owned keys only for the groups
-            // first seen in this batch.
-            let mut key: Vec<Option<&str>> = Vec::with_capacity(q.group_names.len());
-            for row in 0..data.num_rows() {
-                let unit = match units {
-                    Some(u) if u.is_null(row) => {
-                        ex.no_unit += 1;
-                        continue;
-                    }
-                    Some(u) => Some({
-                        // A keyed PRF: nobody can make two unit ids collide (and so
-                        // merge two people's bounds) without the run's random key.
-                        let mut h =
-                            siphasher::sip::SipHasher13::new_with_keys(self.seed, self.unit_key);
-                        h.write(u.value(row).as_bytes());
-                        h.finish()
-                    }),
+            let mut local: rustc_hash::FxHashMap<u128, u32> = Default::default();
+            for row in 0..rows {
+                let unit = match &units {
+                    Some(u) => match u[row] {
+                        Some(u) => Some(u),
+                        None => {
+                            ex.no_unit += 1;
+                            continue;
+                        }
+                    },
                     None => None,
                 };
-                key.clear();
-                for g in &groups {
-                    key.push((!g.is_null(row)).then(|| g.value(row)));
-                }
                 let v = values
                     .as_ref()
                     .and_then(|v| (!v.is_null(row)).then(|| v.value(row)));
-                let value = match (q.aggregate, v) {
+                let (value, h) = match (q.aggregate, v) {
                     // A null value falls in no bin: the row contributes nothing.
                     (Aggregate::Histogram, None) => continue,
-                    (_, None) => None,
                     (Aggregate::Histogram, Some(v)) if v.is_nan() => continue,
                     (Aggregate::Histogram, Some(v)) => {
                         let b = bin_of(q.bins.as_deref().expect("histogram bins"), v);
+                        fill_key(&mut key, &groups, row);
                         key.push(Some(labels[b as usize].as_str()));
-                        Some(b)
+                        (Some(b), group_hash_with(self.seed, &key, &mut scratch))
                     }
-                    (_, Some(v)) if v.is_nan() => None,
-                    (_, Some(v)) => {
-                        let lo = q.lo as f64 * q.resolution;
-                        let hi = q.hi as f64 * q.resolution;
-                        Some(
-                            ((v.clamp(lo, hi)) / q.resolution)
-                                .round()
-                                .clamp(q.lo as f64, q.hi as f64) as i64,
-                        )
+                    (_, v) => {
+                        let h = shared.expect("row hashes of the group columns")[row];
+                        match v {
+                            None => (None, h),
+                            Some(v) if v.is_nan() => (None, h),
+                            Some(v) => {
+                                let lo = q.lo as f64 * q.resolution;
+                                let hi = q.hi as f64 * q.resolution;
+                                let fixed = ((v.clamp(lo, hi)) / q.resolution)
+                                    .round()
+                                    .clamp(q.lo as f64, q.hi as f64)
+                                    as i64;
+                                (Some(fixed), h)
+                            }
+                        }
                     }
                 };
                 if let Some(u) = unit {
                     ex.units.push(u);
                 }
-                let h = group_hash_with(self.seed, &key, &mut scratch);
-                if seen.insert(h) {
+                let next = ex.keys.len() as u32;
+                let id = *local.entry(h).or_insert(next);
+                if id == next {
+                    // Owned keys only for the groups first seen in this batch.
+                    if q.aggregate != Aggregate::Histogram {
+                        fill_key(&mut key, &groups, row);
+                    }
                     ex.keys
                         .push((h, key.iter().map(|k| k.map(str::to_string)).collect()));
                 }
-                ex.groups.push(h);
+                ex.groups.push(id);
                 ex.values.push(value);
             }
             out.push(ex);
         }
         batch.attachments[self.index] = Some(Box::new(out));
         Ok(batch)
+    }
+}
+
+/// The group key of `row`, borrowed from the group columns.
+fn fill_key<'a>(key: &mut Vec<Option<&'a str>>, groups: &[&'a StringArray], row: usize) {
+    key.clear();
+    for g in groups {
+        key.push((!g.is_null(row)).then(|| g.value(row)));
     }
 }
 
@@ -659,12 +714,13 @@ impl BarrierStage for DpBarrier {
             let st = &mut self.state[qi];
             st.no_unit += ex.no_unit;
             st.rows += ex.groups.len() as u64;
+            let hashes: Vec<u128> = ex.keys.iter().map(|(h, _)| *h).collect();
             for (h, k) in ex.keys {
                 st.keys.entry(h).or_insert(k);
             }
             if ex.units.is_empty() {
                 for (g, v) in ex.groups.iter().zip(&ex.values) {
-                    let e = st.direct.entry(*g).or_default();
+                    let e = st.direct.entry(hashes[*g as usize]).or_default();
                     e.0 += 1;
                     if let Some(v) = v {
                         e.1 += *v as i128;
@@ -676,18 +732,24 @@ impl BarrierStage for DpBarrier {
             if st.parts.is_empty() {
                 st.parts = (0..PARTS).map(|_| Vec::new()).collect();
             }
-            for i in 0..ex.groups.len() {
-                let next = st.group_hashes.len() as u32;
-                let group = *st.group_ids.entry(ex.groups[i]).or_insert(next);
-                if group == next {
-                    st.group_hashes.push(ex.groups[i]);
-                }
-                let unit = ex.units[i];
+            // Batch-local group ids to the run's dense ids, once per distinct group.
+            let ids: Vec<u32> = hashes
+                .iter()
+                .map(|h| {
+                    let next = st.group_hashes.len() as u32;
+                    let id = *st.group_ids.entry(*h).or_insert(next);
+                    if id == next {
+                        st.group_hashes.push(*h);
+                    }
+                    id
+                })
+                .collect();
+            for ((unit, g), v) in ex.units.iter().zip(&ex.groups).zip(&ex.values) {
                 st.parts[(unit >> 58) as usize].push(UnitRow {
-                    unit,
-                    value: ex.values[i].unwrap_or(0),
-                    group,
-                    has_value: ex.values[i].is_some(),
+                    unit: *unit,
+                    value: v.unwrap_or(0),
+                    group: ids[*g as usize],
+                    has_value: v.is_some(),
                 });
             }
         }

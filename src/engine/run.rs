@@ -5,8 +5,10 @@
 //!     (reorders by batch index) ──▶ barrier stages, quarantine, accounting ──▶ writer thread
 //! ```
 //! Memory: at most `2 × threads` raw chunks wait in the reader channel, at most
-//! `2 × threads + 2` batches are decoded or waiting for their turn, and two wait for the
-//! writer; nothing else grows with the input.
+//! `2 × threads + 2` chunks are decoded or waiting for their turn, and two batches wait
+//! for the writer; nothing else grows with the input. A Parquet row group of at most
+//! `WORKER_ROW_GROUP_BYTES` (32 MiB uncompressed) is one chunk, decoded on a worker;
+//! larger ones are decoded by the reader a batch at a time.
 //! Accounting: rows in are counted by the reader, quarantined rows and duplicates by the
 //! sequencer, rows out by the writer; the run fails unless in = out + duplicates +
 //! quarantined for every input file.
@@ -57,9 +59,77 @@ pub struct RunSummary {
 const CHUNK_BYTES: usize = 8 << 20;
 
 struct Worked {
-    batch: Batch,
+    /// In input order; a Parquet row group decoded on the worker can give several.
+    batches: Vec<Batch>,
     findings: Vec<Findings>,
     cpu: Vec<Duration>,
+}
+
+fn new_batch(index: u64, file: u32, data: RecordBatch, origins: Vec<u64>) -> Batch {
+    Batch {
+        index,
+        file,
+        data,
+        origins,
+        absent: AbsentKeys::default(),
+        rejections: Vec::new(),
+        duplicates: 0,
+        attachments: Vec::new(),
+        residual: Vec::new(),
+        subjects: Vec::new(),
+    }
+}
+
+/// The batches of a chunk, decoded.
+fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batch>> {
+    Ok(match chunk {
+        Chunk::Lines(lines) => {
+            let d = decode(&lines, schema)?;
+            let mut b = new_batch(index, lines.file, d.data, d.origins);
+            b.absent = d.absent;
+            b.rejections = d.rejections;
+            vec![b]
+        }
+        Chunk::Arrow {
+            file,
+            first_row,
+            batch,
+        } => {
+            let origins = (first_row..first_row + batch.num_rows() as u64).collect();
+            vec![new_batch(index, file, batch, origins)]
+        }
+        Chunk::RowGroup(job) => {
+            let file = job.file;
+            let (parts, rejection) = job.decode();
+            let mut out: Vec<Batch> = parts
+                .into_iter()
+                .map(|(first_row, data)| {
+                    let origins = (first_row..first_row + data.num_rows() as u64).collect();
+                    new_batch(index, file, data, origins)
+                })
+                .collect();
+            if let Some(r) = rejection {
+                match out.last_mut() {
+                    Some(b) => b.rejections.push(r),
+                    None => {
+                        let mut b = new_batch(index, file, empty_batch(schema), Vec::new());
+                        b.rejections.push(r);
+                        out.push(b);
+                    }
+                }
+            }
+            out
+        }
+        Chunk::Rejected(r) => {
+            let mut b = new_batch(index, r.file, empty_batch(schema), Vec::new());
+            b.rejections.push(r);
+            vec![b]
+        }
+    })
+}
+
+fn empty_batch(schema: &SchemaRef) -> RecordBatch {
+    RecordBatch::new_empty(schema.clone())
 }
 
 /// Decodes a chunk and runs every row stage on it. Runs on the rayon pool.
@@ -71,76 +141,39 @@ fn work(
     residual: Option<&ResidualScanner>,
     subjects: Option<&crate::evidence::assessment::SubjectScanner>,
 ) -> Result<Worked> {
-    let mut batch = match chunk {
-        Chunk::Lines(lines) => {
-            let d = decode(&lines, schema)?;
-            Batch {
-                index,
-                file: lines.file,
-                data: d.data,
-                origins: d.origins,
-                absent: d.absent,
-                rejections: d.rejections,
-                duplicates: 0,
-                attachments: Vec::new(),
-                residual: Vec::new(),
-                subjects: Vec::new(),
-            }
-        }
-        Chunk::Arrow {
-            file,
-            first_row,
-            batch,
-        } => Batch {
-            index,
-            file,
-            origins: (first_row..first_row + batch.num_rows() as u64).collect(),
-            data: batch,
-            absent: AbsentKeys::default(),
-            rejections: Vec::new(),
-            duplicates: 0,
-            attachments: Vec::new(),
-            residual: Vec::new(),
-            subjects: Vec::new(),
-        },
-        Chunk::Rejected(r) => Batch {
-            index,
-            file: r.file,
-            data: RecordBatch::new_empty(schema.clone()),
-            origins: Vec::new(),
-            absent: AbsentKeys::default(),
-            rejections: vec![r],
-            duplicates: 0,
-            attachments: Vec::new(),
-            residual: Vec::new(),
-            subjects: Vec::new(),
-        },
-    };
-    batch.attachments = (0..rows.len()).map(|_| None).collect();
-    // Subjects are counted from the values as they came in, before any stage.
-    if let Some(sc) = subjects {
-        if batch.num_rows() > 0 {
-            sc.scan(&mut batch);
-        }
-    }
     let mut findings = vec![Findings::default(); rows.len()];
     let mut cpu = vec![Duration::ZERO; rows.len()];
-    for (i, stage) in rows.iter().enumerate() {
-        if let Some(stage) = stage {
-            if batch.num_rows() > 0 {
-                let t = Instant::now();
-                batch = stage.process(batch, &mut findings[i])?;
-                cpu[i] += t.elapsed();
+    let mut batches = decode_chunk(index, chunk, schema)?;
+    for batch in &mut batches {
+        batch.attachments = (0..rows.len()).map(|_| None).collect();
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        // Subjects are counted from the values as they came in, before any stage.
+        if let Some(sc) = subjects {
+            sc.scan(batch);
+        }
+        for (i, stage) in rows.iter().enumerate() {
+            if let Some(stage) = stage {
+                if batch.num_rows() > 0 {
+                    let t = Instant::now();
+                    let b = std::mem::replace(
+                        batch,
+                        new_batch(index, 0, empty_batch(schema), Vec::new()),
+                    );
+                    *batch = stage.process(b, &mut findings[i])?;
+                    cpu[i] += t.elapsed();
+                }
             }
         }
-    }
-    if let Some(r) = residual {
-        if batch.num_rows() > 0 {
-            r.scan(&mut batch);
+        if let Some(r) = residual {
+            if batch.num_rows() > 0 {
+                r.scan(batch);
+            }
         }
     }
     Ok(Worked {
-        batch,
+        batches,
         findings,
         cpu,
     })
@@ -180,7 +213,7 @@ impl Sequencer<'_> {
         while let Some(worked) = self.reorder.remove(&self.next) {
             self.next += 1;
             let Worked {
-                mut batch,
+                batches,
                 findings,
                 cpu,
             } = worked?;
@@ -188,52 +221,60 @@ impl Sequencer<'_> {
                 self.findings[i].merge(f);
                 self.cpu[i] += t;
             }
-            if let Some(stage) = self.observing {
-                let b = self.barriers[stage].as_mut().expect("an observing barrier");
-                let t = Instant::now();
-                b.observe(&mut batch, &mut self.findings[stage])?;
-                self.cpu[stage] += t.elapsed();
-                self.rows_seen += batch.num_rows() as u64;
-                self.bar
-                    .set_message(rows_message(self.rows_seen, self.started.elapsed()));
-                continue;
+            for batch in batches {
+                self.take(batch)?;
             }
-            for (i, barrier) in self.barriers.iter_mut().enumerate() {
-                if let Some(b) = barrier {
-                    let t = Instant::now();
-                    batch = b.process(batch, &mut self.findings[i])?;
-                    self.cpu[i] += t.elapsed();
-                }
-            }
-            let file = batch.file as usize;
-            let name = &self.plan.inputs[file].display;
-            for r in std::mem::take(&mut batch.rejections) {
-                if self.plan.strict {
-                    return Err(Error::Data(format!(
-                        "{} — stopped by --strict; without it the record is quarantined and the run goes on",
-                        r.describe(name)
-                    )));
-                }
-                self.quarantine.write(&r, name)?;
-                self.accounts[file].counts.quarantined += r.rows;
-                *self.by_reason.entry(r.reason.to_string()).or_default() += 1;
-            }
-            self.accounts[file].counts.duplicates += batch.duplicates;
-            if let Some(t) = &mut self.tally {
-                t.add(&mut batch);
-            }
-            if let Some(t) = &mut self.subjects {
-                t.add(&mut batch);
-            }
+        }
+        Ok(())
+    }
+
+    /// One batch, next in input order: to the barriers, quarantine, accounts and writer.
+    fn take(&mut self, mut batch: Batch) -> Result<()> {
+        if let Some(stage) = self.observing {
+            let b = self.barriers[stage].as_mut().expect("an observing barrier");
+            let t = Instant::now();
+            b.observe(&mut batch, &mut self.findings[stage])?;
+            self.cpu[stage] += t.elapsed();
             self.rows_seen += batch.num_rows() as u64;
             self.bar
                 .set_message(rows_message(self.rows_seen, self.started.elapsed()));
-            if batch.num_rows() > 0 {
-                batch.attachments.clear();
-                self.to_writer
-                    .send(batch)
-                    .map_err(|_| Error::Internal("the writer stopped".into()))?;
+            return Ok(());
+        }
+        for (i, barrier) in self.barriers.iter_mut().enumerate() {
+            if let Some(b) = barrier {
+                let t = Instant::now();
+                batch = b.process(batch, &mut self.findings[i])?;
+                self.cpu[i] += t.elapsed();
             }
+        }
+        let file = batch.file as usize;
+        let name = &self.plan.inputs[file].display;
+        for r in std::mem::take(&mut batch.rejections) {
+            if self.plan.strict {
+                return Err(Error::Data(format!(
+                    "{} — stopped by --strict; without it the record is quarantined and the run goes on",
+                    r.describe(name)
+                )));
+            }
+            self.quarantine.write(&r, name)?;
+            self.accounts[file].counts.quarantined += r.rows;
+            *self.by_reason.entry(r.reason.to_string()).or_default() += 1;
+        }
+        self.accounts[file].counts.duplicates += batch.duplicates;
+        if let Some(t) = &mut self.tally {
+            t.add(&mut batch);
+        }
+        if let Some(t) = &mut self.subjects {
+            t.add(&mut batch);
+        }
+        self.rows_seen += batch.num_rows() as u64;
+        self.bar
+            .set_message(rows_message(self.rows_seen, self.started.elapsed()));
+        if batch.num_rows() > 0 {
+            batch.attachments.clear();
+            self.to_writer
+                .send(batch)
+                .map_err(|_| Error::Internal("the writer stopped".into()))?;
         }
         Ok(())
     }
@@ -298,6 +339,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             .clone()
             .unwrap_or_else(|| plan.schema.clone()),
         projection: plan.projection.clone(),
+        worker_row_group_bytes: crate::io::source::WORKER_ROW_GROUP_BYTES,
     };
     let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
     let (write_tx, write_rx) = sync_channel::<Batch>(2);

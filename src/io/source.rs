@@ -5,7 +5,9 @@
 //! read order and never span two files, and every non-blank line or row the reader sees
 //! is counted in `FileRead::rows`, so the engine can reconcile what came in against what
 //! went out. Parquet is read one row group at a time, a batch at a time, so an unreadable
-//! row group is quarantined without losing the rest of the file.
+//! row group is quarantined without losing the rest of the file; small row groups are
+//! sent undecoded (`Chunk::RowGroup`) and decoded on the worker threads in parallel,
+//! while the file's SHA-256 is computed on a thread of its own.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -180,6 +182,8 @@ pub enum Chunk {
         first_row: u64,
         batch: RecordBatch,
     },
+    /// A Parquet row group small enough to be decoded on a worker.
+    RowGroup(RowGroupJob),
     Rejected(Rejection),
 }
 
@@ -209,6 +213,9 @@ pub struct ReaderConfig {
     /// Parquet: read only these top-level columns (indices into `schema`), when nothing
     /// downstream needs the others (an aggregates-only export).
     pub projection: Option<Vec<usize>>,
+    /// Parquet row groups of at most this many uncompressed bytes are decoded on the
+    /// workers (normally `WORKER_ROW_GROUP_BYTES`).
+    pub worker_row_group_bytes: u64,
 }
 
 /// Reads every input in order, sending numbered chunks. Returns when all are read or the
@@ -442,6 +449,21 @@ fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
             .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
 }
 
+/// How reading a Parquet file's row groups ended.
+enum ParquetEnd {
+    /// The receiver is gone.
+    Stopped,
+    /// Every row group was sent (decoded or as a job).
+    Read { rows: u64 },
+    /// The whole file is rejected before any row was sent.
+    Whole {
+        rows: u64,
+        reason: &'static str,
+        detail: String,
+        unreadable: bool,
+    },
+}
+
 fn read_parquet(
     input: &InputFile,
     file: u32,
@@ -450,30 +472,80 @@ fn read_parquet(
     seq: &mut u64,
     progress: &ProgressBar,
 ) -> Result<Option<FileRead>> {
-    let (sha256, bytes) = sha256_file(&input.path)?;
-    progress.inc(bytes);
+    // The file's SHA-256 (evidence) is computed on its own thread while its row groups
+    // are read and decoded.
+    let (end, hashed) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| sha256_file(&input.path));
+        let end = send_row_groups(input, file, cfg, tx, seq, progress);
+        let hashed = hashing
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the input hashing thread panicked".into())));
+        (end, hashed)
+    });
+    let end = end?;
+    let (sha256, bytes) = hashed?;
     let mut done = FileRead {
         file,
         bytes,
         sha256: sha256.clone(),
         ..Default::default()
     };
-    let f = File::open(&input.path).map_err(|e| Error::io("cannot open", &input.path, e))?;
-    let meta = match ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()) {
-        Ok(m) => m,
-        Err(e) => {
-            let detail = format!("not a readable Parquet file: {e}");
-            done.unreadable = Some(detail.clone());
+    match end {
+        ParquetEnd::Stopped => Ok(None),
+        ParquetEnd::Read { rows } => {
+            done.rows = rows;
+            Ok(Some(done))
+        }
+        ParquetEnd::Whole {
+            rows,
+            reason,
+            detail,
+            unreadable,
+        } => {
+            done.rows = rows;
+            if unreadable {
+                done.unreadable = Some(detail.clone());
+            }
             let rej = Rejection {
                 file,
-                location: Location::File,
-                rows: 0,
-                reason: "unreadable_file",
+                location: if rows > 0 {
+                    Location::Rows {
+                        first: 1,
+                        last: rows,
+                    }
+                } else {
+                    Location::File
+                },
+                rows,
+                reason,
                 detail,
                 sha256,
                 raw: None,
             };
-            return Ok(send_chunk(tx, seq, Chunk::Rejected(rej)).then_some(done));
+            Ok(send_chunk(tx, seq, Chunk::Rejected(rej)).then_some(done))
+        }
+    }
+}
+
+fn send_row_groups(
+    input: &InputFile,
+    file: u32,
+    cfg: &ReaderConfig,
+    tx: &SyncSender<ReaderEvent>,
+    seq: &mut u64,
+    progress: &ProgressBar,
+) -> Result<ParquetEnd> {
+    let f = File::open(&input.path).map_err(|e| Error::io("cannot open", &input.path, e))?;
+    let meta = match ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()) {
+        Ok(m) => m,
+        Err(e) => {
+            progress.inc(input.bytes);
+            return Ok(ParquetEnd::Whole {
+                rows: 0,
+                reason: "unreadable_file",
+                detail: format!("not a readable Parquet file: {e}"),
+                unreadable: true,
+            });
         }
     };
     let total_rows: u64 = meta
@@ -483,64 +555,130 @@ fn read_parquet(
         .map(|rg| rg.num_rows() as u64)
         .sum();
     if !same_columns(meta.schema(), &cfg.schema) {
-        done.rows = total_rows;
-        let rej = Rejection {
-            file,
-            location: if total_rows > 0 {
-                Location::Rows {
-                    first: 1,
-                    last: total_rows,
-                }
-            } else {
-                Location::File
-            },
+        progress.inc(input.bytes);
+        return Ok(ParquetEnd::Whole {
             rows: total_rows,
             reason: "schema_mismatch",
             detail: "the file's columns differ from the first input file's".into(),
-            sha256,
-            raw: None,
-        };
-        return Ok(send_chunk(tx, seq, Chunk::Rejected(rej)).then_some(done));
+            unreadable: false,
+        });
     }
 
+    let mask = cfg.projection.as_ref().map(|cols| {
+        parquet::arrow::ProjectionMask::roots(
+            meta.metadata().file_metadata().schema_descr(),
+            cols.iter().copied(),
+        )
+    });
     let mut row_base = 0u64;
+    let mut shown = 0u64;
     for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
         let rg_rows = rg.num_rows() as u64;
-        done.rows += rg_rows;
+        let rg_bytes = rg.compressed_size().max(0) as u64;
+        progress.inc(rg_bytes);
+        shown += rg_bytes;
+        let job = RowGroupJob {
+            file,
+            path: input.path.clone(),
+            meta: meta.clone(),
+            group: g,
+            first_row: row_base + 1,
+            rows: rg_rows,
+            batch_rows: cfg.batch_rows,
+            projection: mask.clone(),
+        };
+        row_base += rg_rows;
+        // Small row groups are decoded on the workers, in parallel; a large one is
+        // decoded here a batch at a time, so that memory stays bounded.
+        if rg.total_byte_size().max(0) as u64 <= cfg.worker_row_group_bytes {
+            if !send_chunk(tx, seq, Chunk::RowGroup(job)) {
+                return Ok(ParquetEnd::Stopped);
+            }
+            continue;
+        }
+        let mut sent_all = true;
+        let rejection = job.decode_each(|first_row, batch| {
+            sent_all = send_chunk(
+                tx,
+                seq,
+                Chunk::Arrow {
+                    file,
+                    first_row,
+                    batch,
+                },
+            );
+            sent_all
+        });
+        if !sent_all {
+            return Ok(ParquetEnd::Stopped);
+        }
+        if let Some(rej) = rejection {
+            if !send_chunk(tx, seq, Chunk::Rejected(rej)) {
+                return Ok(ParquetEnd::Stopped);
+            }
+        }
+    }
+    progress.inc(input.bytes.saturating_sub(shown));
+    Ok(ParquetEnd::Read { rows: total_rows })
+}
+
+/// Row groups whose uncompressed size is at most this are decoded whole on a worker
+/// thread; larger ones are decoded by the reader a batch at a time.
+pub const WORKER_ROW_GROUP_BYTES: u64 = 32 << 20;
+
+/// One Parquet row group, to be decoded on a worker thread.
+pub struct RowGroupJob {
+    pub file: u32,
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+    group: usize,
+    /// 1-based row number of the group's first row in its file.
+    pub first_row: u64,
+    /// Rows the file's metadata promises for the group.
+    pub rows: u64,
+    batch_rows: usize,
+    projection: Option<parquet::arrow::ProjectionMask>,
+}
+
+impl RowGroupJob {
+    /// Decodes the group into batches of at most `batch_rows` rows, each with the 1-based
+    /// row number of its first row. Rows that cannot be decoded (from the first failure to
+    /// the end of the group) come back as one rejection carrying the group's raw bytes.
+    pub fn decode(self) -> (Vec<(u64, RecordBatch)>, Option<Rejection>) {
+        let mut out = Vec::new();
+        let rej = self.decode_each(|first_row, batch| {
+            out.push((first_row, batch));
+            true
+        });
+        (out, rej)
+    }
+
+    /// As `decode`, handing each batch to `emit` as it is decoded; stops early (with no
+    /// rejection) when `emit` returns false.
+    fn decode_each(&self, mut emit: impl FnMut(u64, RecordBatch) -> bool) -> Option<Rejection> {
         let mut emitted = 0u64;
-        let reader = f
-            .try_clone()
-            .map_err(|e| Error::io("cannot reopen", &input.path, e))
-            .map(|f2| {
-                let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f2, meta.clone())
-                    .with_row_groups(vec![g])
-                    .with_batch_size(cfg.batch_rows);
-                match &cfg.projection {
-                    Some(cols) => {
-                        let mask = parquet::arrow::ProjectionMask::roots(
-                            meta.metadata().file_metadata().schema_descr(),
-                            cols.iter().copied(),
-                        );
-                        b.with_projection(mask).build()
-                    }
+        let reader = File::open(&self.path)
+            .map_err(|e| format!("cannot reopen: {e}"))
+            .and_then(|f| {
+                let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, self.meta.clone())
+                    .with_row_groups(vec![self.group])
+                    .with_batch_size(self.batch_rows);
+                match &self.projection {
+                    Some(mask) => b.with_projection(mask.clone()).build(),
                     None => b.build(),
                 }
-            })?;
+                .map_err(|e| e.to_string())
+            });
         let mut failure: Option<String> = None;
         match reader {
-            Err(e) => failure = Some(e.to_string()),
+            Err(e) => failure = Some(e),
             Ok(reader) => {
                 for batch in reader {
                     match batch {
                         Ok(b) => {
                             let n = b.num_rows() as u64;
-                            let chunk = Chunk::Arrow {
-                                file,
-                                first_row: row_base + emitted + 1,
-                                batch: b,
-                            };
-                            if !send_chunk(tx, seq, chunk) {
-                                return Ok(None);
+                            if !emit(self.first_row + emitted, b) {
+                                return None;
                             }
                             emitted += n;
                         }
@@ -552,30 +690,27 @@ fn read_parquet(
                 }
             }
         }
-        if failure.is_none() && emitted != rg_rows {
-            failure = Some(format!("row group {g} yielded {emitted} of {rg_rows} rows"));
+        if failure.is_none() && emitted != self.rows {
+            failure = Some(format!(
+                "row group {} yielded {emitted} of {} rows",
+                self.group, self.rows
+            ));
         }
-        if let Some(err) = failure {
-            let lost = rg_rows.saturating_sub(emitted);
-            let raw = row_group_bytes(&input.path, rg).unwrap_or_default();
-            let rej = Rejection::new(
-                file,
-                Location::Rows {
-                    first: row_base + emitted + 1,
-                    last: row_base + rg_rows,
-                },
-                lost,
-                "corrupt_row_group",
-                format!("row group {g}: {err}"),
-                raw,
-            );
-            if !send_chunk(tx, seq, Chunk::Rejected(rej)) {
-                return Ok(None);
-            }
-        }
-        row_base += rg_rows;
+        let err = failure?;
+        let rg = self.meta.metadata().row_group(self.group);
+        let raw = row_group_bytes(&self.path, rg).unwrap_or_default();
+        Some(Rejection::new(
+            self.file,
+            Location::Rows {
+                first: self.first_row + emitted,
+                last: self.first_row + self.rows - 1,
+            },
+            self.rows.saturating_sub(emitted),
+            "corrupt_row_group",
+            format!("row group {}: {err}", self.group),
+            raw,
+        ))
     }
-    Ok(Some(done))
 }
 
 /// The bytes a row group's column chunks occupy, for the home-side quarantine copy.
@@ -626,4 +761,115 @@ pub fn infer_jsonl_schema(inputs: &[InputFile], limit: Option<usize>) -> Result<
         }
     }
     Ok(inf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::mpsc::sync_channel;
+    use std::sync::Arc;
+
+    /// Every row comes out once, in order, with its row number, whether the row groups
+    /// are decoded by the reader or handed to the workers.
+    #[test]
+    fn row_groups_decode_alike_on_reader_and_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1000))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let n: Vec<i64> = (0..2500).collect();
+        let s: Vec<Option<String>> = n
+            .iter()
+            .map(|i| (i % 7 != 0).then(|| format!("v{i}")))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(n.clone())),
+                Arc::new(StringArray::from(s)),
+            ],
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let input = InputFile {
+            display: "t.parquet".into(),
+            format: Format::Parquet,
+            codec: Codec::None,
+            bytes: std::fs::metadata(&path).unwrap().len(),
+            path,
+        };
+        let read = |worker_row_group_bytes: u64| {
+            let cfg = ReaderConfig {
+                batch_rows: 300,
+                chunk_bytes: 1 << 20,
+                schema: schema.clone(),
+                projection: None,
+                worker_row_group_bytes,
+            };
+            let (tx, rx) = sync_channel(1000);
+            read_inputs(
+                std::slice::from_ref(&input),
+                &cfg,
+                &tx,
+                &ProgressBar::hidden(),
+            )
+            .unwrap();
+            drop(tx);
+            let (mut rows, mut jobs, mut done) = (Vec::new(), 0, None);
+            for ev in rx {
+                match ev {
+                    ReaderEvent::Chunk(
+                        _,
+                        Chunk::Arrow {
+                            first_row, batch, ..
+                        },
+                    ) => {
+                        rows.push((first_row, batch));
+                    }
+                    ReaderEvent::Chunk(_, Chunk::RowGroup(job)) => {
+                        jobs += 1;
+                        let (parts, rej) = job.decode();
+                        assert!(rej.is_none());
+                        rows.extend(parts);
+                    }
+                    ReaderEvent::Chunk(..) => panic!("unexpected chunk"),
+                    ReaderEvent::Done(d) => done = Some(d),
+                    ReaderEvent::Opened(_) => {}
+                }
+            }
+            let mut next = 1u64;
+            let mut values = Vec::new();
+            for (first, b) in &rows {
+                assert_eq!(*first, next);
+                assert!(b.num_rows() <= 300);
+                next += b.num_rows() as u64;
+                let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                values.extend(col.values().iter().copied());
+            }
+            let done = done.unwrap();
+            assert_eq!(done.rows, 2500);
+            assert_eq!(done.sha256.len(), 64);
+            (values, jobs)
+        };
+        let (on_reader, jobs) = read(0);
+        assert_eq!(jobs, 0);
+        let (on_workers, jobs) = read(WORKER_ROW_GROUP_BYTES);
+        assert_eq!(jobs, 3);
+        assert_eq!(on_reader, n);
+        assert_eq!(on_workers, n);
+    }
 }
