@@ -44,6 +44,9 @@ CREATE TRIGGER IF NOT EXISTS releases_append_only_delete BEFORE DELETE ON releas
 BEGIN SELECT RAISE(ABORT, 'the DP ledger is append-only'); END;
 ";
 
+/// How long a run waits for another run's ledger transaction.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// δ used to convert ρ-zCDP into (ε, δ) when no δ cap says otherwise.
 pub const DEFAULT_CONVERSION_DELTA: f64 = 1e-9;
 
@@ -106,6 +109,32 @@ impl Ledger {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), waiting up to `LOCK_WAIT` for
+    /// another run that holds one. Checking the caps and recording the releases happen
+    /// inside it, so two concurrent runs cannot both spend the same remaining budget.
+    /// Dropped without `commit`, the connection rolls it back.
+    pub fn begin(&self) -> Result<()> {
+        self.conn.busy_timeout(LOCK_WAIT).map_err(sql(&self.path))?;
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy =>
+                {
+                    Error::Refused(format!(
+                        "DP ledger {} is held by another run for more than {} s; nothing released",
+                        self.path.display(),
+                        LOCK_WAIT.as_secs()
+                    ))
+                }
+                e => sql(&self.path)(e),
+            })
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(sql(&self.path))
     }
 
     pub fn open_existing(path: &Path) -> Result<Self> {
@@ -235,5 +264,66 @@ impl Ledger {
         ids.into_iter()
             .map(|id| Ok((id.clone(), self.totals(&id)?, self.caps(&id)?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(run: &str, epsilon: f64) -> Release {
+        Release {
+            dataset_id: "d".into(),
+            run_id: run.into(),
+            query: "q".into(),
+            mechanism: "laplace".into(),
+            epsilon,
+            rho: 0.0,
+            delta: 0.0,
+            sensitivity: "{}".into(),
+            results: "[]".into(),
+        }
+    }
+
+    /// Two runs on one ledger: the second's check of what was spent waits for the
+    /// first's transaction, so it sees the first's release and is refused by the cap.
+    #[test]
+    fn concurrent_runs_are_serialized() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let cap = Budget {
+            total_epsilon: Some(1.5),
+            total_rho: None,
+            total_delta: None,
+        };
+        let mut first = Ledger::open(&path).unwrap();
+        first.begin().unwrap();
+        assert_eq!(first.totals("d").unwrap().epsilon, 0.0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p2 = path.clone();
+        let cap2 = cap.clone();
+        let second = std::thread::spawn(move || {
+            let mut l = Ledger::open(&p2).unwrap();
+            tx.send(()).unwrap();
+            l.begin().unwrap();
+            let spent = l.totals("d").unwrap().epsilon;
+            let over = crate::dp::release::over_budget(&cap2, spent + 1.0, 0.0, 0.0);
+            if over.is_empty() {
+                l.record(&release("r2", 1.0)).unwrap();
+            }
+            l.commit().unwrap();
+            (spent, over.len())
+        });
+        rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        first.record(&release("r1", 1.0)).unwrap();
+        first.commit().unwrap();
+        let (seen, refused) = second.join().unwrap();
+        assert_eq!(seen, 1.0, "the second run saw the first's spend");
+        assert_eq!(refused, 1);
+        assert_eq!(
+            Ledger::open(&path).unwrap().totals("d").unwrap().releases,
+            1
+        );
     }
 }

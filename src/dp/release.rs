@@ -762,6 +762,9 @@ impl BarrierStage for DpBarrier {
             .clone()
             .unwrap_or_else(|| self.inputs_digest.clone());
         let mut ledger = Ledger::open(&self.ledger)?;
+        // One write transaction from reading what was spent to recording the new spend:
+        // a second run on the same ledger waits here, then sees this run's releases.
+        ledger.begin()?;
         let recorded = ledger.recorded(&dataset_id, &self.run_id)?;
         // Plan every release, then check the caps, before any noise is drawn.
         let mut planned = Vec::new();
@@ -851,6 +854,7 @@ impl BarrierStage for DpBarrier {
             releases.push(entry);
         }
         let totals = ledger.totals(&dataset_id)?;
+        ledger.commit()?;
         let unit = match &self.cfg_unit {
             Some(u) => json!({ "column": u }),
             None => {
