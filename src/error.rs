@@ -57,6 +57,15 @@ impl Error {
         }
     }
 
+    /// The same error with `prefix: ` before its message (Config and Refused only).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            Error::Config(m) => Error::Config(format!("{prefix}: {m}")),
+            Error::Refused(m) => Error::Refused(format!("{prefix}: {m}")),
+            e => e,
+        }
+    }
+
     /// An I/O error with the path it happened on.
     pub fn io(what: &str, path: &Path, source: std::io::Error) -> Self {
         Error::Io {

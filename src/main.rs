@@ -102,6 +102,10 @@ enum Command {
         /// manifest must be signed with it.
         #[arg(long)]
         trusted_key: Option<String>,
+        /// The DP ledger kept at home: the DP passport and the aggregates must match the
+        /// releases it recorded for this run.
+        #[arg(long)]
+        ledger: Option<PathBuf>,
     },
     /// At home: restore an export's encrypted columns (original types) and encrypted text
     /// spans into an export-shaped folder. A wrong key exits 78; a changed or moved cell
@@ -421,11 +425,15 @@ fn execute(cli: Cli) -> Result<(), Error> {
             export_dir,
             pipeline,
             trusted_key,
+            ledger,
         } => {
             let v = datacustoms::evidence::verify::verify_with(
                 &export_dir,
-                pipeline.as_deref(),
-                trusted_key.as_deref(),
+                &datacustoms::evidence::verify::VerifyOptions {
+                    pipeline: pipeline.as_deref(),
+                    trusted_key: trusted_key.as_deref(),
+                    ledger: ledger.as_deref(),
+                },
             )?;
             print!("{}", datacustoms::evidence::verify::checklist(&v.checks));
             let v = v.into_result(&export_dir)?;

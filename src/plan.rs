@@ -25,6 +25,10 @@ pub struct AssessmentPlan {
     pub max_mechanism: Option<String>,
     /// Per field, the techniques the pipeline applies.
     pub techniques: std::collections::BTreeMap<String, Vec<String>>,
+    /// Per input field, its declared data grade (GB/T 43697).
+    pub grades: std::collections::BTreeMap<String, String>,
+    /// `[gate] min_k`.
+    pub min_k: Option<u64>,
 }
 
 /// What the command line adds to or overrides in the pipeline file.
@@ -275,9 +279,47 @@ impl Plan {
                 )));
             }
         }
+        let min_k = file.gate.as_ref().and_then(|g| g.min_k);
+        if let Some(k) = min_k {
+            let qi = file
+                .assessment
+                .as_ref()
+                .map(|a| a.quasi_identifiers.len())
+                .unwrap_or(0);
+            if k == 0 || qi == 0 {
+                return Err(Error::Config(format!(
+                    "{}: [gate] min_k needs k ≥ 1 and [assessment] quasi_identifiers (the columns classes are formed by)",
+                    source.path.display()
+                )));
+            }
+        }
         let assessment = match &file.assessment {
             None => None,
             Some(cfg) => {
+                let fields: Vec<String> =
+                    schema.fields().iter().map(|f| f.name().clone()).collect();
+                let grades = cfg
+                    .grades(&fields)
+                    .map_err(|e| e.prefixed(&source.path.display().to_string()))?;
+                let mut cfg = cfg.clone();
+                // Important data (acknowledged) takes the security assessment route.
+                if grades.values().any(|g| g == "important") {
+                    cfg.declares.important_data = true;
+                }
+                // k-anonymity is over the exported rows: the columns must be output
+                // columns (checked here, before anything is read).
+                let declared =
+                    !cfg.quasi_identifiers.is_empty() || cfg.sensitive_attribute.is_some();
+                if declared && file.output.rows {
+                    crate::evidence::kanon::ClassTally::new(
+                        &current,
+                        &cfg.quasi_identifiers,
+                        cfg.sensitive_attribute.as_deref(),
+                        min_k,
+                    )
+                    .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
+                }
+                let cfg = &cfg;
                 let root = match (&keys, &signer) {
                     (Some(k), _) => k.ring.primary(),
                     (None, Some(r)) => r.primary(),
@@ -295,6 +337,8 @@ impl Plan {
                     year,
                     max_mechanism,
                     techniques: techniques(file),
+                    grades,
+                    min_k,
                 })
             }
         };

@@ -138,3 +138,189 @@ fn the_mechanism_gate_refuses_and_leaves_the_year_ledger_unchanged() {
     );
     assert_eq!(code(&run_in(d, &["run", "-q", "p.toml"])), 78);
 }
+
+/// Nine records in three classes of (province, age): A/30 × 5 (two diagnoses), B/40 × 3
+/// (one diagnosis), C/50 × 1.
+fn write_classes(path: &Path) {
+    let mut s = String::new();
+    let rows = [
+        ("A", 30, "flu", 3),
+        ("A", 30, "cold", 2),
+        ("B", 40, "flu", 3),
+        ("C", 50, "asthma", 1),
+    ];
+    let mut u = 0;
+    for (p, age, diag, n) in rows {
+        for _ in 0..n {
+            u += 1;
+            s.push_str(&format!(
+                "{{\"user_id\":\"u{u}\",\"text\":\"普通留言\",\"province\":\"{p}\",\"age\":{age},\"diagnosis\":\"{diag}\"}}\n"
+            ));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn k_anonymity_over_known_classes_and_the_min_k_gate() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write_classes(&d.join("c.jsonl"));
+    let qi = "quasi_identifiers = [\"province\", \"age\"]\nsensitive_attribute = \"diagnosis\"\n";
+    assess_pipeline(d, "c.jsonl", "out", &format!("{qi}[gate]\nmin_k = 1\n"));
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let k = assessment(d, "out")["k_anonymity"].clone();
+    assert_eq!(k["records"], 9);
+    assert_eq!(k["classes"], 3);
+    assert_eq!(k["k"], 1);
+    assert_eq!(k["l"], 1);
+    assert_eq!(k["records_in_classes_below"]["2"], 1);
+    assert_eq!(k["records_in_classes_below"]["5"], 4);
+    assert_eq!(k["records_in_classes_below"]["10"], 9);
+    // B (3 records, all flu) and C (1 record) disclose the diagnosis.
+    assert_eq!(k["records_in_classes_with_l_1"], 4);
+    assert_eq!(k["passed"], true);
+    let v = run_in(d, &["verify", "out"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    let list = String::from_utf8_lossy(&v.stdout).to_string();
+    assert!(
+        list.contains("✓ k-anonymity over (province, age): k = 1, l = 1, recomputed from data/"),
+        "{list}"
+    );
+    assert!(std::fs::read_to_string(d.join("out/report.html"))
+        .unwrap()
+        .contains("k-anonymity: records by the size of their equivalence class"));
+
+    // A report claiming a larger k, resealed: verify recomputes k from data/.
+    let rpath = d.join("out/report.json");
+    let mut r = read_json(&rpath);
+    r["assessment"]["k_anonymity"]["k"] = serde_json::json!(3);
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    reseal(&d.join("out"), "report.json");
+    let v = run_in(d, &["verify", "out"]);
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("the report says k = 3, data/ gives 1"),
+        "{}",
+        stderr(&v)
+    );
+
+    // min_k = 2: refused, nothing shippable, nothing added to the year.
+    assess_pipeline(d, "c.jsonl", "out2", &format!("{qi}[gate]\nmin_k = 2\n"));
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("below [gate] min_k = 2 (1 records are in classes smaller than 2)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("out2/manifest.json").exists());
+    assert!(!d.join("out2/data").exists());
+    // Unknown columns are configuration errors, found before anything is read.
+    assess_pipeline(d, "c.jsonl", "out3", "quasi_identifiers = [\"postcode\"]\n");
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 78);
+    assert!(
+        stderr(&o).contains("no column `postcode`"),
+        "{}",
+        stderr(&o)
+    );
+    // min_k needs quasi-identifiers.
+    assess_pipeline(d, "c.jsonl", "out4", "[gate]\nmin_k = 2\n");
+    assert_eq!(code(&run_in(d, &["run", "-q", "p.toml"])), 78);
+}
+
+#[test]
+fn fields_are_graded_core_data_is_refused_and_important_data_needs_an_acknowledgement() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write_users(&d.join("u.jsonl"), 0..20);
+    // Core data never leaves: refused before anything is read or written.
+    assess_pipeline(
+        d,
+        "u.jsonl",
+        "out-core",
+        "data_grades = { text = \"core\" }\n",
+    );
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(stderr(&o).contains("core data"), "{}", stderr(&o));
+    assert!(!d.join("out-core").exists());
+    // Important data without the acknowledgement key: refused, and told what to set.
+    assess_pipeline(
+        d,
+        "u.jsonl",
+        "out-imp",
+        "data_grades = { text = \"important\" }\n",
+    );
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("acknowledge_important"),
+        "{}",
+        stderr(&o)
+    );
+    // Acknowledged: it goes, by the security assessment route.
+    assess_pipeline(
+        d,
+        "u.jsonl",
+        "out-ack",
+        "data_grades = { text = \"important\" }\nacknowledge_important = \"CAC-SA-2026-0417\"\n",
+    );
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let a = assessment(d, "out-ack");
+    assert_eq!(a["mechanism"], "security_assessment");
+    assert_eq!(a["important_data"]["fields"][0], "text");
+    assert_eq!(a["important_data"]["acknowledged"], "CAC-SA-2026-0417");
+    let grade = |name: &str| {
+        a["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let text = grade("text");
+    assert_eq!(text["pi"], "sensitive PI");
+    assert_eq!(text["detected"]["CN_ID_CARD"], 2);
+    assert_eq!(text["data_grade"], "important");
+    assert_eq!(grade("user_id")["pi"], "general PI");
+    assert_eq!(grade("user_id")["techniques"][0], "token");
+    let v = run_in(d, &["verify", "out-ack"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    assert!(String::from_utf8_lossy(&v.stdout).contains(
+        "✓ cross-border: mechanism `security_assessment` (year to date `security_assessment`); 2 field(s) graded, no core data, important data acknowledged"
+    ));
+    // A report whose mechanism was talked down, resealed: verify recomputes it.
+    let rpath = d.join("out-ack/report.json");
+    let mut r = read_json(&rpath);
+    r["assessment"]["mechanism"] = serde_json::json!("exempt");
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    reseal(&d.join("out-ack"), "report.json");
+    let v = run_in(d, &["verify", "out-ack"]);
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("need `security_assessment`, the report says \"exempt\""),
+        "{}",
+        stderr(&v)
+    );
+    // A gate the export does not meet, recorded in a resealed report: verify catches it.
+    let mut r = read_json(&rpath);
+    r["assessment"]["mechanism"] = serde_json::json!("security_assessment");
+    r["gate"] = serde_json::json!({ "max_mechanism": "standard_contract" });
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    reseal(&d.join("out-ack"), "report.json");
+    let v = run_in(d, &["verify", "out-ack"]);
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("more than the recorded [gate] max_mechanism = standard_contract"),
+        "{}",
+        stderr(&v)
+    );
+    // Unknown grades are configuration errors.
+    assess_pipeline(d, "u.jsonl", "out-x", "data_grade = \"secret\"\n");
+    assert_eq!(code(&run_in(d, &["run", "-q", "p.toml"])), 78);
+}

@@ -240,6 +240,33 @@ fn the_passport_agrees_with_the_report_and_verify_checks_it() {
     assert_eq!(p["releases"][1]["mechanism"], "discrete Laplace");
     assert_eq!(table(&out, "h").len(), 3, "one row per public bin");
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
+    // Against the ledger kept at home: the releases and the noisy values match.
+    let v = run_in(t.path(), &["verify", "out", "--ledger", "ledger.sqlite"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    assert!(String::from_utf8_lossy(&v.stdout)
+        .contains("✓ DP ledger ledger.sqlite: records the passport's 2 release(s)"));
+    // A ledger that never recorded this run: verify fails.
+    std::fs::create_dir(t.path().join("other")).unwrap();
+    dp_pipeline(
+        &t.path().join("other"),
+        "[[stages.queries]]\nname = \"h\"\naggregate = \"count\"\nepsilon = 1.0\nmax_partitions = 1\nmax_rows_per_partition = 1\n",
+        "",
+    );
+    write_events(&t.path().join("other"));
+    assert_eq!(
+        code(&run_in(&t.path().join("other"), &["run", "-q", "p.toml"])),
+        0
+    );
+    let v = run_in(
+        t.path(),
+        &["verify", "out", "--ledger", "other/ledger.sqlite"],
+    );
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("DP ledger: no release `m`"),
+        "{}",
+        stderr(&v)
+    );
     // Change the passport's ε and reseal the manifest: verify still catches it.
     let mut edited = p.clone();
     edited["releases"][1]["epsilon"] = serde_json::json!(0.01);

@@ -62,6 +62,10 @@ pub struct GateConfig {
     /// standard_contract | security_assessment. An export needing more is refused.
     #[serde(default)]
     pub max_mechanism: Option<String>,
+    /// The smallest equivalence class the exported rows may have over `[assessment]
+    /// quasi_identifiers` (k-anonymity).
+    #[serde(default)]
+    pub min_k: Option<u64>,
 }
 
 /// Input formats. Inferred from the file extension when not given.

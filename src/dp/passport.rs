@@ -102,3 +102,119 @@ pub fn check(passport: &Value, report: &Value) -> Vec<String> {
     }
     problems
 }
+
+/// Checks every release of a passport against the ledger kept at home: the ledger must
+/// hold it under the passport's dataset and run id with the same mechanism and budget,
+/// and its recorded noisy results must be what `aggregates/<name>.parquet` holds.
+/// Returns the number of releases checked.
+pub fn check_ledger(
+    dir: &std::path::Path,
+    passport: &Value,
+    ledger: &std::path::Path,
+    problems: &mut Vec<String>,
+) -> usize {
+    let l = match super::ledger::Ledger::open_existing(ledger) {
+        Ok(l) => l,
+        Err(e) => {
+            problems.push(e.to_string());
+            return 0;
+        }
+    };
+    let dataset = passport["dataset_id"].as_str().unwrap_or("");
+    let run = passport["run_id"].as_str().unwrap_or("");
+    let recorded = match l.recorded(dataset, run) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(e.to_string());
+            return 0;
+        }
+    };
+    let releases = passport["releases"].as_array().cloned().unwrap_or_default();
+    for r in &releases {
+        let name = r["name"].as_str().unwrap_or("?");
+        let Some(rec) = recorded.get(name) else {
+            problems.push(format!(
+                "DP ledger: no release `{name}` for dataset {dataset}, run {run}"
+            ));
+            continue;
+        };
+        let same = r["mechanism"] == rec.mechanism.as_str()
+            && r["epsilon"].as_f64() == Some(rec.epsilon)
+            && r["rho"].as_f64() == Some(rec.rho)
+            && r["delta"].as_f64() == Some(rec.delta);
+        if !same {
+            problems.push(format!(
+                "DP ledger: release `{name}`: mechanism or budget differ from the passport"
+            ));
+        }
+        let ours: Vec<super::release::OutRow> = match serde_json::from_str(&rec.results) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(format!(
+                    "DP ledger: release `{name}`: results unreadable: {e}"
+                ));
+                continue;
+            }
+        };
+        match aggregates(&dir.join("aggregates").join(format!("{name}.parquet"))) {
+            Ok(shipped) => {
+                let mut want: Vec<KeyedValue> = ours
+                    .iter()
+                    .map(|o| (o.key.clone(), o.value.to_bits()))
+                    .collect();
+                want.sort();
+                if want != shipped {
+                    problems.push(format!(
+                        "DP ledger: aggregates/{name}.parquet differs from the noisy results the ledger recorded ({} rows recorded, {} shipped)",
+                        want.len(),
+                        shipped.len()
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("aggregates/{name}.parquet: {e}")),
+        }
+    }
+    releases.len()
+}
+
+/// A released row as compared: the group key and the bits of the noisy value.
+type KeyedValue = (Vec<Option<String>>, u64);
+
+/// (group key, value bits) of every row of an aggregates Parquet file, sorted.
+fn aggregates(path: &std::path::Path) -> Result<Vec<KeyedValue>, String> {
+    use arrow::array::{Array, AsArray};
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let schema = batch.schema();
+        let value = schema.index_of("value").map_err(|e| e.to_string())?;
+        let half = schema
+            .index_of("ci95_half_width")
+            .map_err(|e| e.to_string())?;
+        let keys: Vec<_> = (0..batch.num_columns())
+            .filter(|i| *i != value && *i != half)
+            .map(|i| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let values =
+            arrow::compute::cast(batch.column(value), &arrow::datatypes::DataType::Float64)
+                .map_err(|e| e.to_string())?;
+        let values = values.as_primitive::<arrow::datatypes::Float64Type>();
+        for row in 0..batch.num_rows() {
+            let key = keys
+                .iter()
+                .map(|k| {
+                    let k = k.as_string::<i32>();
+                    (!k.is_null(row)).then(|| k.value(row).to_string())
+                })
+                .collect();
+            out.push((key, values.value(row).to_bits()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -947,10 +947,10 @@ struct QueryMeta {
 
 /// One released row of an aggregate table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct OutRow {
-    key: Key,
-    value: f64,
-    ci95_half_width: f64,
+pub(crate) struct OutRow {
+    pub(crate) key: Key,
+    pub(crate) value: f64,
+    pub(crate) ci95_half_width: f64,
 }
 
 /// The private-key threshold τ for Laplace thresholding (see the README): a key one

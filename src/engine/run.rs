@@ -205,6 +205,8 @@ struct Sequencer<'a> {
     observing: Option<usize>,
     tally: Option<ResidualTally>,
     subjects: Option<crate::evidence::assessment::SubjectTally>,
+    /// k-anonymity classes of the rows written.
+    classes: Option<crate::evidence::kanon::ClassTally>,
 }
 
 impl Sequencer<'_> {
@@ -271,6 +273,9 @@ impl Sequencer<'_> {
         self.bar
             .set_message(rows_message(self.rows_seen, self.started.elapsed()));
         if batch.num_rows() > 0 {
+            if let Some(c) = &mut self.classes {
+                c.add(&batch.data)?;
+            }
             batch.attachments.clear();
             self.to_writer
                 .send(batch)
@@ -368,6 +373,18 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         rows_seen: 0,
         observing: None,
         subjects: plan.assessment.as_ref().map(|_| Default::default()),
+        classes: match &plan.assessment {
+            Some(a) if plan.write_rows && !a.cfg.quasi_identifiers.is_empty() => Some(
+                crate::evidence::kanon::ClassTally::new(
+                    &plan.output_schema,
+                    &a.cfg.quasi_identifiers,
+                    a.cfg.sensitive_attribute.as_deref(),
+                    a.min_k,
+                )
+                .map_err(Error::Config)?,
+            ),
+            _ => None,
+        },
         tally: plan
             .residual
             .as_ref()
@@ -621,6 +638,30 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
         }
     };
+    // k-anonymity of the rows written, against [gate] min_k.
+    let k_anonymity = match seq.classes.take() {
+        Some(c) => {
+            let k = c.finish()?;
+            if k.passed == Some(false) {
+                refusal.get_or_insert_with(|| {
+                    format!(
+                        "k-anonymity: the smallest class of ({}) holds {} record(s), below [gate] min_k = {} ({} records are in classes smaller than {})",
+                        k.quasi_identifiers.join(", "),
+                        k.k.unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                        k.records_in_classes_below.get(&k.min_k.unwrap_or(0).to_string()).copied().unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                    )
+                });
+            }
+            audit.event(
+                "k_anonymity",
+                json!({ "quasi_identifiers": k.quasi_identifiers, "k": k.k, "l": k.l, "classes": k.classes, "min_k": k.min_k }),
+            )?;
+            Some(k)
+        }
+        None => None,
+    };
     // The assessment: this export's subjects, and the year's, through the year ledger;
     // the ledger keeps this export's subjects only if the export is not refused.
     let assessment = match (&plan.assessment, seq.subjects.take()) {
@@ -683,6 +724,29 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
                         .map(|k| k.key_ids.join(", "))
                         .unwrap_or_else(|| "signing key only".into())
                 ),
+                fields: a.scanner.grades(
+                    &a.cfg,
+                    &plan
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect::<Vec<_>>(),
+                    &a.grades,
+                    &a.techniques,
+                ),
+                important_data: {
+                    let imp: Vec<&String> = a
+                        .grades
+                        .iter()
+                        .filter(|(_, g)| *g == "important")
+                        .map(|(f, _)| f)
+                        .collect();
+                    (!imp.is_empty()).then(
+                        || json!({ "fields": imp, "acknowledged": a.cfg.acknowledge_important }),
+                    )
+                },
+                k_anonymity: k_anonymity.clone(),
             })
         }
         _ => None,
@@ -747,6 +811,16 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         keys: keys_report.clone(),
         techniques: plan.techniques.clone(),
         assessment,
+        gate: {
+            let g = json!({
+                "max_residual": plan.max_residual,
+                "max_mechanism": plan.assessment.as_ref().and_then(|a| a.max_mechanism.clone()),
+                "min_k": plan.assessment.as_ref().and_then(|a| a.min_k),
+            });
+            g.as_object()
+                .is_some_and(|o| o.values().any(|v| !v.is_null()))
+                .then_some(g)
+        },
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
@@ -1014,6 +1088,13 @@ fn shipped_report(report: &Report, plan: &Plan) -> Result<Vec<u8>> {
     if let Some(a) = v.get_mut("assessment").and_then(|a| a.as_object_mut()) {
         for k in ["distinct_subjects", "sensitive_subjects", "basis"] {
             a.remove(k);
+        }
+        if let Some(fields) = a.get_mut("fields").and_then(|f| f.as_array_mut()) {
+            for f in fields {
+                if let Some(f) = f.as_object_mut() {
+                    f.remove("detected");
+                }
+            }
         }
         if let Some(y) = a.get_mut("year_to_date").and_then(|y| y.as_object_mut()) {
             for k in [

@@ -52,6 +52,93 @@ pub struct AssessmentConfig {
     /// The calendar year counted (default: the current UTC year); for back-dated runs.
     #[serde(default)]
     pub year: Option<i32>,
+    /// The data grade (GB/T 43697) of every field not in `data_grades`: general |
+    /// important | core. Default general.
+    #[serde(default)]
+    pub data_grade: Option<String>,
+    /// Per field: `{ diagnosis = "important" }`.
+    #[serde(default)]
+    pub data_grades: BTreeMap<String, String>,
+    /// Required when any field is important data: the reference of the approval that
+    /// covers it (e.g. the security assessment's). Core data may never leave.
+    #[serde(default)]
+    pub acknowledge_important: Option<String>,
+    /// Output columns that together could single a person out (province, age, …):
+    /// k-anonymity is computed over them.
+    #[serde(default)]
+    pub quasi_identifiers: Vec<String>,
+    /// An output column whose value should not follow from the quasi-identifiers
+    /// (l-diversity).
+    #[serde(default)]
+    pub sensitive_attribute: Option<String>,
+}
+
+/// Data grades of GB/T 43697-2024, least to most restricted.
+pub const DATA_GRADES: [&str; 3] = ["general", "important", "core"];
+
+impl AssessmentConfig {
+    /// Every field's declared data grade, or why the declaration is refused: core data
+    /// may not leave; important data needs `acknowledge_important`.
+    pub fn grades(&self, fields: &[String]) -> Result<BTreeMap<String, String>> {
+        let default = self.data_grade.clone().unwrap_or_else(|| "general".into());
+        for (f, g) in
+            std::iter::once((&"data_grade".to_string(), &default)).chain(&self.data_grades)
+        {
+            if !DATA_GRADES.contains(&g.as_str()) {
+                return Err(Error::Config(format!(
+                    "[assessment] {}: `{g}` is not a data grade (general, important, core)",
+                    if f == "data_grade" {
+                        "data_grade".to_string()
+                    } else {
+                        format!("data_grades.{f}")
+                    }
+                )));
+            }
+        }
+        for f in self.data_grades.keys() {
+            if !fields.contains(f) {
+                return Err(Error::Config(format!(
+                    "[assessment] data_grades: no field `{f}` in the input (fields: {})",
+                    fields.join(", ")
+                )));
+            }
+        }
+        let grades: BTreeMap<String, String> = fields
+            .iter()
+            .map(|f| {
+                (
+                    f.clone(),
+                    self.data_grades.get(f).unwrap_or(&default).clone(),
+                )
+            })
+            .collect();
+        let of = |g: &str| {
+            grades
+                .iter()
+                .filter(|(_, v)| *v == g)
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+        };
+        let core = of("core");
+        if !core.is_empty() {
+            return Err(Error::Refused(format!(
+                "field(s) {} declared core data (GB/T 43697): core data may not leave the country; export refused, nothing read",
+                core.join(", ")
+            )));
+        }
+        let important = of("important");
+        let acknowledged = self
+            .acknowledge_important
+            .as_deref()
+            .is_some_and(|a| !a.trim().is_empty());
+        if !important.is_empty() && !acknowledged {
+            return Err(Error::Refused(format!(
+                "field(s) {} declared important data (GB/T 43697): exporting important data needs a security assessment; set [assessment] acknowledge_important = \"<the approval's reference>\" to confirm it is covered; export refused, nothing read",
+                important.join(", ")
+            )));
+        }
+        Ok(grades)
+    }
 }
 
 fn default_exporter() -> String {
@@ -137,6 +224,8 @@ pub struct SubjectScanner {
     detector: Detector,
     sensitive_columns: Vec<usize>,
     mac: Hmac<Sha256>,
+    /// Detections per (top-level field, type) in the input, for field grading.
+    by_field: std::sync::Mutex<BTreeMap<(String, EntityType), u64>>,
 }
 
 /// (origin, fingerprint, sensitive) for one identifier in one row.
@@ -193,6 +282,7 @@ impl SubjectScanner {
             detector: Detector::new(&DetectConfig::default()),
             sensitive_columns,
             mac: <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).expect("any key length"),
+            by_field: Default::default(),
         })
     }
 
@@ -219,10 +309,12 @@ impl SubjectScanner {
             })
             .collect();
         let mut found: Vec<Detection> = Vec::new();
+        let mut by_field: HashMap<(usize, EntityType), u64> = HashMap::new();
         for p in &self.text {
             for_each_string(batch.data.column(p.column), &p.steps, &mut |row, s| {
                 self.detector.detect(s, &mut found);
                 for d in &found {
+                    *by_field.entry((p.column, d.entity)).or_default() += 1;
                     if d.entity.is_sensitive() {
                         sensitive[row] = true;
                     }
@@ -231,6 +323,13 @@ impl SubjectScanner {
                     }
                 }
             });
+        }
+        if !by_field.is_empty() {
+            let schema = batch.data.schema();
+            let mut all = self.by_field.lock().unwrap_or_else(|e| e.into_inner());
+            for ((c, e), n) in by_field {
+                *all.entry((schema.field(c).name().clone(), e)).or_default() += n;
+            }
         }
         for c in &self.sensitive_columns {
             let a = batch.data.column(*c);
@@ -267,6 +366,75 @@ impl SubjectScanner {
             }
         }
         batch.subjects = out;
+    }
+}
+
+/// One field's grade in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldGrade {
+    pub name: String,
+    /// sensitive PI | general PI | no PI detected.
+    pub pi: &'static str,
+    /// Detections in the field as read (before any stage), by type.
+    pub detected: BTreeMap<String, u64>,
+    /// PIPL art. 28 category, when the pipeline declares the field sensitive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_sensitive: Option<String>,
+    /// GB/T 43697 grade the pipeline declares: general | important | core.
+    pub data_grade: String,
+    /// Techniques applied to the field; empty: none.
+    pub techniques: Vec<String>,
+}
+
+impl SubjectScanner {
+    /// Grades every input field: sensitive PI (a sensitive type detected, or declared
+    /// sensitive), general PI (any other detection, a subject column, or a field the
+    /// pipeline protects), or no PI detected. Detections are those made on the input as read, before any stage.
+    pub fn grades(
+        &self,
+        cfg: &AssessmentConfig,
+        fields: &[String],
+        data_grades: &BTreeMap<String, String>,
+        techniques: &BTreeMap<String, Vec<String>>,
+    ) -> Vec<FieldGrade> {
+        let all = self.by_field.lock().unwrap_or_else(|e| e.into_inner());
+        fields
+            .iter()
+            .map(|f| {
+                let detected: BTreeMap<String, u64> = all
+                    .iter()
+                    .filter(|((name, _), _)| name == f)
+                    .map(|((_, e), n)| (e.as_str().to_string(), *n))
+                    .collect();
+                let declared = cfg.sensitive_columns.get(f).cloned();
+                let sensitive = declared.is_some()
+                    || all
+                        .iter()
+                        .any(|((name, e), _)| name == f && e.is_sensitive());
+                let techniques = techniques.get(f).cloned().unwrap_or_default();
+                // A field the pipeline tokenizes, encrypts, masks or suppresses is
+                // treated as PI even where the detector found none (names, free ids).
+                let protected = techniques.iter().any(|t| !t.starts_with("DP"));
+                let pi = if sensitive {
+                    "sensitive PI"
+                } else if !detected.is_empty() || cfg.subject_columns.contains(f) || protected {
+                    "general PI"
+                } else {
+                    "no PI detected"
+                };
+                FieldGrade {
+                    name: f.clone(),
+                    pi,
+                    detected,
+                    declared_sensitive: declared,
+                    data_grade: data_grades
+                        .get(f)
+                        .cloned()
+                        .unwrap_or_else(|| "general".into()),
+                    techniques,
+                }
+            })
+            .collect()
     }
 }
 
@@ -314,6 +482,14 @@ pub struct Assessment {
     /// Per field, the techniques applied (suppression, masking, token, encryption, DP).
     pub techniques: BTreeMap<String, Vec<String>>,
     pub keys: String,
+    /// Every input field graded (PI found, declared data grade, techniques).
+    pub fields: Vec<FieldGrade>,
+    /// Fields declared important data, and the acknowledgement that covers them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub important_data: Option<serde_json::Value>,
+    /// Re-identification risk of the exported rows over the declared quasi-identifiers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k_anonymity: Option<crate::evidence::kanon::KAnonymity>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -328,6 +504,9 @@ pub struct YearToDate {
 }
 
 pub const STATUS: &str = "Tokenized and encrypted data remain personal information (pseudonymized data, PIPL art. 73; GDPR art. 4(5)); only differentially private aggregates are released as anonymous statistics. This export is not anonymised.";
+
+/// `STATUS` in Chinese, for report.html.
+pub const STATUS_ZH: &str = "去标识化（令牌化、加密）的数据仍属个人信息（《个人信息保护法》第七十三条；GDPR 第 4(5) 条），只有差分隐私聚合结果作为匿名统计数据发布。本次出境数据并未匿名化。";
 
 /// The year ledger: per exporter and year, the union of subject fingerprints.
 pub struct YearLedger {

@@ -223,6 +223,51 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             }
         }
     }
+    let k = &a["k_anonymity"];
+    if k.is_object() {
+        let passed = k["passed"].as_bool().unwrap_or(true);
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td class=\"{}\">k = {}{}{} ({})</td></tr>",
+            t(lang, "k-anonymity of the rows", "行级 k-匿名"),
+            if passed { "ok" } else { "bad" },
+            k["k"],
+            k["l"]
+                .as_u64()
+                .map(|l| format!(", l = {l}"))
+                .unwrap_or_default(),
+            k["min_k"]
+                .as_u64()
+                .map(|m| format!(", [gate] min_k = {m}"))
+                .unwrap_or_default(),
+            esc(&k["quasi_identifiers"]
+                .as_array()
+                .map(|q| q
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default())
+        );
+    }
+    if let Some(imp) = a["important_data"]["fields"].as_array() {
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td>{} — {} <code>{}</code></td></tr>",
+            t(
+                lang,
+                "Important data (GB/T 43697)",
+                "重要数据（GB/T 43697）"
+            ),
+            esc(&imp
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")),
+            t(lang, "acknowledged:", "确认："),
+            esc(a["important_data"]["acknowledged"].as_str().unwrap_or(""))
+        );
+    }
     let r = &report["residual"];
     if r["scanned"] == true {
         let passed = r["gate"]["passed"].as_bool().unwrap_or(true);
@@ -237,6 +282,10 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
     }
     h.push_str("</table>");
     if let Some(s) = a["status"].as_str() {
+        let s = match lang {
+            Lang::Zh => crate::evidence::assessment::STATUS_ZH,
+            Lang::En => s,
+        };
         let _ = write!(h, "<p class=\"note\">{}</p>", esc(s));
     }
 
@@ -293,6 +342,82 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             _ => {}
         }
     }
+    let fields = a["fields"].as_array().cloned().unwrap_or_default();
+    let before: Vec<(String, f64, Option<f64>)> = fields
+        .iter()
+        .filter_map(|f| {
+            let n: f64 = f["detected"]
+                .as_object()?
+                .values()
+                .filter_map(Value::as_f64)
+                .sum();
+            (n > 0.0).then(|| (f["name"].as_str().unwrap_or("").to_string(), n, None))
+        })
+        .collect();
+    h.push_str(&bars(
+        t(
+            lang,
+            "PII found by field, as read (before any stage)",
+            "各字段发现的个人信息（读入时，处理前）",
+        ),
+        &before,
+        "#4a78b5",
+    ));
+    if r["scanned"] == true {
+        h.push_str(&bars(
+            t(
+                lang,
+                "PII left by field after every stage (after)",
+                "全部处理后各字段残留的个人信息",
+            ),
+            &r["by_field"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(f, v)| {
+                            let n = v
+                                .as_object()
+                                .map(|o| o.values().filter_map(Value::as_f64).sum())
+                                .unwrap_or(0.0);
+                            (f.clone(), n, None)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+            "#c0504d",
+        ));
+    }
+    if k.is_object() {
+        let min_k = k["min_k"].as_u64();
+        let items: Vec<(String, f64, Option<f64>)> = k["class_sizes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|b| {
+                        (
+                            format!(
+                                "{} {}",
+                                t(lang, "class size", "等价类大小"),
+                                b["size"].as_str().unwrap_or("")
+                            ),
+                            b["records"].as_f64().unwrap_or(0.0),
+                            None,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cap = format!(
+            "{}{}",
+            t(
+                lang,
+                "k-anonymity: records by the size of their equivalence class",
+                "k-匿名：按所在等价类大小统计的记录数",
+            ),
+            min_k.map(|m| format!(" (min_k = {m})")).unwrap_or_default()
+        );
+        h.push_str(&bars(&cap, &items, "#d08a2c"));
+    }
     if r["scanned"] == true {
         h.push_str(&bars(
             t(
@@ -308,12 +433,43 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
     // Fields.
     let _ = write!(
         h,
-        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
+        "<h2>{}</h2><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
         t(lang, "Fields", "字段"),
         t(lang, "Field", "字段"),
+        t(lang, "PI found (as read)", "个人信息（读入时）"),
+        t(lang, "Data grade", "数据级别"),
         t(lang, "Technique applied", "处理方式"),
         t(lang, "Residual PII", "残留")
     );
+    let grade_of = |n: &str| -> (String, String) {
+        match fields.iter().find(|f| f["name"] == n) {
+            Some(f) => {
+                let types = f["detected"]
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                let pi = match f["pi"].as_str().unwrap_or("") {
+                    "sensitive PI" => t(lang, "sensitive PI", "敏感个人信息"),
+                    "general PI" => t(lang, "general PI", "一般个人信息"),
+                    _ => t(lang, "no PI detected", "未发现个人信息"),
+                };
+                let grade = match f["data_grade"].as_str().unwrap_or("") {
+                    "important" => t(lang, "important", "重要数据"),
+                    "core" => t(lang, "core", "核心数据"),
+                    _ => t(lang, "general", "一般数据"),
+                };
+                (
+                    if types.is_empty() {
+                        esc(pi)
+                    } else {
+                        format!("{}<br><small>{}</small>", esc(pi), esc(&types))
+                    },
+                    esc(grade),
+                )
+            }
+            None => ("—".into(), "—".into()),
+        }
+    };
     let mut names: Vec<String> = report["output"]["schema"]
         .as_array()
         .map(|a| {
@@ -322,6 +478,14 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    // With an assessment, every input field is graded: list those (dropped or renamed
+    // fields included).
+    if !fields.is_empty() {
+        names = fields
+            .iter()
+            .filter_map(|f| f["name"].as_str().map(String::from))
+            .collect();
+    }
     if names.is_empty() {
         names = report["input"]["schema"]
             .as_array()
@@ -342,15 +506,22 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
                     .join(", ")
             })
             .unwrap_or_else(|| t(lang, "none", "无").to_string());
-        let res = r["by_field"][&n]
-            .as_object()
-            .map(|o| o.values().filter_map(Value::as_u64).sum::<u64>())
-            .unwrap_or(0);
+        let res = if r["scanned"] == true {
+            r["by_field"][&n]
+                .as_object()
+                .map(|o| o.values().filter_map(Value::as_u64).sum::<u64>())
+                .unwrap_or(0)
+                .to_string()
+        } else {
+            t(lang, "not scanned", "未复扫").to_string()
+        };
+        let (pi, grade) = grade_of(&n);
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{res}</td></tr>",
+            "<tr><td>{}</td><td>{pi}</td><td>{grade}</td><td>{}</td><td>{}</td></tr>",
             esc(&n),
-            esc(&tech)
+            esc(&tech),
+            esc(&res)
         );
     }
     h.push_str("</table>");

@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod audit;
 pub mod export;
 pub mod html;
+pub mod kanon;
 pub mod manifest;
 pub mod report;
 pub mod signature;

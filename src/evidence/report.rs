@@ -38,6 +38,10 @@ pub struct Report {
     /// Data subjects, the year's totals and the cross-border mechanism.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assessment: Option<crate::evidence::assessment::Assessment>,
+    /// The gates the pipeline set ([gate]: max_residual, max_mechanism, min_k), so that
+    /// `verify` can check the export against them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<serde_json::Value>,
     /// Why the export was refused (with `status = "refused"`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,

@@ -57,7 +57,19 @@ pub fn checklist(checks: &[Check]) -> String {
 
 /// Verifies an export; `Error::Refused` lists every problem found.
 pub fn verify(dir: &Path) -> Result<Verified> {
-    verify_with(dir, None, None)?.into_result(dir)
+    verify_with(dir, &VerifyOptions::default())?.into_result(dir)
+}
+
+/// What a reviewer at home may add to `verify`.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyOptions<'a> {
+    /// The pipeline file the export was made with (its recognizers join the re-scan).
+    pub pipeline: Option<&'a Path>,
+    /// The exporter's Ed25519 public key (base64).
+    pub trusted_key: Option<&'a str>,
+    /// The DP ledger the run recorded its releases in: the passport and the aggregates
+    /// are checked against it.
+    pub ledger: Option<&'a Path>,
 }
 
 /// Runs every check and returns the checklist (failures included: see
@@ -65,11 +77,8 @@ pub fn verify(dir: &Path) -> Result<Verified> {
 /// built-in ones. The file must be the one the export was made with (its SHA-256 is in
 /// the manifest): the reviewer at home has it, and it never travels with the export,
 /// since deny-lists may name people.
-pub fn verify_with(
-    dir: &Path,
-    pipeline: Option<&Path>,
-    trusted_key: Option<&str>,
-) -> Result<Verified> {
+pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    let (pipeline, trusted_key) = (opts.pipeline, opts.trusted_key);
     if !dir.is_dir() {
         return Err(Error::NotFound(format!(
             "export {} not found",
@@ -221,6 +230,31 @@ pub fn verify_with(
                     _ => problems.push("dp_passport.jsonld: not JSON".into()),
                 }
                 close("DP passport: agrees with the report".into(), &mut problems);
+                match opts.ledger {
+                    Some(l) => {
+                        let n = match std::fs::read(&pp).map(|b| serde_json::from_slice::<Value>(&b)) {
+                            Ok(Ok(p)) => crate::dp::passport::check_ledger(dir, &p, l, &mut problems),
+                            _ => 0,
+                        };
+                        close(
+                            format!("DP ledger {}: records the passport's {n} release(s), with the same parameters and the exported aggregates", l.display()),
+                            &mut problems,
+                        );
+                    }
+                    None => close(
+                        "DP ledger: not checked (it stays at home; `--ledger LEDGER` checks the passport and aggregates against it)".into(),
+                        &mut problems,
+                    ),
+                }
+            }
+            // The cross-border assessment and k-anonymity, against the recorded gate.
+            if report["assessment"].is_object() {
+                let item = check_assessment(&report, &mut problems);
+                close(item, &mut problems);
+                if report["assessment"]["k_anonymity"].is_object() {
+                    let item = check_k_anonymity(&report, &data_parts, &mut problems);
+                    close(item, &mut problems);
+                }
             }
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
@@ -321,6 +355,209 @@ fn check_report(report: &Value, manifest_rows: u64, problems: &mut Vec<String>) 
             "report.json: rows.out is {}, the manifest's data parts hold {manifest_rows}",
             get(rows, "out").map_or("missing".into(), |n| n.to_string())
         ));
+    }
+}
+
+/// The mechanisms recomputed from the recorded counts and declarations, the year's within
+/// `[gate] max_mechanism`, no core data, important data acknowledged. Returns the item.
+fn check_assessment(report: &Value, problems: &mut Vec<String>) -> String {
+    use crate::evidence::assessment::{mechanism, rank, Declares};
+    let a = &report["assessment"];
+    let declares: Declares = serde_json::from_value(a["declares"].clone()).unwrap_or_default();
+    let year = &a["year_to_date"];
+    for (what, v) in [("this export", a), ("year to date", year)] {
+        // Aggregates-only exports withhold the counts (they stay at home).
+        if let (Some(n), Some(s)) = (
+            v["distinct_subjects"].as_u64(),
+            v["sensitive_subjects"].as_u64(),
+        ) {
+            let (m, _) = mechanism(n, s, &declares);
+            if v["mechanism"] != m {
+                problems.push(format!(
+                    "report.json: assessment ({what}): {n} subjects, {s} with sensitive PI and the declarations need `{m}`, the report says {}",
+                    v["mechanism"]
+                ));
+            }
+        }
+    }
+    let ym = year["mechanism"].as_str().unwrap_or("");
+    let gate = report["gate"]["max_mechanism"].as_str();
+    if let Some(max) = gate {
+        if rank(ym).is_none() || rank(ym) > rank(max) {
+            problems.push(format!(
+                "cross-border: the year's totals need `{ym}`, more than the recorded [gate] max_mechanism = {max}"
+            ));
+        }
+    }
+    let fields = a["fields"].as_array().cloned().unwrap_or_default();
+    let core: Vec<&str> = fields
+        .iter()
+        .filter(|f| f["data_grade"] == "core")
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    if !core.is_empty() {
+        problems.push(format!("fields declared core data: {}", core.join(", ")));
+    }
+    let important = fields.iter().any(|f| f["data_grade"] == "important");
+    let acknowledged = a["important_data"]["acknowledged"]
+        .as_str()
+        .is_some_and(|s| !s.trim().is_empty());
+    if important && !(acknowledged && declares.important_data) {
+        problems.push(
+            "important data without an acknowledgement (or not declared to the mechanism)".into(),
+        );
+    }
+    format!(
+        "cross-border: mechanism `{}` (year to date `{ym}`){}; {} field(s) graded, no core data{}",
+        a["mechanism"].as_str().unwrap_or("?"),
+        gate.map(|m| format!(", within [gate] max_mechanism = {m}"))
+            .unwrap_or_default(),
+        fields.len(),
+        if important {
+            ", important data acknowledged"
+        } else {
+            ""
+        }
+    )
+}
+
+/// k-anonymity recomputed from the data parts, compared with the report and the
+/// recorded `[gate] min_k`. Returns the item.
+fn check_k_anonymity(
+    report: &Value,
+    parts: &[std::path::PathBuf],
+    problems: &mut Vec<String>,
+) -> String {
+    let k = &report["assessment"]["k_anonymity"];
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let qi = names(&k["quasi_identifiers"]);
+    let sensitive = k["sensitive_attribute"].as_str().map(String::from);
+    let min_k = report["gate"]["min_k"].as_u64();
+    let recomputed = recompute_k(parts, &qi, sensitive.as_deref(), min_k);
+    match recomputed {
+        Err(e) => problems.push(format!("k-anonymity: cannot recompute from data/: {e}")),
+        Ok(r) => {
+            for (what, ours) in [
+                ("k", r.k),
+                ("classes", Some(r.classes)),
+                ("records", Some(r.records)),
+                ("l", r.l),
+            ] {
+                if k[what].as_u64() != ours {
+                    problems.push(format!(
+                        "k-anonymity: the report says {what} = {}, data/ gives {}",
+                        k[what],
+                        ours.map_or("none".into(), |v| v.to_string())
+                    ));
+                }
+            }
+            if let (Some(m), Some(kk)) = (min_k, r.k) {
+                if kk < m {
+                    problems.push(format!(
+                        "k-anonymity: smallest class of {kk} record(s), below the recorded [gate] min_k = {m}"
+                    ));
+                }
+            }
+        }
+    }
+    format!(
+        "k-anonymity over ({}): k = {}{}, recomputed from data/{}",
+        qi.join(", "),
+        k["k"],
+        k["l"]
+            .as_u64()
+            .map(|l| format!(", l = {l}"))
+            .unwrap_or_default(),
+        min_k
+            .map(|m| format!(", gate min_k = {m}"))
+            .unwrap_or_default()
+    )
+}
+
+fn recompute_k(
+    parts: &[std::path::PathBuf],
+    qi: &[String],
+    sensitive: Option<&str>,
+    min_k: Option<u64>,
+) -> std::result::Result<crate::evidence::kanon::KAnonymity, String> {
+    use crate::evidence::kanon::ClassTally;
+    let mut tally: Option<ClassTally> = None;
+    for part in parts {
+        if part.to_string_lossy().ends_with(".parquet") {
+            let f = std::fs::File::open(part).map_err(|e| e.to_string())?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .and_then(|b| b.build())
+                .map_err(|e| e.to_string())?;
+            for batch in reader {
+                let batch = batch.map_err(|e| e.to_string())?;
+                let t = match &mut tally {
+                    Some(t) => t,
+                    None => tally.insert(ClassTally::new(&batch.schema(), qi, sensitive, min_k)?),
+                };
+                t.add(&batch).map_err(|e| e.to_string())?;
+            }
+        } else {
+            // JSONL: values as the text JSON gives them (strings unquoted); the classes
+            // are the same partition as the run's, which is all k and l depend on.
+            let t = match &mut tally {
+                Some(t) => t,
+                None => {
+                    let fields: Vec<arrow::datatypes::Field> = qi
+                        .iter()
+                        .map(String::as_str)
+                        .chain(sensitive)
+                        .map(|n| {
+                            arrow::datatypes::Field::new(n, arrow::datatypes::DataType::Utf8, true)
+                        })
+                        .collect();
+                    tally.insert(ClassTally::new(
+                        &arrow::datatypes::Schema::new(fields),
+                        qi,
+                        sensitive,
+                        min_k,
+                    )?)
+                }
+            };
+            let f = std::fs::File::open(part).map_err(|e| e.to_string())?;
+            let text = |v: &Value| -> Option<String> {
+                match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                }
+            };
+            for (i, line) in BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(|e| e.to_string())?;
+                let v: Value = serde_json::from_str(&line)
+                    .map_err(|e| format!("{} line {}: {e}", part.display(), i + 1))?;
+                let q: Vec<Option<String>> = qi.iter().map(|c| text(&v[c])).collect();
+                let q: Vec<Option<&str>> = q.iter().map(|x| x.as_deref()).collect();
+                let s = sensitive.map(|c| text(&v[c]));
+                t.push(&q, s.as_ref().map(|x| x.as_deref()))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    match tally {
+        Some(t) => t.finish().map_err(|e| e.to_string()),
+        None => {
+            // No data part: an empty tally over the declared columns.
+            let fields: Vec<arrow::datatypes::Field> = qi
+                .iter()
+                .map(|n| arrow::datatypes::Field::new(n, arrow::datatypes::DataType::Utf8, true))
+                .collect();
+            ClassTally::new(&arrow::datatypes::Schema::new(fields), qi, None, min_k)?
+                .finish()
+                .map_err(|e| e.to_string())
+        }
     }
 }
 
