@@ -17,6 +17,7 @@
 #                (bounds [0, 2000], resolution 0.01), each epsilon 1, delta 1e-6,
 #                max_partitions 3, max_rows_per_partition 5; private keys (Laplace
 #                thresholding)
+#   dp spill     dp private with memory_mb = 64 (the units' rows go through temporary files)
 #   dp public    the same two queries with public keys: keys_file with the cross product
 #                of pipelines/orders-provinces.txt and the 10 generator categories
 #                (34 x 10 = 340 keys, tab-separated)
@@ -105,6 +106,8 @@ TOML
 pipeline passthrough ""
 pipeline dp-private "$(dp_stage "")"
 pipeline dp-public "$(dp_stage "keys_file = \"$WORK/keys.tsv\"")"
+# The private-keys case again with memory_mb = 64: the units' rows spill to temporary files.
+sed 's/^ledger = .*/&\nmemory_mb = 64/' "$WORK/dp-private.toml" > "$WORK/dp-spill.toml"
 
 ROWS_OUT=()
 # measure CASE: RUNS timed runs of the pipeline CASE, one table row.
@@ -142,7 +145,7 @@ measure() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-for c in passthrough dp-private dp-public; do
+for c in passthrough dp-private dp-public dp-spill; do
   measure "$c"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

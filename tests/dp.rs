@@ -384,3 +384,52 @@ fn an_aggregates_only_export_ships_no_exact_count() {
     assert_eq!(home["rows"]["in"], 1050);
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
 }
+
+/// Past `memory_mb` the units' rows go through temporary files; the release is the same.
+#[test]
+fn units_rows_spill_to_disk_past_memory_mb_with_the_same_release() {
+    let t = tempfile::tempdir().unwrap();
+    // 10,000 users × 6 rows over 5 groups (g = row % 5: at most 2 rows per user and
+    // group), amounts 1..=6: with L0 = 5 and L∞ = 2 nothing is cut, so the bounded
+    // values are the true ones and both runs must agree exactly.
+    let mut s = String::new();
+    let mut truth = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for u in 0..10_000 {
+        for r in 0..6 {
+            let g = format!("g{}", (u + r) % 5);
+            let amount = (r + 1) as f64;
+            let e = truth.entry(g.clone()).or_default();
+            e.0 += 1.0;
+            e.1 += amount;
+            s.push_str(&format!(
+                "{{\"user\":\"u{u}\",\"g\":\"{g}\",\"amount\":{amount}}}\n"
+            ));
+        }
+    }
+    std::fs::write(t.path().join("events.jsonl"), s).unwrap();
+    let queries = format!(
+        "[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"g\"]\nkeys = [\"g0\", \"g1\", \"g2\", \"g3\", \"g4\"]\n{EXACT}\nmax_partitions = 5\nmax_rows_per_partition = 2\n\
+         [[stages.queries]]\nname = \"s\"\naggregate = \"sum\"\ncolumn = \"amount\"\nbounds = [0, 10]\nresolution = 1\ngroup_by = [\"g\"]\nkeys = [\"g0\", \"g1\", \"g2\", \"g3\", \"g4\"]\n{EXACT}\nmax_partitions = 5\nmax_rows_per_partition = 2\n"
+    );
+    let mut results = Vec::new();
+    for memory in ["", "memory_mb = 1"] {
+        dp_pipeline(t.path(), &queries, memory);
+        let o = run_in(t.path(), &["run", "--log-format", "json", "p.toml"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains("went through temporary files"),
+            !memory.is_empty(),
+            "{}",
+            stderr(&o)
+        );
+        let out = t.path().join("out");
+        results.push((table(&out, "n"), table(&out, "s")));
+    }
+    assert_eq!(results[0], results[1]);
+    for (g, v, _) in &results[1].0 {
+        assert_eq!(*v, truth[g].0, "count {g}");
+    }
+    for (g, v, _) in &results[1].1 {
+        assert_eq!(*v, truth[g].1, "sum {g}");
+    }
+}

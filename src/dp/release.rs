@@ -14,7 +14,9 @@
 //! the recorded release without drawing or spending again; no floating-point noise.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::hash::Hasher;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,10 +48,18 @@ pub struct DpReleaseConfig {
     #[serde(default)]
     pub budget: Budget,
     pub queries: Vec<QueryConfig>,
+    /// Memory for the units' rows kept until the end (MiB); past it they spill to
+    /// temporary files, partitioned by unit, and are bounded one partition at a time.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
 }
 
 fn default_ledger() -> String {
     ".datacustoms/ledger.sqlite".into()
+}
+
+fn default_memory_mb() -> u64 {
+    1024
 }
 
 /// Caps over all releases recorded for the dataset.
@@ -166,6 +176,8 @@ struct QueryState {
     /// Rows of units, partitioned by the high bits of the unit hash, bounded in
     /// `finish` (sorted by unit, so each unit's rows are together).
     parts: Vec<Vec<UnitRow>>,
+    /// Per partition, its rows spilled so far (an unlinked temporary file).
+    spill: Vec<Option<BufWriter<File>>>,
     /// Group hash → dense id, and back.
     group_ids: rustc_hash::FxHashMap<u128, u32>,
     group_hashes: Vec<u128>,
@@ -174,6 +186,68 @@ struct QueryState {
     keys: HashMap<u128, Key>,
     no_unit: u64,
     rows: u64,
+}
+
+/// A spilled unit row: unit, value, group, has_value.
+const SPILLED_ROW: usize = 8 + 8 + 4 + 1;
+
+impl QueryState {
+    /// Appends every partition's rows to its spill file and frees them. Returns the rows
+    /// spilled.
+    fn spill_out(&mut self) -> Result<u64> {
+        let tmp = std::env::temp_dir();
+        if self.spill.is_empty() {
+            self.spill = (0..self.parts.len()).map(|_| None).collect();
+        }
+        let mut n = 0u64;
+        for (rows, file) in self.parts.iter_mut().zip(self.spill.iter_mut()) {
+            if rows.is_empty() {
+                continue;
+            }
+            let w = match file {
+                Some(w) => w,
+                None => file.insert(BufWriter::with_capacity(
+                    256 << 10,
+                    tempfile::tempfile()
+                        .map_err(|e| Error::io("cannot create a spill file in", &tmp, e))?,
+                )),
+            };
+            for r in rows.iter() {
+                let mut b = [0u8; SPILLED_ROW];
+                b[..8].copy_from_slice(&r.unit.to_le_bytes());
+                b[8..16].copy_from_slice(&r.value.to_le_bytes());
+                b[16..20].copy_from_slice(&r.group.to_le_bytes());
+                b[20] = r.has_value as u8;
+                w.write_all(&b)
+                    .map_err(|e| Error::io("cannot write a spill file in", &tmp, e))?;
+            }
+            n += rows.len() as u64;
+            *rows = Vec::new();
+        }
+        Ok(n)
+    }
+}
+
+/// A partition's spilled rows read back, followed by those still in memory.
+fn unspill(file: Option<BufWriter<File>>, mut rows: Vec<UnitRow>) -> Result<Vec<UnitRow>> {
+    let Some(w) = file else {
+        return Ok(rows);
+    };
+    let tmp = std::env::temp_dir();
+    let io = |e| Error::io("cannot read back a spill file in", &tmp, e);
+    let mut f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(io)?;
+    let mut out = Vec::with_capacity(bytes.len() / SPILLED_ROW + rows.len());
+    out.extend(bytes.chunks_exact(SPILLED_ROW).map(|b| UnitRow {
+        unit: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+        value: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        group: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+        has_value: b[20] != 0,
+    }));
+    out.append(&mut rows);
+    Ok(out)
 }
 
 pub struct DpRow {
@@ -199,6 +273,10 @@ pub struct DpBarrier {
     inputs_digest: String,
     /// The row part's group-hash seed, to hash public keys alike.
     seed: u64,
+    /// Unit rows kept in memory (all queries) before they spill.
+    spill_rows: usize,
+    /// Unit rows spilled so far (all queries), for the report.
+    spilled: u64,
 }
 
 fn group_hash(seed: u64, key: &Key) -> u128 {
@@ -500,6 +578,9 @@ pub fn build(
             run_id: String::new(),
             inputs_digest: String::new(),
             seed,
+            spill_rows: ((cfg.memory_mb.max(1) << 20) / std::mem::size_of::<UnitRow>() as u64)
+                as usize,
+            spilled: 0,
         },
     ))
 }
@@ -753,6 +834,16 @@ impl BarrierStage for DpBarrier {
                 });
             }
         }
+        let held: usize = self
+            .state
+            .iter()
+            .flat_map(|st| st.parts.iter().map(Vec::len))
+            .sum();
+        if held > self.spill_rows {
+            for st in &mut self.state {
+                self.spilled += st.spill_out()?;
+            }
+        }
         Ok(batch)
     }
 
@@ -761,6 +852,14 @@ impl BarrierStage for DpBarrier {
             .dataset_id
             .clone()
             .unwrap_or_else(|| self.inputs_digest.clone());
+        if self.spilled > 0 {
+            // Not in the report: an aggregates-only export ships no count of rows.
+            tracing::info!(
+                "dp_release: {} unit rows went through temporary files (memory_mb = {})",
+                self.spilled,
+                (self.spill_rows * std::mem::size_of::<UnitRow>()) >> 20
+            );
+        }
         let mut ledger = Ledger::open(&self.ledger)?;
         // One write transaction from reading what was spent to recording the new spend:
         // a second run on the same ledger waits here, then sees this run's releases.
@@ -1261,16 +1360,33 @@ fn write_tables(dir: &std::path::Path, q: &QueryMeta, rows: &[OutRow]) -> Result
 fn bound(st: &mut QueryState, q: &Query, key: (u64, u64)) -> Result<HashMap<u128, (u64, i128)>> {
     use rayon::prelude::*;
     let parts = std::mem::take(&mut st.parts);
+    let mut spill = std::mem::take(&mut st.spill);
+    spill.resize_with(parts.len(), || None);
     let hashes = &st.group_hashes;
     let l0 = q.l0 as usize;
     let linf = q.linf as usize;
     let aggregate = q.aggregate;
+    // One partition at a time per thread: a spilled partition is read back only here.
     let partials: Vec<rustc_hash::FxHashMap<u32, (u64, i128)>> = parts
         .into_par_iter()
-        .map(|mut rows| {
+        .zip(spill)
+        .map(|(rows, file)| -> Result<_> {
+            let mut rows = unspill(file, rows)?;
             let mut rng = Sampler::new(OsBits::default());
-            // One 96-bit key compares faster than a tuple.
-            rows.sort_unstable_by_key(|r| ((r.unit as u128) << 32) | r.group as u128);
+            // By unit (an LSD radix sort on the 64-bit key), then each unit's few rows by
+            // group.
+            radsort::sort_by_key(&mut rows, |r| r.unit);
+            let mut s = 0;
+            while s < rows.len() {
+                let mut e = s + 1;
+                while e < rows.len() && rows[e].unit == rows[s].unit {
+                    e += 1;
+                }
+                if e - s > 1 {
+                    rows[s..e].sort_unstable_by_key(|r| r.group);
+                }
+                s = e;
+            }
             let mut acc: rustc_hash::FxHashMap<u32, (u64, i128)> = Default::default();
             let mut groups: Vec<(u64, usize, usize)> = Vec::new();
             let mut values: Vec<i64> = Vec::new();
@@ -1285,9 +1401,13 @@ fn bound(st: &mut QueryState, q: &Query, key: (u64, u64)) -> Result<HashMap<u128
                     while j < rows.len() && rows[j].unit == unit && rows[j].group == g {
                         j += 1;
                     }
-                    groups.push((prf(key, unit, hashes[g as usize]), start, j));
+                    groups.push((0, start, j));
                 }
+                // Bottom-L0 by the keyed PRF, computed only when there is a choice.
                 if groups.len() > l0 {
+                    for g in groups.iter_mut() {
+                        g.0 = prf(key, unit, hashes[rows[g.1].group as usize]);
+                    }
                     groups.sort_unstable_by_key(|g| g.0);
                     groups.truncate(l0);
                 }
@@ -1317,9 +1437,9 @@ fn bound(st: &mut QueryState, q: &Query, key: (u64, u64)) -> Result<HashMap<u128
                 }
                 i = j;
             }
-            acc
+            Ok(acc)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut truth: HashMap<u128, (u64, i128)> = HashMap::new();
     for p in partials {
         for (g, (c, s)) in p {

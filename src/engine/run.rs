@@ -7,7 +7,7 @@
 //! Memory: at most `2 × threads` raw chunks wait in the reader channel, at most
 //! `2 × threads + 2` chunks are decoded or waiting for their turn, and two batches wait
 //! for the writer; nothing else grows with the input. A Parquet row group of at most
-//! `WORKER_ROW_GROUP_BYTES` (32 MiB uncompressed) is one chunk, decoded on a worker;
+//! `WORKER_ROW_GROUP_BYTES` (16 MiB uncompressed) is one chunk, decoded on a worker;
 //! larger ones are decoded by the reader a batch at a time.
 //! Accounting: rows in are counted by the reader, quarantined rows and duplicates by the
 //! sequencer, rows out by the writer; the run fails unless in = out + duplicates +

@@ -624,7 +624,7 @@ fn send_row_groups(
 
 /// Row groups whose uncompressed size is at most this are decoded whole on a worker
 /// thread; larger ones are decoded by the reader a batch at a time.
-pub const WORKER_ROW_GROUP_BYTES: u64 = 32 << 20;
+pub const WORKER_ROW_GROUP_BYTES: u64 = 16 << 20;
 
 /// One Parquet row group, to be decoded on a worker thread.
 pub struct RowGroupJob {
