@@ -19,24 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${1:-2000000}
-RUNS=${RUNS:-3}
-THREADS=${THREADS:-2}
-BENCH_DIR=${DATACUSTOMS_BENCH_DIR:-$HOME/.cache/datacustoms-bench}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/datacustoms-target}"
-
-cargo build --release --quiet --bin datacustoms --example gen_corpus
-BIN="$CARGO_TARGET_DIR/release/datacustoms"
-GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-assess-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
-mkdir -p "$BENCH_DIR"
-IN="$BENCH_DIR/orders-$ROWS.parquet"
-if [ ! -s "$IN" ]; then
-  "$GEN" orders --rows "$ROWS" --out "$IN.tmp" >&2
-  mv "$IN.tmp" "$IN"
-fi
-cat "$IN" > /dev/null # warm the page cache
+NAME=assess
+. benches/orders_table.sh
 "$BIN" keys init --keyring "$WORK/keyring.json" > /dev/null 2>&1
 
 pipeline() { # NAME BODY

@@ -33,25 +33,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${1:-10000000}
-RUNS=${RUNS:-3}
-THREADS=${THREADS:-2}
-BENCH_DIR=${DATACUSTOMS_BENCH_DIR:-$HOME/.cache/datacustoms-bench}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/datacustoms-target}"
-
-cargo build --release --quiet --bin datacustoms --example gen_corpus
-BIN="$CARGO_TARGET_DIR/release/datacustoms"
-GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-dp-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
-mkdir -p "$BENCH_DIR"
-IN="$BENCH_DIR/orders-$ROWS.parquet"
-if [ ! -s "$IN" ]; then
-  "$GEN" orders --rows "$ROWS" --out "$IN.tmp" >&2
-  mv "$IN.tmp" "$IN"
-fi
+NAME=dp
+. benches/orders_table.sh
 IN_BYTES=$(stat -c %s "$IN")
-cat "$IN" > /dev/null # warm the page cache
 
 # Public keys: every province x every category (examples/gen_corpus.rs CATEGORIES).
 CATEGORIES=(服装鞋包 数码电子 家用电器 食品生鲜 美妆个护 母婴用品 图书文娱 家居日用 运动户外 医药保健)
