@@ -102,6 +102,20 @@ fn for_each_batch(
     }
 }
 
+/// Creates (or truncates) a file only its owner can read: what `decrypt` and
+/// `reidentify` write is personal data again.
+fn private_file(path: &Path) -> Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map_err(|e| Error::io("cannot create", path, e))
+}
+
 /// Writes one part file in the format its name says.
 enum PartWriter {
     Jsonl(BufWriter<File>, Vec<u8>),
@@ -113,10 +127,7 @@ impl PartWriter {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
         }
-        let f = BufWriter::with_capacity(
-            1 << 20,
-            File::create(path).map_err(|e| Error::io("cannot create", path, e))?,
-        );
+        let f = BufWriter::with_capacity(1 << 20, private_file(path)?);
         Ok(if parquet {
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::ZSTD(
@@ -212,6 +223,13 @@ pub fn decrypt(export: &Path, output: &Path, ring: &Keyring, overwrite: bool) ->
     };
 
     let out_dir = ExportDir::prepare(output, overwrite, &format!("decrypt-{}", manifest.run_id))?;
+    // The restored folder holds personal data again: only its owner may enter it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out_dir.staging, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io("cannot restrict", &out_dir.staging, e))?;
+    }
     let mut summary = Decrypted {
         files: 0,
         rows: 0,
@@ -493,10 +511,7 @@ pub fn reidentify(
             w.finish(&tmp)
         } else {
             let file = File::open(input).map_err(|e| Error::io("cannot open", input, e))?;
-            let mut out = BufWriter::with_capacity(
-                1 << 20,
-                File::create(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?,
-            );
+            let mut out = BufWriter::with_capacity(1 << 20, private_file(&tmp)?);
             for (i, line) in BufReader::with_capacity(1 << 20, file).lines().enumerate() {
                 let line = line
                     .map_err(|e| Error::io(&format!("cannot read line {} of", i + 1), input, e))?;

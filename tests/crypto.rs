@@ -202,6 +202,19 @@ fn decrypt_restores_every_supported_type_from_parquet() {
     ));
     let back = read_parquet(&dir.path().join("dec/data/part-00000.parquet"));
     assert_eq!(back.schema().fields(), input.schema().fields());
+    {
+        // Restored personal data: only the owner may read it.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("dec"), 0o700);
+        assert_eq!(mode("dec/data/part-00000.parquet"), 0o600);
+    }
     for i in 0..input.num_columns() {
         assert_eq!(
             back.column(i).to_data(),
@@ -639,6 +652,14 @@ fn reidentify_restores_tokens_through_the_vault_and_merged_vaults() {
         "{}",
         stderr(&o)
     );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(d.join("restored.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(m & 0o777, 0o600, "reidentified data: owner only");
+    }
     let restored = read_lines(&d.join("restored.jsonl"));
     assert_eq!(restored[0]["label"], "回电 13800130003");
     assert_eq!(
