@@ -121,10 +121,17 @@ impl ClassTally {
         min_k: Option<u64>,
     ) -> std::result::Result<Self, String> {
         let col = |c: &str, what: &str| {
-            schema
+            let i = schema
                 .index_of(c)
-                .map(|i| (i, c.to_string()))
-                .map_err(|_| format!("[assessment] {what}: no column `{c}` in the output"))
+                .map_err(|_| format!("[assessment] {what}: no column `{c}` in the output"))?;
+            let dt = schema.field(i).data_type();
+            if !arrow::compute::can_cast_types(dt, &DataType::Utf8) {
+                return Err(format!(
+                    "[assessment] {what}: `{c}` is a {} column; name scalar columns (text, numbers, dates)",
+                    crate::io::schema::type_name(dt)
+                ));
+            }
+            Ok((i, c.to_string()))
         };
         if quasi_identifiers.is_empty() {
             return Err("[assessment] quasi_identifiers: name at least one column".into());
@@ -448,6 +455,19 @@ mod tests {
             serde_json::to_value(&a).unwrap(),
             serde_json::to_value(&b).unwrap()
         );
+    }
+
+    #[test]
+    fn nested_columns_are_refused() {
+        let schema = Schema::new(vec![Field::new(
+            "address",
+            DataType::Struct(vec![Field::new("city", DataType::Utf8, true)].into()),
+            true,
+        )]);
+        let e = ClassTally::new(&schema, &["address".into()], None, None)
+            .err()
+            .unwrap();
+        assert!(e.contains("scalar columns"), "{e}");
     }
 
     #[test]
