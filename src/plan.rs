@@ -310,6 +310,11 @@ impl Plan {
                 // columns (checked here, before anything is read).
                 let declared =
                     !cfg.quasi_identifiers.is_empty() || cfg.sensitive_attribute.is_some();
+                if declared && !file.output.rows {
+                    warnings.push(
+                        "[assessment] quasi_identifiers: no k-anonymity for an aggregates-only export ([output] rows = false): it ships no rows".into(),
+                    );
+                }
                 if declared && file.output.rows {
                     crate::evidence::kanon::ClassTally::new(
                         &current,

@@ -206,6 +206,22 @@ fn k_anonymity_over_known_classes_and_the_min_k_gate() {
         stderr(&v)
     );
 
+    // The k-anonymity section removed from the report: the recorded gate still needs it.
+    let mut r = read_json(&rpath);
+    r["assessment"]
+        .as_object_mut()
+        .unwrap()
+        .remove("k_anonymity");
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    reseal(&d.join("out"), "report.json");
+    let v = run_in(d, &["verify", "out"]);
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("records [gate] min_k but no k-anonymity"),
+        "{}",
+        stderr(&v)
+    );
+
     // min_k = 2: refused, nothing shippable, nothing added to the year.
     assess_pipeline(d, "c.jsonl", "out2", &format!("{qi}[gate]\nmin_k = 2\n"));
     let o = run_in(d, &["run", "-q", "p.toml"]);

@@ -254,6 +254,13 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
                 if report["assessment"]["k_anonymity"].is_object() {
                     let item = check_k_anonymity(&report, &data_parts, &mut problems);
                     close(item, &mut problems);
+                } else if report["gate"]["min_k"].is_u64()
+                    && report["output"]["rows_written"] != false
+                {
+                    problems.push(
+                        "report.json records [gate] min_k but no k-anonymity of the rows".into(),
+                    );
+                    close("k-anonymity".into(), &mut problems);
                 }
             }
             // The residual-PII re-scan, against the gate the run recorded.
