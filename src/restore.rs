@@ -105,8 +105,15 @@ fn for_each_batch(
 /// Creates (or truncates) a file only its owner can read: what `decrypt` and
 /// `reidentify` write is personal data again.
 fn private_file(path: &Path) -> Result<File> {
+    // A leftover from a killed run (or anything planted there) is removed, and the file
+    // is created anew: it never inherits another mode or follows a link.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("cannot replace", path, e)),
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -340,3 +340,37 @@ fn fields_are_graded_core_data_is_refused_and_important_data_needs_an_acknowledg
     assess_pipeline(d, "u.jsonl", "out-x", "data_grade = \"secret\"\n");
     assert_eq!(code(&run_in(d, &["run", "-q", "p.toml"])), 78);
 }
+
+/// A gate that refuses the export is decided before any DP release: no noise is drawn,
+/// no budget spent, no aggregates left behind.
+#[test]
+fn a_refused_export_spends_no_dp_budget() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write_classes(&d.join("c.jsonl"));
+    let text = "name = \"t\"\n[input]\npath = \"c.jsonl\"\n[output]\npath = \"out\"\n\
+         [[stages]]\ntype = \"dp_release\"\nprivacy_unit = \"user_id\"\nledger = \"ledger.sqlite\"\ndataset_id = \"c\"\n\
+         [[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"province\"]\nkeys = [\"A\", \"B\", \"C\"]\nepsilon = 0.5\nmax_partitions = 1\nmax_rows_per_partition = 1\n\
+         [assessment]\nsubject_columns = [\"user_id\"]\nyear_ledger = \"year.sqlite\"\nquasi_identifiers = [\"province\", \"age\"]\n\
+         [gate]\nmin_k = 2\n";
+    std::fs::write(d.join("p.toml"), text).unwrap();
+    let o = run_in(d, &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(!d.join("out/aggregates").exists());
+    assert!(!d.join("out/dp_passport.jsonld").exists());
+    let r = read_json(&d.join("out/report.json"));
+    assert!(r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("no DP release was drawn")));
+    // The ledger holds no release: nothing was spent (the DP stage never opened it).
+    assert!(!d.join("ledger.sqlite").exists());
+    // With min_k = 1 the same run releases and spends.
+    std::fs::write(d.join("p.toml"), text.replace("min_k = 2", "min_k = 1")).unwrap();
+    let o = run_in(d, &["run", "-q", "--overwrite", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(d.join("out/aggregates/n.parquet").exists());
+    let show = run_in(d, &["budget", "show", "ledger.sqlite"]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+}

@@ -245,6 +245,43 @@ fn the_passport_agrees_with_the_report_and_verify_checks_it() {
     assert_eq!(code(&v), 0, "{}", stderr(&v));
     assert!(String::from_utf8_lossy(&v.stdout)
         .contains("✓ DP ledger ledger.sqlite: records the passport's 2 release(s)"));
+    // An aggregates table the passport does not list (added to the manifest by a forger):
+    // nothing in the ledger vouches for it.
+    std::fs::copy(
+        out.join("aggregates/h.parquet"),
+        out.join("aggregates/x.parquet"),
+    )
+    .unwrap();
+    let mpath = out.join("manifest.json");
+    let original = std::fs::read(&mpath).unwrap();
+    let mut m = read_json(&mpath);
+    let entry = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "aggregates/h.parquet")
+        .unwrap()
+        .clone();
+    let mut x = entry.clone();
+    x["path"] = serde_json::json!("aggregates/x.parquet");
+    m["files"].as_array_mut().unwrap().push(x);
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let v = run_in(t.path(), &["verify", "out", "--ledger", "ledger.sqlite"]);
+    assert_eq!(code(&v), 80);
+    assert!(
+        stderr(&v).contains("aggregates/x.parquet: not a release of the DP passport"),
+        "{}",
+        stderr(&v)
+    );
+    std::fs::write(&mpath, original).unwrap();
+    std::fs::remove_file(out.join("aggregates/x.parquet")).unwrap();
+    assert_eq!(
+        code(&run_in(
+            t.path(),
+            &["verify", "out", "--ledger", "ledger.sqlite"]
+        )),
+        0
+    );
     // A ledger that never recorded this run: verify fails.
     std::fs::create_dir(t.path().join("other")).unwrap();
     dp_pipeline(
@@ -432,4 +469,36 @@ fn units_rows_spill_to_disk_past_memory_mb_with_the_same_release() {
     for (g, v, _) in &results[1].1 {
         assert_eq!(*v, truth[g].1, "sum {g}");
     }
+}
+
+/// A public key listed twice would be released twice with fresh noise for one ε: refused.
+#[test]
+fn duplicate_public_keys_and_reserved_group_names_are_config_errors() {
+    let t = tempfile::tempdir().unwrap();
+    write_events(t.path());
+    dp_pipeline(
+        t.path(),
+        &format!("[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"g\"]\nkeys = [\"g0\", \"g1\", \"g0\"]\n{EXACT}\nmax_partitions = 1\nmax_rows_per_partition = 1\n"),
+        "",
+    );
+    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("public key g0 is listed twice"),
+        "{}",
+        stderr(&o)
+    );
+    // A group column named like the aggregates table's own columns.
+    let events = std::fs::read_to_string(t.path().join("events.jsonl"))
+        .unwrap()
+        .replace("\"g\":", "\"value\":");
+    std::fs::write(t.path().join("events.jsonl"), events).unwrap();
+    dp_pipeline(
+        t.path(),
+        &format!("[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"value\"]\nkeys = [\"g0\"]\n{EXACT}\nmax_partitions = 1\nmax_rows_per_partition = 1\n"),
+        "",
+    );
+    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+    assert!(stderr(&o).contains("clashes"), "{}", stderr(&o));
 }

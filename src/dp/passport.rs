@@ -141,10 +141,14 @@ pub fn check_ledger(
         let same = r["mechanism"] == rec.mechanism.as_str()
             && r["epsilon"].as_f64() == Some(rec.epsilon)
             && r["rho"].as_f64() == Some(rec.rho)
-            && r["delta"].as_f64() == Some(rec.delta);
+            && r["delta"].as_f64() == Some(rec.delta)
+            && serde_json::from_str::<Value>(&rec.sensitivity)
+                .ok()
+                .as_ref()
+                == Some(&r["sensitivity"]);
         if !same {
             problems.push(format!(
-                "DP ledger: release `{name}`: mechanism or budget differ from the passport"
+                "DP ledger: release `{name}`: mechanism, budget or sensitivity differ from the passport"
             ));
         }
         let ours: Vec<super::release::OutRow> = match serde_json::from_str(&rec.results) {
@@ -172,6 +176,24 @@ pub fn check_ledger(
                 }
             }
             Err(e) => problems.push(format!("aggregates/{name}.parquet: {e}")),
+        }
+    }
+    // Every aggregates table must be one of the passport's releases: a table nobody
+    // recorded was never noised under the ledger's budget.
+    let names: std::collections::HashSet<&str> =
+        releases.iter().filter_map(|r| r["name"].as_str()).collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("aggregates")) {
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            let stem = file
+                .strip_suffix(".parquet")
+                .or_else(|| file.strip_suffix(".csv"));
+            match stem {
+                Some(n) if names.contains(n) => {}
+                _ => problems.push(format!(
+                    "aggregates/{file}: not a release of the DP passport (nothing in the ledger vouches for it)"
+                )),
+            }
         }
     }
     releases.len()

@@ -275,8 +275,9 @@ pub struct DpBarrier {
     seed: u64,
     /// Unit rows kept in memory (all queries) before they spill.
     spill_rows: usize,
-    /// Unit rows spilled so far (all queries), for the report.
+    /// Unit rows spilled so far (all queries), for the log.
     spilled: u64,
+    memory_mb: u64,
 }
 
 fn group_hash(seed: u64, key: &Key) -> u128 {
@@ -307,7 +308,7 @@ fn group_hash_with(seed: u64, key: &[Option<&str>], buf: &mut Vec<u8>) -> u128 {
 
 /// A column's values as text, for group keys and unit ids.
 fn as_text(a: &ArrayRef) -> Result<ArrayRef> {
-    Ok(arrow::compute::cast(a, &DataType::Utf8)?)
+    crate::io::schema::key_text(a)
 }
 
 fn is_numeric(dt: &DataType) -> bool {
@@ -500,6 +501,29 @@ pub fn build(
                     q.group_by.len()
                 )));
             }
+            // A key listed twice would be released twice with fresh noise while ε is
+            // charged once.
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = keys.iter().find(|k| !seen.insert(*k)) {
+                return Err(e(format!(
+                    "public key {} is listed twice: each key must appear once",
+                    dup.iter()
+                        .map(|v| v.as_deref().unwrap_or("null"))
+                        .collect::<Vec<_>>()
+                        .join("\t")
+                )));
+            }
+        }
+        // The aggregates tables have these columns besides the group columns.
+        for reserved in ["value", "ci95_half_width"]
+            .into_iter()
+            .chain(bins.is_some().then_some("bin"))
+        {
+            if q.group_by.iter().any(|g| g == reserved) {
+                return Err(e(format!(
+                    "group_by column `{reserved}` clashes with the aggregates table's own `{reserved}` column; rename it with a project stage first"
+                )));
+            }
         }
         if q.group_by.is_empty() {
             // No grouping: one public key, the empty one.
@@ -578,9 +602,10 @@ pub fn build(
             run_id: String::new(),
             inputs_digest: String::new(),
             seed,
-            spill_rows: ((cfg.memory_mb.max(1) << 20) / std::mem::size_of::<UnitRow>() as u64)
-                as usize,
+            spill_rows: (cfg.memory_mb.clamp(1, 1 << 30).saturating_mul(1 << 20)
+                / std::mem::size_of::<UnitRow>() as u64) as usize,
             spilled: 0,
+            memory_mb: cfg.memory_mb,
         },
     ))
 }
@@ -857,9 +882,14 @@ impl BarrierStage for DpBarrier {
             tracing::info!(
                 "dp_release: {} unit rows went through temporary files (memory_mb = {})",
                 self.spilled,
-                (self.spill_rows * std::mem::size_of::<UnitRow>()) >> 20
+                self.memory_mb
             );
         }
+        // Contribution bounding needs no ledger: done before its write transaction, so
+        // that a concurrent run waits only for the caps check, the noise and the inserts.
+        let mut truths: Vec<Option<HashMap<u128, (u64, i128)>>> = (0..self.queries.len())
+            .map(|qi| self.truth(qi).map(Some))
+            .collect::<Result<_>>()?;
         let mut ledger = Ledger::open(&self.ledger)?;
         // One write transaction from reading what was spent to recording the new spend:
         // a second run on the same ledger waits here, then sees this run's releases.
@@ -929,7 +959,10 @@ impl BarrierStage for DpBarrier {
                     })?,
                     true,
                 ),
-                None => (self.release(qi, p)?, false),
+                None => {
+                    let truth = truths[qi].take().unwrap_or_default();
+                    (self.release(qi, p, truth)?, false)
+                }
             };
             findings.add_field(&p.name, "groups_released", table.len() as u64);
             findings.add_field(&p.name, "rows_used", self.state[qi].rows);
@@ -1161,12 +1194,14 @@ fn plan_release(q: &Query) -> Planned {
 
 impl DpBarrier {
     /// Per group: bounded true (count, sum), then noise; private keys thresholded.
-    fn release(&mut self, qi: usize, p: &Planned) -> Result<Vec<OutRow>> {
+    /// The bounded true (count, sum) per group of query `qi`: contribution bounding, no
+    /// noise. Done before the ledger's write transaction, which it does not need.
+    fn truth(&mut self, qi: usize) -> Result<HashMap<u128, (u64, i128)>> {
         let queries = self.queries.clone();
         let q = &queries[qi];
         let st = &mut self.state[qi];
         let mut truth: HashMap<u128, (u64, i128)> = HashMap::new();
-        if st.parts.is_empty() {
+        if st.parts.is_empty() && st.spill.is_empty() {
             for (g, (n, s, nv)) in &st.direct {
                 let cnt = if matches!(q.aggregate, Aggregate::Mean) {
                     *nv
@@ -1178,6 +1213,18 @@ impl DpBarrier {
         } else {
             truth = bound(st, q, self.prf)?;
         }
+        Ok(truth)
+    }
+
+    fn release(
+        &mut self,
+        qi: usize,
+        p: &Planned,
+        truth: HashMap<u128, (u64, i128)>,
+    ) -> Result<Vec<OutRow>> {
+        let queries = self.queries.clone();
+        let q = &queries[qi];
+        let st = &mut self.state[qi];
         // Histogram rows are grouped by key + bin already; their "value" was the bin.
         let keys: Vec<(u128, Key)> = match &q.public_keys {
             Some(keys) => keys

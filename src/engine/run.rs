@@ -7,7 +7,7 @@
 //! Memory: at most `2 × threads` raw chunks wait in the reader channel, at most
 //! `2 × threads + 2` chunks are decoded or waiting for their turn, and two batches wait
 //! for the writer; nothing else grows with the input. A Parquet row group of at most
-//! `WORKER_ROW_GROUP_BYTES` (16 MiB uncompressed) is one chunk, decoded on a worker;
+//! `WORKER_ROW_GROUP_BYTES` (16 MiB encoded) and two batches of rows is one chunk, decoded on a worker;
 //! larger ones are decoded by the reader a batch at a time.
 //! Accounting: rows in are counted by the reader, quarantined rows and duplicates by the
 //! sequencer, rows out by the writer; the run fails unless in = out + duplicates +
@@ -381,6 +381,10 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
                     a.cfg.sensitive_attribute.as_deref(),
                     a.min_k,
                 )
+                .map(|t| match plan.sink.format {
+                    crate::config::Format::Jsonl => t.for_jsonl(),
+                    crate::config::Format::Parquet => t,
+                })
                 .map_err(Error::Config)?,
             ),
             _ => None,
@@ -492,18 +496,105 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     reader_result?;
     let (parts, out_rows) = writer_result?;
 
-    let mut stage_files = Vec::new();
-    for (i, b) in seq.barriers.iter_mut().enumerate() {
-        if let Some(b) = b {
-            stage_files.extend(b.finish(&mut seq.findings[i])?);
+    // The gates known once every row is through: residual PII and k-anonymity. Checked
+    // before any barrier finishes, so a refused export spends no DP budget.
+    let mut refusal = None;
+    let residual = match seq.tally.take() {
+        Some(mut t) => {
+            if let Some(max) = plan.max_residual {
+                let passed = t.hits <= max;
+                if !passed {
+                    refusal = Some(format!(
+                        "residual PII: {} detections remain in the export ({}), more than [gate] max_residual = {max}",
+                        t.hits,
+                        t.by_type
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                t.gate = Some(GateResult {
+                    max_residual: max,
+                    passed,
+                });
+            }
+            serde_json::to_value(&t)?
+        }
+        None => {
+            json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
+        }
+    };
+    // k-anonymity of the rows written, against [gate] min_k.
+    let k_anonymity = match seq.classes.take() {
+        Some(c) => {
+            let k = c.finish()?;
+            if k.passed == Some(false) {
+                refusal.get_or_insert_with(|| {
+                    format!(
+                        "k-anonymity: the smallest class of ({}) holds {} record(s), below [gate] min_k = {} ({} records are in classes smaller than {})",
+                        k.quasi_identifiers.join(", "),
+                        k.k.unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                        k.records_in_classes_below.get(&k.min_k.unwrap_or(0).to_string()).copied().unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                    )
+                });
+            }
+            audit.event(
+                "k_anonymity",
+                json!({ "quasi_identifiers": k.quasi_identifiers, "k": k.k, "l": k.l, "classes": k.classes, "min_k": k.min_k }),
+            )?;
+            Some(k)
+        }
+        None => None,
+    };
+    // The mechanism the year would need, checked without adding anything to the year
+    // ledger (the real addition comes once the export is accepted).
+    if refusal.is_none() {
+        if let (Some(a), Some(tally)) = (&plan.assessment, &seq.subjects) {
+            if let Some(max) = &a.max_mechanism {
+                let path = std::path::PathBuf::from(&a.cfg.year_ledger);
+                let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
+                let (yn, ys, _) = ledger.add(
+                    &a.cfg.exporter,
+                    a.year,
+                    &plan.run_id,
+                    None,
+                    tally,
+                    |_, _, _| false,
+                )?;
+                let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+                if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
+                    refusal = Some(format!(
+                        "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
+                    ));
+                }
+            }
         }
     }
+    // Barriers finish (DP noise is drawn and budget spent, files are written) only for an
+    // export the gates accept: a refused run spends no budget.
+    let mut stage_files = Vec::new();
+    if refusal.is_none() {
+        for (i, b) in seq.barriers.iter_mut().enumerate() {
+            if let Some(b) = b {
+                stage_files.extend(b.finish(&mut seq.findings[i])?);
+            }
+        }
+    }
+    let unfinished = refusal.is_some() && seq.barriers.iter().any(Option::is_some);
 
     // Reconciliation, per file and in total.
     let mut total = RowCounts::default();
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = plan.warnings.clone();
+    if unfinished {
+        warnings.push(
+            "refused before the barrier stages finished: no DP release was drawn or recorded, no stage file written".into(),
+        );
+    }
     for (i, acc) in seq.accounts.iter_mut().enumerate() {
         let input = &plan.inputs[i];
         let read = acc.read.take().ok_or_else(|| {
@@ -609,58 +700,6 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             (env, Some(rep))
         }
         None => (None, None),
-    };
-    // The residual gate: checked before anything is declared shippable.
-    let mut refusal = None;
-    let residual = match seq.tally.take() {
-        Some(mut t) => {
-            if let Some(max) = plan.max_residual {
-                let passed = t.hits <= max;
-                if !passed {
-                    refusal = Some(format!(
-                        "residual PII: {} detections remain in the export ({}), more than [gate] max_residual = {max}",
-                        t.hits,
-                        t.by_type
-                            .iter()
-                            .map(|(k, v)| format!("{k} {v}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                t.gate = Some(GateResult {
-                    max_residual: max,
-                    passed,
-                });
-            }
-            serde_json::to_value(&t)?
-        }
-        None => {
-            json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
-        }
-    };
-    // k-anonymity of the rows written, against [gate] min_k.
-    let k_anonymity = match seq.classes.take() {
-        Some(c) => {
-            let k = c.finish()?;
-            if k.passed == Some(false) {
-                refusal.get_or_insert_with(|| {
-                    format!(
-                        "k-anonymity: the smallest class of ({}) holds {} record(s), below [gate] min_k = {} ({} records are in classes smaller than {})",
-                        k.quasi_identifiers.join(", "),
-                        k.k.unwrap_or(0),
-                        k.min_k.unwrap_or(0),
-                        k.records_in_classes_below.get(&k.min_k.unwrap_or(0).to_string()).copied().unwrap_or(0),
-                        k.min_k.unwrap_or(0),
-                    )
-                });
-            }
-            audit.event(
-                "k_anonymity",
-                json!({ "quasi_identifiers": k.quasi_identifiers, "k": k.k, "l": k.l, "classes": k.classes, "min_k": k.min_k }),
-            )?;
-            Some(k)
-        }
-        None => None,
     };
     // The assessment: this export's subjects, and the year's, through the year ledger;
     // the ledger keeps this export's subjects only if the export is not refused.
@@ -1092,7 +1131,9 @@ fn shipped_report(report: &Report, plan: &Plan) -> Result<Vec<u8>> {
         if let Some(fields) = a.get_mut("fields").and_then(|f| f.as_array_mut()) {
             for f in fields {
                 if let Some(f) = f.as_object_mut() {
+                    // Whether a field held PI can turn on one person's row.
                     f.remove("detected");
+                    f.remove("pi");
                 }
             }
         }

@@ -448,10 +448,12 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
                     .as_object()
                     .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
                     .unwrap_or_default();
-                let pi = match f["pi"].as_str().unwrap_or("") {
-                    "sensitive PI" => t(lang, "sensitive PI", "敏感个人信息"),
-                    "general PI" => t(lang, "general PI", "一般个人信息"),
-                    _ => t(lang, "no PI detected", "未发现个人信息"),
+                let pi = match f["pi"].as_str() {
+                    Some("sensitive PI") => t(lang, "sensitive PI", "敏感个人信息"),
+                    Some("general PI") => t(lang, "general PI", "一般个人信息"),
+                    Some(_) => t(lang, "no PI detected", "未发现个人信息"),
+                    // Withheld from an aggregates-only export.
+                    None => "—",
                 };
                 let grade = match f["data_grade"].as_str().unwrap_or("") {
                     "important" => t(lang, "important", "重要数据"),

@@ -89,12 +89,19 @@ pub struct ClassTally {
     spill: Option<Vec<BufWriter<File>>>,
     records: u64,
     enc: Vec<u8>,
+    /// The export is JSONL, which writes NaN and ±infinity as null: count them so.
+    nonfinite_null: bool,
 }
 
 /// Appends one value of a column, as text, to the class encoding (null distinct from
 /// every string; length-prefixed so values cannot run together).
 fn value(a: &arrow::array::StringArray, row: usize) -> Option<&str> {
     (!a.is_null(row)).then(|| a.value(row))
+}
+
+/// `value`, with NaN and ±infinity (as Arrow writes floats) as null when `nonfinite_null`.
+fn finite(a: &arrow::array::StringArray, row: usize, nonfinite_null: bool) -> Option<&str> {
+    value(a, row).filter(|v| !(nonfinite_null && matches!(*v, "NaN" | "inf" | "-inf")))
 }
 
 fn encode(v: Option<&str>, out: &mut Vec<u8>) {
@@ -109,7 +116,7 @@ fn encode(v: Option<&str>, out: &mut Vec<u8>) {
 }
 
 fn as_text(a: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef> {
-    Ok(arrow::compute::cast(a, &DataType::Utf8)?)
+    crate::io::schema::key_text(a)
 }
 
 impl ClassTally {
@@ -149,7 +156,15 @@ impl ClassTally {
             spill: None,
             records: 0,
             enc: Vec::new(),
+            nonfinite_null: false,
         })
+    }
+
+    /// For a JSONL export: NaN and ±infinity are written as null, so they are one class
+    /// with null, as a reader of the export (and `verify`) sees them.
+    pub fn for_jsonl(mut self) -> Self {
+        self.nonfinite_null = true;
+        self
     }
 
     /// Adds the rows of an exported batch (values as text, by Arrow's cast).
@@ -166,11 +181,20 @@ impl ClassTally {
             .map(|(i, _)| as_text(data.column(*i)))
             .transpose()?;
         let sens = sens.as_ref().map(|a| a.as_string::<i32>());
+        let float = |i: usize| {
+            self.nonfinite_null
+                && matches!(
+                    data.schema().field(i).data_type(),
+                    DataType::Float16 | DataType::Float32 | DataType::Float64
+                )
+        };
+        let qi_float: Vec<bool> = self.qi.iter().map(|(i, _)| float(*i)).collect();
+        let sens_float = self.sensitive.as_ref().is_some_and(|(i, _)| float(*i));
         let mut qi = Vec::with_capacity(cols.len());
         for row in 0..data.num_rows() {
             qi.clear();
-            qi.extend(cols.iter().map(|c| value(c, row)));
-            self.push(&qi, sens.map(|s| value(s, row)))?;
+            qi.extend(cols.iter().zip(&qi_float).map(|(c, f)| finite(c, row, *f)));
+            self.push(&qi, sens.map(|s| finite(s, row, sens_float)))?;
         }
         Ok(())
     }
@@ -455,6 +479,37 @@ mod tests {
             serde_json::to_value(&a).unwrap(),
             serde_json::to_value(&b).unwrap()
         );
+    }
+
+    /// JSONL writes NaN and ±infinity as null: for a JSONL export they are one class.
+    #[test]
+    fn non_finite_floats_are_null_in_jsonl() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "score",
+            DataType::Float64,
+            true,
+        )]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(arrow::array::Float64Array::from(vec![
+                Some(f64::NAN),
+                None,
+                Some(f64::INFINITY),
+                Some(1.5),
+            ]))],
+        )
+        .unwrap();
+        let qi = vec!["score".to_string()];
+        let count = |jsonl: bool| {
+            let mut t = ClassTally::new(&schema, &qi, None, None).unwrap();
+            if jsonl {
+                t = t.for_jsonl();
+            }
+            t.add(&b).unwrap();
+            t.finish().unwrap().classes
+        };
+        assert_eq!(count(false), 4);
+        assert_eq!(count(true), 2);
     }
 
     #[test]

@@ -466,6 +466,19 @@ fn check_k_anonymity(
                     ));
                 }
             }
+            // The rest of what the report (and its chart) shows must match too.
+            let ours = serde_json::to_value(&r).unwrap_or_default();
+            for what in [
+                "records_in_classes_below",
+                "class_sizes",
+                "records_in_classes_with_l_1",
+            ] {
+                if k[what] != ours[what] {
+                    problems.push(format!(
+                        "k-anonymity: the report's {what} differs from what data/ gives"
+                    ));
+                }
+            }
             if let (Some(m), Some(kk)) = (min_k, r.k) {
                 if kk < m {
                     problems.push(format!(

@@ -395,3 +395,75 @@ mod tests {
         );
     }
 }
+
+/// A column's values as text, for keys (privacy units, DP group keys, quasi-identifiers):
+/// binary values as lower-case hex — a cast would turn invalid UTF-8 into null and so
+/// merge distinct values — and every other type by Arrow's cast, failing rather than
+/// turning a value it cannot convert into null.
+pub fn key_text(a: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef> {
+    use arrow::array::{Array, AsArray, StringBuilder};
+    fn hex_of<'a>(n: usize, value: impl Fn(usize) -> Option<&'a [u8]>) -> arrow::array::ArrayRef {
+        let mut b = StringBuilder::with_capacity(n, n * 16);
+        for i in 0..n {
+            match value(i) {
+                Some(v) => b.append_value(hex::encode(v)),
+                None => b.append_null(),
+            }
+        }
+        Arc::new(b.finish())
+    }
+    let n = a.len();
+    Ok(match a.data_type() {
+        DataType::Utf8 => a.clone(),
+        DataType::Binary => {
+            let v = a.as_binary::<i32>();
+            hex_of(n, |i| (!v.is_null(i)).then(|| v.value(i)))
+        }
+        DataType::LargeBinary => {
+            let v = a.as_binary::<i64>();
+            hex_of(n, |i| (!v.is_null(i)).then(|| v.value(i)))
+        }
+        DataType::FixedSizeBinary(_) => {
+            let v = a.as_fixed_size_binary();
+            hex_of(n, |i| (!v.is_null(i)).then(|| v.value(i)))
+        }
+        DataType::BinaryView => {
+            let v = a.as_binary_view();
+            hex_of(n, |i| (!v.is_null(i)).then(|| v.value(i)))
+        }
+        dt => {
+            let opts = arrow::compute::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            arrow::compute::cast_with_options(a, &DataType::Utf8, &opts).map_err(|e| {
+                Error::Data(format!(
+                    "a {} key column cannot be read as text: {e}",
+                    type_name(dt)
+                ))
+            })?
+        }
+    })
+}
+
+#[cfg(test)]
+mod key_text_tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, BinaryArray, Int64Array};
+
+    #[test]
+    fn binary_keys_stay_distinct_and_numbers_cast() {
+        let b: arrow::array::ArrayRef = Arc::new(BinaryArray::from(vec![
+            Some(&[0xffu8, 0x00][..]),
+            Some(&[0xfeu8][..]),
+            None,
+        ]));
+        let t = key_text(&b).unwrap();
+        let t = t.as_string::<i32>();
+        assert_eq!(t.value(0), "ff00");
+        assert_eq!(t.value(1), "fe");
+        assert!(t.is_null(2));
+        let n: arrow::array::ArrayRef = Arc::new(Int64Array::from(vec![30, -1]));
+        assert_eq!(key_text(&n).unwrap().as_string::<i32>().value(1), "-1");
+    }
+}

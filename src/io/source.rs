@@ -590,7 +590,12 @@ fn send_row_groups(
         row_base += rg_rows;
         // Small row groups are decoded on the workers, in parallel; a large one is
         // decoded here a batch at a time, so that memory stays bounded.
-        if rg.total_byte_size().max(0) as u64 <= cfg.worker_row_group_bytes {
+        // Encoded size alone can hide a large decoded group (dictionaries, RLE): the
+        // group must also be at most two batches, so that a worker holds no more than
+        // the reader would for two batches.
+        if rg.total_byte_size().max(0) as u64 <= cfg.worker_row_group_bytes
+            && rg_rows <= 2 * cfg.batch_rows as u64
+        {
             if !send_chunk(tx, seq, Chunk::RowGroup(job)) {
                 return Ok(ParquetEnd::Stopped);
             }
@@ -622,8 +627,8 @@ fn send_row_groups(
     Ok(ParquetEnd::Read { rows: total_rows })
 }
 
-/// Row groups whose uncompressed size is at most this are decoded whole on a worker
-/// thread; larger ones are decoded by the reader a batch at a time.
+/// Row groups of at most this many encoded bytes (and at most two batches of rows) are
+/// decoded whole on a worker thread; larger ones by the reader a batch at a time.
 pub const WORKER_ROW_GROUP_BYTES: u64 = 16 << 20;
 
 /// One Parquet row group, to be decoded on a worker thread.
@@ -701,9 +706,13 @@ impl RowGroupJob {
         let raw = row_group_bytes(&self.path, rg).unwrap_or_default();
         Some(Rejection::new(
             self.file,
-            Location::Rows {
-                first: self.first_row + emitted,
-                last: self.first_row + self.rows - 1,
+            if self.rows > emitted {
+                Location::Rows {
+                    first: self.first_row + emitted,
+                    last: self.first_row + self.rows - 1,
+                }
+            } else {
+                Location::File
             },
             self.rows.saturating_sub(emitted),
             "corrupt_row_group",
@@ -814,7 +823,7 @@ mod tests {
         };
         let read = |worker_row_group_bytes: u64| {
             let cfg = ReaderConfig {
-                batch_rows: 300,
+                batch_rows: 500,
                 chunk_bytes: 1 << 20,
                 schema: schema.clone(),
                 projection: None,
@@ -855,7 +864,7 @@ mod tests {
             let mut values = Vec::new();
             for (first, b) in &rows {
                 assert_eq!(*first, next);
-                assert!(b.num_rows() <= 300);
+                assert!(b.num_rows() <= 500);
                 next += b.num_rows() as u64;
                 let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
                 values.extend(col.values().iter().copied());
@@ -868,7 +877,10 @@ mod tests {
         let (on_reader, jobs) = read(0);
         assert_eq!(jobs, 0);
         let (on_workers, jobs) = read(WORKER_ROW_GROUP_BYTES);
-        assert_eq!(jobs, 3);
+        assert_eq!(
+            jobs, 3,
+            "groups of 1000 rows are at most two batches of 500"
+        );
         assert_eq!(on_reader, n);
         assert_eq!(on_workers, n);
     }
