@@ -23,17 +23,7 @@ NAME=assess
 . benches/orders_table.sh
 "$BIN" keys init --keyring "$WORK/keyring.json" > /dev/null 2>&1
 
-pipeline() { # NAME BODY
-  cat > "$WORK/$1.toml" <<TOML
-[input]
-path = "$IN"
-[output]
-path = "$WORK/out"
-overwrite = true
-format = "parquet"
-$2
-TOML
-}
+OUTPUT_EXTRA='format = "parquet"'
 ASSESS='[assessment]
 subject_columns = ["user_id"]
 year_ledger = "'"$WORK"'/year.sqlite"'

@@ -25,3 +25,17 @@ if [ ! -s "$IN" ]; then
   mv "$IN.tmp" "$IN"
 fi
 cat "$IN" > /dev/null # warm the page cache
+
+# pipeline NAME BODY: writes $WORK/NAME.toml that reads the table and writes $WORK/out,
+# with $OUTPUT_EXTRA (lines) in [output] and BODY (stages, [assessment], …) after it.
+pipeline() {
+  cat > "$WORK/$1.toml" <<TOML
+[input]
+path = "$IN"
+[output]
+path = "$WORK/out"
+overwrite = true
+${OUTPUT_EXTRA:-}
+$2
+TOML
+}
