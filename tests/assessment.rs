@@ -43,8 +43,7 @@ fn subjects_are_counted_before_transformation_and_the_year_is_a_union() {
     write_users(&d.join("a.jsonl"), 0..100);
     write_users(&d.join("b.jsonl"), 50..150);
     assess_pipeline(d, "a.jsonl", "out-a", "");
-    let o = run_in(d, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "p.toml"]);
     let a = assessment(d, "out-a");
     assert_eq!(a["distinct_subjects"], 100);
     // The ID numbers were replaced by the stage, but counted as they came in.
@@ -55,8 +54,7 @@ fn subjects_are_counted_before_transformation_and_the_year_is_a_union() {
     assert_eq!(a["techniques"]["user_id"][0], "token");
 
     // The same export again: nothing new for the year.
-    let o = run_in(d, &["run", "-q", "--output", "out-a2", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "--output", "out-a2", "p.toml"]);
     assert_eq!(
         assessment(d, "out-a2")["year_to_date"]["distinct_subjects"],
         100
@@ -64,8 +62,7 @@ fn subjects_are_counted_before_transformation_and_the_year_is_a_union() {
 
     // An overlapping batch: the year counts the union, 150 people, 15 with an ID.
     assess_pipeline(d, "b.jsonl", "out-b", "");
-    let o = run_in(d, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "p.toml"]);
     let b = assessment(d, "out-b");
     assert_eq!(b["distinct_subjects"], 100);
     assert_eq!(b["year_to_date"]["distinct_subjects"], 150);
@@ -97,8 +94,7 @@ fn the_mechanism_gate_refuses_and_leaves_the_year_ledger_unchanged() {
         "out-plain",
         "[gate]\nmax_mechanism = \"exempt\"\n",
     );
-    let o = run_in(d, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "p.toml"]);
     assert_eq!(assessment(d, "out-plain")["mechanism"], "exempt");
     assess_pipeline(
         d,
@@ -168,8 +164,7 @@ fn k_anonymity_over_known_classes_and_the_min_k_gate() {
     write_classes(&d.join("c.jsonl"));
     let qi = "quasi_identifiers = [\"province\", \"age\"]\nsensitive_attribute = \"diagnosis\"\n";
     assess_pipeline(d, "c.jsonl", "out", &format!("{qi}[gate]\nmin_k = 1\n"));
-    let o = run_in(d, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "p.toml"]);
     let k = assessment(d, "out")["k_anonymity"].clone();
     assert_eq!(k["records"], 9);
     assert_eq!(k["classes"], 3);
@@ -284,8 +279,7 @@ fn fields_are_graded_core_data_is_refused_and_important_data_needs_an_acknowledg
         "out-ack",
         "data_grades = { text = \"important\" }\nacknowledge_important = \"CAC-SA-2026-0417\"\n",
     );
-    let o = run_in(d, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "p.toml"]);
     let a = assessment(d, "out-ack");
     assert_eq!(a["mechanism"], "security_assessment");
     assert_eq!(a["important_data"]["fields"][0], "text");
@@ -368,8 +362,7 @@ fn a_refused_export_spends_no_dp_budget() {
     assert!(!d.join("ledger.sqlite").exists());
     // With min_k = 1 the same run releases and spends.
     std::fs::write(d.join("p.toml"), text.replace("min_k = 2", "min_k = 1")).unwrap();
-    let o = run_in(d, &["run", "-q", "--overwrite", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "--overwrite", "p.toml"]);
     assert!(d.join("out/aggregates/n.parquet").exists());
     let show = run_in(d, &["budget", "show", "ledger.sqlite"]);
     assert_eq!(code(&show), 0, "{}", stderr(&show));

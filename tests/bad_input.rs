@@ -39,8 +39,7 @@ fn malformed_records_are_quarantined_with_location_and_reason() {
     let t = tempfile::tempdir().unwrap();
     bad_jsonl(t.path());
     pipeline_with_schema(t.path());
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--run-id", "r1"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet", "--run-id", "r1"]);
 
     let q = read_lines(&t.path().join("out/quarantine.jsonl"));
     let got: Vec<(u64, &str)> = q
@@ -90,8 +89,7 @@ fn malformed_records_are_quarantined_with_location_and_reason() {
     assert_eq!(report["rows"]["quarantined"], 5);
     assert_eq!(report["rows"]["blank_lines"], 1);
     assert_eq!(report["quarantine"]["by_reason"]["schema_mismatch"], 2);
-    let o = run_in(t.path(), &["verify", "out"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["verify", "out"]);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -194,8 +192,7 @@ fn empty_file_is_reported_not_fatal() {
     std::fs::write(t.path().join("in/a.jsonl"), "{\"text\":\"a\"}\n").unwrap();
     std::fs::write(t.path().join("in/b.jsonl"), "").unwrap();
     pipeline(t.path(), "in", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let r = read_json(&t.path().join("out/report.json"));
     assert_eq!(r["rows"]["files"].as_array().unwrap().len(), 2);
     let warnings = r["warnings"].to_string();
@@ -217,8 +214,7 @@ fn truncated_gzip_is_quarantined_as_unreadable() {
     let bytes = gz.finish().unwrap();
     std::fs::write(t.path().join("in.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
     pipeline(t.path(), "in.jsonl.gz", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let q = read_lines(&t.path().join("out/quarantine.jsonl"));
     assert_eq!(q.last().unwrap()["reason"], "unreadable_file");
     let r = read_json(&t.path().join("out/report.json"));
@@ -238,8 +234,7 @@ fn json_logs_are_json_and_carry_no_values() {
     let t = tempfile::tempdir().unwrap();
     bad_jsonl(t.path());
     pipeline_with_schema(t.path());
-    let o = run_in(t.path(), &["run", "p.toml", "--log-format", "json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run_ok(t.path(), &["run", "p.toml", "--log-format", "json"]);
     let err = stderr(&o);
     let mut events = 0;
     for line in err.lines().filter(|l| l.starts_with('{')) {

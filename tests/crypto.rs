@@ -28,6 +28,21 @@ fn key_b64(k: &[u8; 32]) -> String {
 }
 
 /// Runs `datacustoms ARGS` in `dir` with the test key in DC_TEST_KEY and another in DC_OTHER_KEY.
+/// `decrypt out --output OUTPUT` in `dir` with the test key.
+fn decrypt_out(dir: &Path, output: &str) -> std::process::Output {
+    run_keyed(
+        dir,
+        &[
+            "decrypt",
+            "out",
+            "--output",
+            output,
+            "--keyring",
+            "env:DC_TEST_KEY",
+        ],
+    )
+}
+
 fn run_keyed(dir: &Path, args: &[&str]) -> std::process::Output {
     bin()
         .current_dir(dir)
@@ -189,17 +204,7 @@ fn decrypt_restores_every_supported_type_from_parquet() {
     assert!(s.is_null(3), "nulls are never encrypted");
     ok(&run_keyed(dir.path(), &["verify", "out"]));
 
-    ok(&run_keyed(
-        dir.path(),
-        &[
-            "decrypt",
-            "out",
-            "--output",
-            "dec",
-            "--keyring",
-            "env:DC_TEST_KEY",
-        ],
-    ));
+    ok(&decrypt_out(dir.path(), "dec"));
     let back = read_parquet(&dir.path().join("dec/data/part-00000.parquet"));
     assert_eq!(back.schema().fields(), input.schema().fields());
     {
@@ -267,17 +272,7 @@ fn decrypt_restores_jsonl_byte_for_byte() {
         "phone numbers are encrypted in the text"
     );
     assert!(exported.contains("电话<dc1."), "{}", &exported[..300]);
-    ok(&run_keyed(
-        dir.path(),
-        &[
-            "decrypt",
-            "out",
-            "--output",
-            "dec",
-            "--keyring",
-            "env:DC_TEST_KEY",
-        ],
-    ));
+    ok(&decrypt_out(dir.path(), "dec"));
     // The reference: the same input through no stage at all.
     pipeline(dir.path(), "in.jsonl", "plain", "");
     ok(&run_keyed(dir.path(), &["run", "-q", "p.toml"]));
@@ -298,17 +293,7 @@ fn decrypt_restores_jsonl_byte_for_byte() {
     let t: String = rows.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&part, t).unwrap();
     reseal(&dir.path().join("out"), "data/part-00000.jsonl");
-    let o = run_keyed(
-        dir.path(),
-        &[
-            "decrypt",
-            "out",
-            "--output",
-            "dec2",
-            "--keyring",
-            "env:DC_TEST_KEY",
-        ],
-    );
+    let o = decrypt_out(dir.path(), "dec2");
     assert_eq!(code(&o), 65, "{}", stderr(&o));
     assert!(stderr(&o).contains("column `note`"), "{}", stderr(&o));
 }

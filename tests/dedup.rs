@@ -74,8 +74,7 @@ fn drops_exact_and_near_duplicates_and_says_what_matched_what() {
     let t = tempfile::tempdir().unwrap();
     write_input(t.path());
     pipeline(t.path(), "in.jsonl", "out", STAGE);
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let out = t.path().join("out");
     let mut got = dropped_ids(&out);
     got.sort();
@@ -141,8 +140,7 @@ fn exact_mode_ignores_near_duplicates() {
         "out",
         &format!("{STAGE}mode = \"exact\"\n"),
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let mut got = dropped_ids(&t.path().join("out"));
     got.sort();
     assert_eq!(
@@ -166,8 +164,7 @@ fn same_result_at_any_thread_count_and_batch_size() {
         )
         .unwrap();
         let th = threads.to_string();
-        let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--threads", &th]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        run_ok(t.path(), &["run", "p.toml", "--quiet", "--threads", &th]);
         let out = t.path().join(format!("out{threads}-{batch}"));
         outputs.push((
             data_files(&out),
@@ -184,8 +181,7 @@ fn parquet_rows_are_located_by_row() {
     pipeline(t.path(), "in.jsonl", "pq", "format = \"parquet\"\n");
     assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 0);
     pipeline(t.path(), "pq/data", "out", STAGE);
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let lines = read_lines(&t.path().join("out/dedup_clusters.jsonl"));
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["dropped"]["row"], 3);
@@ -272,8 +268,7 @@ fn keep_longest_and_keep_priority_read_the_input_twice() {
         "longest",
         &format!("{STAGE}keep = \"longest\"\n"),
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let (kept, dropped) = kept_and_dropped(&t.path().join("longest"));
     assert_eq!(kept, ["other", "long", "blank"]);
     assert_eq!(
@@ -297,8 +292,7 @@ fn keep_longest_and_keep_priority_read_the_input_twice() {
         "priority",
         &format!("{STAGE}keep = \"priority\"\npriority = \"q\"\n"),
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--threads", "1"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet", "--threads", "1"]);
     let (kept, dropped) = kept_and_dropped(&t.path().join("priority"));
     assert_eq!(kept, ["other", "copy", "blank"]);
     assert_eq!(dropped.len(), 2);
@@ -349,8 +343,7 @@ fn paragraph_scope_removes_repeated_lines_and_keeps_every_record() {
         "out",
         &format!("{STAGE}scope = \"paragraph\"\nmin_repeats = 3\n"),
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let out = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     let texts: Vec<&str> = out.iter().map(|r| r["text"].as_str().unwrap()).collect();
     assert_eq!(

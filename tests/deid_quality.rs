@@ -47,8 +47,7 @@ fn deidentify_meets_recall_precision_and_hard_negative_bars() {
         "out",
         "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(rows.len(), RECORDS, "every record is exported");
     let outputs: HashMap<String, String> = rows

@@ -53,8 +53,7 @@ fn replaces_pii_and_reports_counts_and_masked_examples_only() {
         "out",
         "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\", \"note\"]\naction = \"tag\"\nactions = { EMAIL = \"mask\", IP_ADDRESS = \"redact\" }\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let out = t.path().join("out");
     let rows = read_lines(&out.join("data/part-00000.jsonl"));
     assert_eq!(rows[0]["text"], "客户电话<PHONE>，身份证号<CN_ID_CARD>。");
@@ -96,8 +95,7 @@ fn indexed_action_numbers_equal_values_alike() {
         "out",
         "[[stages]]\ntype = \"deidentify\"\naction = \"indexed\"\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(rows[0]["text"], "打<PHONE_1>或<PHONE_2>，再打<PHONE_1>");
 }
@@ -109,8 +107,7 @@ fn residual_pii_is_reported_and_the_gate_refuses_the_export() {
     let stage = "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\n";
     // Without a gate: reported, not refused.
     pipeline(t.path(), "in.jsonl", "open", stage);
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let r = read_json(&t.path().join("open/report.json"));
     assert_eq!(r["residual"]["hits"], 1);
     assert_eq!(r["residual"]["by_field"]["note"]["PHONE"], 1);
@@ -169,8 +166,7 @@ fn rows_dropped_as_duplicates_do_not_count_as_residual() {
         "out",
         "[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"exact\"\n[gate]\nmax_residual = 0\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let r = read_json(&t.path().join("out/report.json"));
     assert_eq!(r["residual"]["hits"], 0);
     assert_eq!(r["rows"]["duplicates"], 1);
@@ -227,8 +223,7 @@ pattern = '[0-9]{4}(?: [0-9]{4}){3}'
 validator = "luhn"
 "#,
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(
         rows[0]["text"],
@@ -283,8 +278,7 @@ fn indexed_numbers_are_shared_across_a_records_fields() {
         "out",
         "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\", \"note\"]\naction = \"indexed\"\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     // r1: one phone in text; r2: the e-mail is EMAIL_1 and the note's phone is PHONE_1.
     assert_eq!(
@@ -296,8 +290,7 @@ fn indexed_numbers_are_shared_across_a_records_fields() {
         "{{\"id\":\"r9\",\"text\":\"打{PHONE}或13912345678\",\"note\":\"再打13912345678\"}}\n"
     );
     std::fs::write(t.path().join("in.jsonl"), both).unwrap();
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--overwrite"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet", "--overwrite"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(rows[0]["text"], "打<PHONE_1>或<PHONE_2>");
     assert_eq!(
@@ -329,8 +322,7 @@ fn structured_columns_take_whole_value_rules_typed_by_declaration_or_sample() {
         "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\nactions = { PHONE = \"mask\" }\n\
          columns = { contact = \"auto\", code = \"redact\", city = \"auto\", id = \"tag\" }\ntypes = { id = \"RECORD\" }\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(
         rows[1]["contact"], "139****0001",
@@ -377,8 +369,7 @@ fn verify_rescans_with_the_pipelines_own_recognizers() {
         "out",
         "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\ndeny = { PROJECT = [\"猎鹰计划\"] }\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let plain = run_in(t.path(), &["verify", "out"]);
     assert_eq!(code(&plain), 0, "{}", stderr(&plain));
     assert!(

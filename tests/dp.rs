@@ -69,8 +69,7 @@ fn contributions_are_bounded_and_public_keys_are_all_released() {
         ),
         "",
     );
-    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "-q", "p.toml"]);
     let out = t.path().join("out");
     assert!(
         !out.join("data").exists(),
@@ -116,8 +115,7 @@ fn private_keys_need_the_threshold_and_follow_the_formula() {
         "[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"g\"]\nepsilon = 1.0\ndelta = 1e-6\nmax_partitions = 5\nmax_rows_per_partition = 3\n",
         "",
     );
-    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "-q", "p.toml"]);
     let n = table(&t.path().join("out"), "n");
     assert!(
         n.iter().all(|r| r.0 == "g0"),
@@ -226,8 +224,7 @@ fn the_passport_agrees_with_the_report_and_verify_checks_it() {
          [[stages.queries]]\nname = \"h\"\naggregate = \"histogram\"\ncolumn = \"amount\"\nbins = [0, 50, 100, 200]\nepsilon = 1.0\nmax_partitions = 2\nmax_rows_per_partition = 2\n",
         "",
     );
-    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "-q", "p.toml"]);
     let out = t.path().join("out");
     let p = read_json(&out.join("dp_passport.jsonld"));
     assert_eq!(p["@type"], "DPPassport");
@@ -332,8 +329,7 @@ fn without_a_privacy_unit_the_record_is_the_unit_and_the_report_says_so() {
          [[stages.queries]]\nname = \"n\"\naggregate = \"count\"\ngroup_by = [\"g\"]\nkeys = [\"g0\", \"g1\"]\n{EXACT}\n"
     );
     std::fs::write(t.path().join("p.toml"), text).unwrap();
-    let o = run_in(t.path(), &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "-q", "p.toml"]);
     let n = table(&t.path().join("out"), "n");
     assert_eq!(
         n,
@@ -365,8 +361,7 @@ fn the_bundled_orders_pipeline_releases_counts_and_sums() {
             "pipelines/orders-provinces.txt",
         ],
     );
-    let o = run_in(d, &["run", "-q", "pipelines/orders-dp.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(d, &["run", "-q", "pipelines/orders-dp.toml"]);
     let out = d.join("out/orders-dp");
     let by_province = table(&out, "users_by_province");
     assert_eq!(
@@ -392,8 +387,7 @@ fn an_aggregates_only_export_ships_no_exact_count() {
         "[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\nepsilon = 1.0\nmax_partitions = 1\nmax_rows_per_partition = 1\n",
         "",
     );
-    let o = run_in(t.path(), &["run", "-q", "--run-id", "r1", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "-q", "--run-id", "r1", "p.toml"]);
     let out = t.path().join("out");
     let r = read_json(&out.join("report.json"));
     assert!(
@@ -451,8 +445,7 @@ fn units_rows_spill_to_disk_past_memory_mb_with_the_same_release() {
     let mut results = Vec::new();
     for memory in ["", "memory_mb = 1"] {
         dp_pipeline(t.path(), &queries, memory);
-        let o = run_in(t.path(), &["run", "--log-format", "json", "p.toml"]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o = run_ok(t.path(), &["run", "--log-format", "json", "p.toml"]);
         assert_eq!(
             stderr(&o).contains("went through temporary files"),
             !memory.is_empty(),

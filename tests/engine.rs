@@ -28,7 +28,7 @@ fn thread_count_does_not_change_the_data() {
     let mut outputs = Vec::new();
     for threads in ["1", "2", "4"] {
         let out = format!("out{threads}");
-        let o = run_in(
+        run_ok(
             t.path(),
             &[
                 "run",
@@ -40,7 +40,6 @@ fn thread_count_does_not_change_the_data() {
                 &out,
             ],
         );
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
         outputs.push(data_files(&t.path().join(&out)));
     }
     assert!(
@@ -63,8 +62,7 @@ fn jsonl_roundtrip_keeps_every_field_value_and_order() {
     ];
     std::fs::write(t.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
     pipeline(t.path(), "in.jsonl", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let out = std::fs::read_to_string(t.path().join("out/data/part-00000.jsonl")).unwrap();
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(got.len(), 4);
@@ -104,14 +102,13 @@ fn compressed_inputs_directories_and_globs() {
     std::fs::write(t.path().join("in/notes.txt"), "ignored").unwrap();
 
     pipeline(t.path(), "in", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let r = read_json(&t.path().join("out/report.json"));
     assert_eq!(r["rows"]["in"], 201);
     assert_eq!(r["rows"]["out"], 201);
     assert_eq!(r["rows"]["files"].as_array().unwrap().len(), 3);
 
-    let o = run_in(
+    run_ok(
         t.path(),
         &[
             "run",
@@ -122,7 +119,6 @@ fn compressed_inputs_directories_and_globs() {
             "in/*.jsonl*",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = read_json(&t.path().join("out/report.json"));
     assert_eq!(r["rows"]["in"], 101);
 }
@@ -200,8 +196,7 @@ fn killed_run_leaves_no_export_and_a_rerun_succeeds() {
     );
     assert!(!t.path().join("out/manifest.json").exists());
 
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--threads", "2"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet", "--threads", "2"]);
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
     let leftovers = std::fs::read_dir(t.path())
         .unwrap()
@@ -225,8 +220,7 @@ fn tamper_setup() -> (tempfile::TempDir, std::path::PathBuf) {
     })
     .unwrap();
     pipeline(t.path(), "in.jsonl", "out", NORMALIZE);
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let out = t.path().join("out");
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
     (t, out)

@@ -112,8 +112,7 @@ fn parquet_roundtrip_keeps_every_value() {
     let input = vec![sample_batch(0, 3000), sample_batch(3000, 1234)];
     write_parquet(&t.path().join("in.parquet"), &input, 1000);
     pipeline(t.path(), "in.parquet", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let got = concat(&read_parquet_dir(&t.path().join("out")));
     let want = concat(&input);
     assert_eq!(got.num_rows(), want.num_rows());
@@ -131,8 +130,7 @@ fn parquet_to_jsonl_and_back_keeps_values() {
     let b = b.project(&[0, 1, 2, 4, 5]).unwrap();
     write_parquet(&t.path().join("in.parquet"), std::slice::from_ref(&b), 200);
     pipeline(t.path(), "in.parquet", "mid", "format = \"jsonl\"\n");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let first: Vec<serde_json::Value> = read_lines(&t.path().join("mid/data/part-00000.jsonl"));
     assert_eq!(first.len(), 500);
     assert_eq!(first[3]["name"], serde_json::Value::Null);
@@ -144,8 +142,7 @@ fn parquet_to_jsonl_and_back_keeps_values() {
         format!("[input]\npath = \"mid/data/part-00000.jsonl\"\n{decl}[output]\npath = \"back\"\nformat = \"parquet\"\n"),
     )
     .unwrap();
-    let o = run_in(t.path(), &["run", "p2.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p2.toml", "--quiet"]);
     let got = concat(&read_parquet_dir(&t.path().join("back")));
     for (i, (a, w)) in got.columns().iter().zip(b.columns()).enumerate() {
         // Nullability of the declared schema differs (JSON fields are nullable); values do not.
@@ -170,8 +167,7 @@ fn truncated_parquet_file_is_quarantined_whole() {
     let b = std::fs::read(t.path().join("in/b.parquet")).unwrap();
     std::fs::write(t.path().join("in/b.parquet"), &b[..b.len() / 2]).unwrap();
     pipeline(t.path(), "in", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let q = read_lines(&t.path().join("out/quarantine.jsonl"));
     assert_eq!(q.len(), 1);
     assert!(q[0]["file"].as_str().unwrap().ends_with("b.parquet"));
@@ -208,8 +204,7 @@ fn corrupt_row_group_is_quarantined_with_its_rows() {
     }
     std::fs::write(&path, bytes).unwrap();
     pipeline(t.path(), "in.parquet", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--run-id", "rg"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet", "--run-id", "rg"]);
     let q = read_lines(&t.path().join("out/quarantine.jsonl"));
     assert_eq!(q.len(), 1, "{q:?}");
     assert_eq!(q[0]["reason"], "corrupt_row_group");
@@ -234,8 +229,7 @@ fn a_file_with_other_columns_is_quarantined_whole() {
     let other = sample_batch(0, 7).project(&[0, 1]).unwrap();
     write_parquet(&t.path().join("in/b.parquet"), &[other], 10);
     pipeline(t.path(), "in/*.parquet", "out", "");
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let q = read_lines(&t.path().join("out/quarantine.jsonl"));
     assert_eq!(q[0]["reason"], "schema_mismatch");
     assert_eq!(q[0]["rows"], 7);
@@ -256,8 +250,7 @@ fn normalize_and_project_work_on_parquet() {
         "out",
         "[[stages]]\ntype = \"normalize\"\nfields = [\"name\", \"meta.source\"]\n[[stages]]\ntype = \"project\"\ndrop = [\"ts\"]\nrename = { name = \"full_name\" }\n",
     );
-    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let got = concat(&read_parquet_dir(&t.path().join("out")));
     let names: Vec<&str> = got
         .schema_ref()

@@ -12,8 +12,7 @@ fn export(dir: &Path) {
         .collect();
     std::fs::write(dir.join("in.jsonl"), s).unwrap();
     pipeline(dir, "in.jsonl", "out", "");
-    let o = run_in(dir, &["run", "-q", "p.toml"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run_ok(dir, &["run", "-q", "p.toml"]);
 }
 
 fn stdout(o: &std::process::Output) -> String {
@@ -24,8 +23,7 @@ fn stdout(o: &std::process::Output) -> String {
 fn verify_prints_a_checklist_and_checks_the_signature() {
     let t = tempfile::tempdir().unwrap();
     export(t.path());
-    let o = run_in(t.path(), &["verify", "out"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run_ok(t.path(), &["verify", "out"]);
     let list = stdout(&o);
     for item in [
         "✓ files:",

@@ -21,6 +21,13 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run datacustoms")
 }
 
+/// Runs `datacustoms ARGS` in `dir` and asserts it succeeded (printing its stderr if not).
+pub fn run_ok(dir: &Path, args: &[&str]) -> Output {
+    let o = run_in(dir, args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    o
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
