@@ -100,6 +100,29 @@ fn bars(title: &str, items: &[(String, f64, Option<f64>)], color: &str) -> Strin
     s
 }
 
+/// One summary row: a label, its cell (HTML, already escaped) and, for a verdict, whether
+/// it passed (green) or not (red).
+fn row(h: &mut String, label: &str, cell: &str, passed: Option<bool>) {
+    let class = match passed {
+        Some(true) => " class=\"ok\"",
+        Some(false) => " class=\"bad\"",
+        None => "",
+    };
+    let _ = write!(h, "<tr><th>{}</th><td{class}>{cell}</td></tr>", esc(label));
+}
+
+/// The strings of a JSON array, joined by ", ".
+fn joined(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -158,12 +181,11 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
 
     // Summary.
     let _ = write!(h, "<h2>{}</h2><table>", t(lang, "Summary", "概要"));
-    let class = if status == "complete" { "ok" } else { "bad" };
-    let _ = write!(
-        h,
-        "<tr><th>{}</th><td class=\"{class}\">{}</td></tr>",
+    row(
+        &mut h,
         t(lang, "Status", "状态"),
-        esc(status)
+        &esc(status),
+        Some(status == "complete"),
     );
     let rows = &report["rows"];
     if rows.is_object() {
@@ -173,36 +195,26 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             ("duplicates", "Dropped as duplicates", "去重删除"),
             ("quarantined", "Quarantined", "隔离"),
         ] {
-            let _ = write!(
-                h,
-                "<tr><th>{}</th><td>{}</td></tr>",
-                t(lang, en, zh),
-                rows[k]
-            );
+            row(&mut h, t(lang, en, zh), &rows[k].to_string(), None);
         }
     } else if let Some(w) = report["withheld"]["why"].as_str() {
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            t(lang, "Row counts", "行数"),
-            esc(w)
-        );
+        row(&mut h, t(lang, "Row counts", "行数"), &esc(w), None);
     }
     let a = &report["assessment"];
     if a.is_object() {
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td><b>{}</b> ({} {}: <b>{}</b>)</td></tr>",
-            t(
-                lang,
-                "Cross-border mechanism (this export)",
-                "出境路径（本次）"
-            ),
+        let cell = format!(
+            "<b>{}</b> ({} {}: <b>{}</b>)",
             esc(a["mechanism"].as_str().unwrap_or("")),
             t(lang, "year to date", "本年累计"),
             a["year_to_date"]["year"],
             esc(a["year_to_date"]["mechanism"].as_str().unwrap_or(""))
         );
+        let label = t(
+            lang,
+            "Cross-border mechanism (this export)",
+            "出境路径（本次）",
+        );
+        row(&mut h, label, &cell, None);
         for (k, en, zh) in [
             ("distinct_subjects", "Data subjects", "个人信息主体"),
             (
@@ -212,25 +224,20 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             ),
         ] {
             if !a[k].is_null() {
-                let _ = write!(
-                    h,
-                    "<tr><th>{}</th><td>{} ({} {})</td></tr>",
-                    t(lang, en, zh),
+                let cell = format!(
+                    "{} ({} {})",
                     a[k],
                     t(lang, "this year:", "本年："),
                     a["year_to_date"][k]
                 );
+                row(&mut h, t(lang, en, zh), &cell, None);
             }
         }
     }
     let k = &a["k_anonymity"];
     if k.is_object() {
-        let passed = k["passed"].as_bool().unwrap_or(true);
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td class=\"{}\">k = {}{}{} ({})</td></tr>",
-            t(lang, "k-anonymity of the rows", "行级 k-匿名"),
-            if passed { "ok" } else { "bad" },
+        let cell = format!(
+            "k = {}{}{} ({})",
             k["k"],
             k["l"]
                 .as_u64()
@@ -240,44 +247,39 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
                 .as_u64()
                 .map(|m| format!(", [gate] min_k = {m}"))
                 .unwrap_or_default(),
-            esc(&k["quasi_identifiers"]
-                .as_array()
-                .map(|q| q
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default())
+            esc(&joined(&k["quasi_identifiers"]))
+        );
+        let passed = k["passed"].as_bool().unwrap_or(true);
+        row(
+            &mut h,
+            t(lang, "k-anonymity of the rows", "行级 k-匿名"),
+            &cell,
+            Some(passed),
         );
     }
-    if let Some(imp) = a["important_data"]["fields"].as_array() {
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td>{} — {} <code>{}</code></td></tr>",
-            t(
-                lang,
-                "Important data (GB/T 43697)",
-                "重要数据（GB/T 43697）"
-            ),
-            esc(&imp
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")),
+    if a["important_data"]["fields"].is_array() {
+        let cell = format!(
+            "{} — {} <code>{}</code>",
+            esc(&joined(&a["important_data"]["fields"])),
             t(lang, "acknowledged:", "确认："),
             esc(a["important_data"]["acknowledged"].as_str().unwrap_or(""))
         );
+        let label = t(
+            lang,
+            "Important data (GB/T 43697)",
+            "重要数据（GB/T 43697）",
+        );
+        row(&mut h, label, &cell, None);
     }
     let r = &report["residual"];
     if r["scanned"] == true {
+        let cell = format!("{} {}", r["hits"], t(lang, "detections left", "处残留"));
         let passed = r["gate"]["passed"].as_bool().unwrap_or(true);
-        let _ = write!(
-            h,
-            "<tr><th>{}</th><td class=\"{}\">{} {}</td></tr>",
+        row(
+            &mut h,
             t(lang, "Residual PII re-scan", "残留个人信息复扫"),
-            if passed { "ok" } else { "bad" },
-            r["hits"],
-            t(lang, "detections left", "处残留")
+            &cell,
+            Some(passed),
         );
     }
     h.push_str("</table>");
@@ -499,15 +501,10 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             .unwrap_or_default();
     }
     for n in names {
-        let tech = report["techniques"][&n]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_else(|| t(lang, "none", "无").to_string());
+        let tech = match &report["techniques"][&n] {
+            v if v.is_array() => joined(v),
+            _ => t(lang, "none", "无").to_string(),
+        };
         let res = if r["scanned"] == true {
             r["by_field"][&n]
                 .as_object()
@@ -543,13 +540,12 @@ pub fn render(report: &Value, dir: &Path, lang: Lang) -> String {
             t(lang, "Audit chain head (so far)", "审计链头（截至此时）")
         );
     }
-    if let Some(ids) = report["keys"]["key_ids"].as_array() {
-        let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
+    if report["keys"]["key_ids"].is_array() {
         let _ = write!(
             h,
             "<li>{}: <code>{}</code> — {}</li>",
             t(lang, "Key ids", "密钥标识"),
-            esc(&ids.join(", ")),
+            esc(&joined(&report["keys"]["key_ids"])),
             esc(report["keys"]["custody"].as_str().unwrap_or(""))
         );
     }
