@@ -219,7 +219,7 @@ fn aggregates(path: &std::path::Path) -> Result<Vec<KeyedValue>, String> {
             .map_err(|e| e.to_string())?;
         let keys: Vec<_> = (0..batch.num_columns())
             .filter(|i| *i != value && *i != half)
-            .map(|i| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8))
+            .map(|i| crate::io::schema::key_text(batch.column(i)))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         let values =

@@ -32,6 +32,7 @@ use crate::config::PipelineSource;
 use crate::engine::batch::Batch;
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
 use crate::error::{Error, Result};
+use crate::io::schema::key_text;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -304,11 +305,6 @@ fn group_hash_with(seed: u64, key: &[Option<&str>], buf: &mut Vec<u8>) -> u128 {
         }
     }
     xxhash_rust::xxh3::xxh3_128_with_seed(buf, seed)
-}
-
-/// A column's values as text, for group keys and unit ids.
-fn as_text(a: &ArrayRef) -> Result<ArrayRef> {
-    crate::io::schema::key_text(a)
 }
 
 fn is_numeric(dt: &DataType) -> bool {
@@ -654,7 +650,7 @@ impl RowStage for DpRow {
         // bounds) without the run's random key. Once per row for all queries.
         let units: Option<Vec<Option<u64>>> = match self.unit_col {
             Some(c) => {
-                let a = as_text(data.column(c))?;
+                let a = key_text(data.column(c))?;
                 let a = a.as_string::<i32>();
                 Some(
                     (0..rows)
@@ -679,7 +675,7 @@ impl RowStage for DpRow {
         for q in self.queries.iter() {
             for c in &q.group_cols {
                 if !texts.contains_key(c) {
-                    texts.insert(*c, as_text(data.column(*c))?);
+                    texts.insert(*c, key_text(data.column(*c))?);
                 }
             }
         }

@@ -342,10 +342,8 @@ impl SubjectScanner {
         let mut out = Vec::new();
         for s in &self.sources {
             if let Source::Column { column, kind } = s {
-                let Ok(text) = arrow::compute::cast(
-                    batch.data.column(*column),
-                    &arrow::datatypes::DataType::Utf8,
-                ) else {
+                // Binary ids as hex: a cast would null invalid UTF-8 and lose subjects.
+                let Ok(text) = crate::io::schema::key_text(batch.data.column(*column)) else {
                     continue;
                 };
                 let text = arrow::array::AsArray::as_string::<i32>(&text);

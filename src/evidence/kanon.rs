@@ -20,6 +20,7 @@ use arrow::datatypes::{DataType, Schema};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::io::schema::key_text;
 
 /// Records kept in memory before spilling (24 bytes each on disk, 32 in memory).
 const BUFFER_RECORDS: usize = 2 << 20;
@@ -115,10 +116,6 @@ fn encode(v: Option<&str>, out: &mut Vec<u8>) {
     }
 }
 
-fn as_text(a: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef> {
-    crate::io::schema::key_text(a)
-}
-
 impl ClassTally {
     /// `quasi_identifiers` and `sensitive` name columns of `schema` (the output's).
     pub fn new(
@@ -172,13 +169,13 @@ impl ClassTally {
         let cols: Vec<_> = self
             .qi
             .iter()
-            .map(|(i, _)| as_text(data.column(*i)))
+            .map(|(i, _)| key_text(data.column(*i)))
             .collect::<Result<_>>()?;
         let cols: Vec<_> = cols.iter().map(|a| a.as_string::<i32>()).collect();
         let sens = self
             .sensitive
             .as_ref()
-            .map(|(i, _)| as_text(data.column(*i)))
+            .map(|(i, _)| key_text(data.column(*i)))
             .transpose()?;
         let sens = sens.as_ref().map(|a| a.as_string::<i32>());
         let float = |i: usize| {

@@ -38,7 +38,7 @@ pub struct Encrypt {
 /// The record ids of a batch as text (the form bound into the AAD), if configured.
 pub fn record_ids(batch: &RecordBatch, column: Option<usize>) -> Result<Option<ArrayRef>> {
     column
-        .map(|c| arrow::compute::cast(batch.column(c), &DataType::Utf8).map_err(Error::from))
+        .map(|c| crate::io::schema::key_text(batch.column(c)))
         .transpose()
 }
 
