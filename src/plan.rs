@@ -571,6 +571,9 @@ pub fn residual_detect_config(file: &crate::config::PipelineFile) -> crate::dete
             if let Ok(d) = crate::stages::deidentify::detect_config(c) {
                 detect.custom.extend(d.custom);
                 detect.deny.extend(d.deny);
+                // Values the pipeline allows are not residual PII either.
+                detect.allow.extend(d.allow);
+                detect.min_scores.extend(d.min_scores);
             }
         }
     }

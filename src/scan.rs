@@ -62,7 +62,16 @@ pub struct ScanReport {
     pub examples_masked: BTreeMap<String, Vec<String>>,
     /// The sensitive types (PIPL art. 28) among those found.
     pub sensitive_types: Vec<String>,
+    /// Per type, how many candidates scored in each tenth of 0..1 (`[0.2, 0.3)` is
+    /// bin 2; 1.0 falls in bin 9), counted from 0.2 up, below the 0.5 threshold too:
+    /// where to set a stage's `min_score` for a type.
+    pub score_histograms: BTreeMap<String, [u64; 10]>,
 }
+
+/// Candidates from this score up are put in the histograms.
+const HISTOGRAM_FLOOR: f32 = 0.2;
+/// The default threshold (`deidentify`'s `min_score`) for counts and examples.
+const THRESHOLD: f32 = 0.5;
 
 #[derive(Debug, Default, Serialize)]
 pub struct FieldInventory {
@@ -87,6 +96,7 @@ struct Partial {
     records_with_pii: BTreeMap<usize, u64>,
     /// type → (batch index, row, masked) of the earliest examples seen.
     examples: BTreeMap<EntityType, Vec<(u64, usize, String)>>,
+    histograms: BTreeMap<EntityType, [u64; 10]>,
 }
 
 impl Partial {
@@ -101,6 +111,12 @@ impl Partial {
         }
         for (k, v) in other.records_with_pii {
             *self.records_with_pii.entry(k).or_default() += v;
+        }
+        for (k, v) in other.histograms {
+            let h = self.histograms.entry(k).or_default();
+            for (a, b) in h.iter_mut().zip(v) {
+                *a += b;
+            }
         }
         for (k, v) in other.examples {
             let e = self.examples.entry(k).or_default();
@@ -149,6 +165,15 @@ impl ScanReport {
                 format!("; sensitive PI: {}", self.sensitive_types.join(", "))
             }
         ));
+        if !self.score_histograms.is_empty() {
+            s.push_str(
+                "scores (candidates per tenth, 0.2 to 1.0; the default min_score is 0.5):\n",
+            );
+            for (t, h) in &self.score_histograms {
+                let bins: Vec<String> = h[2..].iter().map(|n| n.to_string()).collect();
+                s.push_str(&format!("  {t:<18} {}\n", bins.join(" ")));
+            }
+        }
         s
     }
 }
@@ -193,7 +218,10 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
     let paths: Vec<StringPath> = resolve_fields(&schema, opts.fields.as_deref(), |_, e| {
         Error::Usage(format!("scan --fields: {e}"))
     })?;
-    let detector = Detector::new(&DetectConfig::default());
+    let detector = Detector::new(&DetectConfig {
+        min_score: HISTOGRAM_FLOOR,
+        ..DetectConfig::default()
+    });
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -247,6 +275,11 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
             .map(|(e, v)| (e.as_str().to_string(), v.into_iter().map(|x| x.2).collect()))
             .collect(),
         sensitive_types: Vec::new(),
+        score_histograms: p
+            .histograms
+            .iter()
+            .map(|(e, h)| (e.as_str().to_string(), *h))
+            .collect(),
     };
     for ((pi, e), n) in &p.counts {
         *report.by_type.entry(e.as_str().to_string()).or_default() += n;
@@ -325,6 +358,15 @@ fn scan_event(
         let mut last_row = None;
         for_each_string(data.column(path.column), &path.steps, &mut |row, s| {
             detector.detect(s, &mut found);
+            for d in &found {
+                let bin = ((d.score * 10.0) as usize).min(9);
+                p.histograms.entry(d.entity).or_default()[bin] += 1;
+            }
+            // Candidates above the floor but below the threshold only feed the
+            // histograms; dropping them after overlap resolution keeps exactly the
+            // detections a run at the threshold makes (a weaker span never displaces
+            // a stronger one).
+            found.retain(|d| d.score >= THRESHOLD);
             if found.is_empty() {
                 return;
             }

@@ -395,3 +395,61 @@ fn verify_rescans_with_the_pipelines_own_recognizers() {
         stderr(&o)
     );
 }
+
+#[test]
+fn allow_list_file_and_per_type_thresholds_from_the_pipeline() {
+    let t = tempfile::tempdir().unwrap();
+    let rows = [
+        serde_json::json!({"id": "r1", "text": "客服热线 400-820-8820，王先生的手机 13812345678，邮箱 support@acme.com"}),
+        serde_json::json!({"id": "r2", "text": "Olivia Bennett called from 212-555-0147."}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    std::fs::write(
+        t.path().join("allow.txt"),
+        "# company contacts\nsupport@acme.com\n",
+    )
+    .unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\nallow = [\"400-820-8820\"]\nallow_file = \"allow.txt\"\nmin_score = { default = 0.5, PERSON = 0.99 }\n[gate]\nmax_residual = 0\n",
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
+    // Allowed values stay, and the residual gate does not count them.
+    assert_eq!(
+        rows[0]["text"],
+        "客服热线 400-820-8820，王先生的手机 <PHONE>，邮箱 support@acme.com"
+    );
+    // PERSON raised above every score it gives: names stay, phones go.
+    assert_eq!(rows[1]["text"], "Olivia Bennett called from <PHONE>.");
+
+    // A threshold out of range and an unknown type are refused with the reason.
+    for bad in ["min_score = { PERSON = 1.5 }", "min_score = { NAME = 0.5 }"] {
+        pipeline(
+            t.path(),
+            "in.jsonl",
+            "out2",
+            &format!("[[stages]]\ntype = \"deidentify\"\n{bad}\n"),
+        );
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_ne!(code(&o), 0, "{bad}");
+        assert!(
+            stderr(&o).contains("min_score") || stderr(&o).contains("NAME"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // A missing allow-list file names itself.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out3",
+        "[[stages]]\ntype = \"deidentify\"\nallow_file = \"nope.txt\"\n",
+    );
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("nope.txt"), "{}", stderr(&o));
+}

@@ -51,6 +51,15 @@ fn inventories_fields_with_grades_and_masked_examples_only() {
     assert_eq!(r["fields"]["note"]["grade"], "general PI");
     assert_eq!(r["sensitive_types"], serde_json::json!(["CN_ID_CARD"]));
     assert_eq!(r["examples_masked"]["PHONE"][0], "138****5678");
+    // Score histograms per type: every phone and ID card scored in the top bins.
+    let phone: u64 = r["score_histograms"]["PHONE"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(phone, 1000);
+    assert_eq!(r["score_histograms"]["CN_ID_CARD"][9], 1000);
     assert_eq!(reports[0], reports[1], "same report at 1 and 2 threads");
     // No export is written.
     let entries: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();

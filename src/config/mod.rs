@@ -286,6 +286,33 @@ impl PipelineSource {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<PipelineFile> {
+        let mut file = Self::parse_toml(path, text)?;
+        // Allow-list files are read now, relative to the pipeline file's folder, so
+        // every later use of the stage (run, verify's re-scan) sees the same values.
+        for st in &mut file.stages {
+            if let StageConfig::Deidentify(c) = st {
+                if let Some(f) = &c.allow_file {
+                    let p = path.parent().unwrap_or(Path::new(".")).join(f);
+                    let list = std::fs::read_to_string(&p).map_err(|e| {
+                        Error::Config(format!(
+                            "{}: deidentify allow_file {}: {e}",
+                            path.display(),
+                            p.display()
+                        ))
+                    })?;
+                    c.allow.extend(
+                        list.lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                            .map(String::from),
+                    );
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    fn parse_toml(path: &Path, text: &str) -> Result<PipelineFile> {
         toml::from_str::<PipelineFile>(text).map_err(|e| {
             let line = e
                 .span()

@@ -27,7 +27,10 @@
 //! resolution. A text without an ASCII digit, `@`, `.` or `:` is refused before any
 //! regex runs: no recognizer can match it.
 
+mod address;
 mod fold;
+mod lexicon;
+mod names;
 mod recognizers;
 pub mod validators;
 
@@ -152,6 +155,12 @@ pub struct DetectConfig {
     /// Terms that are always an entity of the given type (names of key people, project
     /// code names), matched exactly (ASCII case-insensitively).
     pub deny: Vec<(EntityType, Vec<String>)>,
+    /// Per-type thresholds that replace `min_score` for their type.
+    pub min_scores: Vec<(EntityType, f32)>,
+    /// Known non-personal values (a company hotline, a support address): a detection
+    /// lying wholly inside an occurrence of one of them is dropped. Matched exactly,
+    /// ASCII case-insensitively.
+    pub allow: Vec<String>,
 }
 
 impl Default for DetectConfig {
@@ -161,7 +170,19 @@ impl Default for DetectConfig {
             min_score: 0.5,
             custom: Vec::new(),
             deny: Vec::new(),
+            min_scores: Vec::new(),
+            allow: Vec::new(),
         }
+    }
+}
+
+impl DetectConfig {
+    /// The threshold a detection of type `e` must reach.
+    pub fn threshold(&self, e: EntityType) -> f32 {
+        self.min_scores
+            .iter()
+            .find(|(t, _)| *t == e)
+            .map_or(self.min_score, |(_, s)| *s)
     }
 }
 
@@ -209,17 +230,22 @@ pub struct CustomRecognizer {
 struct Custom {
     rules: Vec<(CustomRecognizer, Regex)>,
     deny: Option<(aho_corasick::AhoCorasick, Vec<EntityType>)>,
+    allow: Option<aho_corasick::AhoCorasick>,
 }
 
 /// The compiled recognizers. Built once (all regexes compile in `new`), then shared by
 /// threads: `detect` takes `&self` and keeps no state between calls.
 pub struct Detector {
     custom: Custom,
-    /// Chinese names, found from their context words (see `recognizers::ChineseNames`).
-    names_zh: Option<recognizers::ChineseNames>,
+    /// Names, Chinese and English: candidates from lexicons, scored with evidence.
+    names: Option<names::Names>,
+    /// Addresses, Chinese, US and UK: a grammar over reference data, scored.
+    addresses: Option<address::Addresses>,
     rules: Vec<Rule>,
     regexes: Vec<Regex>,
     min_score: f32,
+    /// Per-type thresholds (`DetectConfig::min_scores`).
+    min_scores: Vec<(EntityType, f32)>,
 }
 
 impl fmt::Debug for Detector {
@@ -268,8 +294,25 @@ impl Detector {
                 .map_err(|e| format!("deny-list: {e}"))?;
             Some((ac, kinds))
         };
+        let allow_terms: Vec<&str> = cfg
+            .allow
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let allow = if allow_terms.is_empty() {
+            None
+        } else {
+            Some(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .ascii_case_insensitive(true)
+                    .build(&allow_terms)
+                    .map_err(|e| format!("allow-list: {e}"))?,
+            )
+        };
         let mut d = Detector::builtin(cfg);
-        d.custom = Custom { rules, deny };
+        d.custom = Custom { rules, deny, allow };
         Ok(d)
     }
 
@@ -293,14 +336,20 @@ impl Detector {
             custom: Custom {
                 rules: Vec::new(),
                 deny: None,
+                allow: None,
             },
-            names_zh: cfg
+            names: cfg
                 .entities
                 .contains(&EntityType::Person)
-                .then(recognizers::ChineseNames::new),
+                .then(names::Names::new),
+            addresses: cfg
+                .entities
+                .contains(&EntityType::Address)
+                .then(address::Addresses::new),
             rules,
             regexes,
             min_score: cfg.min_score,
+            min_scores: cfg.min_scores.clone(),
         }
     }
 
@@ -319,25 +368,48 @@ impl Detector {
         }
     }
 
+    /// The threshold a detection of type `e` must reach.
+    fn threshold(&self, e: EntityType) -> f32 {
+        self.min_scores
+            .iter()
+            .find(|(t, _)| *t == e)
+            .map_or(self.min_score, |(_, s)| *s)
+    }
+
     fn detect_plain(&self, text: &str, out: &mut Vec<Detection>) {
         out.clear();
         self.detect_custom(text, out);
-        if let Some(n) = &self.names_zh {
-            n.scan(text, self.min_score, out);
+        let has = recognizers::needs::of(text);
+        if let Some(n) = &self.names {
+            n.scan(text, has, out);
+        }
+        if let Some(a) = &self.addresses {
+            a.scan(text, has, out);
         }
         // Each rule runs only on text holding the bytes its pattern needs (a digit, `@`,
         // `.`, `:`, an upper-case letter, 号): most text lacks most of them. One search
         // per rule, each on its own small lazy DFA. A combined `RegexSet` pass was
         // measured 4× slower: its overlapping search over all patterns spent most of the
         // time determinizing states and rebuilding its cache.
-        let has = recognizers::needs::of(text);
         for i in 0..self.rules.len() {
             let need = self.rules[i].needs;
             if has & need == need {
                 self.run_rule(i, text, out);
             }
         }
+        // Below-threshold candidates go before overlap resolution, so a weak reading
+        // never hides a strong one.
+        out.retain(|d| d.score >= self.threshold(d.entity));
         resolve(out);
+        if let Some(allow) = &self.custom.allow {
+            let allowed: Vec<(usize, usize)> = allow
+                .find_iter(text)
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            if !allowed.is_empty() {
+                out.retain(|d| !allowed.iter().any(|&(s, e)| s <= d.start && d.end <= e));
+            }
+        }
     }
 
     /// User recognizers and deny-list terms. A match must not continue an ASCII word or
@@ -365,14 +437,12 @@ impl Detector {
                         continue;
                     }
                 }
-                if c.score >= self.min_score {
-                    out.push(Detection {
-                        entity: c.entity,
-                        start: m.start(),
-                        end: m.end(),
-                        score: c.score,
-                    });
-                }
+                out.push(Detection {
+                    entity: c.entity,
+                    start: m.start(),
+                    end: m.end(),
+                    score: c.score,
+                });
             }
         }
         if let Some((ac, kinds)) = &self.custom.deny {
@@ -399,7 +469,7 @@ impl Detector {
             };
             let hit = (rule.check)(text, m.start(), m.end());
             if let Some((s, e, score)) = hit {
-                if score >= self.min_score && s < e {
+                if s < e {
                     out.push(Detection {
                         entity: rule.entity,
                         start: s,
@@ -631,6 +701,61 @@ mod tests {
         assert!(only("订单日期2024-05-26，金额1990元", T::DateOfBirth).is_empty());
         assert!(only("出生日期：1990-02-30", T::DateOfBirth).is_empty());
         assert!(only("DOB 2024-13-01", T::DateOfBirth).is_empty());
+    }
+
+    #[test]
+    fn birth_date_cue_binds_to_the_nearest_date() {
+        assert_eq!(
+            only("born 1990-03-05, joined on 2015-06-01", T::DateOfBirth),
+            ["1990-03-05"]
+        );
+        assert_eq!(
+            only("出生日期1988年5月2日，2019年3月1日入职", T::DateOfBirth),
+            ["1988年5月2日"]
+        );
+    }
+
+    #[test]
+    fn allow_list_and_per_type_thresholds() {
+        let text = "客服热线 400-820-8820，王先生的手机 13812345678";
+        let det = Detector::new(&DetectConfig {
+            allow: vec!["400-820-8820".into()],
+            ..DetectConfig::default()
+        });
+        let mut out = Vec::new();
+        det.detect(text, &mut out);
+        let phones: Vec<&str> = out
+            .iter()
+            .filter(|d| d.entity == T::Phone)
+            .map(|d| &text[d.start..d.end])
+            .collect();
+        assert_eq!(phones, ["13812345678"]);
+        // Without the allow-list the hotline is a phone number.
+        assert_eq!(only(text, T::Phone), ["400-820-8820", "13812345678"]);
+        // A per-type threshold above every PHONE score drops phones only.
+        let det = Detector::new(&DetectConfig {
+            min_scores: vec![(T::Phone, 0.99)],
+            ..DetectConfig::default()
+        });
+        det.detect("mail a@b.cn, call 13812345678", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].entity, T::Email);
+    }
+
+    #[test]
+    fn north_american_layouts() {
+        for p in [
+            "(212)555-1234",
+            "212.555.1234",
+            "+1-212-555-1234",
+            "001-212-555-1234x567",
+            "(483)587-3806x95604",
+            "556.450.8899x5790",
+            "212-555-1234 ext. 89",
+        ] {
+            let text = format!("reach me at {p} today");
+            assert_eq!(only(&text, T::Phone), [p], "{p}");
+        }
     }
 
     #[test]

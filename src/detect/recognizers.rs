@@ -19,7 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::validators::{
     cn_id15, cn_id18, gb11714, gb32100, iban_mod97, iban_structure, luhn, valid_ymd,
 };
-use super::{Detection, EntityType};
+use super::EntityType;
 
 /// How the search continues after a refused candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,22 +53,17 @@ pub(crate) mod needs {
     pub const DOT: u8 = 4;
     pub const COLON: u8 = 8;
     pub const UPPER: u8 = 16;
-    /// 号 (house numbers in Chinese addresses).
-    pub const HAO: u8 = 32;
 
     /// The classes present in `text`, in one pass over its bytes.
     pub fn of(text: &str) -> u8 {
         let mut m = 0u8;
-        let b = text.as_bytes();
-        for (i, &c) in b.iter().enumerate() {
+        for &c in text.as_bytes() {
             m |= match c {
                 b'0'..=b'9' => DIGIT,
                 b'@' => AT,
                 b'.' => DOT,
                 b':' => COLON,
                 b'A'..=b'Z' => UPPER,
-                // 号 is E5 8F B7 in UTF-8.
-                0xE5 if b.get(i + 1) == Some(&0x8F) && b.get(i + 2) == Some(&0xB7) => HAO,
                 _ => 0,
             };
         }
@@ -87,7 +82,6 @@ const S_USCC_WEAK: f32 = 0.6;
 const S_PLATE: f32 = 0.85;
 const S_CN_MOBILE: f32 = 0.85;
 const S_PHONE_INTL: f32 = 0.7;
-const S_PHONE_NANP: f32 = 0.7;
 const S_PHONE_NATIONAL: f32 = 0.6;
 const S_IP: f32 = 0.8;
 const S_IP_IN_RUN: f32 = 0.6;
@@ -112,12 +106,22 @@ const CTX_ID: &[&str] = &[
     "id number",
 ];
 const CTX_CARD: &[&str] = &["卡号", "银行卡", "信用卡", "借记卡", "储蓄卡", "card"];
-const CTX_PASSPORT: &[&str] = &["护照", "passport"];
+const CTX_PASSPORT: &[&str] = &[
+    "护照",
+    "passport",
+    "travel document",
+    "travel doc",
+    "旅行证件",
+];
 const CTX_SSN: &[&str] = &["ssn", "social security", "社会安全号"];
 const CTX_DOB: &[&str] = &[
     "出生",
     "生日",
     "出生日期",
+    "生于",
+    "诞生",
+    "生辰",
+    "birth",
     "dob",
     "d.o.b",
     "date of birth",
@@ -153,7 +157,13 @@ pub(crate) fn context_before(text: &str, s: usize, words: &[&str]) -> bool {
     has_context(text, s, &lower)
 }
 
-fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
+pub(crate) fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
+    cue_before(text, s, words).is_some()
+}
+
+/// Where the last of `words` (lower-case) that occurs in the `CONTEXT_CHARS` characters
+/// before `s`, within the same sentence, starts and ends.
+pub(crate) fn cue_before(text: &str, s: usize, words: &[&str]) -> Option<(usize, usize)> {
     let from = text[..s]
         .char_indices()
         .rev()
@@ -161,13 +171,15 @@ fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
         .map_or(0, |(i, _)| i);
     // A context word belongs to its own sentence: "出生日期：…。我在2022-10-01下单" does
     // not make the order date a date of birth.
-    let window = &text[from..s];
-    let window = match window.rfind(['。', '！', '？', '；', '!', '?', ';', '\n']) {
-        Some(i) => &window[i..],
-        None => window,
-    };
-    let window = window.to_ascii_lowercase();
-    words.iter().any(|w| window.contains(w))
+    let mut from = from;
+    if let Some(i) = text[from..s].rfind(['。', '！', '？', '；', '!', '?', ';', '\n']) {
+        from += i;
+    }
+    let window = text[from..s].to_ascii_lowercase();
+    words
+        .iter()
+        .filter_map(|w| window.rfind(w).map(|i| (from + i, from + i + w.len())))
+        .max_by_key(|c| c.1)
 }
 
 fn digits_of(span: &str) -> String {
@@ -244,13 +256,84 @@ fn cn_mobile(text: &str, s: usize, e: usize) -> Option<Hit> {
     neighbours_ok(text, s, e).then_some((s, e, S_CN_MOBILE))
 }
 
+/// A national number with a trunk 0: Chinese landlines (`010-12345678`, `（0755）1234567`)
+/// and UK numbers (`020 7946 0958`, `(0161) 496 0000`), accepted on their form.
 fn phone_national(text: &str, s: usize, e: usize) -> Option<Hit> {
     let n = digits_of(&text[s..e]).len();
-    (neighbours_ok(text, s, e) && (9..=12).contains(&n)).then_some((s, e, S_PHONE_NATIONAL))
+    if !neighbours_ok(text, s, e) || !(9..=12).contains(&n) {
+        return None;
+    }
+    Some((s, e, S_PHONE_NATIONAL))
 }
 
+const CTX_PHONE: &[&str] = &[
+    "phone",
+    "tel",
+    "call",
+    "cell",
+    "mobile",
+    "fax",
+    "contact",
+    "reach",
+    "text",
+    "ph.",
+    "ph:",
+    "new number",
+    "my number",
+    "电话",
+    "手机",
+    "联系",
+    "致电",
+    "号码",
+];
+/// A number that libphonenumber's metadata says is a valid number of its region.
+const S_PHONE_VALID: f32 = 0.85;
+/// A NANP layout whose digits are not a valid number (area code or exchange starting
+/// with 0 or 1, an unassigned area code): still a phone number when the layout says so
+/// firmly (a parenthesised area code, an extension, a +1/001 prefix) or a cue does.
+const S_PHONE_LAYOUT: f32 = 0.55;
+
+/// Whether libphonenumber's metadata (the `phonenumber` crate) says `span` is a valid
+/// number, read in `region` when it has no country code.
+fn phone_valid(span: &str, region: phonenumber::country::Id) -> bool {
+    // The extension is not part of the number libphonenumber validates.
+    let lower = span.to_ascii_lowercase();
+    let cut = lower
+        .find(['x', '#'])
+        .or_else(|| lower.find("ext"))
+        .unwrap_or(span.len());
+    phonenumber::parse(Some(region), span[..cut].trim()).is_ok_and(|n| phonenumber::is_valid(&n))
+}
+
+/// North American numbers in their common layouts: `(212)555-1234`, `212.555.1234`,
+/// `+1-212-555-1234`, `001-212-555-1234x567`, `212-555-1234 ext. 89`.
 fn phone_nanp(text: &str, s: usize, e: usize) -> Option<Hit> {
-    neighbours_ok(text, s, e).then_some((s, e, S_PHONE_NANP))
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    let firm = span.contains('(')
+        || span.starts_with('+')
+        || span.starts_with("001")
+        || span.bytes().any(|c| matches!(c, b'x' | b'X' | b'#'))
+        || span.to_ascii_lowercase().contains("ext");
+    let cue = has_context(text, s, CTX_PHONE);
+    let score = S_PHONE_LAYOUT + if firm { 0.1 } else { 0.0 } + if cue { 0.2 } else { 0.0 };
+    // Three groups of plain digits with one kind of separator and no cue is also how
+    // order and reference numbers are written; keep it only when the groups read as a
+    // NANP area code and exchange (first digit 2-9).
+    let d = digits_of(span);
+    let local = &d[d.len().saturating_sub(10)..];
+    let nanp_like = local.len() == 10
+        && matches!(local.as_bytes()[0], b'2'..=b'9')
+        && matches!(local.as_bytes()[3], b'2'..=b'9');
+    // The layout decides, not libphonenumber's metadata: validating every formatted
+    // candidate with the `phonenumber` crate was measured to cost more than the rest of
+    // the stage (about 100 µs a number); it validates bare digit runs (`phone_bare`).
+    if firm || cue || nanp_like {
+        return Some((s, e, score));
+    }
+    Some((s, e, S_NO_CONTEXT))
 }
 
 /// `+CC …`: groups of digits (or a parenthesised area code) with single separators.
@@ -523,6 +606,41 @@ fn plate(text: &str, s: usize, e: usize) -> Option<Hit> {
     ok.then_some((s, e, S_PLATE))
 }
 
+/// Other countries' passport numbers (`J37585983`, `567532563`, `L55543890`): six to
+/// nine digits after at most two letters, only right after a passport cue.
+fn passport_ctx(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let cue = cue_before(text, s, CTX_PASSPORT)?;
+    // The cue is near: at most 16 characters between it and the number.
+    (text[cue.1..s].chars().count() <= 24).then_some((s, e, S_PASSPORT))
+}
+
+/// Bare national numbers that libphonenumber's metadata validates: UK numbers written
+/// without spaces (`01184960727`), and ten-digit US numbers after a phone cue.
+fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    let cue = has_context(text, s, CTX_PHONE);
+    if span.len() == 11 && span.starts_with('0') {
+        if phone_valid(span, phonenumber::country::Id::GB) {
+            return Some((s, e, S_PHONE_VALID));
+        }
+        return cue.then_some((s, e, S_PHONE_NATIONAL));
+    }
+    if span.len() == 10 && cue {
+        if phone_valid(span, phonenumber::country::Id::US) {
+            return Some((s, e, S_PHONE_INTL));
+        }
+        let b = span.as_bytes();
+        return (b[3] >= b'2').then_some((s, e, S_PHONE_NATIONAL));
+    }
+    None
+}
+
 fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !neighbours_ok(text, s, e) {
         return None;
@@ -553,6 +671,14 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
         .iter()
         .position(|m| lower.contains(m))
         .map(|i| i as u32 + 1);
+    // 19900305: a compact date, only with a cue (it is also any eight-digit number).
+    let compact = nums.len() == 1 && span.len() == 8;
+    let nums = if compact {
+        let n = nums[0];
+        vec![n / 10000, n / 100 % 100, n % 100]
+    } else {
+        nums
+    };
     let valid = match (month_name, nums.as_slice()) {
         // "March 3, 1990" / "3 March 1990"
         (Some(m), [a, b]) => {
@@ -570,326 +696,52 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !valid {
         return None;
     }
-    let score = if has_context(text, s, CTX_DOB) {
-        S_DOB
-    } else {
-        S_NO_CONTEXT
+    // The cue binds to the nearest date after it: "born 1990-03-05, joined 2015-06-01"
+    // makes only the first a date of birth. Any digit run of four or more, or a year
+    // written with 年, between the cue and this date means an earlier date took it.
+    // A cue right after the date also makes it one (1959年10月29日出生, 1987.10.6生);
+    // such a cue is then used up and does not reach a later date.
+    let after = text[e..].trim_start();
+    if after.starts_with("出生")
+        || after.starts_with("生，")
+        || after.starts_with("生,")
+        || after.starts_with("生。")
+        || after.starts_with("生）")
+    {
+        return Some((s, e, S_DOB));
+    }
+    let score = match cue_before(text, s, CTX_DOB) {
+        Some((cs, ce)) if !holds_year(&text[ce..s]) && !date_ends_at(text, cs) => S_DOB,
+        _ if compact => return None,
+        _ => S_NO_CONTEXT,
     };
     Some((s, e, score))
 }
 
-const S_PERSON: f32 = 0.85;
-
-/// Words right before a name (ASCII ones case-insensitively), apart from spaces and
-/// `:`/`,` between them and the name.
-const CTX_NAME_BEFORE: &[&str] = &[
-    "联系人",
-    "收件人",
-    "收货人",
-    "寄件人",
-    "我叫",
-    "我是",
-    "名字是",
-    "名字叫",
-    "姓名",
-    "客户",
-    "本人",
-    "户名",
-    "请转告",
-    "转告",
-    "同事",
-    "负责人",
-    "经办人",
-    "持卡人",
-    "致",
-    "my name is",
-    "name is",
-    "i am",
-    "i'm",
-    "dear",
-    "mr",
-    "mr.",
-    "mrs",
-    "mrs.",
-    "ms",
-    "ms.",
-    "miss",
-    "dr",
-    "dr.",
-    "contact",
-    "customer",
-    "account holder",
-    "holder",
-    "deliver to",
-    "ask for",
-    "signed",
-    "regards",
-    "sincerely",
-    "attention",
-    "attn",
-    "colleague",
-    "call",
-    "name",
-    "recipient",
-    "from",
-    "thanks",
-    "thank you",
-    "hi",
-    "hello",
-    "好的",
-    "您好",
-    "你好",
-];
-/// Words right after a Chinese name.
-const CTX_NAME_AFTER: &[&str] = &[
-    "先生", "女士", "小姐", "收", "同学", "老师", "经理", "医生", "律师", "师傅",
-];
-/// Characters that do not occur in a given name here but often follow one.
-const NAME_STOP: &str = "的了在是和与及说收先女姐您你我他她们请电话手机地址邮箱号已将把被给从到对向也都就要会能还又再很上下今昨快紧出身";
-
-/// True when the text right before `s` (after trimming spaces and `:` `,` `：` `，`)
-/// ends with a name context word.
-fn name_context_before(text: &str, s: usize) -> bool {
-    let before = text[..s].trim_end_matches([' ', ':', '：', ',', '，', '\u{feff}']);
-    // The longest context word is 15 bytes; look at the last 48 without allocating.
-    let mut start = before.len().saturating_sub(48);
-    while !before.is_char_boundary(start) {
-        start += 1;
-    }
-    let tail = &before[start..];
-    let ends_with = |t: &str, w: &str| {
-        let Some(cut) = t.len().checked_sub(w.len()) else {
-            return false;
-        };
-        t.is_char_boundary(cut)
-            && t[cut..].eq_ignore_ascii_case(w)
-            && (!w.is_ascii()
-                || !t[..cut]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| c.is_ascii_alphanumeric()))
-    };
-    // An honorific is followed by the name directly ("Dr. Lee"), never by a comma:
-    // "Maple Dr, San Jose" is a street.
-    let comma = text[before.len()..s].contains([',', '，']);
-    CTX_NAME_BEFORE
-        .iter()
-        .filter(|w| !(comma && HONORIFICS.contains(w)))
-        .any(|w| ends_with(tail, w))
+/// True when a date ends right before `i`, with nothing between: a digit, 日 or 月
+/// (`1959年10月29日出生`).
+fn date_ends_at(text: &str, i: usize) -> bool {
+    text[..i]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_ascii_digit() || c == '日' || c == '月')
 }
 
-const HONORIFICS: &[&str] = &["mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "miss"];
-
-/// Chinese names, found from their context rather than by a pattern: most surname
-/// characters are also common words (上、和、时、明 …), so a pattern would fire every few
-/// characters of Chinese text. Instead an Aho-Corasick pass finds the context words, and
-/// a name is read right after a word such as 联系人、我叫、客户 (surname + one or two
-/// given-name characters), or right before an honorific such as 先生、女士、收.
-pub(crate) struct ChineseNames {
-    ac: aho_corasick::AhoCorasick,
-    /// Per pattern: true for a word before a name, false for one after it.
-    before: Vec<bool>,
-}
-
-impl ChineseNames {
-    pub(crate) fn new() -> ChineseNames {
-        let words: Vec<&str> = CTX_NAME_BEFORE
-            .iter()
-            .chain(CTX_NAME_AFTER.iter())
-            .copied()
-            .collect();
-        let ac = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .ascii_case_insensitive(true)
-            .build(&words)
-            .expect("context words build");
-        ChineseNames {
-            ac,
-            before: (0..words.len())
-                .map(|i| i < CTX_NAME_BEFORE.len())
-                .collect(),
-        }
-    }
-
-    pub(crate) fn scan(&self, text: &str, min_score: f32, out: &mut Vec<Detection>) {
-        if S_PERSON < min_score {
-            return;
-        }
-        for m in self.ac.find_iter(text) {
-            let span = if self.before[m.pattern().as_usize()] {
-                let w = &text[m.start()..m.end()];
-                if w.is_ascii() && alnum_before(text, m.start()) {
-                    continue;
-                }
-                let rest = &text[m.end()..];
-                let skip = rest.len()
-                    - rest
-                        .trim_start_matches(|c: char| {
-                            c.is_whitespace() || matches!(c, ':' | '：' | ',' | '，' | '\u{feff}')
-                        })
-                        .len();
-                name_at(text, m.end() + skip)
-            } else {
-                let w = &text[m.start()..m.end()];
-                // 收 closes an address line (范思晨收，) but also begins 收到/收货.
-                if w == "收" && text[m.end()..].chars().next().is_some_and(is_han) {
-                    continue;
-                }
-                name_before(text, m.start())
-            };
-            if let Some((s, e)) = span {
-                out.push(Detection {
-                    entity: EntityType::Person,
-                    start: s,
-                    end: e,
-                    score: S_PERSON,
-                });
+/// True when `t` holds a run of four or more ASCII digits (a year, or a date written
+/// with one).
+fn holds_year(t: &str) -> bool {
+    let mut run = 0;
+    for b in t.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run >= 4 {
+                return true;
             }
+        } else {
+            run = 0;
         }
     }
-}
-
-fn is_han(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c)
-}
-
-fn surname_len(text: &str) -> usize {
-    if let Some(c) = ZH_COMPOUND_SURNAMES.iter().find(|c| text.starts_with(**c)) {
-        return c.len();
-    }
-    match text.chars().next() {
-        Some(c) if ZH_SURNAMES.contains(c) => c.len_utf8(),
-        _ => 0,
-    }
-}
-
-fn given_ok(c: char) -> bool {
-    is_han(c) && !NAME_STOP.contains(c)
-}
-
-/// Surname + up to two given-name characters starting at `s`.
-fn name_at(text: &str, s: usize) -> Option<(usize, usize)> {
-    let sl = surname_len(&text[s..]);
-    if sl == 0 {
-        return None;
-    }
-    let mut e = s + sl;
-    for c in text[e..].chars().take(2) {
-        if !given_ok(c) {
-            break;
-        }
-        e += c.len_utf8();
-    }
-    // 赵小姐 is a surname and an honorific, not the name 赵小.
-    if &text[s + sl..e] == "小" && text[e..].starts_with('姐') {
-        return None;
-    }
-    (e > s + sl).then_some((s, e))
-}
-
-/// Surname + one or two given-name characters ending at `e`: the three-character
-/// reading when its first character is a surname, else the two-character one.
-fn name_before(text: &str, e: usize) -> Option<(usize, usize)> {
-    let back: Vec<(usize, char)> = text[..e].char_indices().rev().take(4).collect();
-    let fits = |k: usize| -> Option<(usize, usize)> {
-        let (s, _) = *back.get(k - 1)?;
-        let sl = surname_len(&text[s..e]);
-        let given = &text[s + sl..e];
-        (sl > 0 && !given.is_empty() && given.chars().all(given_ok)).then_some((s, e))
-    };
-    fits(4)
-        .filter(|(s, _)| {
-            ZH_COMPOUND_SURNAMES
-                .iter()
-                .any(|c| text[*s..].starts_with(c))
-        })
-        .or_else(|| fits(3))
-        .or_else(|| fits(2))
-}
-
-/// An English name: two or three capitalised words right after a context word (my name
-/// is, Dear, contact, customer …); one word is enough after Mr/Ms/Dr.
-fn person_en(text: &str, s: usize, e: usize) -> Option<Hit> {
-    if !neighbours_ok(text, s, e) || !name_context_before(text, s) {
-        return None;
-    }
-    let words = text[s..e].split(' ').count();
-    let before = text[..s].trim_end().to_ascii_lowercase();
-    let honorific = HONORIFICS.iter().any(|h| before.ends_with(h));
-    (words >= 2 || honorific).then_some((s, e, S_PERSON))
-}
-
-const ZH_COMPOUND_SURNAMES: &[&str] = &[
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
-    "令狐", "夏侯", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延",
-];
-const ZH_SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝";
-
-const S_ADDRESS: f32 = 0.8;
-
-/// Words that introduce an address and are not part of it.
-const ADDRESS_LEAD: &[&str] = &[
-    "收货地址",
-    "地址是",
-    "地址",
-    "住址",
-    "寄到",
-    "送到",
-    "发到",
-    "住在",
-    "家住",
-    "位于",
-];
-
-static ZH_ADDRESS_HEAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
-        r"(?:\p{Han}{2,3}(?:省|自治区))?(?:\p{Han}{2,3}市)?(?:\p{Han}{1,4}?(?:区|县|旗))?\p{Han}{1,8}?(?:路|街|大道|道|巷|弄|胡同)(?:[0-9]{1,5}弄)?$",
-    )
-    .expect("address pattern")
-});
-static ZH_ADDRESS_TAIL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
-        r"^(?:\p{Han}{1,8}(?:小区|花园|大厦|公寓|苑|园|城|广场|中心|里|村|庭|府))?(?:[0-9A-Za-z]{1,3}(?:栋|幢|号楼|座))?(?:[0-9]{1,2}单元)?(?:[0-9]{1,2}(?:层|楼))?(?:[0-9]{1,5}室?)?",
-    )
-    .expect("address pattern")
-});
-
-/// A Chinese street address, anchored on its house number (`97号`): the road and the
-/// administrative units before it (省/市/区/县, read back over Chinese characters up to
-/// a word such as 地址 or 寄到), and the estate, building, unit and room after it
-/// (小区、8栋、5单元、2204室). Unlike the other checks this one widens its candidate.
-fn address_zh(text: &str, s: usize, e: usize) -> Option<Hit> {
-    if alnum_before(text, s) {
-        return None;
-    }
-    // Chinese characters (and the digits of a lane, 新华路123弄) right before the
-    // number, at most 32.
-    let mut start = s;
-    for (i, c) in text[..s].char_indices().rev().take(32) {
-        if !is_han(c) && !c.is_ascii_digit() {
-            break;
-        }
-        start = i;
-    }
-    let mut head = &text[start..s];
-    if let Some(cut) = ADDRESS_LEAD
-        .iter()
-        .filter_map(|w| head.rfind(w).map(|i| i + w.len()))
-        .max()
-    {
-        head = &head[cut..];
-    }
-    let m = ZH_ADDRESS_HEAD.find(head)?;
-    let from = s - head.len() + m.start();
-    let tail = ZH_ADDRESS_TAIL.find(&text[e..]).map_or(0, |m| m.end());
-    Some((from, e + tail, S_ADDRESS))
-}
-
-/// A US or UK street address: number, street name and suffix, then optionally the city
-/// and a ZIP code or postcode (`5711 Sunset St, Brooklyn, NY 11290`,
-/// `Flat 13, 95B York Avenue, Leeds LS1 8DE`).
-fn address_en(text: &str, s: usize, e: usize) -> Option<Hit> {
-    neighbours_ok(text, s, e).then_some((s, e, S_ADDRESS))
+    false
 }
 
 fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
@@ -944,32 +796,12 @@ pub(crate) fn rules() -> Vec<Rule> {
         check,
         needs,
     };
-    use needs::{AT, COLON, DIGIT, DOT, HAO, UPPER};
+    use needs::{AT, COLON, DIGIT, DOT, UPPER};
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
     let dob = format!(
-        r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}} {month} [12][0-9]{{3}}"
+        r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}}(?:st|nd|rd|th)? {month},? [12][0-9]{{3}}|[0-9]{{1,2}}[-.][0-9]{{1,2}}[-.][12][0-9]{{3}}|[0-9]{{1,2}}-{month}-[12][0-9]{{3}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}号|[12][0-9]{{3}}[01][0-9][0-3][0-9]"
     );
-    // A name word: McDonald, MacLeod, O'Brien, Smith-Jones, Smith; a middle initial
-    // ("Emma R. Evans") may follow the first word.
-    let word = r"(?:Ma?c[A-Z][a-z]+|O'[A-Z][a-z]+|[A-Z][a-z]+(?:-[A-Z][a-z]+)?)";
-    let person_en_re = format!(r"{word}(?: [A-Z]\.)?(?: {word}){{0,2}}");
-    let address_en_re = r"(?:(?:Flat|Apt|Apartment|Unit|Suite) [0-9]{1,4}[A-Z]?, )?[0-9]{1,5}[A-Z]? (?:[A-Z][a-z']+ ){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Terrace|Close|Crescent|Square|Sq|Gardens|Loop|Row|Mews|Grove|Walk|Hill|Park|Highway|Hwy)\.?(?:, [A-Z][a-z]+(?: [A-Z][a-z]+){0,2})?(?:,? [A-Z]{2} [0-9]{5}(?:-[0-9]{4})?| [A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2})?";
     vec![
-        r(
-            T::Address,
-            r"[0-9]{1,5}号",
-            Scan::Retry,
-            address_zh,
-            DIGIT | HAO,
-        ),
-        r(
-            T::Address,
-            address_en_re,
-            Scan::Retry,
-            address_en,
-            DIGIT | UPPER,
-        ),
-        r(T::Person, &person_en_re, Scan::Retry, person_en, UPPER),
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT),
         r(
             T::CnIdCard,
@@ -994,14 +826,14 @@ pub(crate) fn rules() -> Vec<Rule> {
         ),
         r(
             T::Phone,
-            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,4}[ \-])[0-9]{2,4}(?:[ \-]?[0-9]{2,4}){1,2}",
+            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
             Scan::Retry,
             phone_national,
             DIGIT,
         ),
         r(
             T::Phone,
-            r"(?:\+?[1-9][0-9]{0,2}[ \-.])?(?:\([2-9][0-9]{2}\)[ \-.]?|[2-9][0-9]{2}[ \-.])[2-9][0-9]{2}[ \-.][0-9]{4}",
+            r"(?:(?:\+1|001|1)[ \-.]?)?(?:\([0-9]{3}\)[ \-.]?|[0-9]{3}[ \-.])[0-9]{3}[ \-.][0-9]{4}(?: ?(?:[xX#]|[Ee]xt\.?|[Ee]xtension) ?[0-9]{1,6})?",
             Scan::Retry,
             phone_nanp,
             DIGIT,
@@ -1039,7 +871,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         ),
         r(
             T::CnLicensePlate,
-            r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·・ ]?[A-HJ-NP-Z0-9]{5,6}",
+            r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][·・ \-]?[A-HJ-NP-Z0-9]{5,6}",
             Scan::Retry,
             plate,
             UPPER,
@@ -1050,6 +882,20 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Retry,
             passport,
             UPPER | DIGIT,
+        ),
+        r(
+            T::Passport,
+            r"[A-Z]{1,2}[0-9]{6,8}|[0-9]{9}",
+            Scan::Retry,
+            passport_ctx,
+            DIGIT,
+        ),
+        r(
+            T::Phone,
+            r"0[0-9]{10}|[2-9][0-9]{9}",
+            Scan::Retry,
+            phone_bare,
+            DIGIT,
         ),
         r(
             T::UsSsn,

@@ -47,9 +47,19 @@ pub struct DeidentifyConfig {
     #[serde(default)]
     pub entities: Option<Vec<String>>,
     /// Detections scoring below this are ignored (checksum-validated types score 1.0,
-    /// context-dependent ones less).
-    #[serde(default = "default_min_score")]
-    pub min_score: f32,
+    /// context-dependent ones less): one number for every type, or per type with an
+    /// optional `default`: `{ default = 0.5, PERSON = 0.6, ADDRESS = 0.55 }`.
+    #[serde(default)]
+    pub min_score: MinScore,
+    /// Known non-personal values that stay: `["400-820-8820", "support@acme.com"]`. A
+    /// detection lying wholly inside one of them is dropped (exact match, ASCII
+    /// case-insensitive).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// A file of such values, one per line (`#` comments), relative to the pipeline
+    /// file's folder; read when the pipeline is loaded.
+    #[serde(default)]
+    pub allow_file: Option<String>,
     /// The pipeline's own recognizers (`[[stages.recognizers]]`).
     #[serde(default)]
     pub recognizers: Vec<RecognizerConfig>,
@@ -65,6 +75,49 @@ pub struct DeidentifyConfig {
     /// The entity type of a structured column; when omitted it is sampled from the input.
     #[serde(default)]
     pub types: BTreeMap<String, String>,
+}
+
+/// `min_score`: one threshold, or thresholds per type.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum MinScore {
+    All(f32),
+    PerType(BTreeMap<String, f32>),
+}
+
+impl Default for MinScore {
+    fn default() -> Self {
+        MinScore::All(default_min_score())
+    }
+}
+
+impl MinScore {
+    /// The default threshold and the per-type ones, checked (0..=1, known type names).
+    pub fn resolve(&self) -> std::result::Result<(f32, Vec<(EntityType, f32)>), String> {
+        let check = |name: &str, v: f32| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(format!("min_score {name} = {v}: must be between 0 and 1"))
+            }
+        };
+        match self {
+            MinScore::All(v) => Ok((check("", *v)?, Vec::new())),
+            MinScore::PerType(m) => {
+                let mut base = default_min_score();
+                let mut per = Vec::new();
+                for (k, v) in m {
+                    if k == "default" {
+                        base = check(k, *v)?;
+                    } else {
+                        let e = EntityType::parse(k).ok_or_else(|| unknown_entity(k))?;
+                        per.push((e, check(k, *v)?));
+                    }
+                }
+                Ok((base, per))
+            }
+        }
+    }
 }
 
 /// A whole-value rule for a structured column: an action, or `auto` (the action of the
@@ -230,11 +283,14 @@ pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig
         .iter()
         .map(|(name, terms)| Ok((entity_named(name)?, terms.clone())))
         .collect::<std::result::Result<Vec<_>, String>>()?;
+    let (min_score, min_scores) = cfg.min_score.resolve()?;
     Ok(DetectConfig {
         entities,
-        min_score: cfg.min_score,
+        min_score,
         custom,
         deny,
+        min_scores,
+        allow: cfg.allow.clone(),
     })
 }
 
@@ -373,9 +429,7 @@ impl Deidentify {
             }
         }
         let mut paths = resolve_fields(schema, cfg.fields.as_deref(), err)?;
-        if !(0.0..=1.0).contains(&cfg.min_score) {
-            return Err(err("min_score", "min_score must be between 0 and 1".into()));
-        }
+        cfg.min_score.resolve().map_err(|e| err("min_score", e))?;
         let dc = detect_config(cfg).map_err(|e| err("entit", e))?;
         let own: Vec<EntityType> = dc
             .custom

@@ -1,0 +1,987 @@
+//! ADDRESS: postal addresses in Chinese, US and UK forms, read by a small grammar over
+//! the reference data and scored by how many of an address's parts were found.
+//!
+//! Chinese, left to right: divisions (province → prefecture → county, from the official
+//! division list, in full or short form, or any name ending in 省/市/区/县/镇/乡/街道
+//! after one), then a road or place (…路/街/大道/巷/胡同/条/里/村 …), a number (号/弄),
+//! an estate (小区、花园、大厦 …), building (栋/幢/号楼/座), unit (单元), floor (层/楼)
+//! and room (室). A candidate starts at a division, at a road with a number, or right
+//! after a lead word (地址、寄到、住在 …). A lone place name (我去杭州出差) is not an
+//! address; two divisions, or one with a road, are.
+//!
+//! US and UK, around three anchors: a street line (number, optional directional, one to
+//! four capitalised words, a USPS Publication 28 suffix, optional directional and
+//! secondary unit), a `State ZIP` or military `APO AE 09012` tail, and a UK postcode
+//! with a real postcode area. From an anchor the span grows over the neighbouring
+//! address lines (comma- or newline-separated capitalised segments: city, county,
+//! state, ZIP or postcode), and a `Flat 5`/`Apt 2B`/`Suite 300` before or after.
+//!
+//! Invariants: spans start and end on char boundaries, hold no sentence punctuation
+//! (。！？; and a full stop followed by a space end them), and scores are in 0..=1.
+
+use super::lexicon::{lexicon, Lexicon, WordKind};
+use super::names::is_han;
+use super::recognizers::needs;
+use super::{Detection, EntityType};
+
+pub(crate) struct Addresses {
+    starts: ZhStarts,
+}
+
+impl Addresses {
+    pub(crate) fn new() -> Addresses {
+        Addresses {
+            starts: ZhStarts::new(lexicon()),
+        }
+    }
+
+    pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+        let lex = lexicon();
+        if !text.is_ascii() {
+            scan_zh(lex, &self.starts, text, out);
+        }
+        if has & needs::UPPER != 0 {
+            scan_en(lex, text, out);
+        }
+    }
+}
+
+fn push(out: &mut Vec<Detection>, s: usize, e: usize, score: f32) {
+    if s < e {
+        out.push(Detection {
+            entity: EntityType::Address,
+            start: s,
+            end: e,
+            score: score.clamp(0.0, 1.0),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Chinese
+
+/// Words before an address that are not part of it.
+const ZH_LEAD: &[&str] = &[
+    "地址",
+    "住址",
+    "收货地址",
+    "送货地址",
+    "邮寄地址",
+    "通讯地址",
+    "联系地址",
+    "家庭地址",
+    "现住址",
+    "户籍地址",
+    "户籍",
+    "居住地",
+    "所在地",
+    "寄到",
+    "寄往",
+    "寄至",
+    "送到",
+    "送至",
+    "送往",
+    "发到",
+    "发往",
+    "邮寄到",
+    "快递到",
+    "配送到",
+    "派送到",
+    "住在",
+    "住",
+    "家住",
+    "居住在",
+    "居住于",
+    "现居",
+    "现居住",
+    "位于",
+    "搬到",
+    "搬去",
+    "搬至",
+    "地点",
+    "收件地址",
+    "注册地址",
+    "办公地址",
+    "公司地址",
+    "门店地址",
+    "到达",
+    "送货到",
+    "上门",
+    "放到",
+    "改成",
+    "改为",
+    "新地址",
+    "旧地址",
+    "原住址",
+    "新住址",
+    "坐落",
+    "所在",
+];
+/// Suffixes of a road or a named place in a street address.
+const ZH_ROAD: &[&str] = &[
+    "大街", "大道", "胡同", "公路", "环路", "高速", "路", "街", "道", "巷", "弄", "条", "里", "村",
+    "屯", "庄", "坊", "湾", "段",
+];
+/// Suffixes of an estate or a building complex.
+const ZH_ESTATE: &[&str] = &[
+    "小区", "花园", "大厦", "公寓", "家园", "新村", "新城", "公馆", "广场", "中心", "大楼", "商城",
+    "名苑", "雅苑", "苑", "园", "城", "府", "庭", "邸", "阁", "湾", "居", "坊", "院", "社区", "村",
+    "组", "宿舍", "楼",
+];
+/// Administrative suffixes for names that are not in the division list.
+const ZH_ADMIN: &[&str] = &[
+    "自治区",
+    "特别行政区",
+    "自治州",
+    "省",
+    "市",
+    "区",
+    "县",
+    "镇",
+    "乡",
+    "街道",
+    "旗",
+    "盟",
+    "州",
+];
+
+/// Byte length of the longest division name (or generic administrative unit after a
+/// known one) at `s`, and whether it came from the list.
+fn zh_division_at(lex: &Lexicon, text: &str, s: usize, after_known: bool) -> Option<(usize, bool)> {
+    let mut best = None;
+    let mut end = s;
+    for (i, c) in text[s..].chars().enumerate() {
+        if !is_han(c) || i >= lex.zh_division_max_chars {
+            break;
+        }
+        end += c.len_utf8();
+        if i >= 1 && lex.zh_division(&text[s..end]).is_some() {
+            best = Some((end - s, true));
+        }
+    }
+    // A short name with another unit's suffix (银川县, 兴安盟市: generated and
+    // misremembered addresses) takes the suffix along.
+    if let Some((len, known)) = best {
+        let next = text[s + len..].chars().next();
+        if let Some(c) = next.filter(|c| "省市区县州旗盟镇乡".contains(*c)) {
+            return Some((len + c.len_utf8(), known));
+        }
+        return best;
+    }
+    if !after_known {
+        return None;
+    }
+    // Generic: 1–5 Han characters and an administrative suffix (an unlisted district),
+    // not starting with a function word (秀英|在泰州市 is not one division).
+    if text[s..].starts_with([
+        '在', '到', '的', '和', '与', '从', '去', '来', '是', '于', '往',
+    ]) {
+        return None;
+    }
+    let mut end = s;
+    for (i, c) in text[s..].chars().enumerate() {
+        if !is_han(c) || i >= 7 {
+            break;
+        }
+        end += c.len_utf8();
+        if i >= 1 && ZH_ADMIN.iter().any(|a| text[s..end].ends_with(a)) {
+            return Some((end - s, false));
+        }
+    }
+    None
+}
+
+/// Digits (ASCII or Chinese numerals), letters and dashes at `i`; returns the end.
+fn zh_num(text: &str, i: usize) -> usize {
+    let mut e = i;
+    for c in text[i..].chars() {
+        if c.is_ascii_alphanumeric()
+            || "一二三四五六七八九十百零〇甲乙丙丁东西南北之-－—".contains(c)
+        {
+            e += c.len_utf8();
+        } else {
+            break;
+        }
+    }
+    e
+}
+
+/// The road or place part at `s`: up to 10 Han characters (digits and numerals allowed,
+/// 中山五路, 东四十条) ending with a road suffix. Returns its end.
+fn zh_road_at(text: &str, s: usize) -> Option<usize> {
+    let mut e = s;
+    let mut best = None;
+    for (i, c) in text[s..].chars().enumerate() {
+        if i >= 12 || !(is_han(c) || c.is_ascii_digit()) {
+            break;
+        }
+        e += c.len_utf8();
+        // Suffixes that are also ordinary words (柜子里, 心里) end a road only after a
+        // name that is not a common word.
+        let ambiguous = ["里", "村", "条", "段", "湾", "庄", "坊", "屯", "道"]
+            .iter()
+            .find(|r| text[s..e].ends_with(**r))
+            .is_some_and(|r| {
+                let stem = &text[s..e - r.len()];
+                stem.chars().count() < 2
+                    || matches!(lexicon().zh_word(stem), Some((_, WordKind::Common)))
+            });
+        // A road name holds no administrative unit (地址青岛市…海尔路 is not one road).
+        if ['省', '市', '区', '县'].contains(&c) {
+            break;
+        }
+        if i >= 1 && !ambiguous && ZH_ROAD.iter().any(|r| text[s..e].ends_with(r)) {
+            // Stop at the first road suffix that is followed by a number or the end
+            // of the Han run; otherwise keep looking for a longer one (中山北路).
+            best = Some(e);
+            let next = text[e..].chars().next();
+            if next.is_none_or(|n| !is_han(n)) {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Number, estate, building, unit, floor and room after a road or a division: returns
+/// the end and how many parts were read.
+fn zh_tail(text: &str, s: usize) -> (usize, u32) {
+    let mut e = s;
+    let mut parts = 0;
+    let skip_sp = |i: usize| {
+        i + text[i..]
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\u{3000}')
+            .map(char::len_utf8)
+            .sum::<usize>()
+    };
+    loop {
+        let i = skip_sp(e);
+        let n = zh_num(text, i);
+        let rest = &text[n..];
+        // Number + unit word.
+        let has_unit = [
+            "号", "弄", "栋", "幢", "座", "单元", "层", "楼", "室", "房", "户", "铺", "门", "期",
+            "区", "排", "组", "F", "f",
+        ]
+        .iter()
+        .any(|u| rest.starts_with(u));
+        let digits = text[i..n].bytes().filter(u8::is_ascii_digit).count();
+        let floor = text[i..n].ends_with(['F', 'f']);
+        if n > i && (has_unit || (parts > 0 && (digits >= 3 || floor))) {
+            let unit = [
+                "号楼", "号院", "号", "弄", "栋", "幢", "座", "单元", "层", "楼", "室", "房", "户",
+                "铺", "门", "期", "区", "排", "组", "F", "f",
+            ]
+            .iter()
+            .find(|u| rest.starts_with(**u));
+            if let Some(u) = unit {
+                e = n + u.len();
+                parts += 1;
+                continue;
+            }
+            // A bare room number after a building or unit (3单元502, 大厦10F).
+            e = n;
+            parts += 1;
+            continue;
+        }
+        // Estate or building complex name: up to 8 Han characters ending in an estate
+        // suffix.
+        let mut k = i;
+        let mut found = None;
+        for (j, c) in text[i..].chars().enumerate() {
+            if j >= 10 || !is_han(c) {
+                break;
+            }
+            k += c.len_utf8();
+            if j >= 1 && ZH_ESTATE.iter().any(|w| text[i..k].ends_with(w)) {
+                found = Some(k);
+            }
+        }
+        match found {
+            Some(k) if parts > 0 || k > i => {
+                e = k;
+                parts += 1;
+            }
+            _ => break,
+        }
+        if parts > 8 {
+            break;
+        }
+    }
+    (e, parts)
+}
+
+fn zh_lead_before(text: &str, s: usize) -> bool {
+    let t = text[..s].trim_end_matches(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ':' | '：' | '，' | ',' | '【' | '】' | '[' | ']' | '\u{3000}'
+            )
+    });
+    let t = t.strip_suffix(['是', '为', '在']).unwrap_or(t);
+    ZH_LEAD.iter().any(|w| t.ends_with(w))
+}
+
+/// Where Chinese address candidates start: every division name and every lead word,
+/// found in one Aho-Corasick pass (pattern ids below `leads` are lead words).
+pub(crate) struct ZhStarts {
+    ac: aho_corasick::AhoCorasick,
+    leads: usize,
+}
+
+impl ZhStarts {
+    fn new(lex: &Lexicon) -> ZhStarts {
+        let mut words: Vec<&str> = ZH_LEAD.to_vec();
+        let leads = words.len();
+        let mut names: Vec<&str> = lex.zh_division_names().collect();
+        names.sort_unstable();
+        words.extend(names);
+        ZhStarts {
+            ac: aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&words)
+                .expect("division names build"),
+            leads,
+        }
+    }
+}
+
+fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection>) {
+    let mut covered = 0;
+    for m in starts.ac.find_iter(text) {
+        let mut i = m.start();
+        let is_lead = m.pattern().as_usize() < starts.leads;
+        if is_lead {
+            // A lead word is context, not address: start after it, and after a copula
+            // (地址是…, 住在…).
+            i = m.end();
+            if let Some(c) = ['是', '为', '在']
+                .into_iter()
+                .find(|c| text[i..].starts_with(*c))
+            {
+                i += c.len_utf8();
+            }
+        }
+        if i < covered || i >= text.len() {
+            continue;
+        }
+        let lead = is_lead || zh_lead_before(text, i);
+        // Divisions.
+        let mut ends = vec![i];
+        let mut listed = 0;
+        while let Some((len, known)) =
+            zh_division_at(lex, text, *ends.last().unwrap_or(&i), listed > 0)
+        {
+            ends.push(ends.last().unwrap_or(&i) + len);
+            listed += u32::from(known);
+            if ends.len() > 5 {
+                break;
+            }
+        }
+        // Without a division, a road starts a candidate only after a lead word; roads
+        // elsewhere are found from their number (below).
+        if ends.len() == 1 && !lead {
+            continue;
+        }
+        // The road: after the divisions, or, when none follows them, named after the
+        // last of them (…东莞街: 东莞 is a city and a street name).
+        // A road that is a common word (铁路, 马路) or that names an organisation
+        // (上海铁路局) is not part of an address.
+        let road_at = |e: usize| {
+            zh_road_at(text, e).filter(|&r| {
+                !matches!(lex.zh_word(&text[e..r]), Some((_, WordKind::Common)))
+                    && !["局", "公司", "集团", "站", "所", "院"]
+                        .iter()
+                        .any(|w| text[r..].starts_with(w))
+            })
+        };
+        let mut divs = ends.len() - 1;
+        let mut road = road_at(ends[divs]);
+        if road.is_none() && divs >= 2 {
+            if let Some(r) = road_at(ends[divs - 1]) {
+                divs -= 1;
+                road = Some(r);
+            }
+        }
+        let e = ends[divs];
+        let after_road = road.unwrap_or(e);
+        let (tail_end, tail) = zh_tail(text, after_road);
+        let has_road = road.is_some();
+        let numbered = tail > 0;
+        let score = if divs == 0 && !has_road {
+            // After a lead word, an estate with a number (地址：翠湖小区6栋).
+            if lead && tail > 0 && text[i..tail_end].bytes().any(|b| b.is_ascii_digit()) {
+                0.7
+            } else {
+                0.0
+            }
+        } else if divs == 0 {
+            // A road alone: 中山五路633号 is an address, 中山路 after 住在 too.
+            match (numbered, lead) {
+                (true, _) => 0.8,
+                (false, true) => 0.7,
+                (false, false) => {
+                    // A road name in running text: only when it is not a common word.
+                    let span = &text[i..after_road];
+                    if matches!(lex.zh_word(span), Some((_, WordKind::Common))) {
+                        0.0
+                    } else {
+                        0.3
+                    }
+                }
+            }
+        } else {
+            let base = match (divs, has_road, numbered) {
+                (_, true, true) => 0.9,
+                (_, true, false) => 0.75,
+                (1, false, true) => 0.7,
+                (1, false, false) => 0.25,
+                (_, false, true) => 0.8,
+                (_, false, false) => 0.55,
+            };
+            base + if lead { 0.2 } else { 0.0 }
+        };
+        let end = tail_end.max(after_road);
+        if score > 0.0 && end > i {
+            push(out, i, end, score);
+            if score >= 0.5 {
+                covered = end;
+            }
+        }
+    }
+    // Roads with a number that start inside a Han run (…的中山路100号): the loop above
+    // only starts at divisions and roads, so also anchor on every 号 number.
+    let mut from = 0;
+    while let Some(p) = text[from..].find('号') {
+        let h = from + p;
+        from = h + '号'.len_utf8();
+        if out
+            .iter()
+            .any(|d| d.entity == EntityType::Address && d.start <= h && h < d.end && d.score >= 0.5)
+        {
+            continue;
+        }
+        // Back over the digits, then over Han characters to the road's start.
+        let digits_start = text[..h]
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .len();
+        if digits_start == h {
+            continue;
+        }
+        let mut s = digits_start;
+        for (k, ch) in text[..digits_start].char_indices().rev().take(12) {
+            if !is_han(ch) {
+                break;
+            }
+            s = k;
+        }
+        // Trim a lead word.
+        if let Some(cut) = ZH_LEAD
+            .iter()
+            .filter_map(|w| text[s..digits_start].rfind(w).map(|i| s + i + w.len()))
+            .max()
+        {
+            s = cut;
+        }
+        let Some(road_end) = (s..digits_start)
+            .filter(|k| text.is_char_boundary(*k))
+            .find_map(|k| {
+                zh_road_at(text, k)
+                    .filter(|e| *e == digits_start)
+                    .map(|_| k)
+            })
+        else {
+            continue;
+        };
+        let (tail_end, _) = zh_tail(text, digits_start);
+        push(out, road_end, tail_end.max(from), 0.8);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// English (US and UK)
+
+const DIRECTIONALS: &[&str] = &[
+    "N",
+    "S",
+    "E",
+    "W",
+    "NE",
+    "NW",
+    "SE",
+    "SW",
+    "North",
+    "South",
+    "East",
+    "West",
+    "Northeast",
+    "Northwest",
+    "Southeast",
+    "Southwest",
+    "N.",
+    "S.",
+    "E.",
+    "W.",
+];
+
+/// One ASCII word at `i` (letters, digits, `'`, `.` inside or at the end); its end.
+fn word_end(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'\'' || b[j] == b'-') {
+        j += 1;
+    }
+    if j < b.len() && b[j] == b'.' && j > i && b[j - 1].is_ascii_alphabetic() {
+        j += 1;
+    }
+    j
+}
+
+fn is_cap_word(w: &str) -> bool {
+    w.as_bytes().first().is_some_and(|c| c.is_ascii_uppercase())
+        || w.as_bytes().first().is_some_and(|c| c.is_ascii_digit())
+            && (w.ends_with("st") || w.ends_with("nd") || w.ends_with("rd") || w.ends_with("th"))
+}
+
+/// A street line at `s` (which holds a digit): `1600 Pennsylvania Avenue NW`,
+/// `742 Evergreen Terrace`, `12B Baker St.`, `350 5th Ave Suite 3400`. Returns its end.
+fn street_line(lex: &Lexicon, text: &str, s: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    // House number: 1–6 digits, an optional letter, or a range 12-14.
+    let mut j = s;
+    while j < b.len() && b[j].is_ascii_digit() && j - s < 6 {
+        j += 1;
+    }
+    if j == s || (j < b.len() && b[j].is_ascii_digit()) {
+        return None;
+    }
+    if j < b.len() && b[j] == b'-' && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+    }
+    if j < b.len()
+        && b[j].is_ascii_uppercase()
+        && !b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+    {
+        j += 1;
+    }
+    if b.get(j) != Some(&b' ') {
+        return None;
+    }
+    j += 1;
+    // Up to five words; the last suffix among them ends the street.
+    let mut end = None;
+    let mut k = j;
+    for n in 0..6 {
+        let we = word_end(b, k);
+        if we == k {
+            break;
+        }
+        let w = text[k..we].trim_end_matches('.');
+        if !(is_cap_word(w) || n == 0 && DIRECTIONALS.contains(&w)) {
+            break;
+        }
+        if n > 0 && lex.us_suffix(w) {
+            end = Some(we);
+        } else if end.is_some() {
+            // A directional after the suffix (Pennsylvania Avenue NW).
+            if DIRECTIONALS.contains(&w) {
+                end = Some(we);
+            }
+            break;
+        }
+        if b.get(we) != Some(&b' ') {
+            break;
+        }
+        k = we + 1;
+    }
+    end
+}
+
+/// A secondary unit at `i` (after optional `, ` or space): `Apt. 4B`, `Suite 300`,
+/// `Unit 12`, `#5`, `Flat 3`, `Studio 7`. Returns its end.
+fn secondary_unit(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut j = i;
+    if b.get(j) == Some(&b',') {
+        j += 1;
+    }
+    while b.get(j) == Some(&b' ') {
+        j += 1;
+    }
+    if b.get(j) == Some(&b'#') {
+        let e = word_end(b, j + 1);
+        return (e > j + 1).then_some(e);
+    }
+    let we = word_end(b, j);
+    let w = text[j..we].trim_end_matches('.');
+    if we == j
+        || !(lex.us_unit(w) || matches!(w, "Flat" | "Studio" | "Apartment" | "Unit" | "Room"))
+    {
+        return None;
+    }
+    let mut k = we;
+    while b.get(k) == Some(&b' ') {
+        k += 1;
+    }
+    if b.get(k) == Some(&b'#') {
+        k += 1;
+    }
+    let ie = word_end(b, k);
+    let id = &text[k..ie];
+    (ie > k && id.bytes().any(|c| c.is_ascii_digit()) && id.len() <= 6).then_some(ie)
+}
+
+/// A UK postcode at `i`: `LS1 8DE`, `SW1A 1AA`, `B1 1AA`, with a real postcode area.
+fn uk_postcode(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut j = i;
+    while j < b.len() && b[j].is_ascii_uppercase() && j - i < 2 {
+        j += 1;
+    }
+    if j == i || !lex.uk_area(&text[i..j]) {
+        return None;
+    }
+    let d = j;
+    while j < b.len() && b[j].is_ascii_digit() && j - d < 2 {
+        j += 1;
+    }
+    if j == d {
+        return None;
+    }
+    if j < b.len() && b[j].is_ascii_uppercase() {
+        j += 1;
+    }
+    if b.get(j) != Some(&b' ') {
+        return None;
+    }
+    j += 1;
+    let ok = b.get(j).is_some_and(u8::is_ascii_digit)
+        && b.get(j + 1).is_some_and(u8::is_ascii_uppercase)
+        && b.get(j + 2).is_some_and(u8::is_ascii_uppercase)
+        && !b.get(j + 3).is_some_and(u8::is_ascii_alphanumeric);
+    ok.then_some(j + 3)
+}
+
+/// `ST 12345`, `ST 12345-6789`, `State 12345` or a military `AE 09012` at `i`.
+fn state_zip(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let we = word_end(b, i);
+    let mut j = we;
+    let mut state_end = we;
+    // Two-word state names (New York, North Carolina).
+    if !lex.us_state(text[i..we].trim_end_matches('.')) {
+        if b.get(we) == Some(&b' ') {
+            let we2 = word_end(b, we + 1);
+            if lex.us_state(&text[i..we2]) {
+                state_end = we2;
+                j = we2;
+            } else {
+                return None;
+            }
+        } else {
+            return None;
+        }
+    }
+    let _ = state_end;
+    if b.get(j) == Some(&b',') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b' ') {
+        return Some(j).filter(|_| false);
+    }
+    j += 1;
+    let z = j;
+    while j < b.len() && b[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j - z != 5 {
+        return None;
+    }
+    if b.get(j) == Some(&b'-')
+        && b[j + 1..]
+            .iter()
+            .take(4)
+            .filter(|c| c.is_ascii_digit())
+            .count()
+            == 4
+    {
+        j += 5;
+    }
+    (!b.get(j).is_some_and(u8::is_ascii_alphanumeric)).then_some(j)
+}
+
+/// Extends `s` backwards over up to `max` address segments (`, ` or newline separated,
+/// each short and starting with a capital or a digit). Returns the new start.
+fn extend_back(text: &str, s: usize, max: usize) -> usize {
+    let mut start = s;
+    for _ in 0..max {
+        let before = &text[..start];
+        let trimmed = before.trim_end_matches([' ', '\t']);
+        let sep_len = if trimmed.ends_with(',') || trimmed.ends_with('\n') {
+            1
+        } else {
+            break;
+        };
+        let seg_end = trimmed.len() - sep_len;
+        let seg_area = text[..seg_end].trim_end_matches([' ', '\r']);
+        let seg_start = seg_area
+            .rfind([',', '\n', ';', ':', '(', '.'])
+            .map_or(0, |i| i + 1);
+        let seg = seg_area[seg_start..].trim_start();
+        let seg_s = seg_area.len() - seg.len();
+        let words: Vec<&str> = seg.split(' ').collect();
+        let ok = !seg.is_empty()
+            && seg.len() <= 40
+            && seg.is_ascii()
+            && words.len() <= 5
+            && words.iter().all(|w| {
+                w.as_bytes()
+                    .first()
+                    .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            });
+        if !ok {
+            break;
+        }
+        start = seg_s;
+        // A street line or a unit (`12 Baker St`, `Flat 5`) is an address's first line.
+        let first = words[0].trim_end_matches('.');
+        if seg.as_bytes()[0].is_ascii_digit()
+            || matches!(
+                first,
+                "Flat"
+                    | "Studio"
+                    | "Apartment"
+                    | "Apt"
+                    | "Unit"
+                    | "Suite"
+                    | "PSC"
+                    | "USNS"
+                    | "USS"
+                    | "USNV"
+                    | "USCGC"
+            )
+        {
+            break;
+        }
+    }
+    start
+}
+
+/// Extends `e` forwards over `, City`, `, ST 12345`, a postcode, or a unit.
+fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
+    let b = text.as_bytes();
+    let mut end = e;
+    let mut tail = false;
+    if let Some(u) = secondary_unit(lex, text, end) {
+        end = u;
+    }
+    for _ in 0..4 {
+        let mut j = end;
+        if b.get(j) == Some(&b',') {
+            j += 1;
+        }
+        let line_break = b.get(j) == Some(&b'\n') || (b.get(j) == Some(&b'\r'));
+        while matches!(b.get(j), Some(b' ' | b'\n' | b'\r')) {
+            j += 1;
+        }
+        if j == end {
+            break;
+        }
+        if let Some(z) = state_zip(lex, text, j).or_else(|| uk_postcode(lex, text, j)) {
+            end = z;
+            tail = true;
+            break;
+        }
+        // A city or locality: 1–3 capitalised words.
+        let mut k = j;
+        let mut words = 0;
+        while words < 3 {
+            let we = word_end(b, k);
+            if we == k || !b[k].is_ascii_uppercase() {
+                break;
+            }
+            words += 1;
+            k = we;
+            // Lower-case particles inside a place name (Newton le Willows, Stratford
+            // upon Avon).
+            for p in [
+                " le ", " la ", " de ", " upon ", " on ", " in ", " by ", " under ",
+            ] {
+                if text[k..].starts_with(p)
+                    && b.get(k + p.len()).is_some_and(u8::is_ascii_uppercase)
+                {
+                    k += p.len() - 1;
+                    break;
+                }
+            }
+            if b.get(k) == Some(&b' ')
+                && b.get(k + 1).is_some_and(u8::is_ascii_uppercase)
+                && state_zip(lex, text, k + 1).is_none()
+                && uk_postcode(lex, text, k + 1).is_none()
+            {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        if words == 0 {
+            break;
+        }
+        // A city must be followed by more address (state/ZIP/postcode) or end a line.
+        let mut m = k;
+        if b.get(m) == Some(&b',') {
+            m += 1;
+        }
+        while matches!(b.get(m), Some(b' ')) {
+            m += 1;
+        }
+        if let Some(z) = state_zip(lex, text, m).or_else(|| uk_postcode(lex, text, m)) {
+            end = z;
+            tail = true;
+            break;
+        }
+        let eol = matches!(b.get(k), None | Some(b'\n' | b'\r'));
+        if line_break && (eol || b.get(k) == Some(&b'\n')) {
+            end = k;
+            continue;
+        }
+        if b.get(k) == Some(&b',') || b.get(k) == Some(&b'\n') {
+            end = k;
+            continue;
+        }
+        break;
+    }
+    (end, tail)
+}
+
+fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    let b = text.as_bytes();
+    let mut covered = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if i < covered || !word_start || !c.is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        // A street line.
+        if c.is_ascii_digit()
+            && !(i > 0 && matches!(b[i - 1], b'$' | b'#' | b'.' | b',' | b'-' | b'/' | b'+'))
+        {
+            if let Some(e) = street_line(lex, text, i) {
+                let (end, tail) = extend_forward(lex, text, e);
+                // A unit or "Flat 3," before the number.
+                let mut start = i;
+                let before = text[..i].trim_end_matches([' ', ',']);
+                let mut ws = before.len();
+                for _ in 0..3 {
+                    let Some(p) = before[..ws].trim_end().rfind(' ') else {
+                        ws = 0;
+                        if secondary_unit(lex, before, 0) == Some(before.len())
+                            && !before.is_empty()
+                        {
+                            start = 0;
+                        }
+                        break;
+                    };
+                    ws = p + 1;
+                    if secondary_unit(lex, before, ws) == Some(before.len()) {
+                        start = ws;
+                        break;
+                    }
+                    ws = p;
+                }
+                let score = if tail { 0.95 } else { 0.8 };
+                push(out, start, end, score);
+                covered = end;
+                i = end;
+                continue;
+            }
+        }
+        // Military or PO box lines and state-ZIP / postcode tails without a street line.
+        if c.is_ascii_uppercase() {
+            if let Some(e) = state_zip(lex, text, i) {
+                // Needs a city (or a military code: APO/FPO/DPO) before it.
+                let start = extend_back(text, i, 3);
+                let prev = text[..i].trim_end();
+                let military =
+                    prev.ends_with("APO") || prev.ends_with("FPO") || prev.ends_with("DPO");
+                if start < i || military {
+                    let s0 = if military {
+                        extend_back(text, prev.len() - 3, 3)
+                    } else {
+                        start
+                    };
+                    push(out, s0, e, if start < i || military { 0.8 } else { 0.5 });
+                    covered = e;
+                    i = e;
+                    continue;
+                }
+            }
+            if let Some(e) = uk_postcode(lex, text, i) {
+                let start = extend_back(text, i, 4);
+                push(out, start, e, if start < i { 0.85 } else { 0.55 });
+                covered = e;
+                i = e;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        Addresses::new().scan(text, needs::of(text), &mut out);
+        out.retain(|d| d.score >= 0.5);
+        super::super::resolve(&mut out);
+        out.iter()
+            .map(|d| text[d.start..d.end].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn chinese_addresses() {
+        assert_eq!(
+            found("收件人邓云，地址青岛市崂山区海尔路234号翠湖小区6栋2单元1502室，电话"),
+            ["青岛市崂山区海尔路234号翠湖小区6栋2单元1502室"]
+        );
+        assert_eq!(
+            found("寄到广东省广州市天河区中山五路633号。"),
+            ["广东省广州市天河区中山五路633号"]
+        );
+        assert_eq!(found("住在北京市东城区南锣鼓巷"), ["北京市东城区南锣鼓巷"]);
+        assert_eq!(
+            found("地址：上海市浦东新区张杨路"),
+            ["上海市浦东新区张杨路"]
+        );
+        assert!(found("我下周去杭州出差").is_empty());
+        assert!(found("订单3号已发货").is_empty());
+    }
+
+    #[test]
+    fn english_addresses() {
+        assert_eq!(
+            found("Ship to 5711 Sunset St, Brooklyn, NY 11290 please"),
+            ["5711 Sunset St, Brooklyn, NY 11290"]
+        );
+        assert_eq!(
+            found("at Flat 13, 95B York Avenue, Leeds LS1 8DE."),
+            ["Flat 13, 95B York Avenue, Leeds LS1 8DE"]
+        );
+        assert_eq!(
+            found("lives at 1600 Pennsylvania Avenue NW Apt. 4 now"),
+            ["1600 Pennsylvania Avenue NW Apt. 4"]
+        );
+        assert!(found("I bought 3 Red Apples today").is_empty());
+    }
+}

@@ -1,0 +1,1490 @@
+//! PERSON: names in Chinese and English text, found as candidates from lexicons and
+//! kept by a score that weighs the evidence for and against each one.
+//!
+//! Chinese: every surname character (or compound surname) of the surname lexicon starts
+//! a candidate of that surname plus one or two given-name characters. Its score adds
+//! - how likely the characters are as a surname and as given-name characters
+//!   (frequencies from the reference data);
+//! - the left context: a field label or role word (姓名、收件人、主治医生 …, across
+//!   full-width punctuation, brackets and spaces), a weaker cue (是、叫、由、给 …), or
+//!   a plain boundary (start of line, punctuation);
+//! - the right context: a title (先生、女士、经理 …), punctuation, or a word that
+//!   usually follows a subject (说、在、已经 …);
+//!
+//! and subtracts the evidence that the characters are a common word instead: a word of
+//! the Chinese word list starting at the surname (周末、马上、高兴、王者荣耀), a word
+//! ending on the surname (温和), or one that runs on past the name's end.
+//!
+//! English: runs of capitalised words (with initials, `O'Brien`, `McDonald`,
+//! `Smith-Jones`); leading cue words (Dear, Hi, Mr., Name:) are context, not name; the
+//! rest scores by first-name and surname frequencies (US SSA, US Census), minus common
+//! English words, months, organisations and street suffixes, plus cues before it, a
+//! signature position (alone on a line near the end, after "Best," or "--").
+//!
+//! Invariants: candidates never contain anything but Han characters (Chinese) or ASCII
+//! letters, apostrophes, hyphens, dots and single spaces (English); one candidate per
+//! start position (the best-scoring length); scores in 0..=1.
+
+use super::lexicon::{lexicon, Lexicon, WordKind};
+use super::{Detection, EntityType};
+
+pub(crate) struct Names {
+    /// Field labels and roles that a name follows (`ZH_CUE_STRONG`).
+    labels: aho_corasick::AhoCorasick,
+    /// Titles and forms of address that follow a name.
+    titles: aho_corasick::AhoCorasick,
+}
+
+/// Titles after which the characters before are taken as a name whatever the surname.
+const ZH_TITLES: &[&str] = &[
+    "先生", "女士", "小姐", "老师", "经理", "医生", "同学", "主任", "教授", "律师", "客户", "您好",
+    "你好", "阿姨", "同志", "总监", "师傅",
+];
+
+impl Names {
+    pub(crate) fn new() -> Names {
+        // Parse the reference data now, not inside the first batch.
+        let _ = lexicon();
+        let ac = |words: &[&str]| {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(words)
+                .expect("name cue words build")
+        };
+        Names {
+            labels: ac(ZH_LABELS),
+            titles: ac(ZH_TITLES),
+        }
+    }
+
+    pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+        let lex = lexicon();
+        if has & super::recognizers::needs::UPPER != 0 {
+            scan_en(lex, text, out);
+        }
+        if !text.is_ascii() {
+            scan_zh(lex, text, out);
+            scan_zh_slots(lex, &self.labels, &self.titles, text, out);
+        }
+    }
+}
+
+/// Field labels and roles whose value is a name (a subset of `ZH_CUE_STRONG`: no
+/// verbs, whose object is rarely a bare name).
+const ZH_LABELS: &[&str] = &[
+    "姓名",
+    "名字",
+    "联系人",
+    "收件人",
+    "收货人",
+    "寄件人",
+    "发件人",
+    "签收人",
+    "取件人",
+    "收信人",
+    "我叫",
+    "我是",
+    "本人",
+    "名叫",
+    "客户",
+    "用户",
+    "顾客",
+    "户名",
+    "户主",
+    "患者",
+    "病人",
+    "就诊人",
+    "员工",
+    "职员",
+    "申请人",
+    "负责人",
+    "经办人",
+    "对接人",
+    "持卡人",
+    "开户人",
+    "投保人",
+    "被保险人",
+    "受益人",
+    "借款人",
+    "担保人",
+    "法人",
+    "法定代表人",
+    "租客",
+    "房东",
+    "业主",
+    "住户",
+    "司机",
+    "骑手",
+    "快递员",
+    "配送员",
+    "主治医生",
+    "主治医师",
+    "医生",
+    "护士",
+    "老师",
+    "班主任",
+    "学生",
+    "家长",
+    "经理",
+    "主管",
+    "组长",
+    "店长",
+    "面试官",
+    "候选人",
+    "应聘者",
+    "签名",
+    "签字",
+    "署名",
+    "记录人",
+    "登记人",
+    "审核人",
+    "审批人",
+    "报修人",
+    "举报人",
+    "投诉人",
+    "来电人",
+    "访客",
+    "会员",
+    "乘客",
+    "旅客",
+    "住客",
+    "房客",
+    "入住人",
+    "买家",
+    "卖家",
+    "出租人",
+    "承租人",
+    "当事人",
+    "车主",
+    "收款人",
+    "付款人",
+    "紧急联系人",
+    "联系人姓名",
+    "车主姓名",
+    "父亲",
+    "母亲",
+    "丈夫",
+    "妻子",
+    "配偶",
+    "亲爱的",
+    "尊敬的",
+    "写的是",
+    "叫",
+];
+
+fn push(out: &mut Vec<Detection>, s: usize, e: usize, score: f32) {
+    out.push(Detection {
+        entity: EntityType::Person,
+        start: s,
+        end: e,
+        score: score.clamp(0.0, 1.0),
+    });
+}
+
+pub(crate) fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
+// ---------------------------------------------------------------------------------
+// Chinese
+
+/// Words right before a name that say a name follows: field labels and roles.
+const ZH_CUE_STRONG: &[&str] = &[
+    "姓名",
+    "名字",
+    "联系人",
+    "收件人",
+    "收货人",
+    "寄件人",
+    "发件人",
+    "签收人",
+    "取件人",
+    "收信人",
+    "我叫",
+    "我是",
+    "本人",
+    "叫做",
+    "名叫",
+    "客户",
+    "用户",
+    "顾客",
+    "户名",
+    "户主",
+    "患者",
+    "病人",
+    "病患",
+    "就诊人",
+    "员工",
+    "职员",
+    "同事",
+    "申请人",
+    "负责人",
+    "经办人",
+    "对接人",
+    "持卡人",
+    "开户人",
+    "投保人",
+    "被保险人",
+    "受益人",
+    "借款人",
+    "担保人",
+    "法人",
+    "法定代表人",
+    "代表人",
+    "租客",
+    "房东",
+    "业主",
+    "住户",
+    "司机",
+    "骑手",
+    "快递员",
+    "配送员",
+    "医生",
+    "医师",
+    "主治医生",
+    "主治医师",
+    "护士",
+    "老师",
+    "教师",
+    "班主任",
+    "学生",
+    "家长",
+    "经理",
+    "主管",
+    "主任",
+    "领导",
+    "组长",
+    "店长",
+    "专员",
+    "客服",
+    "工程师",
+    "面试官",
+    "候选人",
+    "应聘者",
+    "求职者",
+    "新人",
+    "入职",
+    "离职",
+    "致",
+    "转告",
+    "请转告",
+    "感谢",
+    "谢谢",
+    "通知",
+    "告诉",
+    "联系",
+    "找",
+    "问",
+    "姓",
+    "先生",
+    "女士",
+    "小姐",
+    "记录人",
+    "登记人",
+    "审核人",
+    "审批人",
+    "报修人",
+    "举报人",
+    "投诉人",
+    "咨询人",
+    "来电人",
+    "访客",
+    "会员",
+    "乘客",
+    "旅客",
+    "住客",
+    "房客",
+    "买家",
+    "卖家",
+    "用户名",
+    "昵称",
+    "父亲",
+    "母亲",
+    "丈夫",
+    "妻子",
+    "儿子",
+    "女儿",
+    "朋友",
+    "车主",
+    "收款人",
+    "付款人",
+    "出租人",
+    "承租人",
+    "当事人",
+    "入住人",
+    "亲爱的",
+    "尊敬的",
+];
+/// Weaker cues: a copula, a preposition or a verb that often takes a person.
+const ZH_CUE_WEAK: &[&str] = &[
+    "是", "叫", "为", "由", "和", "与", "跟", "同", "给", "让", "请", "向", "对", "把", "被", "等",
+    "及", "或", "帮", "替", "见", "陪", "约", "派", "安排", "交给", "转给", "转交", "称", "说",
+    "@",
+];
+/// Words right after a name: titles, roles and address forms.
+const ZH_AFTER_STRONG: &[&str] = &[
+    "先生",
+    "女士",
+    "小姐",
+    "老师",
+    "经理",
+    "医生",
+    "大夫",
+    "同学",
+    "主任",
+    "教授",
+    "律师",
+    "师傅",
+    "阿姨",
+    "叔叔",
+    "同志",
+    "护士",
+    "总监",
+    "总经理",
+    "工程师",
+    "部长",
+    "院长",
+    "校长",
+    "局长",
+    "处长",
+    "科长",
+    "老板",
+    "董事长",
+    "收",
+    "本人",
+    "签",
+];
+/// Words that often follow a name as subject.
+const ZH_AFTER_WEAK: &[&str] = &[
+    "说", "的", "在", "是", "已", "于", "今天", "昨天", "明天", "上午", "下午", "将", "也", "都",
+    "还", "去", "来", "要", "向", "对", "把", "被", "给", "从", "因", "表示", "称", "提出", "反映",
+    "和", "与", "及", "等", "负责", "同意", "确认", "签收", "入职", "离职", "电话", "手机", "联系",
+    "住", "家", "身份", "出生", "男", "女", "，", "您好", "你好", "打", "发", "已经", "刚", "曾",
+    "目前", "现在", "一直", "希望", "想", "需要", "咨询", "投诉", "办理", "申请", "预约", "就诊",
+    "到", "回", "先", "再", "又", "也是", "年", "岁",
+];
+
+/// Separators between a field label and its value.
+fn is_sep(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            ':' | '：'
+                | ','
+                | '，'
+                | '、'
+                | '【'
+                | '】'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '（'
+                | '）'
+                | '|'
+                | '｜'
+                | '='
+                | '-'
+                | '—'
+                | '–'
+                | '·'
+                | '"'
+                | '“'
+                | '”'
+                | '「'
+                | '」'
+                | '《'
+                | '》'
+                | '<'
+                | '>'
+                | '/'
+                | '\u{feff}'
+                | '\u{3000}'
+        )
+}
+
+/// Left context of a name starting at `s`: (strong cue, weak cue, plain boundary).
+fn zh_left(text: &str, s: usize) -> (bool, bool, bool) {
+    let before = &text[..s];
+    let trimmed = before.trim_end_matches(is_sep);
+    let had_sep = trimmed.len() < before.len();
+    let strong = cues().strong.ends(trimmed);
+    let weak = !had_sep && cues().weak.ends(trimmed);
+    let boundary = trimmed.is_empty()
+        || had_sep
+        || trimmed
+            .chars()
+            .next_back()
+            .is_some_and(|c| !is_han(c) || "。！？；".contains(c));
+    (strong, weak, boundary)
+}
+
+/// Right context of a name ending at `e`: (title, weak follower, plain boundary).
+fn zh_right(text: &str, e: usize) -> (bool, bool, bool) {
+    let after = &text[e..];
+    let strong = cues().after_strong.starts(after);
+    let weak = cues().after_weak.starts(after);
+    let boundary = after.chars().next().is_none_or(|c| !is_han(c));
+    (strong, weak, boundary)
+}
+
+/// A set of cue words, looked up by the text's last (or first) one to five characters:
+/// a handful of hash lookups instead of a comparison per word.
+pub(crate) struct WordSet {
+    words: std::collections::HashSet<u128, rustc_hash::FxBuildHasher>,
+    /// Per word length in characters (1–4): whether any word has it.
+    lens: [bool; 5],
+}
+
+impl WordSet {
+    pub(crate) fn new(words: &[&'static str]) -> WordSet {
+        let mut lens = [false; 5];
+        for w in words {
+            lens[w.chars().count().min(4)] = true;
+        }
+        WordSet {
+            words: words
+                .iter()
+                .filter_map(|w| super::lexicon::pack(w))
+                .collect(),
+            lens,
+        }
+    }
+
+    /// Whether `t` ends with one of the words.
+    pub(crate) fn ends(&self, t: &str) -> bool {
+        t.char_indices()
+            .rev()
+            .take(4)
+            .enumerate()
+            .any(|(k, (i, _))| {
+                self.lens[k + 1]
+                    && super::lexicon::pack(&t[i..]).is_some_and(|p| self.words.contains(&p))
+            })
+    }
+
+    /// Whether `t` starts with one of the words.
+    pub(crate) fn starts(&self, t: &str) -> bool {
+        t.char_indices()
+            .skip(1)
+            .map(|(i, _)| i)
+            .chain(std::iter::once(t.len()))
+            .take(4)
+            .enumerate()
+            .any(|(k, e)| {
+                self.lens[k + 1]
+                    && super::lexicon::pack(&t[..e]).is_some_and(|p| self.words.contains(&p))
+            })
+    }
+}
+
+struct Cues {
+    strong: WordSet,
+    weak: WordSet,
+    after_strong: WordSet,
+    after_weak: WordSet,
+    org_suffix: WordSet,
+}
+
+fn cues() -> &'static Cues {
+    static CUES: std::sync::LazyLock<Cues> = std::sync::LazyLock::new(|| Cues {
+        strong: WordSet::new(ZH_CUE_STRONG),
+        weak: WordSet::new(ZH_CUE_WEAK),
+        after_strong: WordSet::new(ZH_AFTER_STRONG),
+        after_weak: WordSet::new(ZH_AFTER_WEAK),
+        org_suffix: WordSet::new(ZH_ORG_SUFFIX),
+    });
+    &CUES
+}
+
+/// The penalty for a name candidate overlapping a listed word of kind `kind` and
+/// frequency score `f`. The word list tags many ordinary words and place names as person
+/// names (谢谢, 龙虾, 石家庄 are `nr` in it), so a `nr` word costs less than others
+/// but is not taken as evidence of a name.
+fn word_penalty(kind: WordKind, f: f32) -> f32 {
+    match kind {
+        WordKind::Person => 0.25 + 0.25 * f,
+        WordKind::Place | WordKind::Org => 0.45 + 0.3 * f,
+        WordKind::Common => 0.4 + 0.35 * f,
+    }
+}
+
+/// The word-list entry of the word of 2–4 characters starting at byte `s` that is
+/// longest, with its end.
+fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> Option<(usize, f32, WordKind)> {
+    let mut best = None;
+    for (i, (off, c)) in text[s..].char_indices().enumerate().skip(1) {
+        if !is_han(c) || i > 3 {
+            break;
+        }
+        let e = s + off + c.len_utf8();
+        if let Some((f, k)) = lex.zh_word(&text[s..e]) {
+            best = Some((e, f, k));
+        }
+    }
+    best
+}
+
+/// The largest penalty from a common word (not a person's name) that starts at `s` and
+/// covers at least up to `min_end`.
+fn zh_word_penalty(lex: &Lexicon, text: &str, s: usize, min_end: usize) -> f32 {
+    let mut pen: f32 = 0.0;
+    for (i, (off, c)) in text[s..].char_indices().enumerate().skip(1) {
+        if !is_han(c) || i > 3 {
+            break;
+        }
+        let e = s + off + c.len_utf8();
+        if e < min_end {
+            continue;
+        }
+        if let Some((f, k)) = lex.zh_word(&text[s..e]) {
+            pen = pen.max(word_penalty(k, f));
+        }
+    }
+    pen
+}
+
+/// Whether `span`, or a word of two or three characters it starts with, is a listed
+/// common word (住址变更, 代发). Place and person tags are left out: the word list
+/// tags many surname + given-name pairs as places (罗海 is `ns` in it).
+fn zh_listed_word(lex: &Lexicon, span: &str) -> bool {
+    let ends: Vec<usize> = span
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(2)
+        .take(2)
+        .collect();
+    ends.into_iter()
+        .chain(std::iter::once(span.len()))
+        .any(|e| matches!(lex.zh_word(&span[..e]), Some((_, WordKind::Common))))
+}
+
+/// Last characters of role words (快递员, 客服, 店长), which a name does not end with.
+const ZH_ROLE_END: &str = "员服长工商方者们家";
+
+/// Characters that never occur in a given name but often follow a surname in words.
+const ZH_NOT_GIVEN: &str =
+    "的了是在和与及或但就都也还又再很把被给从到对向说们个这那哪么吗呢吧啊呀年月日号元你您我他她它";
+
+/// Words that end an organisation's name: a name right before them is a company's
+/// (凌云科技有限公司).
+const ZH_ORG_SUFFIX: &[&str] = &[
+    "公司",
+    "集团",
+    "有限",
+    "科技",
+    "网络",
+    "信息",
+    "电脑",
+    "传媒",
+    "股份",
+    "银行",
+    "医院",
+    "大学",
+    "学院",
+    "学校",
+    "商店",
+    "超市",
+    "餐厅",
+    "酒店",
+    "饭店",
+    "工作室",
+    "事务所",
+    "研究所",
+    "实业",
+    "贸易",
+    "物流",
+    "电子",
+    "控股",
+    "国际",
+    "中心",
+    "品牌",
+    "牌",
+    "店",
+];
+
+/// Penalty from a common word covering the surname and starting before it (王者荣耀,
+/// 谢谢, 乌鲁木齐): the characters belong to that word, not to a name.
+fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize) -> f32 {
+    let mut pen: f32 = 0.0;
+    for back in 1..=3 {
+        let Some(j) = k.checked_sub(back) else { break };
+        if !is_han(chars[j].1) {
+            break;
+        }
+        let s = chars[j].0;
+        for len in back + 1..=4 {
+            let Some(&(_, last)) = chars.get(j + len - 1) else {
+                break;
+            };
+            if !is_han(last) {
+                break;
+            }
+            let e = chars.get(j + len).map_or(text.len(), |c| c.0);
+            if let Some((f, kind)) = lex.zh_word(&text[s..e]) {
+                pen = pen.max(word_penalty(kind, f) + 0.05);
+            }
+        }
+    }
+    pen
+}
+
+/// Whether a common word of two or three characters ends right at `chars[k]`'s start
+/// (segmentation evidence that a name may begin there: 上周|陈帅).
+fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize) -> bool {
+    (2..=3).any(|len| {
+        k >= len
+            && chars[k - len..k].iter().all(|c| is_han(c.1))
+            && matches!(
+                lex.zh_word(&text[chars[k - len].0..chars[k].0]),
+                Some((_, WordKind::Common))
+            )
+    })
+}
+
+fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    let mut last_end = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let n = chars.len();
+    let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
+    let mut k = 0;
+    while k < n {
+        let (s, c) = chars[k];
+        if !is_han(c) {
+            k += 1;
+            continue;
+        }
+        let (sl_chars, sur) = match lex.zh_compound_at(&text[s..]) {
+            Some((_, sc)) => (2, 0.6 + 0.4 * sc),
+            None => (1, lex.zh_surname(c)),
+        };
+        if sur == 0.0 || s < last_end {
+            k += 1;
+            continue;
+        }
+        // Given-name characters: up to two Han characters after the surname.
+        let mut g = [('\0', 0.0f32); 2];
+        let mut gn = 0;
+        for &(_, c) in &chars[(k + sl_chars).min(n)..(k + sl_chars + 2).min(n)] {
+            if !is_han(c) || ZH_NOT_GIVEN.contains(c) {
+                break;
+            }
+            g[gn] = (c, lex.zh_given(c));
+            gn += 1;
+        }
+        let g = &g[..gn];
+        if g.is_empty() {
+            k += 1;
+            continue;
+        }
+        let (strong, weak, boundary) = zh_left(text, s);
+        let left = if strong {
+            0.4
+        } else if weak {
+            0.15
+        } else if boundary {
+            0.12
+        } else if zh_word_ends_at(lex, &chars, text, k) {
+            0.08
+        } else {
+            0.0
+        };
+        let covering = zh_covering_penalty(lex, &chars, text, k);
+        let mut best: Option<(usize, f32)> = None;
+        for glen in 1..=g.len() {
+            let e = byte_at(k + sl_chars + glen);
+            let given: f32 = g[..glen].iter().map(|x| x.1).sum::<f32>() / glen as f32;
+            let (t_strong, t_weak, t_boundary) = zh_right(text, e);
+            let right = if t_strong {
+                0.35
+            } else if t_boundary {
+                0.12
+            } else if t_weak {
+                0.1
+            } else if zh_word_at(lex, text, e).is_some_and(|w| w.2 == WordKind::Common) {
+                0.05
+            } else {
+                0.0
+            };
+            // A common word starting at the surname and covering the given name.
+            let first_given_end = byte_at(k + sl_chars + 1);
+            let mut pen = zh_word_penalty(lex, text, s, first_given_end);
+            // A word running on past the end of the name (张开会 → 开会).
+            let last_given = byte_at(k + sl_chars + glen - 1);
+            if !t_strong {
+                if let Some((we, f, kind)) = zh_word_at(lex, text, last_given) {
+                    if we > e {
+                        let full = matches!(kind, WordKind::Place | WordKind::Org);
+                        pen = pen.max(word_penalty(kind, f) - if full { 0.0 } else { 0.25 });
+                    }
+                }
+            }
+            // A company's name (凌云科技有限公司).
+            if cues().org_suffix.starts(&text[e..]) {
+                pen = pen.max(0.5);
+            }
+            // Given characters that are a place or another word (于|辽阳, 白|名单).
+            let given_span = &text[byte_at(k + sl_chars)..e];
+            // Only without a cue or a boundary before: 建华 is also a district, and
+            // 刘建华： is a name.
+            if glen == 2 && !strong && !weak && !boundary {
+                if let Some((_, WordKind::Place | WordKind::Org)) = lex.zh_word(given_span) {
+                    pen = pen.max(0.5);
+                }
+            }
+            let score = 0.05
+                + 0.2 * sur
+                + 0.3 * given
+                + if glen == 2 { 0.03 } else { 0.0 }
+                + if given == 0.0 { -0.15 } else { 0.0 }
+                + left
+                + right
+                - pen.max(covering);
+            if best.is_none_or(|(_, b)| score > b + 0.02) {
+                best = Some((e, score));
+            }
+        }
+        if let Some((e, score)) = best {
+            push(out, s, e, score);
+            if score >= 0.5 {
+                last_end = e;
+            }
+        }
+        k += 1;
+    }
+}
+
+/// Names in label–value layouts and before titles, whatever their surname: the value
+/// after a field label (`患者：殳君昊。`, `【收件人】巴忝屿`) and the two or three
+/// characters before a title (`尊敬的广昕姗客户`), when they stand alone (two to four
+/// Han characters, bounded by punctuation, a space or a title) and are not a common
+/// word.
+fn scan_zh_slots(
+    lex: &Lexicon,
+    labels: &aho_corasick::AhoCorasick,
+    titles: &aho_corasick::AhoCorasick,
+    text: &str,
+    out: &mut Vec<Detection>,
+) {
+    for m in labels.find_iter(text) {
+        let rest = &text[m.end()..];
+        let rest = rest.trim_start_matches(is_sep);
+        // A copula between the label and the name (主治医生是罗海燕).
+        let rest = ["是", "为", "叫"]
+            .iter()
+            .find_map(|c| rest.strip_prefix(c))
+            .unwrap_or(rest)
+            .trim_start_matches(is_sep);
+        let s = text.len() - rest.len();
+        // Without a separator (收件人李娜) the value must start with a common surname:
+        // 签字后寄回 and 户名同上 are a verb and a phrase, not a name.
+        let separated = s > m.end();
+        let run: Vec<(usize, char)> = text[s..]
+            .char_indices()
+            .take_while(|(_, c)| is_han(*c))
+            .take(5)
+            .collect();
+        let len = run.len();
+        if !(2..=4).contains(&len) {
+            continue;
+        }
+        let e = s + run.iter().map(|(_, c)| c.len_utf8()).sum::<usize>();
+        let span = &text[s..e];
+        if span.chars().any(|c| ZH_NOT_GIVEN.contains(c)) || zh_listed_word(lex, span) {
+            continue;
+        }
+        let sur = lex.zh_compound_at(span).map_or_else(
+            || lex.zh_surname(span.chars().next().unwrap_or(' ')),
+            |c| c.1.max(0.3),
+        );
+        let verb = matches!(&text[m.start()..m.end()], "签字" | "签名" | "署名" | "落款");
+        if !separated && (verb || sur < 0.3 || len > 3) {
+            continue;
+        }
+        push(out, s, e, if sur > 0.0 { 0.75 } else { 0.6 });
+    }
+    for m in titles.find_iter(text) {
+        let before: Vec<(usize, char)> = text[..m.start()]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_han(*c) && !ZH_NOT_GIVEN.contains(*c))
+            .take(4)
+            .collect();
+        if !(2..=3).contains(&before.len()) {
+            continue;
+        }
+        let s = before.last().map_or(m.start(), |x| x.0);
+        let span = &text[s..m.start()];
+        if zh_listed_word(lex, span)
+            || span
+                .chars()
+                .next_back()
+                .is_some_and(|c| ZH_ROLE_END.contains(c))
+            || ZH_LABELS.contains(&span)
+        {
+            continue;
+        }
+        let known = lex.zh_surname(span.chars().next().unwrap_or(' ')) > 0.0
+            || lex.zh_compound_at(span).is_some();
+        // A greeting (您好) follows roles as often as names: only after a surname.
+        let greeting = matches!(&text[m.start()..m.end()], "您好" | "你好");
+        if greeting && !known {
+            continue;
+        }
+        push(out, s, m.start(), if known { 0.7 } else { 0.55 });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// English
+
+/// Cue words before a name (lower-case), and how strong they are.
+const EN_HONORIFIC: &[&str] = &[
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "professor",
+    "sir",
+    "madam",
+    "mister",
+    "rev",
+    "fr",
+    "sr",
+    "jr",
+    "capt",
+    "sgt",
+    "officer",
+    "nurse",
+    "doctor",
+    "judge",
+];
+/// Greetings and closings that are part of a run ("Dear Olivia", "Thanks Sam").
+const EN_GREETING_WORDS: &[&str] = &[
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "welcome",
+    "congratulations",
+    "congrats",
+    "sorry",
+    "ok",
+    "okay",
+    "yes",
+    "no",
+    "please",
+];
+/// Mid-strength cues: a copula or a verb of naming.
+const EN_CUE_MID: &[&str] = &[
+    "named", "called", "i'm", "im", "am", "is", "was", "by", "from", "with",
+];
+const EN_CUE_WORDS: &[&str] = &[
+    "dear",
+    "hi",
+    "hello",
+    "hey",
+    "thanks",
+    "thank",
+    "regards",
+    "best",
+    "cheers",
+    "sincerely",
+    "yours",
+    "cordially",
+    "respectfully",
+    "warmly",
+    "love",
+    "name",
+    "patient",
+    "contact",
+    "customer",
+    "client",
+    "employee",
+    "applicant",
+    "candidate",
+    "recipient",
+    "sender",
+    "attn",
+    "attention",
+    "signed",
+    "cc",
+    "manager",
+    "supervisor",
+    "admin",
+    "administrator",
+    "policyholder",
+    "insured",
+    "claimant",
+    "borrower",
+    "lender",
+    "guarantor",
+    "debtor",
+    "creditor",
+    "payee",
+    "payer",
+    "traveler",
+    "traveller",
+    "tenant",
+    "lessee",
+    "lessor",
+    "agent",
+    "rep",
+    "representative",
+    "owner",
+    "holder",
+    "tenant",
+    "landlord",
+    "driver",
+    "member",
+    "user",
+    "guest",
+    "passenger",
+    "resident",
+    "insured",
+    "beneficiary",
+    "physician",
+    "clinician",
+    "provider",
+    "referrer",
+    "student",
+    "teacher",
+    "parent",
+    "guardian",
+    "spouse",
+    "emergency",
+    "technician",
+    "engineer",
+    "reviewer",
+    "approver",
+    "author",
+    "assignee",
+    "reporter",
+    "requester",
+    "caller",
+    "visitor",
+    "buyer",
+    "seller",
+    "consignee",
+    "shipper",
+    "addressee",
+    "witness",
+    "signature",
+    "interviewer",
+];
+/// Words before a name that are weaker evidence (a verb or preposition).
+const EN_CUE_WEAK: &[&str] = &[
+    "and",
+    "for",
+    "asked",
+    "told",
+    "met",
+    "ask",
+    "tell",
+    "call",
+    "email",
+    "ping",
+    "cc'd",
+    "via",
+    "per",
+    "meet",
+    "see",
+    "thank",
+    "follow",
+    "yesterday",
+    "today",
+    "tomorrow",
+];
+/// Words after a name that are not part of it and make it an organisation or a place.
+const EN_ORG_AFTER: &[&str] = &[
+    "inc",
+    "llc",
+    "ltd",
+    "plc",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "group",
+    "holdings",
+    "partners",
+    "associates",
+    "university",
+    "college",
+    "school",
+    "hospital",
+    "clinic",
+    "bank",
+    "foundation",
+    "institute",
+    "center",
+    "centre",
+    "labs",
+    "systems",
+    "solutions",
+    "technologies",
+    "services",
+    "international",
+    "industries",
+    "enterprises",
+    "county",
+    "city",
+    "state",
+    "river",
+    "lake",
+    "mountain",
+    "valley",
+    "airport",
+    "station",
+    "hotel",
+    "mall",
+    "store",
+    "shop",
+    "team",
+    "department",
+    "office",
+    "building",
+    "tower",
+    "beach",
+    "springs",
+    "heights",
+    "falls",
+    "island",
+    "islands",
+    "bay",
+    "harbour",
+    "midlands",
+];
+const EN_MONTHS_DAYS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+];
+
+/// A capitalised name word at byte `i`: `Olivia`, `O'Brien`, `McDonald`, `Smith-Jones`,
+/// `DeAndre`; returns its end.
+fn name_word(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i)?.is_ascii_uppercase() {
+        return None;
+    }
+    let mut j = i + 1;
+    // O'Brien, D'Angelo
+    if b.get(j) == Some(&b'\'') && b.get(j + 1).is_some_and(u8::is_ascii_uppercase) {
+        j += 2;
+    }
+    let start_lower = j;
+    while j < b.len() && (b[j].is_ascii_alphabetic()) {
+        j += 1;
+    }
+    // Hyphenated second part: Smith-Jones.
+    if b.get(j) == Some(&b'-') && b.get(j + 1).is_some_and(u8::is_ascii_uppercase) {
+        let mut k = j + 2;
+        while k < b.len() && b[k].is_ascii_lowercase() {
+            k += 1;
+        }
+        if k > j + 2 {
+            j = k;
+        }
+    }
+    // At least two letters; a word in capitals (JOHN SMITH on a label) is scored like
+    // any other and is only a name when the lexicons know it.
+    if j == start_lower && j == i + 1 {
+        return None;
+    }
+    (j - i >= 2).then_some(j)
+}
+
+/// A middle initial at `i`: `J.` or `J` followed by a space.
+fn initial(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i)?.is_ascii_uppercase() {
+        return None;
+    }
+    match b.get(i + 1) {
+        Some(b'.') if b.get(i + 2) == Some(&b' ') => Some(i + 2),
+        Some(b' ') => Some(i + 1),
+        _ => None,
+    }
+}
+
+fn word_before(text: &str, s: usize) -> &str {
+    let t = text[..s].trim_end_matches([' ', ':', ',', '\t', '-', '—', '(', '[']);
+    let t = t.trim_end_matches('.');
+    let start = t
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphabetic() || *c == '\''))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    &t[start..]
+}
+
+/// Whether the name at `s..e` stands alone on its line near the end of the text, as a
+/// signature does, or right after a closing ("Best,", "Thanks,", "--").
+fn signature_position(text: &str, s: usize, e: usize) -> bool {
+    // Only a name at the start of a line (after spaces or a dash) can be a signature:
+    // decided from the few characters before it.
+    let lead = text[..s].trim_end_matches([' ', '\t', '-', '—', '\r']);
+    if !lead.is_empty() && !lead.ends_with('\n') {
+        return false;
+    }
+    let line_start = lead.len();
+    let line_end = text[e..].find('\n').map_or(text.len(), |i| e + i);
+    let before = text[line_start..s].trim();
+    let after = text[e..line_end].trim();
+    let alone = (before.is_empty() || before == "-" || before == "--" || before == "—")
+        && after.chars().all(|c| {
+            matches!(c, ',' | '.' | ' ' | '|' | '-' | '(' | ')') || c.is_ascii_uppercase()
+        });
+    if !alone {
+        return false;
+    }
+    if line_start == 0 {
+        return false;
+    }
+    let prev = text[..line_start - 1].trim_end();
+    let prev_line = prev
+        .rsplit('\n')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let closing = prev_line.ends_with(',')
+        || prev_line.starts_with("--")
+        || [
+            "best",
+            "thanks",
+            "regards",
+            "cheers",
+            "sincerely",
+            "yours",
+            "thank you",
+        ]
+        .iter()
+        .any(|w| prev_line.starts_with(w));
+    let near_end = text[line_end..].trim().len() < 80;
+    closing || near_end
+}
+
+fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_uppercase()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'\''))
+        {
+            i += 1;
+            continue;
+        }
+        // A run of name words and initials separated by single spaces.
+        let mut words: Vec<(usize, usize, bool)> = Vec::new(); // (start, end, is_initial)
+        let mut j = i;
+        loop {
+            if let Some(e) = name_word(b, j) {
+                words.push((j, e, false));
+                j = e;
+            } else if let (Some(e), false) = (initial(b, j), words.is_empty()) {
+                words.push((j, if b[j + 1] == b'.' { j + 2 } else { j + 1 }, true));
+                j = e;
+                let _ = e;
+                // initial() returned the position of the space.
+            } else {
+                break;
+            }
+            if words.len() >= 6 {
+                break;
+            }
+            // Continue over one space (or ". " handled by initial) to the next word.
+            if b.get(j) == Some(&b' ') && b.get(j + 1).is_some_and(u8::is_ascii_uppercase) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if words.is_empty() {
+            i += 1;
+            continue;
+        }
+        let run_end = words.last().map_or(i, |w| w.1);
+        score_run(lex, text, &words, out);
+        // "Last, First" (Smith, John) as records write it.
+        if let [(s0, e0, false)] = words.as_slice() {
+            if text[*e0..].starts_with(", ") {
+                let j = e0 + 2;
+                if let Some(e1) = name_word(b, j) {
+                    let (last, first) = (lower(text, words[0]), text[j..e1].to_ascii_lowercase());
+                    let (l, f) = (lex.en_last(&last), lex.en_first(&first));
+                    if l > 0.0 && f > 0.0 && !org_follows(text, e1) {
+                        let (cue, _) = en_cue_before(text, *s0);
+                        let score = 0.2 + 0.25 + 0.1 * l + 0.25 + 0.1 * f + cue
+                            - common_penalty(lex, &last)
+                            - common_penalty(lex, &first);
+                        push(out, *s0, e1, score);
+                    }
+                }
+            }
+        }
+        i = run_end.max(i + 1);
+    }
+}
+
+fn lower(text: &str, w: (usize, usize, bool)) -> String {
+    text[w.0..w.1].trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// What follows a run and makes it an organisation: `LLC`, `PLC`, `and Sons`, `& Co`.
+fn org_follows(text: &str, e: usize) -> bool {
+    let after = text[e..].trim_start_matches([' ', ',']);
+    let head: String = after
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    [
+        "llc", "plc", "inc", "ltd", "corp", "co.", "& co", "and co", "and sons", "& sons", "group",
+        "gmbh", "s.a.", "lp", "llp", "company", "limited",
+    ]
+    .iter()
+    .any(|w| {
+        head.starts_with(w)
+            && !head[w.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+    })
+}
+
+/// How much a word reads as a common English word rather than a name: its word
+/// frequency (Zipf) against how frequent it is as a first name or surname.
+fn common_penalty(lex: &Lexicon, t: &str) -> f32 {
+    let z = lex.en_zipf(t);
+    let namey = lex.en_first(t).max(lex.en_last(t));
+    ((z - 3.5 - 2.5 * namey) * 0.2).clamp(0.0, 0.35)
+}
+
+/// The cue strength of the word before `s` (lower-case), 0 when none.
+fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
+    let prev = word_before(text, s).to_ascii_lowercase();
+    let before = text[..s].trim_end();
+    let label = before.ends_with(':');
+    if EN_HONORIFIC.contains(&prev.as_str()) {
+        (0.35, true)
+    } else if EN_CUE_WORDS.contains(&prev.as_str()) || (label && prev.ends_with("name")) {
+        (0.3, false)
+    } else if label
+        || EN_CUE_MID.contains(&prev.as_str())
+        || before.ends_with("it's")
+        || before.ends_with("this is")
+    {
+        (0.2, false)
+    } else if EN_CUE_WEAK.contains(&prev.as_str()) {
+        (0.05, false)
+    } else {
+        (0.0, false)
+    }
+}
+
+/// Scores one candidate: the words `name` (no cue words among them).
+fn score_name(
+    lex: &Lexicon,
+    text: &str,
+    name: &[(usize, usize, bool)],
+    mut cue: f32,
+    mut honorific: bool,
+) -> Option<(usize, usize, f32)> {
+    if name.is_empty() || name[0].2 || name.last().is_some_and(|w| w.2) {
+        return None;
+    }
+    let s = name[0].0;
+    let e = name.last()?.1;
+    if cue == 0.0 {
+        (cue, honorific) = en_cue_before(text, s);
+    }
+    if signature_position(text, s, e) {
+        cue = cue.max(0.3);
+    }
+    if org_follows(text, e) {
+        return None;
+    }
+    let toks: Vec<String> = name
+        .iter()
+        .filter(|w| !w.2)
+        .map(|w| lower(text, *w))
+        .collect();
+    let neg = !honorific
+        && toks
+            .iter()
+            .any(|t| EN_MONTHS_DAYS.contains(&t.as_str()) || lex.us_state(t));
+    // A lone US city name is a place (Roswell), unless it is also a common first name
+    // (Kyle, Austin, Tyler are towns too).
+    let place = !honorific && cue < 0.3 && lex.us_city(&text[s..e]) && lex.en_first(&toks[0]) < 0.5;
+    let score = if toks.len() == 1 {
+        let t = &toks[0];
+        let known = lex.en_first(t).max(lex.en_last(t));
+        if known == 0.0 && !honorific {
+            return None;
+        }
+        0.15 + 0.15 * known
+            + if known > 0.0 { 0.1 } else { 0.0 }
+            + cue
+            + if honorific { 0.1 } else { 0.0 }
+            - common_penalty(lex, t)
+    } else {
+        let first = &toks[0];
+        let last = toks.last()?;
+        let f = lex.en_first(first);
+        let l = lex.en_last(last);
+        let mut sc = 0.2
+            + if f > 0.0 { 0.25 + 0.1 * f } else { 0.0 }
+            + if l > 0.0 { 0.25 + 0.1 * l } else { 0.0 }
+            + cue;
+        // Surname first (Zhang Wei, Smith John) still reads as a name.
+        if f == 0.0 || l == 0.0 {
+            let alt = lex.en_last(first).min(lex.en_first(last));
+            if alt > 0.0 {
+                sc += 0.15;
+            }
+        }
+        sc - toks.iter().map(|t| common_penalty(lex, t)).sum::<f32>()
+    };
+    let score = score - if neg { 0.4 } else { 0.0 } - if place { 0.3 } else { 0.0 };
+    Some((s, e, score))
+}
+
+/// Scores the name candidates in one run of capitalised words and keeps the best:
+/// every stretch of one to three words (not starting or ending with an initial) after
+/// the leading cue words ("Dear", "Hi", "Dr") is scored, so a capitalised word before
+/// the name ("Follow", "Admin", "Yesterday") or after it ("Street") is left out when it
+/// reads as a common word.
+fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mut Vec<Detection>) {
+    let mut k = 0;
+    let mut cue = 0.0f32;
+    let mut honorific = false;
+    while k < words.len() {
+        let w = lower(text, words[k]);
+        if EN_HONORIFIC.contains(&w.as_str()) {
+            honorific = true;
+            cue = cue.max(0.35);
+        } else if (EN_CUE_WORDS.contains(&w.as_str()) || EN_GREETING_WORDS.contains(&w.as_str()))
+            && lex.en_first(&w) < 0.5
+        {
+            cue = cue.max(0.3);
+        } else {
+            break;
+        }
+        k += 1;
+    }
+    // A street word that is not a usual surname ends the name (Dylan Harbor).
+    let mut end = words.len();
+    for (idx, w) in words.iter().enumerate().skip(k + 1) {
+        let lw = lower(text, *w);
+        if EN_ORG_AFTER.contains(&lw.as_str())
+            || (lw.len() > 2
+                && !EN_HONORIFIC.contains(&lw.as_str())
+                && lex.us_suffix(&lw)
+                && lex.en_zipf(&lw) >= 3.5
+                && lex.en_last(&lw) < 0.5)
+        {
+            end = idx;
+            break;
+        }
+    }
+    let words = &words[k..end];
+    let mut best: Option<(usize, usize, f32)> = None;
+    for a in 0..words.len() {
+        for b in a + 1..=(a + 4).min(words.len()) {
+            let n_words = words[a..b].iter().filter(|w| !w.2).count();
+            if n_words > 3 {
+                break;
+            }
+            let (c, h) = if a == 0 {
+                (cue, honorific)
+            } else {
+                (0.0, false)
+            };
+            if let Some(hit) = score_name(lex, text, &words[a..b], c, h) {
+                if best.is_none_or(|x| hit.2 > x.2 + 1e-6) {
+                    best = Some(hit);
+                }
+            }
+        }
+    }
+    if let Some((s, e, score)) = best {
+        push(out, s, e, score);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<(String, f32)> {
+        let mut out = Vec::new();
+        Names::new().scan(text, super::super::recognizers::needs::of(text), &mut out);
+        out.retain(|d| d.score >= 0.5);
+        super::super::resolve(&mut out);
+        out.iter()
+            .map(|d| (text[d.start..d.end].to_string(), d.score))
+            .collect()
+    }
+
+    fn spans(text: &str) -> Vec<String> {
+        names(text).into_iter().map(|x| x.0).collect()
+    }
+
+    #[test]
+    fn chinese_names_with_and_without_cues() {
+        assert_eq!(spans("联系人：王芳超，电话"), ["王芳超"]);
+        assert_eq!(spans("收件人【 李娜 】"), ["李娜"]);
+        assert_eq!(spans("负责人是欧阳娜娜。"), ["欧阳娜娜"]);
+        assert_eq!(spans("请转告赵玲女士尽快回电"), ["赵玲"]);
+        assert_eq!(spans("张伟昨天去了医院。"), ["张伟"]);
+        assert!(spans("今天是周末，马上就到。").is_empty());
+        assert!(spans("王者荣耀很好玩").is_empty());
+        assert!(spans("上周三收到短信说要退货").is_empty());
+    }
+
+    #[test]
+    fn english_names() {
+        assert_eq!(spans("My name is Chloe Walker and I"), ["Chloe Walker"]);
+        assert_eq!(spans("Dear Mr. O'Brien,"), ["O'Brien"]);
+        assert_eq!(
+            spans("Olivia Bennett moved to Ohio last year."),
+            ["Olivia Bennett"]
+        );
+        assert_eq!(spans("Thanks for the help.\n\nBest,\nEmily"), ["Emily"]);
+        assert_eq!(spans("Hi Sarah, the parcel is late."), ["Sarah"]);
+        assert!(spans("The Great Wall is long").is_empty());
+        assert!(spans("Hi Team, the New York office").is_empty());
+        assert!(spans("We met at Garcia LLC in May.").is_empty());
+    }
+}
