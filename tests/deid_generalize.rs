@@ -19,12 +19,15 @@
 //! - look-alikes kept: the share of hard negatives whose value still occurs verbatim.
 
 mod common;
+#[path = "support/pii_eval.rs"]
+mod pii_eval;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
+use pii_eval::TYPES;
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
@@ -61,22 +64,6 @@ const PRECISION_MIN_EVIDENCE: usize = 20;
 /// Minimum share of held-out hard negatives kept verbatim (all kinds together).
 const KEPT_FLOOR: f64 = 0.97;
 
-const TYPES: [&str; 14] = [
-    "CN_ID_CARD",
-    "PHONE",
-    "BANK_CARD",
-    "EMAIL",
-    "URL",
-    "IP_ADDRESS",
-    "CN_USCC",
-    "CN_LICENSE_PLATE",
-    "PASSPORT",
-    "US_SSN",
-    "IBAN",
-    "DATE_OF_BIRTH",
-    "PERSON",
-    "ADDRESS",
-];
 const NEG_KINDS: [&str; 9] = [
     "company",
     "product",
@@ -171,13 +158,7 @@ fn deidentify(records: &[Record]) -> HashMap<String, String> {
         input.push('\n');
     }
     std::fs::write(t.path().join("in.jsonl"), input).unwrap();
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "out",
-        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\n",
-    );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    run_tagging(t.path());
     let mut out = HashMap::new();
     for (name, bytes) in data_files(&t.path().join("out")) {
         if !name.ends_with(".jsonl") {

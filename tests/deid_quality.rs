@@ -41,13 +41,7 @@ fn deidentify_meets_recall_precision_and_hard_negative_bars() {
     let truth: Vec<pii_eval::Truth> = records.iter().map(|(_, t)| t.clone()).collect();
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("in.jsonl"), pii_eval::to_jsonl(&records)).unwrap();
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "out",
-        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\n",
-    );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    run_tagging(t.path());
     let rows = read_lines(&t.path().join("out/data/part-00000.jsonl"));
     assert_eq!(rows.len(), RECORDS, "every record is exported");
     let outputs: HashMap<String, String> = rows

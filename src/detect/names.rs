@@ -29,7 +29,7 @@ use super::lexicon::{lexicon, Lexicon, WordKind};
 use super::{Detection, EntityType};
 
 pub(crate) struct Names {
-    /// Field labels and roles that a name follows (`ZH_CUE_STRONG`).
+    /// Field labels that a name follows (`ZH_LABELS`).
     labels: aho_corasick::AhoCorasick,
     /// Titles and forms of address that follow a name.
     titles: aho_corasick::AhoCorasick,
@@ -69,8 +69,11 @@ impl Names {
     }
 }
 
-/// Field labels and roles whose value is a name (a subset of `ZH_CUE_STRONG`: no
-/// verbs, whose object is rarely a bare name).
+/// Signing verbs among the labels: a name follows them only after a separator.
+const ZH_SIGNING: &[&str] = &["签字", "签名", "署名", "落款"];
+
+/// Field labels and roles whose value is a name (with `ZH_CUE_ROLES`, the strong cues;
+/// no verbs, whose object is rarely a bare name).
 const ZH_LABELS: &[&str] = &[
     "姓名",
     "名字",
@@ -188,79 +191,20 @@ pub(crate) fn is_han(c: char) -> bool {
 // ---------------------------------------------------------------------------------
 // Chinese
 
-/// Words right before a name that say a name follows: field labels and roles.
-const ZH_CUE_STRONG: &[&str] = &[
-    "姓名",
-    "名字",
-    "联系人",
-    "收件人",
-    "收货人",
-    "寄件人",
-    "发件人",
-    "签收人",
-    "取件人",
-    "收信人",
-    "我叫",
-    "我是",
-    "本人",
+/// Words right before a name that say a name follows, besides the field labels
+/// (`ZH_LABELS`): roles and verbs of address (请转告, 致, 感谢).
+const ZH_CUE_ROLES: &[&str] = &[
     "叫做",
-    "名叫",
-    "客户",
-    "用户",
-    "顾客",
-    "户名",
-    "户主",
-    "患者",
-    "病人",
     "病患",
-    "就诊人",
-    "员工",
-    "职员",
     "同事",
-    "申请人",
-    "负责人",
-    "经办人",
-    "对接人",
-    "持卡人",
-    "开户人",
-    "投保人",
-    "被保险人",
-    "受益人",
-    "借款人",
-    "担保人",
-    "法人",
-    "法定代表人",
     "代表人",
-    "租客",
-    "房东",
-    "业主",
-    "住户",
-    "司机",
-    "骑手",
-    "快递员",
-    "配送员",
-    "医生",
     "医师",
-    "主治医生",
-    "主治医师",
-    "护士",
-    "老师",
     "教师",
-    "班主任",
-    "学生",
-    "家长",
-    "经理",
-    "主管",
     "主任",
     "领导",
-    "组长",
-    "店长",
     "专员",
     "客服",
     "工程师",
-    "面试官",
-    "候选人",
-    "应聘者",
     "求职者",
     "新人",
     "入职",
@@ -279,41 +223,12 @@ const ZH_CUE_STRONG: &[&str] = &[
     "先生",
     "女士",
     "小姐",
-    "记录人",
-    "登记人",
-    "审核人",
-    "审批人",
-    "报修人",
-    "举报人",
-    "投诉人",
     "咨询人",
-    "来电人",
-    "访客",
-    "会员",
-    "乘客",
-    "旅客",
-    "住客",
-    "房客",
-    "买家",
-    "卖家",
     "用户名",
     "昵称",
-    "父亲",
-    "母亲",
-    "丈夫",
-    "妻子",
     "儿子",
     "女儿",
     "朋友",
-    "车主",
-    "收款人",
-    "付款人",
-    "出租人",
-    "承租人",
-    "当事人",
-    "入住人",
-    "亲爱的",
-    "尊敬的",
 ];
 /// Weaker cues: a copula, a preposition or a verb that often takes a person.
 const ZH_CUE_WEAK: &[&str] = &[
@@ -488,7 +403,15 @@ struct Cues {
 
 fn cues() -> &'static Cues {
     static CUES: std::sync::LazyLock<Cues> = std::sync::LazyLock::new(|| Cues {
-        strong: WordSet::new(ZH_CUE_STRONG),
+        // Signing verbs are labels only before a separator (签名：张伟), never cues
+        // (签字后寄回).
+        strong: WordSet::new(
+            &[ZH_LABELS, ZH_CUE_ROLES]
+                .concat()
+                .into_iter()
+                .filter(|w| !ZH_SIGNING.contains(w))
+                .collect::<Vec<_>>(),
+        ),
         weak: WordSet::new(ZH_CUE_WEAK),
         after_strong: WordSet::new(ZH_AFTER_STRONG),
         after_weak: WordSet::new(ZH_AFTER_WEAK),
@@ -797,7 +720,7 @@ fn scan_zh_slots(
             || lex.zh_surname(span.chars().next().unwrap_or(' ')),
             |c| c.1.max(0.3),
         );
-        let verb = matches!(&text[m.start()..m.end()], "签字" | "签名" | "署名" | "落款");
+        let verb = ZH_SIGNING.contains(&&text[m.start()..m.end()]);
         if !separated && (verb || sur < 0.3 || len > 3) {
             continue;
         }

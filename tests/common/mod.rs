@@ -49,6 +49,18 @@ pub fn pipeline(dir: &Path, input: &str, output: &str, extra: &str) -> PathBuf {
     p
 }
 
+/// Runs one `deidentify` stage with `action = "tag"` on `dir/in.jsonl` (field `text`) into
+/// `dir/out`: the quality tests' common pipeline.
+pub fn run_tagging(dir: &Path) {
+    pipeline(
+        dir,
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\n",
+    );
+    run_ok(dir, &["run", "p.toml", "--quiet"]);
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
