@@ -36,7 +36,7 @@ use unicode_normalization::UnicodeNormalization;
 ///
 /// These are regression floors a little under what the recognizers reach today (see the
 /// README's table), not the targets: issue 13 asks for PERSON and ADDRESS ≥ 0.95 and every
-/// other type ≥ 0.99, which PERSON, DATE_OF_BIRTH, PASSPORT and BANK_CARD do not reach yet.
+/// other type ≥ 0.99, which PERSON, DATE_OF_BIRTH and BANK_CARD do not reach yet.
 /// Raise a floor whenever the recognizers improve; never lower one to make a change pass.
 const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("PERSON", "zh", 0.86),
@@ -51,7 +51,7 @@ const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("URL", "*", 0.99),
     ("IP_ADDRESS", "*", 0.99),
     ("CN_LICENSE_PLATE", "zh", 0.97),
-    ("PASSPORT", "*", 0.84),
+    ("PASSPORT", "*", 0.98),
     ("US_SSN", "en", 0.99),
     ("IBAN", "en", 0.99),
     ("DATE_OF_BIRTH", "zh", 0.60),
