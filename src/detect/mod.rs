@@ -391,10 +391,21 @@ impl Detector {
         // per rule, each on its own small lazy DFA. A combined `RegexSet` pass was
         // measured 4× slower: its overlapping search over all patterns spent most of the
         // time determinizing states and rebuilding its cache.
+        let whole = [(0, text.len())];
+        let digits = if has & recognizers::needs::DIGIT != 0 {
+            digit_windows(text)
+        } else {
+            Vec::new()
+        };
         for i in 0..self.rules.len() {
             let need = self.rules[i].needs;
             if has & need == need {
-                self.run_rule(i, text, out);
+                let windows = if need & recognizers::needs::DIGIT != 0 {
+                    &digits[..]
+                } else {
+                    &whole[..]
+                };
+                self.run_rule(i, text, windows, out);
             }
         }
         // Below-threshold candidates go before overlap resolution, so a weak reading
@@ -459,32 +470,69 @@ impl Detector {
         }
     }
 
-    fn run_rule(&self, i: usize, text: &str, out: &mut Vec<Detection>) {
+    /// Runs rule `i` over the byte ranges `windows` of `text` (in order, not
+    /// overlapping); its check sees the whole text.
+    fn run_rule(&self, i: usize, text: &str, windows: &[(usize, usize)], out: &mut Vec<Detection>) {
         let rule = &self.rules[i];
         let re = &self.regexes[i];
         let mut pos = 0;
-        while pos <= text.len() {
-            let Some(m) = re.find_at(text, pos) else {
-                break;
-            };
-            let hit = (rule.check)(text, m.start(), m.end());
-            if let Some((s, e, score)) = hit {
-                if s < e {
-                    out.push(Detection {
-                        entity: rule.entity,
-                        start: s,
-                        end: e,
-                        score,
-                    });
+        for &(a, b) in windows {
+            pos = pos.max(a);
+            let hay = &text[..b];
+            while pos <= b {
+                let Some(m) = re.find_at(hay, pos) else {
+                    break;
+                };
+                let hit = (rule.check)(text, m.start(), m.end());
+                if let Some((s, e, score)) = hit {
+                    if s < e {
+                        out.push(Detection {
+                            entity: rule.entity,
+                            start: s,
+                            end: e,
+                            score,
+                        });
+                    }
                 }
+                pos = match (rule.scan, hit) {
+                    (Scan::Linear, _) => m.end().max(next_char(text, m.start())),
+                    (Scan::Retry, Some((_, e, _))) => e.max(next_char(text, m.start())),
+                    (Scan::Retry, None) => skip_run(text, m.start()),
+                };
             }
-            pos = match (rule.scan, hit) {
-                (Scan::Linear, _) => m.end().max(next_char(text, m.start())),
-                (Scan::Retry, Some((_, e, _))) => e.max(next_char(text, m.start())),
-                (Scan::Retry, None) => skip_run(text, m.start()),
-            };
         }
     }
+}
+
+/// How far before its first digit a match of a digit rule can start (`+86 `,
+/// `September 5`, `Ext.`, an IBAN's country, a passport's letters), and how far after
+/// its last digit it can end, in bytes.
+const DIGIT_BACK: usize = 32;
+const DIGIT_FORWARD: usize = 64;
+
+/// The byte ranges of `text` where a rule that needs a digit can match: around each
+/// digit, `DIGIT_BACK` before and `DIGIT_FORWARD` after, merged when they touch, on
+/// character boundaries. Every such rule's match holds a digit and no stretch of
+/// `DIGIT_BACK + DIGIT_FORWARD` bytes without one, so it lies inside one range; the
+/// digit rules then search a fraction of a long text instead of all of it, which the
+/// lazy DFAs cannot skip (their first byte is a class, with no literal prefilter).
+fn digit_windows(text: &str) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (i, _) in text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()) {
+        let mut lo = i.saturating_sub(DIGIT_BACK);
+        while !text.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        let mut hi = (i + 1 + DIGIT_FORWARD).min(text.len());
+        while !text.is_char_boundary(hi) {
+            hi += 1;
+        }
+        match out.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = hi,
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// The byte offset of the character after the one at `i`.
@@ -542,6 +590,22 @@ fn resolve(found: &mut Vec<Detection>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn digit_rules_search_windows_around_digits_in_long_text() {
+        let pad = "今天天气很好，我们去公园散步。".repeat(200);
+        let text = format!(
+            "{pad}我的电话是13812345678。{pad} Date of birth: September 5th, 1990. {pad} IBAN GB82 WEST 1234 5698 7654 32 {pad}"
+        );
+        let f = found(&text);
+        assert!(f.contains(&(EntityType::Phone, "13812345678")), "{f:?}");
+        assert!(f.contains(&(EntityType::DateOfBirth, "September 5th, 1990")), "{f:?}");
+        assert!(f.contains(&(EntityType::Iban, "GB82 WEST 1234 5698 7654 32")), "{f:?}");
+        let w = digit_windows(&text);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w.iter().map(|(a, b)| b - a).sum::<usize>() < text.len() / 20);
+        assert!(digit_windows("没有数字").is_empty());
+    }
 
     fn found(text: &str) -> Vec<(EntityType, &str)> {
         let det = Detector::new(&DetectConfig::default());

@@ -349,6 +349,33 @@ pub(crate) struct WordSet {
     words: std::collections::HashSet<u128, rustc_hash::FxBuildHasher>,
     /// Per word length in characters (1–4): whether any word has it.
     lens: [bool; 5],
+    /// The words' first and last characters: most positions fail this one bit test
+    /// and skip the hash lookups.
+    first: CharBits,
+    last: CharBits,
+}
+
+/// A set of characters of the Basic Multilingual Plane as a bitmap (8 KiB); characters
+/// beyond it are always "in" (the caller then does the exact lookup).
+pub(crate) struct CharBits(Box<[u64; 1024]>);
+
+impl CharBits {
+    pub(crate) fn new(chars: impl IntoIterator<Item = char>) -> CharBits {
+        let mut bits = Box::new([0u64; 1024]);
+        for c in chars {
+            let i = c as usize;
+            if i < 65536 {
+                bits[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        CharBits(bits)
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, c: char) -> bool {
+        let i = c as usize;
+        i >= 65536 || self.0[i >> 6] & (1 << (i & 63)) != 0
+    }
 }
 
 impl WordSet {
@@ -363,11 +390,16 @@ impl WordSet {
                 .filter_map(|w| super::lexicon::pack(w))
                 .collect(),
             lens,
+            first: CharBits::new(words.iter().filter_map(|w| w.chars().next())),
+            last: CharBits::new(words.iter().filter_map(|w| w.chars().next_back())),
         }
     }
 
     /// Whether `t` ends with one of the words.
     pub(crate) fn ends(&self, t: &str) -> bool {
+        if !t.chars().next_back().is_some_and(|c| self.last.has(c)) {
+            return false;
+        }
         t.char_indices()
             .rev()
             .take(4)
@@ -380,6 +412,9 @@ impl WordSet {
 
     /// Whether `t` starts with one of the words.
     pub(crate) fn starts(&self, t: &str) -> bool {
+        if !t.chars().next().is_some_and(|c| self.first.has(c)) {
+            return false;
+        }
         t.char_indices()
             .skip(1)
             .map(|(i, _)| i)
