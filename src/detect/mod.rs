@@ -599,8 +599,14 @@ mod tests {
         );
         let f = found(&text);
         assert!(f.contains(&(EntityType::Phone, "13812345678")), "{f:?}");
-        assert!(f.contains(&(EntityType::DateOfBirth, "September 5th, 1990")), "{f:?}");
-        assert!(f.contains(&(EntityType::Iban, "GB82 WEST 1234 5698 7654 32")), "{f:?}");
+        assert!(
+            f.contains(&(EntityType::DateOfBirth, "September 5th, 1990")),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&(EntityType::Iban, "GB82 WEST 1234 5698 7654 32")),
+            "{f:?}"
+        );
         let w = digit_windows(&text);
         assert_eq!(w.len(), 3, "{w:?}");
         assert!(w.iter().map(|(a, b)| b - a).sum::<usize>() < text.len() / 20);

@@ -600,6 +600,10 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize)
     })
 }
 
+/// Name candidates scoring under this are not reported at all (a `min_score` below it
+/// finds no more names); the Chinese scan skips their word-list lookups.
+pub(crate) const NAME_FLOOR: f32 = 0.3;
+
 fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     let mut last_end = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -647,7 +651,7 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
         } else {
             0.0
         };
-        let covering = zh_covering_penalty(lex, &chars, text, k);
+        let mut covering: Option<f32> = None;
         let mut best: Option<(usize, f32)> = None;
         for glen in 1..=g.len() {
             let e = byte_at(k + sl_chars + glen);
@@ -664,6 +668,18 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             } else {
                 0.0
             };
+            let evidence = 0.05
+                + 0.2 * sur
+                + 0.3 * given
+                + if glen == 2 { 0.03 } else { 0.0 }
+                + if given == 0.0 { -0.15 } else { 0.0 }
+                + left
+                + right;
+            // Penalties only lower a score: a candidate already under the floor is not
+            // reported, so its word lookups are skipped.
+            if evidence < NAME_FLOOR {
+                continue;
+            }
             // A common word starting at the surname and covering the given name.
             let first_given_end = byte_at(k + sl_chars + 1);
             let mut pen = zh_word_penalty(lex, text, s, first_given_end);
@@ -690,14 +706,9 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
                     pen = pen.max(0.5);
                 }
             }
-            let score = 0.05
-                + 0.2 * sur
-                + 0.3 * given
-                + if glen == 2 { 0.03 } else { 0.0 }
-                + if given == 0.0 { -0.15 } else { 0.0 }
-                + left
-                + right
-                - pen.max(covering);
+            let covering =
+                *covering.get_or_insert_with(|| zh_covering_penalty(lex, &chars, text, k));
+            let score = evidence - pen.max(covering);
             if best.is_none_or(|(_, b)| score > b + 0.02) {
                 best = Some((e, score));
             }
