@@ -507,6 +507,58 @@ def build_uk_street_types() -> None:
     write("uk_street_types.txt", ["type"], [(t,) for t in sorted(UK_STREET_TYPES)])
 
 
+# The Hundred Family Surnames (百家姓, Song dynasty; public domain), transcribed by hand
+# in its traditional order, four surnames a group: 444 single and 60 compound. It adds
+# the classic surnames that the ORCID frequency table lacks (公孙, 尉迟, 蒯, 殳 …);
+# they carry no frequency, only membership.
+BAIJIAXING = """
+赵钱孙李 周吴郑王 冯陈褚卫 蒋沈韩杨 朱秦尤许 何吕施张 孔曹严华 金魏陶姜 戚谢邹喻 柏水窦章
+云苏潘葛 奚范彭郎 鲁韦昌马 苗凤花方 俞任袁柳 酆鲍史唐 费廉岑薛 雷贺倪汤 滕殷罗毕 郝邬安常
+乐于时傅 皮卞齐康 伍余元卜 顾孟平黄 和穆萧尹 姚邵湛汪 祁毛禹狄 米贝明臧 计伏成戴 谈宋茅庞
+熊纪舒屈 项祝董梁 杜阮蓝闵 席季麻强 贾路娄危 江童颜郭 梅盛林刁 钟徐邱骆 高夏蔡田 樊胡凌霍
+虞万支柯 昝管卢莫 经房裘缪 干解应宗 丁宣贲邓 郁单杭洪 包诸左石 崔吉钮龚 程嵇邢滑 裴陆荣翁
+荀羊於惠 甄曲家封 芮羿储靳 汲邴糜松 井段富巫 乌焦巴弓 牧隗山谷 车侯宓蓬 全郗班仰 秋仲伊宫
+宁仇栾暴 甘钭厉戎 祖武符刘 景詹束龙 叶幸司韶 郜黎蓟薄 印宿白怀 蒲邰从鄂 索咸籍赖 卓蔺屠蒙
+池乔阴鬱 胥能苍双 闻莘党翟 谭贡劳逄 姬申扶堵 冉宰郦雍 郤璩桑桂 濮牛寿通 边扈燕冀 郏浦尚农
+温别庄晏 柴瞿阎充 慕连茹习 宦艾鱼容 向古易慎 戈廖庾终 暨居衡步 都耿满弘 匡国文寇 广禄阙东
+欧殳沃利 蔚越夔隆 师巩厍聂 晁勾敖融 冷訾辛阚 那简饶空 曾毋沙乜 养鞠须丰 巢关蒯相 查后荆红
+游竺权逯 盖益桓公 万俟司马 上官欧阳 夏侯诸葛 闻人东方 赫连皇甫 尉迟公羊 澹台公冶 宗政濮阳
+淳于单于 太叔申屠 公孙仲孙 轩辕令狐 钟离宇文 长孙慕容 鲜于闾丘 司徒司空 亓官司寇 仉督子车
+颛孙端木 巫马公西 漆雕乐正 壤驷公良 拓跋夹谷 宰父谷梁 晋楚闫法 汝鄢涂钦 段干百里 东郭南门
+呼延归海 羊舌微生 岳帅缑亢 况郈有琴 梁丘左丘 东门西门 商牟佘佴 伯赏南宫 墨哈谯笪 年爱阳佟
+第五言福
+"""
+
+
+def baijiaxing() -> list[str]:
+    groups = BAIJIAXING.split()
+    out: list[str] = []
+    first_compound = groups.index("万俟司马")
+    singles_after = {"仉督子车": ["仉", "督", "子车"], "晋楚闫法": list("晋楚闫法"),
+                     "汝鄢涂钦": list("汝鄢涂钦"), "呼延归海": ["呼延", "归", "海"],
+                     "岳帅缑亢": list("岳帅缑亢"), "况郈有琴": list("况郈有琴"),
+                     "商牟佘佴": list("商牟佘佴"), "墨哈谯笪": list("墨哈谯笪"),
+                     "年爱阳佟": list("年爱阳佟"), "第五言福": ["第五", "言", "福"]}
+    for i, g in enumerate(groups):
+        if i < first_compound:
+            out += list(g)
+        elif g in singles_after:
+            out += singles_after[g]
+        else:
+            out += [g[:2], g[2:]]
+    return out
+
+
+def build_zh_baijiaxing() -> None:
+    names = baijiaxing()
+    singles = [n for n in names if len(n) == 1]
+    compounds = [n for n in names if len(n) == 2]
+    if len(set(names)) != len(names) or len(singles) < 440 or len(compounds) < 60:
+        die(f"baijiaxing: {len(singles)} single, {len(compounds)} compound, "
+            f"{len(names) - len(set(names))} repeated")
+    write("zh_baijiaxing.txt", ["surname"], [(n,) for n in names])
+
+
 def build_uk() -> None:
     rx = re.compile(uk_regex())
     areas = Counter()
@@ -594,6 +646,7 @@ installed versions equal the pins, and rewrites all files and this README.
 | us_secondary_units.tsv | {n('us_secondary_units.tsv')} | {kb('us_secondary_units.tsv')} | USPS Publication 28, Appendix C2 | {v('normalizer-usps')} (+ range flag, see below) | public domain; package MIT |
 | us_states.tsv | {n('us_states.tsv')} | {kb('us_states.tsv')} | states, DC, territories, freely associated states; military codes of USPS Pub 28 Appendix B | {v('us')}, {v('zipcodes')} | BSD-3-Clause / MIT; public domain |
 | us_cities.tsv | {n('us_cities.tsv')} | {kb('us_cities.tsv')} | city of every active non-military ZIP code (USPS ZIP Locale Detail + unitedstateszipcodes.org base data) | {v('zipcodes')} | package MIT; city names are USPS facts |
+| zh_baijiaxing.txt | {n('zh_baijiaxing.txt')} | {kb('zh_baijiaxing.txt')} | the Hundred Family Surnames (百家姓): 442 single, 61 compound, transcribed by hand in `build.py` (`BAIJIAXING`) | — | public domain (Song dynasty text) |
 | uk_street_types.txt | {n('uk_street_types.txt')} | {kb('uk_street_types.txt')} | UK thoroughfare types, hand-written in `build.py` (`UK_STREET_TYPES`) | — | project's own |
 | uk_postcode_areas.txt | {n('uk_postcode_areas.txt')} | {kb('uk_postcode_areas.txt')} | areas of {STATS['_uk_postcodes']:,} UK postcodes (ONS/Code-Point Open derived list) | {v('postcodez')} | package declares no licence; the area codes are facts (upstream OGL v3) |
 
@@ -713,6 +766,14 @@ organisations) keep their city. Data behind the package: unitedstateszipcodes.or
 database + USPS ZIP Locale Detail (GeoNames, CC BY 4.0, is used by the package for
 coordinates only, which are not taken).
 
+### zh_baijiaxing.txt — `surname`
+The Hundred Family Surnames (百家姓), the classic list of 503 surnames in its traditional
+order, transcribed by hand in `build.py` (a public-domain text; no package on the reachable
+registries ships it whole). It adds membership, not frequency: compound surnames the ORCID
+table lacks (公孙, 尉迟, 长孙, 太叔, 万俟, 司空, 闾丘 …) and rare single ones (蒯, 殳, 夔,
+竺 …). The recognizer gives a listed surname that the frequency table lacks a low floor
+score, so it is a candidate at all; its given name and context still decide.
+
 ### uk_street_types.txt — `type`
 UK thoroughfare types that end a street name and are not in USPS Pub 28 (Close, Mews,
 Wynd, Crescent, Gardens …), read as street suffixes by the address recognizer. Written by
@@ -763,6 +824,7 @@ def main() -> None:
     build_us()
     build_uk()
     build_uk_street_types()
+    build_zh_baijiaxing()
     (OUT / "README.md").write_text(readme(), encoding="utf-8")
     total = sum(s["bytes"] for k, s in STATS.items() if not k.startswith("_"))
     print(f"total {total:,} bytes")

@@ -22,6 +22,7 @@ type FxSet<K> = HashSet<K, FxBuildHasher>;
 const ZH_DIVISIONS: &str = include_str!("refdata/zh_divisions.tsv");
 const ZH_SURNAMES: &str = include_str!("refdata/zh_surnames.tsv");
 const ZH_GIVEN: &str = include_str!("refdata/zh_given_chars.tsv");
+const ZH_BAIJIAXING: &str = include_str!("refdata/zh_baijiaxing.txt");
 const ZH_WORDS: &str = include_str!("refdata/zh_words.tsv");
 const EN_FIRST: &str = include_str!("refdata/en_first_names.tsv");
 const EN_LAST: &str = include_str!("refdata/en_surnames.tsv");
@@ -125,6 +126,10 @@ fn cjk_index(c: char) -> Option<usize> {
     (i < CJK_LEN).then_some(i)
 }
 
+/// The surname score (of 255) of a Hundred Family Surname the frequency table lacks or
+/// ranks lower: about that of a surname held by a few people per million.
+const BAIJIAXING_FLOOR: u8 = 40;
+
 fn number(s: Option<&&str>) -> f64 {
     s.and_then(|v| v.parse::<f64>().ok()).unwrap_or(1.0)
 }
@@ -146,6 +151,23 @@ impl Lexicon {
                     }
                 }
                 (Some(_), Some(_)) => zh_compound.push((name, score)),
+                _ => {}
+            }
+        }
+        // The Hundred Family Surnames: membership without a frequency. A listed surname
+        // the frequency table lacks gets a floor, so it starts a candidate at all.
+        for r in rows(ZH_BAIJIAXING) {
+            let name = r[0];
+            let mut chars = name.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => {
+                    if let Some(i) = cjk_index(c) {
+                        zh_surname[i] = zh_surname[i].max(BAIJIAXING_FLOOR);
+                    }
+                }
+                (Some(_), Some(_)) if !zh_compound.iter().any(|(n, _)| *n == name) => {
+                    zh_compound.push((name, 0.0));
+                }
                 _ => {}
             }
         }

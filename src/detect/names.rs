@@ -767,7 +767,7 @@ fn scan_zh_slots(
             |c| c.1.max(0.3),
         );
         let verb = ZH_SIGNING.contains(&&text[m.start()..m.end()]);
-        if !separated && (verb || sur < 0.3 || len > 3) {
+        if !separated && (verb || sur < 0.15 || len > 3) {
             continue;
         }
         push(out, s, e, if sur > 0.0 { 0.75 } else { 0.6 });
