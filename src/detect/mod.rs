@@ -786,6 +786,34 @@ mod tests {
     }
 
     #[test]
+    fn birth_dates_in_table_columns_and_after_names() {
+        let csv = "name,dob,phone\nAnna Berg,1984-07-12,555-0100\nLi Wei,1990-01-02,555-0101";
+        assert_eq!(only(csv, T::DateOfBirth), ["1984-07-12", "1990-01-02"]);
+        let zh = "姓名|出生日期|入职日期\n王芳|1988年5月2日|2019年3月1日";
+        assert_eq!(only(zh, T::DateOfBirth), ["1988年5月2日"]);
+        // Another column holds a date: not a birth date.
+        let orders = "order,shipped,amount\nA-17,2024-05-01,30.00";
+        assert!(only(orders, T::DateOfBirth).is_empty());
+        assert_eq!(
+            only(
+                "Maria Lopez (03/14/1962) presented with a cough.",
+                T::DateOfBirth
+            ),
+            ["03/14/1962"]
+        );
+        assert_eq!(
+            only("患者张伟（1990年1月1日）今日复诊", T::DateOfBirth),
+            ["1990年1月1日"]
+        );
+        assert!(only("Release notes (2024-05-01) are online.", T::DateOfBirth).is_empty());
+        assert_eq!(
+            only("Payroll card: 676287668492.", T::BankCard),
+            ["676287668492"]
+        );
+        assert!(only("Order 676287668492 shipped", T::BankCard).is_empty());
+    }
+
+    #[test]
     fn allow_list_and_per_type_thresholds() {
         let text = "客服热线 400-820-8820，王先生的手机 13812345678";
         let det = Detector::new(&DetectConfig {

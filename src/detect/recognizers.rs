@@ -135,6 +135,8 @@ const CTX_DOB: &[&str] = &[
     "born",
 ];
 const S_DOB: f32 = 0.8;
+/// A date in parentheses after a name, without a birth cue.
+const S_DOB_PAREN: f32 = 0.6;
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
@@ -230,14 +232,23 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
             continue;
         }
         let d = digits_of(&text[s..end]);
-        if !(13..=19).contains(&d.len()) {
+        if !(12..=19).contains(&d.len()) {
+            continue;
+        }
+        // Maestro numbers run from 12 digits and some start with 0 (0604…): taken
+        // only Luhn-valid after a card cue, since such digit runs are also phone
+        // numbers with a trunk prefix, order numbers and timestamps.
+        if d.len() == 12 || d.starts_with('0') {
+            if luhn(&d) && has_context(text, s, CTX_CARD) {
+                return Some((s, end, S_CONTEXT_ONLY));
+            }
             continue;
         }
         // No payment card starts with 0 (`0086…` is a phone prefix). Only old Visa cards
         // have 13 digits. Other 13-digit numbers are epoch-millisecond
         // timestamps (`1748503543012`, a Presidio negative) or CN mobiles with the
         // country code (`8613812345678`), far more common than such cards.
-        if (d.len() == 13 && !d.starts_with('4')) || d.starts_with('0') {
+        if d.len() == 13 && !d.starts_with('4') {
             continue;
         }
         if luhn(&d) {
@@ -335,10 +346,33 @@ fn phone_nanp(text: &str, s: usize, e: usize) -> Option<Hit> {
     // The layout decides, not libphonenumber's metadata: validating every formatted
     // candidate with the `phonenumber` crate was measured to cost more than the rest of
     // the stage (about 100 µs a number); it validates bare digit runs (`phone_bare`).
+    // A country code written before it without `+` (`91-415-555-0132`): one to three
+    // digits and the same separator, at the start of a token, belong to the number.
+    let s = country_code_before(text, s).unwrap_or(s);
     if firm || cue || nanp_like {
         return Some((s, e, score));
     }
     Some((s, e, S_NO_CONTEXT))
+}
+
+/// The start of `CC-` or `CC ` (one to three digits, then `-` or a space) right before
+/// `s` when nothing alphanumeric precedes it.
+fn country_code_before(text: &str, s: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let sep = *b.get(s.checked_sub(1)?)?;
+    if sep != b'-' {
+        return None;
+    }
+    let digits = b[..s - 1]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let start = s - 1 - digits;
+    ((1..=3).contains(&digits)
+        && !alnum_before(text, start)
+        && !matches!(b.get(start.wrapping_sub(1)), Some(b'-' | b'.')))
+    .then_some(start)
 }
 
 /// `+CC …`: groups of digits (or a parenthesised area code) with single separators.
@@ -717,10 +751,87 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     let score = match cue_before(text, s, CTX_DOB) {
         Some((cs, ce)) if !holds_year(&text[ce..s]) && !date_ends_at(text, cs) => S_DOB,
+        _ if dob_column(text, s) => S_DOB,
         _ if compact => return None,
+        _ if after_name_in_parens(text, s, e) => S_DOB_PAREN,
         _ => S_NO_CONTEXT,
     };
     Some((s, e, score))
+}
+
+/// A date in parentheses right after a name: `Maria Lopez (03/14/1962)`,
+/// `张伟（1990年1月1日）`, the way records identify a person. The name is a
+/// capitalised word, or two to four Han characters starting with a surname.
+fn after_name_in_parens(text: &str, s: usize, e: usize) -> bool {
+    let before = text[..s].trim_end();
+    let after = text[e..].trim_start();
+    let Some(before) = before
+        .strip_suffix('(')
+        .or_else(|| before.strip_suffix('（'))
+    else {
+        return false;
+    };
+    if !(after.starts_with(')') || after.starts_with('）')) {
+        return false;
+    }
+    let before = before.trim_end();
+    let word: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic() || *c == '\'' || *c == '-')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if !word.is_empty() {
+        let lower = word.to_ascii_lowercase();
+        return word.starts_with(|c: char| c.is_ascii_uppercase())
+            && word.len() > 1
+            && !MONTHS.iter().any(|m| lower.starts_with(m))
+            && super::lexicon::lexicon().en_zipf(&word) < 4.0;
+    }
+    let han: Vec<char> = before
+        .chars()
+        .rev()
+        .take_while(|c| super::names::is_han(*c))
+        .take(5)
+        .collect();
+    // Any ending of two to four characters that starts with a surname (患者|张伟).
+    (2..=han.len().min(4)).any(|k| super::lexicon::lexicon().zh_surname(han[k - 1]) >= 0.15)
+}
+
+/// True when the date at `s` sits in a column of a delimited table (comma, tab, `|`,
+/// `;`) whose header line, the first line of the text or the line above, names a
+/// birth date there (`name,dob,phone` / `姓名|出生日期|电话`).
+fn dob_column(text: &str, s: usize) -> bool {
+    let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
+    if line_start == 0 {
+        return false;
+    }
+    let prefix = &text[line_start..s];
+    let Some(delim) = [',', '\t', '|', ';', '，', '｜']
+        .into_iter()
+        .find(|d| prefix.contains(*d))
+        .or_else(|| {
+            let line_end = text[s..].find('\n').map_or(text.len(), |i| s + i);
+            [',', '\t', '|', ';', '，', '｜']
+                .into_iter()
+                .find(|d| text[s..line_end].contains(*d))
+        })
+    else {
+        return false;
+    };
+    let column = prefix.matches(delim).count();
+    let above_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+    let first_end = text.find('\n').unwrap_or(text.len());
+    [&text[above_start..line_start - 1], &text[..first_end]]
+        .into_iter()
+        .any(|header| {
+            header.split(delim).nth(column).is_some_and(|h| {
+                let h = h.to_ascii_lowercase();
+                CTX_DOB.iter().any(|w| h.contains(w))
+            })
+        })
 }
 
 /// True when a date ends right before `i`, with nothing between: a digit, 日 or 月
@@ -817,7 +928,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         ),
         r(
             T::BankCard,
-            r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{13,19}",
+            r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{12,19}",
             Scan::Retry,
             bank_card,
             DIGIT,
