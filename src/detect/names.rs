@@ -1326,6 +1326,11 @@ fn score_name(
             + if known > 0.0 { 0.1 } else { 0.0 }
             + cue
             + if honorific { 0.1 } else { 0.0 }
+            + if lex.en_first(t) > 0.0 {
+                lone_first_name_evidence(text, s, e)
+            } else {
+                0.0
+            }
             - common_penalty(lex, t)
     } else {
         let first = &toks[0];
@@ -1347,6 +1352,64 @@ fn score_name(
     };
     let score = score - if neg { 0.4 } else { 0.0 } - if place { 0.3 } else { 0.0 };
     Some((s, e, score))
+}
+
+/// Evidence that a lone capitalised first name at `s..e` is a name, from where it
+/// stands: capitalised right after a lower-case word (where capitals mark names, not
+/// sentence starts), a speaker before a colon at the start of a line (`[10:42] Sara: …`), a
+/// person addressed at the start of a line (`Steven, can you …`), or followed by a
+/// possessive or a verb of speech (`Ellis posted`, `Hazel's`).
+fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
+    let before = text[..s].trim_end_matches([' ', '\t']);
+    let line_start = before.is_empty()
+        || before.ends_with(['\n', ']', '-', '*', '•', '>', '"', '“'])
+        || before.ends_with(|c: char| c.is_ascii_digit()) && before.ends_with(". ");
+    // An all-capitals word is a heading or an acronym (IBAN:, NOTE,), not a name.
+    if text[s..e]
+        .bytes()
+        .filter(u8::is_ascii_alphabetic)
+        .all(|c| c.is_ascii_uppercase())
+    {
+        return 0.0;
+    }
+    let after = &text[e..];
+    if line_start && after.starts_with(':') && !after.starts_with("://") {
+        return 0.25;
+    }
+    if line_start && after.starts_with(", ") {
+        return 0.15;
+    }
+    let lower_after: String = after
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let speaks = [
+        "'s ",
+        "\u{2019}s ",
+        " said",
+        " says",
+        " wrote",
+        " posted",
+        " asked",
+        " told",
+        " replied",
+        " confirmed",
+        " called",
+        " texted",
+        " emailed",
+        " mentioned",
+    ]
+    .iter()
+    .any(|w| lower_after.starts_with(w));
+    // Right after a lower-case word ("tell Hazel", "and Olene"): not after a comma or
+    // a number, where a capitalised word is as often a town (…Pine Dr, Roswell).
+    let mid = if before.ends_with(|c: char| c.is_ascii_lowercase()) {
+        0.12
+    } else {
+        0.0
+    };
+    mid + if speaks { 0.1 } else { 0.0 }
 }
 
 /// Scores the name candidates in one run of capitalised words and keeps the best:
