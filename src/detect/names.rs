@@ -1117,6 +1117,54 @@ fn word_before(text: &str, s: usize) -> &str {
     &t[start..]
 }
 
+/// Whether the value at `s` is that of a data key naming a person: JSON, YAML or
+/// `key=value` (`"first_name": "`, `last_name=`, `'customerName': '`).
+fn data_key_names(text: &str, s: usize) -> bool {
+    let t = text[..s].trim_end_matches([' ', '"', '\'']);
+    let Some(t) = t.strip_suffix(':').or_else(|| t.strip_suffix('=')) else {
+        return false;
+    };
+    let t = t.trim_end_matches([' ', '"', '\'']);
+    let key_start = t
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let key = t[key_start..].to_ascii_lowercase();
+    (key.contains("name")
+        && ![
+            "username",
+            "filename",
+            "hostname",
+            "domainname",
+            "company_name",
+            "companyname",
+            "product_name",
+            "productname",
+            "brand_name",
+            "city_name",
+            "street_name",
+        ]
+        .iter()
+        .any(|k| key.ends_with(k)))
+        || matches!(
+            key.as_str(),
+            "first"
+                | "last"
+                | "given"
+                | "surname"
+                | "family"
+                | "patient"
+                | "customer"
+                | "contact"
+                | "recipient"
+                | "sender"
+                | "author"
+                | "assignee"
+                | "owner"
+        )
+}
+
 /// Whether the name at `s..e` stands alone on its line near the end of the text, as a
 /// signature does, or right after a closing ("Best,", "Thanks,", "--").
 fn signature_position(text: &str, s: usize, e: usize) -> bool {
@@ -1262,6 +1310,9 @@ fn common_penalty(lex: &Lexicon, t: &str) -> f32 {
 
 /// The cue strength of the word before `s` (lower-case), 0 when none.
 fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
+    if data_key_names(text, s) {
+        return (0.3, false);
+    }
     let prev = word_before(text, s).to_ascii_lowercase();
     let before = text[..s].trim_end();
     let label = before.ends_with(':');
@@ -1491,6 +1542,26 @@ mod tests {
 
     fn spans(text: &str) -> Vec<String> {
         names(text).into_iter().map(|x| x.0).collect()
+    }
+
+    #[test]
+    fn lone_first_names_from_where_they_stand() {
+        assert_eq!(spans("omg tell Hazel the party starts at 9"), ["Hazel"]);
+        assert_eq!(spans("[10:42] Sara: are we still on for lunch?"), ["Sara"]);
+        assert_eq!(spans("Steven, can you take a look at this?"), ["Steven"]);
+        assert_eq!(
+            spans(r#"{"first_name": "Karine", "last_name": "Dorsey"}"#),
+            ["Karine", "Dorsey"]
+        );
+        // An acronym before a colon is not a speaker.
+        assert!(spans("IBAN: GB82 WEST 1234").is_empty());
+    }
+
+    #[test]
+    fn compound_and_rare_surnames_of_the_hundred_families() {
+        assert_eq!(spans("出租人：公孙林，联系电话待补"), ["公孙林"]);
+        assert_eq!(spans("请把发票寄给尉迟淑华，地址见附件"), ["尉迟淑华"]);
+        assert_eq!(spans("您好，我是殳定轩，订单一直没发货"), ["殳定轩"]);
     }
 
     #[test]
