@@ -943,6 +943,57 @@ const EN_CUE_WORDS: &[&str] = &[
     "witness",
     "signature",
     "interviewer",
+    "husband",
+    "wife",
+    "son",
+    "daughter",
+    "mother",
+    "father",
+    "mom",
+    "dad",
+    "brother",
+    "sister",
+    "kin",
+    "partner",
+    "fiance",
+    "fiancee",
+    "girlfriend",
+    "boyfriend",
+    "grandson",
+    "granddaughter",
+    "grandmother",
+    "grandfather",
+    "nephew",
+    "niece",
+    "cousin",
+    "uncle",
+    "aunt",
+    "colleague",
+    "coworker",
+    "friend",
+    "neighbor",
+    "neighbour",
+    "boss",
+];
+/// Relations whose "of" introduces a name ("husband of Kimberly").
+const EN_RELATIONS: &[&str] = &[
+    "husband",
+    "wife",
+    "son",
+    "daughter",
+    "mother",
+    "father",
+    "brother",
+    "sister",
+    "partner",
+    "friend",
+    "widow",
+    "widower",
+    "grandmother",
+    "grandfather",
+    "parent",
+    "parents",
+    "child",
 ];
 /// Words before a name that are weaker evidence (a verb or preposition).
 const EN_CUE_WEAK: &[&str] = &[
@@ -979,6 +1030,9 @@ const EN_ORG_AFTER: &[&str] = &[
     "company",
     "group",
     "holdings",
+    "capital",
+    "ventures",
+    "brands",
     "partners",
     "associates",
     "university",
@@ -1260,7 +1314,9 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
                 if let Some(e1) = name_word(b, j) {
                     let (last, first) = (lower(text, words[0]), text[j..e1].to_ascii_lowercase());
                     let (l, f) = (lex.en_last(&last), lex.en_first(&first));
-                    if l > 0.0 && f > 0.0 && !org_follows(text, e1) {
+                    let calendar = EN_MONTHS_DAYS.contains(&last.as_str())
+                        || EN_MONTHS_DAYS.contains(&first.as_str());
+                    if l > 0.0 && f > 0.0 && !calendar && !org_follows(text, e1) {
                         let (cue, _) = en_cue_before(text, *s0);
                         let score = 0.2 + 0.25 + 0.1 * l + 0.25 + 0.1 * f + cue
                             - common_penalty(lex, &last)
@@ -1313,8 +1369,16 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     if data_key_names(text, s) {
         return (0.3, false);
     }
-    let prev = word_before(text, s).to_ascii_lowercase();
+    let mut prev = word_before(text, s).to_ascii_lowercase();
     let before = text[..s].trim_end();
+    // "husband of Kimberly", "mother of": the relation before "of" is the cue.
+    if prev == "of" {
+        let of_start = before.len() - 2;
+        let rel = word_before(text, of_start).to_ascii_lowercase();
+        if EN_RELATIONS.contains(&rel.as_str()) {
+            prev = rel;
+        }
+    }
     let label = before.ends_with(':');
     if EN_HONORIFIC.contains(&prev.as_str()) {
         (0.35, true)
@@ -1377,6 +1441,11 @@ fn score_name(
             + if known > 0.0 { 0.1 } else { 0.0 }
             + cue
             + if honorific { 0.1 } else { 0.0 }
+            + if lex.en_first(t) > 0.0 && lex.en_zipf(t) < 2.5 {
+                0.08
+            } else {
+                0.0
+            }
             + if lex.en_first(t) > 0.0 {
                 lone_first_name_evidence(text, s, e)
             } else {
@@ -1415,6 +1484,7 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     let line_start = before.is_empty()
         || before.ends_with(['\n', ']', '-', '*', '•', '>', '"', '“'])
         || before.ends_with(|c: char| c.is_ascii_digit()) && before.ends_with(". ");
+    let sentence_start = line_start || before.ends_with(['.', '!', '?', ':', ';']);
     // An all-capitals word is a heading or an acronym (IBAN:, NOTE,), not a name.
     if text[s..e]
         .bytes()
@@ -1432,36 +1502,79 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     }
     let lower_after: String = after
         .chars()
-        .take(12)
+        .take(16)
         .collect::<String>()
         .to_ascii_lowercase();
-    let speaks = [
-        "'s ",
-        "\u{2019}s ",
-        " said",
-        " says",
-        " wrote",
-        " posted",
-        " asked",
-        " told",
-        " replied",
-        " confirmed",
-        " called",
-        " texted",
-        " emailed",
-        " mentioned",
+    // Identified as a person right after: "(date of birth …)", "(b. 1970)", "(age 34)".
+    if [
+        "(date of birth",
+        "(dob",
+        "(d.o.b",
+        "(b. ",
+        "(born",
+        "(age",
+        "(aged",
     ]
     .iter()
-    .any(|w| lower_after.starts_with(w));
+    .any(|w| lower_after.trim_start().starts_with(w))
+    {
+        return 0.3;
+    }
+    let speaks = EN_NAME_FOLLOWERS.iter().any(|w| lower_after.starts_with(w));
     // Right after a lower-case word ("tell Hazel", "and Olene"): not after a comma or
-    // a number, where a capitalised word is as often a town (…Pine Dr, Roswell).
-    let mid = if before.ends_with(|c: char| c.is_ascii_lowercase()) {
+    // a number, where a capitalised word is as often a town (…Pine Dr, Roswell). At a
+    // sentence start, followed by a lower-case word ("Bradley was very helpful"):
+    // not the first word of a capitalised title.
+    let position = if before.ends_with(|c: char| c.is_ascii_lowercase()) {
         0.12
+    } else if sentence_start
+        && after.starts_with(' ')
+        && after[1..].starts_with(|c: char| c.is_ascii_lowercase())
+    {
+        0.08
     } else {
         0.0
     };
-    mid + if speaks { 0.1 } else { 0.0 }
+    position + if speaks { 0.1 } else { 0.0 }
 }
+
+/// What follows a person's name as its subject or owner: a possessive or a verb of
+/// speech or action (lower-case, with the space before).
+const EN_NAME_FOLLOWERS: &[&str] = &[
+    "'s ",
+    "\u{2019}s ",
+    " said",
+    " says",
+    " wrote",
+    " posted",
+    " asked",
+    " told",
+    " replied",
+    " confirmed",
+    " called",
+    " texted",
+    " emailed",
+    " mentioned",
+    " was ",
+    " is ",
+    " has ",
+    " had ",
+    " will ",
+    " would ",
+    " to send",
+    " to book",
+    " scored",
+    " opened",
+    " joined",
+    " left",
+    " added",
+    " agreed",
+    " noted",
+    " thinks",
+    " thought",
+    " works",
+    " worked",
+];
 
 /// Scores the name candidates in one run of capitalised words and keeps the best:
 /// every stretch of one to three words (not starting or ending with an initial) after
@@ -1488,14 +1601,19 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     }
     // A street word that is not a usual surname ends the name (Dylan Harbor).
     let mut end = words.len();
+    let mut org_cut = false;
     for (idx, w) in words.iter().enumerate().skip(k + 1) {
         let lw = lower(text, *w);
-        if EN_ORG_AFTER.contains(&lw.as_str())
-            || (lw.len() > 2
-                && !EN_HONORIFIC.contains(&lw.as_str())
-                && lex.us_suffix(&lw)
-                && lex.en_zipf(&lw) >= 3.5
-                && lex.en_last(&lw) < 0.5)
+        if EN_ORG_AFTER.contains(&lw.as_str()) {
+            end = idx;
+            org_cut = true;
+            break;
+        }
+        if (lw.len() > 2
+            && !EN_HONORIFIC.contains(&lw.as_str())
+            && lex.us_suffix(&lw)
+            && lex.en_zipf(&lw) >= 3.5
+            && lex.en_last(&lw) < 0.5)
         {
             end = idx;
             break;
@@ -1505,6 +1623,11 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut best: Option<(usize, usize, f32)> = None;
     for a in 0..words.len() {
         for b in a + 1..=(a + 4).min(words.len()) {
+            // The words right before an organisation word name it (Burger King
+            // Holdings, Star Merchant Services), not a person.
+            if org_cut && b == words.len() {
+                continue;
+            }
             let n_words = words[a..b].iter().filter(|w| !w.2).count();
             if n_words > 3 {
                 break;
