@@ -226,6 +226,11 @@ const ZH_CUE_ROLES: &[&str] = &[
     "咨询人",
     "用户名",
     "昵称",
+    "记者",
+    "通讯员",
+    "编辑",
+    "作者",
+    "主持人",
     "儿子",
     "女儿",
     "朋友",
@@ -276,7 +281,7 @@ const ZH_AFTER_WEAK: &[&str] = &[
     "和", "与", "及", "等", "负责", "同意", "确认", "签收", "入职", "离职", "电话", "手机", "联系",
     "住", "家", "身份", "出生", "男", "女", "，", "您好", "你好", "打", "发", "已经", "刚", "曾",
     "目前", "现在", "一直", "希望", "想", "需要", "咨询", "投诉", "办理", "申请", "预约", "就诊",
-    "到", "回", "先", "再", "又", "也是", "年", "岁",
+    "到", "回", "先", "再", "又", "也是", "年", "岁", "道", "笑", "报道", "表示",
 ];
 
 /// Separators between a field label and its value.
@@ -337,7 +342,12 @@ fn zh_left(text: &str, s: usize) -> (bool, bool, bool) {
 /// Right context of a name ending at `e`: (title, weak follower, plain boundary).
 fn zh_right(text: &str, e: usize) -> (bool, bool, bool) {
     let after = &text[e..];
-    let strong = cues().after_strong.starts(after);
+    // A sex right after the name, as records write it (黄龙，男，1990年生).
+    let sex = after
+        .trim_start_matches([',', '，', '(', '（', ' ', '、'])
+        .strip_prefix(['男', '女'])
+        .is_some_and(|r| r.is_empty() || r.starts_with(|c: char| !is_han(c) || c == '性'));
+    let strong = sex || cues().after_strong.starts(after);
     let weak = cues().after_weak.starts(after);
     let boundary = after.chars().next().is_none_or(|c| !is_han(c));
     (strong, weak, boundary)
@@ -496,7 +506,14 @@ fn zh_word_penalty(lex: &Lexicon, text: &str, s: usize, min_end: usize) -> f32 {
             continue;
         }
         if let Some((f, k)) = lex.zh_word(&text[s..e]) {
-            pen = pen.max(word_penalty(k, f));
+            // A listed person's name of three characters (王婷婷, 吴建民) is a name
+            // like this one, not another word; a division's name is not (石家庄 is
+            // tagged as a person in the list).
+            let full_name =
+                k == WordKind::Person && i == 2 && lex.zh_division(&text[s..e]).is_none();
+            if !full_name {
+                pen = pen.max(word_penalty(k, f));
+            }
         }
     }
     pen
@@ -1609,11 +1626,11 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
             org_cut = true;
             break;
         }
-        if (lw.len() > 2
+        if lw.len() > 2
             && !EN_HONORIFIC.contains(&lw.as_str())
             && lex.us_suffix(&lw)
             && lex.en_zipf(&lw) >= 3.5
-            && lex.en_last(&lw) < 0.5)
+            && lex.en_last(&lw) < 0.5
         {
             end = idx;
             break;
