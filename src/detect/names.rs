@@ -59,6 +59,9 @@ impl Names {
 
     pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
         let lex = lexicon();
+        if text.contains('\n') {
+            scan_table(text, out);
+        }
         if has & super::recognizers::needs::UPPER != 0 {
             scan_en(lex, text, out);
         }
@@ -182,6 +185,77 @@ fn push(out: &mut Vec<Detection>, s: usize, e: usize, score: f32) {
         end: e,
         score: score.clamp(0.0, 1.0),
     });
+}
+
+/// Names in the cells of a delimited table under a name header (`姓名,出生日期,电话`,
+/// `| Name | DOB |`): a cell of two to four Han characters, or of one to four
+/// capitalised words.
+fn scan_table(text: &str, out: &mut Vec<Detection>) {
+    let mut line_start = text.find('\n').map_or(text.len(), |i| i + 1);
+    while line_start < text.len() {
+        let line_end = text[line_start..]
+            .find('\n')
+            .map_or(text.len(), |i| line_start + i);
+        let line = &text[line_start..line_end];
+        if let Some(delim) = super::recognizers::TABLE_DELIMITERS
+            .into_iter()
+            .find(|d| line.contains(*d))
+        {
+            let mut cell_start = line_start;
+            for cell in line.split(delim) {
+                let lead = cell.len() - cell.trim_start_matches([' ', '"', '\'']).len();
+                let value = cell.trim_matches([' ', '"', '\'', '\r']);
+                let s = cell_start + lead;
+                if looks_like_name_cell(value)
+                    && super::recognizers::column_headers(text, s).any(is_name_header)
+                {
+                    push(out, s, s + value.len(), 0.75);
+                }
+                cell_start += cell.len() + delim.len_utf8();
+            }
+        }
+        line_start = line_end + 1;
+    }
+}
+
+fn looks_like_name_cell(v: &str) -> bool {
+    let han = v.chars().count();
+    if v.chars().all(is_han) {
+        return (2..=4).contains(&han);
+    }
+    let words: Vec<&str> = v.split(' ').collect();
+    (1..=4).contains(&words.len())
+        && v.len() <= 40
+        && words.iter().all(|w| {
+            w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w.chars()
+                    .all(|c| c.is_ascii_alphabetic() || ".-'".contains(c))
+        })
+}
+
+fn is_name_header(h: &str) -> bool {
+    let h = h.trim_matches([' ', '"', '\'', '|']).to_ascii_lowercase();
+    [
+        "姓名",
+        "名字",
+        "联系人",
+        "收件人",
+        "收货人",
+        "寄件人",
+        "申请人",
+        "患者",
+        "客户",
+    ]
+    .iter()
+    .any(|w| h.contains(w))
+        || (h.contains("name")
+            && ![
+                "user", "file", "host", "domain", "company", "product", "brand", "city", "street",
+                "org", "business", "store", "shop", "item", "server", "table", "column", "field",
+                "app", "device", "project", "team",
+            ]
+            .iter()
+            .any(|w| h.contains(w)))
 }
 
 pub(crate) fn is_han(c: char) -> bool {
@@ -1695,6 +1769,20 @@ mod tests {
         );
         // An acronym before a colon is not a speaker.
         assert!(spans("IBAN: GB82 WEST 1234").is_empty());
+    }
+
+    #[test]
+    fn names_in_table_columns_under_a_name_header() {
+        assert_eq!(
+            spans("姓名,出生日期,电话\n蓝遭颡,1990-01-01,13800000000"),
+            ["蓝遭颡"]
+        );
+        assert_eq!(
+            spans("| Name | DOB |\n|---|---|\n| Muoi Tran | 1990-01-01 |"),
+            ["Muoi Tran"]
+        );
+        // A product column is not a name column.
+        assert!(spans("product_name,price\nApple Watch,300").is_empty());
     }
 
     #[test]

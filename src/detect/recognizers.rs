@@ -663,7 +663,7 @@ fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
         return None;
     }
     let span = &text[s..e];
-    let cue = has_context(text, s, CTX_PHONE);
+    let cue = has_context(text, s, CTX_PHONE) || column_header_has(text, s, CTX_PHONE);
     if span.len() == 11 && span.starts_with('0') {
         if phone_valid(span, phonenumber::country::Id::GB) {
             return Some((s, e, S_PHONE_VALID));
@@ -800,38 +800,48 @@ fn after_name_in_parens(text: &str, s: usize, e: usize) -> bool {
     (2..=han.len().min(4)).any(|k| super::lexicon::lexicon().zh_surname(han[k - 1]) >= 0.15)
 }
 
-/// True when the date at `s` sits in a column of a delimited table (comma, tab, `|`,
-/// `;`) whose header line, the first line of the text or the line above, names a
-/// birth date there (`name,dob,phone` / `姓名|出生日期|电话`).
+/// True when the date at `s` sits in a table column headed by a birth cue
+/// (`name,dob,phone` / `姓名|出生日期|电话`).
 fn dob_column(text: &str, s: usize) -> bool {
+    column_header_has(text, s, CTX_DOB)
+}
+
+/// True when `s` lies in a column of a delimited table whose header cell holds one of
+/// `words` (lower-case).
+fn column_header_has(text: &str, s: usize, words: &[&str]) -> bool {
+    column_headers(text, s).any(|h| {
+        let h = h.to_ascii_lowercase();
+        words.iter().any(|w| h.contains(w))
+    })
+}
+
+pub(crate) const TABLE_DELIMITERS: [char; 6] = [',', '\t', '|', ';', '，', '｜'];
+
+/// The header cells above the cell holding byte `s` of a delimited table (comma, tab,
+/// `|`, `;`): the same column of the line above and of the text's first line. Empty
+/// when `s` is on the first line or its line has no delimiter.
+pub(crate) fn column_headers(text: &str, s: usize) -> impl Iterator<Item = &str> {
     let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
-    if line_start == 0 {
-        return false;
-    }
-    let prefix = &text[line_start..s];
-    let Some(delim) = [',', '\t', '|', ';', '，', '｜']
-        .into_iter()
-        .find(|d| prefix.contains(*d))
-        .or_else(|| {
-            let line_end = text[s..].find('\n').map_or(text.len(), |i| s + i);
-            [',', '\t', '|', ';', '，', '｜']
+    let line_end = text[s..].find('\n').map_or(text.len(), |i| s + i);
+    let delim = (line_start > 0)
+        .then(|| {
+            TABLE_DELIMITERS
                 .into_iter()
-                .find(|d| text[s..line_end].contains(*d))
+                .find(|d| text[line_start..line_end].contains(*d))
         })
-    else {
-        return false;
-    };
-    let column = prefix.matches(delim).count();
-    let above_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
-    let first_end = text.find('\n').unwrap_or(text.len());
-    [&text[above_start..line_start - 1], &text[..first_end]]
-        .into_iter()
-        .any(|header| {
-            header.split(delim).nth(column).is_some_and(|h| {
-                let h = h.to_ascii_lowercase();
-                CTX_DOB.iter().any(|w| h.contains(w))
-            })
-        })
+        .flatten();
+    let mut headers: Vec<&str> = Vec::new();
+    if let Some(delim) = delim {
+        let column = text[line_start..s].matches(delim).count();
+        let above_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+        let first_end = text.find('\n').unwrap_or(text.len());
+        for header in [&text[above_start..line_start - 1], &text[..first_end]] {
+            if let Some(h) = header.split(delim).nth(column) {
+                headers.push(h);
+            }
+        }
+    }
+    headers.into_iter()
 }
 
 /// True when a date ends right before `i`, with nothing between: a digit, 日 or 月
