@@ -807,6 +807,19 @@ mod tests {
         );
         assert!(only("Release notes (2024-05-01) are online.", T::DateOfBirth).is_empty());
         assert_eq!(
+            only("张伟，男，1990年3月5日，汉族", T::DateOfBirth),
+            ["1990年3月5日"]
+        );
+        assert_eq!(
+            only("他是1988年6月1日生的", T::DateOfBirth),
+            ["1988年6月1日"]
+        );
+        assert_eq!(
+            only("Ana Ruiz (b. 1978-11-17) is a painter", T::DateOfBirth),
+            ["1978-11-17"]
+        );
+        assert!(only("男女混合赛于2024年5月1日开始", T::DateOfBirth).is_empty());
+        assert_eq!(
             only("Payroll card: 676287668492.", T::BankCard),
             ["676287668492"]
         );

@@ -133,6 +133,12 @@ const CTX_DOB: &[&str] = &[
     "birth date",
     "birthday",
     "born",
+    "bday",
+    "b-day",
+    "(b. ",
+    "生辰",
+    "诞辰",
+    "出生年月",
 ];
 const S_DOB: f32 = 0.8;
 /// A date in parentheses after a name, without a birth cue.
@@ -742,10 +748,21 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     // such a cue is then used up and does not reach a later date.
     let after = text[e..].trim_start();
     if after.starts_with("出生")
-        || after.starts_with("生，")
-        || after.starts_with("生,")
-        || after.starts_with("生。")
-        || after.starts_with("生）")
+        || after.starts_with("诞生")
+        || after.strip_prefix('生').is_some_and(|r| {
+            r.is_empty() || r.starts_with(['，', ',', '。', '）', ')', '；', ' ', '\n', '的', '人'])
+        })
+    {
+        return Some((s, e, S_DOB));
+    }
+    // A record's sex right before the date (张伟，男，1990年3月5日，汉族): records list
+    // name, sex, date of birth in that order.
+    let before = text[..s].trim_end_matches([' ', '，', ',', '、', '|', '｜', '\t']);
+    if before.ends_with(['男', '女'])
+        && before[..before.len() - 3]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !super::names::is_han(c) || c == '性')
     {
         return Some((s, e, S_DOB));
     }
@@ -788,7 +805,10 @@ fn after_name_in_parens(text: &str, s: usize, e: usize) -> bool {
         return word.starts_with(|c: char| c.is_ascii_uppercase())
             && word.len() > 1
             && !MONTHS.iter().any(|m| lower.starts_with(m))
-            && super::lexicon::lexicon().en_zipf(&word) < 4.0;
+            && {
+                let lex = super::lexicon::lexicon();
+                lex.en_first(&word) > 0.0 || lex.en_last(&word) > 0.0 || lex.en_zipf(&word) < 4.0
+            };
     }
     let han: Vec<char> = before
         .chars()
