@@ -1526,6 +1526,13 @@ fn score_name(
         let t = &toks[0];
         let known = lex.en_first(t).max(lex.en_last(t));
         if known == 0.0 && !honorific {
+            // A speaker at the start of a chat line (`[10:45] Clarinda: …`) whose
+            // name is in no list but is no English word either.
+            let word = &text[s..e];
+            let title_case = word.len() > 2 && word[1..].bytes().all(|c| c.is_ascii_lowercase());
+            if title_case && speaker_position(text, s, e) && lex.en_zipf(t) < 2.0 {
+                return Some((s, e, 0.55 - if neg { 0.4 } else { 0.0 }));
+            }
             return None;
         }
         0.15 + 0.15 * known
@@ -1565,6 +1572,14 @@ fn score_name(
     Some((s, e, score))
 }
 
+/// A word at the start of a line (after a timestamp or a bullet) followed by a colon.
+fn speaker_position(text: &str, s: usize, e: usize) -> bool {
+    let before = text[..s].trim_end_matches([' ', '\t']);
+    (before.is_empty() || before.ends_with(['\n', ']']))
+        && text[e..].starts_with(':')
+        && !text[e..].starts_with("://")
+}
+
 /// Evidence that a lone capitalised first name at `s..e` is a name, from where it
 /// stands: capitalised right after a lower-case word (where capitals mark names, not
 /// sentence starts), a speaker before a colon at the start of a line (`[10:42] Sara: …`), a
@@ -1589,7 +1604,7 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
         return 0.25;
     }
     if line_start && after.starts_with(", ") {
-        return 0.15;
+        return 0.2;
     }
     let lower_after: String = after
         .chars()
@@ -1616,8 +1631,30 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     // a number, where a capitalised word is as often a town (…Pine Dr, Roswell). At a
     // sentence start, followed by a lower-case word ("Bradley was very helpful"):
     // not the first word of a capitalised title.
-    let position = if before.ends_with(|c: char| c.is_ascii_lowercase()) {
-        0.12
+    let prev_word = before
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    let lex = lexicon();
+    // Part of a longer capitalised name (Petra Diamonds, Helios Air, Pro Max): the
+    // whole is an organisation's or a product's more often than a person's.
+    let in_longer_run =
+        after.starts_with(' ') && after[1..].starts_with(|c: char| c.is_ascii_uppercase());
+    let before_prev = before[..before.len() - prev_word.len()].trim_end();
+    let opens_sentence = before_prev.is_empty() || before_prev.ends_with(['.', '!', '?', '\n']);
+    let place_preposition = matches!(
+        prev_word,
+        "in" | "at" | "near" | "around" | "outside" | "inside" | "toward" | "towards" | "across"
+    );
+    let position = if in_longer_run || place_preposition {
+        0.0
+    } else if before.ends_with(|c: char| c.is_ascii_lowercase())
+        && (prev_word.starts_with(|c: char| c.is_ascii_lowercase())
+            || (opens_sentence && lex.en_zipf(prev_word) >= 4.5 && lex.en_first(prev_word) == 0.0))
+    {
+        // After a lower-case word, or a capitalised common word opening the sentence
+        // (`Join Oscar and …`), not after "in" or "at" (in Charlotte).
+        0.18
     } else if sentence_start
         && after.starts_with(' ')
         && after[1..].starts_with(|c: char| c.is_ascii_lowercase())
