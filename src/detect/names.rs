@@ -1066,6 +1066,42 @@ const EN_CUE_WORDS: &[&str] = &[
     "neighbour",
     "boss",
 ];
+/// The English word lists as hash sets: a candidate checks several lists per word, and
+/// a linear scan of the longer ones (130 cue words) showed in profiles.
+struct EnSets {
+    en_cue_words: FxSet,
+    en_honorific: FxSet,
+    en_months_days: FxSet,
+    en_org_after: FxSet,
+    en_cue_mid: FxSet,
+    en_cue_weak: FxSet,
+    en_greeting_words: FxSet,
+    en_relations: FxSet,
+}
+
+type FxSet = std::collections::HashSet<&'static str, rustc_hash::FxBuildHasher>;
+
+fn en_sets() -> &'static EnSets {
+    static SETS: std::sync::LazyLock<EnSets> = std::sync::LazyLock::new(|| {
+        let set = |w: &[&'static str]| w.iter().copied().collect::<FxSet>();
+        EnSets {
+            en_cue_words: set(EN_CUE_WORDS),
+            en_honorific: set(EN_HONORIFIC),
+            en_months_days: set(EN_MONTHS_DAYS),
+            en_org_after: set(EN_ORG_AFTER),
+            en_cue_mid: set(EN_CUE_MID),
+            en_cue_weak: set(EN_CUE_WEAK),
+            en_greeting_words: set(EN_GREETING_WORDS),
+            en_relations: set(EN_RELATIONS),
+        }
+    });
+    &SETS
+}
+
+fn in_set(set: &FxSet, w: &str) -> bool {
+    set.contains(w)
+}
+
 /// Relations whose "of" introduces a name ("husband of Kimberly").
 const EN_RELATIONS: &[&str] = &[
     "husband",
@@ -1405,8 +1441,8 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
                 if let Some(e1) = name_word(b, j) {
                     let (last, first) = (lower(text, words[0]), text[j..e1].to_ascii_lowercase());
                     let (l, f) = (lex.en_last(&last), lex.en_first(&first));
-                    let calendar = EN_MONTHS_DAYS.contains(&last.as_str())
-                        || EN_MONTHS_DAYS.contains(&first.as_str());
+                    let calendar = in_set(&en_sets().en_months_days, last.as_str())
+                        || in_set(&en_sets().en_months_days, first.as_str());
                     if l > 0.0 && f > 0.0 && !calendar && !org_follows(text, e1) {
                         let (cue, _) = en_cue_before(text, *s0);
                         let score = 0.2 + 0.25 + 0.1 * l + 0.25 + 0.1 * f + cue
@@ -1466,22 +1502,22 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     if prev == "of" {
         let of_start = before.len() - 2;
         let rel = word_before(text, of_start).to_ascii_lowercase();
-        if EN_RELATIONS.contains(&rel.as_str()) {
+        if in_set(&en_sets().en_relations, rel.as_str()) {
             prev = rel;
         }
     }
     let label = before.ends_with(':');
-    if EN_HONORIFIC.contains(&prev.as_str()) {
+    if in_set(&en_sets().en_honorific, prev.as_str()) {
         (0.35, true)
-    } else if EN_CUE_WORDS.contains(&prev.as_str()) || (label && prev.ends_with("name")) {
+    } else if in_set(&en_sets().en_cue_words, prev.as_str()) || (label && prev.ends_with("name")) {
         (0.3, false)
     } else if label
-        || EN_CUE_MID.contains(&prev.as_str())
+        || in_set(&en_sets().en_cue_mid, prev.as_str())
         || before.ends_with("it's")
         || before.ends_with("this is")
     {
         (0.2, false)
-    } else if EN_CUE_WEAK.contains(&prev.as_str()) {
+    } else if in_set(&en_sets().en_cue_weak, prev.as_str()) {
         (0.05, false)
     } else {
         (0.0, false)
@@ -1518,7 +1554,7 @@ fn score_name(
     let neg = !honorific
         && toks
             .iter()
-            .any(|t| EN_MONTHS_DAYS.contains(&t.as_str()) || lex.us_state(t));
+            .any(|t| in_set(&en_sets().en_months_days, t.as_str()) || lex.us_state(t));
     // A lone US city name is a place (Roswell), unless it is also a common first name
     // (Kyle, Austin, Tyler are towns too).
     let place = !honorific && cue < 0.3 && lex.us_city(&text[s..e]) && lex.en_first(&toks[0]) < 0.5;
@@ -1715,10 +1751,11 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut honorific = false;
     while k < words.len() {
         let w = lower(text, words[k]);
-        if EN_HONORIFIC.contains(&w.as_str()) {
+        if in_set(&en_sets().en_honorific, w.as_str()) {
             honorific = true;
             cue = cue.max(0.35);
-        } else if (EN_CUE_WORDS.contains(&w.as_str()) || EN_GREETING_WORDS.contains(&w.as_str()))
+        } else if (in_set(&en_sets().en_cue_words, w.as_str())
+            || in_set(&en_sets().en_greeting_words, w.as_str()))
             && lex.en_first(&w) < 0.5
         {
             cue = cue.max(0.3);
@@ -1732,13 +1769,13 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut org_cut = false;
     for (idx, w) in words.iter().enumerate().skip(k + 1) {
         let lw = lower(text, *w);
-        if EN_ORG_AFTER.contains(&lw.as_str()) {
+        if in_set(&en_sets().en_org_after, lw.as_str()) {
             end = idx;
             org_cut = true;
             break;
         }
         if lw.len() > 2
-            && !EN_HONORIFIC.contains(&lw.as_str())
+            && !in_set(&en_sets().en_honorific, lw.as_str())
             && lex.us_suffix(&lw)
             && lex.en_zipf(&lw) >= 3.5
             && lex.en_last(&lw) < 0.5
