@@ -379,7 +379,8 @@ impl Detector {
     fn detect_plain(&self, text: &str, out: &mut Vec<Detection>) {
         out.clear();
         self.detect_custom(text, out);
-        let has = recognizers::needs::of(text);
+        let profile = recognizers::needs::profile(text);
+        let has = profile.classes;
         if let Some(n) = &self.names {
             n.scan(text, has, out);
         }
@@ -399,7 +400,7 @@ impl Detector {
         };
         for i in 0..self.rules.len() {
             let need = self.rules[i].needs;
-            if has & need == need {
+            if self.rules[i].may_match(&profile) {
                 let windows = if need & recognizers::needs::DIGIT != 0 {
                     &digits[..]
                 } else {

@@ -44,6 +44,25 @@ pub(crate) struct Rule {
     /// What a text must contain for the pattern to match at all (`needs::*` bits): a
     /// text without them skips the rule instead of running a search that cannot succeed.
     pub needs: u8,
+    /// The fewest ASCII digits a text needs for the rule to match, in all and in one
+    /// run (a card has 12 or more; a bare phone number is one run of 10 or 11).
+    pub min_digits: u8,
+    pub min_run: u8,
+}
+
+impl Rule {
+    fn digits(mut self, total: u8, run: u8) -> Rule {
+        self.min_digits = total;
+        self.min_run = run;
+        self
+    }
+
+    /// Whether a text of byte classes and digit counts `p` can hold a match at all.
+    pub(crate) fn may_match(&self, p: &needs::Profile) -> bool {
+        p.classes & self.needs == self.needs
+            && p.digits >= u32::from(self.min_digits)
+            && p.max_run >= u32::from(self.min_run)
+    }
 }
 
 /// Classes of bytes a pattern cannot match without (see `Rule::needs`).
@@ -53,21 +72,52 @@ pub(crate) mod needs {
     pub const DOT: u8 = 4;
     pub const COLON: u8 = 8;
     pub const UPPER: u8 = 16;
+    pub const PLUS: u8 = 32;
+
+    /// The byte classes of a text and its digit counts.
+    pub struct Profile {
+        pub classes: u8,
+        /// ASCII digits in all.
+        pub digits: u32,
+        /// The longest run of consecutive ASCII digits.
+        pub max_run: u32,
+    }
 
     /// The classes present in `text`, in one pass over its bytes.
+    #[cfg(test)]
     pub fn of(text: &str) -> u8 {
+        profile(text).classes
+    }
+
+    /// Classes and digit counts of `text`, in one pass over its bytes.
+    pub fn profile(text: &str) -> Profile {
         let mut m = 0u8;
+        let (mut digits, mut run, mut max_run) = (0u32, 0u32, 0u32);
         for &c in text.as_bytes() {
+            if c.is_ascii_digit() {
+                digits += 1;
+                run += 1;
+                max_run = max_run.max(run);
+                continue;
+            }
+            run = 0;
             m |= match c {
-                b'0'..=b'9' => DIGIT,
                 b'@' => AT,
                 b'.' => DOT,
                 b':' => COLON,
                 b'A'..=b'Z' => UPPER,
+                b'+' => PLUS,
                 _ => 0,
             };
         }
-        m
+        if digits > 0 {
+            m |= DIGIT;
+        }
+        Profile {
+            classes: m,
+            digits,
+            max_run,
+        }
     }
 }
 
@@ -941,35 +991,41 @@ pub(crate) fn rules() -> Vec<Rule> {
         scan,
         check,
         needs,
+        min_digits: 0,
+        min_run: 0,
     };
-    use needs::{AT, COLON, DIGIT, DOT, UPPER};
+    use needs::{AT, COLON, DIGIT, DOT, PLUS, UPPER};
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
     let dob = format!(
         r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}}(?:st|nd|rd|th)? {month},? [12][0-9]{{3}}|[0-9]{{1,2}}[-.][0-9]{{1,2}}[-.][12][0-9]{{3}}|[0-9]{{1,2}}-{month}-[12][0-9]{{3}}|[0-9]{{1,2}}(?:st|nd|rd|th)? of {month},? [12][0-9]{{3}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}号|[12][0-9]{{3}}[01][0-9][0-3][0-9]"
     );
     vec![
-        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT),
+        // Every form holds a four-digit year (or eight digits in a row).
+        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT).digits(4, 4),
         r(
             T::CnIdCard,
             r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
             Scan::Retry,
             cn_id_card,
             DIGIT,
-        ),
+        )
+        .digits(15, 3),
         r(
             T::BankCard,
             r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{12,19}",
             Scan::Retry,
             bank_card,
             DIGIT,
-        ),
+        )
+        .digits(12, 4),
         r(
             T::Phone,
             r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
             Scan::Retry,
             cn_mobile,
             DIGIT,
-        ),
+        )
+        .digits(11, 3),
         r(
             T::Phone,
             r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
@@ -983,13 +1039,14 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Retry,
             phone_nanp,
             DIGIT,
-        ),
+        )
+        .digits(10, 3),
         r(
             T::Phone,
             r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
             Scan::Retry,
             phone_intl,
-            DIGIT,
+            DIGIT | PLUS,
         ),
         r(T::Email, &email_re, Scan::Linear, email, AT),
         r(T::Url, &url_scheme, Scan::Linear, url, COLON),
@@ -1028,28 +1085,32 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Retry,
             passport,
             UPPER | DIGIT,
-        ),
+        )
+        .digits(7, 7),
         r(
             T::Passport,
             r"[A-Z]{1,2}[0-9]{6,8}|[0-9]{9}",
             Scan::Retry,
             passport_ctx,
             DIGIT,
-        ),
+        )
+        .digits(6, 6),
         r(
             T::Phone,
             r"0[0-9]{10}|[2-9][0-9]{9}",
             Scan::Retry,
             phone_bare,
             DIGIT,
-        ),
+        )
+        .digits(10, 10),
         r(
             T::UsSsn,
             r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{9}",
             Scan::Retry,
             us_ssn,
             DIGIT,
-        ),
+        )
+        .digits(9, 2),
         r(
             T::Iban,
             r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}",
