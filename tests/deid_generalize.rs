@@ -54,7 +54,7 @@ const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("PASSPORT", "*", 0.98),
     ("US_SSN", "en", 0.99),
     ("IBAN", "en", 0.99),
-    ("DATE_OF_BIRTH", "zh", 0.75),
+    ("DATE_OF_BIRTH", "zh", 0.83),
     ("DATE_OF_BIRTH", "en", 0.77),
 ];
 /// Minimum tag precision of every type on the held-out half, asserted for types with at

@@ -821,10 +821,34 @@ mod tests {
         );
         assert!(only("男女混合赛于2024年5月1日开始", T::DateOfBirth).is_empty());
         assert_eq!(
+            only("出生日期：\n1990-03-05\n电话", T::DateOfBirth),
+            ["1990-03-05"]
+        );
+        assert_eq!(
+            only("Date of Birth\n5 March 1990", T::DateOfBirth),
+            ["5 March 1990"]
+        );
+        assert!(only("Date of Birth\nsee file\n2024-05-01", T::DateOfBirth).is_empty());
+        assert_eq!(
             only("Payroll card: 676287668492.", T::BankCard),
             ["676287668492"]
         );
         assert!(only("Order 676287668492 shipped", T::BankCard).is_empty());
+    }
+
+    #[test]
+    fn birth_cue_after_the_date() {
+        assert_eq!(
+            only(
+                "March 5, 1990 is my birthday! Ordered on 2024-01-02",
+                T::DateOfBirth
+            ),
+            ["March 5, 1990"]
+        );
+        assert_eq!(
+            only("joined 2015-06-01, born 1990-03-05", T::DateOfBirth),
+            ["1990-03-05"]
+        );
     }
 
     #[test]

@@ -818,7 +818,7 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     let score = match cue_before(text, s, CTX_DOB) {
         Some((cs, ce)) if !holds_year(&text[ce..s]) && !date_ends_at(text, cs) => S_DOB,
-        _ if dob_column(text, s) => S_DOB,
+        _ if dob_column(text, s) || dob_label_line(text, s) || dob_cue_after(text, e) => S_DOB,
         _ if compact => return None,
         _ if after_name_in_parens(text, s, e) => S_DOB_PAREN,
         _ => S_NO_CONTEXT,
@@ -868,6 +868,39 @@ fn after_name_in_parens(text: &str, s: usize, e: usize) -> bool {
         .collect();
     // Any ending of two to four characters that starts with a surname (患者|张伟).
     (2..=han.len().min(4)).any(|k| super::lexicon::lexicon().zh_surname(han[k - 1]) >= 0.15)
+}
+
+/// True when a birth cue follows the date closely and takes no date of its own
+/// (`March 5, 1990 is my birthday`, `1990-03-05 (DOB)`; but in `joined 2015-06-01, born
+/// 1990-03-05` the cue belongs to the later date).
+fn dob_cue_after(text: &str, e: usize) -> bool {
+    let window: String = text[e..]
+        .chars()
+        .take(24)
+        .take_while(|c| !matches!(c, '\n' | '.' | ';' | '。' | '；'))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    CTX_DOB.iter().any(|w| {
+        window.find(w).is_some_and(|i| {
+            let rest = &window[i + w.len()..];
+            !window[..i].bytes().any(|b| b.is_ascii_digit())
+                && !rest.bytes().take(12).any(|b| b.is_ascii_digit())
+        })
+    })
+}
+
+/// True when the date at `s` opens its line and the line before is a birth-date label
+/// (`出生日期：` / `Date of birth` on a line of its own, the value on the next), as
+/// forms and extracted documents lay them out.
+fn dob_label_line(text: &str, s: usize) -> bool {
+    let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
+    if line_start == 0 || !text[line_start..s].trim().is_empty() {
+        return false;
+    }
+    let above = text[..line_start - 1].trim_end_matches(['\r', ' ', '\t', ':', '：']);
+    let above_start = above.rfind('\n').map_or(0, |i| i + 1);
+    let label = above[above_start..].trim().to_ascii_lowercase();
+    label.chars().count() <= 24 && CTX_DOB.iter().any(|w| label.ends_with(w.trim()))
 }
 
 /// True when the date at `s` sits in a table column headed by a birth cue
