@@ -245,3 +245,26 @@ fn json_logs_are_json_and_carry_no_values() {
     assert!(events >= 2, "{err}");
     assert!(!err.contains(SECRET), "{err}");
 }
+
+#[test]
+fn json_array_input_fails_with_the_reason() {
+    let t = tempfile::tempdir().unwrap();
+    // Pretty-printed (line 1 is `[`) and one-line arrays, with and without a declared
+    // schema (the schema sample reads the file first, the reader otherwise).
+    let pretty = "[\n  {\"id\": 1, \"text\": \"a\"},\n  {\"id\": 2, \"text\": \"b\"}\n]\n";
+    let one_line = "[{\"id\": 1, \"text\": \"a\"}, {\"id\": 2, \"text\": \"b\"}]\n";
+    for (body, declared) in [(pretty, ""), (one_line, ""), (pretty, DECLARED)] {
+        std::fs::write(t.path().join("in.json"), body).unwrap();
+        std::fs::write(
+            t.path().join("p.toml"),
+            format!("[input]\npath = \"in.json\"\n{declared}[output]\npath = \"out\"\noverwrite = true\n"),
+        )
+        .unwrap();
+        let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+        assert_eq!(code(&o), 65, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("in.json: line 1 opens a JSON array"), "{err}");
+        assert!(err.contains("jq -c"), "{err}");
+        assert!(!t.path().join("out/data").exists());
+    }
+}

@@ -1560,6 +1560,11 @@ fn score_name(
     let place = !honorific && cue < 0.3 && lex.us_city(&text[s..e]) && lex.en_first(&toks[0]) < 0.5;
     let score = if toks.len() == 1 {
         let t = &toks[0];
+        // A lone word in capitals is an acronym or a heading (IBAN, NOTE), not a name
+        // unless a title says so (MR SMITH).
+        if !honorific && text[s..e].bytes().all(|c| !c.is_ascii_lowercase()) {
+            return None;
+        }
         let known = lex.en_first(t).max(lex.en_last(t));
         if known == 0.0 && !honorific {
             // A speaker at the start of a chat line (`[10:45] Clarinda: …`) whose
@@ -1841,8 +1846,9 @@ mod tests {
             spans(r#"{"first_name": "Karine", "last_name": "Dorsey"}"#),
             ["Karine", "Dorsey"]
         );
-        // An acronym before a colon is not a speaker.
+        // An acronym before a colon is not a speaker, nor one after a label.
         assert!(spans("IBAN: GB82 WEST 1234").is_empty());
+        assert!(spans("Bank details: IBAN <IBAN>, account holder").is_empty());
     }
 
     #[test]

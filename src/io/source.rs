@@ -317,6 +317,21 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
+/// Refuses a JSON input whose first record line opens an array (`[` — a pretty-printed
+/// or one-line JSON array): every line of it would be quarantined and the export would
+/// be empty. A JSONL record is an object per line.
+fn json_array_check(first: &[u8], path: &Path, line_no: u64) -> Result<()> {
+    if first.trim_ascii_start().starts_with(b"[") {
+        return Err(Error::Data(format!(
+            "{}: line {line_no} opens a JSON array; JSONL input needs one JSON object per \
+             line (convert it with: jq -c '.[]' {} > records.jsonl)",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn read_jsonl(
     input: &InputFile,
     file: u32,
@@ -382,6 +397,9 @@ fn read_jsonl(
             chunk.buf.truncate(start);
             done.blank_lines += 1;
             continue;
+        }
+        if done.rows == 0 {
+            json_array_check(&chunk.buf[start..], &input.path, line_no)?;
         }
         chunk.ends.push(end);
         chunk.line_numbers.push(line_no);
@@ -754,7 +772,9 @@ pub fn infer_jsonl_schema(inputs: &[InputFile], limit: Option<usize>) -> Result<
     let mut line = Vec::new();
     'files: for input in inputs {
         let (mut reader, _) = open_jsonl(input, &hidden)?;
+        let mut line_no = 0u64;
         loop {
+            line_no += 1;
             line.clear();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
@@ -763,6 +783,9 @@ pub fn infer_jsonl_schema(inputs: &[InputFile], limit: Option<usize>) -> Result<
             let text = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line);
             if is_blank(text) {
                 continue;
+            }
+            if inf.records == 0 {
+                json_array_check(text, &input.path, line_no)?;
             }
             if inf.add_line(text) && limit.is_some_and(|l| inf.records as usize >= l) {
                 break 'files;
