@@ -75,6 +75,8 @@ pub struct Plan {
     pub residual: Option<crate::engine::residual::ResidualScanner>,
     /// `[gate] max_residual`.
     pub max_residual: Option<u64>,
+    /// `[gate] max_quarantined`.
+    pub max_quarantined: Option<crate::config::MaxQuarantined>,
     /// `[output] rows`: false for an aggregates-only export.
     pub write_rows: bool,
     /// Language of report.html.
@@ -245,6 +247,15 @@ impl Plan {
             )));
         }
         let max_residual = file.gate.as_ref().and_then(|g| g.max_residual);
+        let max_quarantined = file.gate.as_ref().and_then(|g| g.max_quarantined);
+        if let Some(crate::config::MaxQuarantined::Share(s)) = max_quarantined {
+            if !(0.0..=1.0).contains(&s) {
+                return Err(Error::Config(format!(
+                    "{}: [gate] max_quarantined = {s}: a share is between 0 and 1 (or give a number of rows)",
+                    source.path.display()
+                )));
+            }
+        }
         let deidentifies = file
             .stages
             .iter()
@@ -358,6 +369,7 @@ impl Plan {
             keys,
             residual,
             max_residual,
+            max_quarantined,
             inputs,
             input_format,
             schema,

@@ -268,3 +268,45 @@ fn json_array_input_fails_with_the_reason() {
         assert!(!t.path().join("out/data").exists());
     }
 }
+
+#[test]
+fn quarantine_gate_refuses_an_export_of_quarantined_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let write = |lines: &str, gate: &str| {
+        std::fs::write(t.path().join("in.jsonl"), lines).unwrap();
+        std::fs::write(
+            t.path().join("p.toml"),
+            format!(
+                "[input]\npath = \"in.jsonl\"\n[output]\npath = \"out\"\noverwrite = true\n{gate}"
+            ),
+        )
+        .unwrap();
+    };
+    // Every row quarantined: refused by default (exit 80), nothing shipped.
+    write("not json\nnor this\n", "");
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 80, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 of 2 rows were quarantined"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("out/data").exists());
+    assert!(!t.path().join("out/manifest.json").exists());
+    // A count and a share.
+    let mixed = "{\"text\":\"a\"}\nnot json\nnor this\n";
+    write(mixed, "[gate]\nmax_quarantined = 1\n");
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 80);
+    write(mixed, "[gate]\nmax_quarantined = 0.7\n");
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["gate"]["max_quarantined"], 0.7);
+    write(mixed, "[gate]\nmax_quarantined = 0.5\n");
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 80);
+    // Some rows quarantined without a gate: the export goes out, as before.
+    write(mixed, "");
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    // A share outside 0..1 is a configuration error.
+    write(mixed, "[gate]\nmax_quarantined = 1.5\n");
+    assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 78);
+}

@@ -66,6 +66,29 @@ pub struct GateConfig {
     /// quasi_identifiers` (k-anonymity).
     #[serde(default)]
     pub min_k: Option<u64>,
+    /// Quarantined rows allowed: a count (`100`) or a share of the rows read (`0.01`).
+    /// Without it, an export is refused only when every row read was quarantined.
+    #[serde(default)]
+    pub max_quarantined: Option<MaxQuarantined>,
+}
+
+/// `[gate] max_quarantined`: an integer is a number of rows, a float a share of the rows
+/// read (0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum MaxQuarantined {
+    Rows(u64),
+    Share(f64),
+}
+
+impl MaxQuarantined {
+    /// Whether `quarantined` of `rows_in` rows is within the limit.
+    pub fn allows(self, quarantined: u64, rows_in: u64) -> bool {
+        match self {
+            MaxQuarantined::Rows(n) => quarantined <= n,
+            MaxQuarantined::Share(s) => rows_in == 0 || quarantined as f64 <= s * rows_in as f64,
+        }
+    }
 }
 
 /// Input formats. Inferred from the file extension when not given.

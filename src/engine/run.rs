@@ -549,6 +549,36 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         }
         None => None,
     };
+    // Quarantined rows against [gate] max_quarantined; without it, an export whose
+    // every row was quarantined (a JSON array, the wrong format) is refused, never
+    // shipped empty with exit 0.
+    if refusal.is_none() {
+        let rows_in: u64 = seq
+            .accounts
+            .iter()
+            .filter_map(|a| a.read.as_ref().map(|r| r.rows))
+            .sum();
+        let quarantined: u64 = seq.accounts.iter().map(|a| a.counts.quarantined).sum();
+        let allowed = match plan.max_quarantined {
+            Some(m) => m.allows(quarantined, rows_in),
+            None => rows_in == 0 || quarantined < rows_in,
+        };
+        if !allowed {
+            let why = match plan.max_quarantined {
+                Some(m) => format!(
+                    "more than [gate] max_quarantined = {}",
+                    match m {
+                        crate::config::MaxQuarantined::Rows(n) => n.to_string(),
+                        crate::config::MaxQuarantined::Share(s) => s.to_string(),
+                    }
+                ),
+                None => "every row read: an export of nothing is refused unless [gate] max_quarantined allows it".into(),
+            };
+            refusal = Some(format!(
+                "quarantine: {quarantined} of {rows_in} rows were quarantined, {why}; the reasons are in quarantine.jsonl"
+            ));
+        }
+    }
     // The mechanism the year would need, checked without adding anything to the year
     // ledger (the real addition comes once the export is accepted).
     if refusal.is_none() {
@@ -853,6 +883,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         gate: {
             let g = json!({
                 "max_residual": plan.max_residual,
+                "max_quarantined": plan.max_quarantined,
                 "max_mechanism": plan.assessment.as_ref().and_then(|a| a.max_mechanism.clone()),
                 "min_k": plan.assessment.as_ref().and_then(|a| a.min_k),
             });
