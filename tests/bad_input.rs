@@ -310,3 +310,33 @@ fn quarantine_gate_refuses_an_export_of_quarantined_rows() {
     write(mixed, "[gate]\nmax_quarantined = 1.5\n");
     assert_eq!(code(&run_in(t.path(), &["run", "p.toml", "--quiet"])), 78);
 }
+
+#[test]
+fn fields_after_the_schema_sample_get_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..30 {
+        if i < 20 {
+            lines.push_str(&format!("{{\"id\":{i},\"text\":\"a\"}}\n"));
+        } else {
+            lines.push_str(&format!("{{\"id\":{i},\"text\":\"a\",\"late\":\"x\"}}\n"));
+        }
+    }
+    std::fs::write(t.path().join("in.jsonl"), lines).unwrap();
+    std::fs::write(
+        t.path().join("p.toml"),
+        "[input]\npath = \"in.jsonl\"\nsample_lines = 10\n[output]\npath = \"out\"\n",
+    )
+    .unwrap();
+    let o = run_in(t.path(), &["run", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = read_json(&t.path().join("out/report.json"));
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "10 rows quarantined for fields the schema sample did not see (first: /late)"
+        ),
+        "{warnings}"
+    );
+    assert!(warnings.contains("schema = \\\"scan\\\""), "{warnings}");
+}

@@ -197,6 +197,9 @@ struct Sequencer<'a> {
     accounts: Vec<Account>,
     quarantine: QuarantineWriter,
     by_reason: BTreeMap<String, u64>,
+    /// Rows quarantined for a field the schema does not know, and the first such field
+    /// (a path, never a value): the hint to infer the schema from the whole input.
+    unknown_fields: (u64, Option<String>),
     to_writer: SyncSender<Batch>,
     bar: &'a ProgressBar,
     started: Instant,
@@ -261,6 +264,16 @@ impl Sequencer<'_> {
             self.quarantine.write(&r, name)?;
             self.accounts[file].counts.quarantined += r.rows;
             *self.by_reason.entry(r.reason.to_string()).or_default() += 1;
+            if let Some(field) = r
+                .detail
+                .strip_prefix("field ")
+                .and_then(|d| d.strip_suffix(" is not in the schema"))
+            {
+                self.unknown_fields.0 += r.rows;
+                self.unknown_fields
+                    .1
+                    .get_or_insert_with(|| field.to_string());
+            }
         }
         self.accounts[file].counts.duplicates += batch.duplicates;
         if let Some(t) = &mut self.tally {
@@ -367,6 +380,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             plan.quarantine_dir.clone(),
         ),
         by_reason: BTreeMap::new(),
+        unknown_fields: (0, None),
         to_writer: write_tx,
         bar: &bar,
         started,
@@ -620,6 +634,13 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = plan.warnings.clone();
+    if let (n, Some(field)) = &seq.unknown_fields {
+        if plan.schema_source.starts_with("sample") {
+            warnings.push(format!(
+                "{n} rows quarantined for fields the schema sample did not see (first: {field}); set [input] schema = \"scan\" to infer the schema from the whole input, or declare the schema"
+            ));
+        }
+    }
     if unfinished {
         warnings.push(
             "refused before the barrier stages finished: no DP release was drawn or recorded, no stage file written".into(),
