@@ -29,6 +29,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The output is in use by another run: try again later (exit 75, EX_TEMPFAIL).
+    #[error("{0}")]
+    Busy(String),
     /// The pipeline file or a key is wrong (exit 78).
     #[error("{0}")]
     Config(String),
@@ -51,6 +54,7 @@ impl Error {
             Error::NotFound(_) => 66,
             Error::OutputExists(_) => 73,
             Error::Io { .. } => 74,
+            Error::Busy(_) => 75,
             Error::Config(_) => 78,
             Error::Refused(_) => 80,
             Error::Internal(_) => 1,

@@ -340,3 +340,26 @@ fn fields_after_the_schema_sample_get_a_hint() {
     );
     assert!(warnings.contains("schema = \\\"scan\\\""), "{warnings}");
 }
+
+#[test]
+fn a_run_on_an_output_in_use_exits_75_and_sweeps_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("in.jsonl"), "{\"text\":\"a\"}\n").unwrap();
+    pipeline(t.path(), "in.jsonl", "out", "");
+    // Another run holds the output: its lock and its live staging folder.
+    let lock = std::fs::File::create(t.path().join(".out.lock")).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::create_dir(t.path().join(".out.staging-live")).unwrap();
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 75, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in use by another run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(t.path().join(".out.staging-live").exists());
+    drop(lock);
+    // Once it is gone, the next run sweeps the leftover and succeeds.
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    assert!(!t.path().join(".out.staging-live").exists());
+}

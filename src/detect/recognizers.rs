@@ -991,7 +991,7 @@ fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
         if c.is_ascii_alphanumeric() {
             compact.push(char::from(c));
             i += 1;
-        } else if compact.len() % 4 == 0 && sep.is_none_or(|x| x == c) && i + 1 < e {
+        } else if compact.len().is_multiple_of(4) && sep.is_none_or(|x| x == c) && i + 1 < e {
             sep = Some(c);
             i += 1;
             if !b[i].is_ascii_alphanumeric() {

@@ -3,7 +3,9 @@
 //!
 //! Invariants: a failed, refused or killed run never leaves a folder at the target path
 //! that was not complete; `--overwrite` replaces the whole folder (no stale part survives);
-//! leftovers of a crashed run (staging or old folders) are removed by the next run.
+//! leftovers of a crashed run (staging or old folders) are removed by the next run, under
+//! the output's lock (`.NAME.lock`, an empty file kept beside it), so a live run's staging
+//! folder is never swept: a second run on the same output fails with exit 75.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,39 @@ pub struct ExportDir {
     pub staging: PathBuf,
     old: PathBuf,
     committed: bool,
+    /// `.NAME.lock` beside the target, locked for the run's life: a second run on the
+    /// same output is refused instead of sweeping this run's staging folder.
+    _lock: std::fs::File,
+}
+
+/// Takes the output's lock file, or says which output is busy.
+fn lock(target: &Path) -> Result<std::fs::File> {
+    let path = sibling_name(target, "lock")?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("cannot create", &path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
+            "output {} is in use by another run (it holds {}); wait for that run to finish, or choose another --output",
+            target.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
+    }
+}
+
+fn sibling_name(target: &Path, tag: &str) -> Result<PathBuf> {
+    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::Usage(format!(
+            "output path {} has no folder name",
+            target.display()
+        ))
+    })?;
+    Ok(target.with_file_name(format!(".{name}.{tag}")))
 }
 
 fn sibling(target: &Path, tag: &str, run_id: &str) -> Result<PathBuf> {
@@ -46,6 +81,8 @@ impl ExportDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        // Leftovers are swept only under the lock: no live run holds them.
+        let lock = lock(target)?;
         remove_leftovers(target, parent)?;
         let staging = sibling(target, "staging", run_id)?;
         std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
@@ -54,6 +91,7 @@ impl ExportDir {
             old: sibling(target, "old", run_id)?,
             staging,
             committed: false,
+            _lock: lock,
         })
     }
 
@@ -116,6 +154,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_second_run_on_a_locked_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let first = ExportDir::prepare(&target, true, "r1").unwrap();
+        let second = ExportDir::prepare(&target, true, "r2");
+        assert!(matches!(&second, Err(Error::Busy(m)) if m.contains("in use by another run")));
+        // The first run's staging folder was not swept.
+        assert!(first.staging.exists());
+        first.commit().unwrap();
+        ExportDir::prepare(&target, true, "r3").unwrap();
+    }
+
+    #[test]
     fn overwrite_replaces_the_whole_folder() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out");
@@ -130,7 +181,8 @@ mod tests {
         ex.commit().unwrap();
         assert!(target.join("new").exists());
         assert!(!target.join("data/part-00009.jsonl").exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // The output and its lock file.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
@@ -141,6 +193,11 @@ mod tests {
             let ex = ExportDir::prepare(&target, false, "r2").unwrap();
             std::fs::write(ex.staging.join("partial"), "x").unwrap();
         }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Only the empty lock file stays (removing it could let two runs lock two files).
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [".out.lock"]);
     }
 }
