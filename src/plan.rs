@@ -247,15 +247,7 @@ impl Plan {
             )));
         }
         let max_residual = file.gate.as_ref().and_then(|g| g.max_residual);
-        let max_quarantined = file.gate.as_ref().and_then(|g| g.max_quarantined);
-        if let Some(crate::config::MaxQuarantined::Share(s)) = max_quarantined {
-            if !(0.0..=1.0).contains(&s) {
-                return Err(Error::Config(format!(
-                    "{}: [gate] max_quarantined = {s}: a share is between 0 and 1 (or give a number of rows)",
-                    source.path.display()
-                )));
-            }
-        }
+        let max_quarantined = max_quarantined(file, &source.path)?;
         let deidentifies = file
             .stages
             .iter()
@@ -730,6 +722,23 @@ fn load_keys(
     Ok(Some(std::sync::Arc::new(crate::crypto::RunKeys::new(
         ring, &cfg, run_id, encrypts, tokenizes,
     )?)))
+}
+
+/// `[gate] max_quarantined`, a share checked to lie in 0..=1.
+fn max_quarantined(
+    file: &crate::config::PipelineFile,
+    path: &std::path::Path,
+) -> Result<Option<crate::config::MaxQuarantined>> {
+    let m = file.gate.as_ref().and_then(|g| g.max_quarantined);
+    if let Some(crate::config::MaxQuarantined::Share(s)) = m {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(Error::Config(format!(
+                "{}: [gate] max_quarantined = {s}: a share is between 0 and 1 (or give a number of rows)",
+                path.display()
+            )));
+        }
+    }
+    Ok(m)
 }
 
 #[cfg(test)]

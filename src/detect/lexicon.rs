@@ -134,43 +134,40 @@ fn number(s: Option<&&str>) -> f64 {
     s.and_then(|v| v.parse::<f64>().ok()).unwrap_or(1.0)
 }
 
+/// Single surnames' scores by character (of 255) and the compound surnames with theirs:
+/// the frequency table, then the Hundred Family Surnames as membership without a
+/// frequency (a listed surname the table lacks or ranks lower gets a floor, so it
+/// starts a candidate at all).
+fn zh_surnames() -> (Vec<u8>, Vec<(&'static str, f32)>) {
+    let mut single = vec![0u8; CJK_LEN];
+    let mut compound: Vec<(&'static str, f32)> = Vec::new();
+    let scored: Vec<(&str, f64)> = rows(ZH_SURNAMES)
+        .filter(|r| !r[0].is_empty())
+        .map(|r| (r[0], number(r.get(1))))
+        .collect();
+    let listed = rows(ZH_BAIJIAXING).map(|r| (r[0], None));
+    let scored = log_scores(scored).into_iter().map(|(n, s)| (n, Some(s)));
+    for (name, score) in scored.chain(listed) {
+        let mut chars = name.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                if let Some(i) = cjk_index(c) {
+                    let s = score.map_or(BAIJIAXING_FLOOR, |s| ((s * 255.0) as u8).max(1));
+                    single[i] = single[i].max(s);
+                }
+            }
+            (Some(_), Some(_)) if !compound.iter().any(|(n, _)| *n == name) => {
+                compound.push((name, score.unwrap_or(0.0)));
+            }
+            _ => {}
+        }
+    }
+    (single, compound)
+}
+
 impl Lexicon {
     fn load() -> Lexicon {
-        let mut zh_surname = vec![0u8; CJK_LEN];
-        let mut zh_compound = Vec::new();
-        let surnames: Vec<(&str, f64)> = rows(ZH_SURNAMES)
-            .filter(|r| !r[0].is_empty())
-            .map(|r| (r[0], number(r.get(1))))
-            .collect();
-        for (name, score) in log_scores(surnames) {
-            let mut chars = name.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) => {
-                    if let Some(i) = cjk_index(c) {
-                        zh_surname[i] = zh_surname[i].max((score * 255.0) as u8).max(1);
-                    }
-                }
-                (Some(_), Some(_)) => zh_compound.push((name, score)),
-                _ => {}
-            }
-        }
-        // The Hundred Family Surnames: membership without a frequency. A listed surname
-        // the frequency table lacks gets a floor, so it starts a candidate at all.
-        for r in rows(ZH_BAIJIAXING) {
-            let name = r[0];
-            let mut chars = name.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) => {
-                    if let Some(i) = cjk_index(c) {
-                        zh_surname[i] = zh_surname[i].max(BAIJIAXING_FLOOR);
-                    }
-                }
-                (Some(_), Some(_)) if !zh_compound.iter().any(|(n, _)| *n == name) => {
-                    zh_compound.push((name, 0.0));
-                }
-                _ => {}
-            }
-        }
+        let (zh_surname, mut zh_compound) = zh_surnames();
         zh_compound.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
         let mut zh_compound_first = vec![false; CJK_LEN];
         for (n, _) in &zh_compound {

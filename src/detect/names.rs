@@ -235,19 +235,9 @@ fn looks_like_name_cell(v: &str) -> bool {
 
 fn is_name_header(h: &str) -> bool {
     let h = h.trim_matches([' ', '"', '\'', '|']).to_ascii_lowercase();
-    [
-        "姓名",
-        "名字",
-        "联系人",
-        "收件人",
-        "收货人",
-        "寄件人",
-        "申请人",
-        "患者",
-        "客户",
-    ]
-    .iter()
-    .any(|w| h.contains(w))
+    // A field label as the whole header (收件人, 患者), or any header naming a 姓名.
+    ZH_LABELS.contains(&h.as_str())
+        || h.contains("姓名")
         || (h.contains("name")
             && ![
                 "user", "file", "host", "domain", "company", "product", "brand", "city", "street",
@@ -1098,10 +1088,6 @@ fn en_sets() -> &'static EnSets {
     &SETS
 }
 
-fn in_set(set: &FxSet, w: &str) -> bool {
-    set.contains(w)
-}
-
 /// Relations whose "of" introduces a name ("husband of Kimberly").
 const EN_RELATIONS: &[&str] = &[
     "husband",
@@ -1441,8 +1427,8 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
                 if let Some(e1) = name_word(b, j) {
                     let (last, first) = (lower(text, words[0]), text[j..e1].to_ascii_lowercase());
                     let (l, f) = (lex.en_last(&last), lex.en_first(&first));
-                    let calendar = in_set(&en_sets().en_months_days, last.as_str())
-                        || in_set(&en_sets().en_months_days, first.as_str());
+                    let calendar = en_sets().en_months_days.contains(last.as_str())
+                        || en_sets().en_months_days.contains(first.as_str());
                     if l > 0.0 && f > 0.0 && !calendar && !org_follows(text, e1) {
                         let (cue, _) = en_cue_before(text, *s0);
                         let score = 0.2 + 0.25 + 0.1 * l + 0.25 + 0.1 * f + cue
@@ -1502,22 +1488,22 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     if prev == "of" {
         let of_start = before.len() - 2;
         let rel = word_before(text, of_start).to_ascii_lowercase();
-        if in_set(&en_sets().en_relations, rel.as_str()) {
+        if en_sets().en_relations.contains(rel.as_str()) {
             prev = rel;
         }
     }
     let label = before.ends_with(':');
-    if in_set(&en_sets().en_honorific, prev.as_str()) {
+    if en_sets().en_honorific.contains(prev.as_str()) {
         (0.35, true)
-    } else if in_set(&en_sets().en_cue_words, prev.as_str()) || (label && prev.ends_with("name")) {
+    } else if en_sets().en_cue_words.contains(prev.as_str()) || (label && prev.ends_with("name")) {
         (0.3, false)
     } else if label
-        || in_set(&en_sets().en_cue_mid, prev.as_str())
+        || en_sets().en_cue_mid.contains(prev.as_str())
         || before.ends_with("it's")
         || before.ends_with("this is")
     {
         (0.2, false)
-    } else if in_set(&en_sets().en_cue_weak, prev.as_str()) {
+    } else if en_sets().en_cue_weak.contains(prev.as_str()) {
         (0.05, false)
     } else {
         (0.0, false)
@@ -1554,7 +1540,7 @@ fn score_name(
     let neg = !honorific
         && toks
             .iter()
-            .any(|t| in_set(&en_sets().en_months_days, t.as_str()) || lex.us_state(t));
+            .any(|t| en_sets().en_months_days.contains(t.as_str()) || lex.us_state(t));
     // A lone US city name is a place (Roswell), unless it is also a common first name
     // (Kyle, Austin, Tyler are towns too).
     let place = !honorific && cue < 0.3 && lex.us_city(&text[s..e]) && lex.en_first(&toks[0]) < 0.5;
@@ -1756,11 +1742,11 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut honorific = false;
     while k < words.len() {
         let w = lower(text, words[k]);
-        if in_set(&en_sets().en_honorific, w.as_str()) {
+        if en_sets().en_honorific.contains(w.as_str()) {
             honorific = true;
             cue = cue.max(0.35);
-        } else if (in_set(&en_sets().en_cue_words, w.as_str())
-            || in_set(&en_sets().en_greeting_words, w.as_str()))
+        } else if (en_sets().en_cue_words.contains(w.as_str())
+            || en_sets().en_greeting_words.contains(w.as_str()))
             && lex.en_first(&w) < 0.5
         {
             cue = cue.max(0.3);
@@ -1774,13 +1760,13 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut org_cut = false;
     for (idx, w) in words.iter().enumerate().skip(k + 1) {
         let lw = lower(text, *w);
-        if in_set(&en_sets().en_org_after, lw.as_str()) {
+        if en_sets().en_org_after.contains(lw.as_str()) {
             end = idx;
             org_cut = true;
             break;
         }
         if lw.len() > 2
-            && !in_set(&en_sets().en_honorific, lw.as_str())
+            && !en_sets().en_honorific.contains(lw.as_str())
             && lex.us_suffix(&lw)
             && lex.en_zipf(&lw) >= 3.5
             && lex.en_last(&lw) < 0.5

@@ -563,35 +563,8 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         }
         None => None,
     };
-    // Quarantined rows against [gate] max_quarantined; without it, an export whose
-    // every row was quarantined (a JSON array, the wrong format) is refused, never
-    // shipped empty with exit 0.
     if refusal.is_none() {
-        let rows_in: u64 = seq
-            .accounts
-            .iter()
-            .filter_map(|a| a.read.as_ref().map(|r| r.rows))
-            .sum();
-        let quarantined: u64 = seq.accounts.iter().map(|a| a.counts.quarantined).sum();
-        let allowed = match plan.max_quarantined {
-            Some(m) => m.allows(quarantined, rows_in),
-            None => rows_in == 0 || quarantined < rows_in,
-        };
-        if !allowed {
-            let why = match plan.max_quarantined {
-                Some(m) => format!(
-                    "more than [gate] max_quarantined = {}",
-                    match m {
-                        crate::config::MaxQuarantined::Rows(n) => n.to_string(),
-                        crate::config::MaxQuarantined::Share(s) => s.to_string(),
-                    }
-                ),
-                None => "every row read: an export of nothing is refused unless [gate] max_quarantined allows it".into(),
-            };
-            refusal = Some(format!(
-                "quarantine: {quarantined} of {rows_in} rows were quarantined, {why}; the reasons are in quarantine.jsonl"
-            ));
-        }
+        refusal = quarantine_refusal(&plan, &seq);
     }
     // The mechanism the year would need, checked without adding anything to the year
     // ledger (the real addition comes once the export is accepted).
@@ -634,13 +607,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut warnings = plan.warnings.clone();
-    if let (n, Some(field)) = &seq.unknown_fields {
-        if plan.schema_source.starts_with("sample") {
-            warnings.push(format!(
-                "{n} rows quarantined for fields the schema sample did not see (first: {field}); set [input] schema = \"scan\" to infer the schema from the whole input, or declare the schema"
-            ));
-        }
-    }
+    warnings.extend(late_field_warning(&plan, &seq.unknown_fields));
     if unfinished {
         warnings.push(
             "refused before the barrier stages finished: no DP release was drawn or recorded, no stage file written".into(),
@@ -1201,4 +1168,45 @@ fn shipped_report(report: &Report, plan: &Plan) -> Result<Vec<u8>> {
         }
     }
     Ok(serde_json::to_vec_pretty(&v)?)
+}
+
+/// The refusal for quarantined rows against `[gate] max_quarantined`; without it, an
+/// export whose every row was quarantined (a JSON array, the wrong format) is refused,
+/// never shipped empty with exit 0.
+fn quarantine_refusal(plan: &Plan, seq: &Sequencer<'_>) -> Option<String> {
+    let rows_in: u64 = seq
+        .accounts
+        .iter()
+        .filter_map(|a| a.read.as_ref().map(|r| r.rows))
+        .sum();
+    let quarantined: u64 = seq.accounts.iter().map(|a| a.counts.quarantined).sum();
+    let (allowed, why) = match plan.max_quarantined {
+        Some(m) => (
+            m.allows(quarantined, rows_in),
+            format!(
+                "more than [gate] max_quarantined = {}",
+                match m {
+                    crate::config::MaxQuarantined::Rows(n) => n.to_string(),
+                    crate::config::MaxQuarantined::Share(s) => s.to_string(),
+                }
+            ),
+        ),
+        None => (
+            rows_in == 0 || quarantined < rows_in,
+            "every row read: an export of nothing is refused unless [gate] max_quarantined allows it".into(),
+        ),
+    };
+    (!allowed).then(|| format!(
+        "quarantine: {quarantined} of {rows_in} rows were quarantined, {why}; the reasons are in quarantine.jsonl"
+    ))
+}
+
+/// The hint for rows quarantined for fields a sampled schema did not see.
+fn late_field_warning(plan: &Plan, unknown: &(u64, Option<String>)) -> Option<String> {
+    let (n, Some(field)) = unknown else {
+        return None;
+    };
+    plan.schema_source.starts_with("sample").then(|| format!(
+        "{n} rows quarantined for fields the schema sample did not see (first: {field}); set [input] schema = \"scan\" to infer the schema from the whole input, or declare the schema"
+    ))
 }

@@ -52,13 +52,7 @@ fn sibling_name(target: &Path, tag: &str) -> Result<PathBuf> {
 }
 
 fn sibling(target: &Path, tag: &str, run_id: &str) -> Result<PathBuf> {
-    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-        Error::Usage(format!(
-            "output path {} has no folder name",
-            target.display()
-        ))
-    })?;
-    Ok(target.with_file_name(format!(".{name}.{tag}-{run_id}")))
+    sibling_name(target, &format!("{tag}-{run_id}"))
 }
 
 impl ExportDir {
