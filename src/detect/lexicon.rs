@@ -62,10 +62,12 @@ pub(crate) enum Level {
 pub(crate) struct Lexicon {
     /// Per CJK character: surname score (0 = not a surname), 0..=255.
     zh_surname: Vec<u8>,
-    /// Compound surnames (欧阳, 司马 …) with their score.
-    pub zh_compound: Vec<(&'static str, f32)>,
     /// Per CJK character: whether a compound surname starts with it.
     zh_compound_first: Vec<bool>,
+    /// The compound surnames (欧阳, 司马 …) by `pack`ed key, as (byte length, score), and the most
+    /// characters one has: a few hash lookups instead of a comparison per surname.
+    zh_compound_keys: FxMap<u128, (usize, f32)>,
+    zh_compound_max_chars: usize,
     /// Per CJK character: how common it is in given names, 0..=255.
     zh_given: Vec<u8>,
     /// Words of 2–4 characters: (frequency score, kind).
@@ -167,12 +169,17 @@ fn zh_surnames() -> (Vec<u8>, Vec<(&'static str, f32)>) {
 
 impl Lexicon {
     fn load() -> Lexicon {
-        let (zh_surname, mut zh_compound) = zh_surnames();
-        zh_compound.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+        let (zh_surname, zh_compound) = zh_surnames();
         let mut zh_compound_first = vec![false; CJK_LEN];
-        for (n, _) in &zh_compound {
+        let mut zh_compound_keys = FxMap::default();
+        let mut zh_compound_max_chars = 0;
+        for &(n, score) in &zh_compound {
             if let Some(i) = n.chars().next().and_then(cjk_index) {
                 zh_compound_first[i] = true;
+            }
+            if let Some(key) = pack(n) {
+                zh_compound_keys.insert(key, (n.len(), score));
+                zh_compound_max_chars = zh_compound_max_chars.max(n.chars().count());
             }
         }
         let mut zh_given = vec![0u8; CJK_LEN];
@@ -272,8 +279,9 @@ impl Lexicon {
         Lexicon {
             us_cities,
             zh_compound_first,
+            zh_compound_keys,
+            zh_compound_max_chars,
             zh_surname,
-            zh_compound,
             zh_given,
             zh_words,
             zh_divisions,
@@ -299,10 +307,25 @@ impl Lexicon {
         if !self.zh_compound_first[first] {
             return None;
         }
-        self.zh_compound
+        // The ends of the text's first 2, 3 and 4 characters; the longest surname wins.
+        let mut ends = [0usize; 3];
+        let mut n = 0;
+        for e in text
+            .char_indices()
+            .map(|(i, _)| i)
+            .skip(2)
+            .chain([text.len()])
+        {
+            if n == ends.len() || n + 2 > self.zh_compound_max_chars {
+                break;
+            }
+            ends[n] = e;
+            n += 1;
+        }
+        ends[..n]
             .iter()
-            .find(|(c, _)| text.starts_with(c))
-            .map(|(c, s)| (c.len(), *s))
+            .rev()
+            .find_map(|&e| self.zh_compound_keys.get(&pack(&text[..e])?).copied())
     }
 
     /// How common `c` is in given names (0 when never seen in one).

@@ -341,7 +341,7 @@ impl Detector {
             names: cfg
                 .entities
                 .contains(&EntityType::Person)
-                .then(names::Names::new),
+                .then(|| names::Names::new(cfg.threshold(EntityType::Person))),
             addresses: cfg
                 .entities
                 .contains(&EntityType::Address)
@@ -398,15 +398,27 @@ impl Detector {
         } else {
             Vec::new()
         };
+        let mut fit: Vec<(usize, usize)> = Vec::with_capacity(digits.len());
         for i in 0..self.rules.len() {
-            let need = self.rules[i].needs;
-            if self.rules[i].may_match(&profile) {
-                let windows = if need & recognizers::needs::DIGIT != 0 {
-                    &digits[..]
-                } else {
-                    &whole[..]
-                };
-                self.run_rule(i, text, windows, out);
+            let rule = &self.rules[i];
+            if !rule.may_match(&profile) {
+                continue;
+            }
+            if rule.needs & recognizers::needs::DIGIT != 0 {
+                // Only the windows holding enough digits for this rule: a match's
+                // digits all lie in one window.
+                fit.clear();
+                fit.extend(
+                    digits
+                        .iter()
+                        .filter(|w| rule.fits(w.digits, w.max_run))
+                        .map(|w| (w.lo, w.hi)),
+                );
+                if !fit.is_empty() {
+                    self.run_rule(i, text, &fit, out);
+                }
+            } else {
+                self.run_rule(i, text, &whole, out);
             }
         }
         // Below-threshold candidates go before overlap resolution, so a weak reading
@@ -506,10 +518,12 @@ impl Detector {
 }
 
 /// How far before its first digit a match of a digit rule can start (`+86 `,
-/// `September 5`, `Ext.`, an IBAN's country, a passport's letters), and how far after
-/// its last digit it can end, in bytes.
-const DIGIT_BACK: usize = 32;
-const DIGIT_FORWARD: usize = 64;
+/// `September. 5`, an IBAN's country, a passport's letters: 11 bytes at most), and how
+/// far after its last digit it can end (an ID's `X`, a Seychelles IBAN's `SCR`), in
+/// bytes. Windows merge across gaps up to their sum, which is more than any gap inside
+/// one match (`5th of September, 1990`: 17 bytes).
+const DIGIT_BACK: usize = 16;
+const DIGIT_FORWARD: usize = 16;
 
 /// The byte ranges of `text` where a rule that needs a digit can match: around each
 /// digit, `DIGIT_BACK` before and `DIGIT_FORWARD` after, merged when they touch, on
@@ -517,9 +531,16 @@ const DIGIT_FORWARD: usize = 64;
 /// `DIGIT_BACK + DIGIT_FORWARD` bytes without one, so it lies inside one range; the
 /// digit rules then search a fraction of a long text instead of all of it, which the
 /// lazy DFAs cannot skip (their first byte is a class, with no literal prefilter).
-fn digit_windows(text: &str) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for (i, _) in text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()) {
+fn digit_windows(text: &str) -> Vec<DigitWindow> {
+    let mut out: Vec<DigitWindow> = Vec::new();
+    let b = text.as_bytes();
+    let mut run = 0u32;
+    for (i, &c) in b.iter().enumerate() {
+        if !c.is_ascii_digit() {
+            run = 0;
+            continue;
+        }
+        run += 1;
         let mut lo = i.saturating_sub(DIGIT_BACK);
         while !text.is_char_boundary(lo) {
             lo -= 1;
@@ -529,11 +550,30 @@ fn digit_windows(text: &str) -> Vec<(usize, usize)> {
             hi += 1;
         }
         match out.last_mut() {
-            Some(last) if lo <= last.1 => last.1 = hi,
-            _ => out.push((lo, hi)),
+            Some(last) if lo <= last.hi => {
+                last.hi = hi;
+                last.digits += 1;
+                last.max_run = last.max_run.max(run);
+            }
+            _ => out.push(DigitWindow {
+                lo,
+                hi,
+                digits: 1,
+                max_run: run,
+            }),
         }
     }
     out
+}
+
+/// A byte range of a text around its digits (see `digit_windows`), with the ASCII
+/// digits it holds, in all and in its longest run.
+#[derive(Debug)]
+struct DigitWindow {
+    lo: usize,
+    hi: usize,
+    digits: u32,
+    max_run: u32,
 }
 
 /// The byte offset of the character after the one at `i`.
@@ -610,7 +650,10 @@ mod tests {
         );
         let w = digit_windows(&text);
         assert_eq!(w.len(), 3, "{w:?}");
-        assert!(w.iter().map(|(a, b)| b - a).sum::<usize>() < text.len() / 20);
+        assert!(w.iter().map(|w| w.hi - w.lo).sum::<usize>() < text.len() / 20);
+        assert_eq!(w[0].digits, 11);
+        assert_eq!(w[0].max_run, 11);
+        assert_eq!((w[2].digits, w[2].max_run), (16, 4));
         assert!(digit_windows("没有数字").is_empty());
     }
 

@@ -33,6 +33,9 @@ pub(crate) struct Names {
     labels: aho_corasick::AhoCorasick,
     /// Titles and forms of address that follow a name.
     titles: aho_corasick::AhoCorasick,
+    /// The lowest score worth computing (`NAME_FLOOR`, or the type's threshold when
+    /// that is higher: a candidate under it is dropped anyway).
+    floor: f32,
 }
 
 /// Titles after which the characters before are taken as a name whatever the surname.
@@ -42,7 +45,7 @@ const ZH_TITLES: &[&str] = &[
 ];
 
 impl Names {
-    pub(crate) fn new() -> Names {
+    pub(crate) fn new(min_score: f32) -> Names {
         // Parse the reference data now, not inside the first batch.
         let _ = lexicon();
         let ac = |words: &[&str]| {
@@ -54,6 +57,7 @@ impl Names {
         Names {
             labels: ac(ZH_LABELS),
             titles: ac(ZH_TITLES),
+            floor: min_score.max(NAME_FLOOR),
         }
     }
 
@@ -66,7 +70,7 @@ impl Names {
             scan_en(lex, text, out);
         }
         if !text.is_ascii() {
-            scan_zh(lex, text, out);
+            scan_zh(lex, text, self.floor, out);
             scan_zh_slots(lex, &self.labels, &self.titles, text, out);
         }
     }
@@ -399,7 +403,7 @@ fn zh_left(text: &str, s: usize) -> (bool, bool, bool) {
         || trimmed
             .chars()
             .next_back()
-            .is_some_and(|c| !is_han(c) || "。！？；".contains(c));
+            .is_some_and(|c| !is_han(c) || matches!(c, '。' | '！' | '？' | '；'));
     (strong, weak, boundary)
 }
 
@@ -605,6 +609,13 @@ const ZH_ROLE_END: &str = "员服长工商方者们家";
 const ZH_NOT_GIVEN: &str =
     "的了是在和与及或但就都也还又再很把被给从到对向说们个这那哪么吗呢吧啊呀年月日号元你您我他她它";
 
+/// `ZH_NOT_GIVEN` as a bitmap: tested at every character after a surname.
+fn not_given(c: char) -> bool {
+    static SET: std::sync::LazyLock<CharBits> =
+        std::sync::LazyLock::new(|| CharBits::new(ZH_NOT_GIVEN.chars()));
+    (c as u32) < 0x10000 && SET.has(c)
+}
+
 /// Words that end an organisation's name: a name right before them is a company's
 /// (凌云科技有限公司).
 const ZH_ORG_SUFFIX: &[&str] = &[
@@ -685,7 +696,7 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize)
 /// finds no more names); the Chinese scan skips their word-list lookups.
 pub(crate) const NAME_FLOOR: f32 = 0.3;
 
-fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+fn scan_zh(lex: &Lexicon, text: &str, floor: f32, out: &mut Vec<Detection>) {
     let mut last_end = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let n = chars.len();
@@ -709,7 +720,7 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
         let mut g = [('\0', 0.0f32); 2];
         let mut gn = 0;
         for &(_, c) in &chars[(k + sl_chars).min(n)..(k + sl_chars + 2).min(n)] {
-            if !is_han(c) || ZH_NOT_GIVEN.contains(c) {
+            if !is_han(c) || not_given(c) {
                 break;
             }
             g[gn] = (c, lex.zh_given(c));
@@ -720,6 +731,14 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             k += 1;
             continue;
         }
+        // The best the candidate can score: its surname, its best given character and
+        // the strongest cues on both sides. Most surname characters in running text
+        // are not names and stop here, before any context or word-list lookup.
+        let best_given = g.iter().map(|x| x.1).fold(0.0, f32::max);
+        if 0.05 + 0.2 * sur + 0.3 * best_given + 0.03 + 0.4 + 0.35 < floor {
+            k += 1;
+            continue;
+        }
         let (strong, weak, boundary) = zh_left(text, s);
         let left = if strong {
             0.4
@@ -727,6 +746,10 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             0.15
         } else if boundary {
             0.12
+        } else if 0.05 + 0.2 * sur + 0.3 * best_given + 0.03 + 0.08 + 0.35 < floor {
+            // Even a word ending before it and a title after could not lift it.
+            k += 1;
+            continue;
         } else if zh_word_ends_at(lex, &chars, text, k) {
             0.08
         } else {
@@ -738,27 +761,29 @@ fn scan_zh(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             let e = byte_at(k + sl_chars + glen);
             let given: f32 = g[..glen].iter().map(|x| x.1).sum::<f32>() / glen as f32;
             let (t_strong, t_weak, t_boundary) = zh_right(text, e);
+            let base = 0.05
+                + 0.2 * sur
+                + 0.3 * given
+                + if glen == 2 { 0.03 } else { 0.0 }
+                + if given == 0.0 { -0.15 } else { 0.0 }
+                + left;
             let right = if t_strong {
                 0.35
             } else if t_boundary {
                 0.12
             } else if t_weak {
                 0.1
-            } else if zh_word_at(lex, text, e).is_some_and(|w| w.2 == WordKind::Common) {
+            } else if base + 0.05 >= floor
+                && zh_word_at(lex, text, e).is_some_and(|w| w.2 == WordKind::Common)
+            {
                 0.05
             } else {
                 0.0
             };
-            let evidence = 0.05
-                + 0.2 * sur
-                + 0.3 * given
-                + if glen == 2 { 0.03 } else { 0.0 }
-                + if given == 0.0 { -0.15 } else { 0.0 }
-                + left
-                + right;
+            let evidence = base + right;
             // Penalties only lower a score: a candidate already under the floor is not
             // reported, so its word lookups are skipped.
-            if evidence < NAME_FLOOR {
+            if evidence < floor {
                 continue;
             }
             // A common word starting at the surname and covering the given name.
@@ -840,7 +865,7 @@ fn scan_zh_slots(
         }
         let e = s + run.iter().map(|(_, c)| c.len_utf8()).sum::<usize>();
         let span = &text[s..e];
-        if span.chars().any(|c| ZH_NOT_GIVEN.contains(c)) || zh_listed_word(lex, span) {
+        if span.chars().any(not_given) || zh_listed_word(lex, span) {
             continue;
         }
         let sur = lex.zh_compound_at(span).map_or_else(
@@ -857,7 +882,7 @@ fn scan_zh_slots(
         let before: Vec<(usize, char)> = text[..m.start()]
             .char_indices()
             .rev()
-            .take_while(|(_, c)| is_han(*c) && !ZH_NOT_GIVEN.contains(*c))
+            .take_while(|(_, c)| is_han(*c) && !not_given(*c))
             .take(4)
             .collect();
         if !(2..=3).contains(&before.len()) {
@@ -1811,7 +1836,7 @@ mod tests {
 
     fn names(text: &str) -> Vec<(String, f32)> {
         let mut out = Vec::new();
-        Names::new().scan(text, super::super::recognizers::needs::of(text), &mut out);
+        Names::new(0.0).scan(text, super::super::recognizers::needs::of(text), &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()

@@ -59,9 +59,13 @@ impl Rule {
 
     /// Whether a text of byte classes and digit counts `p` can hold a match at all.
     pub(crate) fn may_match(&self, p: &needs::Profile) -> bool {
-        p.classes & self.needs == self.needs
-            && p.digits >= u32::from(self.min_digits)
-            && p.max_run >= u32::from(self.min_run)
+        p.classes & self.needs == self.needs && self.fits(p.digits, p.max_run)
+    }
+
+    /// Whether a stretch of text with `digits` ASCII digits, the longest run of them
+    /// `max_run` long, has enough for a match.
+    pub(crate) fn fits(&self, digits: u32, max_run: u32) -> bool {
+        digits >= u32::from(self.min_digits) && max_run >= u32::from(self.min_run)
     }
 }
 
@@ -1042,7 +1046,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             cn_id_card,
             DIGIT,
         )
-        .digits(15, 3),
+        .digits(15, 8),
         r(
             T::BankCard,
             r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{12,19}",
@@ -1058,14 +1062,15 @@ pub(crate) fn rules() -> Vec<Rule> {
             cn_mobile,
             DIGIT,
         )
-        .digits(11, 3),
+        .digits(11, 4),
         r(
             T::Phone,
             r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
             Scan::Retry,
             phone_national,
             DIGIT,
-        ),
+        )
+        .digits(4, 2),
         r(
             T::Phone,
             r"(?:(?:\+1|001|1)[ \-.]?)?(?:\([0-9]{3}\)[ \-.]?|[0-9]{3}[ \-.])[0-9]{3}[ \-.][0-9]{4}(?: ?(?:[xX#]|[Ee]xt\.?|[Ee]xtension) ?[0-9]{1,6})?",
@@ -1073,14 +1078,16 @@ pub(crate) fn rules() -> Vec<Rule> {
             phone_nanp,
             DIGIT,
         )
-        .digits(10, 3),
+        .digits(10, 4),
         r(
             T::Phone,
             r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
             Scan::Retry,
             phone_intl,
             DIGIT | PLUS,
-        ),
+        )
+        // The check wants 8 to 15 digits.
+        .digits(8, 1),
         r(T::Email, &email_re, Scan::Linear, email, AT),
         r(T::Url, &url_scheme, Scan::Linear, url, COLON),
         r(T::Url, &url_bare, Scan::Linear, url, DOT),
@@ -1090,7 +1097,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Retry,
             ipv4,
             DIGIT | DOT,
-        ),
+        )
+        .digits(4, 1),
         r(
             T::IpAddress,
             r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*",
@@ -1104,7 +1112,9 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Retry,
             uscc,
             DIGIT,
-        ),
+        )
+        // The check insists on a digit type and a six-digit division code.
+        .digits(7, 7),
         r(
             T::CnLicensePlate,
             r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][·・ \-]?[A-HJ-NP-Z0-9]{5,6}",
@@ -1143,13 +1153,14 @@ pub(crate) fn rules() -> Vec<Rule> {
             us_ssn,
             DIGIT,
         )
-        .digits(9, 2),
+        .digits(9, 4),
         r(
             T::Iban,
             r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}",
             Scan::Retry,
             iban,
             UPPER | DIGIT,
-        ),
+        )
+        .digits(2, 2),
     ]
 }
