@@ -25,6 +25,7 @@ pub mod plan;
 pub mod restore;
 pub mod scan;
 pub mod stages;
+pub mod state;
 
 pub use engine::run::RunSummary;
 pub use error::{Error, Result};

@@ -1,10 +1,11 @@
 //! The `datacustoms` command line: parses arguments, calls the library, maps errors to
 //! exit codes (see DESIGN.md). No logic of its own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use datacustoms::state::StateDir;
 use datacustoms::{Error, Pipeline, RunOptions};
 
 #[derive(Parser)]
@@ -18,6 +19,11 @@ struct Cli {
     /// Print only warnings and errors; no progress bar.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// The state folder: keyring, DP budget ledger, year ledger, home quarantine.
+    /// Default: $DATACUSTOMS_STATE_DIR, else ./.datacustoms if it exists, else
+    /// $XDG_STATE_HOME/datacustoms (~/.local/state/datacustoms).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,7 +121,8 @@ enum Command {
         /// Where the decrypted folder goes (must not exist, unless --overwrite).
         #[arg(long)]
         output: PathBuf,
-        /// Root key source: file:PATH (default file:.datacustoms/keyring.json), env:VAR, command:CMD.
+        /// Root key source: file:PATH (default: keyring.json in the state folder), env:VAR,
+        /// command:CMD.
         #[arg(long)]
         keyring: Option<String>,
         #[arg(long)]
@@ -126,11 +133,12 @@ enum Command {
     /// and counted; the vault records an audit event.
     Reidentify {
         input: PathBuf,
+        /// The vault (default: vault.sqlite in the state folder).
         #[arg(long)]
-        vault: PathBuf,
+        vault: Option<PathBuf>,
         #[arg(long)]
         output: PathBuf,
-        /// Root key source (default file:.datacustoms/keyring.json).
+        /// Root key source (default: keyring.json in the state folder).
         #[arg(long)]
         keyring: Option<String>,
         #[arg(long)]
@@ -157,9 +165,8 @@ enum Command {
 enum BudgetCommand {
     /// Print spent and remaining budget per dataset.
     Show {
-        /// The ledger file (default .datacustoms/ledger.sqlite).
-        #[arg(default_value = ".datacustoms/ledger.sqlite")]
-        ledger: PathBuf,
+        /// The ledger file (default: ledger.sqlite in the state folder).
+        ledger: Option<PathBuf>,
     },
 }
 
@@ -167,23 +174,25 @@ enum BudgetCommand {
 enum KeysCommand {
     /// Create a keyring file (mode 0600) with one fresh root key.
     Init {
-        #[arg(long, default_value = ".datacustoms/keyring.json")]
-        keyring: PathBuf,
+        /// The keyring file (default: keyring.json in the state folder).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
         /// Encrypt the key list under a key from another source (env:VAR or command:CMD).
         #[arg(long)]
         wrap_with: Option<String>,
     },
     /// Add a new root key version and make it primary; old versions stay for decryption.
     Rotate {
-        #[arg(long, default_value = ".datacustoms/keyring.json")]
-        keyring: PathBuf,
+        /// The keyring file (default: keyring.json in the state folder).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
         /// Rewrap these exports' data keys under the new version (data files untouched).
         #[arg(long)]
         rewrap: Vec<PathBuf>,
     },
     /// Print key ids, versions and creation dates (never key material).
     Describe {
-        /// file:PATH, env:VAR or command:CMD (default file:.datacustoms/keyring.json).
+        /// file:PATH, env:VAR or command:CMD (default: keyring.json in the state folder).
         #[arg(long)]
         keyring: Option<String>,
     },
@@ -199,9 +208,27 @@ enum VaultCommand {
     },
 }
 
-fn keyring(spec: Option<&str>) -> Result<datacustoms::crypto::Keyring, Error> {
-    use datacustoms::crypto::keys::DEFAULT_KEYRING;
-    datacustoms::crypto::KeySource::parse(spec.unwrap_or(DEFAULT_KEYRING))?.load()
+fn keyring(
+    spec: Option<&str>,
+    state: Option<&Path>,
+) -> Result<datacustoms::crypto::Keyring, Error> {
+    let spec = match spec {
+        Some(s) => s.to_string(),
+        None => StateDir::resolve(state)?.keyring_spec(),
+    };
+    datacustoms::crypto::KeySource::parse(&spec)?.load()
+}
+
+/// `path`, or the state folder's file `pick` names.
+fn or_state(
+    path: Option<PathBuf>,
+    state: Option<&Path>,
+    pick: fn(&StateDir) -> PathBuf,
+) -> Result<PathBuf, Error> {
+    match path {
+        Some(p) => Ok(p),
+        None => Ok(pick(&StateDir::resolve(state)?)),
+    }
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
@@ -263,6 +290,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 run_id,
                 quarantine_dir,
                 keyring,
+                state_dir: cli.state_dir.clone(),
                 lang: lang.map(|l| match l {
                     ReportLang::En => datacustoms::evidence::html::Lang::En,
                     ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
@@ -328,7 +356,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             keyring: k,
             overwrite,
         } => {
-            let ring = keyring(k.as_deref())?;
+            let ring = keyring(k.as_deref(), cli.state_dir.as_deref())?;
             let d = datacustoms::restore::decrypt(&export_dir, &output, &ring, overwrite)?;
             if !cli.quiet {
                 eprintln!(
@@ -350,7 +378,8 @@ fn execute(cli: Cli) -> Result<(), Error> {
             keyring: k,
             overwrite,
         } => {
-            let ring = keyring(k.as_deref())?;
+            let ring = keyring(k.as_deref(), cli.state_dir.as_deref())?;
+            let vault = or_state(vault, cli.state_dir.as_deref(), StateDir::vault)?;
             let r = datacustoms::restore::reidentify(&input, &vault, &output, &ring, overwrite)?;
             if !cli.quiet {
                 eprintln!(
@@ -365,7 +394,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Keys { action } => keys_command(action, cli.quiet),
+        Command::Keys { action } => keys_command(action, cli.quiet, cli.state_dir.as_deref()),
         Command::Vault {
             action: VaultCommand::Merge { dest, sources },
         } => {
@@ -384,6 +413,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Budget {
             action: BudgetCommand::Show { ledger },
         } => {
+            let ledger = or_state(ledger, cli.state_dir.as_deref(), StateDir::ledger)?;
             let l = datacustoms::dp::ledger::Ledger::open_existing(&ledger)?;
             let rows = l.summary()?;
             if rows.is_empty() {
@@ -455,13 +485,14 @@ fn execute(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn keys_command(action: KeysCommand, quiet: bool) -> Result<(), Error> {
+fn keys_command(action: KeysCommand, quiet: bool, state: Option<&Path>) -> Result<(), Error> {
     use datacustoms::crypto::keys::{init_keyring, rotate_keyring};
     match action {
         KeysCommand::Init {
             keyring: path,
             wrap_with,
         } => {
+            let path = or_state(path, state, StateDir::keyring)?;
             let ring = init_keyring(&path, wrap_with.as_deref())?;
             if !quiet {
                 eprintln!(
@@ -477,6 +508,7 @@ fn keys_command(action: KeysCommand, quiet: bool) -> Result<(), Error> {
             keyring: path,
             rewrap,
         } => {
+            let path = or_state(path, state, StateDir::keyring)?;
             let ring = rotate_keyring(&path)?;
             if !quiet {
                 eprintln!(
@@ -499,7 +531,7 @@ fn keys_command(action: KeysCommand, quiet: bool) -> Result<(), Error> {
             Ok(())
         }
         KeysCommand::Describe { keyring: spec } => {
-            let ring = keyring(spec.as_deref())?;
+            let ring = keyring(spec.as_deref(), state)?;
             println!("source: {}", ring.source);
             println!("primary: {}", ring.primary().id);
             println!(

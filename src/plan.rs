@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub keyring: Option<String>,
     /// Overrides `[output] lang`.
     pub lang: Option<crate::evidence::html::Lang>,
+    /// `--state-dir`: the folder of the keyring, the ledgers and the home quarantine
+    /// (see `crate::state`).
+    pub state_dir: Option<PathBuf>,
 }
 
 pub struct Plan {
@@ -94,7 +97,16 @@ pub struct Plan {
 
 impl Plan {
     pub fn build(pipeline: &Path, opts: RunOptions) -> Result<Plan> {
-        let source = PipelineSource::load(pipeline)?;
+        let mut source = PipelineSource::load(pipeline)?;
+        let state = std::cell::OnceCell::new();
+        let state = || -> Result<&crate::state::StateDir> {
+            if let Some(s) = state.get() {
+                return Ok(s);
+            }
+            let s = crate::state::StateDir::resolve(opts.state_dir.as_deref())?;
+            Ok(state.get_or_init(|| s))
+        };
+        fill_state_defaults(&mut source.file, &state)?;
         let file = &source.file;
         let patterns = if opts.inputs.is_empty() {
             file.input.path.to_vec()
@@ -157,7 +169,7 @@ impl Plan {
             Some(id) => validate_run_id(&id)?,
             None => new_run_id(),
         };
-        let keys = load_keys(&source, opts.keyring.as_deref(), &run_id)?;
+        let keys = load_keys(&source, opts.keyring.as_deref(), &run_id, &state)?;
 
         // An aggregates-only export whose every stage is a DP release needs only the
         // columns its queries name: a Parquet input is read with just those.
@@ -236,10 +248,11 @@ impl Plan {
         let output_dir = opts
             .output
             .unwrap_or_else(|| PathBuf::from(&file.output.path));
-        let quarantine_dir = opts
-            .quarantine_dir
-            .unwrap_or_else(|| PathBuf::from(".datacustoms/quarantine"))
-            .join(&run_id);
+        let quarantine_dir = match opts.quarantine_dir {
+            Some(d) => d,
+            None => state()?.quarantine(),
+        }
+        .join(&run_id);
         if file.input.batch_rows == 0 {
             return Err(Error::Config(format!(
                 "{}: [input] batch_rows must be at least 1",
@@ -258,13 +271,11 @@ impl Plan {
         let signer = match &keys {
             Some(_) => None,
             None => {
-                use crate::crypto::keys::{load_or_create_local, KeySource, DEFAULT_KEYRING};
                 let spec = opts
                     .keyring
                     .clone()
-                    .or_else(|| file.keys.as_ref().and_then(|k| k.keyring.clone()))
-                    .unwrap_or_else(|| DEFAULT_KEYRING.to_string());
-                Some(load_or_create_local(&KeySource::parse(&spec)?)?)
+                    .or_else(|| file.keys.as_ref().and_then(|k| k.keyring.clone()));
+                Some(keyring_or_default(spec, &state)?)
             }
         };
         let max_mechanism = file.gate.as_ref().and_then(|g| g.max_mechanism.clone());
@@ -686,12 +697,12 @@ fn sample_through(
 
 /// Loads the root keys when a stage tokenizes or encrypts (and only then, so pipelines
 /// without keyed stages never touch key material).
-fn load_keys(
+fn load_keys<'s>(
     source: &PipelineSource,
     keyring: Option<&str>,
     run_id: &str,
+    state: &impl Fn() -> Result<&'s crate::state::StateDir>,
 ) -> Result<Option<std::sync::Arc<crate::crypto::RunKeys>>> {
-    use crate::crypto::keys::{load_or_create_local, KeySource, DEFAULT_KEYRING};
     let file = &source.file;
     let (tokenizes, encrypts) = file
         .stages
@@ -711,17 +722,55 @@ fn load_keys(
             source.path.display()
         )));
     }
-    let spec = keyring
-        .map(str::to_string)
-        .or_else(|| cfg.keyring.clone())
-        .unwrap_or_else(|| DEFAULT_KEYRING.to_string());
-    let ring = load_or_create_local(&KeySource::parse(&spec)?)?;
+    let spec = keyring.map(str::to_string).or_else(|| cfg.keyring.clone());
+    let ring = keyring_or_default(spec, state)?;
     if cfg.vault.is_some() && !tokenizes {
         tracing::info!("[keys] vault is set but no stage makes tokens: the vault is not opened");
     }
     Ok(Some(std::sync::Arc::new(crate::crypto::RunKeys::new(
         ring, &cfg, run_id, encrypts, tokenizes,
     )?)))
+}
+
+/// The keyring `spec` names, or the state folder's own, created on first use.
+fn keyring_or_default<'s>(
+    spec: Option<String>,
+    state: &impl Fn() -> Result<&'s crate::state::StateDir>,
+) -> Result<crate::crypto::Keyring> {
+    use crate::crypto::keys::{load_or_create_local, KeySource};
+    match spec {
+        Some(s) => load_or_create_local(&KeySource::parse(&s)?, false),
+        None => load_or_create_local(&KeySource::parse(&state()?.keyring_spec())?, true),
+    }
+}
+
+/// Ledger paths the pipeline leaves unset become the state folder's, and paths written
+/// `state:NAME` name a file there.
+fn fill_state_defaults<'s>(
+    file: &mut crate::config::PipelineFile,
+    state: &impl Fn() -> Result<&'s crate::state::StateDir>,
+) -> Result<()> {
+    use crate::state::{in_state, StateDir};
+    let fill = |p: &mut String, default: fn(&StateDir) -> PathBuf| -> Result<()> {
+        if p.is_empty() {
+            *p = default(state()?).display().to_string();
+        } else if let Some(name) = in_state(p) {
+            *p = state()?.path.join(name).display().to_string();
+        }
+        Ok(())
+    };
+    for st in &mut file.stages {
+        if let crate::config::StageConfig::DpRelease(c) = st {
+            fill(&mut c.ledger, StateDir::ledger)?;
+        }
+    }
+    if let Some(a) = &mut file.assessment {
+        fill(&mut a.year_ledger, StateDir::year_ledger)?;
+    }
+    if let Some(v) = file.keys.as_mut().and_then(|k| k.vault.as_mut()) {
+        fill(v, StateDir::vault)?;
+    }
+    Ok(())
 }
 
 /// `[gate] max_quarantined`, a share checked to lie in 0..=1.

@@ -2,76 +2,118 @@
 
     prepare_corpus >> datacustoms_run >> datacustoms_verify >> send_abroad
 
-* `datacustoms_run` writes the export with JSON logs (one JSON object per line on
-  stderr, which Airflow keeps in the task log). Its run id is the Airflow run id, so a
-  cleared and re-run task is recognised: DP releases are replayed from the ledger, not
-  redrawn, and no budget is spent twice.
-* Exit code 80 means the export was refused (residual PII over the gate, DP budget
-  exceeded, a cross-border rule): the task fails and is NOT retried (retries=0), so
-  `send_abroad`, which needs every upstream task to succeed, never runs. Other non-zero
-  codes (74 I/O error, 78 configuration or key error, 65 bad data under --strict) fail
-  the task too; fix the cause and clear it.
+* State. Every task runs in a fresh temporary folder, so datacustoms is told where its
+  state lives (DATACUSTOMS_STATE_DIR): the keyring that signs every export (a
+  recipient pins its public key), the DP budget ledger (the cap binds across runs) and
+  the year ledger (the year-to-date subject counts that decide the cross-border
+  mechanism). Paths inside the pipeline file are relative to the pipeline file, so the
+  task's working folder does not matter.
+* Exit codes. 74 (I/O error) and 75 (the output is locked by another run) are
+  transient: the task fails and Airflow retries it. Every other non-zero code is final
+  and is not retried: 80 (the export was refused: residual PII over the gate, DP budget
+  exceeded, a cross-border rule), 78 (configuration or key), 66 (input missing),
+  65 (bad data under --strict), 64 (usage). `send_abroad` needs every upstream task to
+  succeed, so a refused export is never sent.
+* The run id is the Airflow run id, so a cleared and re-run task is recognised: DP
+  releases are replayed from the ledger, not redrawn, and no budget is spent twice.
 * `datacustoms_verify` repeats the reviewer's check (hashes, signature, audit chain,
-  reconciliation, residual re-scan, DP passport) and pins the exporter's public key.
-* The export path travels by XCom: the last line a BashOperator prints is its return
-  value.
+  reconciliation, residual re-scan, DP passport), pinning the exporter's public key
+  when one is given. The export folder travels by XCom.
 
-Set DATACUSTOMS (path of the binary), PIPELINE, EXPORT_ROOT and TRUSTED_KEY (from
-`datacustoms keys describe`) as Airflow Variables or edit the defaults below.
+Airflow Variables (or the defaults below): DATACUSTOMS (the binary),
+DATACUSTOMS_PIPELINE, DATACUSTOMS_EXPORT_ROOT, DATACUSTOMS_STATE_DIR and
+DATACUSTOMS_TRUSTED_KEY (from `datacustoms keys describe`).
+
+Tested with Airflow 3 (`airflow dags test datacustoms_export`); the imports fall back to
+Airflow 2's.
 """
 
 from __future__ import annotations
 
-import pendulum
-from airflow import DAG
-from airflow.models import Variable
-from airflow.operators.bash import BashOperator
-from airflow.operators.empty import EmptyOperator
+import os
+import re
+import subprocess
 
-DATACUSTOMS = Variable.get("DATACUSTOMS", default_var="/opt/datacustoms/bin/datacustoms")
-PIPELINE = Variable.get("DATACUSTOMS_PIPELINE", default_var="/opt/datacustoms/pipelines/deidentify.toml")
-EXPORT_ROOT = Variable.get("DATACUSTOMS_EXPORT_ROOT", default_var="/data/exports")
-TRUSTED_KEY = Variable.get("DATACUSTOMS_TRUSTED_KEY", default_var="")
+import pendulum
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, Variable, task
+    from airflow.providers.standard.operators.empty import EmptyOperator
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.models import Variable
+    from airflow.operators.empty import EmptyOperator
+from airflow.exceptions import AirflowException, AirflowFailException
+
+
+def setting(name: str, default: str) -> str:
+    try:
+        return Variable.get(name, default=default)
+    except TypeError:  # Airflow 2 names the argument default_var
+        return Variable.get(name, default_var=default)
+
+
+#: Exit codes worth a retry; every other non-zero code is final.
+TRANSIENT = {74: "I/O error", 75: "output locked by another run"}
+FINAL = {
+    64: "usage error",
+    65: "bad input data",
+    66: "input not found",
+    78: "configuration or key error",
+    80: "export refused by a gate (nothing may be sent)",
+}
+
+
+def datacustoms(*args: str) -> None:
+    """Runs datacustoms with JSON logs on stderr (kept in the task log) and maps its exit
+    code to a retry (transient) or a final failure."""
+    binary = setting("DATACUSTOMS", "/opt/datacustoms/bin/datacustoms")
+    env = dict(os.environ)
+    env["DATACUSTOMS_STATE_DIR"] = setting("DATACUSTOMS_STATE_DIR", "/var/lib/datacustoms")
+    rc = subprocess.run([binary, "--log-format", "json", *args], env=env).returncode
+    if rc == 0:
+        return
+    if rc in TRANSIENT:
+        raise AirflowException(f"datacustoms exit {rc}: {TRANSIENT[rc]} (retried)")
+    raise AirflowFailException(f"datacustoms exit {rc}: {FINAL.get(rc, 'failed')} (not retried)")
+
 
 with DAG(
     dag_id="datacustoms_export",
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     schedule="@daily",
     catchup=False,
-    default_args={"retries": 0},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
     tags=["datacustoms", "cross-border"],
 ) as dag:
     prepare = EmptyOperator(task_id="prepare_corpus")
 
-    run = BashOperator(
-        task_id="datacustoms_run",
-        bash_command=(
-            "set -o pipefail; "
-            f"export_dir={EXPORT_ROOT}/{{{{ ds_nodash }}}}; "
-            f"{DATACUSTOMS} --log-format json --quiet run {PIPELINE} "
-            "--output \"$export_dir\" --overwrite --run-id {{ run_id | replace(':', '-') | replace('+', '-') }}; "
-            "rc=$?; "
-            "if [ $rc -eq 80 ]; then echo 'datacustoms refused the export (exit 80): nothing may be sent' >&2; fi; "
-            "[ $rc -eq 0 ] && echo \"$export_dir\"; exit $rc"
-        ),
-        retries=0,
-    )
+    @task(task_id="datacustoms_run")
+    def run(ds_nodash: str | None = None, run_id: str | None = None) -> str:
+        export_dir = os.path.join(
+            setting("DATACUSTOMS_EXPORT_ROOT", "/data/exports"), ds_nodash or "manual"
+        )
+        # A run id datacustoms accepts: letters, digits, `-`, `_`, `.`.
+        rid = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id or "manual")
+        datacustoms(
+            "run",
+            setting("DATACUSTOMS_PIPELINE", "/opt/datacustoms/pipelines/deidentify.toml"),
+            "--output", export_dir, "--overwrite", "--run-id", rid,
+        )
+        return export_dir
 
-    verify = BashOperator(
-        task_id="datacustoms_verify",
-        bash_command=(
-            f"{DATACUSTOMS} --log-format json verify "
-            "{{ ti.xcom_pull(task_ids='datacustoms_run') }}"
-            + (f" --trusted-key {TRUSTED_KEY}" if TRUSTED_KEY else "")
-            + " && echo {{ ti.xcom_pull(task_ids='datacustoms_run') }}"
-        ),
-        retries=0,
-    )
+    @task(task_id="datacustoms_verify")
+    def verify(export_dir: str) -> str:
+        key = setting("DATACUSTOMS_TRUSTED_KEY", "")
+        datacustoms("verify", export_dir, *(["--trusted-key", key] if key else []))
+        return export_dir
 
-    send = BashOperator(
-        task_id="send_abroad",
+    @task(task_id="send_abroad")
+    def send(export_dir: str) -> None:
         # Replace with the real transfer (rsync, object storage upload, ...).
-        bash_command="echo would send {{ ti.xcom_pull(task_ids='datacustoms_verify') }}",
-    )
+        print(f"would send {export_dir}")
 
-    prepare >> run >> verify >> send
+    exported = run()
+    prepare >> exported
+    send(verify(exported))

@@ -133,6 +133,44 @@ pub enum OneOrMany {
     Many(Vec<String>),
 }
 
+impl PipelineFile {
+    /// Takes every path the file names against `base`, the file's folder: a pipeline
+    /// means the same files whatever folder the command runs from. Paths left unset
+    /// (ledgers, keyring) are the state folder's, filled in by `crate::plan`.
+    fn resolve_paths(&mut self, base: &Path) {
+        use crate::state::against;
+        let input = match &self.input.path {
+            OneOrMany::One(p) => OneOrMany::One(against(base, p)),
+            OneOrMany::Many(v) => OneOrMany::Many(v.iter().map(|p| against(base, p)).collect()),
+        };
+        self.input.path = input;
+        self.output.path = against(base, &self.output.path);
+        for st in &mut self.stages {
+            match st {
+                StageConfig::Deidentify(c) => {
+                    c.allow_file = c.allow_file.as_deref().map(|f| against(base, f));
+                }
+                StageConfig::DpRelease(c) => {
+                    c.ledger = against(base, &c.ledger);
+                    for q in &mut c.queries {
+                        q.keys_file = q.keys_file.as_deref().map(|f| against(base, f));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(k) = &mut self.keys {
+            if let Some(p) = k.keyring.as_deref().and_then(|s| s.strip_prefix("file:")) {
+                k.keyring = Some(format!("file:{}", against(base, p)));
+            }
+            k.vault = k.vault.as_deref().map(|v| against(base, v));
+        }
+        if let Some(a) = &mut self.assessment {
+            a.year_ledger = against(base, &a.year_ledger);
+        }
+    }
+}
+
 impl OneOrMany {
     pub fn to_vec(&self) -> Vec<String> {
         match self {
@@ -310,13 +348,15 @@ impl PipelineSource {
 
     pub fn parse(path: &Path, text: &str) -> Result<PipelineFile> {
         let mut file = Self::parse_toml(path, text)?;
-        // Allow-list files are read now, relative to the pipeline file's folder, so
-        // every later use of the stage (run, verify's re-scan) sees the same values.
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.resolve_paths(base);
+        // Allow-list files are read now, so every later use of the stage (run, verify's
+        // re-scan) sees the same values.
         for st in &mut file.stages {
             if let StageConfig::Deidentify(c) = st {
                 if let Some(f) = &c.allow_file {
-                    let p = path.parent().unwrap_or(Path::new(".")).join(f);
-                    let list = std::fs::read_to_string(&p).map_err(|e| {
+                    let p = Path::new(f);
+                    let list = std::fs::read_to_string(p).map_err(|e| {
                         Error::Config(format!(
                             "{}: deidentify allow_file {}: {e}",
                             path.display(),

@@ -175,9 +175,6 @@ pub enum KeySource {
     File(PathBuf),
 }
 
-/// Where a pipeline's keys come from when it does not say.
-pub const DEFAULT_KEYRING: &str = "file:.datacustoms/keyring.json";
-
 impl KeySource {
     pub fn parse(spec: &str) -> Result<Self> {
         if let Some(v) = spec.strip_prefix("env:") {
@@ -537,19 +534,15 @@ pub fn rotate_keyring(path: &Path) -> Result<Keyring> {
     Ok(ring)
 }
 
-/// Loads the default local keyring, creating it first (with a notice) when it is missing.
-/// Only for paths under `.datacustoms/`, so the quickstart works on a fresh checkout and
-/// a typo in a real keyring path is still an error.
-pub fn load_or_create_local(src: &KeySource) -> Result<Keyring> {
+/// Loads a keyring, creating it first (with a notice) when it is the state folder's
+/// default (`create`) and missing: the quickstart then works on a fresh machine, and a
+/// typo in a keyring path someone wrote is still an error.
+pub fn load_or_create_local(src: &KeySource, create: bool) -> Result<Keyring> {
     if let KeySource::File(p) = src {
-        let local = p
-            .components()
-            .next()
-            .is_some_and(|c| c.as_os_str() == ".datacustoms");
-        if local && !p.exists() {
+        if create && !p.exists() {
             init_keyring(p, None)?;
             tracing::warn!(
-                "created a local keyring at {} (mode 0600): it holds the root key for this checkout; \
+                "created a local keyring at {} (mode 0600): it holds the root key that signs your exports; \
                  back it up, keep it at home, and use a real keyring or KMS helper for production",
                 p.display()
             );

@@ -40,8 +40,9 @@ pub struct DpReleaseConfig {
     /// The column identifying a person; without it each record is its own unit.
     #[serde(default)]
     pub privacy_unit: Option<String>,
-    /// The budget ledger (SQLite, kept at home).
-    #[serde(default = "default_ledger")]
+    /// The budget ledger (SQLite, kept at home); empty: `ledger.sqlite` in the state
+    /// folder.
+    #[serde(default)]
     pub ledger: String,
     /// Budget scope; default: SHA-256 of the resolved input paths and sizes.
     #[serde(default)]
@@ -53,10 +54,6 @@ pub struct DpReleaseConfig {
     /// temporary files, partitioned by unit, and are bounded one partition at a time.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
-}
-
-fn default_ledger() -> String {
-    ".datacustoms/ledger.sqlite".into()
 }
 
 fn default_memory_mb() -> u64 {
@@ -468,16 +465,8 @@ pub fn build(
                     .collect::<Result<Vec<_>>>()?,
             ),
             (None, Some(f)) => {
-                let p = src
-                    .path
-                    .parent()
-                    .unwrap_or(std::path::Path::new("."))
-                    .join(f);
-                let p = if std::path::Path::new(f).exists() {
-                    PathBuf::from(f)
-                } else {
-                    p
-                };
+                // Already taken against the pipeline file's folder.
+                let p = PathBuf::from(f);
                 let text = std::fs::read_to_string(&p)
                     .map_err(|er| e(format!("keys_file {}: {er}", p.display())))?;
                 Some(

@@ -42,7 +42,8 @@ pub struct AssessmentConfig {
     pub exporter: String,
     #[serde(default)]
     pub recipient: Option<String>,
-    #[serde(default = "default_year_ledger")]
+    /// Empty: `year-ledger.sqlite` in the state folder.
+    #[serde(default)]
     pub year_ledger: String,
     #[serde(default)]
     pub declares: Declares,
@@ -143,9 +144,6 @@ impl AssessmentConfig {
 
 fn default_exporter() -> String {
     "default".into()
-}
-fn default_year_ledger() -> String {
-    ".datacustoms/year-ledger.sqlite".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

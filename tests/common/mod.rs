@@ -6,16 +6,22 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+/// The binary, with its state folder (keyring, ledgers) in a temporary folder of this
+/// test process, never the user's own.
 pub fn bin() -> Command {
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| tempfile::tempdir().expect("state folder"));
     let mut c = Command::cargo_bin("datacustoms").expect("binary built");
-    c.env_remove("DATACUSTOMS_LOG");
+    c.env_remove("DATACUSTOMS_LOG")
+        .env("DATACUSTOMS_STATE_DIR", state.path().join("state"));
     c
 }
 
-/// Runs `datacustoms ARGS` in `dir`.
+/// Runs `datacustoms ARGS` in `dir`, with the state folder `dir/.datacustoms`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
     bin()
         .current_dir(dir)
+        .env("DATACUSTOMS_STATE_DIR", dir.join(".datacustoms"))
         .args(args)
         .output()
         .expect("run datacustoms")
