@@ -257,6 +257,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format, cli.quiet);
+    on_interrupt();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -264,6 +265,30 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// SIGINT and SIGTERM: remove the staging folder of the export being written (partial
+/// cleaned rows must not sit beside the output for a sync job to ship), then exit
+/// 128 + the signal (130, 143) as shells do.
+fn on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        tracing::warn!("cannot watch for SIGINT/SIGTERM: an interrupted run leaves its staging folder for the next run to sweep");
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let removed = datacustoms::evidence::export::abort_live();
+            let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+            for f in &removed {
+                eprintln!(
+                    "\ninterrupted ({name}): removed the partial export {}; nothing was exported",
+                    f.display()
+                );
+            }
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 fn execute(cli: Cli) -> Result<(), Error> {

@@ -149,27 +149,27 @@ fn existing_output_needs_overwrite_and_no_stale_part_survives() {
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
 }
 
-#[test]
-fn killed_run_leaves_no_export_and_a_rerun_succeeds() {
-    let t = tempfile::tempdir().unwrap();
-    write_corpus(&t.path().join("in.jsonl"), 400 << 20);
+/// Starts a run on `bytes` of corpus in `dir` (8 MiB parts) and returns once it has
+/// written two parts into its staging folder.
+fn start_long_run(dir: &Path, bytes: u64) -> std::process::Child {
+    write_corpus(&dir.join("in.jsonl"), bytes);
     std::fs::write(
-        t.path().join("p.toml"),
+        dir.join("p.toml"),
         format!("[input]\npath = \"in.jsonl\"\n[output]\npath = \"out\"\nmax_file_bytes = \"8MiB\"\n{NORMALIZE}"),
     )
     .unwrap();
     let mut child = std::process::Command::cargo_bin("datacustoms")
         .unwrap()
-        .current_dir(t.path())
-        .env("DATACUSTOMS_STATE_DIR", t.path().join(".datacustoms"))
+        .current_dir(dir)
+        .env("DATACUSTOMS_STATE_DIR", dir.join(".datacustoms"))
         .args(["run", "p.toml", "--quiet", "--threads", "1"])
         .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until it has written at least one part, then kill -9.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let staged = std::fs::read_dir(t.path())
+        let staged = std::fs::read_dir(dir)
             .unwrap()
             .flatten()
             .find(|e| e.file_name().to_string_lossy().starts_with(".out.staging-"));
@@ -189,6 +189,44 @@ fn killed_run_leaves_no_export_and_a_rerun_succeeds() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+/// Entries `.out.*` beside the output other than its (empty) lock file.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(".out.") && f != ".out.lock")
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_removes_its_staging_folder_and_exits_128_plus_the_signal() {
+    for (signal, exit) in [("TERM", 143), ("INT", 130)] {
+        let t = tempfile::tempdir().unwrap();
+        let child = start_long_run(t.path(), 200 << 20);
+        let pid = child.id().to_string();
+        let k = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(k.success());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(exit), "SIG{signal}: {err}");
+        assert!(err.contains("removed the partial export"), "{err}");
+        assert!(!t.path().join("out").exists());
+        assert!(leftovers(t.path()).is_empty(), "{:?}", leftovers(t.path()));
+    }
+}
+
+#[test]
+fn killed_run_leaves_no_export_and_a_rerun_succeeds() {
+    let t = tempfile::tempdir().unwrap();
+    let mut child = start_long_run(t.path(), 400 << 20);
+    // kill -9: nothing can clean up, the next run sweeps.
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
@@ -197,16 +235,14 @@ fn killed_run_leaves_no_export_and_a_rerun_succeeds() {
     );
     assert!(!t.path().join("out/manifest.json").exists());
 
+    assert!(
+        !leftovers(t.path()).is_empty(),
+        "kill -9 leaves the staging folder"
+    );
     run_ok(t.path(), &["run", "p.toml", "--quiet", "--threads", "2"]);
     assert_eq!(code(&run_in(t.path(), &["verify", "out"])), 0);
-    let leftovers = std::fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".out."))
-        .filter(|e| e.file_name() != ".out.lock")
-        .count();
     // Nothing but the (empty) lock file of the output.
-    assert_eq!(leftovers, 0);
+    assert!(leftovers(t.path()).is_empty());
     // Same data as a run that was never interrupted.
     let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--output", "clean"]);
     assert_eq!(code(&o), 0);

@@ -5,9 +5,41 @@
 //! that was not complete; `--overwrite` replaces the whole folder (no stale part survives);
 //! leftovers of a crashed run (staging or old folders) are removed by the next run, under
 //! the output's lock (`.NAME.lock`, an empty file kept beside it), so a live run's staging
-//! folder is never swept: a second run on the same output fails with exit 75.
+//! folder is never swept: a second run on the same output fails with exit 75. An
+//! interrupted run (SIGINT, SIGTERM) removes its staging folder before it exits
+//! (`abort_live`); only kill -9 leaves one, for the next run to sweep.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Staging folders of the exports being written in this process. Commits and
+/// `abort_live` take this lock, so an interrupted commit either finished or never began.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes the staging folder of every export this process is writing, and keeps them
+/// from committing: for a signal handler that exits right after. Returns the folders
+/// removed.
+pub fn abort_live() -> Vec<PathBuf> {
+    let mut guard = live();
+    let folders = std::mem::take(&mut *guard);
+    for f in &folders {
+        // Writer threads may still create a part file: try again briefly.
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(f).is_ok() || !f.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    // Hold the lock until the process exits: no commit can start.
+    std::mem::forget(guard);
+    folders
+}
 
 use crate::error::{Error, Result};
 
@@ -80,6 +112,7 @@ impl ExportDir {
         remove_leftovers(target, parent)?;
         let staging = sibling(target, "staging", run_id)?;
         std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
+        live().push(staging.clone());
         Ok(ExportDir {
             target: target.to_path_buf(),
             old: sibling(target, "old", run_id)?,
@@ -91,6 +124,10 @@ impl ExportDir {
 
     /// Moves the complete staging folder to the target, replacing what was there.
     pub fn commit(mut self) -> Result<()> {
+        let mut live = live();
+        if !live.contains(&self.staging) {
+            return Err(Error::Internal("the export was interrupted".into()));
+        }
         if self.target.exists() {
             std::fs::rename(&self.target, &self.old)
                 .map_err(|e| Error::io("cannot move aside", &self.target, e))?;
@@ -98,6 +135,8 @@ impl ExportDir {
         std::fs::rename(&self.staging, &self.target)
             .map_err(|e| Error::io("cannot move into place", &self.target, e))?;
         self.committed = true;
+        live.retain(|p| *p != self.staging);
+        drop(live);
         if self.old.exists() {
             std::fs::remove_dir_all(&self.old)
                 .map_err(|e| Error::io("cannot remove", &self.old, e))?;
@@ -111,6 +150,7 @@ impl Drop for ExportDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
+            live().retain(|p| *p != self.staging);
         }
     }
 }
@@ -130,10 +170,19 @@ fn remove_leftovers(target: &Path, parent: &Path) -> Result<()> {
         let path = e.path();
         if f.starts_with(&format!(".{name}.staging-")) {
             std::fs::remove_dir_all(&path).map_err(|err| Error::io("cannot remove", &path, err))?;
+            tracing::warn!(
+                "removed {}: the partial export of a run that was killed",
+                path.display()
+            );
         } else if f.starts_with(&format!(".{name}.old-")) {
             if !target.exists() {
                 std::fs::rename(&path, target)
                     .map_err(|err| Error::io("cannot restore", &path, err))?;
+                tracing::warn!(
+                    "restored {} from {}: a killed run had moved it aside",
+                    target.display(),
+                    path.display()
+                );
             } else {
                 std::fs::remove_dir_all(&path)
                     .map_err(|err| Error::io("cannot remove", &path, err))?;
