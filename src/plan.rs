@@ -113,13 +113,13 @@ impl Plan {
         } else {
             opts.inputs.clone()
         };
-        let inputs = resolve_inputs(&patterns, file.input.format)?;
+        let mut warnings = Vec::new();
+        let inputs = resolve_inputs(&patterns, file.input.format, &mut warnings)?;
         let input_format = inputs
             .first()
             .map(|f| f.format)
             .or(file.input.format)
             .unwrap_or(Format::Jsonl);
-        let mut warnings = Vec::new();
 
         let (schema, schema_source) = match input_format {
             Format::Parquet => {

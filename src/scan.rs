@@ -182,7 +182,11 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
     if opts.inputs.is_empty() {
         return Err(Error::Usage("scan: name at least one input".into()));
     }
-    let inputs = resolve_inputs(&opts.inputs, None)?;
+    let mut skipped = Vec::new();
+    let inputs = resolve_inputs(&opts.inputs, None, &mut skipped)?;
+    for w in &skipped {
+        tracing::warn!("{w}");
+    }
     let format = inputs.first().map_or(Format::Jsonl, |f| f.format);
     let mut warnings = Vec::new();
     let (schema, schema_source) = match format {

@@ -270,6 +270,56 @@ fn json_array_input_fails_with_the_reason() {
 }
 
 #[test]
+fn dataset_folders_skip_metadata_and_refuse_data_they_cannot_read() {
+    let t = tempfile::tempdir().unwrap();
+    // A folder of JSONL parts beside Hugging Face and Spark metadata: the metadata is
+    // skipped, named in the report, and never read as records.
+    let ds = t.path().join("ds");
+    std::fs::create_dir_all(ds.join("train")).unwrap();
+    std::fs::write(
+        ds.join("train/part-0.jsonl"),
+        "{\"text\":\"a\"}\n{\"text\":\"b\"}\n",
+    )
+    .unwrap();
+    std::fs::write(ds.join("dataset_dict.json"), "{\"splits\": [\"train\"]}").unwrap();
+    std::fs::write(
+        ds.join("train/dataset_info.json"),
+        "{\n  \"citation\": \"\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(ds.join("train/state.json"), "{\n  \"_data_files\": []\n}\n").unwrap();
+    std::fs::write(ds.join("train/_SUCCESS"), "").unwrap();
+    pipeline(t.path(), "ds", "out", "");
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["rows"]["in"], 2, "{r}");
+    assert_eq!(r["rows"]["quarantined"], 0, "{r}");
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("skipped 4 metadata file(s)"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("dataset_info.json"), "{warnings}");
+
+    // A save_to_disk folder holds its rows in Arrow files: refused with the conversion.
+    let hf = t.path().join("hf");
+    std::fs::create_dir_all(&hf).unwrap();
+    std::fs::write(hf.join("data-00000-of-00001.arrow"), [0u8; 64]).unwrap();
+    std::fs::write(hf.join("dataset_info.json"), "{}").unwrap();
+    std::fs::write(hf.join("state.json"), "{}").unwrap();
+    pipeline(t.path(), "hf", "out2", "");
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet"]);
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("data-00000-of-00001.arrow") && err.contains("to_parquet"),
+        "{err}"
+    );
+    assert!(!t.path().join("out2").exists());
+}
+
+#[test]
 fn quarantine_gate_refuses_an_export_of_quarantined_rows() {
     let t = tempfile::tempdir().unwrap();
     let write = |lines: &str, gate: &str| {

@@ -67,9 +67,35 @@ pub fn classify(path: &Path) -> Option<(Format, Codec)> {
     }
 }
 
+/// Files a dataset folder holds beside its data, skipped in a folder walk: Hugging Face
+/// `save_to_disk` metadata, Spark and Parquet summary files (`_SUCCESS`, `_metadata`,
+/// `_common_metadata`, any `_`-prefixed name) and checksums.
+fn is_metadata(name: &str) -> bool {
+    matches!(
+        name,
+        "dataset_info.json" | "state.json" | "dataset_dict.json"
+    ) || name.starts_with('_')
+        || name.ends_with(".crc")
+}
+
+/// Data files this tool does not read, found in a folder walk: an error that says how to
+/// convert them, rather than a run that silently reads only the rest.
+fn is_unread_data(name: &str) -> bool {
+    [
+        ".arrow", ".feather", ".ipc", ".csv", ".tsv", ".avro", ".orc",
+    ]
+    .iter()
+    .any(|ext| name.to_ascii_lowercase().ends_with(ext))
+}
+
 /// Expands files, directories (recursively, hidden entries skipped) and globs into a
-/// sorted, de-duplicated list of input files of one format.
-pub fn resolve_inputs(patterns: &[String], format: Option<Format>) -> Result<Vec<InputFile>> {
+/// sorted, de-duplicated list of input files of one format. Metadata files skipped in a
+/// folder are named in `warnings`.
+pub fn resolve_inputs(
+    patterns: &[String],
+    format: Option<Format>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<InputFile>> {
     let mut paths: Vec<PathBuf> = Vec::new();
     for pat in patterns {
         let p = Path::new(pat);
@@ -77,7 +103,30 @@ pub fn resolve_inputs(patterns: &[String], format: Option<Format>) -> Result<Vec
             paths.push(p.to_path_buf());
         } else if p.is_dir() {
             let before = paths.len();
-            walk_dir(p, &mut paths)?;
+            let mut walk = Walk::default();
+            walk_dir(p, &mut walk)?;
+            if !walk.unread.is_empty() {
+                return Err(Error::Data(format!(
+                    "input folder {pat} holds data files datacustoms does not read ({}{}); \
+                     convert them to Parquet or JSONL first (a Hugging Face save_to_disk folder: \
+                     datasets.load_from_disk(PATH).to_parquet(\"data.parquet\")), or point [input] path at the data files",
+                    walk.unread[0].display(),
+                    if walk.unread.len() > 1 { format!(" and {} more", walk.unread.len() - 1) } else { String::new() }
+                )));
+            }
+            if !walk.skipped.is_empty() {
+                let names: Vec<String> = walk
+                    .skipped
+                    .iter()
+                    .map(|s| s.display().to_string())
+                    .collect();
+                warnings.push(format!(
+                    "input folder {pat}: skipped {} metadata file(s), not data: {}",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            paths.extend(walk.data);
             if paths.len() == before {
                 return Err(Error::NotFound(format!(
                     "input directory {pat} holds no .jsonl, .jsonl.gz, .jsonl.zst or .parquet file"
@@ -156,20 +205,35 @@ pub fn resolve_inputs(patterns: &[String], format: Option<Format>) -> Result<Vec
     Ok(files)
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// What a folder walk found.
+#[derive(Default)]
+struct Walk {
+    data: Vec<PathBuf>,
+    skipped: Vec<PathBuf>,
+    unread: Vec<PathBuf>,
+}
+
+fn walk_dir(dir: &Path, out: &mut Walk) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
         let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
             continue;
         }
         if path.is_dir() {
             walk_dir(&path, out)?;
+        } else if is_metadata(&name) {
+            out.skipped.push(path);
         } else if classify(&path).is_some() {
-            out.push(path);
+            out.data.push(path);
+        } else if is_unread_data(&name) {
+            out.unread.push(path);
         }
     }
+    out.skipped.sort();
+    out.unread.sort();
     Ok(())
 }
 
