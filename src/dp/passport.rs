@@ -29,6 +29,7 @@ pub fn context() -> Value {
         "clamp": { "@id": "dc:clampBounds", "@container": "@list" },
         "group_keys": "dc:groupKeyPolicy",
         "threshold": "dc:releaseThreshold",
+        "post_processing": "dc:postProcessing",
         "ledger_after": "dc:ledgerTotalsAfterRelease",
         "caps": "dc:budgetCaps",
         "tool_version": "dc:toolVersion"

@@ -116,6 +116,15 @@ pub struct QueryConfig {
     pub max_partitions: Option<u64>,
     #[serde(default)]
     pub max_rows_per_partition: Option<u64>,
+    /// Post-processing (free under DP): counts below 0 become 0, sums take the sign their
+    /// bounds allow, means are clamped to the bounds. Values are always rounded to the
+    /// resolution (counts to integers).
+    #[serde(default = "yes")]
+    pub clamp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A group key: the `group_by` values (None = null), plus the bin for histograms.
@@ -140,6 +149,7 @@ struct Query {
     delta: Option<f64>,
     l0: u64,
     linf: u64,
+    clamp: bool,
 }
 
 /// What the row part extracts for one query from one batch.
@@ -552,6 +562,7 @@ pub fn build(
             delta: q.delta,
             l0,
             linf,
+            clamp: q.clamp,
         });
     }
     let mut seed = [0u8; 8];
@@ -982,6 +993,7 @@ impl BarrierStage for DpBarrier {
         findings.set_info("dataset_id", &dataset_id);
         findings.set_info("releases", &releases);
         findings.set_info("ledger", json!({ "path": self.ledger.display().to_string(), "totals_after": totals, "caps": self.budget }));
+        tracing::info!("{}", budget_line(&dataset_id, &totals, &self.budget));
         let passport = super::passport::passport(
             &dataset_id,
             &self.run_id,
@@ -1024,6 +1036,8 @@ pub struct Planned {
     /// Private keys: the noisy count a key needs to be released.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<u64>,
+    /// What was done to the noisy values after the noise (free under DP).
+    pub post_processing: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1174,7 +1188,96 @@ fn plan_release(q: &Query) -> Planned {
         resolution: matches!(q.aggregate, Aggregate::Sum | Aggregate::Mean).then_some(q.resolution),
         noise,
         threshold: threshold_scale.map(|b| threshold(b, q.linf, q.l0, q.delta.unwrap_or(1e-9))),
+        post_processing: post_processing_note(q),
     }
+}
+
+/// One line for the run's log: what the dataset has spent and what is left.
+fn budget_line(dataset: &str, t: &super::ledger::Totals, caps: &Budget) -> String {
+    let part = |name: &str, spent: f64, cap: Option<f64>| {
+        let spent = round_to(spent, 1e-6);
+        match cap {
+            Some(c) => format!(
+                "{name} {spent} of {c} spent, {} left",
+                round_to((c - spent).max(0.0), 1e-6)
+            ),
+            None => format!("{name} {spent} spent (no cap)"),
+        }
+    };
+    let mut parts = vec![part("ε", t.epsilon, caps.total_epsilon)];
+    if t.rho > 0.0 || caps.total_rho.is_some() {
+        parts.push(part("ρ", t.rho, caps.total_rho));
+    }
+    if t.delta > 0.0 || caps.total_delta.is_some() {
+        parts.push(format!(
+            "δ {:e} of {}",
+            t.delta,
+            caps.total_delta
+                .map_or("no cap".to_string(), |c| format!("{c:e}"))
+        ));
+    }
+    format!(
+        "DP budget of dataset {}: {} release(s); {}",
+        if dataset.len() > 16 {
+            &dataset[..16]
+        } else {
+            dataset
+        },
+        t.releases,
+        parts.join("; ")
+    )
+}
+
+/// The passport's words for `post_process`.
+fn post_processing_note(q: &Query) -> String {
+    let counts = matches!(q.aggregate, Aggregate::Count | Aggregate::Histogram);
+    let rounding = if counts {
+        "integers".to_string()
+    } else {
+        format!("the resolution {}", q.resolution)
+    };
+    match (q.clamp, q.aggregate) {
+        (false, _) => format!("rounded to {rounding}; not clamped"),
+        (true, Aggregate::Mean) => format!("clamped to the bounds; rounded to {rounding}"),
+        (true, Aggregate::Sum) => {
+            format!("clamped to the sign the bounds allow; rounded to {rounding}")
+        }
+        (true, _) => "negative counts set to 0".to_string(),
+    }
+}
+
+/// Post-processing of a noisy value and its 95% half-width (see `QueryConfig::clamp`):
+/// no privacy cost, since it reads nothing but the released value.
+fn post_process(q: &Query, value: f64, half: f64) -> (f64, f64) {
+    let counts = matches!(q.aggregate, Aggregate::Count | Aggregate::Histogram);
+    let (lo, hi) = (q.lo as f64 * q.resolution, q.hi as f64 * q.resolution);
+    let value = match (q.clamp, q.aggregate) {
+        (false, _) => value,
+        (true, Aggregate::Count | Aggregate::Histogram) => value.max(0.0),
+        (true, Aggregate::Mean) => value.clamp(lo.min(hi), hi.max(lo)),
+        (true, Aggregate::Sum) => {
+            let v = if lo >= 0.0 { value.max(0.0) } else { value };
+            if hi <= 0.0 {
+                v.min(0.0)
+            } else {
+                v
+            }
+        }
+    };
+    if counts {
+        (value.round(), round_to(half, 0.01))
+    } else {
+        (round_to(value, q.resolution), round_to(half, q.resolution))
+    }
+}
+
+/// `x` rounded to a multiple of `unit`, as the decimal a person would write (0.01 →
+/// two decimals, so 20086.670000000002 prints as 20086.67).
+fn round_to(x: f64, unit: f64) -> f64 {
+    let digits = (-unit.log10()).ceil().clamp(0.0, 12.0) as i32;
+    let r = (x / unit).round() * unit;
+    let p = 10f64.powi(digits);
+    (r * p).round() / p
 }
 
 impl DpBarrier {
@@ -1281,6 +1384,7 @@ impl DpBarrier {
                     (m, (ci("sum") * q.resolution + m.abs() * ci("count")) / c)
                 }
             };
+            let (value, half) = post_process(q, value, half);
             out.push(OutRow {
                 key,
                 value,
@@ -1537,6 +1641,53 @@ mod tests {
         assert!(over_budget(&caps, 0.0, 0.05, 0.0).is_empty());
         // No δ left to convert ρ with.
         assert!(!over_budget(&caps, 0.0, 0.05, 1e-5).is_empty());
+    }
+
+    fn query(aggregate: Aggregate, clamp: bool) -> Query {
+        Query {
+            name: "q".into(),
+            aggregate,
+            value_col: None,
+            group_cols: Vec::new(),
+            group_names: Vec::new(),
+            lo: 0,
+            hi: 200_000,
+            resolution: 0.01,
+            bounds: Some([0.0, 2000.0]),
+            bins: None,
+            public_keys: None,
+            epsilon: Some(1.0),
+            rho: None,
+            delta: None,
+            l0: 1,
+            linf: 1,
+            clamp,
+        }
+    }
+
+    #[test]
+    fn post_processing_clamps_and_rounds() {
+        let count = query(Aggregate::Count, true);
+        assert_eq!(post_process(&count, -1.0, 5.991464547), (0.0, 5.99));
+        assert_eq!(post_process(&count, 7.0, 1.0), (7.0, 1.0));
+        let mean = query(Aggregate::Mean, true);
+        assert_eq!(post_process(&mean, -184.53, 3.0).0, 0.0);
+        assert_eq!(post_process(&mean, 2500.0, 3.0).0, 2000.0);
+        let sum = query(Aggregate::Sum, true);
+        assert_eq!(post_process(&sum, -12.5, 1.0).0, 0.0);
+        assert_eq!(
+            post_process(&sum, 20086.670000000002, 1.234567)
+                .0
+                .to_string(),
+            "20086.67"
+        );
+        assert_eq!(post_process(&sum, 1.0, 1.234567).1.to_string(), "1.23");
+        // Without clamping only the rounding stays.
+        let raw = query(Aggregate::Count, false);
+        assert_eq!(post_process(&raw, -1.0, 0.0).0, -1.0);
+        assert_eq!(round_to(0.1 + 0.2, 0.1).to_string(), "0.3");
+        assert_eq!(round_to(1234.5678, 5.0), 1235.0);
+        assert!(post_processing_note(&count).contains("set to 0"));
     }
 
     #[test]
