@@ -322,8 +322,30 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 }),
             };
             let s = Pipeline::from_path(&pipeline, opts)?.run()?;
-            if !cli.quiet {
-                eprintln!(
+            let summary = serde_json::json!({
+                "event": "export_written",
+                "output": s.output.display().to_string(),
+                "rows_in": s.rows.rows_in,
+                "rows_out": s.rows.out,
+                "duplicates": s.rows.duplicates,
+                "quarantined": s.rows.quarantined,
+                "parts": s.parts,
+                "seconds": (s.seconds * 10.0).round() / 10.0,
+                "warnings": s.warnings.len(),
+            });
+            match (cli.quiet, cli.log_format) {
+                (true, _) => {}
+                (false, LogFormat::Json) => tracing::info!(
+                    output = %s.output.display(),
+                    rows_in = s.rows.rows_in,
+                    rows_out = s.rows.out,
+                    duplicates = s.rows.duplicates,
+                    quarantined = s.rows.quarantined,
+                    parts = s.parts,
+                    seconds = s.seconds,
+                    "export written"
+                ),
+                (false, LogFormat::Text) => eprintln!(
                     "export written to {}: {} rows in, {} out, {} duplicates, {} quarantined, {} part file(s), {:.1} s",
                     s.output.display(),
                     s.rows.rows_in,
@@ -332,8 +354,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     s.rows.quarantined,
                     s.parts,
                     s.seconds
-                );
+                ),
             }
+            // The last line on stdout: what a scheduler keeps (Airflow's XCom).
+            println!("{summary}");
             Ok(())
         }
         Command::Scan {

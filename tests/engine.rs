@@ -364,3 +364,32 @@ fn one_gigabyte_runs_in_bounded_memory() {
     eprintln!("1 GiB JSONL: peak RSS {} MiB", rss >> 20);
     assert!(rss < 500 << 20, "peak RSS {} MiB", rss >> 20);
 }
+
+#[test]
+fn a_scheduler_gets_progress_lines_and_a_json_summary_as_the_last_stdout_line() {
+    let t = tempfile::tempdir().unwrap();
+    write_corpus(&t.path().join("in.jsonl"), 30 << 20);
+    pipeline(t.path(), "in.jsonl", "out", NORMALIZE);
+    // stderr is a pipe here, as under Airflow: no bar, but log lines.
+    let o = bin()
+        .current_dir(t.path())
+        .env("DATACUSTOMS_STATE_DIR", t.path().join(".datacustoms"))
+        .env("DATACUSTOMS_PROGRESS_SECS", "0.05")
+        .args(["--log-format", "json", "run", "p.toml", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    for line in err.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(err.contains("\"message\":\"progress\""), "{err}");
+    assert!(err.contains("\"message\":\"export written\""), "{err}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "export_written");
+    assert_eq!(last["rows_in"], last["rows_out"]);
+    assert!(last["rows_in"].as_u64().unwrap() > 0);
+}

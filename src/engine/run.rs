@@ -509,6 +509,11 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     coordinated?;
     reader_result?;
     let (parts, out_rows) = writer_result?;
+    tracing::info!(
+        rows = seq.rows_seen,
+        seconds = (seq.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "input read; checking the gates"
+    );
 
     // The gates known once every row is through: residual PII and k-anonymity. Checked
     // before any barrier finishes, so a refused export spends no DP budget.
@@ -596,10 +601,12 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     if refusal.is_none() {
         for (i, b) in seq.barriers.iter_mut().enumerate() {
             if let Some(b) = b {
+                tracing::info!(stage = i + 1, "finishing stage {}", i + 1);
                 stage_files.extend(b.finish(&mut seq.findings[i])?);
             }
         }
     }
+    tracing::info!("writing the report, audit log and manifest");
     let unfinished = refusal.is_some() && seq.barriers.iter().any(Option::is_some);
 
     // Reconciliation, per file and in total.
