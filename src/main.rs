@@ -112,6 +112,10 @@ enum Command {
         /// releases it recorded for this run.
         #[arg(long)]
         ledger: Option<PathBuf>,
+        /// An earlier export of the same dataset: the DP passport must continue the budget
+        /// ledger that one saw (a deleted or replaced ledger is reported).
+        #[arg(long, value_name = "EXPORT_DIR")]
+        previous: Option<PathBuf>,
     },
     /// At home: restore an export's encrypted columns (original types) and encrypted text
     /// spans into an export-shaped folder. A wrong key exits 78; a changed or moved cell
@@ -505,6 +509,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             pipeline,
             trusted_key,
             ledger,
+            previous,
         } => {
             let v = datacustoms::evidence::verify::verify_with(
                 &export_dir,
@@ -512,6 +517,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     pipeline: pipeline.as_deref(),
                     trusted_key: trusted_key.as_deref(),
                     ledger: ledger.as_deref(),
+                    previous: previous.as_deref(),
                 },
             )?;
             print!("{}", datacustoms::evidence::verify::checklist(&v.checks));

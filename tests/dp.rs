@@ -495,3 +495,38 @@ fn duplicate_public_keys_and_reserved_group_names_are_config_errors() {
     assert_eq!(code(&o), 78, "{}", stderr(&o));
     assert!(stderr(&o).contains("clashes"), "{}", stderr(&o));
 }
+
+#[test]
+fn verify_reports_a_passport_chain_broken_by_a_deleted_ledger() {
+    let t = tempfile::tempdir().unwrap();
+    write_events(t.path());
+    dp_pipeline(
+        t.path(),
+        "[[stages.queries]]\nname = \"n\"\naggregate = \"count\"\nepsilon = 1.0\nmax_partitions = 1\nmax_rows_per_partition = 1\n",
+        "",
+    );
+    let run = |out: &str| run_ok(t.path(), &["run", "-q", "p.toml", "--output", out]);
+    let verify = |out: &str, prev: &str| run_in(t.path(), &["verify", out, "--previous", prev]);
+    run("e1");
+    run("e2");
+    run("e3");
+    // Directly after, and with a release in between: the chain continues.
+    let o = verify("e2", "e1");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        list.contains("0 release(s) in between, same chain head"),
+        "{list}"
+    );
+    let o = verify("e3", "e1");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 release(s) in between"));
+    // The ledger is deleted: the next run spends from a full budget, and says so.
+    std::fs::remove_file(t.path().join("ledger.sqlite")).unwrap();
+    run("e4");
+    let o = verify("e4", "e3");
+    assert_eq!(code(&o), 80, "{}", String::from_utf8_lossy(&o.stdout));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(list.contains("reset or replaced"), "{list}");
+    assert!(list.contains("total epsilon went down"), "{list}");
+}

@@ -68,6 +68,13 @@ pub struct Release {
     pub results: String,
 }
 
+/// A dataset's release chain in the ledger (see `Ledger::chain`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Chain {
+    pub releases: u64,
+    pub head: String,
+}
+
 /// A release already in the ledger.
 pub struct Recorded {
     pub results: String,
@@ -248,6 +255,40 @@ impl Ledger {
             )
             .map_err(sql(&self.path))?;
         Ok(())
+    }
+
+    /// The dataset's release chain: how many releases the ledger holds for it and the
+    /// hash over all of them in order (each step SHA-256 of the previous hash and the
+    /// release's recorded fields). Passports carry it before and after their run, so a
+    /// later passport shows whether the ledger an earlier one saw was kept, or reset.
+    pub fn chain(&self, dataset: &str) -> Result<Chain> {
+        use sha2::{Digest, Sha256};
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, query, mechanism, epsilon, rho, delta, sensitivity, created_at, results FROM releases WHERE dataset_id = ?1 ORDER BY id")
+            .map_err(sql(&self.path))?;
+        let mut rows = st.query(params![dataset]).map_err(sql(&self.path))?;
+        let mut head = hex::encode(Sha256::digest(format!("datacustoms dp ledger {dataset}")));
+        let mut releases = 0u64;
+        while let Some(r) = rows.next().map_err(sql(&self.path))? {
+            let fields = serde_json::json!([
+                r.get::<_, String>(0).map_err(sql(&self.path))?,
+                r.get::<_, String>(1).map_err(sql(&self.path))?,
+                r.get::<_, String>(2).map_err(sql(&self.path))?,
+                r.get::<_, f64>(3).map_err(sql(&self.path))?,
+                r.get::<_, f64>(4).map_err(sql(&self.path))?,
+                r.get::<_, f64>(5).map_err(sql(&self.path))?,
+                r.get::<_, String>(6).map_err(sql(&self.path))?,
+                r.get::<_, String>(7).map_err(sql(&self.path))?,
+                r.get::<_, String>(8).map_err(sql(&self.path))?,
+            ]);
+            let mut h = Sha256::new();
+            h.update(head.as_bytes());
+            h.update(fields.to_string().as_bytes());
+            head = hex::encode(h.finalize());
+            releases += 1;
+        }
+        Ok(Chain { releases, head })
     }
 
     /// Every dataset in the ledger with its totals and caps (`budget show`).

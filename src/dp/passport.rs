@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::ledger::Totals;
+use super::ledger::{Chain, Totals};
 use super::release::Budget;
 
 pub const FILE: &str = "dp_passport.jsonld";
@@ -31,6 +31,7 @@ pub fn context() -> Value {
         "threshold": "dc:releaseThreshold",
         "post_processing": "dc:postProcessing",
         "ledger_after": "dc:ledgerTotalsAfterRelease",
+        "ledger_chain": "dc:ledgerChain",
         "caps": "dc:budgetCaps",
         "tool_version": "dc:toolVersion"
     })
@@ -43,6 +44,7 @@ pub fn passport(
     releases: &[Value],
     totals: &Totals,
     caps: &Budget,
+    chain: &Value,
 ) -> Value {
     json!({
         "@context": context(),
@@ -59,8 +61,59 @@ pub fn passport(
             r
         }).collect::<Vec<_>>(),
         "ledger_after": totals,
+        "ledger_chain": chain,
         "caps": caps,
     })
+}
+
+/// Whether the passport `newer` continues the DP ledger that the earlier passport `older`
+/// of the same dataset saw: the ledger must hold at least the releases it held after the
+/// older run, through the same chain when nothing came in between, and the dataset's
+/// spend must not have gone down. A deleted or replaced ledger (which would silently give
+/// back the whole budget) fails here. Returns the checklist line.
+pub fn check_continuity(older: &Value, newer: &Value, problems: &mut Vec<String>) -> String {
+    let (od, nd) = (&older["dataset_id"], &newer["dataset_id"]);
+    let old_run = older["run_id"].as_str().unwrap_or("?");
+    if od != nd {
+        problems.push(format!(
+            "the earlier passport is of dataset {od}, this one of {nd}: a ledger chain links one dataset's releases"
+        ));
+        return "DP ledger chain: not comparable".into();
+    }
+    let after_old = serde_json::from_value::<Chain>(older["ledger_chain"]["after"].clone());
+    let before_new = serde_json::from_value::<Chain>(newer["ledger_chain"]["before"].clone());
+    let (Ok(a), Ok(b)) = (after_old, before_new) else {
+        problems.push(
+            "a passport has no ledger chain (made by a version before chains were recorded)".into(),
+        );
+        return "DP ledger chain: not recorded".into();
+    };
+    if b.releases < a.releases {
+        problems.push(format!(
+            "the DP ledger was reset or replaced: after run {old_run} it held {} release(s) of this dataset, before this run only {}; the budget spent earlier was not counted against this release",
+            a.releases, b.releases
+        ));
+    } else if b.releases == a.releases && b.head != a.head {
+        problems.push(format!(
+            "the DP ledger was replaced: it holds as many releases as after run {old_run}, but not the same ones"
+        ));
+    }
+    for k in ["epsilon", "rho", "delta"] {
+        let (o, n) = (
+            older["ledger_after"][k].as_f64().unwrap_or(0.0),
+            newer["ledger_after"][k].as_f64().unwrap_or(0.0),
+        );
+        if n + 1e-12 < o {
+            problems.push(format!(
+                "the dataset's total {k} went down from {o} (after run {old_run}) to {n}: spend was lost from the DP ledger"
+            ));
+        }
+    }
+    let between = b.releases.saturating_sub(a.releases);
+    format!(
+        "DP ledger chain: continues the ledger of run {old_run} ({between} release(s) in between{})",
+        if between == 0 { ", same chain head" } else { "" }
+    )
 }
 
 /// Disagreements between a passport and the report's `dp_release` findings.
@@ -96,6 +149,7 @@ pub fn check(passport: &Value, report: &Value) -> Vec<String> {
         ("dataset_id", &info["dataset_id"]),
         ("privacy_unit", &info["privacy_unit"]),
         ("ledger_after", &info["ledger"]["totals_after"]),
+        ("ledger_chain", &info["ledger"]["chain"]),
     ] {
         if &passport[k] != v {
             problems.push(format!("dp_passport.jsonld: `{k}` differs from the report"));

@@ -918,6 +918,7 @@ impl BarrierStage for DpBarrier {
             .filter(|p| !recorded.contains_key(&p.name))
             .collect();
         let spent = ledger.totals(&dataset_id)?;
+        let chain_before = ledger.chain(&dataset_id)?;
         let add = |f: fn(&Planned) -> f64| new_spend.iter().map(|p| f(p)).sum::<f64>();
         let (ne, nr, nd) = (add(|p| p.epsilon), add(|p| p.rho), add(|p| p.delta));
         // The caps in force: the stricter of those the ledger recorded and the pipeline's
@@ -982,6 +983,7 @@ impl BarrierStage for DpBarrier {
             releases.push(entry);
         }
         let totals = ledger.totals(&dataset_id)?;
+        let chain = json!({ "before": chain_before, "after": ledger.chain(&dataset_id)? });
         ledger.commit()?;
         let unit = match &self.cfg_unit {
             Some(u) => json!({ "column": u }),
@@ -992,7 +994,7 @@ impl BarrierStage for DpBarrier {
         findings.set_info("privacy_unit", &unit);
         findings.set_info("dataset_id", &dataset_id);
         findings.set_info("releases", &releases);
-        findings.set_info("ledger", json!({ "path": self.ledger.display().to_string(), "totals_after": totals, "caps": self.budget }));
+        findings.set_info("ledger", json!({ "path": self.ledger.display().to_string(), "totals_after": totals, "caps": self.budget, "chain": chain }));
         tracing::info!("{}", budget_line(&dataset_id, &totals, &self.budget));
         let passport = super::passport::passport(
             &dataset_id,
@@ -1001,6 +1003,7 @@ impl BarrierStage for DpBarrier {
             &releases,
             &totals,
             &self.budget,
+            &chain,
         );
         let ppath = self.staging.join(super::passport::FILE);
         let mut text = serde_json::to_vec_pretty(&passport)?;

@@ -70,6 +70,9 @@ pub struct VerifyOptions<'a> {
     /// The DP ledger the run recorded its releases in: the passport and the aggregates
     /// are checked against it.
     pub ledger: Option<&'a Path>,
+    /// An earlier export of the same dataset: this export's DP passport must continue
+    /// the ledger chain that one's saw (no reset ledger).
+    pub previous: Option<&'a Path>,
 }
 
 /// Runs every check and returns the checklist (failures included: see
@@ -245,6 +248,26 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
                         "DP ledger: not checked (it stays at home; `--ledger LEDGER` checks the passport and aggregates against it)".into(),
                         &mut problems,
                     ),
+                }
+                if let Some(prev) = opts.previous {
+                    let read = |p: &Path| {
+                        std::fs::read(p)
+                            .ok()
+                            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    };
+                    let item = match (read(&prev.join(crate::dp::passport::FILE)), read(&pp)) {
+                        (Some(older), Some(newer)) => {
+                            crate::dp::passport::check_continuity(&older, &newer, &mut problems)
+                        }
+                        _ => {
+                            problems.push(format!(
+                                "{}: no readable DP passport to continue",
+                                prev.display()
+                            ));
+                            "DP ledger chain: not checked".into()
+                        }
+                    };
+                    close(item, &mut problems);
                 }
             }
             // The cross-border assessment and k-anonymity, against the recorded gate.
