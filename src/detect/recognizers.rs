@@ -93,29 +93,38 @@ pub(crate) mod needs {
         profile(text).classes
     }
 
+    /// Each byte's class bit (`DIGIT` for ASCII digits), by table: the profile runs over
+    /// every byte of every text.
+    const CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut c = b'0';
+        while c <= b'9' {
+            t[c as usize] = DIGIT;
+            c += 1;
+        }
+        let mut c = b'A';
+        while c <= b'Z' {
+            t[c as usize] = UPPER;
+            c += 1;
+        }
+        t[b'@' as usize] = AT;
+        t[b'.' as usize] = DOT;
+        t[b':' as usize] = COLON;
+        t[b'+' as usize] = PLUS;
+        t
+    };
+
     /// Classes and digit counts of `text`, in one pass over its bytes.
     pub fn profile(text: &str) -> Profile {
         let mut m = 0u8;
         let (mut digits, mut run, mut max_run) = (0u32, 0u32, 0u32);
         for &c in text.as_bytes() {
-            if c.is_ascii_digit() {
-                digits += 1;
-                run += 1;
-                max_run = max_run.max(run);
-                continue;
-            }
-            run = 0;
-            m |= match c {
-                b'@' => AT,
-                b'.' => DOT,
-                b':' => COLON,
-                b'A'..=b'Z' => UPPER,
-                b'+' => PLUS,
-                _ => 0,
-            };
-        }
-        if digits > 0 {
-            m |= DIGIT;
+            let k = CLASS[c as usize];
+            m |= k;
+            let d = u32::from(k == DIGIT);
+            digits += d;
+            run = (run + 1) * d;
+            max_run = max_run.max(run);
         }
         Profile {
             classes: m,
