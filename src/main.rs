@@ -163,6 +163,13 @@ enum Command {
         #[command(subcommand)]
         action: BudgetCommand,
     },
+    /// Print a shell completion script: `datacustoms completions bash > /etc/bash_completion.d/datacustoms`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `datacustoms man > /usr/local/share/man/man1/datacustoms.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -446,6 +453,25 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 );
             }
             Ok(())
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "datacustoms",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(Error::io("cannot write the man page", Path::new("-"), e)),
+                })
         }
         Command::Keys { action } => keys_command(action, cli.quiet, cli.state_dir.as_deref()),
         Command::Vault {

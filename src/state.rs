@@ -150,8 +150,33 @@ pub fn against(base: &Path, p: &str) -> String {
     if path.is_absolute() || p.is_empty() || p.starts_with(STATE_PREFIX) {
         p.to_string()
     } else {
-        base.join(path).display().to_string()
+        lexical(&base.join(path)).display().to_string()
     }
+}
+
+/// `p` with `.` dropped and each `..` taken against the name before it, without reading
+/// the file system (`pipelines/../out` → `out`), so messages and reports show plain paths.
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            // Above the root is the root.
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::RootDir)) => {}
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// How a pipeline file names a file in the state folder: `vault = "state:vault.sqlite"`.
@@ -208,7 +233,10 @@ mod tests {
     fn pipeline_paths_are_taken_against_the_file_folder() {
         assert_eq!(against(Path::new("/p"), "data/x.jsonl"), "/p/data/x.jsonl");
         assert_eq!(against(Path::new("/p"), "/abs/x"), "/abs/x");
-        assert_eq!(against(Path::new("pipelines"), "../x"), "pipelines/../x");
+        assert_eq!(against(Path::new("pipelines"), "../x"), "x");
+        assert_eq!(against(Path::new("/p/q"), "../../../x"), "/x");
+        assert_eq!(against(Path::new("a"), "../../x"), "../x");
+        assert_eq!(against(Path::new(""), "./x"), "x");
         assert_eq!(against(Path::new("/p"), "state:v.sqlite"), "state:v.sqlite");
         assert_eq!(in_state("state:v.sqlite"), Some("v.sqlite"));
     }
