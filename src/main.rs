@@ -63,9 +63,13 @@ enum Command {
         #[arg(long)]
         run_id: Option<String>,
         /// Where raw rejected records are kept at home
-        /// (default .datacustoms/quarantine/; a folder per run id is made inside).
+        /// (default: quarantine/ in the state folder; a folder per run id is made inside).
         #[arg(long)]
         quarantine_dir: Option<PathBuf>,
+        /// When another run holds the output, wait up to SECONDS for it instead of
+        /// exiting 75 at once.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
         /// Root key source, overriding [keys] keyring: file:PATH, env:VAR or command:CMD.
         #[arg(long)]
         keyring: Option<String>,
@@ -313,6 +317,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             strict,
             run_id,
             quarantine_dir,
+            wait,
             keyring,
             lang,
         } => {
@@ -327,6 +332,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 quarantine_dir,
                 keyring,
                 state_dir: cli.state_dir.clone(),
+                wait: wait.map(std::time::Duration::from_secs),
                 lang: lang.map(|l| match l {
                     ReportLang::En => datacustoms::evidence::html::Lang::En,
                     ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,

@@ -49,6 +49,8 @@ pub struct RunOptions {
     /// `--state-dir`: the folder of the keyring, the ledgers and the home quarantine
     /// (see `crate::state`).
     pub state_dir: Option<PathBuf>,
+    /// `--wait`: how long to wait for another run's lock on the output.
+    pub wait: Option<std::time::Duration>,
 }
 
 pub struct Plan {
@@ -69,6 +71,7 @@ pub struct Plan {
     pub overwrite: bool,
     pub strict: bool,
     pub quiet: bool,
+    pub wait: Option<std::time::Duration>,
     pub threads: usize,
     pub run_id: String,
     pub quarantine_dir: PathBuf,
@@ -391,6 +394,7 @@ impl Plan {
             threads,
             run_id,
             quarantine_dir,
+            wait: opts.wait,
             batch_rows: file.input.batch_rows,
             output_dir,
             warnings,

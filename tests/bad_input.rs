@@ -408,8 +408,22 @@ fn a_run_on_an_output_in_use_exits_75_and_sweeps_nothing() {
         stderr(&o)
     );
     assert!(t.path().join(".out.staging-live").exists());
-    drop(lock);
-    // Once it is gone, the next run sweeps the leftover and succeeds.
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    // With --wait, a second run waits for the lock instead (here: released after 1 s).
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        drop(lock);
+    });
+    let started = std::time::Instant::now();
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--wait", "60"]);
+    release.join().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    // The run that got the lock swept the leftover.
     assert!(!t.path().join(".out.staging-live").exists());
+    // A wait that runs out says so.
+    let lock = std::fs::File::create(t.path().join(".out.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let o = run_in(t.path(), &["run", "p.toml", "--quiet", "--wait", "1"]);
+    assert_eq!(code(&o), 75, "{}", stderr(&o));
+    assert!(stderr(&o).contains("still after 1 s"), "{}", stderr(&o));
 }

@@ -303,7 +303,8 @@ impl Sequencer<'_> {
 pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let export = ExportDir::prepare(&plan.output_dir, plan.overwrite, &plan.run_id)?;
+    let export =
+        ExportDir::prepare_waiting(&plan.output_dir, plan.overwrite, &plan.run_id, plan.wait)?;
     let staging = export.staging.clone();
     let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
     if !plan.write_rows {

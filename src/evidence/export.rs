@@ -53,8 +53,9 @@ pub struct ExportDir {
     _lock: std::fs::File,
 }
 
-/// Takes the output's lock file, or says which output is busy.
-fn lock(target: &Path) -> Result<std::fs::File> {
+/// Takes the output's lock file, waiting up to `wait` for another run to release it, or
+/// says which output is busy.
+fn lock(target: &Path, wait: Option<std::time::Duration>) -> Result<std::fs::File> {
     let path = sibling_name(target, "lock")?;
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -62,14 +63,33 @@ fn lock(target: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("cannot create", &path, e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
-            "output {} is in use by another run (it holds {}); wait for that run to finish, or choose another --output",
-            target.display(),
-            path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if let Some(w) = wait.filter(|w| started.elapsed() < *w) {
+                    if !told {
+                        tracing::info!(
+                            "output {} is in use by another run: waiting for it (up to {} s)",
+                            target.display(),
+                            w.as_secs()
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    continue;
+                }
+                return Err(Error::Busy(format!(
+                    "output {} is in use by another run (it holds {}){}; wait for that run to finish (--wait SECONDS), or choose another --output",
+                    target.display(),
+                    path.display(),
+                    wait.map(|w| format!(", still after {} s", w.as_secs())).unwrap_or_default()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
     }
 }
 
@@ -90,6 +110,23 @@ fn sibling(target: &Path, tag: &str, run_id: &str) -> Result<PathBuf> {
 impl ExportDir {
     /// Checks the target and creates a fresh staging folder.
     pub fn prepare(target: &Path, overwrite: bool, run_id: &str) -> Result<Self> {
+        Self::prepare_waiting(target, overwrite, run_id, None)
+    }
+
+    /// `prepare`, waiting up to `wait` for another run that holds the output's lock. The
+    /// target is checked under the lock: a run that waited sees what the other wrote.
+    pub fn prepare_waiting(
+        target: &Path,
+        overwrite: bool,
+        run_id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Self> {
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        let lock = lock(target, wait)?;
         if target.exists() && !overwrite {
             return Err(Error::OutputExists(format!(
                 "output {} already exists: pass --overwrite (or set [output] overwrite = true) to replace it, or choose another --output",
@@ -102,13 +139,7 @@ impl ExportDir {
                 target.display()
             )));
         }
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         // Leftovers are swept only under the lock: no live run holds them.
-        let lock = lock(target)?;
         remove_leftovers(target, parent)?;
         let staging = sibling(target, "staging", run_id)?;
         std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
