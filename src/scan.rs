@@ -331,13 +331,13 @@ fn scan_event(
 ) -> Result<Partial> {
     let mut p = Partial::default();
     let (index, data) = match ev {
-        ReaderEvent::Chunk(i, Chunk::Lines(lines)) => {
+        ReaderEvent::Chunk(i, Chunk::Lines(lines), _) => {
             let d = decode(&lines, schema)?;
             p.quarantined += d.rejections.len() as u64;
             (i, d.data)
         }
-        ReaderEvent::Chunk(i, Chunk::Arrow { batch, .. }) => (i, batch),
-        ReaderEvent::Chunk(i, Chunk::RowGroup(job)) => {
+        ReaderEvent::Chunk(i, Chunk::Arrow { batch, .. }, _) => (i, batch),
+        ReaderEvent::Chunk(i, Chunk::RowGroup(job), _) => {
             let (parts, rejection) = job.decode();
             p.quarantined += rejection.is_some() as u64;
             let batches: Vec<_> = parts.into_iter().map(|(_, b)| b).collect();
@@ -349,7 +349,7 @@ fn scan_event(
             };
             (i, data)
         }
-        ReaderEvent::Chunk(_, Chunk::Rejected(_)) => {
+        ReaderEvent::Chunk(_, Chunk::Rejected(_), _) => {
             p.quarantined += 1;
             return Ok(p);
         }

@@ -1,5 +1,5 @@
-//! Progress: a bar on a terminal (bytes read, with rate and ETA from the input size, and
-//! rows), fitting 80 columns; when stderr is not a terminal (a scheduler's log), one log
+//! Progress: a bar on a terminal (input bytes processed, with rate and ETA from the input
+//! size, and rows), fitting 80 columns; when stderr is not a terminal (a scheduler's log), one log
 //! line every `DATACUSTOMS_PROGRESS_SECS` seconds (default 30), JSON with
 //! `--log-format json`. Nothing with `--quiet`.
 
@@ -47,6 +47,7 @@ fn log_periodically(bar: &ProgressBar, total: u64) {
         if bar.is_finished() {
             return;
         }
+        // Bytes of the input processed in order (see `engine::run`), not merely read.
         let read = bar.position();
         let secs = started.elapsed().as_secs_f64();
         let percent = if total > 0 {
@@ -56,7 +57,7 @@ fn log_periodically(bar: &ProgressBar, total: u64) {
         };
         let eta = (read > 0 && read < total).then(|| secs * (total - read) as f64 / read as f64);
         tracing::info!(
-            bytes_read = read,
+            bytes_done = read,
             bytes_total = total,
             percent = (percent * 10.0).round() / 10.0,
             eta_seconds = eta.map(|e| e.round() as u64),

@@ -193,6 +193,9 @@ struct Sequencer<'a> {
     findings: Vec<Findings>,
     cpu: Vec<Duration>,
     reorder: BTreeMap<u64, Result<Worked>>,
+    /// Per chunk in flight: the input bytes read when it was sent. The bar shows the
+    /// bytes of the chunks processed in order, so its ETA follows the work.
+    read_at: BTreeMap<u64, u64>,
     next: u64,
     accounts: Vec<Account>,
     quarantine: QuarantineWriter,
@@ -216,6 +219,9 @@ impl Sequencer<'_> {
     /// Hands every batch that is next in input order to the barriers and the writer.
     fn drain(&mut self) -> Result<()> {
         while let Some(worked) = self.reorder.remove(&self.next) {
+            if let Some(read) = self.read_at.remove(&self.next) {
+                self.bar.set_position(read);
+            }
             self.next += 1;
             let Worked {
                 batches,
@@ -374,6 +380,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         findings: vec![Findings::default(); n_stages],
         cpu: vec![Duration::ZERO; n_stages],
         reorder: BTreeMap::new(),
+        read_at: BTreeMap::new(),
         next: 0,
         accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
         quarantine: QuarantineWriter::new(
@@ -439,9 +446,9 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         let inputs = &plan.inputs;
         let (tx, rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
         let (observed, read) = std::thread::scope(|s| {
-            let bar_ref = &bar;
             let cfg = &reader_cfg;
-            let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, bar_ref));
+            // The reader counts on a bar of its own; the shown one follows the work.
+            let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, &ProgressBar::hidden()));
             let observed =
                 catch_panic(|| coordinate(&pool, rx, &rows_stages[..=stage], &mut seq, &mut audit));
             let read = reader
@@ -455,6 +462,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         b.end_prepass(&mut seq.findings[stage])?;
         seq.observing = None;
         seq.next = 0;
+        seq.read_at.clear();
         seq.rows_seen = 0;
         bar.reset();
         tracing::info!("second pass");
@@ -462,9 +470,8 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
 
     let (coordinated, reader_result, writer_result) = std::thread::scope(|s| {
         let inputs = &plan.inputs;
-        let bar_ref = &bar;
         let cfg = &reader_cfg;
-        let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, bar_ref));
+        let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, &ProgressBar::hidden()));
         let write_rows = plan.write_rows;
         let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
             let mut sink = sink;
@@ -1042,7 +1049,8 @@ fn coordinate(
                     let f = read.file as usize;
                     seq.accounts[f].read = Some(read);
                 }
-                ReaderEvent::Chunk(index, chunk) => {
+                ReaderEvent::Chunk(index, chunk, read) => {
+                    seq.read_at.insert(index, read);
                     let tx = done_tx.clone();
                     let schema = &schema;
                     scope.spawn(move |_| {

@@ -265,7 +265,8 @@ pub struct FileRead {
 
 pub enum ReaderEvent {
     Opened(u32),
-    Chunk(u64, Chunk),
+    /// Position in input order, the chunk, and the input bytes read when it was sent.
+    Chunk(u64, Chunk, u64),
     Done(FileRead),
 }
 
@@ -432,11 +433,12 @@ fn read_jsonl(
                 if !send_chunk(
                     tx,
                     seq,
+                    progress,
                     Chunk::Lines(std::mem::replace(&mut chunk, LinesChunk::new(file))),
                 ) {
                     return Ok(None);
                 }
-                if !send_chunk(tx, seq, Chunk::Rejected(rej)) {
+                if !send_chunk(tx, seq, progress, Chunk::Rejected(rej)) {
                     return Ok(None);
                 }
                 break;
@@ -470,12 +472,12 @@ fn read_jsonl(
         done.rows += 1;
         if chunk.len() >= cfg.batch_rows || chunk.buf.len() >= cfg.chunk_bytes {
             let full = std::mem::replace(&mut chunk, LinesChunk::new(file));
-            if !send_chunk(tx, seq, Chunk::Lines(full)) {
+            if !send_chunk(tx, seq, progress, Chunk::Lines(full)) {
                 return Ok(None);
             }
         }
     }
-    if !chunk.is_empty() && !send_chunk(tx, seq, Chunk::Lines(chunk)) {
+    if !chunk.is_empty() && !send_chunk(tx, seq, progress, Chunk::Lines(chunk)) {
         return Ok(None);
     }
     drop(reader);
@@ -485,13 +487,22 @@ fn read_jsonl(
     Ok(Some(done))
 }
 
-fn send_chunk(tx: &SyncSender<ReaderEvent>, seq: &mut u64, chunk: Chunk) -> bool {
+/// Sends a chunk with the input bytes read so far, so that progress can follow the work:
+/// the bar moves when the chunk is processed, not when it is read.
+fn send_chunk(
+    tx: &SyncSender<ReaderEvent>,
+    seq: &mut u64,
+    progress: &ProgressBar,
+    chunk: Chunk,
+) -> bool {
     if let Chunk::Lines(c) = &chunk {
         if c.is_empty() {
             return true;
         }
     }
-    let ok = tx.send(ReaderEvent::Chunk(*seq, chunk)).is_ok();
+    let ok = tx
+        .send(ReaderEvent::Chunk(*seq, chunk, progress.position()))
+        .is_ok();
     *seq += 1;
     ok
 }
@@ -604,7 +615,7 @@ fn read_parquet(
                 sha256,
                 raw: None,
             };
-            Ok(send_chunk(tx, seq, Chunk::Rejected(rej)).then_some(done))
+            Ok(send_chunk(tx, seq, progress, Chunk::Rejected(rej)).then_some(done))
         }
     }
 }
@@ -678,7 +689,7 @@ fn send_row_groups(
         if rg.total_byte_size().max(0) as u64 <= cfg.worker_row_group_bytes
             && rg_rows <= 2 * cfg.batch_rows as u64
         {
-            if !send_chunk(tx, seq, Chunk::RowGroup(job)) {
+            if !send_chunk(tx, seq, progress, Chunk::RowGroup(job)) {
                 return Ok(ParquetEnd::Stopped);
             }
             continue;
@@ -688,6 +699,7 @@ fn send_row_groups(
             sent_all = send_chunk(
                 tx,
                 seq,
+                progress,
                 Chunk::Arrow {
                     file,
                     first_row,
@@ -700,7 +712,7 @@ fn send_row_groups(
             return Ok(ParquetEnd::Stopped);
         }
         if let Some(rej) = rejection {
-            if !send_chunk(tx, seq, Chunk::Rejected(rej)) {
+            if !send_chunk(tx, seq, progress, Chunk::Rejected(rej)) {
                 return Ok(ParquetEnd::Stopped);
             }
         }
@@ -933,10 +945,11 @@ mod tests {
                         Chunk::Arrow {
                             first_row, batch, ..
                         },
+                        _,
                     ) => {
                         rows.push((first_row, batch));
                     }
-                    ReaderEvent::Chunk(_, Chunk::RowGroup(job)) => {
+                    ReaderEvent::Chunk(_, Chunk::RowGroup(job), _) => {
                         jobs += 1;
                         let (parts, rej) = job.decode();
                         assert!(rej.is_none());
