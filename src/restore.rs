@@ -549,6 +549,44 @@ pub fn reidentify(
     Ok(stats)
 }
 
+/// Sets `keys.key_ids` in the export's report.json and renders report.html again (in the
+/// language it was in); returns both files with their new hashes.
+fn rewrite_report_key_ids(
+    export: &Path,
+    key_ids: &[String],
+) -> Result<Vec<crate::io::sink::WrittenFile>> {
+    use crate::evidence::html;
+    let report_path = export.join("report.json");
+    let mut report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&report_path).map_err(|e| Error::io("cannot read", &report_path, e))?,
+    )?;
+    if !report["keys"].is_object() {
+        return Ok(Vec::new());
+    }
+    report["keys"]["key_ids"] = json!(key_ids);
+    let mut text = serde_json::to_vec_pretty(&report)?;
+    text.push(b'\n');
+    std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
+    let page_path = export.join(html::FILE);
+    let lang = match std::fs::read_to_string(&page_path) {
+        Ok(p) if p.contains("lang=\"zh-CN\"") => html::Lang::Zh,
+        _ => html::Lang::En,
+    };
+    let page = html::render(&report, export, lang);
+    std::fs::write(&page_path, page).map_err(|e| Error::io("cannot write", &page_path, e))?;
+    let mut files = Vec::new();
+    for name in ["report.json", html::FILE] {
+        let (sha256, bytes) = crate::io::source::sha256_file(&export.join(name))?;
+        files.push(crate::io::sink::WrittenFile {
+            path: name.to_string(),
+            sha256,
+            bytes,
+            rows: None,
+        });
+    }
+    Ok(files)
+}
+
 /// `keys rotate --rewrap EXPORT`: rewraps the export's DEKs under the keyring's primary
 /// version, updates the manifest and appends an audit event. Data files are untouched.
 pub fn rewrap_export(export: &Path, ring: &Keyring) -> Result<usize> {
@@ -569,6 +607,21 @@ pub fn rewrap_export(export: &Path, ring: &Keyring) -> Result<usize> {
         "data_keys_rewrapped",
         json!({ "deks": n, "from": old, "to": ring.primary().id }),
     )?;
+    if !manifest.key_ids.contains(&ring.primary().id) {
+        manifest.key_ids.push(ring.primary().id.clone());
+    }
+    // The report and the declaration name the key ids in force: rewrite both, hash them
+    // into the audit log and the manifest again.
+    for f in rewrite_report_key_ids(export, &manifest.key_ids)? {
+        audit.event(
+            "report_rewritten",
+            json!({ "path": f.path, "sha256": f.sha256 }),
+        )?;
+        for m in manifest.files.iter_mut().filter(|m| m.path == f.path) {
+            m.sha256 = f.sha256.clone();
+            m.bytes = f.bytes;
+        }
+    }
     audit.close()?;
     let (sha256, bytes) = crate::io::source::sha256_file(&audit_path)?;
     for f in manifest
@@ -578,9 +631,6 @@ pub fn rewrap_export(export: &Path, ring: &Keyring) -> Result<usize> {
     {
         f.sha256 = sha256.clone();
         f.bytes = bytes;
-    }
-    if !manifest.key_ids.contains(&ring.primary().id) {
-        manifest.key_ids.push(ring.primary().id.clone());
     }
     manifest.audit_head = crate::evidence::audit::head(&audit_path)?;
     manifest.write(export)?;

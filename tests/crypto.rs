@@ -455,6 +455,14 @@ fn data_keys_roll_over_at_the_cap_and_rewrap_after_rotation() {
     assert!(new_id.starts_with("k2-"), "{new_id}");
     assert_eq!(before, data_files(&dir.path().join("out")));
     ok(&run_in(dir.path(), &["verify", "out"]));
+    // The report and the declaration name the new key id too.
+    let report = read_json(&dir.path().join("out/report.json"));
+    assert!(
+        report["keys"]["key_ids"].to_string().contains(&new_id),
+        "{report}"
+    );
+    let page = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(page.contains(&new_id));
     ok(&run_in(
         dir.path(),
         &[
