@@ -167,6 +167,13 @@ enum Command {
         #[command(subcommand)]
         action: BudgetCommand,
     },
+    /// Check a pipeline file without running it: the file, the inputs (their schema sample
+    /// or Parquet footers), every stage's settings, keys, gates and the output. Reads no
+    /// rows beyond the schema sample, writes nothing, opens no ledger.
+    Validate {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+    },
     /// Print a shell completion script: `datacustoms completions bash > /etc/bash_completion.d/datacustoms`.
     Completions {
         #[arg(value_enum)]
@@ -333,6 +340,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 keyring,
                 state_dir: cli.state_dir.clone(),
                 wait: wait.map(std::time::Duration::from_secs),
+                validate: false,
                 lang: lang.map(|l| match l {
                     ReportLang::En => datacustoms::evidence::html::Lang::En,
                     ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
@@ -457,6 +465,42 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     r.unknown,
                     r.distinct
                 );
+            }
+            Ok(())
+        }
+        Command::Validate { pipeline } => {
+            let opts = RunOptions {
+                quiet: true,
+                state_dir: cli.state_dir.clone(),
+                validate: true,
+                ..RunOptions::default()
+            };
+            let p = Pipeline::from_path(&pipeline, opts)?;
+            let plan = p.plan();
+            let bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
+            println!("pipeline {}: valid", pipeline.display());
+            println!(
+                "  input: {} {} file(s), {:.1} MB; schema {} ({} fields)",
+                plan.inputs.len(),
+                plan.input_format.extension(),
+                bytes as f64 / 1e6,
+                plan.schema_source,
+                plan.schema.fields().len()
+            );
+            for (i, s) in plan.stages.iter().enumerate() {
+                println!("  stage {}: {} ({})", i + 1, s.type_name, s.kind());
+            }
+            println!(
+                "  output: {}{}",
+                plan.output_dir.display(),
+                if plan.output_dir.exists() && !plan.overwrite {
+                    " — exists: a run needs --overwrite (exit 73)"
+                } else {
+                    ""
+                }
+            );
+            for w in &plan.warnings {
+                println!("  warning: {w}");
             }
             Ok(())
         }

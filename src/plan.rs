@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub state_dir: Option<PathBuf>,
     /// `--wait`: how long to wait for another run's lock on the output.
     pub wait: Option<std::time::Duration>,
+    /// `validate`: plan only, creating nothing (a missing default keyring is stood in
+    /// for by a throwaway one).
+    pub validate: bool,
 }
 
 pub struct Plan {
@@ -172,7 +175,13 @@ impl Plan {
             Some(id) => validate_run_id(&id)?,
             None => new_run_id(),
         };
-        let keys = load_keys(&source, opts.keyring.as_deref(), &run_id, &state)?;
+        let keys = load_keys(
+            &source,
+            opts.keyring.as_deref(),
+            &run_id,
+            &state,
+            opts.validate,
+        )?;
 
         // An aggregates-only export whose every stage is a DP release needs only the
         // columns its queries name: a Parquet input is read with just those.
@@ -278,7 +287,7 @@ impl Plan {
                     .keyring
                     .clone()
                     .or_else(|| file.keys.as_ref().and_then(|k| k.keyring.clone()));
-                Some(keyring_or_default(spec, &state)?)
+                Some(keyring_or_default(spec, &state, opts.validate)?)
             }
         };
         let max_mechanism = file.gate.as_ref().and_then(|g| g.max_mechanism.clone());
@@ -706,6 +715,7 @@ fn load_keys<'s>(
     keyring: Option<&str>,
     run_id: &str,
     state: &impl Fn() -> Result<&'s crate::state::StateDir>,
+    validate: bool,
 ) -> Result<Option<std::sync::Arc<crate::crypto::RunKeys>>> {
     let file = &source.file;
     let (tokenizes, encrypts) = file
@@ -727,7 +737,12 @@ fn load_keys<'s>(
         )));
     }
     let spec = keyring.map(str::to_string).or_else(|| cfg.keyring.clone());
-    let ring = keyring_or_default(spec, state)?;
+    let ring = keyring_or_default(spec, state, validate)?;
+    // Validating opens no vault: it would create one.
+    let mut cfg = cfg;
+    if validate {
+        cfg.vault = None;
+    }
     if cfg.vault.is_some() && !tokenizes {
         tracing::info!("[keys] vault is set but no stage makes tokens: the vault is not opened");
     }
@@ -736,14 +751,25 @@ fn load_keys<'s>(
     )?)))
 }
 
-/// The keyring `spec` names, or the state folder's own, created on first use.
+/// The keyring `spec` names, or the state folder's own, created on first use. When only
+/// validating, a missing default keyring is not created: a throwaway one stands in.
 fn keyring_or_default<'s>(
     spec: Option<String>,
     state: &impl Fn() -> Result<&'s crate::state::StateDir>,
+    validate: bool,
 ) -> Result<crate::crypto::Keyring> {
     use crate::crypto::keys::{load_or_create_local, KeySource};
     match spec {
         Some(s) => load_or_create_local(&KeySource::parse(&s)?, false),
+        None if validate && !state()?.keyring().exists() => {
+            tracing::info!(
+                "no keyring at {} yet: a run creates it; validating with a throwaway one",
+                state()?.keyring().display()
+            );
+            let tmp = tempfile::tempdir()
+                .map_err(|e| Error::io("cannot create", &std::env::temp_dir(), e))?;
+            crate::crypto::keys::init_keyring(&tmp.path().join("keyring.json"), None)
+        }
         None => load_or_create_local(&KeySource::parse(&state()?.keyring_spec())?, true),
     }
 }

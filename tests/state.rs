@@ -110,3 +110,47 @@ fn a_state_folder_under_a_temporary_folder_gets_a_warning() {
         stderr(&o)
     );
 }
+
+#[test]
+fn validate_checks_a_pipeline_and_creates_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let project = t.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    write_lines(&project.join("in.jsonl"), 20);
+    let state = t.path().join("state");
+    let p = pipeline(
+        &project,
+        "in.jsonl",
+        "out",
+        "[keys]\nscope = \"lab\"\nvault = \"state:vault.sqlite\"\n\
+         [[stages]]\ntype = \"pseudonymize\"\ncolumns = [\"user\"]\n\
+         [[stages]]\ntype = \"dp_release\"\nprivacy_unit = \"user\"\n\
+         [[stages.queries]]\nname = \"n\"\naggregate = \"count\"\nepsilon = 1.0\nmax_partitions = 1\nmax_rows_per_partition = 1\n",
+    );
+    let o = run_with_state(t.path(), &state, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("valid") && out.contains("stage 2: dp_release"),
+        "{out}"
+    );
+    // No keyring, vault, ledger, quarantine or output was made.
+    assert!(
+        !state.exists(),
+        "{:?}",
+        std::fs::read_dir(&state).map(|d| d.count())
+    );
+    assert!(!project.join("out").exists() && !project.join(".out.lock").exists());
+    // What a run would refuse, validate refuses with the same exit code.
+    let p = pipeline(&project, "missing.jsonl", "out", "");
+    let o = run_with_state(t.path(), &state, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 66, "{}", stderr(&o));
+    let p = pipeline(
+        &project,
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"normalize\"\nnfkd = true\n",
+    );
+    let o = run_with_state(t.path(), &state, &["validate", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+}
