@@ -346,44 +346,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
                 }),
             };
-            let s = Pipeline::from_path(&pipeline, opts)?.run()?;
-            let summary = serde_json::json!({
-                "event": "export_written",
-                "output": s.output.display().to_string(),
-                "rows_in": s.rows.rows_in,
-                "rows_out": s.rows.out,
-                "duplicates": s.rows.duplicates,
-                "quarantined": s.rows.quarantined,
-                "parts": s.parts,
-                "seconds": (s.seconds * 10.0).round() / 10.0,
-                "warnings": s.warnings.len(),
-            });
-            match (cli.quiet, cli.log_format) {
-                (true, _) => {}
-                (false, LogFormat::Json) => tracing::info!(
-                    output = %s.output.display(),
-                    rows_in = s.rows.rows_in,
-                    rows_out = s.rows.out,
-                    duplicates = s.rows.duplicates,
-                    quarantined = s.rows.quarantined,
-                    parts = s.parts,
-                    seconds = s.seconds,
-                    "export written"
-                ),
-                (false, LogFormat::Text) => eprintln!(
-                    "export written to {}: {} rows in, {} out, {} duplicates, {} quarantined, {} part file(s), {:.1} s",
-                    s.output.display(),
-                    s.rows.rows_in,
-                    s.rows.out,
-                    s.rows.duplicates,
-                    s.rows.quarantined,
-                    s.parts,
-                    s.seconds
-                ),
-            }
-            // The last line on stdout: what a scheduler keeps (Airflow's XCom).
-            println!("{summary}");
-            Ok(())
+            run_pipeline(&pipeline, opts, cli.quiet, cli.log_format)
         }
         Command::Scan {
             inputs,
@@ -391,39 +354,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             report,
             threads,
             sensitive,
-        } => {
-            let declared = sensitive
-                .iter()
-                .map(|d| {
-                    d.split_once('=')
-                        .map(|(f, c)| (f.trim().to_string(), c.trim().to_string()))
-                        .ok_or_else(|| {
-                            Error::Usage(format!(
-                                "--sensitive {d}: write FIELD=CATEGORY, e.g. diagnosis=health"
-                            ))
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let r = datacustoms::scan::scan(&datacustoms::scan::ScanOptions {
-                inputs,
-                fields,
-                threads,
-                quiet: cli.quiet,
-                declared,
-            })?;
-            let mut text = serde_json::to_string_pretty(&r)
-                .map_err(|e| Error::Internal(format!("report: {e}")))?;
-            text.push('\n');
-            match report.as_deref() {
-                Some(p) if p == std::path::Path::new("-") => print!("{text}"),
-                Some(path) => {
-                    std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?;
-                    print!("{}", r.table());
-                }
-                None => print!("{}", r.table()),
-            }
-            Ok(())
-        }
+        } => scan(inputs, fields, report, threads, sensitive, cli.quiet),
         Command::Decrypt {
             export_dir,
             output,
@@ -468,42 +399,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Validate { pipeline } => {
-            let opts = RunOptions {
-                quiet: true,
-                state_dir: cli.state_dir.clone(),
-                validate: true,
-                ..RunOptions::default()
-            };
-            let p = Pipeline::from_path(&pipeline, opts)?;
-            let plan = p.plan();
-            let bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
-            println!("pipeline {}: valid", pipeline.display());
-            println!(
-                "  input: {} {} file(s), {:.1} MB; schema {} ({} fields)",
-                plan.inputs.len(),
-                plan.input_format.extension(),
-                bytes as f64 / 1e6,
-                plan.schema_source,
-                plan.schema.fields().len()
-            );
-            for (i, s) in plan.stages.iter().enumerate() {
-                println!("  stage {}: {} ({})", i + 1, s.type_name, s.kind());
-            }
-            println!(
-                "  output: {}{}",
-                plan.output_dir.display(),
-                if plan.output_dir.exists() && !plan.overwrite {
-                    " — exists: a run needs --overwrite (exit 73)"
-                } else {
-                    ""
-                }
-            );
-            for w in &plan.warnings {
-                println!("  warning: {w}");
-            }
-            Ok(())
-        }
+        Command::Validate { pipeline } => validate(&pipeline, cli.state_dir.clone()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -543,42 +439,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
             action: BudgetCommand::Show { ledger },
         } => {
             let ledger = or_state(ledger, cli.state_dir.as_deref(), StateDir::ledger)?;
-            let l = datacustoms::dp::ledger::Ledger::open_existing(&ledger)?;
-            let rows = l.summary()?;
-            if rows.is_empty() {
-                println!("{}: no releases recorded", ledger.display());
-            }
-            let left = |cap: Option<f64>, used: f64| {
-                cap.map(|c| format!("{:.6} of {c}", (c - used).max(0.0)))
-                    .unwrap_or_else(|| "no cap".into())
-            };
-            for (id, t, caps) in rows {
-                println!("dataset {id}: {} release(s)", t.releases);
-                println!(
-                    "  epsilon spent {:.6}  remaining {}",
-                    t.epsilon,
-                    left(caps.total_epsilon, t.epsilon)
-                );
-                println!(
-                    "  rho     spent {:.6}  remaining {}",
-                    t.rho,
-                    left(caps.total_rho, t.rho)
-                );
-                println!(
-                    "  delta   spent {:e}  remaining {}",
-                    t.delta,
-                    left(caps.total_delta, t.delta)
-                );
-                if t.rho > 0.0 {
-                    println!(
-                        "  in all: ({:.6}, {:e})-DP, rho converted with delta {:e}",
-                        t.as_epsilon, t.as_delta, t.conversion_delta
-                    );
-                } else {
-                    println!("  in all: ({:.6}, {:e})-DP", t.as_epsilon, t.as_delta);
-                }
-            }
-            Ok(())
+            budget_show(&ledger)
         }
         Command::Verify {
             export_dir,
@@ -587,33 +448,208 @@ fn execute(cli: Cli) -> Result<(), Error> {
             ledger,
             previous,
         } => {
-            let v = datacustoms::evidence::verify::verify_with(
-                &export_dir,
-                &datacustoms::evidence::verify::VerifyOptions {
-                    pipeline: pipeline.as_deref(),
-                    trusted_key: trusted_key.as_deref(),
-                    ledger: ledger.as_deref(),
-                    previous: previous.as_deref(),
-                },
-            )?;
-            print!("{}", datacustoms::evidence::verify::checklist(&v.checks));
-            let v = v.into_result(&export_dir)?;
-            if !cli.quiet {
-                let residual = v
-                    .residual
-                    .map(|n| format!(", residual PII re-scan: {n} detections"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "export {} verified: {} files match the manifest, {} rows, audit chain of {} events intact{residual}",
-                    export_dir.display(),
-                    v.files,
-                    v.rows,
-                    v.audit_events
-                );
-            }
-            Ok(())
+            let opts = datacustoms::evidence::verify::VerifyOptions {
+                pipeline: pipeline.as_deref(),
+                trusted_key: trusted_key.as_deref(),
+                ledger: ledger.as_deref(),
+                previous: previous.as_deref(),
+            };
+            verify(&export_dir, &opts, cli.quiet)
         }
     }
+}
+
+/// `scan`: the PII inventory as a table, or JSON with `--report`.
+fn scan(
+    inputs: Vec<String>,
+    fields: Option<Vec<String>>,
+    report: Option<PathBuf>,
+    threads: Option<usize>,
+    sensitive: Vec<String>,
+    quiet: bool,
+) -> Result<(), Error> {
+    let declared = sensitive
+        .iter()
+        .map(|d| {
+            d.split_once('=')
+                .map(|(f, c)| (f.trim().to_string(), c.trim().to_string()))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--sensitive {d}: write FIELD=CATEGORY, e.g. diagnosis=health"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let r = datacustoms::scan::scan(&datacustoms::scan::ScanOptions {
+        inputs,
+        fields,
+        threads,
+        quiet,
+        declared,
+    })?;
+    let mut text =
+        serde_json::to_string_pretty(&r).map_err(|e| Error::Internal(format!("report: {e}")))?;
+    text.push('\n');
+    match report.as_deref() {
+        Some(p) if p == std::path::Path::new("-") => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?;
+            print!("{}", r.table());
+        }
+        None => print!("{}", r.table()),
+    }
+    Ok(())
+}
+
+/// `verify`: the checklist on stdout, a one-line verdict on stderr.
+fn verify(
+    export_dir: &Path,
+    opts: &datacustoms::evidence::verify::VerifyOptions,
+    quiet: bool,
+) -> Result<(), Error> {
+    let v = datacustoms::evidence::verify::verify_with(export_dir, opts)?;
+    print!("{}", datacustoms::evidence::verify::checklist(&v.checks));
+    let v = v.into_result(export_dir)?;
+    if !quiet {
+        let residual = v
+            .residual
+            .map(|n| format!(", residual PII re-scan: {n} detections"))
+            .unwrap_or_default();
+        eprintln!(
+            "export {} verified: {} files match the manifest, {} rows, audit chain of {} events intact{residual}",
+            export_dir.display(),
+            v.files,
+            v.rows,
+            v.audit_events
+        );
+    }
+    Ok(())
+}
+
+/// `run`: the export, a summary on stderr (text or a JSON event) and as the last stdout
+/// line.
+fn run_pipeline(
+    pipeline: &Path,
+    opts: RunOptions,
+    quiet: bool,
+    log_format: LogFormat,
+) -> Result<(), Error> {
+    let s = Pipeline::from_path(pipeline, opts)?.run()?;
+    let summary = serde_json::json!({
+        "event": "export_written",
+        "output": s.output.display().to_string(),
+        "rows_in": s.rows.rows_in,
+        "rows_out": s.rows.out,
+        "duplicates": s.rows.duplicates,
+        "quarantined": s.rows.quarantined,
+        "parts": s.parts,
+        "seconds": (s.seconds * 10.0).round() / 10.0,
+        "warnings": s.warnings.len(),
+    });
+    match (quiet, log_format) {
+        (true, _) => {}
+        (false, LogFormat::Json) => tracing::info!(
+            output = %s.output.display(),
+            rows_in = s.rows.rows_in,
+            rows_out = s.rows.out,
+            duplicates = s.rows.duplicates,
+            quarantined = s.rows.quarantined,
+            parts = s.parts,
+            seconds = s.seconds,
+            "export written"
+        ),
+        (false, LogFormat::Text) => eprintln!(
+            "export written to {}: {} rows in, {} out, {} duplicates, {} quarantined, {} part file(s), {:.1} s",
+            s.output.display(),
+            s.rows.rows_in,
+            s.rows.out,
+            s.rows.duplicates,
+            s.rows.quarantined,
+            s.parts,
+            s.seconds
+        ),
+    }
+    // The last line on stdout: what a scheduler keeps (Airflow's XCom).
+    println!("{summary}");
+    Ok(())
+}
+
+/// `validate`: plan the run, print what it would do, write nothing.
+fn validate(pipeline: &Path, state_dir: Option<PathBuf>) -> Result<(), Error> {
+    let opts = RunOptions {
+        quiet: true,
+        state_dir,
+        validate: true,
+        ..RunOptions::default()
+    };
+    let p = Pipeline::from_path(pipeline, opts)?;
+    let plan = p.plan();
+    let bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
+    println!("pipeline {}: valid", pipeline.display());
+    println!(
+        "  input: {} {} file(s), {:.1} MB; schema {} ({} fields)",
+        plan.inputs.len(),
+        plan.input_format.extension(),
+        bytes as f64 / 1e6,
+        plan.schema_source,
+        plan.schema.fields().len()
+    );
+    for (i, s) in plan.stages.iter().enumerate() {
+        println!("  stage {}: {} ({})", i + 1, s.type_name, s.kind());
+    }
+    println!(
+        "  output: {}{}",
+        plan.output_dir.display(),
+        if plan.output_dir.exists() && !plan.overwrite {
+            " — exists: a run needs --overwrite (exit 73)"
+        } else {
+            ""
+        }
+    );
+    for w in &plan.warnings {
+        println!("  warning: {w}");
+    }
+    Ok(())
+}
+
+/// `budget show`: spent and remaining budget per dataset.
+fn budget_show(ledger: &Path) -> Result<(), Error> {
+    let l = datacustoms::dp::ledger::Ledger::open_existing(ledger)?;
+    let rows = l.summary()?;
+    if rows.is_empty() {
+        println!("{}: no releases recorded", ledger.display());
+    }
+    let left = |cap: Option<f64>, used: f64| {
+        cap.map(|c| format!("{:.6} of {c}", (c - used).max(0.0)))
+            .unwrap_or_else(|| "no cap".into())
+    };
+    for (id, t, caps) in rows {
+        println!("dataset {id}: {} release(s)", t.releases);
+        println!(
+            "  epsilon spent {:.6}  remaining {}",
+            t.epsilon,
+            left(caps.total_epsilon, t.epsilon)
+        );
+        println!(
+            "  rho     spent {:.6}  remaining {}",
+            t.rho,
+            left(caps.total_rho, t.rho)
+        );
+        println!(
+            "  delta   spent {:e}  remaining {}",
+            t.delta,
+            left(caps.total_delta, t.delta)
+        );
+        if t.rho > 0.0 {
+            println!(
+                "  in all: ({:.6}, {:e})-DP, rho converted with delta {:e}",
+                t.as_epsilon, t.as_delta, t.conversion_delta
+            );
+        } else {
+            println!("  in all: ({:.6}, {:e})-DP", t.as_epsilon, t.as_delta);
+        }
+    }
+    Ok(())
 }
 
 fn keys_command(action: KeysCommand, quiet: bool, state: Option<&Path>) -> Result<(), Error> {
