@@ -1,6 +1,6 @@
 # A container image with the datacustoms binary and nothing else that matters:
 #   docker build -t datacustoms .
-#   docker run --rm -v "$PWD:/work" -v datacustoms-state:/state datacustoms run /work/pipelines/quickstart.toml
+#   docker run --rm -v "$PWD:/data" -v datacustoms-state:/state datacustoms run /data/pipelines/quickstart.toml
 # The state folder (keyring, DP ledger, year ledger) is a volume: it must outlive the
 # container, or every run gets a new signing key and a fresh privacy budget.
 FROM rust:1.89-slim-bookworm AS build
@@ -14,6 +14,6 @@ COPY --from=build /src/target/release/datacustoms /usr/local/bin/datacustoms
 USER datacustoms
 ENV DATACUSTOMS_STATE_DIR=/state
 VOLUME ["/state"]
-WORKDIR /work
+WORKDIR /data
 ENTRYPOINT ["datacustoms"]
 CMD ["--help"]

@@ -68,7 +68,7 @@ fn log_periodically(bar: &ProgressBar, total: u64) {
 }
 
 /// "12,345 rows".
-pub fn rows_message(rows: u64, _elapsed: Duration) -> String {
+pub fn rows_message(rows: u64) -> String {
     format!("{} rows", group_digits(rows))
 }
 

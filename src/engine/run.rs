@@ -247,8 +247,7 @@ impl Sequencer<'_> {
             b.observe(&mut batch, &mut self.findings[stage])?;
             self.cpu[stage] += t.elapsed();
             self.rows_seen += batch.num_rows() as u64;
-            self.bar
-                .set_message(rows_message(self.rows_seen, self.started.elapsed()));
+            self.bar.set_message(rows_message(self.rows_seen));
             return Ok(());
         }
         for (i, barrier) in self.barriers.iter_mut().enumerate() {
@@ -289,8 +288,7 @@ impl Sequencer<'_> {
             t.add(&mut batch);
         }
         self.rows_seen += batch.num_rows() as u64;
-        self.bar
-            .set_message(rows_message(self.rows_seen, self.started.elapsed()));
+        self.bar.set_message(rows_message(self.rows_seen));
         if batch.num_rows() > 0 {
             if let Some(c) = &mut self.classes {
                 c.add(&batch.data)?;

@@ -414,12 +414,11 @@ fn pi_notice(h: &mut String, report: &Value, lang: Lang) {
         }
     }
     let a = &report["assessment"];
+    // The assessment's own words, or the same statement when there is none.
     let text = match (lang, a["status"].as_str()) {
-        (Lang::Zh, Some(_)) => crate::evidence::assessment::STATUS_ZH.to_string(),
-        (Lang::En, Some(s)) => s.to_string(),
         (_, None) if kept.is_empty() => return,
-        (Lang::Zh, None) => "令牌化或加密的字段仍属个人信息（《个人信息保护法》第七十三条；GDPR 第 4(5) 条）：本次出境数据并未匿名化。".into(),
-        (Lang::En, None) => "Tokenized and encrypted fields remain personal information (pseudonymized data, PIPL art. 73; GDPR art. 4(5)): this export is not anonymised.".into(),
+        (Lang::Zh, _) => crate::evidence::assessment::STATUS_ZH,
+        (Lang::En, s) => s.unwrap_or(crate::evidence::assessment::STATUS),
     };
     let fields = if kept.is_empty() {
         String::new()
@@ -430,7 +429,7 @@ fn pi_notice(h: &mut String, report: &Value, lang: Lang) {
             esc(&kept.join("; "))
         )
     };
-    let _ = write!(h, "<p class=\"note pi\">{}{fields}</p>", esc(&text));
+    let _ = write!(h, "<p class=\"note pi\">{}{fields}</p>", esc(text));
 }
 
 /// The DP vocabulary of the report, in the page's language.
@@ -808,11 +807,18 @@ fn techniques_of(all: &Value, n: &str) -> Option<String> {
     for (path, ts) in o {
         if path == n {
             parts.push(joined(ts));
-        } else if path.starts_with(n) && path[n.len()..].starts_with('.') {
+        } else if nested_in(path, n) {
             parts.push(format!("{} ({path})", joined(ts)));
         }
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Whether the field path `path` lies inside the top-level field `n` (`messages.content`
+/// in `messages`).
+fn nested_in(path: &str, n: &str) -> bool {
+    path.strip_prefix(n)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// PII types the de-identification stages found in field `n` or below it, with counts
@@ -824,7 +830,7 @@ fn found_by_stages(report: &Value, n: &str) -> Option<String> {
             continue;
         }
         for (path, counts) in st["findings"]["fields"].as_object()? {
-            if path != n && !(path.starts_with(n) && path[n.len()..].starts_with('.')) {
+            if path != n && !nested_in(path, n) {
                 continue;
             }
             for (k, v) in counts.as_object()? {

@@ -75,6 +75,61 @@ pub struct VerifyOptions<'a> {
     pub previous: Option<&'a Path>,
 }
 
+/// The DP passport, read once: against the report, against the ledger at home
+/// (`--ledger`), and as the continuation of an earlier export's (`--previous`).
+fn check_dp(
+    dir: &Path,
+    report: &Value,
+    opts: &VerifyOptions<'_>,
+    problems: &mut Vec<String>,
+    close: &mut dyn FnMut(String, &mut Vec<String>),
+) {
+    use crate::dp::passport;
+    let read = |p: &Path| {
+        std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let pp = dir.join(passport::FILE);
+    if !pp.exists() {
+        return;
+    }
+    let pass = read(&pp);
+    match &pass {
+        Some(p) => problems.extend(passport::check(p, report)),
+        None => problems.push("dp_passport.jsonld: not JSON".into()),
+    }
+    close("DP passport: agrees with the report".into(), problems);
+    match opts.ledger {
+        Some(l) => {
+            let n = pass
+                .as_ref()
+                .map_or(0, |p| passport::check_ledger(dir, p, l, problems));
+            close(
+                format!("DP ledger {}: records the passport's {n} release(s), with the same parameters and the exported aggregates", l.display()),
+                problems,
+            );
+        }
+        None => close(
+            "DP ledger: not checked (it stays at home; `--ledger LEDGER` checks the passport and aggregates against it)".into(),
+            problems,
+        ),
+    }
+    if let Some(prev) = opts.previous {
+        let item = match (read(&prev.join(passport::FILE)), &pass) {
+            (Some(older), Some(newer)) => passport::check_continuity(&older, newer, problems),
+            _ => {
+                problems.push(format!(
+                    "{}: no readable DP passport to continue",
+                    prev.display()
+                ));
+                "DP ledger chain: not checked".into()
+            }
+        };
+        close(item, problems);
+    }
+}
+
 /// Runs every check and returns the checklist (failures included: see
 /// `Verified::into_result`). `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
 /// built-in ones. The file must be the one the export was made with (its SHA-256 is in
@@ -225,51 +280,7 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
                 "rows: in = out + duplicates + quarantined, in total and per input file".into(),
                 &mut problems,
             );
-            // The DP passport must say what the report says.
-            let pp = dir.join(crate::dp::passport::FILE);
-            if pp.exists() {
-                match std::fs::read(&pp).map(|b| serde_json::from_slice::<Value>(&b)) {
-                    Ok(Ok(p)) => problems.extend(crate::dp::passport::check(&p, &report)),
-                    _ => problems.push("dp_passport.jsonld: not JSON".into()),
-                }
-                close("DP passport: agrees with the report".into(), &mut problems);
-                match opts.ledger {
-                    Some(l) => {
-                        let n = match std::fs::read(&pp).map(|b| serde_json::from_slice::<Value>(&b)) {
-                            Ok(Ok(p)) => crate::dp::passport::check_ledger(dir, &p, l, &mut problems),
-                            _ => 0,
-                        };
-                        close(
-                            format!("DP ledger {}: records the passport's {n} release(s), with the same parameters and the exported aggregates", l.display()),
-                            &mut problems,
-                        );
-                    }
-                    None => close(
-                        "DP ledger: not checked (it stays at home; `--ledger LEDGER` checks the passport and aggregates against it)".into(),
-                        &mut problems,
-                    ),
-                }
-                if let Some(prev) = opts.previous {
-                    let read = |p: &Path| {
-                        std::fs::read(p)
-                            .ok()
-                            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                    };
-                    let item = match (read(&prev.join(crate::dp::passport::FILE)), read(&pp)) {
-                        (Some(older), Some(newer)) => {
-                            crate::dp::passport::check_continuity(&older, &newer, &mut problems)
-                        }
-                        _ => {
-                            problems.push(format!(
-                                "{}: no readable DP passport to continue",
-                                prev.display()
-                            ));
-                            "DP ledger chain: not checked".into()
-                        }
-                    };
-                    close(item, &mut problems);
-                }
-            }
+            check_dp(dir, &report, opts, &mut problems, &mut close);
             // The cross-border assessment and k-anonymity, against the recorded gate.
             if report["assessment"].is_object() {
                 let item = check_assessment(&report, &mut problems);
