@@ -269,6 +269,26 @@ fn init_logging(format: LogFormat, quiet: bool) {
     }
 }
 
+/// A panic's message can quote the text it failed on (a string slice out of bounds
+/// prints the string), and that text is the input's personal data: print only where
+/// it happened, unless `DATACUSTOMS_PANIC_DETAIL=1` asks for the message.
+fn quiet_panics() {
+    if std::env::var_os("DATACUSTOMS_PANIC_DETAIL").is_some_and(|v| v == "1") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or_else(
+            || "an unknown place".to_string(),
+            |l| format!("{}:{}", l.file(), l.line()),
+        );
+        eprintln!(
+            "datacustoms: internal error at {at} (this is a bug; please report it). The \
+             message is withheld because it may quote input data; rerun with \
+             DATACUSTOMS_PANIC_DETAIL=1 to see it."
+        );
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -279,6 +299,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format, cli.quiet);
+    quiet_panics();
     on_interrupt();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,6 +130,26 @@ fn strict_fails_with_65_and_leaves_no_export() {
 }
 
 #[test]
+fn a_panicking_stage_fails_the_run_without_quoting_data() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("in.jsonl"), "{\"id\":1,\"text\":\"hello\"}\n").unwrap();
+    pipeline(t.path(), "in.jsonl", "out", "");
+    let o = bin()
+        .current_dir(t.path())
+        .env("DATACUSTOMS_FAULT", "panic")
+        .args(["run", "p.toml"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    // It ends (no hang), fails, writes nothing and withholds the panic message.
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("internal error at src/"), "{err}");
+    assert!(err.contains("a stage panicked"), "{err}");
+    assert!(!err.contains("13812345678"), "{err}");
+    assert!(!t.path().join("out").exists());
+}
+
+#[test]
 fn missing_input_exits_66() {
     let t = tempfile::tempdir().unwrap();
     pipeline(t.path(), "nope.jsonl", "out", "");

@@ -741,7 +741,7 @@ def load_templates(path: Path):
         scenario, lang, tpl = parts
         if lang not in ("zh", "en", "en_US", "en_GB"):
             sys.exit(f"{path.name}:{lineno}: unknown lang {lang!r}")
-        tpl = tpl.replace("\\n", "\n")
+        tpl = tpl.replace("\\n", "\n").replace("\\t", "\t")
         for m in PLACEHOLDER_RE.finditer(tpl):
             name = m.group(1)
             if name.startswith("NEG:"):

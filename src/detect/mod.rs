@@ -32,6 +32,7 @@ mod fold;
 mod lexicon;
 mod names;
 mod recognizers;
+mod table;
 pub mod validators;
 
 use std::collections::BTreeMap;
@@ -419,6 +420,27 @@ impl Detector {
                 }
             } else {
                 self.run_rule(i, text, &whole, out);
+            }
+        }
+        // An old date in a text about a person reads as a birth date: the text names
+        // a person or holds another of their identifiers, or speaks of itself.
+        let dob = EntityType::DateOfBirth;
+        let old_dates: Vec<usize> = (0..out.len())
+            .filter(|&i| {
+                let d = &out[i];
+                d.entity == dob
+                    && d.score < recognizers::S_DOB_OLD
+                    && recognizers::old_date_beside_a_person(text, d.start, d.end)
+            })
+            .collect();
+        if !old_dates.is_empty()
+            && (out
+                .iter()
+                .any(|d| d.entity != dob && d.score >= self.threshold(d.entity))
+                || recognizers::speaks_of_a_person(text))
+        {
+            for i in old_dates {
+                out[i].score = recognizers::S_DOB_OLD;
             }
         }
         // Below-threshold candidates go before overlap resolution, so a weak reading
@@ -877,6 +899,89 @@ mod tests {
             ["676287668492"]
         );
         assert!(only("Order 676287668492 shipped", T::BankCard).is_empty());
+    }
+
+    #[test]
+    fn birth_dates_by_layout_and_by_age() {
+        fn dob(t: &str) -> Vec<&str> {
+            only(t, T::DateOfBirth)
+        }
+        // An answer to a question about the birth date.
+        assert_eq!(
+            dob("Agent: Your date of birth, please?\nCaller: Sure, it's 06/23/1984."),
+            ["06/23/1984"]
+        );
+        assert_eq!(
+            dob("问：您的出生日期是？\n答：1990年3月5日。"),
+            ["1990年3月5日"]
+        );
+        // A lifespan: the first date of a range near words of death.
+        assert_eq!(
+            dob("Ann Lee (1941-08-28 – Dec 26, 2020) passed away peacefully."),
+            ["1941-08-28"]
+        );
+        assert!(dob("Project (2019-08-28 – 2020-12-26) closed on time.").is_empty());
+        // An age beside the date, a sex (and ethnicity) before it.
+        assert_eq!(
+            dob("患者王伟，2001/11/27（24岁），因咳嗽就诊。"),
+            ["2001/11/27"]
+        );
+        assert_eq!(
+            dob("原告：李娜，女，汉族，2009.1.18，住北京市"),
+            ["2009.1.18"]
+        );
+        assert_eq!(
+            dob("Subject: Joe Bloggs, W/M, 3/4/2009, last seen"),
+            ["3/4/2009"]
+        );
+        // A long label ending in a colon, a fixed-width column, pinyin keys.
+        assert_eq!(
+            dob("Please enter your date of birth exactly as it appears on your passport (DD/MM/YYYY): 01/03/2009"),
+            ["01/03/2009"]
+        );
+        assert_eq!(
+            dob("Name          DOB            Joined\nAnn Lee       30 Sep 2009    2 Jan 2024"),
+            ["30 Sep 2009"]
+        );
+        assert_eq!(dob("name=王伟 csrq=2009-05-21"), ["2009-05-21"]);
+        // A closing tag is not a cue for the next date; a value line is not a header.
+        assert_eq!(
+            dob("<dob>2009-03-05</dob><visit>2024-02-03</visit>"),
+            ["2009-03-05"]
+        );
+        assert_eq!(
+            dob("D.O.B. March 5, 2009\nAdmitted: Apr. 29, 2026"),
+            ["March 5, 2009"]
+        );
+        // A full date 16 years old or more in a text about a person, without a cue.
+        assert_eq!(dob("Ann Lee, 1975-03-02, ann@example.com"), ["1975-03-02"]);
+        assert_eq!(dob("我1982年5月6日那天在北京"), ["1982年5月6日"]);
+        // Not without a person, not after an event word, not a recent date.
+        assert!(dob("The 1975-03-02 edition is out of print.").is_empty());
+        assert!(dob("Ann Lee founded the firm on 1975-03-02.").is_empty());
+        assert!(dob("Ann Lee, 2024-03-02, ann@example.com").is_empty());
+    }
+
+    #[test]
+    fn lone_names_by_what_surrounds_them() {
+        fn person(t: &str) -> Vec<&str> {
+            only(t, T::Person)
+        }
+        assert_eq!(
+            person("Huge thanks to Ann Lee, Bradley and Tom Hicks."),
+            ["Ann Lee", "Bradley", "Tom Hicks"]
+        );
+        assert_eq!(person("Agent: Thank you, Karima."), ["Karima"]);
+        assert_eq!(person("Tiny and I are driving up on Friday."), ["Tiny"]);
+        assert_eq!(
+            person("Harrington opened the scoring before Jenkins equalised."),
+            ["Harrington", "Jenkins"]
+        );
+        assert!(
+            person("This Agreement is made between Martin and Sons and Ann Lee.")
+                .iter()
+                .all(|n| *n != "Sons")
+        );
     }
 
     #[test]

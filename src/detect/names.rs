@@ -195,30 +195,10 @@ fn push(out: &mut Vec<Detection>, s: usize, e: usize, score: f32) {
 /// `| Name | DOB |`): a cell of two to four Han characters, or of one to four
 /// capitalised words.
 fn scan_table(text: &str, out: &mut Vec<Detection>) {
-    let mut line_start = text.find('\n').map_or(text.len(), |i| i + 1);
-    while line_start < text.len() {
-        let line_end = text[line_start..]
-            .find('\n')
-            .map_or(text.len(), |i| line_start + i);
-        let line = &text[line_start..line_end];
-        if let Some(delim) = super::recognizers::TABLE_DELIMITERS
-            .into_iter()
-            .find(|d| line.contains(*d))
-        {
-            let mut cell_start = line_start;
-            for cell in line.split(delim) {
-                let lead = cell.len() - cell.trim_start_matches([' ', '"', '\'']).len();
-                let value = cell.trim_matches([' ', '"', '\'', '\r']);
-                let s = cell_start + lead;
-                if looks_like_name_cell(value)
-                    && super::recognizers::column_headers(text, s).any(is_name_header)
-                {
-                    push(out, s, s + value.len(), 0.75);
-                }
-                cell_start += cell.len() + delim.len_utf8();
-            }
+    for (s, e) in super::table::cells_under(text, is_name_header) {
+        if looks_like_name_cell(&text[s..e]) {
+            push(out, s, e, 0.75);
         }
-        line_start = line_end + 1;
     }
 }
 
@@ -1158,6 +1138,9 @@ const EN_CUE_WEAK: &[&str] = &[
 ];
 /// Words after a name that are not part of it and make it an organisation or a place.
 const EN_ORG_AFTER: &[&str] = &[
+    "sons",
+    "brothers",
+    "bros",
     "inc",
     "llc",
     "ltd",
@@ -1405,6 +1388,50 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
 }
 
 fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    let first = out.len();
+    scan_en_runs(lex, text, out);
+    coordinated_names(text, &mut out[first..]);
+}
+
+/// The score a weak name candidate takes when it is listed with a name
+/// (`Huge thanks to Ann Lee, Bradley and Tom Hicks`, `Join Neville and Sara Cole`).
+const S_LISTED_WITH_A_NAME: f32 = 0.55;
+
+/// Raises weak single-word name candidates that stand in a list with a name: separated
+/// from one by `, `, ` and `, ` & ` or ` or ` only. Names are listed with names.
+fn coordinated_names(text: &str, found: &mut [Detection]) {
+    const STRONG: f32 = 0.5;
+    const WEAK: f32 = 0.2;
+    let joined = |a: &Detection, b: &Detection| {
+        a.end <= b.start
+            && matches!(
+                &text[a.end..b.start],
+                ", " | " and " | ", and " | " & " | " or " | " and I" | "、"
+            )
+    };
+    let mut raise: Vec<usize> = Vec::new();
+    for (i, d) in found.iter().enumerate() {
+        let word = text[d.start..d.end].to_ascii_lowercase();
+        if d.score >= STRONG
+            || d.score < WEAK
+            || word.contains(' ')
+            || en_sets().en_org_after.contains(word.as_str())
+        {
+            continue;
+        }
+        if found
+            .iter()
+            .any(|n| n.score >= STRONG && (joined(n, d) || joined(d, n)))
+        {
+            raise.push(i);
+        }
+    }
+    for i in raise {
+        found[i].score = S_LISTED_WITH_A_NAME;
+    }
+}
+
+fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -1515,12 +1542,35 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         let rel = word_before(text, of_start).to_ascii_lowercase();
         if en_sets().en_relations.contains(rel.as_str()) {
             prev = rel;
+        } else if matches!(rel.as_str(), "estate" | "memory" | "behalf") {
+            // "the estate of", "in memory of", "on behalf of": a person follows.
+            return (0.3, false);
         }
     }
     let label = before.ends_with(':');
+    let lower_before = before
+        .trim_end_matches(',')
+        .get(before.len().saturating_sub(16)..)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    // Phrases whose last word is too common to be a cue alone: "thank you, Karima",
+    // "according to Chapman", "ask for Clive".
+    let phrase = [
+        "thank you",
+        "according to",
+        "ask for",
+        "asked for",
+        "care of",
+        "c/o",
+    ]
+    .iter()
+    .any(|p| lower_before.ends_with(p));
     if en_sets().en_honorific.contains(prev.as_str()) {
         (0.35, true)
-    } else if en_sets().en_cue_words.contains(prev.as_str()) || (label && prev.ends_with("name")) {
+    } else if phrase
+        || en_sets().en_cue_words.contains(prev.as_str())
+        || (label && prev.ends_with("name"))
+    {
         (0.3, false)
     } else if label
         || en_sets().en_cue_mid.contains(prev.as_str())
@@ -1568,9 +1618,18 @@ fn score_name(
             .any(|t| en_sets().en_months_days.contains(t.as_str()) || lex.us_state(t));
     // A lone US city name is a place (Roswell), unless it is also a common first name
     // (Kyle, Austin, Tyler are towns too).
-    let place = !honorific && cue < 0.3 && lex.us_city(&text[s..e]) && lex.en_first(&toks[0]) < 0.5;
+    // Places do not act: a town name followed by a verb (`Jenkins equalised`) is a person.
+    let place = !honorific
+        && cue < 0.3
+        && lex.us_city(&text[s..e])
+        && lex.en_first(&toks[0]) < 0.5
+        && !followed_by_action(text, e);
     let score = if toks.len() == 1 {
         let t = &toks[0];
+        // `… and Sons`, `… Brothers`: the end of a firm's name.
+        if en_sets().en_org_after.contains(t.as_str()) {
+            return None;
+        }
         // A lone word in capitals is an acronym or a heading (IBAN, NOTE), not a name
         // unless a title says so (MR SMITH).
         if !honorific && text[s..e].bytes().all(|c| !c.is_ascii_lowercase()) {
@@ -1596,11 +1655,7 @@ fn score_name(
             } else {
                 0.0
             }
-            + if lex.en_first(t) > 0.0 {
-                lone_first_name_evidence(text, s, e)
-            } else {
-                0.0
-            }
+            + lone_name_evidence(text, s, e)
             - common_penalty(lex, t)
     } else {
         let first = &toks[0];
@@ -1632,12 +1687,12 @@ fn speaker_position(text: &str, s: usize, e: usize) -> bool {
         && !text[e..].starts_with("://")
 }
 
-/// Evidence that a lone capitalised first name at `s..e` is a name, from where it
+/// Evidence that a lone capitalised first name or surname at `s..e` is a name, from where it
 /// stands: capitalised right after a lower-case word (where capitals mark names, not
 /// sentence starts), a speaker before a colon at the start of a line (`[10:42] Sara: …`), a
 /// person addressed at the start of a line (`Steven, can you …`), or followed by a
 /// possessive or a verb of speech (`Ellis posted`, `Hazel's`).
-fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
+fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     let before = text[..s].trim_end_matches([' ', '\t']);
     let line_start = before.is_empty()
         || before.ends_with(['\n', ']', '-', '*', '•', '>', '"', '“'])
@@ -1678,7 +1733,11 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     {
         return 0.3;
     }
-    let speaks = EN_NAME_FOLLOWERS.iter().any(|w| lower_after.starts_with(w));
+    let speaks = followed_by_action(text, e);
+    // "Tiny and I are driving up": a person coordinated with the speaker.
+    if lower_after.starts_with(" and i ") || lower_after.starts_with(" and me ") {
+        return 0.3;
+    }
     // Right after a lower-case word ("tell Hazel", "and Olene"): not after a comma or
     // a number, where a capitalised word is as often a town (…Pine Dr, Roswell). At a
     // sentence start, followed by a lower-case word ("Bradley was very helpful"):
@@ -1716,6 +1775,61 @@ fn lone_first_name_evidence(text: &str, s: usize, e: usize) -> f32 {
         0.0
     };
     position + if speaks { 0.1 } else { 0.0 }
+}
+
+/// True when the word ending at `e` is followed by a possessive or by a verb of speech
+/// or action, as a person is (`Ellis posted`, `Hazel's`, `Crawford hit`).
+fn followed_by_action(text: &str, e: usize) -> bool {
+    let after: String = text[e..]
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(&after)
+}
+
+/// True when `after` (lower-case, starting with the space after a capitalised word)
+/// starts with a verb in the past tense, the way a subject is followed in reports
+/// (`Crawford hit a homer`, `Wise equalised`): a word in -ed of five letters or more
+/// (not an adjective of the -ed kind that follows names of places: "based"), or a
+/// common irregular past.
+fn acts(after: &str) -> bool {
+    let Some(rest) = after.strip_prefix(' ') else {
+        return false;
+    };
+    let word: &str = rest
+        .split(|c: char| !c.is_ascii_lowercase())
+        .next()
+        .unwrap_or("");
+    (word.len() >= 5 && word.ends_with("ed") && !matches!(word, "based" | "located" | "listed"))
+        || matches!(
+            word,
+            "hit"
+                | "won"
+                | "ran"
+                | "got"
+                | "made"
+                | "took"
+                | "led"
+                | "saw"
+                | "came"
+                | "went"
+                | "kept"
+                | "threw"
+                | "struck"
+                | "beat"
+                | "sent"
+                | "gave"
+                | "found"
+                | "met"
+                | "paid"
+                | "brought"
+                | "bought"
+                | "wrote"
+                | "spoke"
+                | "drove"
+                | "flew"
+        )
 }
 
 /// What follows a person's name as its subject or owner: a possessive or a verb of

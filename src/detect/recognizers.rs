@@ -199,9 +199,31 @@ const CTX_DOB: &[&str] = &[
     "bday",
     "b-day",
     "(b. ",
-    "生辰",
     "诞辰",
     "出生年月",
+    " b. ",
+    // 出生日期 as data keys are written in pinyin initials.
+    "csrq",
+];
+/// Words that say a person has died: a date range near them is a lifespan, and its
+/// first date a date of birth (`In loving memory of …\n1959-03-20 – 2025-06-17`).
+const CTX_DEATH: &[&str] = &[
+    "in loving memory",
+    "in memory of",
+    "passed away",
+    "died",
+    "obituary",
+    "rest in peace",
+    "funeral",
+    "late ",
+    "逝世",
+    "去世",
+    "病逝",
+    "辞世",
+    "享年",
+    "生卒",
+    "讣告",
+    "悼念",
 ];
 const S_DOB: f32 = 0.8;
 /// A date in parentheses after a name, without a birth cue.
@@ -813,30 +835,134 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     if after.starts_with("出生")
         || after.starts_with("诞生")
         || after.strip_prefix('生').is_some_and(|r| {
-            r.is_empty() || r.starts_with(['，', ',', '。', '）', ')', '；', ' ', '\n', '的', '人'])
+            r.is_empty()
+                || r.starts_with([
+                    '，', ',', '。', '）', ')', '；', ' ', '\n', '的', '人', '于',
+                ])
         })
     {
         return Some((s, e, S_DOB));
     }
-    // A record's sex right before the date (张伟，男，1990年3月5日，汉族): records list
-    // name, sex, date of birth in that order.
-    let before = text[..s].trim_end_matches([' ', '，', ',', '、', '|', '｜', '\t']);
-    if before.ends_with(['男', '女'])
-        && before[..before.len() - 3]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !super::names::is_han(c) || c == '性')
-    {
-        return Some((s, e, S_DOB));
-    }
     let score = match cue_before(text, s, CTX_DOB) {
-        Some((cs, ce)) if !holds_year(&text[ce..s]) && !date_ends_at(text, cs) => S_DOB,
-        _ if dob_column(text, s) || dob_label_line(text, s) || dob_cue_after(text, e) => S_DOB,
+        Some((cs, ce))
+            if !holds_year(&text[ce..s])
+                && !date_ends_at(text, cs)
+                && !text[..cs].ends_with("</") =>
+        {
+            S_DOB
+        }
+        _ if dob_column(text, s)
+            || dob_label_line(text, s)
+            || dob_cue_after(text, e)
+            || dob_long_label(text, s)
+            || dob_question_before(text, s)
+            || lifespan(text, s, e)
+            || age_beside(text, s, e)
+            || sex_before(text, s) =>
+        {
+            S_DOB
+        }
         _ if compact => return None,
         _ if after_name_in_parens(text, s, e) => S_DOB_PAREN,
         _ => S_NO_CONTEXT,
     };
     Some((s, e, score))
+}
+
+/// The score of a full date at least `BIRTH_AGE` years old in a text that names a
+/// person (see [`old_date_beside_a_person`]). Above the default threshold; a pipeline
+/// that sets `DATE_OF_BIRTH`'s `min_score` above it keeps such dates.
+pub(crate) const S_DOB_OLD: f32 = 0.6;
+/// How many years before today a date must lie to read as a birth date without a cue.
+const BIRTH_AGE: i32 = 16;
+/// Words that give an old date another meaning: a founding, a wedding, a graduation.
+const CTX_EVENT: &[&str] = &[
+    "founded",
+    "established",
+    "incorporated",
+    "since",
+    "opened",
+    "built",
+    "married",
+    "graduated",
+    "launched",
+    "released",
+    "signed",
+    "joined",
+    "hired",
+    "成立",
+    "创立",
+    "创建",
+    "建于",
+    "开业",
+    "结婚",
+    "毕业",
+    "入职",
+    "注册",
+    "签订",
+    "发布",
+    "上市",
+    "竣工",
+];
+
+/// Words by which a text speaks of a person: first- and second-person pronouns and
+/// the nouns records use for the person they are about.
+const CTX_PERSON: &[&str] = &[
+    " my ",
+    " i'm ",
+    " your ",
+    "patient",
+    "member",
+    "customer",
+    "applicant",
+    "employee",
+    "我",
+    "您",
+    "本人",
+    "患者",
+    "客户",
+    "会员",
+    "申请人",
+    "员工",
+    "学生",
+];
+
+/// True when `text` speaks of a person (see `CTX_PERSON`).
+pub(crate) fn speaks_of_a_person(text: &str) -> bool {
+    let lower = format!(" {} ", text.to_ascii_lowercase());
+    CTX_PERSON.iter().any(|w| lower.contains(w))
+}
+
+/// The current year, read once from the clock.
+fn this_year() -> i32 {
+    static YEAR: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *YEAR.get_or_init(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        1970 + (secs / 31_556_952) as i32
+    })
+}
+
+/// True when the date candidate `text[s..e]` (already a valid calendar date) has a day,
+/// a month and a year between 110 and `BIRTH_AGE` years ago, and no event cue before
+/// it. The caller adds the other half of the evidence: the text names a person. In
+/// records about people, dates that old are overwhelmingly birth dates; order, visit,
+/// shipping and ticket dates are recent.
+pub(crate) fn old_date_beside_a_person(text: &str, s: usize, e: usize) -> bool {
+    let span = &text[s..e];
+    let parts = span
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .count();
+    let year = span
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|p| p.len() == 4)
+        .and_then(|p| p.parse::<i32>().ok());
+    let now = this_year();
+    parts >= 3
+        && year.is_some_and(|y| (now - 110..=now - BIRTH_AGE).contains(&y))
+        && cue_before(text, s, CTX_EVENT).is_none()
 }
 
 /// A date in parentheses right after a name: `Maria Lopez (03/14/1962)`,
@@ -902,6 +1028,181 @@ fn dob_cue_after(text: &str, e: usize) -> bool {
     })
 }
 
+/// Fields a record puts between a person's name and their birth date: the sex, and
+/// maybe an ethnicity or an age (`张伟，男，汉族，1990年3月5日`, `Smith, W/M, 3/4/1971`,
+/// `(M, 1955-09-30)`). True when the fields right before `s` include a sex.
+fn sex_before(text: &str, s: usize) -> bool {
+    let head = &text[..s];
+    let from = head.char_indices().rev().nth(24).map_or(0, |(i, _)| i);
+    let fields = head[from..]
+        .rsplit([
+            ',', '，', '、', '|', '｜', '\t', '(', '（', '\n', ';', '；', ' ', '\u{3000}',
+        ])
+        .map(str::trim)
+        .filter(|f| !f.is_empty());
+    // The fields before the date, nearest first: a sex, maybe after an ethnicity or an
+    // age (`性别：男 1990年3月5日`, `男，汉族，1990年3月5日`, `M, age 34, 3/4/1971`).
+    for (k, field) in fields.enumerate() {
+        if k >= 4 {
+            return false;
+        }
+        let f = field.trim_start_matches(['性', '别', ':', '：', ' ']);
+        let lower = f.to_ascii_lowercase();
+        if matches!(f, "男" | "女" | "男性" | "女性" | "M" | "F")
+            || matches!(lower.as_str(), "male" | "female" | "sex: m" | "sex: f")
+            // W/M, B/F, H/M: race and sex, as police records abbreviate them.
+            || (f.len() == 3
+                && f.as_bytes()[1] == b'/'
+                && f.as_bytes()[0].is_ascii_uppercase()
+                && matches!(f.as_bytes()[2], b'M' | b'F'))
+        {
+            return true;
+        }
+        // What may stand between the sex and the date.
+        let filler = matches!(lower.as_str(), "age" | "aged" | "sex" | "sex:" | "gender:");
+        let ethnicity = f.ends_with('族') && f.chars().count() <= 4;
+        let age = f.trim_end_matches(['岁', ' ']).parse::<u8>().is_ok()
+            || lower
+                .strip_prefix("age")
+                .is_some_and(|a| a.trim().parse::<u8>().is_ok());
+        if !(filler || ethnicity || age) {
+            return false;
+        }
+    }
+    false
+}
+
+/// An age written right beside the date: `1990-03-05 (34 y/o)`, `1990年3月5日（34岁）`,
+/// `age 34, 03/05/1990`. A date next to an age is the date that age counts from.
+fn age_beside(text: &str, s: usize, e: usize) -> bool {
+    let after: String = text[e..]
+        .trim_start_matches([' ', '(', '（', ',', '，'])
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    if (1..=3).contains(&digits) {
+        let unit = after[digits..].trim_start();
+        if [
+            "岁",
+            "周岁",
+            "y/o",
+            "yo",
+            "y.o",
+            "yrs",
+            "years old",
+            "yr old",
+            "year old",
+        ]
+        .iter()
+        .any(|u| unit.starts_with(u))
+        {
+            return true;
+        }
+    }
+    if after.starts_with("age ") || after.starts_with("aged ") {
+        return true;
+    }
+    let before: String = text[..s]
+        .trim_end_matches([' ', ',', '，', '(', '（', ':', '：'])
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let body = before.trim_end_matches(|c: char| c.is_ascii_digit());
+    let n = before.len() - body.len();
+    ((1..=3).contains(&n) && (body.ends_with("age ") || body.ends_with("aged ")))
+        || ["岁", "y/o", "yrs", "years old"].iter().any(|u| {
+            before.strip_suffix(u).is_some_and(|b| {
+                let b = b.trim_end();
+                let d = b.len() - b.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+                (1..=3).contains(&d)
+            })
+        })
+}
+
+/// The first date of a range near words of death: a lifespan
+/// (`Ann Lee (1941-08-28 – Dec 26, 2020) passed away`, `In loving memory …\n1959-03-20 – …`).
+fn lifespan(text: &str, s: usize, e: usize) -> bool {
+    let rest = text[e..].trim_start_matches(' ');
+    let Some(rest) = ['–', '—', '-', '~', '～', '至']
+        .iter()
+        .find_map(|d| rest.strip_prefix(*d))
+    else {
+        return false;
+    };
+    // Something date-like follows: a digit or a month or weekday name.
+    let next = rest.trim_start();
+    if !next.starts_with(|c: char| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+        return false;
+    }
+    let window = |from: usize, to: usize| -> String {
+        let a = text[..from]
+            .char_indices()
+            .rev()
+            .nth(80)
+            .map_or(0, |(i, _)| i);
+        let b = text[to..]
+            .char_indices()
+            .nth(80)
+            .map_or(text.len(), |(i, _)| to + i);
+        text[a..b].to_ascii_lowercase()
+    };
+    let w = window(s, e);
+    CTX_DEATH.iter().any(|c| w.contains(c))
+}
+
+/// A date answering a question about a birth date: `Agent: Can I have your date of
+/// birth?\nCaller: Sure, it's 06/23/1984.`, `问：您的出生日期是？\n答：1990年3月5日`.
+fn dob_question_before(text: &str, s: usize) -> bool {
+    let head = &text[..s];
+    let Some(q) = head.rfind(['?', '？']) else {
+        return false;
+    };
+    let reply = &head[q..];
+    // The answer opens the reply: a speaker label and a few words at most, no other
+    // sentence end, and no earlier year.
+    if reply.chars().count() > 40
+        || holds_year(reply)
+        || reply[reply.chars().next().map_or(0, char::len_utf8)..].contains(['。', '!', '！', '.'])
+    {
+        return false;
+    }
+    let q_start = after_last(&head[..q], &['。', '！', '？', '!', '?', '\n', '.']);
+    let question = head[q_start..q].to_ascii_lowercase();
+    CTX_DOB.iter().any(|w| question.contains(w)) || question.contains("出生")
+}
+
+/// The byte after the last of `chars` in `t`, or 0.
+fn after_last(t: &str, chars: &[char]) -> usize {
+    t.char_indices()
+        .rev()
+        .find(|(_, c)| chars.contains(c))
+        .map_or(0, |(i, c)| i + c.len_utf8())
+}
+
+/// A birth cue further back than `CONTEXT_CHARS`, in a label that ends in a colon right
+/// before the date: `Please enter your date of birth as it appears on your passport
+/// (DD/MM/YYYY): 01/31/1973`.
+fn dob_long_label(text: &str, s: usize) -> bool {
+    let head = text[..s].trim_end_matches(' ');
+    let Some(label) = head.strip_suffix(':').or_else(|| head.strip_suffix('：')) else {
+        return false;
+    };
+    let from = after_last(label, &['\n', '。', ';', '；', '|']);
+    let label = &label[from..];
+    label.chars().count() <= 100
+        && !holds_year(label)
+        && CTX_DOB
+            .iter()
+            .any(|w| label.to_ascii_lowercase().contains(w))
+}
+
 /// True when the date at `s` opens its line and the line before is a birth-date label
 /// (`出生日期：` / `Date of birth` on a line of its own, the value on the next), as
 /// forms and extracted documents lay them out.
@@ -925,39 +1226,10 @@ fn dob_column(text: &str, s: usize) -> bool {
 /// True when `s` lies in a column of a delimited table whose header cell holds one of
 /// `words` (lower-case).
 fn column_header_has(text: &str, s: usize, words: &[&str]) -> bool {
-    column_headers(text, s).any(|h| {
+    super::table::column_headers(text, s).any(|h| {
         let h = h.to_ascii_lowercase();
         words.iter().any(|w| h.contains(w))
     })
-}
-
-pub(crate) const TABLE_DELIMITERS: [char; 6] = [',', '\t', '|', ';', '，', '｜'];
-
-/// The header cells above the cell holding byte `s` of a delimited table (comma, tab,
-/// `|`, `;`): the same column of the line above and of the text's first line. Empty
-/// when `s` is on the first line or its line has no delimiter.
-pub(crate) fn column_headers(text: &str, s: usize) -> impl Iterator<Item = &str> {
-    let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[s..].find('\n').map_or(text.len(), |i| s + i);
-    let delim = (line_start > 0)
-        .then(|| {
-            TABLE_DELIMITERS
-                .into_iter()
-                .find(|d| text[line_start..line_end].contains(*d))
-        })
-        .flatten();
-    let mut headers: Vec<&str> = Vec::new();
-    if let Some(delim) = delim {
-        let column = text[line_start..s].matches(delim).count();
-        let above_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
-        let first_end = text.find('\n').unwrap_or(text.len());
-        for header in [&text[above_start..line_start - 1], &text[..first_end]] {
-            if let Some(h) = header.split(delim).nth(column) {
-                headers.push(h);
-            }
-        }
-    }
-    headers.into_iter()
 }
 
 /// True when a date ends right before `i`, with nothing between: a digit, 日 or 月

@@ -132,6 +132,18 @@ fn empty_batch(schema: &SchemaRef) -> RecordBatch {
     RecordBatch::new_empty(schema.clone())
 }
 
+/// For the tests of panic handling: `DATACUSTOMS_FAULT=panic` makes the first chunk's
+/// worker panic with a message quoting a stand-in for input data.
+fn fault_injection(index: u64) {
+    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if index == 0
+        && *FAULT
+            .get_or_init(|| std::env::var_os("DATACUSTOMS_FAULT").is_some_and(|v| v == "panic"))
+    {
+        panic!("injected fault while reading 13812345678");
+    }
+}
+
 /// Decodes a chunk and runs every row stage on it. Runs on the rayon pool.
 fn work(
     index: u64,
@@ -141,6 +153,7 @@ fn work(
     residual: Option<&ResidualScanner>,
     subjects: Option<&crate::evidence::assessment::SubjectScanner>,
 ) -> Result<Worked> {
+    fault_injection(index);
     let mut findings = vec![Findings::default(); rows.len()];
     let mut cpu = vec![Duration::ZERO; rows.len()];
     let mut batches = decode_chunk(index, chunk, schema)?;
@@ -1052,7 +1065,13 @@ fn coordinate(
                     let tx = done_tx.clone();
                     let schema = &schema;
                     scope.spawn(move |_| {
-                        let _ = tx.send((index, work(index, chunk, schema, rows, residual, subjects)));
+                        // A panic must reach the coordinator as an error: a worker that
+                        // vanished without sending would leave it waiting forever.
+                        let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            work(index, chunk, schema, rows, residual, subjects)
+                        }))
+                        .unwrap_or_else(|_| Err(panicked()));
+                        let _ = tx.send((index, worked));
                     });
                     in_flight += 1;
                     while in_flight >= max_in_flight {
@@ -1073,11 +1092,13 @@ fn coordinate(
 /// Runs `f`, turning a panic into an error (the panic message has already been printed
 /// by the panic hook).
 fn catch_panic(f: impl FnOnce() -> Result<()>) -> Result<()> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Internal(
-            "a stage panicked (this is a bug; please report it); no export was written".into(),
-        ))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panicked()))
+}
+
+fn panicked() -> Error {
+    Error::Internal(
+        "a stage panicked (this is a bug; please report it); no export was written".into(),
+    )
 }
 
 fn hash_file(dir: &std::path::Path, rel: &str, rows: Option<u64>) -> Result<WrittenFile> {
