@@ -634,6 +634,18 @@ fn validate(pipeline: &Path, state_dir: Option<PathBuf>) -> Result<(), Error> {
 }
 
 /// `budget show`: spent and remaining budget per dataset.
+/// A small number in scientific notation with at most six significant digits:
+/// `9.9e-5`, not `9.900000000000001e-5`.
+fn short_e(x: f64) -> String {
+    let s = format!("{x:.5e}");
+    match s.split_once('e') {
+        Some((m, e)) if m.contains('.') => {
+            format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+        }
+        _ => s,
+    }
+}
+
 fn budget_show(ledger: &Path) -> Result<(), Error> {
     let l = datacustoms::dp::ledger::Ledger::open_existing(ledger)?;
     let rows = l.summary()?;
@@ -645,7 +657,14 @@ fn budget_show(ledger: &Path) -> Result<(), Error> {
             .unwrap_or_else(|| "no cap".into())
     };
     for (id, t, caps) in rows {
+        let (described, last) = l.described(&id)?;
         println!("dataset {id}: {} release(s)", t.releases);
+        if let Some(d) = described {
+            println!("  {d}");
+        }
+        if let Some(last) = last {
+            println!("  last release {last}");
+        }
         println!(
             "  epsilon spent {:.6}  remaining {}",
             t.epsilon,
@@ -663,11 +682,17 @@ fn budget_show(ledger: &Path) -> Result<(), Error> {
         );
         if t.rho > 0.0 {
             println!(
-                "  in all: ({:.6}, {:e})-DP, rho converted with delta {:e}",
-                t.as_epsilon, t.as_delta, t.conversion_delta
+                "  in all: ({:.6}, {})-DP, rho converted with delta {}",
+                t.as_epsilon,
+                short_e(t.as_delta),
+                short_e(t.conversion_delta)
             );
         } else {
-            println!("  in all: ({:.6}, {:e})-DP", t.as_epsilon, t.as_delta);
+            println!(
+                "  in all: ({:.6}, {})-DP",
+                t.as_epsilon,
+                short_e(t.as_delta)
+            );
         }
     }
     Ok(())

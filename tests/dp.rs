@@ -208,6 +208,10 @@ fn the_ledger_refuses_past_the_cap_and_replays_a_retried_run() {
     let show = run_in(t.path(), &["budget", "show", "ledger.sqlite"]);
     let text = String::from_utf8_lossy(&show.stdout).to_string();
     assert!(text.contains("dataset events: 2 release(s)"), "{text}");
+    // The ledger says what the dataset is: the pipeline and its inputs.
+    assert!(text.contains("pipeline `"), "{text}");
+    assert!(text.contains("inputs: "), "{text}");
+    assert!(text.contains("last release 20"), "{text}");
     assert!(
         text.contains("epsilon spent 2.000000  remaining 0.500000 of 2.5"),
         "{text}"

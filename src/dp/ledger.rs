@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS caps (
     total_delta REAL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id TEXT PRIMARY KEY,
+    described TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS releases_append_only_update BEFORE UPDATE ON releases
 BEGIN SELECT RAISE(ABORT, 'the DP ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS releases_append_only_delete BEFORE DELETE ON releases
@@ -292,6 +297,45 @@ impl Ledger {
     }
 
     /// Every dataset in the ledger with its totals and caps (`budget show`).
+    /// Records what a dataset id stands for (the pipeline and its inputs), for
+    /// `budget show`; the last run's words replace the earlier ones.
+    pub fn describe(&self, dataset: &str, described: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO datasets (dataset_id, described, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(dataset_id) DO UPDATE SET described = ?2, updated_at = ?3",
+                params![dataset, described, crate::evidence::now_rfc3339()],
+            )
+            .map_err(sql(&self.path))?;
+        Ok(())
+    }
+
+    /// What `describe` recorded for a dataset, and the time of its last release.
+    pub fn described(&self, dataset: &str) -> Result<(Option<String>, Option<String>)> {
+        let described = self
+            .conn
+            .query_row(
+                "SELECT described FROM datasets WHERE dataset_id = ?1",
+                params![dataset],
+                |r| r.get::<_, String>(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(sql(&self.path))?;
+        let last = self
+            .conn
+            .query_row(
+                "SELECT max(created_at) FROM releases WHERE dataset_id = ?1",
+                params![dataset],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .map_err(sql(&self.path))?;
+        Ok((described, last))
+    }
+
     pub fn summary(&self) -> Result<Vec<(String, Totals, Budget)>> {
         let mut st = self
             .conn

@@ -279,6 +279,8 @@ pub struct DpBarrier {
     staging: PathBuf,
     run_id: String,
     inputs_digest: String,
+    /// What the dataset is, in words, for the ledger (`Ledger::describe`).
+    described: String,
     /// The row part's group-hash seed, to hash public keys alike.
     seed: u64,
     /// Unit rows kept in memory (all queries) before they spill.
@@ -597,6 +599,7 @@ pub fn build(
             staging: PathBuf::new(),
             run_id: String::new(),
             inputs_digest: String::new(),
+            described: String::new(),
             seed,
             spill_rows: (cfg.memory_mb.clamp(1, 1 << 30).saturating_mul(1 << 20)
                 / std::mem::size_of::<UnitRow>() as u64) as usize,
@@ -800,6 +803,19 @@ impl BarrierStage for DpBarrier {
         self.staging = ctx.staging.clone();
         self.run_id = ctx.run_id.clone();
         self.inputs_digest = ctx.inputs_digest.clone();
+        let mut files: Vec<&str> = ctx.inputs.iter().map(|(f, _)| f.as_str()).collect();
+        let more = files.len().saturating_sub(3);
+        files.truncate(3);
+        self.described = format!(
+            "pipeline `{}`; inputs: {}{}",
+            ctx.pipeline,
+            files.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
         Ok(())
     }
 
@@ -891,6 +907,7 @@ impl BarrierStage for DpBarrier {
         // a second run on the same ledger waits here, then sees this run's releases.
         ledger.begin()?;
         let recorded = ledger.recorded(&dataset_id, &self.run_id)?;
+        ledger.describe(&dataset_id, &self.described)?;
         // Plan every release, then check the caps, before any noise is drawn.
         let mut planned = Vec::new();
         for q in self.queries.iter() {

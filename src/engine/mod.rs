@@ -117,6 +117,8 @@ pub struct StageContext {
     pub run_id: String,
     /// SHA-256 over the resolved input paths and sizes: the default DP `dataset_id`.
     pub inputs_digest: String,
+    /// The pipeline's `name`, for the DP ledger's description of a dataset.
+    pub pipeline: String,
 }
 
 /// A file a stage wrote into the export, relative to the export root.

@@ -437,6 +437,12 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             .collect(),
         run_id: plan.run_id.clone(),
         inputs_digest: inputs_digest(&plan.inputs),
+        pipeline: plan
+            .source
+            .file
+            .name
+            .clone()
+            .unwrap_or_else(|| plan.source.path.display().to_string()),
     };
     for b in seq.barriers.iter_mut().flatten() {
         b.open(&ctx)?;
