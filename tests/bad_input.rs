@@ -150,6 +150,30 @@ fn a_panicking_stage_fails_the_run_without_quoting_data() {
 }
 
 #[test]
+fn debug_logs_explain_the_run_without_values_from_the_data() {
+    let t = tempfile::tempdir().unwrap();
+    bad_jsonl(t.path());
+    pipeline_with_schema(t.path());
+    let o = bin()
+        .current_dir(t.path())
+        .env("DATACUSTOMS_LOG", "debug")
+        .args(["run", "p.toml"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    for event in [
+        "output lock taken",
+        "staging folder created",
+        "reconciled",
+        "export committed",
+    ] {
+        assert!(err.contains(event), "no `{event}` debug event:\n{err}");
+    }
+    assert!(!err.contains(SECRET), "{err}");
+}
+
+#[test]
 fn missing_input_exits_66() {
     let t = tempfile::tempdir().unwrap();
     pipeline(t.path(), "nope.jsonl", "out", "");

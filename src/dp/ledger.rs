@@ -128,6 +128,7 @@ impl Ledger {
     /// inside it, so two concurrent runs cannot both spend the same remaining budget.
     /// Dropped without `commit`, the connection rolls it back.
     pub fn begin(&self) -> Result<()> {
+        tracing::debug!(ledger = %self.path.display(), "DP ledger: waiting for its write transaction");
         self.conn.busy_timeout(LOCK_WAIT).map_err(sql(&self.path))?;
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
@@ -146,7 +147,9 @@ impl Ledger {
     }
 
     pub fn commit(&self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(sql(&self.path))
+        self.conn.execute_batch("COMMIT").map_err(sql(&self.path))?;
+        tracing::debug!(ledger = %self.path.display(), "DP ledger: releases committed");
+        Ok(())
     }
 
     pub fn open_existing(path: &Path) -> Result<Self> {

@@ -930,6 +930,17 @@ impl BarrierStage for DpBarrier {
                 }
             }
         }
+        for p in &planned {
+            tracing::debug!(
+                query = %p.name,
+                mechanism = %p.mechanism,
+                epsilon = p.epsilon,
+                rho = p.rho,
+                delta = p.delta,
+                replay = recorded.contains_key(&p.name),
+                "DP release planned"
+            );
+        }
         let new_spend: Vec<&Planned> = planned
             .iter()
             .filter(|p| !recorded.contains_key(&p.name))

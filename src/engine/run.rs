@@ -348,6 +348,24 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         threads = plan.threads,
         "run started"
     );
+    for f in &plan.inputs {
+        tracing::debug!(file = %f.display, format = f.format.extension(), bytes = f.bytes, "input");
+    }
+    tracing::debug!(
+        schema = %plan.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", "),
+        source = %plan.schema_source,
+        "schema"
+    );
+    for (i, s) in plan.stages.iter().enumerate() {
+        tracing::debug!(
+            stage = i + 1,
+            kind = s.type_name,
+            row_part = s.row.is_some(),
+            barrier = s.barrier.is_some(),
+            "stage"
+        );
+    }
+    tracing::debug!(output = %plan.output_dir.display(), quarantine = %plan.quarantine_dir.display(), "paths");
 
     let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
     let bar = new_bar(total_bytes, plan.quiet);
@@ -627,7 +645,15 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         for (i, b) in seq.barriers.iter_mut().enumerate() {
             if let Some(b) = b {
                 tracing::info!(stage = i + 1, "finishing stage {}", i + 1);
-                stage_files.extend(b.finish(&mut seq.findings[i])?);
+                let started = std::time::Instant::now();
+                let files = b.finish(&mut seq.findings[i])?;
+                tracing::debug!(
+                    stage = i + 1,
+                    files = files.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "stage finished"
+                );
+                stage_files.extend(files);
             }
         }
     }
@@ -669,6 +695,14 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         if let Some(u) = &read.unreadable {
             warnings.push(format!("{}: {u}", input.display));
         }
+        tracing::debug!(
+            file = %input.display,
+            rows_in = acc.counts.rows_in,
+            out = acc.counts.out,
+            duplicates = acc.counts.duplicates,
+            quarantined = acc.counts.quarantined,
+            "reconciled"
+        );
         total.add(&acc.counts);
         files.push(FileRows {
             path: input.display.clone(),
@@ -1049,6 +1083,7 @@ fn coordinate(
                 ReaderEvent::Opened(_) | ReaderEvent::Done(_) if seq.observing.is_some() => {}
                 ReaderEvent::Opened(f) => {
                     let input = &seq.plan.inputs[f as usize];
+                    tracing::debug!(file = %input.display, "reading");
                     audit.event(
                         "input_opened",
                         json!({ "file": input.display, "format": input.format.extension(), "bytes": input.bytes }),

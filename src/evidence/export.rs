@@ -67,7 +67,10 @@ fn lock(target: &Path, wait: Option<std::time::Duration>) -> Result<std::fs::Fil
     let mut told = false;
     loop {
         match f.try_lock() {
-            Ok(()) => return Ok(f),
+            Ok(()) => {
+                tracing::debug!(lock = %path.display(), waited_ms = started.elapsed().as_millis() as u64, "output lock taken");
+                return Ok(f);
+            }
             Err(std::fs::TryLockError::WouldBlock) => {
                 if let Some(w) = wait.filter(|w| started.elapsed() < *w) {
                     if !told {
@@ -143,6 +146,7 @@ impl ExportDir {
         remove_leftovers(target, parent)?;
         let staging = sibling(target, "staging", run_id)?;
         std::fs::create_dir_all(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
+        tracing::debug!(staging = %staging.display(), "staging folder created");
         live().push(staging.clone());
         Ok(ExportDir {
             target: target.to_path_buf(),
@@ -165,6 +169,7 @@ impl ExportDir {
         }
         std::fs::rename(&self.staging, &self.target)
             .map_err(|e| Error::io("cannot move into place", &self.target, e))?;
+        tracing::debug!(target = %self.target.display(), "export committed (staging folder renamed)");
         self.committed = true;
         live.retain(|p| *p != self.staging);
         drop(live);

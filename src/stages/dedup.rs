@@ -1306,6 +1306,7 @@ impl BarrierStage for DedupIndex {
             *histogram.entry(bucket).or_default() += 1;
         }
         f.add_total("clusters", self.cluster_sizes.len() as u64);
+        tracing::debug!(clusters = self.cluster_sizes.len(), histogram = ?histogram, "dedup: clusters closed");
         f.set_info("mode", p.mode);
         f.set_info("keep", self.keep);
         f.set_info(
