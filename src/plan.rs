@@ -144,6 +144,21 @@ impl Plan {
                 };
                 (schema, "parquet".to_string())
             }
+            Format::Csv => match file.input.schema.as_ref().map(|s| (s.get_ref(), s.span())) {
+                Some((v @ toml::Value::Array(_), span)) => {
+                    (declared_schema(v, &source.at(span))?, "declared".to_string())
+                }
+                None => (csv_header_schema(&inputs)?, "csv header (every column a string)".to_string()),
+                Some((toml::Value::String(m), _)) if m == "sample" || m == "scan" => {
+                    (csv_header_schema(&inputs)?, "csv header (every column a string)".to_string())
+                }
+                Some((_, span)) => {
+                    return Err(Error::Config(format!(
+                        "{}: `schema` for CSV input is a list of {{ name = ..., type = ... }} (typed columns), or left out (every column a string)",
+                        source.at(span)
+                    )))
+                }
+            },
             Format::Jsonl => {
                 let spec = file.input.schema.as_ref();
                 match spec.map(|s| (s.get_ref(), s.span())) {
@@ -392,7 +407,18 @@ impl Plan {
             stages,
             output_schema: current,
             sink: SinkOptions {
-                format: file.output.format.unwrap_or(input_format),
+                format: match file.output.format {
+                    Some(Format::Csv) => {
+                        return Err(Error::Config(
+                            "[output] format = \"csv\": exports are written as jsonl or parquet"
+                                .into(),
+                        ))
+                    }
+                    Some(f) => f,
+                    // A table in, a table out.
+                    None if input_format == Format::Csv => Format::Parquet,
+                    None => input_format,
+                },
                 max_file_bytes: file.output.max_file_bytes.0.max(1),
                 row_group_rows: file.output.row_group_rows,
                 compression: file.output.compression,
@@ -432,6 +458,22 @@ pub(crate) fn infer(
         inf.finish()
     };
     Ok((schema, format!("{mode} ({records} records)")))
+}
+
+/// The schema of CSV input without a declared one: the first file's header, every
+/// column a nullable string.
+pub(crate) fn csv_header_schema(inputs: &[InputFile]) -> Result<SchemaRef> {
+    let Some(input) = inputs.first() else {
+        return Ok(std::sync::Arc::new(Schema::empty()));
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let (reader, _) = crate::io::source::open_jsonl(input, &bar)?;
+    let records =
+        crate::io::csv::Records::new(reader, crate::io::csv::delimiter(&input.path), None)
+            .map_err(|e| Error::Data(format!("{}: {e}", input.display)))?;
+    Ok(std::sync::Arc::new(crate::io::csv::header_schema(
+        records.names(),
+    )))
 }
 
 /// Run ids become file names: keep them to a safe alphabet.
@@ -669,6 +711,29 @@ fn read_sample(
                 chunk.push(&line, i as u64 + 1);
                 if chunk.len() == rows {
                     break;
+                }
+            }
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(crate::io::jsonl::decode(&chunk, schema)?.data))
+        }
+        Format::Csv => {
+            let bar = indicatif::ProgressBar::hidden();
+            let (reader, _) = crate::io::source::open_jsonl(input, &bar)?;
+            let records = crate::io::csv::Records::new(
+                reader,
+                crate::io::csv::delimiter(&input.path),
+                Some(schema),
+            )
+            .map_err(|e| Error::Data(format!("{}: {e}", input.display)))?;
+            let mut chunk = crate::io::jsonl::LinesChunk::new(0);
+            for item in records {
+                if let Ok(crate::io::csv::Item::Record { line, json }) = item {
+                    chunk.push(&json, line);
+                    if chunk.len() == rows {
+                        break;
+                    }
                 }
             }
             if chunk.is_empty() {

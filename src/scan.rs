@@ -198,6 +198,10 @@ pub fn scan(opts: &ScanOptions) -> Result<ScanReport> {
             (s, "parquet".to_string())
         }
         Format::Jsonl => crate::plan::infer(&inputs, Some(1000), "sample", &mut warnings)?,
+        Format::Csv => (
+            crate::plan::csv_header_schema(&inputs)?,
+            "csv header".to_string(),
+        ),
     };
     for (field, cat) in &opts.declared {
         if !SENSITIVE_CATEGORIES.contains(&cat.as_str()) {

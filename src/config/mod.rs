@@ -97,6 +97,8 @@ impl MaxQuarantined {
 pub enum Format {
     Jsonl,
     Parquet,
+    /// CSV, or TSV by the file name (`.tsv`): input only.
+    Csv,
 }
 
 impl Format {
@@ -104,6 +106,7 @@ impl Format {
         match self {
             Format::Jsonl => "jsonl",
             Format::Parquet => "parquet",
+            Format::Csv => "csv",
         }
     }
 }

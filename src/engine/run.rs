@@ -433,7 +433,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
                     a.min_k,
                 )
                 .map(|t| match plan.sink.format {
-                    crate::config::Format::Jsonl => t.for_jsonl(),
+                    crate::config::Format::Jsonl | crate::config::Format::Csv => t.for_jsonl(),
                     crate::config::Format::Parquet => t,
                 })
                 .map_err(Error::Config)?,

@@ -118,7 +118,8 @@ impl DataSink {
         let f = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
         let part = match self.opts.format {
-            Format::Jsonl => Part::Jsonl(w),
+            // The plan refuses a CSV output; JSONL is the text format written.
+            Format::Jsonl | Format::Csv => Part::Jsonl(w),
             Format::Parquet => {
                 let compression = match self.opts.compression {
                     Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3)?),

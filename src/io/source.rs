@@ -62,6 +62,8 @@ pub fn classify(path: &Path) -> Option<(Format, Codec)> {
         Some((Format::Jsonl, codec))
     } else if codec == Codec::None && (stem.ends_with(".parquet") || stem.ends_with(".pq")) {
         Some((Format::Parquet, Codec::None))
+    } else if stem.ends_with(".csv") || stem.ends_with(".tsv") || stem.ends_with(".tab") {
+        Some((Format::Csv, codec))
     } else {
         None
     }
@@ -81,11 +83,9 @@ fn is_metadata(name: &str) -> bool {
 /// Data files this tool does not read, found in a folder walk: an error that says how to
 /// convert them, rather than a run that silently reads only the rest.
 fn is_unread_data(name: &str) -> bool {
-    [
-        ".arrow", ".feather", ".ipc", ".csv", ".tsv", ".avro", ".orc",
-    ]
-    .iter()
-    .any(|ext| name.to_ascii_lowercase().ends_with(ext))
+    [".arrow", ".feather", ".ipc", ".avro", ".orc"]
+        .iter()
+        .any(|ext| name.to_ascii_lowercase().ends_with(ext))
 }
 
 /// Expands files, directories (recursively, hidden entries skipped) and globs into a
@@ -300,6 +300,7 @@ pub fn read_inputs(
         let res = match input.format {
             Format::Jsonl => read_jsonl(input, file, cfg, tx, &mut seq, progress),
             Format::Parquet => read_parquet(input, file, cfg, tx, &mut seq, progress),
+            Format::Csv => read_csv(input, file, cfg, tx, &mut seq, progress),
         };
         match res {
             Ok(Some(done)) => {
@@ -376,6 +377,78 @@ pub fn open_jsonl<'p>(
         )),
     };
     Ok((reader, state))
+}
+
+/// Reads a CSV or TSV file as JSON object lines (see `io::csv`), quarantining records
+/// that are not one record's worth of fields.
+fn read_csv(
+    input: &InputFile,
+    file: u32,
+    cfg: &ReaderConfig,
+    tx: &SyncSender<ReaderEvent>,
+    seq: &mut u64,
+    progress: &ProgressBar,
+) -> Result<Option<FileRead>> {
+    let (reader, state) = open_jsonl(input, progress)?;
+    let records = super::csv::Records::new(
+        reader,
+        super::csv::delimiter(&input.path),
+        Some(&cfg.schema),
+    )
+    .map_err(|e| Error::Data(format!("{}: {e}", input.display)))?;
+    let mut done = FileRead {
+        file,
+        ..Default::default()
+    };
+    let mut chunk = LinesChunk::new(file);
+    for item in records {
+        match item {
+            Ok(super::csv::Item::Record { line, json }) => {
+                chunk.push(&json, line);
+                done.rows += 1;
+            }
+            Ok(super::csv::Item::Bad {
+                line,
+                reason,
+                detail,
+                raw,
+            }) => {
+                done.rows += 1;
+                let rej = Rejection {
+                    file,
+                    location: Location::Line(line),
+                    rows: 1,
+                    reason,
+                    detail,
+                    sha256: hex::encode(Sha256::digest(&raw)),
+                    raw: Some(raw),
+                };
+                let full = std::mem::replace(&mut chunk, LinesChunk::new(file));
+                if (!full.is_empty() && !send_chunk(tx, seq, progress, Chunk::Lines(full)))
+                    || !send_chunk(tx, seq, progress, Chunk::Rejected(rej))
+                {
+                    return Ok(None);
+                }
+            }
+            Err(e) => {
+                done.unreadable = Some(format!("reading stopped after {} records: {e}", done.rows));
+                break;
+            }
+        }
+        if chunk.len() >= cfg.batch_rows || chunk.buf.len() >= cfg.chunk_bytes {
+            let full = std::mem::replace(&mut chunk, LinesChunk::new(file));
+            if !send_chunk(tx, seq, progress, Chunk::Lines(full)) {
+                return Ok(None);
+            }
+        }
+    }
+    if !chunk.is_empty() && !send_chunk(tx, seq, progress, Chunk::Lines(chunk)) {
+        return Ok(None);
+    }
+    let st = state.borrow();
+    done.bytes = st.bytes;
+    done.sha256 = st.digest();
+    Ok(Some(done))
 }
 
 fn is_blank(line: &[u8]) -> bool {

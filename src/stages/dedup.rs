@@ -929,7 +929,7 @@ impl DedupIndex {
     fn location(&self, file: u32, line: u64, id: Option<&str>) -> String {
         let (name, format) = &self.inputs[file as usize];
         let unit = match format {
-            Format::Jsonl => "line",
+            Format::Jsonl | Format::Csv => "line",
             Format::Parquet => "row",
         };
         let name = serde_json::to_string(name).expect("a string");
