@@ -181,6 +181,9 @@ enum Command {
     },
     /// Print the man page (roff): `datacustoms man > /usr/local/share/man/man1/datacustoms.1`.
     Man,
+    /// Print the JSON Schema of the pipeline file (TOML read as JSON), for editors and
+    /// CI checks; `pipeline.schema.json` in the repository is this output.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -439,6 +442,10 @@ fn execute(cli: Cli) -> Result<(), Error> {
                     std::io::ErrorKind::BrokenPipe => Ok(()),
                     _ => Err(Error::io("cannot write the man page", Path::new("-"), e)),
                 })
+        }
+        Command::Schema => {
+            println!("{}", datacustoms::config::pipeline_json_schema());
+            Ok(())
         }
         Command::Keys { action } => keys_command(action, cli.quiet, cli.state_dir.as_deref()),
         Command::Vault {

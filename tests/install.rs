@@ -1,5 +1,5 @@
 //! What installing the tool gives besides the binary: shell completions and a man page
-//! generated from the CLI definition.
+//! generated from the CLI definition, and the pipeline file's JSON Schema.
 
 mod common;
 
@@ -32,4 +32,37 @@ fn completions_and_man_page_come_from_the_cli_definition() {
         page.contains(".TH datacustoms 1") && page.contains("state\\-dir"),
         "{page}"
     );
+}
+
+#[test]
+fn the_committed_pipeline_schema_is_what_the_binary_generates() {
+    let o = bin().arg("schema").output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let generated = String::from_utf8(o.stdout).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.schema.json"))
+            .unwrap();
+    assert_eq!(
+        generated.trim_end(),
+        committed.trim_end(),
+        "pipeline.schema.json is stale: run `datacustoms schema > pipeline.schema.json`"
+    );
+    let v: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(v["additionalProperties"], false);
+    for key in ["input", "output", "stages", "gate", "keys", "assessment"] {
+        assert!(v["properties"][key].is_object(), "no `{key}` in the schema");
+    }
+    // Every stage type is there.
+    let text = generated.as_str();
+    for t in [
+        "normalize",
+        "dedup",
+        "deidentify",
+        "pseudonymize",
+        "encrypt",
+        "project",
+        "dp_release",
+    ] {
+        assert!(text.contains(&format!("\"{t}\"")), "no stage type {t}");
+    }
 }

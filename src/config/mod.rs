@@ -30,7 +30,7 @@ pub struct PipelineSource {
     pub file: PipelineFile,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineFile {
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct PipelineFile {
 
 /// `[gate]`: conditions under which the export is refused (exit 80, no manifest, no
 /// shippable data).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
     /// Residual PII hits allowed in the export (the re-scan after every stage).
@@ -74,7 +74,7 @@ pub struct GateConfig {
 
 /// `[gate] max_quarantined`: an integer is a number of rows, a float a share of the rows
 /// read (0 to 1).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum MaxQuarantined {
     Rows(u64),
@@ -92,7 +92,9 @@ impl MaxQuarantined {
 }
 
 /// Input formats. Inferred from the file extension when not given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Jsonl,
@@ -111,7 +113,7 @@ impl Format {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputConfig {
     /// A file, a directory or a glob; or a list of them.
@@ -120,6 +122,7 @@ pub struct InputConfig {
     pub format: Option<Format>,
     /// "sample" (default), "scan", or a declared list of `{ name, type }` fields.
     #[serde(default)]
+    #[schemars(schema_with = "input_schema_schema")]
     pub schema: Option<Spanned<toml::Value>>,
     /// How many non-blank lines `schema = "sample"` reads to infer the schema.
     #[serde(default = "default_sample_lines")]
@@ -129,7 +132,7 @@ pub struct InputConfig {
     pub batch_rows: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -190,7 +193,7 @@ fn default_batch_rows() -> usize {
     8192
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     pub path: String,
@@ -221,7 +224,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]
@@ -235,6 +238,53 @@ fn default_max_file_bytes() -> ByteSize {
 }
 fn default_row_group_rows() -> usize {
     65_536
+}
+
+/// The JSON Schema of the pipeline file, pretty-printed (`datacustoms schema`).
+pub fn pipeline_json_schema() -> String {
+    let mut schema = schemars::schema_for!(PipelineFile);
+    schema.insert("title".into(), "datacustoms pipeline file".into());
+    schema.insert(
+        "description".into(),
+        "A datacustoms pipeline (TOML). Generated from the types that read it: `datacustoms schema`.".into(),
+    );
+    serde_json::to_string_pretty(&schema).expect("a schema serializes")
+}
+
+/// The JSON Schema of `[input] schema`: "sample", "scan", or a list of fields.
+fn input_schema_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "\"sample\" (infer from the first sample_lines records), \"scan\" (read every record), or the fields declared: [{ name, type }], type one of string, int64, float64, bool, timestamp, … or list<…>/struct",
+        "oneOf": [
+            { "type": "string", "enum": ["sample", "scan"] },
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "type"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "type": {}
+                    }
+                }
+            }
+        ]
+    })
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "bytes: an integer, or a string such as \"256MiB\", \"1GB\", \"64k\"",
+            "oneOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*([kKmMgGtT]([iI]?[bB])?|[bB])?\\s*$" }
+            ]
+        })
+    }
 }
 
 /// A size in bytes, written as an integer or as a string such as "256MiB", "1GB", "64k".
@@ -279,7 +329,7 @@ pub fn parse_byte_size(s: &str) -> Option<u64> {
 }
 
 /// One `[[stages]]` entry. Adding a stage adds a variant here and a module in `stages/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StageConfig {
     Normalize(NormalizeConfig),

@@ -18,7 +18,7 @@ use super::vault::{VaultEntry, VaultStats, VaultWriter};
 use crate::error::Result;
 
 /// `[keys]` in a pipeline file.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     /// `file:PATH` (default `.datacustoms/keyring.json`, created on first use),

@@ -188,7 +188,7 @@ impl DetectConfig {
 }
 
 /// A checksum a user recognizer can require of its match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Validator {
     Luhn,

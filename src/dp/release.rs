@@ -34,7 +34,7 @@ use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
 use crate::error::{Error, Result};
 use crate::io::schema::key_text;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DpReleaseConfig {
     /// The column identifying a person; without it each record is its own unit.
@@ -61,7 +61,7 @@ fn default_memory_mb() -> u64 {
 }
 
 /// Caps over all releases recorded for the dataset.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     #[serde(default)]
@@ -72,7 +72,7 @@ pub struct Budget {
     pub total_delta: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregate {
     Count,
@@ -81,7 +81,7 @@ pub enum Aggregate {
     Histogram,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryConfig {
     pub name: String,
@@ -98,6 +98,7 @@ pub struct QueryConfig {
     pub group_by: Vec<String>,
     /// Public group keys: strings for one `group_by` column, lists for several.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub keys: Option<Vec<toml::Value>>,
     /// Public group keys from a file: one per line, columns separated by tabs.
     #[serde(default)]

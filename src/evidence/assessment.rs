@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::stages::fields::{for_each_string, string_paths, StringPath};
 
 /// `[assessment]` in a pipeline file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssessmentConfig {
     /// Columns whose values identify a data subject (e.g. `user_id`).
@@ -146,7 +146,7 @@ fn default_exporter() -> String {
     "default".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declares {
     /// Critical information infrastructure operator.

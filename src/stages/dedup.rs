@@ -42,7 +42,7 @@ use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
 /// The audit file of what matched what, at the export root.
 pub const CLUSTERS_FILE: &str = "dedup_clusters.jsonl";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupConfig {
     /// String fields whose joined text is compared; all string fields if omitted.
@@ -97,7 +97,9 @@ pub struct DedupConfig {
     pub max_candidates: usize,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Exact,
@@ -105,7 +107,9 @@ pub enum Mode {
     Near,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     #[default]
@@ -113,7 +117,9 @@ pub enum Scope {
     Paragraph,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Shingle {
     #[default]
@@ -121,7 +127,9 @@ pub enum Shingle {
     Word,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Keep {
     /// The first occurrence in input order; one pass.

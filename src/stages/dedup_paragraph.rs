@@ -21,7 +21,9 @@ use crate::error::Result;
 use crate::stages::fields::{for_each_string, map_strings, StringPath};
 
 /// What a paragraph is.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
     /// Every line (text between line breaks) is a unit.

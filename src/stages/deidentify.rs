@@ -31,7 +31,7 @@ use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings_rows, resolve, resolve_fields, StringPath};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeidentifyConfig {
     /// String fields to de-identify; all string fields if omitted.
@@ -78,7 +78,7 @@ pub struct DeidentifyConfig {
 }
 
 /// `min_score`: one threshold, or thresholds per type.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum MinScore {
     All(f32),
@@ -126,6 +126,19 @@ impl MinScore {
 pub enum ColumnRule {
     Auto,
     Action(Action),
+}
+
+impl schemars::JsonSchema for ColumnRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ColumnRule".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "auto (the action of the column's dominant entity type) or an action",
+            "type": "string",
+            "enum": ["auto", "tag", "indexed", "redact", "mask", "token", "encrypt"]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for ColumnRule {
@@ -200,7 +213,7 @@ fn dominant_type(detector: &Detector, values: &[String]) -> Option<(EntityType, 
 }
 
 /// `[[stages.recognizers]]`: a regex, an optional checksum, optional context words.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecognizerConfig {
     /// The type name reported and used in `actions` (upper case, e.g. EMPLOYEE_ID).
@@ -298,7 +311,9 @@ fn default_min_score() -> f32 {
     0.5
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `<PHONE>`

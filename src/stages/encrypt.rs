@@ -21,7 +21,7 @@ use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptConfig {
     /// Top-level columns to encrypt, of any scalar type.

@@ -21,7 +21,7 @@ use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings, resolve_fields, StringPath};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NormalizeConfig {
     /// String fields to normalize (`text`, `messages.content`); all string fields if omitted.
@@ -46,7 +46,7 @@ pub struct NormalizeConfig {
     pub collapse_whitespace: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Punctuation {
     #[default]

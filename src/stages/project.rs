@@ -15,7 +15,7 @@ use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
     /// Columns to keep (in input order); the rest are dropped.

@@ -26,7 +26,7 @@ use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings, resolve, StringPath};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PseudonymizeConfig {
     /// Columns (or nested string paths such as `meta.author`) to replace with tokens.
