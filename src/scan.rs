@@ -343,7 +343,7 @@ fn scan_event(
         ReaderEvent::Chunk(i, Chunk::Arrow { batch, .. }, _) => (i, batch),
         ReaderEvent::Chunk(i, Chunk::RowGroup(job), _) => {
             let (parts, rejection) = job.decode();
-            p.quarantined += rejection.is_some() as u64;
+            p.quarantined += rejection.len() as u64;
             let batches: Vec<_> = parts.into_iter().map(|(_, b)| b).collect();
             let data = match batches.first() {
                 Some(b) => arrow::compute::concat_batches(&b.schema(), &batches).map_err(|e| {

@@ -221,6 +221,66 @@ fn corrupt_row_group_is_quarantined_with_its_rows() {
         .exists());
 }
 
+/// One corrupt page in the middle of a row group loses about that page's rows, not the
+/// group's: decoding resumes after it through the page index.
+#[test]
+fn a_corrupt_page_loses_its_rows_not_its_row_group() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("in.parquet");
+    let n = 2000;
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(n))
+            .set_data_page_row_count_limit(100)
+            .set_write_batch_size(100)
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_dictionary_enabled(false)
+            .build();
+        let b = sample_batch(0, n);
+        let mut w = ArrowWriter::try_new(f, b.schema(), Some(props)).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+    }
+    // Garble the compressed bytes of one page of the name column, in the middle.
+    let meta = {
+        let f = std::fs::File::open(&path).unwrap();
+        let opts = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+        ParquetRecordBatchReaderBuilder::try_new_with_options(f, opts)
+            .unwrap()
+            .metadata()
+            .clone()
+    };
+    let index = meta.page_index_for_row_group(0);
+    let pages = index.offset_index(1).unwrap().page_locations().clone();
+    assert!(pages.len() >= 10, "{} pages", pages.len());
+    let bad = &pages[pages.len() / 2];
+    let (first_bad, next) = (
+        bad.first_row_index as u64,
+        pages[pages.len() / 2 + 1].first_row_index as u64,
+    );
+    let end = (bad.offset + bad.compressed_page_size as i64) as usize;
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[end - 32..end] {
+        *b = 0xFF;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    pipeline(t.path(), "in.parquet", "out", "");
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let q = read_lines(&t.path().join("out/quarantine.jsonl"));
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["reason"], "corrupt_row_group");
+    let lost = q[0]["rows"].as_u64().unwrap();
+    // The lost range covers the bad page and stays small next to the group.
+    assert!(q[0]["row"].as_u64().unwrap() <= first_bad + 1, "{q:?}");
+    assert!(q[0]["last_row"].as_u64().unwrap() >= next, "{q:?}");
+    assert!(lost < (n as u64) / 4, "{lost} rows lost of {n}: {q:?}");
+    let r = read_json(&t.path().join("out/report.json"));
+    assert_eq!(r["rows"]["in"], n);
+    assert_eq!(r["rows"]["out"].as_u64().unwrap() + lost, n as u64);
+}
+
 #[test]
 fn a_file_with_other_columns_is_quarantined_whole() {
     let t = tempfile::tempdir().unwrap();

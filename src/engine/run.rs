@@ -108,12 +108,12 @@ fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batc
                     new_batch(index, file, data, origins)
                 })
                 .collect();
-            if let Some(r) = rejection {
+            if !rejection.is_empty() {
                 match out.last_mut() {
-                    Some(b) => b.rejections.push(r),
+                    Some(b) => b.rejections.extend(rejection),
                     None => {
                         let mut b = new_batch(index, file, empty_batch(schema), Vec::new());
-                        b.rejections.push(r);
+                        b.rejections.extend(rejection);
                         out.push(b);
                     }
                 }

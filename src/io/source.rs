@@ -784,7 +784,7 @@ fn send_row_groups(
         if !sent_all {
             return Ok(ParquetEnd::Stopped);
         }
-        if let Some(rej) = rejection {
+        for rej in rejection {
             if !send_chunk(tx, seq, progress, Chunk::Rejected(rej)) {
                 return Ok(ParquetEnd::Stopped);
             }
@@ -814,9 +814,10 @@ pub struct RowGroupJob {
 
 impl RowGroupJob {
     /// Decodes the group into batches of at most `batch_rows` rows, each with the 1-based
-    /// row number of its first row. Rows that cannot be decoded (from the first failure to
-    /// the end of the group) come back as one rejection carrying the group's raw bytes.
-    pub fn decode(self) -> (Vec<(u64, RecordBatch)>, Option<Rejection>) {
+    /// row number of its first row. Rows that cannot be decoded come back as rejections
+    /// carrying the group's raw bytes: one per run of rows lost, since decoding resumes
+    /// after a corrupt page (see `decode_each`).
+    pub fn decode(self) -> (Vec<(u64, RecordBatch)>, Vec<Rejection>) {
         let mut out = Vec::new();
         let rej = self.decode_each(|first_row, batch| {
             out.push((first_row, batch));
@@ -825,67 +826,145 @@ impl RowGroupJob {
         (out, rej)
     }
 
+    /// A reader of the group's rows from `from` (0-based within the group) to its end,
+    /// in batches of `batch` rows.
+    fn reader_from(
+        &self,
+        meta: &ArrowReaderMetadata,
+        from: u64,
+        batch: usize,
+    ) -> std::result::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, String> {
+        use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+        let f = File::open(&self.path).map_err(|e| format!("cannot reopen: {e}"))?;
+        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
+            .with_row_groups(vec![self.group])
+            .with_batch_size(batch);
+        if from > 0 {
+            b = b.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(from as usize),
+                RowSelector::select((self.rows - from) as usize),
+            ]));
+        }
+        match &self.projection {
+            Some(mask) => b.with_projection(mask.clone()).build(),
+            None => b.build(),
+        }
+        .map_err(|e| e.to_string())
+    }
+
     /// As `decode`, handing each batch to `emit` as it is decoded; stops early (with no
     /// rejection) when `emit` returns false.
-    fn decode_each(&self, mut emit: impl FnMut(u64, RecordBatch) -> bool) -> Option<Rejection> {
-        let mut emitted = 0u64;
-        let reader = File::open(&self.path)
-            .map_err(|e| format!("cannot reopen: {e}"))
-            .and_then(|f| {
-                let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, self.meta.clone())
-                    .with_row_groups(vec![self.group])
-                    .with_batch_size(self.batch_rows);
-                match &self.projection {
-                    Some(mask) => b.with_projection(mask.clone()).build(),
-                    None => b.build(),
-                }
-                .map_err(|e| e.to_string())
-            });
-        let mut failure: Option<String> = None;
-        match reader {
-            Err(e) => failure = Some(e),
-            Ok(reader) => {
-                for batch in reader {
-                    match batch {
-                        Ok(b) => {
-                            let n = b.num_rows() as u64;
-                            if !emit(self.first_row + emitted, b) {
-                                return None;
+    ///
+    /// A corrupt page stops a Parquet reader for the rest of its row group. The rows
+    /// around it are not lost with it: after a failure the group is read again in small
+    /// batches (a 64th of the group) from the failed batch, and decoding restarts
+    /// further on with a row selection that skips ahead, at steps that double, until a
+    /// restart decodes. Skipping over the corrupt page without reading it needs the
+    /// file's page index (written by default by Arrow, parquet-mr and Spark; pyarrow
+    /// writes it with `write_page_index=True`); without one the rest of the group is
+    /// rejected. Only the rows between a failure and the next good restart are
+    /// rejected, as one range each.
+    fn decode_each(&self, mut emit: impl FnMut(u64, RecordBatch) -> bool) -> Vec<Rejection> {
+        let mut rejections = Vec::new();
+        let fine = (self.rows as usize / 64).clamp(1, self.batch_rows.max(1));
+        let mut meta = self.meta.clone();
+        let mut batch = self.batch_rows;
+        // Rows of the group accounted for (emitted or rejected), in order.
+        let mut pos = 0u64;
+        let mut lost: Option<(u64, String)> = None; // (first lost row, first error)
+        let mut step = fine as u64;
+        while pos < self.rows {
+            let mut decoded = 0u64;
+            let failure = match self.reader_from(&meta, pos, batch) {
+                Err(e) => Some(e),
+                Ok(reader) => {
+                    let mut failure = None;
+                    for b in reader {
+                        match b {
+                            Ok(b) => {
+                                let n = b.num_rows() as u64;
+                                if !emit(self.first_row + pos + decoded, b) {
+                                    return Vec::new();
+                                }
+                                decoded += n;
                             }
-                            emitted += n;
-                        }
-                        Err(e) => {
-                            failure = Some(e.to_string());
-                            break;
+                            Err(e) => {
+                                failure = Some(e.to_string());
+                                break;
+                            }
                         }
                     }
+                    failure
                 }
+            };
+            if decoded > 0 {
+                // A restart that decodes ends the lost range before it.
+                if let Some((from, err)) = lost.take() {
+                    rejections.push(self.lost(from, pos, &err));
+                }
+                step = fine as u64;
             }
+            pos += decoded;
+            let Some(err) = failure else {
+                if pos < self.rows {
+                    let err = format!("yielded {pos} of {} rows", self.rows);
+                    let from = lost.take().map_or(pos, |(f, _)| f);
+                    rejections.push(self.lost(from, self.rows, &err));
+                }
+                return rejections;
+            };
+            if batch != fine {
+                // First failure: find it again in small batches, with the page index
+                // so that restarts can skip the corrupt page unread.
+                batch = fine;
+                if let Ok(m) = File::open(&self.path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|f| {
+                        ArrowReaderMetadata::load(
+                            &f,
+                            ArrowReaderOptions::new().with_page_index_policy(
+                                parquet::file::metadata::PageIndexPolicy::Optional,
+                            ),
+                        )
+                        .map_err(|e| e.to_string())
+                    })
+                {
+                    meta = m;
+                }
+                continue;
+            }
+            if lost.is_none() {
+                lost = Some((pos, err));
+            }
+            pos = (pos + step).min(self.rows);
+            step = step.saturating_mul(2);
         }
-        if failure.is_none() && emitted != self.rows {
-            failure = Some(format!(
-                "row group {} yielded {emitted} of {} rows",
-                self.group, self.rows
-            ));
+        if let Some((from, err)) = lost {
+            rejections.push(self.lost(from, self.rows, &err));
         }
-        let err = failure?;
+        rejections
+    }
+
+    /// The rejection of the group's rows `from..to` (0-based within the group).
+    fn lost(&self, from: u64, to: u64, err: &str) -> Rejection {
         let rg = self.meta.metadata().row_group(self.group);
         let raw = row_group_bytes(&self.path, rg).unwrap_or_default();
-        Some(Rejection::new(
+        Rejection::new(
             self.file,
-            if self.rows > emitted {
-                Location::Rows {
-                    first: self.first_row + emitted,
-                    last: self.first_row + self.rows - 1,
-                }
-            } else {
-                Location::File
+            Location::Rows {
+                first: self.first_row + from,
+                last: self.first_row + to - 1,
             },
-            self.rows.saturating_sub(emitted),
+            to - from,
             "corrupt_row_group",
-            format!("row group {}: {err}", self.group),
+            format!(
+                "row group {}, rows {}-{} of it: {err}",
+                self.group,
+                from + 1,
+                to
+            ),
             raw,
-        ))
+        )
     }
 }
 
@@ -1025,7 +1104,7 @@ mod tests {
                     ReaderEvent::Chunk(_, Chunk::RowGroup(job), _) => {
                         jobs += 1;
                         let (parts, rej) = job.decode();
-                        assert!(rej.is_none());
+                        assert!(rej.is_empty());
                         rows.extend(parts);
                     }
                     ReaderEvent::Chunk(..) => panic!("unexpected chunk"),
