@@ -36,10 +36,10 @@ use unicode_normalization::UnicodeNormalization;
 ///
 /// These are regression floors a little under what the recognizers reach today (see the
 /// README's table), not the targets: issue 13 asks for PERSON and ADDRESS ≥ 0.95 and every
-/// other type ≥ 0.99, which PERSON and BANK_CARD do not reach yet.
+/// other type ≥ 0.99, which English PERSON and BANK_CARD do not reach yet.
 /// Raise a floor whenever the recognizers improve; never lower one to make a change pass.
 const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
-    ("PERSON", "zh", 0.93),
+    ("PERSON", "zh", 0.95),
     ("PERSON", "en", 0.91),
     ("ADDRESS", "zh", 0.98),
     ("ADDRESS", "en", 0.98),

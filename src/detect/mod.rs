@@ -972,6 +972,10 @@ mod tests {
             ["Ann Lee", "Bradley", "Tom Hicks"]
         );
         assert_eq!(person("Agent: Thank you, Karima."), ["Karima"]);
+        assert_eq!(
+            person("通知：请王伟、双卫两位同事于4月7号前到人事部。"),
+            ["王伟", "双卫"]
+        );
         assert_eq!(person("Tiny and I are driving up on Friday."), ["Tiny"]);
         assert_eq!(
             person("Harrington opened the scoring before Jenkins equalised."),

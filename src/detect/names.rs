@@ -62,6 +62,12 @@ impl Names {
     }
 
     pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+        let first = out.len();
+        self.scan_all(text, has, out);
+        coordinated_names(text, &mut out[first..]);
+    }
+
+    fn scan_all(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
         let lex = lexicon();
         if text.contains('\n') {
             scan_table(text, out);
@@ -70,7 +76,13 @@ impl Names {
             scan_en(lex, text, out);
         }
         if !text.is_ascii() {
-            scan_zh(lex, text, self.floor, out);
+            // Weaker candidates count in a list with a name (`coordinated_names`).
+            let floor = if text.contains(['、', '和', '与', '及']) {
+                self.floor.min(S_LISTED_WITH_A_NAME - 0.15)
+            } else {
+                self.floor
+            };
+            scan_zh(lex, text, floor, out);
             scan_zh_slots(lex, &self.labels, &self.titles, text, out);
         }
     }
@@ -1388,9 +1400,7 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
 }
 
 fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
-    let first = out.len();
     scan_en_runs(lex, text, out);
-    coordinated_names(text, &mut out[first..]);
 }
 
 /// The score a weak name candidate takes when it is listed with a name
@@ -1398,7 +1408,8 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
 const S_LISTED_WITH_A_NAME: f32 = 0.55;
 
 /// Raises weak single-word name candidates that stand in a list with a name: separated
-/// from one by `, `, ` and `, ` & ` or ` or ` only. Names are listed with names.
+/// from one by `, `, ` and `, ` & `, ` or `, `、`, `和`, `与`, `及` only. Names are listed
+/// with names (`Ann Lee, Bradley and Tom Hicks`, `请王伟、双卫两位同事`).
 fn coordinated_names(text: &str, found: &mut [Detection]) {
     const STRONG: f32 = 0.5;
     const WEAK: f32 = 0.2;
@@ -1406,7 +1417,7 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
         a.end <= b.start
             && matches!(
                 &text[a.end..b.start],
-                ", " | " and " | ", and " | " & " | " or " | " and I" | "、"
+                ", " | " and " | ", and " | " & " | " or " | "、" | "和" | "与" | "及"
             )
     };
     let mut raise: Vec<usize> = Vec::new();
