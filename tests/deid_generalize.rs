@@ -36,7 +36,7 @@ use unicode_normalization::UnicodeNormalization;
 ///
 /// These are regression floors a little under what the recognizers reach today (see the
 /// README's table), not the targets: issue 13 asks for PERSON and ADDRESS ≥ 0.95 and every
-/// other type ≥ 0.99, which English PERSON and BANK_CARD do not reach yet.
+/// other type ≥ 0.99, which English PERSON does not reach yet.
 /// Raise a floor whenever the recognizers improve; never lower one to make a change pass.
 const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("PERSON", "zh", 0.95),
@@ -46,7 +46,7 @@ const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("PHONE", "zh", 0.99),
     ("PHONE", "en", 0.99),
     ("CN_ID_CARD", "zh", 0.99),
-    ("BANK_CARD", "*", 0.98),
+    ("BANK_CARD", "*", 0.99),
     ("EMAIL", "*", 0.99),
     ("URL", "*", 0.99),
     ("IP_ADDRESS", "*", 0.99),

@@ -963,6 +963,23 @@ mod tests {
     }
 
     #[test]
+    fn twelve_digit_maestro_cards() {
+        // Luhn-valid under a Maestro prefix: a card without a cue.
+        assert_eq!(
+            only("Please refund to 675934906784 today.", T::BankCard),
+            ["675934906784"]
+        );
+        // Another 12-digit Luhn-valid number needs a card cue, and a Maestro-like one
+        // named as an order is an order number.
+        assert!(only("Order 123456789015 shipped.", T::BankCard).is_empty());
+        assert!(only("Invoice 675934906784 paid.", T::BankCard).is_empty());
+        assert_eq!(
+            only("card number 123456789015", T::BankCard),
+            ["123456789015"]
+        );
+    }
+
+    #[test]
     fn lone_names_by_what_surrounds_them() {
         fn person(t: &str) -> Vec<&str> {
             only(t, T::Person)

@@ -181,6 +181,21 @@ const CTX_PASSPORT: &[&str] = &[
     "document no",
     "document number",
 ];
+/// Words that name a number as something other than a card.
+const CTX_NOT_CARD: &[&str] = &[
+    "order",
+    "invoice",
+    "tracking",
+    "reference",
+    "ref:",
+    "ref no",
+    "ref #",
+    "ticket",
+    "订单",
+    "单号",
+    "运单",
+    "发票",
+];
 const CTX_SSN: &[&str] = &["ssn", "social security", "社会安全号"];
 const CTX_DOB: &[&str] = &[
     "出生",
@@ -330,7 +345,17 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
         // only Luhn-valid after a card cue, since such digit runs are also phone
         // numbers with a trunk prefix, order numbers and timestamps.
         if d.len() == 12 || d.starts_with('0') {
-            if luhn(&d) && has_context(text, s, CTX_CARD) {
+            // Without a cue: a Luhn-valid number under one of Maestro's own four-digit
+            // prefixes (about one 12-digit number in ten thousand passes both), unless
+            // the text says it is an order, invoice or tracking number.
+            const MAESTRO: [&str; 9] = [
+                "5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763",
+            ];
+            if luhn(&d)
+                && (has_context(text, s, CTX_CARD)
+                    || (MAESTRO.iter().any(|p| d.starts_with(p))
+                        && !context_before(text, s, CTX_NOT_CARD)))
+            {
                 return Some((s, end, S_CONTEXT_ONLY));
             }
             continue;
