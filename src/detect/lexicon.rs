@@ -349,11 +349,11 @@ impl Lexicon {
     }
 
     pub fn en_first(&self, w: &str) -> f32 {
-        lookup(&self.en_first, w)
+        lookup_name(&self.en_first, w)
     }
 
     pub fn en_last(&self, w: &str) -> f32 {
-        lookup(&self.en_last, w)
+        lookup_name(&self.en_last, w)
     }
 
     /// The word's Zipf frequency (0 when not among the common words).
@@ -418,6 +418,15 @@ fn lookup(m: &FxMap<String, f32>, w: &str) -> f32 {
     lower_into(w, &mut buf)
         .and_then(|l| m.get(l).copied())
         .unwrap_or(0.0)
+}
+
+/// `lookup` for a name: the SSA and Census lists write names without apostrophes
+/// (OBRIEN, DANGELO), so O'Brien and O'brien are looked up as obrien.
+fn lookup_name(m: &FxMap<String, f32>, w: &str) -> f32 {
+    if !w.contains('\'') {
+        return lookup(m, w);
+    }
+    lookup(m, &w.replace('\'', ""))
 }
 
 fn contains_lower(s: &FxSet<String>, w: &str) -> bool {

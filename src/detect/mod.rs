@@ -994,6 +994,15 @@ mod tests {
             ["王伟", "双卫"]
         );
         assert_eq!(person("Tiny and I are driving up on Friday."), ["Tiny"]);
+        // Surnames with an apostrophe, in either case after it.
+        assert_eq!(
+            person("Yesterday I met Myrta O'brien at the station."),
+            ["Myrta O'brien"]
+        );
+        assert_eq!(
+            person("Yesterday I met Brendan O'Connor at the station."),
+            ["Brendan O'Connor"]
+        );
         assert_eq!(
             person("Harrington opened the scoring before Jenkins equalised."),
             ["Harrington", "Jenkins"]

@@ -1255,8 +1255,11 @@ fn name_word(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let mut j = i + 1;
-    // O'Brien, D'Angelo
-    if b.get(j) == Some(&b'\'') && b.get(j + 1).is_some_and(u8::is_ascii_uppercase) {
+    // O'Brien, D'Angelo, and as some sources write them, O'brien.
+    if b.get(j) == Some(&b'\'')
+        && b.get(j + 1).is_some_and(u8::is_ascii_alphabetic)
+        && b.get(j + 2).is_some_and(u8::is_ascii_lowercase)
+    {
         j += 2;
     }
     let start_lower = j;
