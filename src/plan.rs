@@ -144,21 +144,7 @@ impl Plan {
                 };
                 (schema, "parquet".to_string())
             }
-            Format::Csv => match file.input.schema.as_ref().map(|s| (s.get_ref(), s.span())) {
-                Some((v @ toml::Value::Array(_), span)) => {
-                    (declared_schema(v, &source.at(span))?, "declared".to_string())
-                }
-                None => (csv_header_schema(&inputs)?, "csv header (every column a string)".to_string()),
-                Some((toml::Value::String(m), _)) if m == "sample" || m == "scan" => {
-                    (csv_header_schema(&inputs)?, "csv header (every column a string)".to_string())
-                }
-                Some((_, span)) => {
-                    return Err(Error::Config(format!(
-                        "{}: `schema` for CSV input is a list of {{ name = ..., type = ... }} (typed columns), or left out (every column a string)",
-                        source.at(span)
-                    )))
-                }
-            },
+            Format::Csv => csv_input_schema(&file.input, &source, &inputs)?,
             Format::Jsonl => {
                 let spec = file.input.schema.as_ref();
                 match spec.map(|s| (s.get_ref(), s.span())) {
@@ -458,6 +444,33 @@ pub(crate) fn infer(
         inf.finish()
     };
     Ok((schema, format!("{mode} ({records} records)")))
+}
+
+/// The schema of CSV input: the one declared, else the first file's header with
+/// every column a string.
+fn csv_input_schema(
+    input: &crate::config::InputConfig,
+    source: &PipelineSource,
+    inputs: &[InputFile],
+) -> Result<(SchemaRef, String)> {
+    match input.schema.as_ref().map(|s| (s.get_ref(), s.span())) {
+        Some((v @ toml::Value::Array(_), span)) => {
+            Ok((declared_schema(v, &source.at(span))?, "declared".to_string()))
+        }
+        None => csv_header(inputs),
+        Some((toml::Value::String(m), _)) if m == "sample" || m == "scan" => csv_header(inputs),
+        Some((_, span)) => Err(Error::Config(format!(
+            "{}: `schema` for CSV input is a list of {{ name = ..., type = ... }} (typed columns), or left out (every column a string)",
+            source.at(span)
+        ))),
+    }
+}
+
+fn csv_header(inputs: &[InputFile]) -> Result<(SchemaRef, String)> {
+    Ok((
+        csv_header_schema(inputs)?,
+        "csv header (every column a string)".to_string(),
+    ))
 }
 
 /// The schema of CSV input without a declared one: the first file's header, every

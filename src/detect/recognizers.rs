@@ -1185,8 +1185,13 @@ fn lifespan(text: &str, s: usize, e: usize) -> bool {
 /// A date answering a question about a birth date: `Agent: Can I have your date of
 /// birth?\nCaller: Sure, it's 06/23/1984.`, `问：您的出生日期是？\n答：1990年3月5日`.
 fn dob_question_before(text: &str, s: usize) -> bool {
-    let head = &text[..s];
-    let Some(q) = head.rfind(['?', '？']) else {
+    // Only the last characters are searched: the whole text before every date would
+    // make a long document quadratic.
+    let head = &text[tail_start(text, s, 160)..s];
+    let Some(q) = head[tail_start(head, head.len(), 41)..]
+        .rfind(['?', '？'])
+        .map(|i| i + tail_start(head, head.len(), 41))
+    else {
         return false;
     };
     let reply = &head[q..];
@@ -1201,6 +1206,15 @@ fn dob_question_before(text: &str, s: usize) -> bool {
     let q_start = after_last(&head[..q], &['。', '！', '？', '!', '?', '\n', '.']);
     let question = head[q_start..q].to_ascii_lowercase();
     CTX_DOB.iter().any(|w| question.contains(w)) || question.contains("出生")
+}
+
+/// Where the last `n` characters of `text[..end]` begin.
+fn tail_start(text: &str, end: usize, n: usize) -> usize {
+    text[..end]
+        .char_indices()
+        .rev()
+        .nth(n - 1)
+        .map_or(0, |(i, _)| i)
 }
 
 /// The byte after the last of `chars` in `t`, or 0.
@@ -1219,8 +1233,13 @@ fn dob_long_label(text: &str, s: usize) -> bool {
     let Some(label) = head.strip_suffix(':').or_else(|| head.strip_suffix('：')) else {
         return false;
     };
-    let from = after_last(label, &['\n', '。', ';', '；', '|']);
-    let label = &label[from..];
+    // A label ends at a line or clause break, within 100 characters.
+    let window = tail_start(label, label.len(), 101);
+    let rel = after_last(&label[window..], &['\n', '。', ';', '；', '|']);
+    if rel == 0 && window > 0 {
+        return false;
+    }
+    let label = &label[window + rel..];
     label.chars().count() <= 100
         && !holds_year(label)
         && CTX_DOB

@@ -610,6 +610,21 @@ pub fn build(
     ))
 }
 
+/// Each planned release as a debug event: its parameters, and whether a retry replays it.
+fn log_planned<V>(planned: &[Planned], recorded: &HashMap<String, V>) {
+    for p in planned {
+        tracing::debug!(
+            query = %p.name,
+            mechanism = %p.mechanism,
+            epsilon = p.epsilon,
+            rho = p.rho,
+            delta = p.delta,
+            replay = recorded.contains_key(&p.name),
+            "DP release planned"
+        );
+    }
+}
+
 fn key_from_toml(v: &toml::Value, n: usize) -> std::result::Result<Key, String> {
     let one = |v: &toml::Value| match v {
         toml::Value::String(s) => Ok(Some(s.clone())),
@@ -931,17 +946,7 @@ impl BarrierStage for DpBarrier {
                 }
             }
         }
-        for p in &planned {
-            tracing::debug!(
-                query = %p.name,
-                mechanism = %p.mechanism,
-                epsilon = p.epsilon,
-                rho = p.rho,
-                delta = p.delta,
-                replay = recorded.contains_key(&p.name),
-                "DP release planned"
-            );
-        }
+        log_planned(&planned, &recorded);
         let new_spend: Vec<&Planned> = planned
             .iter()
             .filter(|p| !recorded.contains_key(&p.name))

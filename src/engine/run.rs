@@ -348,24 +348,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         threads = plan.threads,
         "run started"
     );
-    for f in &plan.inputs {
-        tracing::debug!(file = %f.display, format = f.format.extension(), bytes = f.bytes, "input");
-    }
-    tracing::debug!(
-        schema = %plan.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", "),
-        source = %plan.schema_source,
-        "schema"
-    );
-    for (i, s) in plan.stages.iter().enumerate() {
-        tracing::debug!(
-            stage = i + 1,
-            kind = s.type_name,
-            row_part = s.row.is_some(),
-            barrier = s.barrier.is_some(),
-            "stage"
-        );
-    }
-    tracing::debug!(output = %plan.output_dir.display(), quarantine = %plan.quarantine_dir.display(), "paths");
+    log_plan(&plan);
 
     let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
     let bar = new_bar(total_bytes, plan.quiet);
@@ -1128,6 +1111,28 @@ fn coordinate(
     });
     drop(raw_rx);
     result
+}
+
+/// The plan as debug events: inputs, schema, stages and paths (names and sizes only).
+fn log_plan(plan: &Plan) {
+    for f in &plan.inputs {
+        tracing::debug!(file = %f.display, format = f.format.extension(), bytes = f.bytes, "input");
+    }
+    tracing::debug!(
+        schema = %plan.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", "),
+        source = %plan.schema_source,
+        "schema"
+    );
+    for (i, s) in plan.stages.iter().enumerate() {
+        tracing::debug!(
+            stage = i + 1,
+            kind = s.type_name,
+            row_part = s.row.is_some(),
+            barrier = s.barrier.is_some(),
+            "stage"
+        );
+    }
+    tracing::debug!(output = %plan.output_dir.display(), quarantine = %plan.quarantine_dir.display(), "paths");
 }
 
 /// Runs `f`, turning a panic into an error (the panic message has already been printed

@@ -435,20 +435,14 @@ fn read_csv(
                 break;
             }
         }
-        if chunk.len() >= cfg.batch_rows || chunk.buf.len() >= cfg.chunk_bytes {
-            let full = std::mem::replace(&mut chunk, LinesChunk::new(file));
-            if !send_chunk(tx, seq, progress, Chunk::Lines(full)) {
-                return Ok(None);
-            }
+        if !send_if_full(&mut chunk, cfg, tx, seq, progress) {
+            return Ok(None);
         }
     }
     if !chunk.is_empty() && !send_chunk(tx, seq, progress, Chunk::Lines(chunk)) {
         return Ok(None);
     }
-    let st = state.borrow();
-    done.bytes = st.bytes;
-    done.sha256 = st.digest();
-    Ok(Some(done))
+    Ok(Some(hashed(done, &state)))
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -543,21 +537,39 @@ fn read_jsonl(
         chunk.ends.push(end);
         chunk.line_numbers.push(line_no);
         done.rows += 1;
-        if chunk.len() >= cfg.batch_rows || chunk.buf.len() >= cfg.chunk_bytes {
-            let full = std::mem::replace(&mut chunk, LinesChunk::new(file));
-            if !send_chunk(tx, seq, progress, Chunk::Lines(full)) {
-                return Ok(None);
-            }
+        if !send_if_full(&mut chunk, cfg, tx, seq, progress) {
+            return Ok(None);
         }
     }
     if !chunk.is_empty() && !send_chunk(tx, seq, progress, Chunk::Lines(chunk)) {
         return Ok(None);
     }
     drop(reader);
+    Ok(Some(hashed(done, &state)))
+}
+
+/// Sends `chunk` on (leaving an empty one) once it holds a batch's rows or bytes; false
+/// when the receiver is gone.
+fn send_if_full(
+    chunk: &mut LinesChunk,
+    cfg: &ReaderConfig,
+    tx: &SyncSender<ReaderEvent>,
+    seq: &mut u64,
+    progress: &ProgressBar,
+) -> bool {
+    if chunk.len() < cfg.batch_rows && chunk.buf.len() < cfg.chunk_bytes {
+        return true;
+    }
+    let full = std::mem::replace(chunk, LinesChunk::new(chunk.file));
+    send_chunk(tx, seq, progress, Chunk::Lines(full))
+}
+
+/// A file's read record with the size and SHA-256 of the bytes read.
+fn hashed(mut done: FileRead, state: &SharedHash) -> FileRead {
     let st = state.borrow();
     done.bytes = st.bytes;
     done.sha256 = st.digest();
-    Ok(Some(done))
+    done
 }
 
 /// Sends a chunk with the input bytes read so far, so that progress can follow the work:
