@@ -40,7 +40,7 @@ use unicode_normalization::UnicodeNormalization;
 /// Raise a floor whenever the recognizers improve; never lower one to make a change pass.
 const HELDOUT_FLOORS: &[(&str, &str, f64)] = &[
     ("PERSON", "zh", 0.95),
-    ("PERSON", "en", 0.91),
+    ("PERSON", "en", 0.93),
     ("ADDRESS", "zh", 0.98),
     ("ADDRESS", "en", 0.98),
     ("PHONE", "zh", 0.99),

@@ -1084,6 +1084,17 @@ mod tests {
     }
 
     #[test]
+    fn the_tail_of_a_grouped_number_is_not_a_phone() {
+        let t = "Customer called again about tracking number 9400 0389 8783 0374 9355 79.";
+        assert!(
+            found(t).iter().all(|f| f.0 != EntityType::Phone),
+            "{:?}",
+            found(t)
+        );
+        assert!(found("Call me on 020 7946 0958.").contains(&(EntityType::Phone, "020 7946 0958")));
+    }
+
+    #[test]
     fn phone() {
         assert_eq!(only("电话13812345678联系", T::Phone), ["13812345678"]);
         assert_eq!(

@@ -1072,6 +1072,22 @@ const EN_CUE_WORDS: &[&str] = &[
     "neighbor",
     "neighbour",
     "boss",
+    "tutor",
+    "instructor",
+    "coach",
+    "nurse",
+    "attendee",
+    "organizer",
+    "organiser",
+    "presenter",
+    "speaker",
+    "trainee",
+    "intern",
+    "pupil",
+    "quoting",
+    "birthday",
+    "congrats",
+    "congratulations",
 ];
 /// The English word lists as hash sets: a candidate checks several lists per word, and
 /// a linear scan of the longer ones (130 cue words) showed in profiles.
@@ -1107,6 +1123,18 @@ fn en_sets() -> &'static EnSets {
 
 /// Relations whose "of" introduces a name ("husband of Kimberly").
 const EN_RELATIONS: &[&str] = &[
+    "parent",
+    "child",
+    "guardian",
+    "mom",
+    "dad",
+    "aunt",
+    "uncle",
+    "cousin",
+    "nephew",
+    "niece",
+    "grandson",
+    "granddaughter",
     "husband",
     "wife",
     "son",
@@ -1417,11 +1445,24 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
     const STRONG: f32 = 0.5;
     const WEAK: f32 = 0.2;
     let joined = |a: &Detection, b: &Detection| {
-        a.end <= b.start
-            && matches!(
-                &text[a.end..b.start],
-                ", " | " and " | ", and " | " & " | " or " | "、" | "和" | "与" | "及"
-            )
+        if a.end > b.start {
+            return false;
+        }
+        // A short parenthetical after the first name is part of the list item:
+        // `Ann Lee (Mon–Wed), Gregory (Thu–Sun)`.
+        let mut gap = &text[a.end..b.start];
+        if let Some(rest) = gap.strip_prefix(" (") {
+            if let Some(close) = rest
+                .find(')')
+                .filter(|&c| c <= 24 && !rest[..c].contains('('))
+            {
+                gap = &rest[close + 1..];
+            }
+        }
+        matches!(
+            gap,
+            ", " | " and " | ", and " | " & " | " or " | "、" | "和" | "与" | "及"
+        )
     };
     let mut raise: Vec<usize> = Vec::new();
     for (i, d) in found.iter().enumerate() {
@@ -1473,6 +1514,17 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             if words.len() >= 6 {
                 break;
             }
+            // Capitals before a capitalised word are a heading or a formula, not the
+            // start of the name (`IN RE THE ESTATE OF Laura Mendez`).
+            let last = words[words.len() - 1];
+            let caps =
+                |a: usize, z: usize| z - a >= 2 && b[a..z].iter().all(|c| !c.is_ascii_lowercase());
+            if !last.2
+                && caps(last.0, last.1)
+                && name_word(b, j + 1).is_some_and(|z| !caps(j + 1, z))
+            {
+                break;
+            }
             // Continue over one space (or ". " handled by initial) to the next word.
             if b.get(j) == Some(&b' ') && b.get(j + 1).is_some_and(u8::is_ascii_uppercase) {
                 j += 1;
@@ -1515,23 +1567,16 @@ fn lower(text: &str, w: (usize, usize, bool)) -> String {
 
 /// What follows a run and makes it an organisation: `LLC`, `PLC`, `and Sons`, `& Co`.
 fn org_follows(text: &str, e: usize) -> bool {
-    let after = text[e..].trim_start_matches([' ', ',']);
-    let head: String = after
-        .chars()
-        .take(16)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let head = text[e..].trim_start_matches([' ', ',']).as_bytes();
     [
         "llc", "plc", "inc", "ltd", "corp", "co.", "& co", "and co", "and sons", "& sons", "group",
         "gmbh", "s.a.", "lp", "llp", "company", "limited",
     ]
     .iter()
     .any(|w| {
-        head.starts_with(w)
-            && !head[w.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
+        head.len() >= w.len()
+            && head[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+            && !head.get(w.len()).is_some_and(u8::is_ascii_alphabetic)
     })
 }
 
@@ -1543,19 +1588,36 @@ fn common_penalty(lex: &Lexicon, t: &str) -> f32 {
     ((z - 3.5 - 2.5 * namey) * 0.2).clamp(0.0, 0.35)
 }
 
+/// Whether the word at `s` (after "it's" or "this is") ends its clause: followed by a
+/// comma, a full stop, an exclamation, the end of the text or "here", as a writer names
+/// themself ("hey it's Oneida, text me"), not as "it's Monday tomorrow" reads.
+fn introduces_itself(text: &str, s: usize) -> bool {
+    let b = text.as_bytes();
+    let Some(e) = name_word(b, s) else {
+        return false;
+    };
+    let after = &text[e..];
+    after.is_empty() || after.starts_with([',', '.', '!', '\n']) || after.starts_with(" here")
+}
+
 /// The cue strength of the word before `s` (lower-case), 0 when none.
 fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
-    if data_key_names(text, s) {
+    // A data key that names a person, or a mention (`@Rachel can you …`).
+    if data_key_names(text, s) || text[..s].ends_with('@') {
         return (0.3, false);
     }
-    let mut prev = word_before(text, s).to_ascii_lowercase();
+    let prev = word_before(text, s).to_ascii_lowercase();
     let before = text[..s].trim_end();
     // "husband of Kimberly", "mother of": the relation before "of" is the cue.
     if prev == "of" {
         let of_start = before.len() - 2;
         let rel = word_before(text, of_start).to_ascii_lowercase();
-        if en_sets().en_relations.contains(rel.as_str()) {
-            prev = rel;
+        let singular = rel.strip_suffix('s').unwrap_or(&rel);
+        if en_sets().en_relations.contains(rel.as_str())
+            || en_sets().en_relations.contains(singular)
+        {
+            // "husband of Kimberly", "parents of Valentine".
+            return (0.3, false);
         } else if matches!(rel.as_str(), "estate" | "memory" | "behalf") {
             // "the estate of", "in memory of", "on behalf of": a person follows.
             return (0.3, false);
@@ -1576,6 +1638,13 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         "asked for",
         "care of",
         "c/o",
+        "thanks to",
+        "shout-out to",
+        "shout out to",
+        "shoutout to",
+        "say hi to",
+        "say hello to",
+        "married to",
     ]
     .iter()
     .any(|p| lower_before.ends_with(p));
@@ -1585,6 +1654,11 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         || en_sets().en_cue_words.contains(prev.as_str())
         || (label && prev.ends_with("name"))
     {
+        (0.3, false)
+    } else if (before.ends_with("it's") || before.ends_with("this is"))
+        && introduces_itself(text, s)
+    {
+        // "hey it's Oneida, text me …", "this is Dawn here": the writer's own name.
         (0.3, false)
     } else if label
         || en_sets().en_cue_mid.contains(prev.as_str())
@@ -1612,6 +1686,22 @@ fn score_name(
     }
     let s = name[0].0;
     let e = name.last()?.1;
+    // Most lone capitalised words (sentence starts, headings) are in no name list: they
+    // can only be a name after a title or as an unknown speaker (below), so they stop
+    // here, before the context is read.
+    if name.len() == 1 {
+        let t = lower(text, name[0]);
+        if lex.en_first(&t) == 0.0 && lex.en_last(&t) == 0.0 {
+            let titled = honorific
+                || (cue == 0.0
+                    && en_sets()
+                        .en_honorific
+                        .contains(word_before(text, s).to_ascii_lowercase().as_str()));
+            if !titled && !(speaker_position(text, s, e) && lex.en_zipf(&t) < 2.0) {
+                return None;
+            }
+        }
+    }
     if cue == 0.0 {
         (cue, honorific) = en_cue_before(text, s);
     }
@@ -1626,10 +1716,18 @@ fn score_name(
         .filter(|w| !w.2)
         .map(|w| lower(text, *w))
         .collect();
+    // A month reads as a date only beside a number or a date preposition (May 5, in
+    // May); a weekday always; a state unless the word acts or is cued as a person
+    // (`Georgia said maybe`, `first_name: September`).
+    let person_like = cue >= 0.3 || speaks(text, e);
     let neg = !honorific
-        && toks
-            .iter()
-            .any(|t| en_sets().en_months_days.contains(t.as_str()) || lex.us_state(t));
+        && name.iter().filter(|w| !w.2).zip(&toks).any(|(w, t)| {
+            if en_sets().en_months_days.contains(t.as_str()) {
+                !EN_MONTHS.contains(&t.as_str()) || (!person_like && dated(text, w.0, w.1))
+            } else {
+                !person_like && lex.us_state(t)
+            }
+        });
     // A lone US city name is a place (Roswell), unless it is also a common first name
     // (Kyle, Austin, Tyler are towns too).
     // Places do not act: a town name followed by a verb (`Jenkins equalised`) is a person.
@@ -1637,7 +1735,9 @@ fn score_name(
         && cue < 0.3
         && lex.us_city(&text[s..e])
         && lex.en_first(&toks[0]) < 0.5
-        && !followed_by_action(text, e);
+        && !followed_by_action(text, e)
+        && !age_follows(&text[e..])
+        && !after_a_person_verb(text, s);
     let score = if toks.len() == 1 {
         let t = &toks[0];
         // `… and Sons`, `… Brothers`: the end of a firm's name.
@@ -1690,7 +1790,84 @@ fn score_name(
         sc - toks.iter().map(|t| common_penalty(lex, t)).sum::<f32>()
     };
     let score = score - if neg { 0.4 } else { 0.0 } - if place { 0.3 } else { 0.0 };
-    Some((s, e, score))
+    // "the Jackson game", "the St. Louis Park branch": a capitalised name between
+    // "the" and a noun names a team, a shop or a place, not a person.
+    let saint = matches!(
+        text[..s].trim_end().rsplit(' ').next().unwrap_or(""),
+        "St." | "St" | "Mt." | "Mt" | "Ft." | "Ft"
+    );
+    let saint = saint && !honorific;
+    let attributive = !honorific
+        && word_before(text, s).eq_ignore_ascii_case("the")
+        && text[e..].starts_with(' ')
+        && text[e + 1..].starts_with(|c: char| c.is_ascii_lowercase());
+    Some((
+        s,
+        e,
+        score - if attributive { 0.3 } else { 0.0 } - if saint { 0.4 } else { 0.0 },
+    ))
+}
+
+/// Month names and abbreviations (a part of `EN_MONTHS_DAYS`).
+const EN_MONTHS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+];
+
+/// Whether the word at `s..e` stands where a month does in a date: beside a number
+/// (`May 5`, `5 May`, `May 2024`) or after a date preposition (`in May`, `since March`).
+fn dated(text: &str, s: usize, e: usize) -> bool {
+    let after = text[e..].trim_start_matches([' ', '.', ',']);
+    let before = text[..s].trim_end_matches([' ', ',']);
+    if after.starts_with(|c: char| c.is_ascii_digit())
+        || before.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return true;
+    }
+    let prev = word_before(text, s).to_ascii_lowercase();
+    matches!(
+        prev.as_str(),
+        "in" | "on"
+            | "since"
+            | "until"
+            | "till"
+            | "by"
+            | "of"
+            | "from"
+            | "through"
+            | "during"
+            | "early"
+            | "late"
+            | "mid"
+            | "next"
+            | "last"
+            | "this"
+            | "every"
+            | "before"
+            | "after"
+    )
 }
 
 /// A word at the start of a line (after a timestamp or a bullet) followed by a colon.
@@ -1722,16 +1899,20 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     }
     let after = &text[e..];
     if line_start && after.starts_with(':') && !after.starts_with("://") {
+        // A speaker (`Sara: …`), unless the word is a common noun and no first name:
+        // then it is a form's field label (`Tutor: Wells`).
+        let lex = lexicon();
+        let word = text[s..e].to_ascii_lowercase();
+        if lex.en_first(&word) == 0.0 && lex.en_zipf(&word) >= 3.5 {
+            return 0.05;
+        }
         return 0.25;
     }
     if line_start && after.starts_with(", ") {
         return 0.2;
     }
-    let lower_after: String = after
-        .chars()
-        .take(16)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let mut buf = [0u8; 16];
+    let lower_after = head_lower(text, e, &mut buf);
     // Identified as a person right after: "(date of birth …)", "(b. 1970)", "(age 34)".
     if [
         "(date of birth",
@@ -1745,6 +1926,10 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     .iter()
     .any(|w| lower_after.trim_start().starts_with(w))
     {
+        return 0.3;
+    }
+    // An age in apposition, as news writes it: "Atkinson, 34, was charged".
+    if age_follows(after) {
         return 0.3;
     }
     let speaks = followed_by_action(text, e);
@@ -1791,15 +1976,96 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     position + if speaks { 0.1 } else { 0.0 }
 }
 
+/// Whether the word ending at `e` is followed by a verb of speech (`Georgia said`).
+fn speaks(text: &str, e: usize) -> bool {
+    let after = &text.as_bytes()[e..];
+    [
+        " said", " says", " asked", " told", " replied", " wrote", " texted", " thinks",
+    ]
+    .iter()
+    .any(|w| after.len() >= w.len() && after[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
+}
+
+/// Whether the word before `s` is a lower-case word that takes a person, not a place:
+/// `with Jennings`, `tell Stanford`, `ask Gibson` (a town follows `in`, `at`, `to`,
+/// `from`, `near`, a comma or a number).
+fn after_a_person_verb(text: &str, s: usize) -> bool {
+    let before = text[..s].strip_suffix(' ').unwrap_or("");
+    let prev = before
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    before.ends_with(|c: char| c.is_ascii_lowercase())
+        && matches!(
+            prev,
+            "with"
+                | "tell"
+                | "ask"
+                | "asked"
+                | "told"
+                | "thank"
+                | "thanks"
+                | "call"
+                | "called"
+                | "email"
+                | "emailed"
+                | "text"
+                | "texted"
+                | "ping"
+                | "cc"
+                | "met"
+                | "meet"
+                | "and"
+                | "by"
+                | "than"
+                | "let"
+                | "help"
+                | "helped"
+                | "saw"
+                | "see"
+                | "invite"
+                | "invited"
+                | "hired"
+                | "paid"
+                | "pay"
+                | "congratulate"
+                | "remind"
+                | "reminded"
+        )
+}
+
+/// Whether `after` starts with an age in apposition: `, 34,` or ` (34)`.
+fn age_follows(after: &str) -> bool {
+    let (rest, close) = if let Some(r) = after.strip_prefix(", ") {
+        (r, ',')
+    } else if let Some(r) = after.strip_prefix(" (") {
+        (r, ')')
+    } else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (1..=3).contains(&digits) && rest[digits..].starts_with(close)
+}
+
 /// True when the word ending at `e` is followed by a possessive or by a verb of speech
 /// or action, as a person is (`Ellis posted`, `Hazel's`, `Crawford hit`).
 fn followed_by_action(text: &str, e: usize) -> bool {
-    let after: String = text[e..]
-        .chars()
-        .take(16)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(&after)
+    let mut buf = [0u8; 16];
+    let after = head_lower(text, e, &mut buf);
+    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(after)
+}
+
+/// Up to 16 bytes of `text` from `e`, cut at a character boundary and lower-cased into
+/// `buf`: the few words after a candidate, read without allocating.
+fn head_lower<'a>(text: &str, e: usize, buf: &'a mut [u8; 16]) -> &'a str {
+    let t = &text[e..];
+    let mut n = t.len().min(buf.len());
+    while !t.is_char_boundary(n) {
+        n -= 1;
+    }
+    buf[..n].copy_from_slice(&t.as_bytes()[..n]);
+    buf[..n].make_ascii_lowercase();
+    std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
 
 /// True when `after` (lower-case, starting with the space after a capitalised word)
@@ -1882,6 +2148,14 @@ const EN_NAME_FOLLOWERS: &[&str] = &[
     " thought",
     " works",
     " worked",
+    " can you",
+    " could you",
+    " can ",
+    " could ",
+    " should ",
+    " did ",
+    " does ",
+    " from the ",
 ];
 
 /// Scores the name candidates in one run of capitalised words and keeps the best:
@@ -2036,5 +2310,41 @@ mod tests {
         assert!(spans("The Great Wall is long").is_empty());
         assert!(spans("Hi Team, the New York office").is_empty());
         assert!(spans("We met at Garcia LLC in May.").is_empty());
+    }
+
+    #[test]
+    fn english_names_from_mentions_appositions_and_listings() {
+        assert_eq!(spans("@Rachel can you review the PR?"), ["Rachel"]);
+        assert_eq!(spans("Atkinson, 34, was charged with theft."), ["Atkinson"]);
+        assert_eq!(
+            spans("IN RE THE ESTATE OF Laura Mendez, Deceased."),
+            ["Laura Mendez"]
+        );
+        assert_eq!(spans("hey it's Oneida, text me later"), ["Oneida"]);
+        assert_eq!(
+            spans("Dear parents of Valentine, the trip is on."),
+            ["Valentine"]
+        );
+        assert_eq!(
+            spans("On call: Ann Lee (Mon–Wed), Austin (Thu–Sun)."),
+            ["Ann Lee", "Austin"]
+        );
+        // A month or a state reads as a name beside a name, a cue or a verb of speech,
+        // and as a date or a place beside a number or a preposition.
+        assert_eq!(
+            spans("Lauran May moved to Vista last year."),
+            ["Lauran May"]
+        );
+        assert_eq!(
+            spans("Jan T. Moses presented with chest pain."),
+            ["Jan T. Moses"]
+        );
+        assert_eq!(spans("ok so Georgia said maybe"), ["Georgia"]);
+        assert!(spans("We met on May 5 and again in May.").is_empty());
+        // Between "the" and a noun, or after "St.", a capitalised name is a place's.
+        assert!(spans("we are going to the Jackson game tonight").is_empty());
+        assert!(spans("Five stars for the St. Louis Park branch!").is_empty());
+        // A common noun before a colon on a form is a label, not a speaker.
+        assert!(!spans("Student: Ann Lee\nTutor: Wells").contains(&"Tutor".to_string()));
     }
 }

@@ -395,6 +395,13 @@ fn phone_national(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !neighbours_ok(text, s, e) || !(9..=12).contains(&n) {
         return None;
     }
+    // The tail of a longer number written in groups (`tracking number 9400 0389 8783
+    // 0374 9355 79`) is not a phone number of its own unless a cue says so.
+    let b = text.as_bytes();
+    let continues = s >= 2 && b[s - 1] == b' ' && b[s - 2].is_ascii_digit();
+    if continues && !has_context(text, s, CTX_PHONE) {
+        return None;
+    }
     Some((s, e, S_PHONE_NATIONAL))
 }
 
