@@ -1697,7 +1697,8 @@ fn score_name(
                     && en_sets()
                         .en_honorific
                         .contains(word_before(text, s).to_ascii_lowercase().as_str()));
-            if !titled && !(speaker_position(text, s, e) && lex.en_zipf(&t) < 2.0) {
+            let speaker = speaker_position(text, s, e) && lex.en_zipf(&t) < 2.0;
+            if !titled && !speaker {
                 return None;
             }
         }
