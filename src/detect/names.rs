@@ -689,8 +689,26 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize)
 pub(crate) const NAME_FLOOR: f32 = 0.3;
 
 fn scan_zh(lex: &Lexicon, text: &str, floor: f32, out: &mut Vec<Detection>) {
+    // The characters and their offsets, in a buffer kept per thread: this runs once per
+    // text, and allocating it showed in profiles.
+    thread_local! {
+        static CHARS: std::cell::RefCell<Vec<(usize, char)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    CHARS.with_borrow_mut(|chars| {
+        chars.clear();
+        chars.extend(text.char_indices());
+        scan_zh_chars(lex, text, chars, floor, out);
+    });
+}
+
+fn scan_zh_chars(
+    lex: &Lexicon,
+    text: &str,
+    chars: &[(usize, char)],
+    floor: f32,
+    out: &mut Vec<Detection>,
+) {
     let mut last_end = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let n = chars.len();
     let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
     let mut k = 0;
@@ -742,7 +760,7 @@ fn scan_zh(lex: &Lexicon, text: &str, floor: f32, out: &mut Vec<Detection>) {
             // Even a word ending before it and a title after could not lift it.
             k += 1;
             continue;
-        } else if zh_word_ends_at(lex, &chars, text, k) {
+        } else if zh_word_ends_at(lex, chars, text, k) {
             0.08
         } else {
             0.0
@@ -805,7 +823,7 @@ fn scan_zh(lex: &Lexicon, text: &str, floor: f32, out: &mut Vec<Detection>) {
                 }
             }
             let covering =
-                *covering.get_or_insert_with(|| zh_covering_penalty(lex, &chars, text, k));
+                *covering.get_or_insert_with(|| zh_covering_penalty(lex, chars, text, k));
             let score = evidence - pen.max(covering);
             if best.is_none_or(|(_, b)| score > b + 0.02) {
                 best = Some((e, score));
@@ -1561,6 +1579,18 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     }
 }
 
+/// `lower` into a stack buffer, for the words a run tests against the cue lists (a word
+/// longer than the buffer reads as empty, which no list holds).
+fn lower_word<'a>(text: &str, w: (usize, usize, bool), buf: &'a mut [u8; 32]) -> &'a str {
+    let t = text[w.0..w.1].trim_end_matches('.').as_bytes();
+    if t.len() > buf.len() {
+        return "";
+    }
+    buf[..t.len()].copy_from_slice(t);
+    buf[..t.len()].make_ascii_lowercase();
+    std::str::from_utf8(&buf[..t.len()]).unwrap_or("")
+}
+
 fn lower(text: &str, w: (usize, usize, bool)) -> String {
     text[w.0..w.1].trim_end_matches('.').to_ascii_lowercase()
 }
@@ -1690,14 +1720,15 @@ fn score_name(
     // can only be a name after a title or as an unknown speaker (below), so they stop
     // here, before the context is read.
     if name.len() == 1 {
-        let t = lower(text, name[0]);
-        if lex.en_first(&t) == 0.0 && lex.en_last(&t) == 0.0 {
+        let mut buf = [0u8; 32];
+        let t = lower_word(text, name[0], &mut buf);
+        if lex.en_first(t) == 0.0 && lex.en_last(t) == 0.0 {
             let titled = honorific
                 || (cue == 0.0
                     && en_sets()
                         .en_honorific
                         .contains(word_before(text, s).to_ascii_lowercase().as_str()));
-            let speaker = speaker_position(text, s, e) && lex.en_zipf(&t) < 2.0;
+            let speaker = speaker_position(text, s, e) && lex.en_zipf(t) < 2.0;
             if !titled && !speaker {
                 return None;
             }
@@ -2169,13 +2200,13 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut cue = 0.0f32;
     let mut honorific = false;
     while k < words.len() {
-        let w = lower(text, words[k]);
-        if en_sets().en_honorific.contains(w.as_str()) {
+        let mut buf = [0u8; 32];
+        let w = lower_word(text, words[k], &mut buf);
+        if en_sets().en_honorific.contains(w) {
             honorific = true;
             cue = cue.max(0.35);
-        } else if (en_sets().en_cue_words.contains(w.as_str())
-            || en_sets().en_greeting_words.contains(w.as_str()))
-            && lex.en_first(&w) < 0.5
+        } else if (en_sets().en_cue_words.contains(w) || en_sets().en_greeting_words.contains(w))
+            && lex.en_first(w) < 0.5
         {
             cue = cue.max(0.3);
         } else {
@@ -2187,17 +2218,18 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut end = words.len();
     let mut org_cut = false;
     for (idx, w) in words.iter().enumerate().skip(k + 1) {
-        let lw = lower(text, *w);
-        if en_sets().en_org_after.contains(lw.as_str()) {
+        let mut buf = [0u8; 32];
+        let lw = lower_word(text, *w, &mut buf);
+        if en_sets().en_org_after.contains(lw) {
             end = idx;
             org_cut = true;
             break;
         }
         if lw.len() > 2
-            && !en_sets().en_honorific.contains(lw.as_str())
-            && lex.us_suffix(&lw)
-            && lex.en_zipf(&lw) >= 3.5
-            && lex.en_last(&lw) < 0.5
+            && !en_sets().en_honorific.contains(lw)
+            && lex.us_suffix(lw)
+            && lex.en_zipf(lw) >= 3.5
+            && lex.en_last(lw) < 0.5
         {
             end = idx;
             break;
