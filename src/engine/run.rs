@@ -386,48 +386,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         plan.sink.clone(),
     )?;
 
-    let mut seq = Sequencer {
-        plan: &plan,
-        barriers,
-        findings: vec![Findings::default(); n_stages],
-        cpu: vec![Duration::ZERO; n_stages],
-        reorder: BTreeMap::new(),
-        read_at: BTreeMap::new(),
-        next: 0,
-        accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
-        quarantine: QuarantineWriter::new(
-            staging.join("quarantine.jsonl"),
-            plan.quarantine_dir.clone(),
-        ),
-        by_reason: BTreeMap::new(),
-        unknown_fields: (0, None),
-        to_writer: write_tx,
-        bar: &bar,
-        started,
-        rows_seen: 0,
-        observing: None,
-        subjects: plan.assessment.as_ref().map(|_| Default::default()),
-        classes: match &plan.assessment {
-            Some(a) if plan.write_rows && !a.cfg.quasi_identifiers.is_empty() => Some(
-                crate::evidence::kanon::ClassTally::new(
-                    &plan.output_schema,
-                    &a.cfg.quasi_identifiers,
-                    a.cfg.sensitive_attribute.as_deref(),
-                    a.min_k,
-                )
-                .map(|t| match plan.sink.format {
-                    crate::config::Format::Jsonl | crate::config::Format::Csv => t.for_jsonl(),
-                    crate::config::Format::Parquet => t,
-                })
-                .map_err(Error::Config)?,
-            ),
-            _ => None,
-        },
-        tally: plan
-            .residual
-            .as_ref()
-            .map(|r| ResidualTally::new(r.field_names())),
-    };
+    let mut seq = new_sequencer(&plan, &staging, barriers, n_stages, write_tx, &bar, started)?;
 
     let ctx = StageContext {
         staging: staging.clone(),
@@ -454,77 +413,30 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         .iter()
         .position(|b| b.as_ref().is_some_and(|b| b.needs_prepass()));
     if let Some(stage) = prepass {
-        tracing::info!(
-            stage = stage + 1,
-            "first pass: stage {} ({}) reads the whole input before deciding",
-            stage + 1,
-            stage_meta[stage].0
-        );
-        seq.observing = Some(stage);
-        let inputs = &plan.inputs;
-        let (tx, rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
-        let (observed, read) = std::thread::scope(|s| {
-            let cfg = &reader_cfg;
-            // The reader counts on a bar of its own; the shown one follows the work.
-            let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, &ProgressBar::hidden()));
-            let observed =
-                catch_panic(|| coordinate(&pool, rx, &rows_stages[..=stage], &mut seq, &mut audit));
-            let read = reader
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
-            (observed, read)
-        });
-        observed?;
-        read?;
-        let b = seq.barriers[stage].as_mut().expect("an observing barrier");
-        b.end_prepass(&mut seq.findings[stage])?;
-        seq.observing = None;
-        seq.next = 0;
-        seq.read_at.clear();
-        seq.rows_seen = 0;
+        first_pass(
+            &plan,
+            &pool,
+            &reader_cfg,
+            &rows_stages[..=stage],
+            &mut seq,
+            &mut audit,
+            stage_meta[stage].0,
+        )?;
         bar.reset();
         tracing::info!("second pass");
     }
 
-    let (coordinated, reader_result, writer_result) = std::thread::scope(|s| {
-        let inputs = &plan.inputs;
-        let cfg = &reader_cfg;
-        let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, &ProgressBar::hidden()));
-        let write_rows = plan.write_rows;
-        let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
-            let mut sink = sink;
-            let mut out = vec![0u64; inputs.len()];
-            for batch in write_rx {
-                // An aggregates-only export counts its rows but writes none.
-                if write_rows {
-                    sink.write(&batch.data, &batch.absent)?;
-                }
-                out[batch.file as usize] += batch.num_rows() as u64;
-            }
-            let parts = if write_rows {
-                sink.finish()?
-            } else {
-                drop(sink);
-                Vec::new()
-            };
-            Ok((parts, out))
-        });
-        // A panic in a stage must not leave the writer waiting for a channel that
-        // never closes: catch it here, close the channel, and report it as an error.
-        let coordinated =
-            catch_panic(|| coordinate(&pool, raw_rx, &rows_stages, &mut seq, &mut audit));
-        // Closing the writer's channel lets it finish; the reader ends when its receiver
-        // (owned by `coordinate`) is gone.
-        let Sequencer { to_writer, .. } = &mut seq;
-        drop(std::mem::replace(to_writer, sync_channel(0).0));
-        let reader_result = reader
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
-        let writer_result = writer
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("writer panicked".into())));
-        (coordinated, reader_result, writer_result)
-    });
+    let (coordinated, reader_result, writer_result) = main_pass(
+        &plan,
+        &pool,
+        &reader_cfg,
+        &rows_stages,
+        &mut seq,
+        &mut audit,
+        (raw_tx, raw_rx),
+        write_rx,
+        sink,
+    );
     bar.finish_and_clear();
     // When the writer failed, the coordinator only saw its channel close: report the
     // writer's own error, which says what went wrong.
@@ -541,112 +453,25 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         "input read; checking the gates"
     );
 
-    // The gates known once every row is through: residual PII and k-anonymity. Checked
-    // before any barrier finishes, so a refused export spends no DP budget.
-    let mut refusal = None;
-    let residual = match seq.tally.take() {
-        Some(mut t) => {
-            if let Some(max) = plan.max_residual {
-                let passed = t.hits <= max;
-                if !passed {
-                    refusal = Some(format!(
-                        "residual PII: {} detections remain in the export ({}), more than [gate] max_residual = {max}",
-                        t.hits,
-                        t.by_type
-                            .iter()
-                            .map(|(k, v)| format!("{k} {v}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                t.gate = Some(GateResult {
-                    max_residual: max,
-                    passed,
-                });
-            }
-            serde_json::to_value(&t)?
-        }
-        None => {
-            json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
-        }
-    };
-    // k-anonymity of the rows written, against [gate] min_k.
-    let k_anonymity = match seq.classes.take() {
-        Some(c) => {
-            let k = c.finish()?;
-            if k.passed == Some(false) {
-                refusal.get_or_insert_with(|| {
-                    format!(
-                        "k-anonymity: the smallest class of ({}) holds {} record(s), below [gate] min_k = {} ({} records are in classes smaller than {})",
-                        k.quasi_identifiers.join(", "),
-                        k.k.unwrap_or(0),
-                        k.min_k.unwrap_or(0),
-                        k.records_in_classes_below.get(&k.min_k.unwrap_or(0).to_string()).copied().unwrap_or(0),
-                        k.min_k.unwrap_or(0),
-                    )
-                });
-            }
-            audit.event(
-                "k_anonymity",
-                json!({ "quasi_identifiers": k.quasi_identifiers, "k": k.k, "l": k.l, "classes": k.classes, "min_k": k.min_k }),
-            )?;
-            Some(k)
-        }
-        None => None,
-    };
-    if refusal.is_none() {
-        refusal = quarantine_refusal(&plan, &seq);
-    }
-    // The mechanism the year would need, checked without adding anything to the year
-    // ledger (the real addition comes once the export is accepted).
-    if refusal.is_none() {
-        if let (Some(a), Some(tally)) = (&plan.assessment, &seq.subjects) {
-            if let Some(max) = &a.max_mechanism {
-                let path = std::path::PathBuf::from(&a.cfg.year_ledger);
-                let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
-                let (yn, ys, _) = ledger.add(
-                    &a.cfg.exporter,
-                    a.year,
-                    &plan.run_id,
-                    None,
-                    tally,
-                    |_, _, _| false,
-                )?;
-                let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
-                if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
-                    refusal = Some(format!(
-                        "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
-                    ));
-                }
-            }
-        }
-    }
+    // The gates known once every row is through: residual PII, k-anonymity,
+    // quarantine and the year's mechanism. Checked before any barrier finishes, so a
+    // refused export spends no DP budget.
+    let Gates {
+        mut refusal,
+        residual,
+        k_anonymity,
+    } = check_gates(&plan, &mut seq, &mut audit)?;
     // Barriers finish (DP noise is drawn and budget spent, files are written) only for an
     // export the gates accept: a refused run spends no budget.
-    let mut stage_files = Vec::new();
-    if refusal.is_none() {
-        for (i, b) in seq.barriers.iter_mut().enumerate() {
-            if let Some(b) = b {
-                tracing::info!(stage = i + 1, "finishing stage {}", i + 1);
-                let started = std::time::Instant::now();
-                let files = b.finish(&mut seq.findings[i])?;
-                tracing::debug!(
-                    stage = i + 1,
-                    files = files.len(),
-                    seconds = started.elapsed().as_secs_f64(),
-                    "stage finished"
-                );
-                stage_files.extend(files);
-            }
-        }
-    }
+    let stage_files = if refusal.is_none() {
+        finish_barriers(&mut seq)?
+    } else {
+        Vec::new()
+    };
     tracing::info!("writing the report, audit log and manifest");
     let unfinished = refusal.is_some() && seq.barriers.iter().any(Option::is_some);
 
     // Reconciliation, per file and in total.
-    let mut total = RowCounts::default();
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
     let mut warnings = plan.warnings.clone();
     warnings.extend(late_field_warning(&plan, &seq.unknown_fields));
     if unfinished {
@@ -654,53 +479,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             "refused before the barrier stages finished: no DP release was drawn or recorded, no stage file written".into(),
         );
     }
-    for (i, acc) in seq.accounts.iter_mut().enumerate() {
-        let input = &plan.inputs[i];
-        let read = acc.read.take().ok_or_else(|| {
-            Error::Internal(format!(
-                "{}: the reader never finished this file",
-                input.display
-            ))
-        })?;
-        acc.counts.rows_in = read.rows;
-        acc.counts.blank_lines = read.blank_lines;
-        acc.counts.out = out_rows[i];
-        if !acc.counts.reconciles() {
-            let c = &acc.counts;
-            problems.push(format!(
-                "{}: rows in {} != out {} + duplicates {} + quarantined {}",
-                input.display, c.rows_in, c.out, c.duplicates, c.quarantined
-            ));
-        }
-        if read.rows == 0 && read.unreadable.is_none() {
-            warnings.push(format!("{}: no records (empty file)", input.display));
-        }
-        if let Some(u) = &read.unreadable {
-            warnings.push(format!("{}: {u}", input.display));
-        }
-        tracing::debug!(
-            file = %input.display,
-            rows_in = acc.counts.rows_in,
-            out = acc.counts.out,
-            duplicates = acc.counts.duplicates,
-            quarantined = acc.counts.quarantined,
-            "reconciled"
-        );
-        total.add(&acc.counts);
-        files.push(FileRows {
-            path: input.display.clone(),
-            bytes: read.bytes,
-            sha256: read.sha256,
-            rows: acc.counts.clone(),
-            unreadable: read.unreadable,
-        });
-    }
-    if !problems.is_empty() || !total.reconciles() {
-        return Err(Error::Internal(format!(
-            "reconciliation failed, so no export was written (this is a bug; please report it):\n  {}",
-            problems.join("\n  ")
-        )));
-    }
+    let (total, files) = reconcile(&plan, &mut seq.accounts, &out_rows, &mut warnings)?;
 
     if !plan.write_rows {
         let data = staging.join("data");
@@ -751,110 +530,19 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     };
     // Keys: the vault is flushed before the export can be committed, so no export ships
     // tokens its vault lacks; the envelope goes into the manifest.
-    let (envelope, keys_report) = match &plan.keys {
-        Some(k) => {
-            let (env, rep) = k.finish(&plan.output_schema)?;
-            if let Some(v) = &rep.vault {
-                audit.event(
-                    "vault_updated",
-                    json!({ "inserted": v.inserted, "already_present": v.already_present }),
-                )?;
-            }
-            audit.event(
-                "keys_used",
-                json!({ "key_ids": rep.key_ids, "scope": rep.scope, "data_keys": rep.data_keys }),
-            )?;
-            (env, Some(rep))
-        }
-        None => (None, None),
-    };
+    let (envelope, keys_report) = finish_keys(&plan, &mut audit)?;
     // The assessment: this export's subjects, and the year's, through the year ledger;
     // the ledger keeps this export's subjects only if the export is not refused.
     let assessment = match (&plan.assessment, seq.subjects.take()) {
-        (Some(a), Some(tally)) => {
-            let (n, s) = tally.counts();
-            let (m, basis) = crate::evidence::assessment::mechanism(n, s, &a.cfg.declares);
-            let path = std::path::PathBuf::from(&a.cfg.year_ledger);
-            let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
-            let mut year_refusal = None;
-            let (yn, ys, exports) = ledger.add(
-                &a.cfg.exporter,
-                a.year,
-                &plan.run_id,
-                a.cfg.recipient.as_deref(),
-                &tally,
-                |yn, ys, _| {
-                    let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
-                    if let Some(max) = &a.max_mechanism {
-                        if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
-                            year_refusal = Some(format!(
-                                "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
-                            ));
-                            return false;
-                        }
-                    }
-                    refusal.is_none()
-                },
-            )?;
-            if refusal.is_none() {
-                refusal = year_refusal;
-            }
-            let (ym, ybasis) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
-            audit.event(
-                "assessment",
-                json!({ "subjects": n, "sensitive_subjects": s, "mechanism": m, "year": a.year, "year_subjects": yn, "year_sensitive_subjects": ys, "year_mechanism": ym }),
-            )?;
-            Some(crate::evidence::assessment::Assessment {
-                exporter: a.cfg.exporter.clone(),
-                recipient: a.cfg.recipient.clone(),
-                distinct_subjects: n,
-                sensitive_subjects: s,
-                mechanism: m.to_string(),
-                basis,
-                declares: a.cfg.declares.clone(),
-                year_to_date: crate::evidence::assessment::YearToDate {
-                    year: a.year,
-                    distinct_subjects: yn,
-                    sensitive_subjects: ys,
-                    mechanism: ym.to_string(),
-                    basis: ybasis,
-                    exports,
-                    ledger: a.cfg.year_ledger.clone(),
-                },
-                status: crate::evidence::assessment::STATUS.to_string(),
-                techniques: a.techniques.clone(),
-                keys: format!(
-                    "keys stayed at home; the export names key ids only ({})",
-                    keys_report
-                        .as_ref()
-                        .map(|k| k.key_ids.join(", "))
-                        .unwrap_or_else(|| "signing key only".into())
-                ),
-                fields: a.scanner.grades(
-                    &a.cfg,
-                    &plan
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect::<Vec<_>>(),
-                    &a.grades,
-                    &a.techniques,
-                ),
-                important_data: {
-                    let imp: Vec<&String> = a
-                        .grades
-                        .iter()
-                        .filter(|(_, g)| *g == "important")
-                        .map(|(f, _)| f)
-                        .collect();
-                    (!imp.is_empty()).then(
-                        || json!({ "fields": imp, "acknowledged": a.cfg.acknowledge_important }),
-                    )
-                },
-                k_anonymity: k_anonymity.clone(),
-            })
-        }
+        (Some(a), Some(tally)) => Some(assess(
+            &plan,
+            a,
+            &tally,
+            &mut refusal,
+            &mut audit,
+            keys_report.as_ref(),
+            k_anonymity.as_ref(),
+        )?),
         _ => None,
     };
     let report = Report {
@@ -932,77 +620,21 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         warnings: warnings.clone(),
     };
     if let Some(reason) = &refusal {
-        // A refused export keeps its evidence (report, audit, quarantine) but no data
-        // and no manifest, so nothing in it can be mistaken for a shippable export.
-        let data = staging.join("data");
-        if data.exists() {
-            std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
-        }
-        let mut text = shipped_report(&report, &plan)?;
-        text.push(b'\n');
-        let report_path = staging.join(REPORT);
-        std::fs::write(&report_path, &text)
-            .map_err(|e| Error::io("cannot write", &report_path, e))?;
-        audit.event("run_refused", json!({ "reason": reason }))?;
-        audit.close()?;
-        export.commit()?;
-        return Err(Error::Refused(format!(
-            "export refused, no data or manifest written to {}: {reason}",
-            plan.output_dir.display()
-        )));
+        return Err(commit_refused(
+            &plan, &staging, export, audit, &report, reason,
+        )?);
     }
-    let mut text = shipped_report(&report, &plan)?;
-    text.push(b'\n');
-    let report_path = staging.join(REPORT);
-    std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
-    let rep = hash_file(&staging, REPORT, None)?;
-    audit.event(
-        "report_written",
-        json!({ "path": rep.path, "sha256": rep.sha256 }),
+    commit_accepted(
+        &plan,
+        &staging,
+        export,
+        audit,
+        &report,
+        written,
+        &total,
+        keys_report,
+        envelope,
     )?;
-    written.push(rep);
-    // The declaration a reviewer reads, from the report as it ships.
-    let shipped: serde_json::Value = serde_json::from_slice(&text)?;
-    let html = crate::evidence::html::render(&shipped, &staging, plan.lang);
-    let html_path = staging.join(crate::evidence::html::FILE);
-    std::fs::write(&html_path, html).map_err(|e| Error::io("cannot write", &html_path, e))?;
-    let page = hash_file(&staging, crate::evidence::html::FILE, None)?;
-    audit.event(
-        "report_html_written",
-        json!({ "path": page.path, "sha256": page.sha256 }),
-    )?;
-    written.push(page);
-    audit.event(
-        "run_finished",
-        json!({
-            "rows_in": total.rows_in, "rows_out": total.out,
-            "duplicates": total.duplicates, "quarantined": total.quarantined,
-        }),
-    )?;
-    audit.close()?;
-    written.push(hash_file(&staging, "audit.jsonl", None)?);
-
-    let manifest = Manifest {
-        manifest_version: 1,
-        tool: "datacustoms".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        run_id: plan.run_id.clone(),
-        created_at: now_rfc3339(),
-        pipeline_sha256: plan.source.sha256.clone(),
-        rows: if plan.write_rows { total.out } else { 0 },
-        files: written,
-        key_ids: keys_report.map(|k| k.key_ids).unwrap_or_default(),
-        audit_head: crate::evidence::audit::head(&staging.join("audit.jsonl"))?,
-        encryption: envelope,
-    };
-    manifest.write(&staging)?;
-    let signer = match (&plan.keys, &plan.signer) {
-        (Some(k), _) => k.ring.primary(),
-        (None, Some(r)) => r.primary(),
-        (None, None) => return Err(Error::Internal("no key to sign the manifest with".into())),
-    };
-    crate::evidence::signature::sign(&staging, signer)?;
-    export.commit()?;
 
     tracing::info!(
         rows_in = total.rows_in,
@@ -1027,6 +659,568 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         parts: parts.len(),
         seconds: started.elapsed().as_secs_f64(),
         warnings,
+    })
+}
+
+/// The sequencer of a run: it puts finished batches back in input order, feeds the
+/// barrier stages and the writer, and keeps the per-file accounts, the quarantine and
+/// the tallies the gates read.
+#[allow(clippy::too_many_arguments)]
+fn new_sequencer<'a>(
+    plan: &'a Plan,
+    staging: &std::path::Path,
+    barriers: Vec<Option<Box<dyn BarrierStage>>>,
+    n_stages: usize,
+    write_tx: SyncSender<Batch>,
+    bar: &'a ProgressBar,
+    started: Instant,
+) -> Result<Sequencer<'a>> {
+    Ok(Sequencer {
+        plan,
+        barriers,
+        findings: vec![Findings::default(); n_stages],
+        cpu: vec![Duration::ZERO; n_stages],
+        reorder: BTreeMap::new(),
+        read_at: BTreeMap::new(),
+        next: 0,
+        accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
+        quarantine: QuarantineWriter::new(
+            staging.join("quarantine.jsonl"),
+            plan.quarantine_dir.clone(),
+        ),
+        by_reason: BTreeMap::new(),
+        unknown_fields: (0, None),
+        to_writer: write_tx,
+        bar,
+        started,
+        rows_seen: 0,
+        observing: None,
+        subjects: plan.assessment.as_ref().map(|_| Default::default()),
+        classes: match &plan.assessment {
+            Some(a) if plan.write_rows && !a.cfg.quasi_identifiers.is_empty() => Some(
+                crate::evidence::kanon::ClassTally::new(
+                    &plan.output_schema,
+                    &a.cfg.quasi_identifiers,
+                    a.cfg.sensitive_attribute.as_deref(),
+                    a.min_k,
+                )
+                .map(|t| match plan.sink.format {
+                    crate::config::Format::Jsonl | crate::config::Format::Csv => t.for_jsonl(),
+                    crate::config::Format::Parquet => t,
+                })
+                .map_err(Error::Config)?,
+            ),
+            _ => None,
+        },
+        tally: plan
+            .residual
+            .as_ref()
+            .map(|r| ResidualTally::new(r.field_names())),
+    })
+}
+
+/// The first pass of a run whose barrier stage `stage` must read the whole input
+/// before deciding (`needs_prepass`): the row stages up to it run and it observes;
+/// nothing is written. The sequencer is reset for the second pass.
+fn first_pass(
+    plan: &Plan,
+    pool: &rayon::ThreadPool,
+    reader_cfg: &ReaderConfig,
+    rows_stages: &[Option<Box<dyn RowStage>>],
+    seq: &mut Sequencer<'_>,
+    audit: &mut AuditLog,
+    stage_name: &str,
+) -> Result<()> {
+    let stage = rows_stages.len() - 1;
+    tracing::info!(
+        stage = stage + 1,
+        "first pass: stage {} ({}) reads the whole input before deciding",
+        stage + 1,
+        stage_name
+    );
+    seq.observing = Some(stage);
+    let inputs = &plan.inputs;
+    let (tx, rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
+    let (observed, read) = std::thread::scope(|s| {
+        let cfg = reader_cfg;
+        // The reader counts on a bar of its own; the shown one follows the work.
+        let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, &ProgressBar::hidden()));
+        let observed = catch_panic(|| coordinate(pool, rx, rows_stages, seq, audit));
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
+        (observed, read)
+    });
+    observed?;
+    read?;
+    let b = seq.barriers[stage].as_mut().expect("an observing barrier");
+    b.end_prepass(&mut seq.findings[stage])?;
+    seq.observing = None;
+    seq.next = 0;
+    seq.read_at.clear();
+    seq.rows_seen = 0;
+    Ok(())
+}
+
+/// The pass that writes: a reader thread, the worker pool through `coordinate`, and a
+/// writer thread that owns the sink. Returns the coordinator's, the reader's and the
+/// writer's results (the parts written and the rows out per input file).
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn main_pass(
+    plan: &Plan,
+    pool: &rayon::ThreadPool,
+    reader_cfg: &ReaderConfig,
+    rows_stages: &[Option<Box<dyn RowStage>>],
+    seq: &mut Sequencer<'_>,
+    audit: &mut AuditLog,
+    (raw_tx, raw_rx): (SyncSender<ReaderEvent>, Receiver<ReaderEvent>),
+    write_rx: Receiver<Batch>,
+    sink: DataSink,
+) -> (Result<()>, Result<()>, Result<(Vec<WrittenFile>, Vec<u64>)>) {
+    std::thread::scope(|s| {
+        let inputs = &plan.inputs;
+        let cfg = reader_cfg;
+        let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, &ProgressBar::hidden()));
+        let write_rows = plan.write_rows;
+        let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
+            let mut sink = sink;
+            let mut out = vec![0u64; inputs.len()];
+            for batch in write_rx {
+                // An aggregates-only export counts its rows but writes none.
+                if write_rows {
+                    sink.write(&batch.data, &batch.absent)?;
+                }
+                out[batch.file as usize] += batch.num_rows() as u64;
+            }
+            let parts = if write_rows {
+                sink.finish()?
+            } else {
+                drop(sink);
+                Vec::new()
+            };
+            Ok((parts, out))
+        });
+        // A panic in a stage must not leave the writer waiting for a channel that
+        // never closes: catch it here, close the channel, and report it as an error.
+        let coordinated = catch_panic(|| coordinate(pool, raw_rx, rows_stages, seq, audit));
+        // Closing the writer's channel lets it finish; the reader ends when its receiver
+        // (owned by `coordinate`) is gone.
+        let Sequencer { to_writer, .. } = seq;
+        drop(std::mem::replace(to_writer, sync_channel(0).0));
+        let reader_result = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
+        let writer_result = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("writer panicked".into())));
+        (coordinated, reader_result, writer_result)
+    })
+}
+
+/// What the gates decided once every row was through.
+struct Gates {
+    /// Why the export is refused, if it is.
+    refusal: Option<String>,
+    /// The residual-PII section of the report.
+    residual: serde_json::Value,
+    k_anonymity: Option<crate::evidence::kanon::KAnonymity>,
+}
+
+/// The gates known once every row is through: residual PII against `max_residual`,
+/// k-anonymity against `min_k`, the quarantine limit, and the mechanism the year
+/// would need against `max_mechanism` (checked without adding to the year ledger; the
+/// real addition comes once the export is accepted).
+fn check_gates(plan: &Plan, seq: &mut Sequencer<'_>, audit: &mut AuditLog) -> Result<Gates> {
+    let mut refusal = None;
+    let residual = match seq.tally.take() {
+        Some(mut t) => {
+            if let Some(max) = plan.max_residual {
+                let passed = t.hits <= max;
+                if !passed {
+                    refusal = Some(format!(
+                        "residual PII: {} detections remain in the export ({}), more than [gate] max_residual = {max}",
+                        t.hits,
+                        t.by_type
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                t.gate = Some(GateResult {
+                    max_residual: max,
+                    passed,
+                });
+            }
+            serde_json::to_value(&t)?
+        }
+        None => {
+            json!({ "scanned": false, "reason": "no de-identification stage and no [gate] in this pipeline" })
+        }
+    };
+    // k-anonymity of the rows written, against [gate] min_k.
+    let k_anonymity = match seq.classes.take() {
+        Some(c) => {
+            let k = c.finish()?;
+            if k.passed == Some(false) {
+                refusal.get_or_insert_with(|| {
+                    format!(
+                        "k-anonymity: the smallest class of ({}) holds {} record(s), below [gate] min_k = {} ({} records are in classes smaller than {})",
+                        k.quasi_identifiers.join(", "),
+                        k.k.unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                        k.records_in_classes_below.get(&k.min_k.unwrap_or(0).to_string()).copied().unwrap_or(0),
+                        k.min_k.unwrap_or(0),
+                    )
+                });
+            }
+            audit.event(
+                "k_anonymity",
+                json!({ "quasi_identifiers": k.quasi_identifiers, "k": k.k, "l": k.l, "classes": k.classes, "min_k": k.min_k }),
+            )?;
+            Some(k)
+        }
+        None => None,
+    };
+    if refusal.is_none() {
+        refusal = quarantine_refusal(plan, seq);
+    }
+    // The mechanism the year would need, checked without adding anything to the year
+    // ledger (the real addition comes once the export is accepted).
+    if refusal.is_none() {
+        if let (Some(a), Some(tally)) = (&plan.assessment, &seq.subjects) {
+            if let Some(max) = &a.max_mechanism {
+                let path = std::path::PathBuf::from(&a.cfg.year_ledger);
+                let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
+                let (yn, ys, _) = ledger.add(
+                    &a.cfg.exporter,
+                    a.year,
+                    &plan.run_id,
+                    None,
+                    tally,
+                    |_, _, _| false,
+                )?;
+                let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+                if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
+                    refusal = Some(format!(
+                        "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Gates {
+        refusal,
+        residual,
+        k_anonymity,
+    })
+}
+
+/// Finishes the barrier stages (DP noise is drawn and budget spent, stage files are
+/// written): only for an export the gates accept.
+fn finish_barriers(seq: &mut Sequencer<'_>) -> Result<Vec<crate::engine::StageFile>> {
+    let mut stage_files = Vec::new();
+    for (i, b) in seq.barriers.iter_mut().enumerate() {
+        if let Some(b) = b {
+            tracing::info!(stage = i + 1, "finishing stage {}", i + 1);
+            let started = std::time::Instant::now();
+            let files = b.finish(&mut seq.findings[i])?;
+            tracing::debug!(
+                stage = i + 1,
+                files = files.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "stage finished"
+            );
+            stage_files.extend(files);
+        }
+    }
+    Ok(stage_files)
+}
+
+/// Commits a refused export: it keeps its evidence (report, audit, quarantine) but no
+/// data and no manifest, so nothing in it can be mistaken for a shippable export.
+/// Returns the error the run ends with.
+fn commit_refused(
+    plan: &Plan,
+    staging: &std::path::Path,
+    export: ExportDir,
+    mut audit: AuditLog,
+    report: &Report,
+    reason: &str,
+) -> Result<Error> {
+    // A refused export keeps its evidence (report, audit, quarantine) but no data
+    // and no manifest, so nothing in it can be mistaken for a shippable export.
+    let data = staging.join("data");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
+    }
+    let mut text = shipped_report(report, plan)?;
+    text.push(b'\n');
+    let report_path = staging.join(REPORT);
+    std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
+    audit.event("run_refused", json!({ "reason": reason }))?;
+    audit.close()?;
+    export.commit()?;
+    Ok(Error::Refused(format!(
+        "export refused, no data or manifest written to {}: {reason}",
+        plan.output_dir.display()
+    )))
+}
+
+/// Commits an accepted export: the report as it ships (JSON, and the HTML page a
+/// reviewer reads), the closed audit log and the manifest of every file, signed; then
+/// the staging folder becomes the export.
+#[allow(clippy::too_many_arguments)]
+fn commit_accepted(
+    plan: &Plan,
+    staging: &std::path::Path,
+    export: ExportDir,
+    mut audit: AuditLog,
+    report: &Report,
+    mut written: Vec<WrittenFile>,
+    total: &RowCounts,
+    keys_report: Option<crate::crypto::run::KeysReport>,
+    envelope: Option<crate::crypto::run::Envelope>,
+) -> Result<()> {
+    let mut text = shipped_report(report, plan)?;
+    text.push(b'\n');
+    let report_path = staging.join(REPORT);
+    std::fs::write(&report_path, &text).map_err(|e| Error::io("cannot write", &report_path, e))?;
+    let rep = hash_file(staging, REPORT, None)?;
+    audit.event(
+        "report_written",
+        json!({ "path": rep.path, "sha256": rep.sha256 }),
+    )?;
+    written.push(rep);
+    // The declaration a reviewer reads, from the report as it ships.
+    let shipped: serde_json::Value = serde_json::from_slice(&text)?;
+    let html = crate::evidence::html::render(&shipped, staging, plan.lang);
+    let html_path = staging.join(crate::evidence::html::FILE);
+    std::fs::write(&html_path, html).map_err(|e| Error::io("cannot write", &html_path, e))?;
+    let page = hash_file(staging, crate::evidence::html::FILE, None)?;
+    audit.event(
+        "report_html_written",
+        json!({ "path": page.path, "sha256": page.sha256 }),
+    )?;
+    written.push(page);
+    audit.event(
+        "run_finished",
+        json!({
+            "rows_in": total.rows_in, "rows_out": total.out,
+            "duplicates": total.duplicates, "quarantined": total.quarantined,
+        }),
+    )?;
+    audit.close()?;
+    written.push(hash_file(staging, "audit.jsonl", None)?);
+
+    let manifest = Manifest {
+        manifest_version: 1,
+        tool: "datacustoms".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: plan.run_id.clone(),
+        created_at: now_rfc3339(),
+        pipeline_sha256: plan.source.sha256.clone(),
+        rows: if plan.write_rows { total.out } else { 0 },
+        files: written,
+        key_ids: keys_report.map(|k| k.key_ids).unwrap_or_default(),
+        audit_head: crate::evidence::audit::head(&staging.join("audit.jsonl"))?,
+        encryption: envelope,
+    };
+    manifest.write(staging)?;
+    let signer = match (&plan.keys, &plan.signer) {
+        (Some(k), _) => k.ring.primary(),
+        (None, Some(r)) => r.primary(),
+        (None, None) => return Err(Error::Internal("no key to sign the manifest with".into())),
+    };
+    crate::evidence::signature::sign(staging, signer)?;
+    export.commit()?;
+    Ok(())
+}
+
+/// Reconciliation, per file and in total: every file's rows in must equal its rows out
+/// plus duplicates plus quarantined, or the run fails with no export. Returns the
+/// totals and each file's record for the report; empty and unreadable files add a
+/// warning.
+fn reconcile(
+    plan: &Plan,
+    accounts: &mut [Account],
+    out_rows: &[u64],
+    warnings: &mut Vec<String>,
+) -> Result<(RowCounts, Vec<FileRows>)> {
+    let mut total = RowCounts::default();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (i, acc) in accounts.iter_mut().enumerate() {
+        let input = &plan.inputs[i];
+        let read = acc.read.take().ok_or_else(|| {
+            Error::Internal(format!(
+                "{}: the reader never finished this file",
+                input.display
+            ))
+        })?;
+        acc.counts.rows_in = read.rows;
+        acc.counts.blank_lines = read.blank_lines;
+        acc.counts.out = out_rows[i];
+        if !acc.counts.reconciles() {
+            let c = &acc.counts;
+            problems.push(format!(
+                "{}: rows in {} != out {} + duplicates {} + quarantined {}",
+                input.display, c.rows_in, c.out, c.duplicates, c.quarantined
+            ));
+        }
+        if read.rows == 0 && read.unreadable.is_none() {
+            warnings.push(format!("{}: no records (empty file)", input.display));
+        }
+        if let Some(u) = &read.unreadable {
+            warnings.push(format!("{}: {u}", input.display));
+        }
+        tracing::debug!(
+            file = %input.display,
+            rows_in = acc.counts.rows_in,
+            out = acc.counts.out,
+            duplicates = acc.counts.duplicates,
+            quarantined = acc.counts.quarantined,
+            "reconciled"
+        );
+        total.add(&acc.counts);
+        files.push(FileRows {
+            path: input.display.clone(),
+            bytes: read.bytes,
+            sha256: read.sha256,
+            rows: acc.counts.clone(),
+            unreadable: read.unreadable,
+        });
+    }
+    if !problems.is_empty() || !total.reconciles() {
+        return Err(Error::Internal(format!(
+            "reconciliation failed, so no export was written (this is a bug; please report it):\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    Ok((total, files))
+}
+
+/// Flushes the vault and closes the key session: the envelope for the manifest and the
+/// keys section of the report, each audited.
+fn finish_keys(
+    plan: &Plan,
+    audit: &mut AuditLog,
+) -> Result<(
+    Option<crate::crypto::run::Envelope>,
+    Option<crate::crypto::run::KeysReport>,
+)> {
+    Ok(match &plan.keys {
+        Some(k) => {
+            let (env, rep) = k.finish(&plan.output_schema)?;
+            if let Some(v) = &rep.vault {
+                audit.event(
+                    "vault_updated",
+                    json!({ "inserted": v.inserted, "already_present": v.already_present }),
+                )?;
+            }
+            audit.event(
+                "keys_used",
+                json!({ "key_ids": rep.key_ids, "scope": rep.scope, "data_keys": rep.data_keys }),
+            )?;
+            (env, Some(rep))
+        }
+        None => (None, None),
+    })
+}
+
+/// The cross-border assessment: this export's distinct and sensitive subjects, and the
+/// year's through the year ledger, which keeps this export's subjects only if the
+/// export is not refused. A year total that needs more than `[gate] max_mechanism`
+/// refuses the export.
+fn assess(
+    plan: &Plan,
+    a: &crate::plan::AssessmentPlan,
+    tally: &crate::evidence::assessment::SubjectTally,
+    refusal: &mut Option<String>,
+    audit: &mut AuditLog,
+    keys_report: Option<&crate::crypto::run::KeysReport>,
+    k_anonymity: Option<&crate::evidence::kanon::KAnonymity>,
+) -> Result<crate::evidence::assessment::Assessment> {
+    let (n, s) = tally.counts();
+    let (m, basis) = crate::evidence::assessment::mechanism(n, s, &a.cfg.declares);
+    let path = std::path::PathBuf::from(&a.cfg.year_ledger);
+    let mut ledger = crate::evidence::assessment::YearLedger::open(&path)?;
+    let mut year_refusal = None;
+    let (yn, ys, exports) = ledger.add(
+        &a.cfg.exporter,
+        a.year,
+        &plan.run_id,
+        a.cfg.recipient.as_deref(),
+        tally,
+        |yn, ys, _| {
+            let (ym, _) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+            if let Some(max) = &a.max_mechanism {
+                if crate::evidence::assessment::rank(ym) > crate::evidence::assessment::rank(max) {
+                    year_refusal = Some(format!(
+                        "cross-border rule: this year's totals ({yn} people, {ys} with sensitive PI) need `{ym}`, more than [gate] max_mechanism = {max}"
+                    ));
+                    return false;
+                }
+            }
+            refusal.is_none()
+        },
+    )?;
+    if refusal.is_none() {
+        *refusal = year_refusal;
+    }
+    let (ym, ybasis) = crate::evidence::assessment::mechanism(yn, ys, &a.cfg.declares);
+    audit.event(
+        "assessment",
+        json!({ "subjects": n, "sensitive_subjects": s, "mechanism": m, "year": a.year, "year_subjects": yn, "year_sensitive_subjects": ys, "year_mechanism": ym }),
+    )?;
+    Ok(crate::evidence::assessment::Assessment {
+        exporter: a.cfg.exporter.clone(),
+        recipient: a.cfg.recipient.clone(),
+        distinct_subjects: n,
+        sensitive_subjects: s,
+        mechanism: m.to_string(),
+        basis,
+        declares: a.cfg.declares.clone(),
+        year_to_date: crate::evidence::assessment::YearToDate {
+            year: a.year,
+            distinct_subjects: yn,
+            sensitive_subjects: ys,
+            mechanism: ym.to_string(),
+            basis: ybasis,
+            exports,
+            ledger: a.cfg.year_ledger.clone(),
+        },
+        status: crate::evidence::assessment::STATUS.to_string(),
+        techniques: a.techniques.clone(),
+        keys: format!(
+            "keys stayed at home; the export names key ids only ({})",
+            keys_report
+                .as_ref()
+                .map(|k| k.key_ids.join(", "))
+                .unwrap_or_else(|| "signing key only".into())
+        ),
+        fields: a.scanner.grades(
+            &a.cfg,
+            &plan
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>(),
+            &a.grades,
+            &a.techniques,
+        ),
+        important_data: {
+            let imp: Vec<&String> = a
+                .grades
+                .iter()
+                .filter(|(_, g)| *g == "important")
+                .map(|(f, _)| f)
+                .collect();
+            (!imp.is_empty())
+                .then(|| json!({ "fields": imp, "acknowledged": a.cfg.acknowledge_important }))
+        },
+        k_anonymity: k_anonymity.cloned(),
     })
 }
 
