@@ -412,25 +412,20 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         .barriers
         .iter()
         .position(|b| b.as_ref().is_some_and(|b| b.needs_prepass()));
+    let pass = Pass {
+        plan: &plan,
+        pool: &pool,
+        reader_cfg: &reader_cfg,
+        rows_stages: &rows_stages,
+    };
     if let Some(stage) = prepass {
-        first_pass(
-            &plan,
-            &pool,
-            &reader_cfg,
-            &rows_stages[..=stage],
-            &mut seq,
-            &mut audit,
-            stage_meta[stage].0,
-        )?;
+        first_pass(&pass, stage, &mut seq, &mut audit, stage_meta[stage].0)?;
         bar.reset();
         tracing::info!("second pass");
     }
 
     let (coordinated, reader_result, writer_result) = main_pass(
-        &plan,
-        &pool,
-        &reader_cfg,
-        &rows_stages,
+        &pass,
         &mut seq,
         &mut audit,
         (raw_tx, raw_rx),
@@ -719,19 +714,27 @@ fn new_sequencer<'a>(
     })
 }
 
+/// What every pass over the input shares: the plan, the worker pool, the reader's
+/// settings and the row stages.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    plan: &'a Plan,
+    pool: &'a rayon::ThreadPool,
+    reader_cfg: &'a ReaderConfig,
+    rows_stages: &'a [Option<Box<dyn RowStage>>],
+}
+
 /// The first pass of a run whose barrier stage `stage` must read the whole input
 /// before deciding (`needs_prepass`): the row stages up to it run and it observes;
 /// nothing is written. The sequencer is reset for the second pass.
 fn first_pass(
-    plan: &Plan,
-    pool: &rayon::ThreadPool,
-    reader_cfg: &ReaderConfig,
-    rows_stages: &[Option<Box<dyn RowStage>>],
+    pass: &Pass<'_>,
+    stage: usize,
     seq: &mut Sequencer<'_>,
     audit: &mut AuditLog,
     stage_name: &str,
 ) -> Result<()> {
-    let stage = rows_stages.len() - 1;
+    let rows_stages = &pass.rows_stages[..=stage];
     tracing::info!(
         stage = stage + 1,
         "first pass: stage {} ({}) reads the whole input before deciding",
@@ -739,13 +742,13 @@ fn first_pass(
         stage_name
     );
     seq.observing = Some(stage);
-    let inputs = &plan.inputs;
-    let (tx, rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
+    let inputs = &pass.plan.inputs;
+    let (tx, rx) = sync_channel::<ReaderEvent>(pass.plan.threads * 2);
     let (observed, read) = std::thread::scope(|s| {
-        let cfg = reader_cfg;
+        let cfg = pass.reader_cfg;
         // The reader counts on a bar of its own; the shown one follows the work.
         let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, &ProgressBar::hidden()));
-        let observed = catch_panic(|| coordinate(pool, rx, rows_stages, seq, audit));
+        let observed = catch_panic(|| coordinate(pass.pool, rx, rows_stages, seq, audit));
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
@@ -765,12 +768,9 @@ fn first_pass(
 /// The pass that writes: a reader thread, the worker pool through `coordinate`, and a
 /// writer thread that owns the sink. Returns the coordinator's, the reader's and the
 /// writer's results (the parts written and the rows out per input file).
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[allow(clippy::type_complexity)]
 fn main_pass(
-    plan: &Plan,
-    pool: &rayon::ThreadPool,
-    reader_cfg: &ReaderConfig,
-    rows_stages: &[Option<Box<dyn RowStage>>],
+    pass: &Pass<'_>,
     seq: &mut Sequencer<'_>,
     audit: &mut AuditLog,
     (raw_tx, raw_rx): (SyncSender<ReaderEvent>, Receiver<ReaderEvent>),
@@ -778,10 +778,10 @@ fn main_pass(
     sink: DataSink,
 ) -> (Result<()>, Result<()>, Result<(Vec<WrittenFile>, Vec<u64>)>) {
     std::thread::scope(|s| {
-        let inputs = &plan.inputs;
-        let cfg = reader_cfg;
+        let inputs = &pass.plan.inputs;
+        let cfg = pass.reader_cfg;
         let reader = s.spawn(move || read_inputs(inputs, cfg, &raw_tx, &ProgressBar::hidden()));
-        let write_rows = plan.write_rows;
+        let write_rows = pass.plan.write_rows;
         let writer = s.spawn(move || -> Result<(Vec<WrittenFile>, Vec<u64>)> {
             let mut sink = sink;
             let mut out = vec![0u64; inputs.len()];
@@ -802,7 +802,8 @@ fn main_pass(
         });
         // A panic in a stage must not leave the writer waiting for a channel that
         // never closes: catch it here, close the channel, and report it as an error.
-        let coordinated = catch_panic(|| coordinate(pool, raw_rx, rows_stages, seq, audit));
+        let coordinated =
+            catch_panic(|| coordinate(pass.pool, raw_rx, pass.rows_stages, seq, audit));
         // Closing the writer's channel lets it finish; the reader ends when its receiver
         // (owned by `coordinate`) is gone.
         let Sequencer { to_writer, .. } = seq;
