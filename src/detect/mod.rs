@@ -1095,6 +1095,29 @@ mod tests {
     }
 
     #[test]
+    fn bare_numbers_in_contact_lines_and_signatures_are_phones() {
+        let sig = "Thanks for the quick turnaround.\n\n—\nAnn Lee\n9402633746";
+        assert!(
+            found(sig).contains(&(EntityType::Phone, "9402633746")),
+            "{:?}",
+            found(sig)
+        );
+        let line = "Ann Lee · 9402633746 · ann@example.com";
+        assert!(found(line).contains(&(EntityType::Phone, "9402633746")));
+        // An order number is not a phone because an e-mail address is near it.
+        let order = "About order PO 4546462862, please confirm the email, ann@example.com.";
+        assert!(
+            found(order).iter().all(|f| f.0 != EntityType::Phone),
+            "{:?}",
+            found(order)
+        );
+        // The window around the number is cut at character boundaries.
+        let zh =
+            "联系方式 ann@example.com 中文中文 9402633746 中文中文中文中文中文中文中文中文中文中文";
+        let _ = found(zh);
+    }
+
+    #[test]
     fn phone() {
         assert_eq!(only("电话13812345678联系", T::Phone), ["13812345678"]);
         assert_eq!(

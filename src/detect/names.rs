@@ -1421,6 +1421,10 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
     if !alone {
         return false;
     }
+    // A name alone on its line after a dash signs or attributes something (`— Gil`).
+    if !before.is_empty() && before.chars().all(|c| matches!(c, '-' | '—' | '–')) {
+        return true;
+    }
     if line_start == 0 {
         return false;
     }
@@ -1757,6 +1761,8 @@ fn score_name(
             if en_sets().en_months_days.contains(t.as_str()) {
                 !EN_MONTHS.contains(&t.as_str()) || (!person_like && dated(text, w.0, w.1))
             } else {
+                // A state after a first name or an initial is a surname (Patrick R.
+                // Washington); a place's name starts with it (Virginia Beach).
                 !person_like && lex.us_state(t)
             }
         });
@@ -1769,6 +1775,7 @@ fn score_name(
         && lex.en_first(&toks[0]) < 0.5
         && !followed_by_action(text, e)
         && !age_follows(&text[e..])
+        && !speaker_position(text, s, e)
         && !after_a_person_verb(text, s);
     let score = if toks.len() == 1 {
         let t = &toks[0];
@@ -2005,7 +2012,15 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     } else {
         0.0
     };
-    position + if speaks { 0.1 } else { 0.0 }
+    // A possessive marks a person or a firm; a firm's name is in no first-name list.
+    let possessive = after.starts_with("'s ") || after.starts_with("\u{2019}s ");
+    position
+        + if speaks { 0.1 } else { 0.0 }
+        + if possessive && lex.en_first(&text[s..e]) >= 0.3 {
+            0.05
+        } else {
+            0.0
+        }
 }
 
 /// Whether the word ending at `e` is followed by a verb of speech (`Georgia said`).
@@ -2063,6 +2078,12 @@ fn after_a_person_verb(text: &str, s: usize) -> bool {
                 | "congratulate"
                 | "remind"
                 | "reminded"
+                | "adding"
+                | "add"
+                | "added"
+                | "welcome"
+                | "looping"
+                | "sorry"
         )
 }
 
@@ -2354,6 +2375,8 @@ mod tests {
             ["Laura Mendez"]
         );
         assert_eq!(spans("hey it's Oneida, text me later"), ["Oneida"]);
+        assert_eq!(spans("Great quote.\n— Gonzalo"), ["Gonzalo"]);
+        assert_eq!(spans("— Gonzalo"), ["Gonzalo"]);
         assert_eq!(
             spans("Dear parents of Valentine, the trip is on."),
             ["Valentine"]

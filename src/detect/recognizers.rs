@@ -417,6 +417,9 @@ const CTX_PHONE: &[&str] = &[
     "text",
     "ph.",
     "ph:",
+    "voicemail",
+    "whatsapp",
+    "sms",
     "new number",
     "my number",
     "电话",
@@ -786,7 +789,9 @@ fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
         return None;
     }
     let span = &text[s..e];
-    let cue = has_context(text, s, CTX_PHONE) || column_header_has(text, s, CTX_PHONE);
+    let cue = has_context(text, s, CTX_PHONE)
+        || column_header_has(text, s, CTX_PHONE)
+        || contact_line(text, s, e);
     if span.len() == 11 && span.starts_with('0') {
         if phone_valid(span, phonenumber::country::Id::GB) {
             return Some((s, e, S_PHONE_VALID));
@@ -801,6 +806,28 @@ fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
         return (b[3] >= b'2').then_some((s, e, S_PHONE_NATIONAL));
     }
     None
+}
+
+/// Whether the number at `s..e` stands where contact details do: alone on its line (a
+/// signature block), or on a line that also holds an e-mail address (`01154960772 ·
+/// ann@example.com`).
+fn contact_line(text: &str, s: usize, e: usize) -> bool {
+    let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[e..].find('\n').map_or(text.len(), |i| e + i);
+    let alone = text[line_start..s].trim().is_empty() && text[e..line_end].trim().is_empty();
+    // An address within a few words of the number, not anywhere in a long line, and
+    // no order or ticket named before it (`order PO 4546462862, … the email …`).
+    let mut a = s.saturating_sub(48).max(line_start);
+    while !text.is_char_boundary(a) {
+        a += 1;
+    }
+    let mut z = (e + 48).min(line_end);
+    while !text.is_char_boundary(z) {
+        z -= 1;
+    }
+    let near = &text[a..z];
+    let email_near = near.contains('@') && !has_context(text, s, CTX_NOT_CARD);
+    (alone && line_start > 0) || email_near
 }
 
 fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
