@@ -403,7 +403,7 @@ pub(crate) fn pack(w: &str) -> Option<u128> {
 
 /// `w` lower-cased into `buf` without allocating (ASCII only; longer words are cut and
 /// so not found, which no lexicon entry is).
-fn lower_into<'a>(w: &str, buf: &'a mut [u8; 48]) -> Option<&'a str> {
+pub(crate) fn lower_into<'a>(w: &str, buf: &'a mut [u8]) -> Option<&'a str> {
     if w.len() > buf.len() {
         return None;
     }

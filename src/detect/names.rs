@@ -1128,7 +1128,7 @@ fn en_sets() -> &'static EnSets {
         EnSets {
             en_cue_words: set(EN_CUE_WORDS),
             en_honorific: set(EN_HONORIFIC),
-            en_months_days: set(EN_MONTHS_DAYS),
+            en_months_days: EN_MONTHS.iter().chain(EN_DAYS).copied().collect(),
             en_org_after: set(EN_ORG_AFTER),
             en_cue_mid: set(EN_CUE_MID),
             en_cue_weak: set(EN_CUE_WEAK),
@@ -1260,7 +1260,8 @@ const EN_ORG_AFTER: &[&str] = &[
     "harbour",
     "midlands",
 ];
-const EN_MONTHS_DAYS: &[&str] = &[
+/// Month names and abbreviations; with `EN_DAYS`, the calendar words a name is not.
+const EN_MONTHS: &[&str] = &[
     "january",
     "february",
     "march",
@@ -1273,13 +1274,6 @@ const EN_MONTHS_DAYS: &[&str] = &[
     "october",
     "november",
     "december",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
     "jan",
     "feb",
     "mar",
@@ -1292,6 +1286,15 @@ const EN_MONTHS_DAYS: &[&str] = &[
     "oct",
     "nov",
     "dec",
+];
+const EN_DAYS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 /// A capitalised name word at byte `i`: `Olivia`, `O'Brien`, `McDonald`, `Smith-Jones`,
@@ -1586,13 +1589,7 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
 /// `lower` into a stack buffer, for the words a run tests against the cue lists (a word
 /// longer than the buffer reads as empty, which no list holds).
 fn lower_word<'a>(text: &str, w: (usize, usize, bool), buf: &'a mut [u8; 32]) -> &'a str {
-    let t = text[w.0..w.1].trim_end_matches('.').as_bytes();
-    if t.len() > buf.len() {
-        return "";
-    }
-    buf[..t.len()].copy_from_slice(t);
-    buf[..t.len()].make_ascii_lowercase();
-    std::str::from_utf8(&buf[..t.len()]).unwrap_or("")
+    super::lexicon::lower_into(text[w.0..w.1].trim_end_matches('.'), buf).unwrap_or("")
 }
 
 fn lower(text: &str, w: (usize, usize, bool)) -> String {
@@ -1847,34 +1844,6 @@ fn score_name(
     ))
 }
 
-/// Month names and abbreviations (a part of `EN_MONTHS_DAYS`).
-const EN_MONTHS: &[&str] = &[
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-];
-
 /// Whether the word at `s..e` stands where a month does in a date: beside a number
 /// (`May 5`, `5 May`, `May 2024`) or after a date preposition (`in May`, `since March`).
 fn dated(text: &str, s: usize, e: usize) -> bool {
@@ -2116,9 +2085,7 @@ fn head_lower<'a>(text: &str, e: usize, buf: &'a mut [u8; 16]) -> &'a str {
     while !t.is_char_boundary(n) {
         n -= 1;
     }
-    buf[..n].copy_from_slice(&t.as_bytes()[..n]);
-    buf[..n].make_ascii_lowercase();
-    std::str::from_utf8(&buf[..n]).unwrap_or("")
+    super::lexicon::lower_into(&t[..n], buf).unwrap_or("")
 }
 
 /// True when `after` (lower-case, starting with the space after a capitalised word)
