@@ -323,32 +323,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let export =
         ExportDir::prepare_waiting(&plan.output_dir, plan.overwrite, &plan.run_id, plan.wait)?;
     let staging = export.staging.clone();
-    let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
-    if !plan.write_rows {
-        audit.redact_counts();
-    }
-    audit.event(
-        "run_started",
-        json!({
-            "run_id": plan.run_id,
-            "tool_version": env!("CARGO_PKG_VERSION"),
-            "pipeline": plan.source.path.display().to_string(),
-            "pipeline_sha256": plan.source.sha256,
-            "inputs": plan.inputs.len(),
-            "threads": plan.threads,
-            "strict": plan.strict,
-        }),
-    )?;
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
-    }
-    tracing::info!(
-        run_id = %plan.run_id,
-        inputs = plan.inputs.len(),
-        threads = plan.threads,
-        "run started"
-    );
-    log_plan(&plan);
+    let mut audit = open_audit(&plan, &staging)?;
 
     let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
     let bar = new_bar(total_bytes, plan.quiet);
@@ -368,16 +343,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     }
     let n_stages = stage_meta.len();
 
-    let reader_cfg = ReaderConfig {
-        batch_rows: plan.batch_rows,
-        chunk_bytes: CHUNK_BYTES,
-        schema: plan
-            .file_schema
-            .clone()
-            .unwrap_or_else(|| plan.schema.clone()),
-        projection: plan.projection.clone(),
-        worker_row_group_bytes: crate::io::source::WORKER_ROW_GROUP_BYTES,
-    };
+    let reader_cfg = reader_config(&plan);
     let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
     let (write_tx, write_rx) = sync_channel::<Batch>(2);
     let sink = DataSink::new(
@@ -388,22 +354,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
 
     let mut seq = new_sequencer(&plan, &staging, barriers, n_stages, write_tx, &bar, started)?;
 
-    let ctx = StageContext {
-        staging: staging.clone(),
-        inputs: plan
-            .inputs
-            .iter()
-            .map(|f| (f.display.clone(), f.format))
-            .collect(),
-        run_id: plan.run_id.clone(),
-        inputs_digest: inputs_digest(&plan.inputs),
-        pipeline: plan
-            .source
-            .file
-            .name
-            .clone()
-            .unwrap_or_else(|| plan.source.path.display().to_string()),
-    };
+    let ctx = stage_context(&plan, &staging);
     for b in seq.barriers.iter_mut().flatten() {
         b.open(&ctx)?;
     }
@@ -477,36 +428,17 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
     let (total, files) = reconcile(&plan, &mut seq.accounts, &out_rows, &mut warnings)?;
 
     if !plan.write_rows {
-        let data = staging.join("data");
-        if data.exists() {
-            std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
-        }
+        remove_data_dir(&staging)?;
     }
     // Evidence: quarantine, report, audit, manifest — in that order, manifest last.
-    let mut written: Vec<WrittenFile> = parts.clone();
-    for p in &parts {
-        audit.event(
-            "file_written",
-            json!({ "path": p.path, "sha256": p.sha256, "bytes": p.bytes, "rows": p.rows }),
-        )?;
-    }
-    for sf in &stage_files {
-        let f = hash_file(&staging, &sf.path, sf.rows)?;
-        audit.event(
-            "file_written",
-            json!({ "path": f.path, "sha256": f.sha256, "bytes": f.bytes, "rows": f.rows }),
-        )?;
-        written.push(f);
-    }
     let quarantine_home = seq.quarantine.home_dir().display().to_string();
-    if seq.quarantine.finish()? {
-        let f = hash_file(&staging, "quarantine.jsonl", Some(seq.quarantine.records))?;
-        audit.event(
-            "file_written",
-            json!({ "path": f.path, "sha256": f.sha256, "bytes": f.bytes, "rows": f.rows }),
-        )?;
-        written.push(f);
-    }
+    let written = record_written(
+        &staging,
+        &mut audit,
+        &parts,
+        &stage_files,
+        &mut seq.quarantine,
+    )?;
     for (i, (type_name, _)) in stage_meta.iter().enumerate() {
         audit.event(
             "stage_finished",
@@ -514,15 +446,6 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         )?;
     }
 
-    let fields = |s: &SchemaRef| -> Vec<FieldInfo> {
-        s.fields()
-            .iter()
-            .map(|f| FieldInfo {
-                name: f.name().clone(),
-                data_type: type_name(f.data_type()),
-            })
-            .collect()
-    };
     // Keys: the vault is flushed before the export can be committed, so no export ships
     // tokens its vault lacks; the envelope goes into the manifest.
     let (envelope, keys_report) = finish_keys(&plan, &mut audit)?;
@@ -551,66 +474,25 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             "complete"
         }
         .into(),
-        pipeline: PipelineInfo {
-            name: plan.source.file.name.clone(),
-            path: plan.source.path.display().to_string(),
-            sha256: plan.source.sha256.clone(),
-        },
+        pipeline: pipeline_info(&plan),
         started_at,
         finished_at: now_rfc3339(),
         seconds: started.elapsed().as_secs_f64(),
         threads: plan.threads,
-        input: InputInfo {
-            format: plan.input_format.extension().into(),
-            schema_source: plan.schema_source.clone(),
-            schema: fields(&plan.schema),
-            files: plan.inputs.len(),
-            bytes: files.iter().map(|f| f.bytes).sum(),
-        },
-        output: OutputInfo {
-            format: plan.sink.format.extension().into(),
-            schema: fields(&plan.output_schema),
-            parts: parts.len(),
-            bytes: parts.iter().map(|p| p.bytes).sum(),
-            rows_written: plan.write_rows,
-        },
+        input: input_info(&plan, &files),
+        output: output_info(&plan, &parts),
         rows: Rows {
             total: total.clone(),
             reconciled: true,
             files,
         },
-        quarantine: QuarantineInfo {
-            records: seq.quarantine.records,
-            rows: seq.quarantine.rows,
-            by_reason: seq.by_reason.clone(),
-            home_dir: (seq.quarantine.records > 0).then_some(quarantine_home),
-        },
-        stages: stage_meta
-            .iter()
-            .enumerate()
-            .map(|(i, (t, k))| StageReport {
-                index: i,
-                type_name: t.to_string(),
-                kind: k.to_string(),
-                cpu_seconds: seq.cpu[i].as_secs_f64(),
-                findings: seq.findings[i].clone(),
-            })
-            .collect(),
+        quarantine: quarantine_info(&seq, quarantine_home),
+        stages: stage_reports(&stage_meta, &seq),
         residual,
         keys: keys_report.clone(),
         techniques: plan.techniques.clone(),
         assessment,
-        gate: {
-            let g = json!({
-                "max_residual": plan.max_residual,
-                "max_quarantined": plan.max_quarantined,
-                "max_mechanism": plan.assessment.as_ref().and_then(|a| a.max_mechanism.clone()),
-                "min_k": plan.assessment.as_ref().and_then(|a| a.min_k),
-            });
-            g.as_object()
-                .is_some_and(|o| o.values().any(|v| !v.is_null()))
-                .then_some(g)
-        },
+        gate: gate_settings(&plan),
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
@@ -631,22 +513,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         envelope,
     )?;
 
-    tracing::info!(
-        rows_in = total.rows_in,
-        rows_out = total.out,
-        duplicates = total.duplicates,
-        quarantined = total.quarantined,
-        "run finished"
-    );
-    if total.quarantined > 0 {
-        tracing::warn!(
-            "{} rows quarantined ({} records); reasons in {}/quarantine.jsonl, raw records at home in {}",
-            group_digits(total.quarantined),
-            seq.quarantine.records,
-            plan.output_dir.display(),
-            plan.quarantine_dir.display()
-        );
-    }
+    log_finished(&plan, &total, seq.quarantine.records);
     Ok(RunSummary {
         output: plan.output_dir.clone(),
         rows: total,
@@ -712,6 +579,214 @@ fn new_sequencer<'a>(
             .as_ref()
             .map(|r| ResidualTally::new(r.field_names())),
     })
+}
+
+/// Opens the run's audit log in the staging folder with its `run_started` event, and
+/// logs the plan's warnings and the plan itself.
+fn open_audit(plan: &Plan, staging: &std::path::Path) -> Result<AuditLog> {
+    let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
+    if !plan.write_rows {
+        audit.redact_counts();
+    }
+    audit.event(
+        "run_started",
+        json!({
+            "run_id": plan.run_id,
+            "tool_version": env!("CARGO_PKG_VERSION"),
+            "pipeline": plan.source.path.display().to_string(),
+            "pipeline_sha256": plan.source.sha256,
+            "inputs": plan.inputs.len(),
+            "threads": plan.threads,
+            "strict": plan.strict,
+        }),
+    )?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        run_id = %plan.run_id,
+        inputs = plan.inputs.len(),
+        threads = plan.threads,
+        "run started"
+    );
+    log_plan(plan);
+    Ok(audit)
+}
+
+/// Audits every file the run wrote before its evidence: the data parts, the barrier
+/// stages' files and the quarantine (finished here). Returns them, hashed, for the
+/// manifest.
+fn record_written(
+    staging: &std::path::Path,
+    audit: &mut AuditLog,
+    parts: &[WrittenFile],
+    stage_files: &[crate::engine::StageFile],
+    quarantine: &mut QuarantineWriter,
+) -> Result<Vec<WrittenFile>> {
+    let mut written: Vec<WrittenFile> = parts.to_vec();
+    for sf in stage_files {
+        written.push(hash_file(staging, &sf.path, sf.rows)?);
+    }
+    if quarantine.finish()? {
+        written.push(hash_file(
+            staging,
+            "quarantine.jsonl",
+            Some(quarantine.records),
+        )?);
+    }
+    for f in &written {
+        audit.event(
+            "file_written",
+            json!({ "path": f.path, "sha256": f.sha256, "bytes": f.bytes, "rows": f.rows }),
+        )?;
+    }
+    Ok(written)
+}
+
+/// How the reader cuts the inputs: batch and chunk sizes, the schema it decodes with
+/// and the projection.
+fn reader_config(plan: &Plan) -> ReaderConfig {
+    ReaderConfig {
+        batch_rows: plan.batch_rows,
+        chunk_bytes: CHUNK_BYTES,
+        schema: plan
+            .file_schema
+            .clone()
+            .unwrap_or_else(|| plan.schema.clone()),
+        projection: plan.projection.clone(),
+        worker_row_group_bytes: crate::io::source::WORKER_ROW_GROUP_BYTES,
+    }
+}
+
+/// What the barrier stages are told when they open: the staging folder, the inputs,
+/// the run id and the pipeline's name.
+fn stage_context(plan: &Plan, staging: &std::path::Path) -> StageContext {
+    StageContext {
+        staging: staging.to_path_buf(),
+        inputs: plan
+            .inputs
+            .iter()
+            .map(|f| (f.display.clone(), f.format))
+            .collect(),
+        run_id: plan.run_id.clone(),
+        inputs_digest: inputs_digest(&plan.inputs),
+        pipeline: plan
+            .source
+            .file
+            .name
+            .clone()
+            .unwrap_or_else(|| plan.source.path.display().to_string()),
+    }
+}
+
+/// Removes the staging folder's `data` (an aggregates-only or a refused export ships
+/// none).
+fn remove_data_dir(staging: &std::path::Path) -> Result<()> {
+    let data = staging.join("data");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
+    }
+    Ok(())
+}
+
+/// The closing log lines: the row counts, and where quarantined rows went.
+fn log_finished(plan: &Plan, total: &RowCounts, quarantined_records: u64) {
+    tracing::info!(
+        rows_in = total.rows_in,
+        rows_out = total.out,
+        duplicates = total.duplicates,
+        quarantined = total.quarantined,
+        "run finished"
+    );
+    if total.quarantined > 0 {
+        tracing::warn!(
+            "{} rows quarantined ({} records); reasons in {}/quarantine.jsonl, raw records at home in {}",
+            group_digits(total.quarantined),
+            quarantined_records,
+            plan.output_dir.display(),
+            plan.quarantine_dir.display()
+        );
+    }
+}
+
+/// The report's `pipeline` section.
+fn pipeline_info(plan: &Plan) -> PipelineInfo {
+    PipelineInfo {
+        name: plan.source.file.name.clone(),
+        path: plan.source.path.display().to_string(),
+        sha256: plan.source.sha256.clone(),
+    }
+}
+
+/// The report's `quarantine` section (the home folder only when something went there).
+fn quarantine_info(seq: &Sequencer<'_>, home_dir: String) -> QuarantineInfo {
+    QuarantineInfo {
+        records: seq.quarantine.records,
+        rows: seq.quarantine.rows,
+        by_reason: seq.by_reason.clone(),
+        home_dir: (seq.quarantine.records > 0).then_some(home_dir),
+    }
+}
+
+/// The report's `input` section.
+fn input_info(plan: &Plan, files: &[FileRows]) -> InputInfo {
+    InputInfo {
+        format: plan.input_format.extension().into(),
+        schema_source: plan.schema_source.clone(),
+        schema: field_infos(&plan.schema),
+        files: plan.inputs.len(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+    }
+}
+
+/// The report's `output` section.
+fn output_info(plan: &Plan, parts: &[WrittenFile]) -> OutputInfo {
+    OutputInfo {
+        format: plan.sink.format.extension().into(),
+        schema: field_infos(&plan.output_schema),
+        parts: parts.len(),
+        bytes: parts.iter().map(|p| p.bytes).sum(),
+        rows_written: plan.write_rows,
+    }
+}
+
+/// One report entry per stage: its type, kind, CPU time and findings.
+fn stage_reports(stage_meta: &[(&str, &str)], seq: &Sequencer<'_>) -> Vec<StageReport> {
+    stage_meta
+        .iter()
+        .enumerate()
+        .map(|(i, (t, k))| StageReport {
+            index: i,
+            type_name: t.to_string(),
+            kind: k.to_string(),
+            cpu_seconds: seq.cpu[i].as_secs_f64(),
+            findings: seq.findings[i].clone(),
+        })
+        .collect()
+}
+
+/// The report's `gate` section: the gates the pipeline set, or none.
+fn gate_settings(plan: &Plan) -> Option<serde_json::Value> {
+    let g = json!({
+        "max_residual": plan.max_residual,
+        "max_quarantined": plan.max_quarantined,
+        "max_mechanism": plan.assessment.as_ref().and_then(|a| a.max_mechanism.clone()),
+        "min_k": plan.assessment.as_ref().and_then(|a| a.min_k),
+    });
+    g.as_object()
+        .is_some_and(|o| o.values().any(|v| !v.is_null()))
+        .then_some(g)
+}
+
+/// The report's description of a schema's fields.
+fn field_infos(s: &SchemaRef) -> Vec<FieldInfo> {
+    s.fields()
+        .iter()
+        .map(|f| FieldInfo {
+            name: f.name().clone(),
+            data_type: type_name(f.data_type()),
+        })
+        .collect()
 }
 
 /// What every pass over the input shares: the plan, the worker pool, the reader's
@@ -951,10 +1026,7 @@ fn commit_refused(
 ) -> Result<Error> {
     // A refused export keeps its evidence (report, audit, quarantine) but no data
     // and no manifest, so nothing in it can be mistaken for a shippable export.
-    let data = staging.join("data");
-    if data.exists() {
-        std::fs::remove_dir_all(&data).map_err(|e| Error::io("cannot remove", &data, e))?;
-    }
+    remove_data_dir(staging)?;
     let mut text = shipped_report(report, plan)?;
     text.push(b'\n');
     let report_path = staging.join(REPORT);
