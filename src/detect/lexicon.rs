@@ -302,11 +302,18 @@ impl Lexicon {
     }
 
     /// The compound surname `text` starts with, as (byte length, score).
+    #[inline]
     pub fn zh_compound_at(&self, text: &str) -> Option<(usize, f32)> {
+        // Inlined first-character test: the names scan asks this at every Han
+        // character, and few start a compound surname.
         let first = text.chars().next().and_then(cjk_index)?;
         if !self.zh_compound_first[first] {
             return None;
         }
+        self.zh_compound_rest(text)
+    }
+
+    fn zh_compound_rest(&self, text: &str) -> Option<(usize, f32)> {
         // The ends of the text's first 2, 3 and 4 characters; the longest surname wins.
         let mut ends = [0usize; 3];
         let mut n = 0;

@@ -413,7 +413,7 @@ impl Detector {
                     digits
                         .iter()
                         .filter(|w| rule.fits(w.digits, w.max_run))
-                        .map(|w| (w.lo, w.hi)),
+                        .map(|w| w.narrowed(text, rule.back, rule.forward)),
                 );
                 if !fit.is_empty() {
                     self.run_rule(i, text, &fit, out);
@@ -544,8 +544,8 @@ impl Detector {
 /// far after its last digit it can end (an ID's `X`, a Seychelles IBAN's `SCR`), in
 /// bytes. Windows merge across gaps up to their sum, which is more than any gap inside
 /// one match (`5th of September, 1990`: 17 bytes).
-const DIGIT_BACK: usize = 16;
-const DIGIT_FORWARD: usize = 16;
+const DIGIT_BACK: usize = recognizers::DIGIT_MARGIN as usize;
+const DIGIT_FORWARD: usize = recognizers::DIGIT_MARGIN as usize;
 
 /// The byte ranges of `text` where a rule that needs a digit can match: around each
 /// digit, `DIGIT_BACK` before and `DIGIT_FORWARD` after, merged when they touch, on
@@ -574,12 +574,15 @@ fn digit_windows(text: &str) -> Vec<DigitWindow> {
         match out.last_mut() {
             Some(last) if lo <= last.hi => {
                 last.hi = hi;
+                last.last_digit = i;
                 last.digits += 1;
                 last.max_run = last.max_run.max(run);
             }
             _ => out.push(DigitWindow {
                 lo,
                 hi,
+                first_digit: i,
+                last_digit: i,
                 digits: 1,
                 max_run: run,
             }),
@@ -594,8 +597,30 @@ fn digit_windows(text: &str) -> Vec<DigitWindow> {
 struct DigitWindow {
     lo: usize,
     hi: usize,
+    /// Byte offsets of the window's first and last digit.
+    first_digit: usize,
+    last_digit: usize,
     digits: u32,
     max_run: u32,
+}
+
+impl DigitWindow {
+    /// The part of the window a rule's match can lie in: `back` bytes before its first
+    /// digit to `forward` bytes after its last, on character boundaries.
+    fn narrowed(&self, text: &str, back: u8, forward: u8) -> (usize, usize) {
+        let mut lo = self
+            .first_digit
+            .saturating_sub(usize::from(back))
+            .max(self.lo);
+        while !text.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        let mut hi = (self.last_digit + 1 + usize::from(forward)).min(self.hi);
+        while !text.is_char_boundary(hi) {
+            hi += 1;
+        }
+        (lo, hi)
+    }
 }
 
 /// The byte offset of the character after the one at `i`.
@@ -1437,6 +1462,57 @@ mod tests {
             for d in &out {
                 prop_assert!(s.is_char_boundary(d.start) && s.is_char_boundary(d.end));
                 prop_assert!(d.start < d.end && d.score >= 0.5);
+            }
+        }
+
+        /// Each digit rule finds in its narrowed digit windows exactly what it finds
+        /// searching the whole text: the margins (`Rule::margins`) and windows lose
+        /// nothing.
+        #[test]
+        fn digit_windows_lose_no_match(
+            s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |甲){0,14}"
+        ) {
+            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            let windows = digit_windows(&s);
+            // Every candidate the pattern offers, as if each check refused it (so the
+            // search retries past it): what the windows must not lose.
+            let candidates = |i: usize, ranges: &[(usize, usize)]| {
+                let (re, mut found, mut pos) = (&det.regexes[i], Vec::new(), 0);
+                for &(a, b) in ranges {
+                    pos = pos.max(a);
+                    while pos <= b {
+                        let Some(m) = re.find_at(&s[..b], pos) else { break };
+                        found.push((m.start(), m.end()));
+                        pos = match det.rules[i].scan {
+                            recognizers::Scan::Linear => m.end().max(next_char(&s, m.start())),
+                            recognizers::Scan::Retry => skip_run(&s, m.start()),
+                        };
+                    }
+                }
+                found
+            };
+            for (i, rule) in det.rules.iter().enumerate() {
+                if rule.needs & recognizers::needs::DIGIT == 0 {
+                    continue;
+                }
+                let fit: Vec<(usize, usize)> = windows
+                    .iter()
+                    .filter(|w| rule.fits(w.digits, w.max_run))
+                    .map(|w| w.narrowed(&s, rule.back, rule.forward))
+                    .collect();
+                let whole: Vec<(usize, usize)> = candidates(i, &[(0, s.len())])
+                    .into_iter()
+                    .filter(|&(a, b)| {
+                        let w = digit_windows(&s[a..b]);
+                        let d = w.iter().map(|w| w.digits).sum();
+                        rule.fits(d, w.iter().map(|w| w.max_run).max().unwrap_or(0))
+                    })
+                    .collect();
+                let narrowed = candidates(i, &fit);
+                for c in &whole {
+                    prop_assert!(narrowed.contains(c), "rule {} lost {:?} in {:?}", i, c, s);
+                }
             }
         }
     }

@@ -77,7 +77,14 @@ impl Names {
         }
         if !text.is_ascii() {
             // Weaker candidates count in a list with a name (`coordinated_names`).
-            let floor = if text.contains(['、', '和', '与', '及']) {
+            // A packed multi-literal search: `str::contains` with a char array decoded
+            // every character of every text, which showed in profiles.
+            static LISTING: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+                std::sync::LazyLock::new(|| {
+                    aho_corasick::AhoCorasick::new(["、", "和", "与", "及"])
+                        .expect("listing words build")
+                });
+            let floor = if LISTING.is_match(text) {
                 self.floor.min(S_LISTED_WITH_A_NAME - 0.15)
             } else {
                 self.floor
@@ -1491,12 +1498,15 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
     };
     let mut raise: Vec<usize> = Vec::new();
     for (i, d) in found.iter().enumerate() {
-        let word = text[d.start..d.end].to_ascii_lowercase();
-        if d.score >= STRONG
-            || d.score < WEAK
-            || word.contains(' ')
-            || en_sets().en_org_after.contains(word.as_str())
-        {
+        if d.score >= STRONG || d.score < WEAK {
+            continue;
+        }
+        // Lower-cased on the stack; a single name word is never this long.
+        let mut buf = [0u8; 48];
+        let Some(word) = super::lexicon::lower_into(&text[d.start..d.end], &mut buf) else {
+            continue;
+        };
+        if word.contains(' ') || en_sets().en_org_after.contains(word) {
             continue;
         }
         if found

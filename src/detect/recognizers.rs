@@ -48,12 +48,23 @@ pub(crate) struct Rule {
     /// run (a card has 12 or more; a bare phone number is one run of 10 or 11).
     pub min_digits: u8,
     pub min_run: u8,
+    /// For a rule that needs a digit: the most bytes a match can start before its first
+    /// digit and end after its last (a bank card: 0 and 0; `+86 138…`: 4 before). The
+    /// digit windows are narrowed to these before the rule's search.
+    pub back: u8,
+    pub forward: u8,
 }
 
 impl Rule {
     fn digits(mut self, total: u8, run: u8) -> Rule {
         self.min_digits = total;
         self.min_run = run;
+        self
+    }
+
+    fn margins(mut self, back: u8, forward: u8) -> Rule {
+        self.back = back;
+        self.forward = forward;
         self
     }
 
@@ -138,6 +149,10 @@ pub(crate) mod needs {
 // a checksum-validated identifier beats a bare pattern; a valid 18-digit ID (1.0) beats
 // the same digits read as a Luhn-valid card (0.9); a formatted SSN (0.75) beats the
 // national phone reading of `078 05 1123` (0.6).
+/// How far before its first digit a match of a digit rule can start, and after its last
+/// digit end, unless the rule says less (`Rule::margins`): see `DIGIT_BACK` in `mod.rs`.
+pub(crate) const DIGIT_MARGIN: u8 = 16;
+
 const S_CHECKSUM: f32 = 1.0;
 const S_CARD: f32 = 0.9;
 const S_USCC: f32 = 0.95;
@@ -288,10 +303,18 @@ pub(crate) fn cue_before(text: &str, s: usize, words: &[&str]) -> Option<(usize,
     if let Some(i) = text[from..s].rfind(['。', '！', '？', '；', '!', '?', ';', '\n']) {
         from += i;
     }
-    let window = text[from..s].to_ascii_lowercase();
+    // Lower-cased on the stack: this runs for most candidates of most rules, and the
+    // window is at most `CONTEXT_CHARS` characters (4 bytes each at most).
+    let mut buf = [0u8; CONTEXT_CHARS * 4];
+    let window = &mut buf[..s - from];
+    window.copy_from_slice(&text.as_bytes()[from..s]);
+    window.make_ascii_lowercase();
+    let window = &*window;
     words
         .iter()
-        .filter_map(|w| window.rfind(w).map(|i| (from + i, from + i + w.len())))
+        .filter_map(|w| {
+            memchr::memmem::rfind(window, w.as_bytes()).map(|i| (from + i, from + i + w.len()))
+        })
         .max_by_key(|c| c.1)
 }
 
@@ -1389,6 +1412,8 @@ pub(crate) fn rules() -> Vec<Rule> {
         needs,
         min_digits: 0,
         min_run: 0,
+        back: DIGIT_MARGIN,
+        forward: DIGIT_MARGIN,
     };
     use needs::{AT, COLON, DIGIT, DOT, PLUS, UPPER};
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
@@ -1405,7 +1430,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             cn_id_card,
             DIGIT,
         )
-        .digits(15, 8),
+        .digits(15, 8)
+        .margins(0, 1),
         r(
             T::BankCard,
             r"[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{12,19}",
@@ -1413,7 +1439,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             bank_card,
             DIGIT,
         )
-        .digits(12, 4),
+        .digits(12, 4)
+        .margins(0, 0),
         r(
             T::Phone,
             r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
@@ -1421,7 +1448,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             cn_mobile,
             DIGIT,
         )
-        .digits(11, 4),
+        .digits(11, 4)
+        .margins(1, 0),
         r(
             T::Phone,
             r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
@@ -1429,7 +1457,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             phone_national,
             DIGIT,
         )
-        .digits(4, 2),
+        .digits(4, 2)
+        .margins(3, 0),
         r(
             T::Phone,
             r"(?:(?:\+1|001|1)[ \-.]?)?(?:\([0-9]{3}\)[ \-.]?|[0-9]{3}[ \-.])[0-9]{3}[ \-.][0-9]{4}(?: ?(?:[xX#]|[Ee]xt\.?|[Ee]xtension) ?[0-9]{1,6})?",
@@ -1437,7 +1466,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             phone_nanp,
             DIGIT,
         )
-        .digits(10, 4),
+        .digits(10, 4)
+        .margins(1, 0),
         r(
             T::Phone,
             r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
@@ -1446,7 +1476,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT | PLUS,
         )
         // The check wants 8 to 15 digits.
-        .digits(8, 1),
+        .digits(8, 1)
+        .margins(1, 1),
         r(T::Email, &email_re, Scan::Linear, email, AT),
         r(T::Url, &url_scheme, Scan::Linear, url, COLON),
         r(T::Url, &url_bare, Scan::Linear, url, DOT),
@@ -1457,7 +1488,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             ipv4,
             DIGIT | DOT,
         )
-        .digits(4, 1),
+        .digits(4, 1)
+        .margins(0, 0),
         r(
             T::IpAddress,
             r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*",
@@ -1488,7 +1520,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             passport,
             UPPER | DIGIT,
         )
-        .digits(7, 7),
+        .digits(7, 7)
+        .margins(2, 0),
         r(
             T::Passport,
             r"[A-Z]{1,2}[0-9]{6,8}|[0-9]{9}",
@@ -1496,7 +1529,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             passport_ctx,
             DIGIT,
         )
-        .digits(6, 6),
+        .digits(6, 6)
+        .margins(2, 0),
         r(
             T::Phone,
             r"0[0-9]{10}|[2-9][0-9]{9}",
@@ -1504,7 +1538,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             phone_bare,
             DIGIT,
         )
-        .digits(10, 10),
+        .digits(10, 10)
+        .margins(0, 0),
         r(
             T::UsSsn,
             r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}|[0-9]{9}",
@@ -1512,7 +1547,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             us_ssn,
             DIGIT,
         )
-        .digits(9, 4),
+        .digits(9, 4)
+        .margins(0, 0),
         r(
             T::Iban,
             r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}",
