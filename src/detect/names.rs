@@ -72,6 +72,9 @@ impl Names {
         if text.contains('\n') {
             scan_table(text, out);
         }
+        if has & super::recognizers::needs::UPPER != 0 && text.contains([',', '\t', ';', '|']) {
+            scan_row_names(lex, text, out);
+        }
         if has & super::recognizers::needs::UPPER != 0 {
             scan_en(lex, text, out);
         }
@@ -238,8 +241,10 @@ fn looks_like_name_cell(v: &str) -> bool {
 
 fn is_name_header(h: &str) -> bool {
     let h = h.trim_matches([' ', '"', '\'', '|']).to_ascii_lowercase();
-    // A field label as the whole header (收件人, 患者), or any header naming a 姓名.
+    // A field label as the whole header (收件人, 患者, `first`, `patient`), or any
+    // header naming a 姓名.
     ZH_LABELS.contains(&h.as_str())
+        || EN_NAME_HEADERS.contains(&h.replace(['_', '-', '.'], " ").as_str())
         || h.contains("姓名")
         || (h.contains("name")
             && ![
@@ -249,6 +254,89 @@ fn is_name_header(h: &str) -> bool {
             ]
             .iter()
             .any(|w| h.contains(w)))
+}
+
+/// Whole column headers, besides any header with "name" in it, whose values are names.
+const EN_NAME_HEADERS: &[&str] = &[
+    "first",
+    "last",
+    "given",
+    "middle",
+    "fname",
+    "lname",
+    "first nm",
+    "last nm",
+    "forename",
+    "person",
+    "contact",
+    "customer",
+    "client",
+    "patient",
+    "employee",
+    "recipient",
+    "sender",
+    "attendee",
+    "guest",
+    "member",
+    "author",
+    "signatory",
+    "witness",
+    "applicant",
+    "tenant",
+    "student",
+    "driver",
+    "passenger",
+    "consignee",
+    "shipper",
+    "beneficiary",
+    "account holder",
+    "cardholder",
+    "owner",
+    "assignee",
+    "reporter",
+];
+
+/// Names in a delimited row without a header (`1024,Jackson,Nancy,F,1987-03-02`): two
+/// neighbouring cells that are each one capitalised word, a listed surname and a listed
+/// first name in either order, in a row of three cells or more.
+fn scan_row_names(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    use super::table::{cells, Delim};
+    let mut line_start = 0;
+    for line in text.split('\n') {
+        let base = line_start;
+        line_start += line.len() + 1;
+        let Some(d) = [',', '\t', ';', '|']
+            .into_iter()
+            .find(|&d| line.contains(d))
+        else {
+            continue;
+        };
+        let cs = cells(line, Delim::Char(d));
+        if cs.len() < 3 {
+            continue;
+        }
+        let word = |&(a, b): &(usize, usize)| {
+            let w = &line[a..b];
+            let ok = w.len() >= 2
+                && w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w[1..].bytes().all(|c| c.is_ascii_lowercase() || c == b'\'');
+            ok.then_some(w)
+        };
+        for pair in cs.windows(2) {
+            let (Some(a), Some(b)) = (word(&pair[0]), word(&pair[1])) else {
+                continue;
+            };
+            // Many surnames and first names are also towns (Jones, Paul, Hull): only a
+            // pair of towns is taken for places.
+            let last_first = lex.en_last(a) >= 0.3 && lex.en_first(b) >= 0.2;
+            let first_last = lex.en_first(a) >= 0.2 && lex.en_last(b) >= 0.3;
+            if (last_first || first_last) && !(lex.us_city(a) && lex.us_city(b)) {
+                for &(s, e) in pair {
+                    push(out, base + s, base + e, 0.6);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn is_han(c: char) -> bool {
@@ -953,6 +1041,17 @@ const EN_HONORIFIC: &[&str] = &[
     "nurse",
     "doctor",
     "judge",
+    // A clinical note's patient (`Pt Calhoun c/o headache`).
+    "pt",
+    // Kinship titles (`Grandma Mellie`, `Uncle Bob`).
+    "grandma",
+    "grandpa",
+    "granny",
+    "grandad",
+    "nana",
+    "auntie",
+    "aunt",
+    "uncle",
 ];
 /// Greetings and closings that are part of a run ("Dear Olivia", "Thanks Sam").
 const EN_GREETING_WORDS: &[&str] = &[
@@ -1491,6 +1590,13 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
                 gap = &rest[close + 1..];
             }
         }
+        // A title before the second name: `Venice and Ms. Ann Lee`.
+        for title in ["Mr. ", "Mrs. ", "Ms. ", "Dr. ", "Mr ", "Mrs ", "Ms ", "Dr "] {
+            if let Some(g) = gap.strip_suffix(title) {
+                gap = g;
+                break;
+            }
+        }
         matches!(
             gap,
             ", " | " and " | ", and " | " & " | " or " | "、" | "和" | "与" | "及"
@@ -1686,12 +1792,21 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         "say hi to",
         "say hello to",
         "married to",
+        "looping in",
+        "loop in",
+        "looped in",
+        "reservation for",
+        "reserved for",
+        "booking for",
+        "booked for",
+        "table for",
     ]
     .iter()
     .any(|p| lower_before.ends_with(p));
     if en_sets().en_honorific.contains(prev.as_str()) {
         (0.35, true)
     } else if phrase
+        || (prev == "to" && handed_to(before))
         || en_sets().en_cue_words.contains(prev.as_str())
         || (label && prev.ends_with("name"))
     {
@@ -1712,6 +1827,68 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     } else {
         (0.0, false)
     }
+}
+
+/// Whether `before` (the text before a candidate, ending in "to") has a verb of
+/// handing over or passing on within the few words before that "to", in the same
+/// clause: `escalated to Boyle`, `handed the letter to Smith`, `send the draft to
+/// Davidson`. What is sent, handed or escalated goes to a person; a place follows
+/// "to" after verbs of motion (`drove to Austin`), which are not among these.
+fn handed_to(before: &str) -> bool {
+    let Some(head) = before.strip_suffix("to") else {
+        return false;
+    };
+    let clause = head
+        .rsplit(['.', ',', ';', ':', '!', '?', '\n', '(', ')'])
+        .next()
+        .unwrap_or("");
+    clause.split_ascii_whitespace().rev().take(5).any(|w| {
+        let mut buf = [0u8; 16];
+        super::lexicon::lower_into(w, &mut buf).is_some_and(|w| {
+            matches!(
+                w,
+                "escalated"
+                    | "escalate"
+                    | "handed"
+                    | "hand"
+                    | "send"
+                    | "sent"
+                    | "forward"
+                    | "forwarded"
+                    | "pass"
+                    | "passed"
+                    | "give"
+                    | "gave"
+                    | "given"
+                    | "reassigned"
+                    | "assigned"
+                    | "assign"
+                    | "referred"
+                    | "refer"
+                    | "introduced"
+                    | "introduce"
+                    | "reported"
+                    | "report"
+                    | "replied"
+                    | "reply"
+                    | "wrote"
+                    | "write"
+                    | "talked"
+                    | "talk"
+                    | "spoke"
+                    | "speak"
+                    | "lent"
+                    | "lend"
+                    | "mailed"
+                    | "emailed"
+                    | "texted"
+                    | "explained"
+                    | "apologised"
+                    | "apologized"
+                    | "delegated"
+            )
+        })
+    })
 }
 
 /// Scores one candidate: the words `name` (no cue words among them).
@@ -1781,7 +1958,7 @@ fn score_name(
         && lex.us_city(&text[s..e])
         && lex.en_first(&toks[0]) < 0.5
         && !followed_by_action(text, e)
-        && !age_follows(&text[e..])
+        && !identified_after(text, e)
         && !speaker_position(text, s, e)
         && !after_a_person_verb(text, s);
     let score = if toks.len() == 1 {
@@ -1929,28 +2106,38 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     if line_start && after.starts_with(", ") {
         return 0.2;
     }
+    if identified_after(text, e) {
+        return 0.3;
+    }
+    // The second word of a place's name (`South Carolina beat …`, `New Jersey`).
+    let prev_capital = before.rsplit(' ').next().unwrap_or("");
+    if matches!(
+        prev_capital,
+        "North"
+            | "South"
+            | "East"
+            | "West"
+            | "New"
+            | "Port"
+            | "Fort"
+            | "Lake"
+            | "Mount"
+            | "San"
+            | "Santa"
+            | "Los"
+            | "Las"
+            | "El"
+    ) {
+        return 0.0;
+    }
     let mut buf = [0u8; 16];
     let lower_after = head_lower(text, e, &mut buf);
-    // Identified as a person right after: "(date of birth …)", "(b. 1970)", "(age 34)".
-    if [
-        "(date of birth",
-        "(dob",
-        "(d.o.b",
-        "(b. ",
-        "(born",
-        "(age",
-        "(aged",
-    ]
-    .iter()
-    .any(|w| lower_after.trim_start().starts_with(w))
-    {
-        return 0.3;
-    }
-    // An age in apposition, as news writes it: "Atkinson, 34, was charged".
-    if age_follows(after) {
-        return 0.3;
-    }
     let speaks = followed_by_action(text, e);
+    // An action item in minutes or a to-do list: the line or sentence opens with the
+    // person, then "to" and a verb (`Deane to follow up with …`).
+    if sentence_start && lower_after.starts_with(" to ") && to_verb(&after[4..]) {
+        return 0.25;
+    }
     // "Tiny and I are driving up": a person coordinated with the speaker.
     if lower_after.starts_with(" and i ") || lower_after.starts_with(" and me ") {
         return 0.3;
@@ -1993,13 +2180,95 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     };
     // A possessive marks a person or a firm; a firm's name is in no first-name list.
     let possessive = after.starts_with("'s ") || after.starts_with("\u{2019}s ");
+    // A common first name acting (`…, Stefan counted the coins`) is its sentence's
+    // subject; a surname alone acting is as often a firm or a team.
+    let first = lex.en_first(&text[s..e]);
     position
-        + if speaks { 0.1 } else { 0.0 }
+        + if speaks && first >= 0.5 {
+            0.2
+        } else if speaks {
+            0.1
+        } else {
+            0.0
+        }
         + if possessive && lex.en_first(&text[s..e]) >= 0.3 {
             0.05
         } else {
             0.0
         }
+}
+
+/// Whether what follows the word ending at `e` identifies it as a person: a birth date
+/// or an age (`(date of birth …)`, `(b. 1970)`, `, 34,`), a citation (`et al.`), a
+/// relative "who", or an airline's passenger title (`SMITH/DAMIEN MR`).
+fn identified_after(text: &str, e: usize) -> bool {
+    let after = &text[e..];
+    let mut buf = [0u8; 16];
+    let lower_after = head_lower(text, e, &mut buf);
+    [
+        "(date of birth",
+        "(dob",
+        "(d.o.b",
+        "(b. ",
+        "(born",
+        "(age",
+        "(aged",
+    ]
+    .iter()
+    .any(|w| lower_after.trim_start().starts_with(w))
+        || age_follows(after)
+        || lower_after.starts_with(" et al")
+        || lower_after.starts_with(" who ")
+        || [" MR", " MRS", " MS", " MISS", " MSTR"].iter().any(|t| {
+            after
+                .strip_prefix(t)
+                .is_some_and(|r| r.is_empty() || r.starts_with([' ', ',', '\n']))
+        })
+}
+
+/// Whether `rest` (after "to ") starts with a verb of an action item: follow up, send,
+/// book, check, call, review, draft, prepare, …
+fn to_verb(rest: &str) -> bool {
+    let word = rest
+        .split(|c: char| !c.is_ascii_lowercase())
+        .next()
+        .unwrap_or("");
+    matches!(
+        word,
+        "follow"
+            | "send"
+            | "book"
+            | "check"
+            | "call"
+            | "review"
+            | "draft"
+            | "prepare"
+            | "confirm"
+            | "share"
+            | "circulate"
+            | "update"
+            | "contact"
+            | "email"
+            | "arrange"
+            | "organise"
+            | "organize"
+            | "schedule"
+            | "investigate"
+            | "chase"
+            | "write"
+            | "ask"
+            | "look"
+            | "set"
+            | "reach"
+            | "order"
+            | "finalise"
+            | "finalize"
+            | "present"
+            | "speak"
+            | "liaise"
+            | "compile"
+            | "collect"
+    )
 }
 
 /// Whether the word ending at `e` is followed by a verb of speech (`Georgia said`).
@@ -2084,7 +2353,9 @@ fn age_follows(after: &str) -> bool {
 fn followed_by_action(text: &str, e: usize) -> bool {
     let mut buf = [0u8; 16];
     let after = head_lower(text, e, &mut buf);
-    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(after)
+    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w))
+        || acts(after)
+        || after.starts_with(" to ") && to_verb(&text[e + 4..])
 }
 
 /// Up to 16 bytes of `text` from `e`, cut at a character boundary and lower-cased into
@@ -2341,6 +2612,42 @@ mod tests {
         assert!(spans("The Great Wall is long").is_empty());
         assert!(spans("Hi Team, the New York office").is_empty());
         assert!(spans("We met at Garcia LLC in May.").is_empty());
+    }
+
+    #[test]
+    fn english_names_from_citations_action_items_handovers_and_rows() {
+        assert_eq!(
+            spans("Lloyd et al. (2019) showed that the effect persists."),
+            ["Lloyd"]
+        );
+        assert_eq!(spans("It was Murray who found the keys."), ["Murray"]);
+        assert_eq!(
+            spans("Passenger: Smith/Damien MR  Seat 14C"),
+            ["Smith", "Damien"]
+        );
+        assert_eq!(
+            spans("Deane to follow up with the vendor by Friday."),
+            ["Deane"]
+        );
+        assert_eq!(spans("Escalated to Boyle in tier 2."), ["Boyle"]);
+        assert_eq!(spans("She handed the letter to Smith and left."), ["Smith"]);
+        assert_eq!(spans("Reservation for Jones, party of 4."), ["Jones"]);
+        assert_eq!(spans("Grandma Mellie's apple pie"), ["Mellie"]);
+        assert_eq!(
+            spans("This confirms that Leoma (date of birth 1990-01-01) is on leave."),
+            ["Leoma"]
+        );
+        assert_eq!(spans("1024,Forster,Paul,M,1987-03-02"), ["Forster", "Paul"]);
+        assert_eq!(
+            spans("first,last,plan\nEmily,Stone,basic"),
+            ["Emily", "Stone"]
+        );
+        // Not people: a drive to a town, a state's second word, towns in a row.
+        assert!(spans("We drove to Boston on Friday.").is_empty());
+        assert!(spans("South Carolina beat the visitors again.")
+            .iter()
+            .all(|s| s != "Carolina"));
+        assert!(spans("id,city,state\n7,Austin,Dallas").is_empty());
     }
 
     #[test]
