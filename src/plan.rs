@@ -102,6 +102,9 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Reads the pipeline and everything it names, and freezes each decision a run
+    /// depends on: the inputs, the schema, the stages (and the schema after each), the
+    /// keys, the gates and the assessment. The steps are functions of their own below.
     pub fn build(pipeline: &Path, opts: RunOptions) -> Result<Plan> {
         let mut source = PipelineSource::load(pipeline)?;
         let state = std::cell::OnceCell::new();
@@ -126,51 +129,7 @@ impl Plan {
             .map(|f| f.format)
             .or(file.input.format)
             .unwrap_or(Format::Jsonl);
-
-        let (schema, schema_source) = match input_format {
-            Format::Parquet => {
-                if let Some(s) = &file.input.schema {
-                    return Err(Error::Config(format!(
-                        "{}: `schema` applies to JSONL input; Parquet files carry their own",
-                        source.at(s.span())
-                    )));
-                }
-                let found = inputs.iter().find_map(|f| parquet_schema(&f.path).ok());
-                let Some(schema) = found else {
-                    return Err(Error::Data(format!(
-                        "no input is a readable Parquet file ({} tried); check the files or the [input] path",
-                        inputs.len()
-                    )));
-                };
-                (schema, "parquet".to_string())
-            }
-            Format::Csv => csv_input_schema(&file.input, &source, &inputs)?,
-            Format::Jsonl => {
-                let spec = file.input.schema.as_ref();
-                match spec.map(|s| (s.get_ref(), s.span())) {
-                    None => infer(&inputs, Some(file.input.sample_lines), "sample", &mut warnings)?,
-                    Some((toml::Value::String(m), _)) if m == "sample" => {
-                        infer(&inputs, Some(file.input.sample_lines), "sample", &mut warnings)?
-                    }
-                    Some((toml::Value::String(m), _)) if m == "scan" => infer(&inputs, None, "scan", &mut warnings)?,
-                    Some((v @ toml::Value::Array(_), span)) => {
-                        let s = declared_schema(v, &source.at(span.clone()))?;
-                        for f in s.fields() {
-                            check_decodable(f.data_type()).map_err(|e| {
-                                Error::Config(format!("{}: field `{}`: {e}", source.at(span.clone()), f.name()))
-                            })?;
-                        }
-                        (s, "declared".to_string())
-                    }
-                    Some((_, span)) => {
-                        return Err(Error::Config(format!(
-                            "{}: `schema` must be \"sample\", \"scan\" or a list of {{ name = ..., type = ... }}",
-                            source.at(span)
-                        )))
-                    }
-                }
-            }
-        };
+        let (schema, schema_source) = input_schema(&source, &inputs, input_format, &mut warnings)?;
 
         let run_id = match opts.run_id {
             Some(id) => validate_run_id(&id)?,
@@ -193,64 +152,10 @@ impl Plan {
             }
             _ => (schema, None, None),
         };
-        let mut stages = Vec::new();
-        let mut current = schema.clone();
-        let mut raw_sample: Option<Option<arrow::array::RecordBatch>> = None;
-        for (i, cfg) in file.stages.iter().enumerate() {
-            let needs_sample =
-                matches!(cfg, crate::config::StageConfig::Deidentify(c) if c.needs_sample());
-            let sample = if needs_sample {
-                let raw = match &raw_sample {
-                    Some(r) => r.clone(),
-                    None => {
-                        let r = read_sample(
-                            &inputs,
-                            &schema,
-                            crate::stages::deidentify::SAMPLE_VALUES,
-                        )?;
-                        raw_sample = Some(r.clone());
-                        r
-                    }
-                };
-                raw.map(|b| sample_through(b, &stages)).transpose()?
-            } else {
-                None
-            };
-            let (stage, out) =
-                crate::stages::build(cfg, i, &current, &source, keys.as_ref(), sample.as_ref())?;
-            stages.push(stage);
-            current = out;
-        }
+        let (stages, current) = build_stages(&source, &inputs, &schema, keys.as_ref())?;
         check_after_encryption(&source, keys.as_ref().and_then(|k| k.record_id.clone()))?;
-        if let Some(k) = &keys {
-            let encrypted = !k.columns.lock().expect("columns lock").is_empty();
-            if let (Some(r), true) = (&k.record_id, encrypted) {
-                if current.index_of(r).is_err() {
-                    return Err(Error::Config(format!(
-                        "{}: [keys] record_id `{r}` must reach the export (decrypt reads it back); a later stage drops it",
-                        source.path.display()
-                    )));
-                }
-            }
-        }
-
-        let first_barrier = stages.iter().position(|s| s.barrier.is_some());
-        let two_pass = stages
-            .iter()
-            .position(|s| s.barrier.as_ref().is_some_and(|b| b.needs_prepass()));
-        if let (Some(first), Some(tp)) = (first_barrier, two_pass) {
-            if first < tp {
-                return Err(Error::Config(format!(
-                    "{}: stage {} ({}) reads the input twice, so it must be the first stage \
-                     that drops rows; move it before stage {} ({})",
-                    source.stage_at(tp, "keep"),
-                    tp + 1,
-                    stages[tp].type_name,
-                    first + 1,
-                    stages[first].type_name
-                )));
-            }
-        }
+        check_record_id_reaches_export(&source, keys.as_deref(), &current)?;
+        check_barrier_order(&source, &stages)?;
 
         let threads = opts
             .threads
@@ -291,89 +196,20 @@ impl Plan {
                 Some(keyring_or_default(spec, &state, opts.validate)?)
             }
         };
-        let max_mechanism = file.gate.as_ref().and_then(|g| g.max_mechanism.clone());
-        if let Some(m) = &max_mechanism {
-            if crate::evidence::assessment::rank(m).is_none() {
-                return Err(Error::Config(format!(
-                    "{}: [gate] max_mechanism `{m}`: use exempt, standard_contract or security_assessment",
-                    source.path.display()
-                )));
-            }
-            if file.assessment.is_none() {
-                return Err(Error::Config(format!(
-                    "{}: [gate] max_mechanism needs an [assessment] section (which subjects to count)",
-                    source.path.display()
-                )));
-            }
-        }
-        let min_k = file.gate.as_ref().and_then(|g| g.min_k);
-        if let Some(k) = min_k {
-            let qi = file
-                .assessment
-                .as_ref()
-                .map(|a| a.quasi_identifiers.len())
-                .unwrap_or(0);
-            if k == 0 || qi == 0 {
-                return Err(Error::Config(format!(
-                    "{}: [gate] min_k needs k ≥ 1 and [assessment] quasi_identifiers (the columns classes are formed by)",
-                    source.path.display()
-                )));
-            }
-        }
-        let assessment = match &file.assessment {
-            None => None,
-            Some(cfg) => {
-                let fields: Vec<String> =
-                    schema.fields().iter().map(|f| f.name().clone()).collect();
-                let grades = cfg
-                    .grades(&fields)
-                    .map_err(|e| e.prefixed(&source.path.display().to_string()))?;
-                let mut cfg = cfg.clone();
-                // Important data (acknowledged) takes the security assessment route.
-                if grades.values().any(|g| g == "important") {
-                    cfg.declares.important_data = true;
-                }
-                // k-anonymity is over the exported rows: the columns must be output
-                // columns (checked here, before anything is read).
-                let declared =
-                    !cfg.quasi_identifiers.is_empty() || cfg.sensitive_attribute.is_some();
-                if declared && !file.output.rows {
-                    warnings.push(
-                        "[assessment] quasi_identifiers: no k-anonymity for an aggregates-only export ([output] rows = false): it ships no rows".into(),
-                    );
-                }
-                if declared && file.output.rows {
-                    crate::evidence::kanon::ClassTally::new(
-                        &current,
-                        &cfg.quasi_identifiers,
-                        cfg.sensitive_attribute.as_deref(),
-                        min_k,
-                    )
-                    .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
-                }
-                let cfg = &cfg;
-                let root = match (&keys, &signer) {
-                    (Some(k), _) => k.ring.primary(),
-                    (None, Some(r)) => r.primary(),
-                    (None, None) => unreachable!("a plan always has a signing key"),
-                };
-                let year = cfg
-                    .year
-                    .unwrap_or_else(|| time::OffsetDateTime::now_utc().year());
-                let scanner =
-                    crate::evidence::assessment::SubjectScanner::new(cfg, &schema, root, year)
-                        .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
-                Some(AssessmentPlan {
-                    cfg: cfg.clone(),
-                    scanner,
-                    year,
-                    max_mechanism,
-                    techniques: techniques(file),
-                    grades,
-                    min_k,
-                })
-            }
+        let (max_mechanism, min_k) = assessment_gates(&source)?;
+        let root = match (&keys, &signer) {
+            (Some(k), _) => k.ring.primary(),
+            (None, Some(r)) => r.primary(),
+            (None, None) => unreachable!("a plan always has a signing key"),
         };
+        let assessment = assessment_plan(
+            &source,
+            &schema,
+            &current,
+            root,
+            (max_mechanism, min_k),
+            &mut warnings,
+        )?;
         Ok(Plan {
             file_schema,
             projection,
@@ -392,23 +228,7 @@ impl Plan {
             schema_source,
             stages,
             output_schema: current,
-            sink: SinkOptions {
-                format: match file.output.format {
-                    Some(Format::Csv) => {
-                        return Err(Error::Config(
-                            "[output] format = \"csv\": exports are written as jsonl or parquet"
-                                .into(),
-                        ))
-                    }
-                    Some(f) => f,
-                    // A table in, a table out.
-                    None if input_format == Format::Csv => Format::Parquet,
-                    None => input_format,
-                },
-                max_file_bytes: file.output.max_file_bytes.0.max(1),
-                row_group_rows: file.output.row_group_rows,
-                compression: file.output.compression,
-            },
+            sink: sink_options(file, input_format)?,
             overwrite: opts.overwrite || file.output.overwrite,
             strict: opts.strict,
             quiet: opts.quiet,
@@ -422,6 +242,251 @@ impl Plan {
             source,
         })
     }
+}
+
+/// The schema of the input as the stages first see it, and where it came from
+/// (`parquet`, `declared`, `sample`, `scan`, or a CSV header).
+fn input_schema(
+    source: &PipelineSource,
+    inputs: &[InputFile],
+    input_format: Format,
+    warnings: &mut Vec<String>,
+) -> Result<(SchemaRef, String)> {
+    let file = &source.file;
+    Ok(match input_format {
+        Format::Parquet => {
+            if let Some(s) = &file.input.schema {
+                return Err(Error::Config(format!(
+                    "{}: `schema` applies to JSONL input; Parquet files carry their own",
+                    source.at(s.span())
+                )));
+            }
+            let found = inputs.iter().find_map(|f| parquet_schema(&f.path).ok());
+            let Some(schema) = found else {
+                return Err(Error::Data(format!(
+                    "no input is a readable Parquet file ({} tried); check the files or the [input] path",
+                    inputs.len()
+                )));
+            };
+            (schema, "parquet".to_string())
+        }
+        Format::Csv => csv_input_schema(&file.input, source, inputs)?,
+        Format::Jsonl => {
+            let spec = file.input.schema.as_ref();
+            match spec.map(|s| (s.get_ref(), s.span())) {
+                None => infer(inputs, Some(file.input.sample_lines), "sample", warnings)?,
+                Some((toml::Value::String(m), _)) if m == "sample" => {
+                    infer(inputs, Some(file.input.sample_lines), "sample", warnings)?
+                }
+                Some((toml::Value::String(m), _)) if m == "scan" => infer(inputs, None, "scan", warnings)?,
+                Some((v @ toml::Value::Array(_), span)) => {
+                    let s = declared_schema(v, &source.at(span.clone()))?;
+                    for f in s.fields() {
+                        check_decodable(f.data_type()).map_err(|e| {
+                            Error::Config(format!("{}: field `{}`: {e}", source.at(span.clone()), f.name()))
+                        })?;
+                    }
+                    (s, "declared".to_string())
+                }
+                Some((_, span)) => {
+                    return Err(Error::Config(format!(
+                        "{}: `schema` must be \"sample\", \"scan\" or a list of {{ name = ..., type = ... }}",
+                        source.at(span)
+                    )))
+                }
+            }
+        }
+    })
+}
+
+/// Builds each stage on the schema the one before it outputs; returns the stages and the
+/// export's schema. A de-identify stage that calibrates on sample values gets the input's
+/// first rows as the stages before it leave them (read once, on first need).
+fn build_stages(
+    source: &PipelineSource,
+    inputs: &[InputFile],
+    schema: &SchemaRef,
+    keys: Option<&Arc<crate::crypto::RunKeys>>,
+) -> Result<(Vec<StageRunner>, SchemaRef)> {
+    let mut stages = Vec::new();
+    let mut current = schema.clone();
+    let mut raw_sample: Option<Option<arrow::array::RecordBatch>> = None;
+    for (i, cfg) in source.file.stages.iter().enumerate() {
+        let needs_sample =
+            matches!(cfg, crate::config::StageConfig::Deidentify(c) if c.needs_sample());
+        let sample = if needs_sample {
+            let raw = match &raw_sample {
+                Some(r) => r.clone(),
+                None => {
+                    let r = read_sample(inputs, schema, crate::stages::deidentify::SAMPLE_VALUES)?;
+                    raw_sample = Some(r.clone());
+                    r
+                }
+            };
+            raw.map(|b| sample_through(b, &stages)).transpose()?
+        } else {
+            None
+        };
+        let (stage, out) = crate::stages::build(cfg, i, &current, source, keys, sample.as_ref())?;
+        stages.push(stage);
+        current = out;
+    }
+    Ok((stages, current))
+}
+
+/// With encrypted columns, `[keys] record_id` must reach the export: `decrypt` reads it
+/// back to find each row's key.
+fn check_record_id_reaches_export(
+    source: &PipelineSource,
+    keys: Option<&crate::crypto::RunKeys>,
+    output: &SchemaRef,
+) -> Result<()> {
+    let Some(k) = keys else {
+        return Ok(());
+    };
+    let encrypted = !k.columns.lock().expect("columns lock").is_empty();
+    if let (Some(r), true) = (&k.record_id, encrypted) {
+        if output.index_of(r).is_err() {
+            return Err(Error::Config(format!(
+                "{}: [keys] record_id `{r}` must reach the export (decrypt reads it back); a later stage drops it",
+                source.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A stage that reads the input twice must be the first that drops rows.
+fn check_barrier_order(source: &PipelineSource, stages: &[StageRunner]) -> Result<()> {
+    let first_barrier = stages.iter().position(|s| s.barrier.is_some());
+    let two_pass = stages
+        .iter()
+        .position(|s| s.barrier.as_ref().is_some_and(|b| b.needs_prepass()));
+    if let (Some(first), Some(tp)) = (first_barrier, two_pass) {
+        if first < tp {
+            return Err(Error::Config(format!(
+                "{}: stage {} ({}) reads the input twice, so it must be the first stage \
+                 that drops rows; move it before stage {} ({})",
+                source.stage_at(tp, "keep"),
+                tp + 1,
+                stages[tp].type_name,
+                first + 1,
+                stages[first].type_name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[gate] max_mechanism` and `[gate] min_k`, checked against `[assessment]`.
+fn assessment_gates(source: &PipelineSource) -> Result<(Option<String>, Option<u64>)> {
+    let file = &source.file;
+    let max_mechanism = file.gate.as_ref().and_then(|g| g.max_mechanism.clone());
+    if let Some(m) = &max_mechanism {
+        if crate::evidence::assessment::rank(m).is_none() {
+            return Err(Error::Config(format!(
+                "{}: [gate] max_mechanism `{m}`: use exempt, standard_contract or security_assessment",
+                source.path.display()
+            )));
+        }
+        if file.assessment.is_none() {
+            return Err(Error::Config(format!(
+                "{}: [gate] max_mechanism needs an [assessment] section (which subjects to count)",
+                source.path.display()
+            )));
+        }
+    }
+    let min_k = file.gate.as_ref().and_then(|g| g.min_k);
+    if let Some(k) = min_k {
+        let qi = file
+            .assessment
+            .as_ref()
+            .map(|a| a.quasi_identifiers.len())
+            .unwrap_or(0);
+        if k == 0 || qi == 0 {
+            return Err(Error::Config(format!(
+                "{}: [gate] min_k needs k ≥ 1 and [assessment] quasi_identifiers (the columns classes are formed by)",
+                source.path.display()
+            )));
+        }
+    }
+    Ok((max_mechanism, min_k))
+}
+
+/// `[assessment]`, resolved: the fields' grades, the subject scanner keyed by `root`,
+/// the year, and the k-anonymity columns checked against the export's schema.
+fn assessment_plan(
+    source: &PipelineSource,
+    schema: &SchemaRef,
+    output: &SchemaRef,
+    root: &crate::crypto::keys::RootKey,
+    (max_mechanism, min_k): (Option<String>, Option<u64>),
+    warnings: &mut Vec<String>,
+) -> Result<Option<AssessmentPlan>> {
+    let file = &source.file;
+    let Some(cfg) = &file.assessment else {
+        return Ok(None);
+    };
+    let fields: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let grades = cfg
+        .grades(&fields)
+        .map_err(|e| e.prefixed(&source.path.display().to_string()))?;
+    let mut cfg = cfg.clone();
+    // Important data (acknowledged) takes the security assessment route.
+    if grades.values().any(|g| g == "important") {
+        cfg.declares.important_data = true;
+    }
+    // k-anonymity is over the exported rows: the columns must be output columns
+    // (checked here, before anything is read).
+    let declared = !cfg.quasi_identifiers.is_empty() || cfg.sensitive_attribute.is_some();
+    if declared && !file.output.rows {
+        warnings.push(
+            "[assessment] quasi_identifiers: no k-anonymity for an aggregates-only export ([output] rows = false): it ships no rows".into(),
+        );
+    }
+    if declared && file.output.rows {
+        crate::evidence::kanon::ClassTally::new(
+            output,
+            &cfg.quasi_identifiers,
+            cfg.sensitive_attribute.as_deref(),
+            min_k,
+        )
+        .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
+    }
+    let year = cfg
+        .year
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().year());
+    let scanner = crate::evidence::assessment::SubjectScanner::new(&cfg, schema, root, year)
+        .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
+    Ok(Some(AssessmentPlan {
+        cfg,
+        scanner,
+        year,
+        max_mechanism,
+        techniques: techniques(file),
+        grades,
+        min_k,
+    }))
+}
+
+/// `[output]`'s file settings; the format defaults to the input's (Parquet for CSV).
+fn sink_options(file: &crate::config::PipelineFile, input_format: Format) -> Result<SinkOptions> {
+    Ok(SinkOptions {
+        format: match file.output.format {
+            Some(Format::Csv) => {
+                return Err(Error::Config(
+                    "[output] format = \"csv\": exports are written as jsonl or parquet".into(),
+                ))
+            }
+            Some(f) => f,
+            // A table in, a table out.
+            None if input_format == Format::Csv => Format::Parquet,
+            None => input_format,
+        },
+        max_file_bytes: file.output.max_file_bytes.0.max(1),
+        row_group_rows: file.output.row_group_rows,
+        compression: file.output.compression,
+    })
 }
 
 pub(crate) fn infer(

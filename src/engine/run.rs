@@ -327,72 +327,10 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
 
     let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
     let bar = new_bar(total_bytes, plan.quiet);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .thread_name(|i| format!("datacustoms-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
-
-    let mut rows_stages: Vec<Option<Box<dyn RowStage>>> = Vec::new();
-    let mut barriers: Vec<Option<Box<dyn BarrierStage>>> = Vec::new();
-    let mut stage_meta = Vec::new();
-    for s in std::mem::take(&mut plan.stages) {
-        stage_meta.push((s.type_name, s.kind()));
-        rows_stages.push(s.row);
-        barriers.push(s.barrier);
-    }
-    let n_stages = stage_meta.len();
-
-    let reader_cfg = reader_config(&plan);
-    let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
-    let (write_tx, write_rx) = sync_channel::<Batch>(2);
-    let sink = DataSink::new(
-        staging.clone(),
-        plan.output_schema.clone(),
-        plan.sink.clone(),
-    )?;
-
-    let mut seq = new_sequencer(&plan, &staging, barriers, n_stages, write_tx, &bar, started)?;
-
-    let ctx = stage_context(&plan, &staging);
-    for b in seq.barriers.iter_mut().flatten() {
-        b.open(&ctx)?;
-    }
-
-    let prepass = seq
-        .barriers
-        .iter()
-        .position(|b| b.as_ref().is_some_and(|b| b.needs_prepass()));
-    let pass = Pass {
-        plan: &plan,
-        pool: &pool,
-        reader_cfg: &reader_cfg,
-        rows_stages: &rows_stages,
-    };
-    if let Some(stage) = prepass {
-        first_pass(&pass, stage, &mut seq, &mut audit, stage_meta[stage].0)?;
-        bar.reset();
-        tracing::info!("second pass");
-    }
-
-    let (coordinated, reader_result, writer_result) = main_pass(
-        &pass,
-        &mut seq,
-        &mut audit,
-        (raw_tx, raw_rx),
-        write_rx,
-        sink,
-    );
-    bar.finish_and_clear();
-    // When the writer failed, the coordinator only saw its channel close: report the
-    // writer's own error, which says what went wrong.
-    let writer_result = match (coordinated.is_err(), writer_result) {
-        (true, Err(e)) => return Err(e),
-        (_, w) => w,
-    };
-    coordinated?;
-    reader_result?;
-    let (parts, out_rows) = writer_result?;
+    let stages = std::mem::take(&mut plan.stages);
+    let stage_meta: Vec<(&str, &str)> = stages.iter().map(|s| (s.type_name, s.kind())).collect();
+    let (mut seq, parts, out_rows) =
+        stream_input(&plan, stages, &staging, &mut audit, &bar, started)?;
     tracing::info!(
         rows = seq.rows_seen,
         seconds = (seq.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
@@ -522,6 +460,72 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     })
+}
+
+/// Reads the whole input through the stages (two passes when a barrier needs a first
+/// look) and writes the export's data files: the stages' rows go through the row stages
+/// on the worker pool, back into input order in the sequencer, through the barriers and
+/// to the writer. Returns the sequencer (the accounts, tallies and barriers the gates and
+/// the report read), the written files and the rows in each.
+fn stream_input<'a>(
+    plan: &'a Plan,
+    stages: Vec<crate::engine::StageRunner>,
+    staging: &std::path::Path,
+    audit: &mut AuditLog,
+    bar: &'a ProgressBar,
+    started: Instant,
+) -> Result<(Sequencer<'a>, Vec<WrittenFile>, Vec<u64>)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .thread_name(|i| format!("datacustoms-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
+    let n_stages = stages.len();
+    let names: Vec<&str> = stages.iter().map(|s| s.type_name).collect();
+    let (rows_stages, barriers): (Vec<_>, Vec<_>) =
+        stages.into_iter().map(|s| (s.row, s.barrier)).unzip();
+
+    let reader_cfg = reader_config(plan);
+    let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
+    let (write_tx, write_rx) = sync_channel::<Batch>(2);
+    let sink = DataSink::new(
+        staging.to_path_buf(),
+        plan.output_schema.clone(),
+        plan.sink.clone(),
+    )?;
+    let mut seq = new_sequencer(plan, staging, barriers, n_stages, write_tx, bar, started)?;
+    let ctx = stage_context(plan, staging);
+    for b in seq.barriers.iter_mut().flatten() {
+        b.open(&ctx)?;
+    }
+    let prepass = seq
+        .barriers
+        .iter()
+        .position(|b| b.as_ref().is_some_and(|b| b.needs_prepass()));
+    let pass = Pass {
+        plan,
+        pool: &pool,
+        reader_cfg: &reader_cfg,
+        rows_stages: &rows_stages,
+    };
+    if let Some(stage) = prepass {
+        first_pass(&pass, stage, &mut seq, audit, names[stage])?;
+        bar.reset();
+        tracing::info!("second pass");
+    }
+    let (coordinated, reader_result, writer_result) =
+        main_pass(&pass, &mut seq, audit, (raw_tx, raw_rx), write_rx, sink);
+    bar.finish_and_clear();
+    // When the writer failed, the coordinator only saw its channel close: report the
+    // writer's own error, which says what went wrong.
+    let writer_result = match (coordinated.is_err(), writer_result) {
+        (true, Err(e)) => return Err(e),
+        (_, w) => w,
+    };
+    coordinated?;
+    reader_result?;
+    let (parts, out_rows) = writer_result?;
+    Ok((seq, parts, out_rows))
 }
 
 /// The sequencer of a run: it puts finished batches back in input order, feeds the
