@@ -35,16 +35,7 @@ pub struct ScanOptions {
     pub declared: Vec<(String, String)>,
 }
 
-/// Categories of sensitive personal information (PIPL art. 28) a field may be declared as.
-pub const SENSITIVE_CATEGORIES: [&str; 7] = [
-    "health",
-    "biometric",
-    "religion",
-    "specific_identity",
-    "whereabouts",
-    "minors",
-    "financial",
-];
+pub use crate::detect::SENSITIVE_CATEGORIES;
 
 /// What `scan` reports (also its JSON form).
 #[derive(Debug, Serialize)]

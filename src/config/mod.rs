@@ -12,14 +12,13 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::crypto::run::KeysConfig;
-use crate::dp::release::DpReleaseConfig;
 use crate::error::{Error, Result};
-use crate::stages::dedup::DedupConfig;
-use crate::stages::deidentify::DeidentifyConfig;
-use crate::stages::encrypt::EncryptConfig;
-use crate::stages::normalize::NormalizeConfig;
-use crate::stages::project::ProjectConfig;
-use crate::stages::pseudonymize::PseudonymizeConfig;
+pub mod stages;
+
+use stages::{
+    DedupConfig, DeidentifyConfig, DpReleaseConfig, EncryptConfig, NormalizeConfig, ProjectConfig,
+    PseudonymizeConfig,
+};
 
 /// A parsed pipeline file plus what error messages and evidence need about its source.
 pub struct PipelineSource {
@@ -356,7 +355,7 @@ impl StageConfig {
 
     /// (tokenizes, encrypts): whether the stage needs keys, and a DEK pool.
     pub fn uses_keys(&self) -> (bool, bool) {
-        use crate::stages::deidentify::Action;
+        use stages::Action;
         match self {
             StageConfig::Pseudonymize(_) => (true, false),
             StageConfig::Encrypt(_) => (false, true),

@@ -19,8 +19,8 @@
 //! Invariants: spans start and end on char boundaries, hold no sentence punctuation
 //! (。！？; and a full stop followed by a space end them), and scores are in 0..=1.
 
+use super::lexicon::is_han;
 use super::lexicon::{lexicon, Lexicon, WordKind};
-use super::names::is_han;
 use super::recognizers::needs;
 use super::{Detection, EntityType};
 

@@ -123,6 +123,11 @@ fn log_scores<K>(entries: Vec<(K, f64)>) -> Vec<(K, f32)> {
         .collect()
 }
 
+/// A Han character (CJK Unified Ideographs and Extension A).
+pub(crate) fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
 fn cjk_index(c: char) -> Option<usize> {
     let i = (c as u32).checked_sub(CJK_FIRST)? as usize;
     (i < CJK_LEN).then_some(i)

@@ -136,6 +136,56 @@ impl fmt::Display for EntityType {
     }
 }
 
+/// Categories of sensitive personal information (PIPL art. 28) a field may be declared
+/// as (`scan --declare`, `[assessment] sensitive`).
+pub const SENSITIVE_CATEGORIES: [&str; 7] = [
+    "health",
+    "biometric",
+    "religion",
+    "specific_identity",
+    "whereabouts",
+    "minors",
+    "financial",
+];
+
+/// A type name a pipeline may use: a built-in type or its own UPPER_SNAKE_CASE name.
+pub fn check_type_name(name: &str) -> std::result::Result<(), String> {
+    if EntityType::parse(name).is_some() {
+        return Ok(());
+    }
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "entity type `{name}`: name your own types in UPPER_SNAKE_CASE (A-Z, 0-9, _)"
+        ))
+    }
+}
+
+/// `user_id` → `USER_ID`, `meta.author` → `META_AUTHOR`: a column's own token type.
+pub fn column_type_name(path: &str) -> String {
+    let mut s: String = path
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_uppercase()) {
+        s.insert_str(0, "F_");
+    }
+    s
+}
+
 /// One finding: `text[start..end]` is PII of type `entity` with confidence `score`
 /// (0–1). Offsets are bytes, on char boundaries.
 #[derive(Debug, Clone, Copy, PartialEq)]

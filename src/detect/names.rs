@@ -339,9 +339,7 @@ fn scan_row_names(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     }
 }
 
-pub(crate) fn is_han(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
-}
+pub(crate) use super::lexicon::is_han;
 
 // ---------------------------------------------------------------------------------
 // Chinese

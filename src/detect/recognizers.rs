@@ -1084,7 +1084,7 @@ fn after_name_in_parens(text: &str, s: usize, e: usize) -> bool {
     let han: Vec<char> = before
         .chars()
         .rev()
-        .take_while(|c| super::names::is_han(*c))
+        .take_while(|c| super::lexicon::is_han(*c))
         .take(5)
         .collect();
     // Any ending of two to four characters that starts with a surname (患者|张伟).

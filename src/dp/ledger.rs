@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::release::Budget;
+use crate::config::stages::Budget;
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "

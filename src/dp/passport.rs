@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::ledger::{Chain, Totals};
-use super::release::Budget;
+use crate::config::stages::Budget;
 
 pub const FILE: &str = "dp_passport.jsonld";
 
@@ -206,7 +206,7 @@ pub fn check_ledger(
                 "DP ledger: release `{name}`: mechanism, budget or sensitivity differ from the passport"
             ));
         }
-        let ours: Vec<super::release::OutRow> = match serde_json::from_str(&rec.results) {
+        let ours: Vec<super::OutRow> = match serde_json::from_str(&rec.results) {
             Ok(v) => v,
             Err(e) => {
                 problems.push(format!(

@@ -23,113 +23,19 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use num_bigint::BigUint;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::ledger::{Ledger, Release};
 use super::sampler::{gaussian_ci95, laplace_ci95, OsBits, Ratio, Sampler};
+pub use crate::config::stages::{Aggregate, Budget, DpReleaseConfig, QueryConfig};
 use crate::config::PipelineSource;
 use crate::engine::batch::Batch;
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
 use crate::error::{Error, Result};
 use crate::io::schema::key_text;
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DpReleaseConfig {
-    /// The column identifying a person; without it each record is its own unit.
-    #[serde(default)]
-    pub privacy_unit: Option<String>,
-    /// The budget ledger (SQLite, kept at home); empty: `ledger.sqlite` in the state
-    /// folder.
-    #[serde(default)]
-    pub ledger: String,
-    /// Budget scope; default: SHA-256 of the resolved input paths and sizes.
-    #[serde(default)]
-    pub dataset_id: Option<String>,
-    #[serde(default)]
-    pub budget: Budget,
-    pub queries: Vec<QueryConfig>,
-    /// Memory for the units' rows kept until the end (MiB); past it they spill to
-    /// temporary files, partitioned by unit, and are bounded one partition at a time.
-    #[serde(default = "default_memory_mb")]
-    pub memory_mb: u64,
-}
-
-fn default_memory_mb() -> u64 {
-    1024
-}
-
-/// Caps over all releases recorded for the dataset.
-#[derive(Debug, Default, Clone, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Budget {
-    #[serde(default)]
-    pub total_epsilon: Option<f64>,
-    #[serde(default)]
-    pub total_rho: Option<f64>,
-    #[serde(default)]
-    pub total_delta: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Aggregate {
-    Count,
-    Sum,
-    Mean,
-    Histogram,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueryConfig {
-    pub name: String,
-    pub aggregate: Aggregate,
-    #[serde(default)]
-    pub column: Option<String>,
-    /// Clamping bounds for sum and mean.
-    #[serde(default)]
-    pub bounds: Option<[f64; 2]>,
-    /// Fixed-point unit of sums (default 0.01): values are clamped, then rounded to it.
-    #[serde(default)]
-    pub resolution: Option<f64>,
-    #[serde(default)]
-    pub group_by: Vec<String>,
-    /// Public group keys: strings for one `group_by` column, lists for several.
-    #[serde(default)]
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub keys: Option<Vec<toml::Value>>,
-    /// Public group keys from a file: one per line, columns separated by tabs.
-    #[serde(default)]
-    pub keys_file: Option<String>,
-    /// Histogram bin edges (ascending): bins [e0, e1), …, [e(n−1), en]; values outside
-    /// are clamped into the first or last bin.
-    #[serde(default)]
-    pub bins: Option<Vec<f64>>,
-    #[serde(default)]
-    pub epsilon: Option<f64>,
-    #[serde(default)]
-    pub rho: Option<f64>,
-    #[serde(default)]
-    pub delta: Option<f64>,
-    #[serde(default)]
-    pub max_partitions: Option<u64>,
-    #[serde(default)]
-    pub max_rows_per_partition: Option<u64>,
-    /// Post-processing (free under DP): counts below 0 become 0, sums take the sign their
-    /// bounds allow, means are clamped to the bounds. Values are always rounded to the
-    /// resolution (counts to integers).
-    #[serde(default = "yes")]
-    pub clamp: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A group key: the `group_by` values (None = null), plus the bin for histograms.
-type Key = Vec<Option<String>>;
+use super::{Key, OutRow};
 
 /// How a query is run, settled at build time.
 struct Query {
@@ -1111,14 +1017,6 @@ struct QueryMeta {
     name: String,
     aggregate: Aggregate,
     group_names: Vec<String>,
-}
-
-/// One released row of an aggregate table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OutRow {
-    pub(crate) key: Key,
-    pub(crate) value: f64,
-    pub(crate) ci95_half_width: f64,
 }
 
 /// The private-key threshold τ for Laplace thresholding (see the README): a key one

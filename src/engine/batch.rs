@@ -10,6 +10,7 @@ use std::any::Any;
 use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 
+use crate::detect::EntityType;
 use crate::error::Result;
 use crate::io::quarantine::Rejection;
 
@@ -115,9 +116,9 @@ pub struct Batch {
     /// so a barrier never reads values that later row stages have changed.
     pub attachments: Vec<Option<Box<dyn Any + Send>>>,
     /// PII still present after the row stages (see `engine::residual`).
-    pub residual: Vec<crate::engine::residual::ResidualHit>,
+    pub residual: Vec<ResidualHit>,
     /// Data subjects of the rows as read (see `evidence::assessment`).
-    pub subjects: Vec<crate::evidence::assessment::SubjectHit>,
+    pub subjects: Vec<SubjectHit>,
 }
 
 impl Batch {
@@ -141,6 +142,21 @@ impl Batch {
         Ok(())
     }
 }
+
+/// One detection in the output (`engine::residual`): which row (by origin), which
+/// field, which type, and a masked example. Defined here, with the batch that carries
+/// it, so the batch sits below the residual scan in the module layers.
+#[derive(Debug, Clone)]
+pub struct ResidualHit {
+    pub origin: u64,
+    pub path: u16,
+    pub entity: EntityType,
+    pub masked: String,
+}
+
+/// (origin, fingerprint, sensitive) for one identifier in one row
+/// (`evidence::assessment`).
+pub type SubjectHit = (u64, u128, bool);
 
 #[cfg(test)]
 mod tests {

@@ -14,20 +14,12 @@ use std::collections::{BTreeMap, HashSet};
 use arrow::datatypes::Schema;
 use serde::Serialize;
 
-use crate::detect::{DetectConfig, Detection, Detector, EntityType};
+use crate::detect::{DetectConfig, Detection, Detector};
 use crate::engine::batch::Batch;
 use crate::stages::deidentify::mask;
 use crate::stages::fields::{for_each_string, string_paths, StringPath};
 
-/// One detection in the output: which row (by origin), which field, which type, and a
-/// masked example.
-#[derive(Debug, Clone)]
-pub struct ResidualHit {
-    pub origin: u64,
-    pub path: u16,
-    pub entity: EntityType,
-    pub masked: String,
-}
+pub use crate::engine::batch::ResidualHit;
 
 pub struct ResidualScanner {
     paths: Vec<StringPath>,

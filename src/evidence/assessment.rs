@@ -226,8 +226,7 @@ pub struct SubjectScanner {
     by_field: std::sync::Mutex<BTreeMap<(String, EntityType), u64>>,
 }
 
-/// (origin, fingerprint, sensitive) for one identifier in one row.
-pub type SubjectHit = (u64, u128, bool);
+pub use crate::engine::batch::SubjectHit;
 
 impl SubjectScanner {
     pub fn new(
@@ -243,7 +242,7 @@ impl SubjectScanner {
             })?;
             sources.push(Source::Column {
                 column: i,
-                kind: crate::stages::pseudonymize::column_type_name(c),
+                kind: crate::detect::column_type_name(c),
             });
         }
         let types = match &cfg.subject_types {
@@ -262,10 +261,10 @@ impl SubjectScanner {
             .sensitive_columns
             .iter()
             .map(|(c, cat)| {
-                if !crate::scan::SENSITIVE_CATEGORIES.contains(&cat.as_str()) {
+                if !crate::detect::SENSITIVE_CATEGORIES.contains(&cat.as_str()) {
                     return Err(format!(
                         "[assessment] sensitive_columns: `{cat}` is not one of {}",
-                        crate::scan::SENSITIVE_CATEGORIES.join(", ")
+                        crate::detect::SENSITIVE_CATEGORIES.join(", ")
                     ));
                 }
                 input.index_of(c).map_err(|_| {

@@ -29,10 +29,10 @@ use std::os::unix::fs::FileExt;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::datatypes::{DataType, SchemaRef};
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
+pub use crate::config::stages::{DedupConfig, Keep, Mode, Scope, Shingle};
 use crate::config::{Format, PipelineSource};
 use crate::engine::batch::Batch;
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
@@ -41,125 +41,6 @@ use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
 
 /// The audit file of what matched what, at the export root.
 pub const CLUSTERS_FILE: &str = "dedup_clusters.jsonl";
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DedupConfig {
-    /// String fields whose joined text is compared; all string fields if omitted.
-    #[serde(default)]
-    pub fields: Option<Vec<String>>,
-    #[serde(default)]
-    pub mode: Mode,
-    /// Jaccard similarity of the shingle sets at or above which records are duplicates.
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-    #[serde(default)]
-    pub shingle: Shingle,
-    /// Shingle length: characters for `shingle = "char"`, words for `"word"`.
-    #[serde(default = "default_ngram")]
-    pub ngram: usize,
-    /// MinHash signature length.
-    #[serde(default = "default_hashes")]
-    pub num_hashes: usize,
-    /// LSH bands × rows; chosen from `threshold` and `num_hashes` when omitted.
-    #[serde(default)]
-    pub bands: Option<usize>,
-    #[serde(default)]
-    pub rows: Option<usize>,
-    #[serde(default)]
-    pub keep: Keep,
-    /// Numeric column ranking the copies when `keep = "priority"` (highest is kept).
-    #[serde(default)]
-    pub priority: Option<String>,
-    /// Canonical form before hashing: NFKC, case folding, whitespace collapsed.
-    #[serde(default = "yes")]
-    pub nfkc: bool,
-    #[serde(default = "yes")]
-    pub case_fold: bool,
-    #[serde(default = "yes")]
-    pub collapse_whitespace: bool,
-    /// Column that names a record in `dedup_clusters.jsonl`; `id` when the input has one.
-    #[serde(default)]
-    pub id_field: Option<String>,
-    /// "document" (default): drop duplicate records; "paragraph": remove repeated
-    /// paragraphs from records and keep every record.
-    #[serde(default)]
-    pub scope: Scope,
-    /// `scope = "paragraph"`: what a paragraph is ("line" or "blank_line").
-    #[serde(default)]
-    pub split: crate::stages::dedup_paragraph::Split,
-    /// `scope = "paragraph"`: a paragraph found in at least this many records is boilerplate.
-    #[serde(default = "default_min_repeats")]
-    pub min_repeats: u32,
-    /// At most this many distinct LSH candidates are verified per record (a guard
-    /// against pathological buckets; reaching it is counted in the findings).
-    #[serde(default = "default_max_candidates")]
-    pub max_candidates: usize,
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Exact,
-    #[default]
-    Near,
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    #[default]
-    Document,
-    Paragraph,
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Shingle {
-    #[default]
-    Char,
-    Word,
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Keep {
-    /// The first occurrence in input order; one pass.
-    #[default]
-    First,
-    /// The longest member of each cluster (canonical characters; ties: the first); two passes.
-    Longest,
-    /// The member with the highest `priority` column value (nulls lowest; ties: the
-    /// first); two passes.
-    Priority,
-}
-
-fn default_threshold() -> f64 {
-    0.8
-}
-fn default_ngram() -> usize {
-    5
-}
-fn default_hashes() -> usize {
-    128
-}
-fn default_min_repeats() -> u32 {
-    2
-}
-fn default_max_candidates() -> usize {
-    1000
-}
-fn yes() -> bool {
-    true
-}
 
 /// Smallest probability that a pair exactly at the threshold becomes an LSH candidate
 /// when bands × rows are chosen automatically.

@@ -12,26 +12,13 @@
 //! never the text.
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_128;
 
+pub use crate::config::stages::Split;
 use crate::engine::batch::Batch;
 use crate::engine::{BarrierStage, Findings};
 use crate::error::Result;
 use crate::stages::fields::{for_each_string, map_strings, StringPath};
-
-/// What a paragraph is.
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Split {
-    /// Every line (text between line breaks) is a unit.
-    #[default]
-    Line,
-    /// Blocks of lines separated by one or more blank lines.
-    BlankLine,
-}
 
 /// The count's top bit marks "first occurrence already written" in the second pass.
 const EMITTED: u32 = 1 << 31;

@@ -20,76 +20,18 @@ use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
+use crate::config::stages::default_min_score;
+pub use crate::config::stages::{Action, ColumnRule, DeidentifyConfig, MinScore, RecognizerConfig};
 use crate::config::PipelineSource;
 use crate::crypto::cell::CellEncryptor;
 use crate::crypto::token::Tokenizer;
 use crate::crypto::vault::VaultEntry;
 use crate::crypto::RunKeys;
-use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityType, Validator};
+use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityType};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings_rows, resolve, resolve_fields, StringPath};
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeidentifyConfig {
-    /// String fields to de-identify; all string fields if omitted.
-    #[serde(default)]
-    pub fields: Option<Vec<String>>,
-    /// What to do with a detection, unless `actions` says otherwise for its type.
-    #[serde(default)]
-    pub action: Action,
-    /// Per entity type: `{ PHONE = "mask", EMAIL = "redact" }`.
-    #[serde(default)]
-    pub actions: BTreeMap<String, Action>,
-    /// Entity types to look for (names as in the report); all if omitted.
-    #[serde(default)]
-    pub entities: Option<Vec<String>>,
-    /// Detections scoring below this are ignored (checksum-validated types score 1.0,
-    /// context-dependent ones less): one number for every type, or per type with an
-    /// optional `default`: `{ default = 0.5, PERSON = 0.6, ADDRESS = 0.55 }`.
-    #[serde(default)]
-    pub min_score: MinScore,
-    /// Known non-personal values that stay: `["400-820-8820", "support@acme.com"]`. A
-    /// detection lying wholly inside one of them is dropped (exact match, ASCII
-    /// case-insensitive).
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// A file of such values, one per line (`#` comments), relative to the pipeline
-    /// file's folder; read when the pipeline is loaded.
-    #[serde(default)]
-    pub allow_file: Option<String>,
-    /// The pipeline's own recognizers (`[[stages.recognizers]]`).
-    #[serde(default)]
-    pub recognizers: Vec<RecognizerConfig>,
-    /// Deny-lists: `{ PERSON = ["张三"], PROJECT = ["Falcon"] }`, terms always treated as
-    /// that type.
-    #[serde(default)]
-    pub deny: BTreeMap<String, Vec<String>>,
-    /// Structured columns, treated as one value each: `{ phone = "token", id_card =
-    /// "mask", contact = "auto" }`. `auto` applies the action of the column's dominant
-    /// type, and scans the column as text when it has none.
-    #[serde(default)]
-    pub columns: BTreeMap<String, ColumnRule>,
-    /// The entity type of a structured column; when omitted it is sampled from the input.
-    #[serde(default)]
-    pub types: BTreeMap<String, String>,
-}
-
-/// `min_score`: one threshold, or thresholds per type.
-#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum MinScore {
-    All(f32),
-    PerType(BTreeMap<String, f32>),
-}
-
-impl Default for MinScore {
-    fn default() -> Self {
-        MinScore::All(default_min_score())
-    }
-}
 
 impl MinScore {
     /// The default threshold and the per-type ones, checked (0..=1, known type names).
@@ -118,14 +60,6 @@ impl MinScore {
             }
         }
     }
-}
-
-/// A whole-value rule for a structured column: an action, or `auto` (the action of the
-/// column's dominant entity type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnRule {
-    Auto,
-    Action(Action),
 }
 
 impl schemars::JsonSchema for ColumnRule {
@@ -212,27 +146,6 @@ fn dominant_type(detector: &Detector, values: &[String]) -> Option<(EntityType, 
     (share >= 0.5).then_some((e, share))
 }
 
-/// `[[stages.recognizers]]`: a regex, an optional checksum, optional context words.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecognizerConfig {
-    /// The type name reported and used in `actions` (upper case, e.g. EMPLOYEE_ID).
-    pub entity: String,
-    pub pattern: String,
-    /// luhn | gb11643 | gb32100 | iban
-    #[serde(default)]
-    pub validator: Option<Validator>,
-    /// When given, one of these words must occur within 20 characters before a match.
-    #[serde(default)]
-    pub context: Vec<String>,
-    #[serde(default = "default_custom_score")]
-    pub score: f32,
-}
-
-fn default_custom_score() -> f32 {
-    0.9
-}
-
 /// The type a pipeline names: a built-in one, or its own (interned for the run).
 fn entity_named(name: &str) -> std::result::Result<EntityType, String> {
     if let Some(e) = EntityType::parse(name) {
@@ -246,25 +159,7 @@ fn entity_named(name: &str) -> std::result::Result<EntityType, String> {
     )))
 }
 
-/// A type name a pipeline may use: a built-in type or its own UPPER_SNAKE_CASE name.
-pub fn check_type_name(name: &str) -> std::result::Result<(), String> {
-    if EntityType::parse(name).is_some() {
-        return Ok(());
-    }
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "entity type `{name}`: name your own types in UPPER_SNAKE_CASE (A-Z, 0-9, _)"
-        ))
-    }
-}
+pub use crate::detect::check_type_name;
 
 /// The detector settings a `deidentify` stage asks for.
 pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig, String> {
@@ -305,31 +200,6 @@ pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig
         min_scores,
         allow: cfg.allow.clone(),
     })
-}
-
-fn default_min_score() -> f32 {
-    0.5
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// `<PHONE>`
-    #[default]
-    Tag,
-    /// `<PHONE_1>`, `<PHONE_2>`: equal values in one text value share a number, so a
-    /// model still sees that two mentions are the same.
-    Indexed,
-    /// Removed entirely.
-    Redact,
-    /// `138****5678`: see `mask`.
-    Mask,
-    /// `PHONE_v1_9f3a…`: a keyed token (needs `[keys]`).
-    Token,
-    /// `<dc1.kid.body>`: AES-256-GCM ciphertext that `decrypt` restores (needs `[keys]`).
-    Encrypt,
 }
 
 /// Per-batch state of the keyed actions.
@@ -508,8 +378,7 @@ impl Deidentify {
                             }
                             None => {
                                 let own: &'static str = Box::leak(
-                                    crate::stages::pseudonymize::column_type_name(name)
-                                        .into_boxed_str(),
+                                    crate::detect::column_type_name(name).into_boxed_str(),
                                 );
                                 (
                                     own,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use serde::Deserialize;
 
+pub use crate::config::stages::EncryptConfig;
 use crate::config::PipelineSource;
 use crate::crypto::cell::CellEncryptor;
 use crate::crypto::plain::{supported, CellBytes};
@@ -20,13 +20,6 @@ use crate::crypto::RunKeys;
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EncryptConfig {
-    /// Top-level columns to encrypt, of any scalar type.
-    pub columns: Vec<String>,
-}
 
 pub struct Encrypt {
     columns: Vec<(usize, String)>,

@@ -12,51 +12,14 @@
 use std::borrow::Cow;
 
 use arrow::datatypes::SchemaRef;
-use serde::Deserialize;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
+pub use crate::config::stages::{NormalizeConfig, Punctuation};
 use crate::config::PipelineSource;
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings, resolve_fields, StringPath};
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NormalizeConfig {
-    /// String fields to normalize (`text`, `messages.content`); all string fields if omitted.
-    #[serde(default)]
-    pub fields: Option<Vec<String>>,
-    #[serde(default = "yes")]
-    pub nfkc: bool,
-    /// NFKC turns full-width punctuation (`，！？：；（）`) into ASCII. Chinese text
-    /// normally keeps it, so by default it is kept ("keep"); "fold" applies plain NFKC.
-    /// Full-width digits and letters are folded either way.
-    #[serde(default)]
-    pub fullwidth_punctuation: Punctuation,
-    /// Remove C0/C1 control characters except tab and newline; CR and CRLF become LF.
-    #[serde(default = "yes")]
-    pub strip_control: bool,
-    /// Remove invisible format characters: U+200B, U+2060, U+FEFF, U+00AD, U+180E.
-    #[serde(default = "yes")]
-    pub strip_invisible: bool,
-    /// Collapse runs of spaces inside a line to one space, trim line ends and the value's
-    /// ends, and keep at most one blank line between paragraphs.
-    #[serde(default = "yes")]
-    pub collapse_whitespace: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Punctuation {
-    #[default]
-    Keep,
-    Fold,
-}
-
-fn yes() -> bool {
-    true
-}
 
 pub struct Normalize {
     paths: Vec<StringPath>,

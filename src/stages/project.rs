@@ -3,31 +3,16 @@
 //! schema. Invariant: a row stage; the output schema is fixed when the plan is built, and
 //! absent-key bookkeeping follows renames and drops.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use serde::Deserialize;
 
+pub use crate::config::stages::ProjectConfig;
 use crate::config::PipelineSource;
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectConfig {
-    /// Columns to keep (in input order); the rest are dropped.
-    #[serde(default)]
-    pub keep: Option<Vec<String>>,
-    /// Columns to drop.
-    #[serde(default)]
-    pub drop: Option<Vec<String>>,
-    /// `{ old = "new" }`.
-    #[serde(default)]
-    pub rename: BTreeMap<String, String>,
-}
 
 pub struct Project {
     /// Input column index of each output column.

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
+pub use crate::config::stages::PseudonymizeConfig;
 use crate::config::PipelineSource;
 use crate::crypto::token::Tokenizer;
 use crate::crypto::vault::VaultEntry;
@@ -25,17 +25,6 @@ use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
 use crate::error::{Error, Result};
 use crate::stages::fields::{map_strings, resolve, StringPath};
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PseudonymizeConfig {
-    /// Columns (or nested string paths such as `meta.author`) to replace with tokens.
-    pub columns: Vec<String>,
-    /// The entity type of a column: `{ phone = "PHONE", id_card = "CN_ID_CARD" }`.
-    /// Undeclared columns are typed per value (see the module docs).
-    #[serde(default)]
-    pub types: BTreeMap<String, String>,
-}
 
 /// How one column's values are typed.
 enum Kind {
@@ -59,23 +48,7 @@ pub struct Pseudonymize {
     schema: SchemaRef,
 }
 
-/// `user_id` → `USER_ID`, `meta.author` → `META_AUTHOR`: a column's own token type.
-pub fn column_type_name(path: &str) -> String {
-    let mut s: String = path
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if !s.starts_with(|c: char| c.is_ascii_uppercase()) {
-        s.insert_str(0, "F_");
-    }
-    s
-}
+pub use crate::detect::column_type_name;
 
 impl Pseudonymize {
     pub fn build(
@@ -104,7 +77,7 @@ impl Pseudonymize {
                     format!("`types` names `{col}`, which is not in `columns`"),
                 ));
             }
-            crate::stages::deidentify::check_type_name(t).map_err(|e| err(t, e))?;
+            crate::detect::check_type_name(t).map_err(|e| err(t, e))?;
         }
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let mut targets = Vec::new();
