@@ -285,6 +285,62 @@ fn unknown_entity(n: &str) -> String {
     format!("unknown entity type `{n}` (known: {})", known.join(", "))
 }
 
+/// How a structured column is typed: its entity (or its own type) and how it was
+/// decided, or, for an `auto` column no type dominates, scanned as text.
+enum ColumnTyping {
+    Typed(&'static str, Option<EntityType>, serde_json::Value),
+    Text(serde_json::Value),
+}
+
+/// Types the structured column `name`: by its declaration in `types`, else by the type
+/// that dominates a sample of its values, else (unless `auto`) by its own name.
+fn type_column(
+    cfg: &DeidentifyConfig,
+    name: &str,
+    rule: &ColumnRule,
+    path: &StringPath,
+    detector: &Detector,
+    sample: Option<&arrow::array::RecordBatch>,
+    err: &impl Fn(&str, String) -> Error,
+) -> Result<ColumnTyping> {
+    if let Some(t) = cfg.types.get(name) {
+        check_type_name(t).map_err(|e| err(t, e))?;
+        let e = entity_named(t).map_err(|e| err(t, e))?;
+        return Ok(ColumnTyping::Typed(
+            e.as_str(),
+            Some(e),
+            serde_json::json!({ "type": t, "typed_by": "declared" }),
+        ));
+    }
+    let mut values = Vec::new();
+    if let Some(b) = sample {
+        crate::stages::fields::for_each_string(b.column(path.column), &path.steps, &mut |_, v| {
+            if values.len() < SAMPLE_VALUES {
+                values.push(v.to_string());
+            }
+        });
+    }
+    Ok(match dominant_type(detector, &values) {
+        Some((e, share)) => ColumnTyping::Typed(
+            e.as_str(),
+            Some(e),
+            serde_json::json!({ "type": e.as_str(), "typed_by": "sample", "sampled": values.len(), "share": (share * 1000.0).round() / 1000.0 }),
+        ),
+        None if *rule == ColumnRule::Auto => ColumnTyping::Text(
+            serde_json::json!({ "type": null, "typed_by": "sample", "sampled": values.len(), "treated_as": "text" }),
+        ),
+        None => {
+            let own: &'static str =
+                Box::leak(crate::detect::column_type_name(name).into_boxed_str());
+            ColumnTyping::Typed(
+                own,
+                None,
+                serde_json::json!({ "type": own, "typed_by": "column name", "sampled": values.len() }),
+            )
+        }
+    })
+}
+
 impl Deidentify {
     pub fn build(
         cfg: &DeidentifyConfig,
@@ -339,54 +395,15 @@ impl Deidentify {
             let path = resolve(schema, name).map_err(|e| {
                 err(name, format!("{e}; structured columns must be text (use pseudonymize or encrypt for other types)"))
             })?;
-            let (kind, entity, how): (&'static str, Option<EntityType>, serde_json::Value) =
-                match cfg.types.get(name) {
-                    Some(t) => {
-                        check_type_name(t).map_err(|e| err(t, e))?;
-                        let e = entity_named(t).map_err(|e| err(t, e))?;
-                        (
-                            e.as_str(),
-                            Some(e),
-                            serde_json::json!({ "type": t, "typed_by": "declared" }),
-                        )
-                    }
-                    None => {
-                        let mut values = Vec::new();
-                        if let Some(b) = sample {
-                            crate::stages::fields::for_each_string(
-                                b.column(path.column),
-                                &path.steps,
-                                &mut |_, v| {
-                                    if values.len() < SAMPLE_VALUES {
-                                        values.push(v.to_string());
-                                    }
-                                },
-                            );
+            let (kind, entity, how) =
+                match type_column(cfg, name, rule, &path, &detector, sample, &err)? {
+                    ColumnTyping::Typed(kind, entity, how) => (kind, entity, how),
+                    ColumnTyping::Text(how) => {
+                        info.insert(name.clone(), how);
+                        if !paths.iter().any(|p| &p.name == name) {
+                            paths.push(path);
                         }
-                        match dominant_type(&detector, &values) {
-                            Some((e, share)) => (
-                                e.as_str(),
-                                Some(e),
-                                serde_json::json!({ "type": e.as_str(), "typed_by": "sample", "sampled": values.len(), "share": (share * 1000.0).round() / 1000.0 }),
-                            ),
-                            None if *rule == ColumnRule::Auto => {
-                                info.insert(name.clone(), serde_json::json!({ "type": null, "typed_by": "sample", "sampled": values.len(), "treated_as": "text" }));
-                                if !paths.iter().any(|p| &p.name == name) {
-                                    paths.push(path);
-                                }
-                                continue;
-                            }
-                            None => {
-                                let own: &'static str = Box::leak(
-                                    crate::detect::column_type_name(name).into_boxed_str(),
-                                );
-                                (
-                                    own,
-                                    None,
-                                    serde_json::json!({ "type": own, "typed_by": "column name", "sampled": values.len() }),
-                                )
-                            }
-                        }
+                        continue;
                     }
                 };
             let action = match rule.action() {
