@@ -1956,7 +1956,8 @@ fn score_name(
         && lex.us_city(&text[s..e])
         && lex.en_first(&toks[0]) < 0.5
         && !followed_by_action(text, e)
-        && !identified_after(text, e)
+        && !identified_after(text, s, e)
+        && !action_item(text, s, e)
         && !speaker_position(text, s, e)
         && !after_a_person_verb(text, s);
     let score = if toks.len() == 1 {
@@ -2104,7 +2105,7 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     if line_start && after.starts_with(", ") {
         return 0.2;
     }
-    if identified_after(text, e) {
+    if identified_after(text, s, e) {
         return 0.3;
     }
     // The second word of a place's name (`South Carolina beat …`, `New Jersey`).
@@ -2133,7 +2134,7 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     let speaks = followed_by_action(text, e);
     // An action item in minutes or a to-do list: the line or sentence opens with the
     // person, then "to" and a verb (`Deane to follow up with …`).
-    if sentence_start && lower_after.starts_with(" to ") && to_verb(&after[4..]) {
+    if action_item(text, s, e) {
         return 0.25;
     }
     // "Tiny and I are driving up": a person coordinated with the speaker.
@@ -2198,9 +2199,14 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
 
 /// Whether what follows the word ending at `e` identifies it as a person: a birth date
 /// or an age (`(date of birth …)`, `(b. 1970)`, `, 34,`), a citation (`et al.`), a
-/// relative "who", or an airline's passenger title (`SMITH/DAMIEN MR`).
-fn identified_after(text: &str, e: usize) -> bool {
+/// relative "who" (not after a preposition of place: `tourists in Paris who …`), or an
+/// airline's passenger title (`SMITH/DAMIEN MR`).
+fn identified_after(text: &str, s: usize, e: usize) -> bool {
     let after = &text[e..];
+    let placed = matches!(
+        word_before(text, s).to_ascii_lowercase().as_str(),
+        "in" | "at" | "of" | "from" | "near" | "to" | "around" | "across" | "outside" | "inside"
+    );
     let mut buf = [0u8; 16];
     let lower_after = head_lower(text, e, &mut buf);
     [
@@ -2216,12 +2222,21 @@ fn identified_after(text: &str, e: usize) -> bool {
     .any(|w| lower_after.trim_start().starts_with(w))
         || age_follows(after)
         || lower_after.starts_with(" et al")
-        || lower_after.starts_with(" who ")
+        || (lower_after.starts_with(" who ") && !placed)
         || [" MR", " MRS", " MS", " MISS", " MSTR"].iter().any(|t| {
             after
                 .strip_prefix(t)
                 .is_some_and(|r| r.is_empty() || r.starts_with([' ', ',', '\n']))
         })
+}
+
+/// Whether the name at `s..e` opens an action item in minutes or a to-do list: first on
+/// its line or in its sentence, then "to" and a verb (`Deane to follow up with …`).
+fn action_item(text: &str, s: usize, e: usize) -> bool {
+    let before = text[..s].trim_end_matches([' ', '\t']);
+    let opens = before.is_empty()
+        || before.ends_with(['\n', ']', '-', '*', '•', '>', '.', '!', '?', ':', ';']);
+    opens && text[e..].strip_prefix(" to ").is_some_and(to_verb)
 }
 
 /// Whether `rest` (after "to ") starts with a verb of an action item: follow up, send,
@@ -2351,9 +2366,7 @@ fn age_follows(after: &str) -> bool {
 fn followed_by_action(text: &str, e: usize) -> bool {
     let mut buf = [0u8; 16];
     let after = head_lower(text, e, &mut buf);
-    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w))
-        || acts(after)
-        || after.starts_with(" to ") && to_verb(&text[e + 4..])
+    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(after)
 }
 
 /// Up to 16 bytes of `text` from `e`, cut at a character boundary and lower-cased into
@@ -2644,6 +2657,7 @@ mod tests {
         assert!(spans("We drove to Boston on Friday.").is_empty());
         assert!(spans("Please send the package to Boston by Friday.").is_empty());
         assert!(spans("Please forward the parcel to Boston.").is_empty());
+        assert!(spans("Tourists in Paris who arrive early get a discount.").is_empty());
         assert!(spans("South Carolina beat the visitors again.")
             .iter()
             .all(|s| s != "Carolina"));
