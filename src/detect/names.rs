@@ -72,7 +72,7 @@ impl Names {
         if text.contains('\n') {
             scan_table(text, out);
         }
-        if has & super::recognizers::needs::UPPER != 0 && text.contains([',', '\t', ';', '|']) {
+        if has & super::recognizers::needs::UPPER != 0 && text.bytes().any(is_row_delimiter) {
             scan_row_names(lex, text, out);
         }
         if has & super::recognizers::needs::UPPER != 0 {
@@ -296,6 +296,11 @@ const EN_NAME_HEADERS: &[&str] = &[
     "reporter",
 ];
 
+/// A byte that separates the cells of a delimited row (`,`, tab, `;`, `|`).
+fn is_row_delimiter(b: u8) -> bool {
+    matches!(b, b',' | b'\t' | b';' | b'|')
+}
+
 /// Names in a delimited row without a header (`1024,Jackson,Nancy,F,1987-03-02`): two
 /// neighbouring cells that are each one capitalised word, a listed surname and a listed
 /// first name in either order, in a row of three cells or more.
@@ -305,13 +310,18 @@ fn scan_row_names(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     for line in text.split('\n') {
         let base = line_start;
         line_start += line.len() + 1;
-        let Some(d) = [',', '\t', ';', '|']
+        // A row of three cells has two delimiters: most lines of prose have fewer, and
+        // skip the split.
+        let Some(d) = [b',', b'\t', b';', b'|']
             .into_iter()
-            .find(|&d| line.contains(d))
+            .find(|d| line.as_bytes().contains(d))
         else {
             continue;
         };
-        let cs = cells(line, Delim::Char(d));
+        if line.bytes().filter(|&b| b == d).count() < 2 {
+            continue;
+        }
+        let cs = cells(line, Delim::Char(char::from(d)));
         if cs.len() < 3 {
             continue;
         }
@@ -2203,10 +2213,15 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
 /// airline's passenger title (`SMITH/DAMIEN MR`).
 fn identified_after(text: &str, s: usize, e: usize) -> bool {
     let after = &text[e..];
-    let placed = matches!(
-        word_before(text, s).to_ascii_lowercase().as_str(),
-        "in" | "at" | "of" | "from" | "near" | "to" | "around" | "across" | "outside" | "inside"
-    );
+    // Read only for a "who" (this runs for most lone-name candidates).
+    let placed = || {
+        let prev = word_before(text, s);
+        [
+            "in", "at", "of", "from", "near", "to", "around", "across", "outside", "inside",
+        ]
+        .iter()
+        .any(|p| prev.eq_ignore_ascii_case(p))
+    };
     let mut buf = [0u8; 16];
     let lower_after = head_lower(text, e, &mut buf);
     [
@@ -2222,7 +2237,7 @@ fn identified_after(text: &str, s: usize, e: usize) -> bool {
     .any(|w| lower_after.trim_start().starts_with(w))
         || age_follows(after)
         || lower_after.starts_with(" et al")
-        || (lower_after.starts_with(" who ") && !placed)
+        || (lower_after.starts_with(" who ") && !placed())
         || [" MR", " MRS", " MS", " MISS", " MSTR"].iter().any(|t| {
             after
                 .strip_prefix(t)
