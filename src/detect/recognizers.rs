@@ -56,6 +56,27 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
+    /// A rule with no digit counts and the widest margins (see `digits`, `margins`).
+    fn new(
+        entity: EntityType,
+        pattern: &str,
+        scan: Scan,
+        check: fn(&str, usize, usize) -> Option<Hit>,
+        needs: u8,
+    ) -> Rule {
+        Rule {
+            entity,
+            pattern: pattern.to_string(),
+            scan,
+            check,
+            needs,
+            min_digits: 0,
+            min_run: 0,
+            back: DIGIT_MARGIN,
+            forward: DIGIT_MARGIN,
+        }
+    }
+
     fn digits(mut self, total: u8, run: u8) -> Rule {
         self.min_digits = total;
         self.min_run = run;
@@ -1395,31 +1416,33 @@ fn iban(text: &str, s: usize, e: usize) -> Option<Hit> {
 
 /// Every rule, in a fixed order (the order only matters for reading; results are
 /// resolved by score, length and position).
-pub(crate) fn rules() -> Vec<Rule> {
+/// The URL (with a scheme, and bare) and e-mail patterns, which share the domain.
+fn web_patterns() -> [String; 3] {
     const DOMAIN: &str = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})";
     const PATH: &str = r"(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]*)?";
-    let url_scheme = format!(
-        r"(?i:https?|ftp)://(?:{DOMAIN}|\[[0-9A-Fa-f:.]+\]|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})(?::[0-9]{{1,5}})?{PATH}"
-    );
-    let url_bare = format!(r"{DOMAIN}(?::[0-9]{{1,5}})?{PATH}");
-    let email_re = format!(r"[A-Za-z0-9._%+\-]{{1,64}}@{DOMAIN}");
-    use EntityType as T;
-    let r = |entity, pattern: &str, scan, check, needs| Rule {
-        entity,
-        pattern: pattern.to_string(),
-        scan,
-        check,
-        needs,
-        min_digits: 0,
-        min_run: 0,
-        back: DIGIT_MARGIN,
-        forward: DIGIT_MARGIN,
-    };
-    use needs::{AT, COLON, DIGIT, DOT, PLUS, UPPER};
+    [
+        format!(
+            r"(?i:https?|ftp)://(?:{DOMAIN}|\[[0-9A-Fa-f:.]+\]|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})(?::[0-9]{{1,5}})?{PATH}"
+        ),
+        format!(r"{DOMAIN}(?::[0-9]{{1,5}})?{PATH}"),
+        format!(r"[A-Za-z0-9._%+\-]{{1,64}}@{DOMAIN}"),
+    ]
+}
+
+/// Every written form of a full date the birth-date rule looks at.
+fn date_pattern() -> String {
     let month = r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
-    let dob = format!(
+    format!(
         r"[12][0-9]{{3}}(?:-[0-9]{{1,2}}-|/[0-9]{{1,2}}/|\.[0-9]{{1,2}}\.)[0-9]{{1,2}}|[12][0-9]{{3}}年[0-9]{{1,2}}月(?:[0-9]{{1,2}}日)?|[12][0-9]{{3}}\.[0-9]{{1,2}}|[0-9]{{1,2}}/[0-9]{{1,2}}/[12][0-9]{{3}}|{month}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [12][0-9]{{3}}|[0-9]{{1,2}}(?:st|nd|rd|th)? {month},? [12][0-9]{{3}}|[0-9]{{1,2}}[-.][0-9]{{1,2}}[-.][12][0-9]{{3}}|[0-9]{{1,2}}-{month}-[12][0-9]{{3}}|[0-9]{{1,2}}(?:st|nd|rd|th)? of {month},? [12][0-9]{{3}}|[12][0-9]{{3}}年[0-9]{{1,2}}月[0-9]{{1,2}}号|[12][0-9]{{3}}[01][0-9][0-3][0-9]"
-    );
+    )
+}
+
+pub(crate) fn rules() -> Vec<Rule> {
+    let [url_scheme, url_bare, email_re] = web_patterns();
+    let dob = date_pattern();
+    use EntityType as T;
+    let r = Rule::new;
+    use needs::{AT, COLON, DIGIT, DOT, PLUS, UPPER};
     vec![
         // Every form holds a four-digit year (or eight digits in a row).
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT).digits(4, 4),
