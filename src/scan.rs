@@ -14,6 +14,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use serde::Serialize;
 
 use crate::config::Format;
+use crate::detect::SENSITIVE_CATEGORIES;
 use crate::detect::{DetectConfig, Detection, Detector, EntityType};
 use crate::engine::progress::new_bar;
 use crate::error::{Error, Result};
@@ -34,8 +35,6 @@ pub struct ScanOptions {
     /// recognizer can tell from the values.
     pub declared: Vec<(String, String)>,
 }
-
-pub use crate::detect::SENSITIVE_CATEGORIES;
 
 /// What `scan` reports (also its JSON form).
 #[derive(Debug, Serialize)]

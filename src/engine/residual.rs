@@ -16,10 +16,9 @@ use serde::Serialize;
 
 use crate::detect::{DetectConfig, Detection, Detector};
 use crate::engine::batch::Batch;
+use crate::engine::batch::ResidualHit;
 use crate::stages::deidentify::mask;
 use crate::stages::fields::{for_each_string, string_paths, StringPath};
-
-pub use crate::engine::batch::ResidualHit;
 
 pub struct ResidualScanner {
     paths: Vec<StringPath>,

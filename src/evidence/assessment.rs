@@ -226,8 +226,6 @@ pub struct SubjectScanner {
     by_field: std::sync::Mutex<BTreeMap<(String, EntityType), u64>>,
 }
 
-pub use crate::engine::batch::SubjectHit;
-
 impl SubjectScanner {
     pub fn new(
         cfg: &AssessmentConfig,

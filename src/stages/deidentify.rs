@@ -27,6 +27,7 @@ use crate::crypto::cell::CellEncryptor;
 use crate::crypto::token::Tokenizer;
 use crate::crypto::vault::VaultEntry;
 use crate::crypto::RunKeys;
+use crate::detect::check_type_name;
 use crate::detect::{CustomRecognizer, DetectConfig, Detection, Detector, EntityType};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
@@ -158,8 +159,6 @@ fn entity_named(name: &str) -> std::result::Result<EntityType, String> {
         name.to_string().into_boxed_str(),
     )))
 }
-
-pub use crate::detect::check_type_name;
 
 /// The detector settings a `deidentify` stage asks for.
 pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig, String> {

@@ -20,6 +20,7 @@ use crate::config::PipelineSource;
 use crate::crypto::token::Tokenizer;
 use crate::crypto::vault::VaultEntry;
 use crate::crypto::RunKeys;
+use crate::detect::column_type_name;
 use crate::detect::{DetectConfig, Detection, Detector};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, RowStage};
@@ -47,8 +48,6 @@ pub struct Pseudonymize {
     detector: Option<Detector>,
     schema: SchemaRef,
 }
-
-pub use crate::detect::column_type_name;
 
 impl Pseudonymize {
     pub fn build(
