@@ -1217,6 +1217,20 @@ const EN_CUE_WORDS: &[&str] = &[
     "intern",
     "pupil",
     "quoting",
+    // Parties in court filings and police reports.
+    "plaintiff",
+    "defendant",
+    "complainant",
+    "respondent",
+    "petitioner",
+    "appellant",
+    "appellee",
+    "victim",
+    "suspect",
+    "accused",
+    "offender",
+    "detainee",
+    "inmate",
     "birthday",
     "congrats",
     "congratulations",
@@ -1344,6 +1358,8 @@ const EN_ORG_AFTER: &[&str] = &[
     "technologies",
     "services",
     "international",
+    "intl",
+    "initl",
     "industries",
     "enterprises",
     "county",
@@ -1460,7 +1476,8 @@ fn initial(b: &[u8], i: usize) -> Option<usize> {
 }
 
 fn word_before(text: &str, s: usize) -> &str {
-    let t = text[..s].trim_end_matches([' ', ':', ',', '\t', '-', '—', '(', '[']);
+    // A label's separator (`Name:`, `Consignee /`, `Agent - `) is not a word.
+    let t = text[..s].trim_end_matches([' ', ':', ',', '\t', '-', '—', '(', '[', '/']);
     let t = t.trim_end_matches('.');
     let start = t
         .char_indices()
@@ -1515,7 +1532,19 @@ fn data_key_names(text: &str, s: usize) -> bool {
                 | "author"
                 | "assignee"
                 | "owner"
+                | "user"
+                | "reporter"
+                | "requester"
+                | "approver"
+                | "reviewer"
+                | "employee"
+                | "driver"
+                | "tenant"
         )
+        // `created_by=`, `approved-by:`, `signedBy`.
+        || key.ends_with("_by")
+        || key.ends_with("-by")
+        || (t.ends_with("By") && key.len() > 4)
 }
 
 /// Whether the name at `s..e` stands alone on its line near the end of the text, as a
@@ -1525,7 +1554,15 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
     // decided from the few characters before it.
     let lead = text[..s].trim_end_matches([' ', '\t', '-', '—', '\r']);
     if !lead.is_empty() && !lead.ends_with('\n') {
-        return false;
+        // A sign-off at the end of a one-line message, after a spaced dash
+        // (`Goodnight everyone - Tobias`).
+        let dashed = [" - ", " -- ", " — ", " – "]
+            .iter()
+            .any(|d| text[..s].ends_with(d));
+        let last = text[e..]
+            .trim_end_matches(['.', '!', ' ', '\r', '\n'])
+            .is_empty();
+        return dashed && last;
     }
     let line_start = lead.len();
     let line_end = text[e..].find('\n').map_or(text.len(), |i| e + i);
@@ -1779,6 +1816,19 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         }
     }
     let label = before.ends_with(':');
+    // An invoice's or a waybill's party: `Bill to: Harcourt`, `SHIP TO Lowell`.
+    if prev == "to" {
+        let to_end = text[..s]
+            .trim_end_matches([' ', ':', ',', '\t', '-', '—', '(', '[', '/'])
+            .len();
+        let verb = word_before(text, to_end.saturating_sub(2)).to_ascii_lowercase();
+        if matches!(
+            verb.as_str(),
+            "bill" | "ship" | "sold" | "deliver" | "remit"
+        ) {
+            return (0.3, false);
+        }
+    }
     let lower_before = before
         .trim_end_matches(',')
         .get(before.len().saturating_sub(16)..)
@@ -1982,6 +2032,18 @@ fn score_name(
             return None;
         }
         let known = lex.en_first(t).max(lex.en_last(t));
+        // Two surnames joined by an ampersand name a firm (Procter & Gamble, Marks &
+        // Spencer); people so joined are usually first names (Ann & Bob).
+        let capital_at = |i: usize| text.as_bytes().get(i).is_some_and(u8::is_ascii_uppercase);
+        let amp_pair = (text[e..].starts_with(" & ") && capital_at(e + 3))
+            || (text[..s].ends_with(" & ")
+                && text[..s - 3]
+                    .rsplit(' ')
+                    .next()
+                    .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_uppercase())));
+        if amp_pair && !honorific && lex.en_first(t) < 0.5 {
+            return None;
+        }
         if known == 0.0 && !honorific {
             // A speaker at the start of a chat line (`[10:45] Clarinda: …`) whose
             // name is in no list but is no English word either.
@@ -1996,7 +2058,9 @@ fn score_name(
             + if known > 0.0 { 0.1 } else { 0.0 }
             + cue
             + if honorific { 0.1 } else { 0.0 }
-            + if lex.en_first(t) > 0.0 && lex.en_zipf(t) < 2.5 {
+            // In a name list and no English word (Tonisha, Okafor): rarely anything
+            // but a name.
+            + if known > 0.0 && lex.en_zipf(t) < 2.5 {
                 0.08
             } else {
                 0.0
@@ -2205,6 +2269,17 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
         } else {
             0.0
         }
+        // A common first name introduced by where the person works (`Winston from
+        // accounts`, `Sara from the bank`); a town before "from" is rarely a first name.
+        + if first >= 0.5
+            && lower_after.starts_with(" from ")
+            && lower_after[6..].starts_with(|c: char| c.is_ascii_lowercase())
+            && after[6..].starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            0.15
+        } else {
+            0.0
+        }
 }
 
 /// Whether what follows the word ending at `e` identifies it as a person: a birth date
@@ -2379,14 +2454,15 @@ fn age_follows(after: &str) -> bool {
 /// True when the word ending at `e` is followed by a possessive or by a verb of speech
 /// or action, as a person is (`Ellis posted`, `Hazel's`, `Crawford hit`).
 fn followed_by_action(text: &str, e: usize) -> bool {
-    let mut buf = [0u8; 16];
+    // 24 bytes: a verb after an adverb (` already approved`).
+    let mut buf = [0u8; 24];
     let after = head_lower(text, e, &mut buf);
     EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(after)
 }
 
-/// Up to 16 bytes of `text` from `e`, cut at a character boundary and lower-cased into
+/// Up to `N` bytes of `text` from `e`, cut at a character boundary and lower-cased into
 /// `buf`: the few words after a candidate, read without allocating.
-fn head_lower<'a>(text: &str, e: usize, buf: &'a mut [u8; 16]) -> &'a str {
+fn head_lower<'a, const N: usize>(text: &str, e: usize, buf: &'a mut [u8; N]) -> &'a str {
     let t = &text[e..];
     let mut n = t.len().min(buf.len());
     while !t.is_char_boundary(n) {
@@ -2404,10 +2480,16 @@ fn acts(after: &str) -> bool {
     let Some(rest) = after.strip_prefix(' ') else {
         return false;
     };
-    let word: &str = rest
-        .split(|c: char| !c.is_ascii_lowercase())
-        .next()
-        .unwrap_or("");
+    let mut words = rest.split(|c: char| !c.is_ascii_lowercase());
+    let mut word: &str = words.next().unwrap_or("");
+    // One adverb before the verb (`Fitzgerald already approved`, `Hu quickly left`).
+    if matches!(
+        word,
+        "already" | "also" | "just" | "then" | "never" | "finally"
+    ) || (word.len() > 4 && word.ends_with("ly"))
+    {
+        word = words.next().unwrap_or("");
+    }
     (word.len() >= 5 && word.ends_with("ed") && !matches!(word, "based" | "located" | "listed"))
         || matches!(
             word,
@@ -2677,6 +2759,45 @@ mod tests {
             .iter()
             .all(|s| s != "Carolina"));
         assert!(spans("id,city,state\n7,Austin,Dallas").is_empty());
+    }
+
+    #[test]
+    fn lone_english_names_from_rarity_sign_offs_adverbs_and_workplaces() {
+        // In a name list and no English word.
+        assert_eq!(
+            spans("Yesterday Okafor said the invoice was wrong."),
+            ["Okafor"]
+        );
+        assert_eq!(spans("Assigned to: Kowalczyk"), ["Kowalczyk"]);
+        // A sign-off after a spaced dash ending a one-line message.
+        assert_eq!(spans("Goodnight everyone - Tobias"), ["Tobias"]);
+        // A verb after an adverb.
+        assert_eq!(
+            spans("I think Fitzgerald already approved it."),
+            ["Fitzgerald"]
+        );
+        // A first name and where the person works.
+        assert_eq!(
+            spans("Winston from accounts will call you back."),
+            ["Winston"]
+        );
+        // Roles in court filings and police reports; an invoice's party; data keys
+        // and label separators of logs and waybills.
+        assert_eq!(
+            spans("Plaintiff Hargrove argues that the lease was void."),
+            ["Hargrove"]
+        );
+        assert_eq!(spans("BILL TO: Harcourt"), ["Harcourt"]);
+        assert_eq!(spans("Consignee / Okonkwo"), ["Okonkwo"]);
+        assert_eq!(
+            spans("[10:22:05] INFO user=Fenwick action=login"),
+            ["Fenwick"]
+        );
+        assert_eq!(spans(r#"{"approved_by": "Thorne"}"#), ["Thorne"]);
+        assert!(spans("the defendant, Rentokil Initl., failed to pay").is_empty());
+        // Not people: surnames joined by an ampersand name a firm.
+        assert!(spans("She joined Procter & Gamble in 2010.").is_empty());
+        assert!(spans("finance chief of Procter & Gamble on Monday").is_empty());
     }
 
     #[test]
