@@ -31,6 +31,7 @@ mod address;
 mod fold;
 mod lexicon;
 mod names;
+mod phonemeta;
 mod recognizers;
 mod table;
 pub mod validators;
@@ -468,7 +469,7 @@ impl Detector {
                 if !fit.is_empty() {
                     self.run_rule(i, text, &fit, out);
                 }
-            } else {
+            } else if rule.passes_gate(text) {
                 self.run_rule(i, text, &whole, out);
             }
         }
@@ -1562,6 +1563,21 @@ mod tests {
                 let narrowed = candidates(i, &fit);
                 for c in &whole {
                     prop_assert!(narrowed.contains(c), "rule {} lost {:?} in {:?}", i, c, s);
+                }
+            }
+        }
+
+        /// A whole-text rule's gate lets through every text its pattern matches in.
+        #[test]
+        fn gates_lose_no_match(
+            s in "(https?://|ftp|[a-z]{1,6}|[A-Z]{1,3}|[0-9a-f]{1,4}|[.:/@ -]|::|京|粤|・|元|：|。|x){0,16}"
+        ) {
+            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            for (i, rule) in det.rules.iter().enumerate() {
+                let Some(gate) = rule.gate else { continue };
+                if det.regexes[i].is_match(&s) {
+                    prop_assert!(gate(&s), "rule {} gate refused {:?}", i, s);
                 }
             }
         }

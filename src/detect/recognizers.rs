@@ -53,6 +53,10 @@ pub(crate) struct Rule {
     /// digit windows are narrowed to these before the rule's search.
     pub back: u8,
     pub forward: u8,
+    /// For a rule that searches the whole text: a cheap test of the text that every
+    /// match passes (`gates_lose_no_match` checks it), run before the search. Chinese
+    /// text holds `.` and `:` (amounts, times) that the class bits alone let through.
+    pub gate: Option<fn(&str) -> bool>,
 }
 
 impl Rule {
@@ -74,7 +78,13 @@ impl Rule {
             min_run: 0,
             back: DIGIT_MARGIN,
             forward: DIGIT_MARGIN,
+            gate: None,
         }
+    }
+
+    fn gate(mut self, gate: fn(&str) -> bool) -> Rule {
+        self.gate = Some(gate);
+        self
     }
 
     fn digits(mut self, total: u8, run: u8) -> Rule {
@@ -94,12 +104,66 @@ impl Rule {
         p.classes & self.needs == self.needs && self.fits(p.digits, p.max_run)
     }
 
+    /// Whether the rule's gate (if any) lets `text` through.
+    pub(crate) fn passes_gate(&self, text: &str) -> bool {
+        self.gate.is_none_or(|g| g(text))
+    }
+
     /// Whether a stretch of text with `digits` ASCII digits, the longest run of them
     /// `max_run` long, has enough for a match.
     pub(crate) fn fits(&self, digits: u32, max_run: u32) -> bool {
         digits >= u32::from(self.min_digits) && max_run >= u32::from(self.min_run)
     }
 }
+
+/// The gates of the whole-text rules (`Rule::gate`): each is true for every text the
+/// rule's pattern matches in, and false for most text.
+pub(crate) mod gates {
+    /// `://`, which a URL with a scheme holds.
+    pub fn scheme(text: &str) -> bool {
+        memchr::memmem::find(text.as_bytes(), b"://").is_some()
+    }
+
+    /// A dot between an ASCII letter or digit and an ASCII letter (`example.com`): a bare
+    /// domain's last dot, before its top-level domain.
+    pub fn domain(text: &str) -> bool {
+        let b = text.as_bytes();
+        memchr::memchr_iter(b'.', b).any(|i| {
+            i > 0
+                && b[i - 1].is_ascii_alphanumeric()
+                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+        })
+    }
+
+    /// Two colons with only hexadecimal digits and dots between them, as an IPv6
+    /// address has.
+    pub fn two_colons(text: &str) -> bool {
+        let b = text.as_bytes();
+        memchr::memchr_iter(b':', b).any(|i| {
+            b[i + 1..]
+                .iter()
+                .find(|c| !(c.is_ascii_hexdigit() || **c == b'.'))
+                .is_some_and(|&c| c == b':')
+        })
+    }
+
+    /// A province's one-character name followed by an ASCII capital (`京A`), as a
+    /// licence plate starts.
+    pub fn province_letter(text: &str) -> bool {
+        let b = text.as_bytes();
+        (3..b.len()).any(|i| {
+            b[i].is_ascii_uppercase()
+                && text.is_char_boundary(i - 3)
+                && text[i - 3..i]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| super::PLATE_PROVINCES.contains(c))
+        })
+    }
+}
+
+/// The one-character province names that open a Chinese licence plate.
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 
 /// Classes of bytes a pattern cannot match without (see `Rule::needs`).
 pub(crate) mod needs {
@@ -488,7 +552,12 @@ fn phone_valid(span: &str, region: phonenumber::country::Id) -> bool {
         .find(['x', '#'])
         .or_else(|| lower.find("ext"))
         .unwrap_or(span.len());
-    phonenumber::parse(Some(region), span[..cut].trim()).is_ok_and(|n| phonenumber::is_valid(&n))
+    phonenumber::parse(Some(region), span[..cut].trim()).is_ok_and(|n| {
+        match super::phonemeta::calling_code(n.code().value()) {
+            Some(code) => code.is_valid(&n.national().to_string()),
+            None => phonenumber::is_valid(&n),
+        }
+    })
 }
 
 /// North American numbers in their common layouts: `(212)555-1234`, `212.555.1234`,
@@ -1502,8 +1571,8 @@ pub(crate) fn rules() -> Vec<Rule> {
         .digits(8, 1)
         .margins(1, 1),
         r(T::Email, &email_re, Scan::Linear, email, AT),
-        r(T::Url, &url_scheme, Scan::Linear, url, COLON),
-        r(T::Url, &url_bare, Scan::Linear, url, DOT),
+        r(T::Url, &url_scheme, Scan::Linear, url, COLON).gate(gates::scheme),
+        r(T::Url, &url_bare, Scan::Linear, url, DOT).gate(gates::domain),
         r(
             T::IpAddress,
             r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,3})?",
@@ -1519,7 +1588,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             Scan::Linear,
             ipv6,
             COLON,
-        ),
+        )
+        .gate(gates::two_colons),
         r(
             T::CnUscc,
             r"[0-9A-HJ-NP-RTUW-Y]{18}",
@@ -1531,11 +1601,12 @@ pub(crate) fn rules() -> Vec<Rule> {
         .digits(7, 7),
         r(
             T::CnLicensePlate,
-            r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][·・ \-]?[A-HJ-NP-Z0-9]{5,6}",
+            &format!(r"[{PLATE_PROVINCES}][A-Z][·・ \-]?[A-HJ-NP-Z0-9]{{5,6}}"),
             Scan::Retry,
             plate,
             UPPER,
-        ),
+        )
+        .gate(gates::province_letter),
         r(
             T::Passport,
             r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}",
