@@ -76,18 +76,18 @@ pub(crate) struct Lexicon {
     zh_divisions: FxMap<&'static str, Level>,
     /// The longest division name, in characters.
     pub zh_division_max_chars: usize,
-    en_first: FxMap<String, f32>,
-    en_last: FxMap<String, f32>,
-    en_common: FxMap<String, f32>,
+    en_first: WordMap<f32>,
+    en_last: WordMap<f32>,
+    en_common: WordMap<f32>,
     /// USPS street suffixes, every written form, lower-case (`avenue`, `ave`, `av`).
-    us_suffixes: FxSet<String>,
+    us_suffixes: WordMap<()>,
     /// USPS secondary unit designators, lower-case (`apartment`, `apt`, `suite`, `ste`).
-    us_units: FxSet<String>,
+    us_units: WordMap<()>,
     /// State names (lower-case) and abbreviations (upper-case).
     us_states: FxSet<String>,
     uk_areas: FxSet<&'static str>,
     /// US city names, lower-case (a lone city name is a place, not a person).
-    us_cities: FxSet<String>,
+    us_cities: WordMap<()>,
 }
 
 /// The lexicons, parsed on first use.
@@ -232,7 +232,7 @@ impl Lexicon {
             .map(|k| k.chars().count())
             .max()
             .unwrap_or(0);
-        let names = |data: &'static str| -> FxMap<String, f32> {
+        let names = |data: &'static str| -> WordMap<f32> {
             let v: Vec<(String, f64)> = rows(data)
                 .map(|r| (r[0].to_lowercase(), number(r.get(1))))
                 .collect();
@@ -241,28 +241,28 @@ impl Lexicon {
                 let e = m.entry(k).or_insert(0.0f32);
                 *e = e.max(s);
             }
-            m
+            m.into_iter().collect()
         };
         let en_common = rows(EN_COMMON)
             .filter_map(|r| Some((r[0].to_lowercase(), r.get(1)?.parse::<f32>().ok()?)))
             .collect();
-        let mut us_suffixes = FxSet::default();
+        let mut us_suffixes = WordMap::default();
         // UK thoroughfare types (Close, Mews, Wynd …) end a street too.
         for r in rows(UK_STREET_TYPES) {
-            us_suffixes.insert(r[0].to_lowercase());
+            us_suffixes.insert(r[0].to_lowercase(), ());
         }
         for r in rows(US_SUFFIXES) {
             for f in r {
                 if !f.is_empty() {
-                    us_suffixes.insert(f.to_lowercase());
+                    us_suffixes.insert(f.to_lowercase(), ());
                 }
             }
         }
-        let mut us_units = FxSet::default();
+        let mut us_units = WordMap::default();
         for r in rows(US_UNITS) {
             for f in r.iter().take(2) {
                 if !f.is_empty() {
-                    us_units.insert(f.to_lowercase());
+                    us_units.insert(f.to_lowercase(), ());
                 }
             }
         }
@@ -280,7 +280,7 @@ impl Lexicon {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
-        let us_cities = rows(US_CITIES).map(|r| r[0].to_lowercase()).collect();
+        let us_cities = rows(US_CITIES).map(|r| (r[0].to_lowercase(), ())).collect();
         Lexicon {
             us_cities,
             zh_compound_first,
@@ -361,24 +361,24 @@ impl Lexicon {
     }
 
     pub fn en_first(&self, w: &str) -> f32 {
-        lookup_name(&self.en_first, w)
+        self.en_first.get_name(w).unwrap_or(0.0)
     }
 
     pub fn en_last(&self, w: &str) -> f32 {
-        lookup_name(&self.en_last, w)
+        self.en_last.get_name(w).unwrap_or(0.0)
     }
 
     /// The word's Zipf frequency (0 when not among the common words).
     pub fn en_zipf(&self, w: &str) -> f32 {
-        lookup(&self.en_common, w)
+        self.en_common.get(w).unwrap_or(0.0)
     }
 
     pub fn us_suffix(&self, w: &str) -> bool {
-        contains_lower(&self.us_suffixes, w)
+        self.us_suffixes.get(w).is_some()
     }
 
     pub fn us_unit(&self, w: &str) -> bool {
-        contains_lower(&self.us_units, w)
+        self.us_units.get(w).is_some()
     }
 
     /// A state abbreviation (upper-case, as written) or a state name.
@@ -389,7 +389,7 @@ impl Lexicon {
 
     /// A US city name (any case).
     pub fn us_city(&self, w: &str) -> bool {
-        contains_lower(&self.us_cities, w)
+        self.us_cities.get(w).is_some()
     }
 
     pub fn uk_area(&self, a: &str) -> bool {
@@ -425,20 +425,89 @@ pub(crate) fn lower_into<'a>(w: &str, buf: &'a mut [u8]) -> Option<&'a str> {
     std::str::from_utf8(b).ok()
 }
 
-fn lookup(m: &FxMap<String, f32>, w: &str) -> f32 {
-    let mut buf = [0u8; 48];
-    lower_into(w, &mut buf)
-        .and_then(|l| m.get(l).copied())
-        .unwrap_or(0.0)
+/// Lower-cased words (ASCII case folded, as `lower_into` does) mapped to values, keyed by
+/// the word's bytes packed into one integer when it has 15 or fewer (all but a few
+/// entries): a lookup folds and packs the probe in registers and compares one integer.
+/// The English lists are asked several times per name candidate, and validating,
+/// hashing and comparing strings showed in profiles. Longer words keep a string map.
+#[derive(Default)]
+pub(crate) struct WordMap<V> {
+    short: FxMap<u128, V>,
+    long: FxMap<String, V>,
 }
 
-/// `lookup` for a name: the SSA and Census lists write names without apostrophes
-/// (OBRIEN, DANGELO), so O'Brien and O'brien are looked up as obrien.
-fn lookup_name(m: &FxMap<String, f32>, w: &str) -> f32 {
-    if !w.contains('\'') {
-        return lookup(m, w);
+/// The longest word (in bytes) with a packed key.
+const PACKED_MAX: usize = 15;
+
+/// `w`'s bytes, ASCII lower-cased, with its apostrophes left out when `skip_apostrophes`,
+/// packed with their count into an integer; `None` when more than `PACKED_MAX` remain.
+fn packed_word(w: &str, skip_apostrophes: bool) -> Option<u128> {
+    pack_bytes(w, skip_apostrophes, true)
+}
+
+fn pack_bytes(w: &str, skip_apostrophes: bool, fold: bool) -> Option<u128> {
+    let mut key: u128 = 0;
+    let mut n = 0usize;
+    for &b in w.as_bytes() {
+        if skip_apostrophes && b == b'\'' {
+            continue;
+        }
+        if n == PACKED_MAX {
+            return None;
+        }
+        let b = if fold { b.to_ascii_lowercase() } else { b };
+        key |= u128::from(b) << (8 * n);
+        n += 1;
     }
-    lookup(m, &w.replace('\'', ""))
+    Some(key | (n as u128) << 120)
+}
+
+impl<V: Copy> WordMap<V> {
+    /// Adds `word` (already lower-cased); a later value for the same word wins.
+    pub(crate) fn insert(&mut self, word: String, v: V) {
+        match pack_bytes(&word, false, false) {
+            Some(k) => {
+                self.short.insert(k, v);
+            }
+            None => {
+                self.long.insert(word, v);
+            }
+        }
+    }
+
+    /// The value of `w`, any ASCII case.
+    pub(crate) fn get(&self, w: &str) -> Option<V> {
+        match packed_word(w, false) {
+            Some(k) => self.short.get(&k).copied(),
+            None => {
+                let mut buf = [0u8; 48];
+                lower_into(w, &mut buf).and_then(|l| self.long.get(l).copied())
+            }
+        }
+    }
+
+    /// `get` for a name: the SSA and Census lists write names without apostrophes
+    /// (OBRIEN, DANGELO), so O'Brien and O'brien are looked up as obrien.
+    pub(crate) fn get_name(&self, w: &str) -> Option<V> {
+        match packed_word(w, true) {
+            Some(k) => self.short.get(&k).copied(),
+            None if w.contains('\'') => self.get(&w.replace('\'', "")),
+            None => self.get(w),
+        }
+    }
+}
+
+impl<V: Copy> FromIterator<(String, V)> for WordMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut m = WordMap {
+            short: FxMap::default(),
+            long: FxMap::default(),
+        };
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
 }
 
 fn contains_lower(s: &FxSet<String>, w: &str) -> bool {
@@ -449,6 +518,31 @@ fn contains_lower(s: &FxSet<String>, w: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_maps_find_words_of_any_case_and_length() {
+        let long = "a-very-long-hyphenated-surname";
+        let m: WordMap<f32> = [("obrien".to_string(), 1.0), (long.to_string(), 2.0)]
+            .into_iter()
+            .collect();
+        assert_eq!(m.get("OBrien"), Some(1.0));
+        assert_eq!(m.get_name("O'Brien"), Some(1.0));
+        assert_eq!(m.get("O'Brien"), None);
+        assert_eq!(m.get(&long.to_uppercase()), Some(2.0));
+        assert_eq!(m.get_name("A-Very-Long-Hyphenated-Sur'name"), Some(2.0));
+        assert_eq!(m.get("obrie"), None);
+        assert_eq!(m.get("obrienx"), None);
+        assert_eq!(m.get(""), None);
+        // Every listed name is found as written in the list, in any case.
+        let l = lexicon();
+        for r in rows(EN_LAST).take(5000) {
+            let w = r[0];
+            assert!(
+                l.en_last(w) > 0.0 && l.en_last(&w.to_uppercase()) > 0.0,
+                "{w}"
+            );
+        }
+    }
 
     #[test]
     fn reference_data_loads() {
