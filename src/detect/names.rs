@@ -2273,7 +2273,6 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
         // accounts`, `Sara from the bank`); a town before "from" is rarely a first name.
         + if first >= 0.5
             && lower_after.starts_with(" from ")
-            && lower_after[6..].starts_with(|c: char| c.is_ascii_lowercase())
             && after[6..].starts_with(|c: char| c.is_ascii_lowercase())
         {
             0.15
@@ -2483,10 +2482,8 @@ fn acts(after: &str) -> bool {
     let mut words = rest.split(|c: char| !c.is_ascii_lowercase());
     let mut word: &str = words.next().unwrap_or("");
     // One adverb before the verb (`Fitzgerald already approved`, `Hu quickly left`).
-    if matches!(
-        word,
-        "already" | "also" | "just" | "then" | "never" | "finally"
-    ) || (word.len() > 4 && word.ends_with("ly"))
+    if matches!(word, "already" | "also" | "just" | "never" | "finally")
+        || (word.len() > 4 && word.ends_with("ly"))
     {
         word = words.next().unwrap_or("");
     }
