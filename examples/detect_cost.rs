@@ -1,0 +1,63 @@
+//! Runs the built-in detector over the text fields of a JSONL file once, for counting
+//! its cost in instructions (`benches/detect_instructions.sh` runs it under callgrind,
+//! which counts only inside `detect_all`).
+//!
+//! ```text
+//! cargo run --release --example detect_cost -- FILE.jsonl
+//! ```
+//!
+//! Reads `text` and every `messages[].content` of each record (the fields
+//! `benches/deidentify.sh` de-identifies), then prints `texts=… bytes=… detections=…`.
+//! Before the counted call it detects in a few warm-up texts that reach the detector's
+//! lazily built parts (the reference lexicons, libphonenumber's metadata and its
+//! compiled patterns for +1 and +44), so the count is the per-text cost, not the
+//! process's start-up.
+
+use std::error::Error;
+
+use datacustoms::detect::{DetectConfig, Detection, Detector};
+
+/// Every text once; the number of detections.
+#[inline(never)]
+fn detect_all(detector: &Detector, texts: &[String]) -> usize {
+    let mut out: Vec<Detection> = Vec::new();
+    let mut n = 0;
+    for t in texts {
+        detector.detect(t, &mut out);
+        n += out.len();
+    }
+    n
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: detect_cost FILE.jsonl")?;
+    let mut texts = Vec::new();
+    for (i, line) in std::fs::read_to_string(&path)?.lines().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
+        if let Some(t) = v["text"].as_str() {
+            texts.push(t.to_string());
+        }
+        for m in v["messages"].as_array().into_iter().flatten() {
+            if let Some(t) = m["content"].as_str() {
+                texts.push(t.to_string());
+            }
+        }
+    }
+    let detector = Detector::new(&DetectConfig::default());
+    let warm = [
+        "张三的电话是13812345678，住在北京市朝阳区建国路88号",
+        "call Ann Lee on (415) 555-0134 or phone 4165550134, UK 01184960727",
+        "phone 2125550134; tel 9943101515; https://example.com 192.168.0.1 ::1 京A12345",
+    ];
+    let mut out = Vec::new();
+    for w in warm {
+        detector.detect(w, &mut out);
+    }
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let found = detect_all(&detector, &texts);
+    println!("texts={} bytes={bytes} detections={found}", texts.len());
+    Ok(())
+}
