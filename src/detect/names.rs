@@ -51,6 +51,9 @@ impl Names {
         let ac = |words: &[&str]| {
             aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                // A DFA whatever the number of words (the crate picks one only up to
+                // 100): this runs over every non-ASCII text.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(words)
                 .expect("name cue words build")
         };
@@ -202,6 +205,28 @@ const ZH_LABELS: &[&str] = &[
     "尊敬的",
     "写的是",
     "叫",
+    // Ticket roles; parties in court filings and police reports.
+    "处理人",
+    "提交人",
+    "创建人",
+    "指派人",
+    "跟进人",
+    "值班人",
+    "经手人",
+    "嫌疑人",
+    "犯罪嫌疑人",
+    "被告",
+    "被告人",
+    "原告",
+    "被害人",
+    "受害人",
+    "证人",
+    "上诉人",
+    "被上诉人",
+    "被申请人",
+    "代理人",
+    "委托人",
+    "报案人",
 ];
 
 fn push(out: &mut Vec<Detection>, s: usize, e: usize, score: f32) {
@@ -436,6 +461,8 @@ const ZH_AFTER_STRONG: &[&str] = &[
     "收",
     "本人",
     "签",
+    // Relatives named after the person (李建国家属请到护士站).
+    "家属",
 ];
 /// Words that often follow a name as subject.
 const ZH_AFTER_WEAK: &[&str] = &[
@@ -2702,6 +2729,12 @@ mod tests {
         assert!(spans("今天是周末，马上就到。").is_empty());
         assert!(spans("王者荣耀很好玩").is_empty());
         assert!(spans("上周三收到短信说要退货").is_empty());
+        // Ticket roles, parties in court and police records; relatives after a name.
+        assert_eq!(spans("处理人 林涛，状态 已解决"), ["林涛"]);
+        assert_eq!(spans("嫌疑人贾建华，男，汉族"), ["贾建华"]);
+        assert_eq!(spans("原告：库佩芬，男"), ["库佩芬"]);
+        assert_eq!(spans("李建国家属请到护士站"), ["李建国"]);
+        assert!(spans("国家的法律").is_empty());
     }
 
     #[test]
