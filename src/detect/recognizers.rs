@@ -963,25 +963,38 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
         return None;
     }
     let span = &text[s..e];
-    let nums: Vec<u32> = span
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    let lower = span.to_ascii_lowercase();
-    let month_name = MONTHS
-        .iter()
-        .position(|m| lower.contains(m))
-        .map(|i| i as u32 + 1);
-    // 19900305: a compact date, only with a cue (it is also any eight-digit number).
-    let compact = nums.len() == 1 && span.len() == 8;
-    let nums = if compact {
-        let n = nums[0];
-        vec![n / 10000, n / 100 % 100, n % 100]
+    // The span's numbers (a date has at most three; more is no date) and its month's
+    // name, read without allocating: this runs for every date-like match, amounts
+    // such as `1990.05` included.
+    let mut nums = [0u32; 3];
+    let mut count = 0;
+    for part in span.split(|c: char| !c.is_ascii_digit()) {
+        let Ok(n) = part.parse() else { continue };
+        if count == 3 {
+            return None;
+        }
+        nums[count] = n;
+        count += 1;
+    }
+    let month_name = if span.bytes().any(|b| b.is_ascii_alphabetic()) {
+        let mut buf = [0u8; 48];
+        super::lexicon::lower_into(span, &mut buf).and_then(|lower| {
+            MONTHS
+                .iter()
+                .position(|m| lower.contains(m))
+                .map(|i| i as u32 + 1)
+        })
     } else {
-        nums
+        None
     };
-    let valid = match (month_name, nums.as_slice()) {
+    // 19900305: a compact date, only with a cue (it is also any eight-digit number).
+    let compact = count == 1 && span.len() == 8;
+    if compact {
+        let n = nums[0];
+        nums = [n / 10000, n / 100 % 100, n % 100];
+        count = 3;
+    }
+    let valid = match (month_name, &nums[..count]) {
         // "March 3, 1990" / "3 March 1990"
         (Some(m), [a, b]) => {
             let (d, y) = if *a > 31 { (*b, *a) } else { (*a, *b) };
