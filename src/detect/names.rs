@@ -969,6 +969,30 @@ fn scan_zh_chars(
     }
 }
 
+/// The name a slot's value at `s` can be: two to four Han characters standing alone,
+/// none of them one a given name never has, and no common word; as (end, surname
+/// score, characters).
+fn slot_value(lex: &Lexicon, text: &str, s: usize) -> Option<(usize, f32, usize)> {
+    let mut len = 0;
+    let mut e = s;
+    for c in text[s..].chars().take_while(|c| is_han(*c)).take(5) {
+        len += 1;
+        e += c.len_utf8();
+    }
+    if !(2..=4).contains(&len) {
+        return None;
+    }
+    let span = &text[s..e];
+    if span.chars().any(not_given) || zh_listed_word(lex, span) {
+        return None;
+    }
+    let sur = lex.zh_compound_at(span).map_or_else(
+        || lex.zh_surname(span.chars().next().unwrap_or(' ')),
+        |c| c.1.max(0.3),
+    );
+    Some((e, sur, len))
+}
+
 /// Names in label–value layouts and before titles, whatever their surname: the value
 /// after a field label (`患者：殳君昊。`, `【收件人】巴忝屿`) and the two or three
 /// characters before a title (`尊敬的广昕姗客户`), when they stand alone (two to four
@@ -994,29 +1018,29 @@ fn scan_zh_slots(
         // Without a separator (收件人李娜) the value must start with a common surname:
         // 签字后寄回 and 户名同上 are a verb and a phrase, not a name.
         let separated = s > m.end();
-        let run: Vec<(usize, char)> = text[s..]
-            .char_indices()
-            .take_while(|(_, c)| is_han(*c))
-            .take(5)
-            .collect();
-        let len = run.len();
-        if !(2..=4).contains(&len) {
+        let Some((e, sur, len)) = slot_value(lex, text, s) else {
             continue;
-        }
-        let e = s + run.iter().map(|(_, c)| c.len_utf8()).sum::<usize>();
-        let span = &text[s..e];
-        if span.chars().any(not_given) || zh_listed_word(lex, span) {
-            continue;
-        }
-        let sur = lex.zh_compound_at(span).map_or_else(
-            || lex.zh_surname(span.chars().next().unwrap_or(' ')),
-            |c| c.1.max(0.3),
-        );
+        };
         let verb = ZH_SIGNING.contains(&&text[m.start()..m.end()]);
         if !separated && (verb || sur < 0.15 || len > 3) {
             continue;
         }
         push(out, s, e, if sur > 0.0 { 0.75 } else { 0.6 });
+    }
+    // The value of a data key that names a person, in JSON, YAML or a log line
+    // (`"name": "茅镶藐"`, `name=茅镶藐`, the pinyin `xm=`), unless it is a division's name
+    // (`"name": "北京"`).
+    for i in memchr::memchr2_iter(b'=', b':', text.as_bytes()) {
+        let after = &text[i + 1..];
+        let s = text.len() - after.trim_start_matches([' ', '"', '\'']).len();
+        if !text[s..].starts_with(is_han) || !data_key_names(text, s) {
+            continue;
+        }
+        if let Some((e, sur, _)) = slot_value(lex, text, s) {
+            if lex.zh_division(&text[s..e]).is_none() {
+                push(out, s, e, if sur > 0.0 { 0.75 } else { 0.6 });
+            }
+        }
     }
     for m in titles.find_iter(text) {
         let before: Vec<(usize, char)> = text[..m.start()]
@@ -1560,6 +1584,8 @@ fn data_key_names(text: &str, s: usize) -> bool {
                 | "assignee"
                 | "owner"
                 | "user"
+                | "xm"
+                | "xingming"
                 | "reporter"
                 | "requester"
                 | "approver"
@@ -2735,6 +2761,13 @@ mod tests {
         assert_eq!(spans("原告：库佩芬，男"), ["库佩芬"]);
         assert_eq!(spans("李建国家属请到护士站"), ["李建国"]);
         assert!(spans("国家的法律").is_empty());
+        // The value of a data key naming a person; not a division's name.
+        assert_eq!(
+            spans("[INFO] 实名认证通过 name=茅镶藐 csrq=1990-01-01"),
+            ["茅镶藐"]
+        );
+        assert_eq!(spans(r#"{"xm": "殳君昊", "xb": "男"}"#), ["殳君昊"]);
+        assert!(spans(r#"{"city": {"name": "北京"}}"#).is_empty());
     }
 
     #[test]
