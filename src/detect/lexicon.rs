@@ -442,10 +442,6 @@ const PACKED_MAX: usize = 15;
 /// `w`'s bytes, ASCII lower-cased, with its apostrophes left out when `skip_apostrophes`,
 /// packed with their count into an integer; `None` when more than `PACKED_MAX` remain.
 fn packed_word(w: &str, skip_apostrophes: bool) -> Option<u128> {
-    pack_bytes(w, skip_apostrophes, true)
-}
-
-fn pack_bytes(w: &str, skip_apostrophes: bool, fold: bool) -> Option<u128> {
     let mut key: u128 = 0;
     let mut n = 0usize;
     for &b in w.as_bytes() {
@@ -455,8 +451,7 @@ fn pack_bytes(w: &str, skip_apostrophes: bool, fold: bool) -> Option<u128> {
         if n == PACKED_MAX {
             return None;
         }
-        let b = if fold { b.to_ascii_lowercase() } else { b };
-        key |= u128::from(b) << (8 * n);
+        key |= u128::from(b.to_ascii_lowercase()) << (8 * n);
         n += 1;
     }
     Some(key | (n as u128) << 120)
@@ -465,7 +460,7 @@ fn pack_bytes(w: &str, skip_apostrophes: bool, fold: bool) -> Option<u128> {
 impl<V: Copy> WordMap<V> {
     /// Adds `word` (already lower-cased); a later value for the same word wins.
     pub(crate) fn insert(&mut self, word: String, v: V) {
-        match pack_bytes(&word, false, false) {
+        match packed_word(&word, false) {
             Some(k) => {
                 self.short.insert(k, v);
             }
