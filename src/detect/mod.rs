@@ -453,7 +453,7 @@ impl Detector {
         let mut fit: Vec<(usize, usize)> = Vec::with_capacity(digits.len());
         for i in 0..self.rules.len() {
             let rule = &self.rules[i];
-            if !rule.may_match(&profile) {
+            if !rule.may_match(&profile) || !rule.passes_gate(text) {
                 continue;
             }
             if rule.needs & recognizers::needs::DIGIT != 0 {
@@ -469,7 +469,7 @@ impl Detector {
                 if !fit.is_empty() {
                     self.run_rule(i, text, &fit, out);
                 }
-            } else if rule.passes_gate(text) {
+            } else {
                 self.run_rule(i, text, &whole, out);
             }
         }

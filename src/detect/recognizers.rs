@@ -53,9 +53,9 @@ pub(crate) struct Rule {
     /// digit windows are narrowed to these before the rule's search.
     pub back: u8,
     pub forward: u8,
-    /// For a rule that searches the whole text: a cheap test of the text that every
-    /// match passes (`gates_lose_no_match` checks it), run before the search. Chinese
-    /// text holds `.` and `:` (amounts, times) that the class bits alone let through.
+    /// A cheap test of the text that every match passes (`gates_lose_no_match` checks
+    /// it), run before the search; the whole-text rules have one, since Chinese text
+    /// holds `.` and `:` (amounts, times) that the class bits alone let through.
     pub gate: Option<fn(&str) -> bool>,
 }
 
