@@ -464,7 +464,8 @@ impl Detector {
                     digits
                         .iter()
                         .filter(|w| rule.fits(w.digits, w.max_run))
-                        .map(|w| w.narrowed(text, rule.back, rule.forward)),
+                        .map(|w| w.narrowed(text, rule.back, rule.forward))
+                        .filter(|&(a, b)| rule.fits_shape(&text.as_bytes()[a..b])),
                 );
                 if !fit.is_empty() {
                     self.run_rule(i, text, &fit, out);
@@ -1476,6 +1477,34 @@ mod tests {
         assert_eq!(out[0].entity, T::Email);
     }
 
+    fn shared_detector() -> &'static Detector {
+        static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+        DET.get_or_init(|| Detector::new(&DetectConfig::default()))
+    }
+
+    /// Each digit rule's shape (`Rule::shape`) holds for strings its pattern matches
+    /// whole, drawn from the pattern itself; a shape is only read on windows that
+    /// contain such a match, and every shape is monotone (a longer run passes where a
+    /// shorter one does), so windows that fail it hold no match.
+    #[test]
+    fn shapes_hold_for_every_pattern_string() {
+        use proptest::test_runner::{Config, TestRunner};
+        let det = shared_detector();
+        let mut shaped = 0;
+        for rule in &det.rules {
+            let Some(shape) = rule.shape else { continue };
+            shaped += 1;
+            let strings = proptest::string::string_regex(&rule.pattern).expect("pattern");
+            let mut runner = TestRunner::new(Config::with_cases(3000));
+            let result = runner.run(&strings, |s| {
+                prop_assert!(shape(s.as_bytes()), "{:?} refuses {:?}", rule.entity, s);
+                Ok(())
+            });
+            assert!(result.is_ok(), "{result:?}");
+        }
+        assert!(shaped >= 10, "the digit rules lost their shapes");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -1520,6 +1549,33 @@ mod tests {
         /// searching the whole text: the margins (`Rule::margins`) and windows lose
         /// nothing.
         #[test]
+        fn shapes_hold_in_found_matches(
+            parts in prop::collection::vec(prop_oneof![
+                4 => "[0-9]{1,4}",
+                1 => "[0-9]{5,19}",
+                3 => "[ .:/,-]",
+                1 => "(\\+86 |\\+1-|001-|（0|）|\\(|\\)|[A-Z]{1,2}|x|ext\\. |年|号)",
+            ], 0..14)
+        ) {
+            let s = parts.concat();
+            let det = shared_detector();
+            // Every match the pattern offers from every start (a shape must hold for
+            // any of them, whatever the check then decides).
+            for (i, rule) in det.rules.iter().enumerate() {
+                let Some(shape) = rule.shape else { continue };
+                for start in (0..=s.len()).filter(|&p| s.is_char_boundary(p)) {
+                    if let Some(m) = det.regexes[i].find_at(&s, start) {
+                        prop_assert!(
+                            shape(&s.as_bytes()[m.start()..m.end()]),
+                            "rule {} ({:?}): shape refuses its match {:?} in {:?}",
+                            i, rule.entity, m.as_str(), s
+                        );
+                    }
+                }
+            }
+        }
+
+        #[test]
         fn digit_windows_lose_no_match(
             s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |甲){0,14}"
         ) {
@@ -1551,6 +1607,7 @@ mod tests {
                     .iter()
                     .filter(|w| rule.fits(w.digits, w.max_run))
                     .map(|w| w.narrowed(&s, rule.back, rule.forward))
+                    .filter(|&(a, b)| rule.fits_shape(&s.as_bytes()[a..b]))
                     .collect();
                 let whole: Vec<(usize, usize)> = candidates(i, &[(0, s.len())])
                     .into_iter()

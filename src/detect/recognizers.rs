@@ -57,6 +57,12 @@ pub(crate) struct Rule {
     /// it), run before the search; the whole-text rules have one, since Chinese text
     /// holds `.` and `:` (amounts, times) that the class bits alone let through.
     pub gate: Option<fn(&str) -> bool>,
+    /// For a rule that needs a digit: a cheap test of a digit window's bytes (narrowed
+    /// to the rule's margins) that every match of the pattern inside it passes: its
+    /// digit runs and what separates them (`shapes`). A window that fails it is not
+    /// searched; most windows in running text are dates, times, amounts and order
+    /// numbers, which fail the shapes of cards, phones and IDs.
+    pub shape: Option<fn(&[u8]) -> bool>,
 }
 
 impl Rule {
@@ -79,7 +85,13 @@ impl Rule {
             back: DIGIT_MARGIN,
             forward: DIGIT_MARGIN,
             gate: None,
+            shape: None,
         }
+    }
+
+    fn shape(mut self, shape: fn(&[u8]) -> bool) -> Rule {
+        self.shape = Some(shape);
+        self
     }
 
     fn gate(mut self, gate: fn(&str) -> bool) -> Rule {
@@ -107,6 +119,11 @@ impl Rule {
     /// Whether the rule's gate (if any) lets `text` through.
     pub(crate) fn passes_gate(&self, text: &str) -> bool {
         self.gate.is_none_or(|g| g(text))
+    }
+
+    /// Whether a digit window's bytes pass the rule's shape (if any).
+    pub(crate) fn fits_shape(&self, window: &[u8]) -> bool {
+        self.shape.is_none_or(|f| f(window))
     }
 
     /// Whether a stretch of text with `digits` ASCII digits, the longest run of them
@@ -159,6 +176,169 @@ pub(crate) mod gates {
                     .next()
                     .is_some_and(|c| super::PLATE_PROVINCES.contains(c))
         })
+    }
+}
+
+/// The shapes of the digit rules (`Rule::shape`): each reads the digit runs of a
+/// window's bytes and is true for every byte string that holds a match of the rule's
+/// pattern (`shapes_hold_every_match` checks that on the patterns' own matches, and
+/// `digit_windows_lose_no_match` that the windows still find every candidate). They are
+/// written as the patterns' necessary conditions, in terms of runs that may be longer
+/// than the pattern's group (a pattern has no left boundary: `[0-9]{3}` may be the tail
+/// of a longer run), so a longer run always passes where a shorter one does.
+pub(crate) mod shapes {
+    /// A maximal run of ASCII digits: its start and length.
+    #[derive(Clone, Copy)]
+    struct Run {
+        start: usize,
+        len: usize,
+    }
+
+    /// The first `N` digit runs of `b`, and whether there were more.
+    fn runs<const N: usize>(b: &[u8]) -> ([Run; N], usize, bool) {
+        let mut out = [Run { start: 0, len: 0 }; N];
+        let mut n = 0;
+        let mut i = 0;
+        while i < b.len() {
+            if !b[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if n == N {
+                return (out, n, true);
+            }
+            out[n] = Run {
+                start,
+                len: i - start,
+            };
+            n += 1;
+        }
+        (out, n, false)
+    }
+
+    /// Whether `b` holds consecutive digit runs whose lengths lie in `lens` (inclusive
+    /// bounds), each pair separated by bytes that `gap` accepts. A window with more runs
+    /// than the fixed buffer holds passes (never a lost match).
+    fn chain(b: &[u8], lens: &[(usize, usize)], gap: impl Fn(&[u8]) -> bool) -> bool {
+        let (runs, n, more) = runs::<24>(b);
+        if more {
+            return true;
+        }
+        let runs = &runs[..n];
+        runs.windows(lens.len()).any(|w| {
+            w.iter()
+                .zip(lens)
+                .all(|(r, &(lo, hi))| (lo..=hi).contains(&r.len))
+                && w.windows(2)
+                    .all(|p| gap(&b[p[0].start + p[0].len..p[1].start]))
+        })
+    }
+
+    const ANY: usize = usize::MAX;
+
+    fn one_of(set: &'static [u8]) -> impl Fn(&[u8]) -> bool {
+        move |g: &[u8]| g.len() == 1 && set.contains(&g[0])
+    }
+
+    fn longest_run(b: &[u8]) -> usize {
+        let (mut best, mut run) = (0, 0);
+        for &c in b {
+            run = if c.is_ascii_digit() { run + 1 } else { 0 };
+            best = best.max(run);
+        }
+        best
+    }
+
+    /// 18 digits (or 15), or 6, 8 and 4 in groups.
+    pub fn id_card(b: &[u8]) -> bool {
+        longest_run(b) >= 15 || chain(b, &[(6, ANY), (8, ANY)], one_of(b" -"))
+    }
+
+    /// 12 to 19 digits, or groups of four (4 4 4 4, 4 6 5).
+    pub fn bank_card(b: &[u8]) -> bool {
+        longest_run(b) >= 12 || chain(b, &[(4, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
+    }
+
+    /// 11 digits, or 3 4 4.
+    pub fn cn_mobile(b: &[u8]) -> bool {
+        longest_run(b) >= 11 || chain(b, &[(3, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
+    }
+
+    /// A trunk prefix group (`0` and one to five digits, the run may be longer on its
+    /// left) closed by a bracket or a separator, then at least two digits.
+    pub fn national(b: &[u8]) -> bool {
+        let (runs, n, more) = runs::<24>(b);
+        if more {
+            return true;
+        }
+        runs[..n].windows(2).any(|p| {
+            let first = &b[p[0].start..p[0].start + p[0].len];
+            let gap = &b[p[0].start + p[0].len..p[1].start];
+            first[..first.len() - 1].contains(&b'0')
+                && p[1].len >= 2
+                && (1..=4).contains(&gap.len())
+        })
+    }
+
+    /// Three digits, a separator, four digits (the exchange and the line).
+    pub fn nanp(b: &[u8]) -> bool {
+        chain(b, &[(3, ANY), (4, ANY)], one_of(b" -."))
+    }
+
+    /// Four groups of digits joined by dots, the middle two of at most three digits.
+    pub fn ipv4(b: &[u8]) -> bool {
+        chain(b, &[(1, ANY), (1, 3), (1, 3), (1, ANY)], |g: &[u8]| {
+            g == b"."
+        })
+    }
+
+    /// Nine digits, or 3, 2 and 4 with separators.
+    pub fn us_ssn(b: &[u8]) -> bool {
+        longest_run(b) >= 9 || chain(b, &[(3, ANY), (2, 2), (4, ANY)], one_of(b" -."))
+    }
+
+    /// Eighteen characters of digits and capitals in a row.
+    pub fn uscc(b: &[u8]) -> bool {
+        let mut run = 0;
+        b.iter().any(|c| {
+            run = if c.is_ascii_digit() || c.is_ascii_uppercase() {
+                run + 1
+            } else {
+                0
+            };
+            run >= 18
+        })
+    }
+
+    /// A run of at least `len` digits right after `letters` capitals.
+    fn after_capitals(b: &[u8], letters: usize, len: usize) -> bool {
+        let (runs, n, more) = runs::<24>(b);
+        more || runs[..n].iter().any(|r| {
+            r.len >= len
+                && r.start >= letters
+                && b[r.start - letters..r.start]
+                    .iter()
+                    .all(u8::is_ascii_uppercase)
+        })
+    }
+
+    /// `E` or `G` and eight digits, or `E`, a letter and seven.
+    pub fn passport_cn(b: &[u8]) -> bool {
+        after_capitals(b, 1, 7)
+    }
+
+    /// Nine digits, or one or two capitals and six to eight digits.
+    pub fn passport(b: &[u8]) -> bool {
+        longest_run(b) >= 9 || after_capitals(b, 1, 6)
+    }
+
+    /// Two capitals (the country) and two check digits.
+    pub fn iban(b: &[u8]) -> bool {
+        after_capitals(b, 2, 2)
     }
 }
 
@@ -1536,6 +1716,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(15, 8)
+        .shape(shapes::id_card)
         .margins(0, 1),
         r(
             T::BankCard,
@@ -1545,6 +1726,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(12, 4)
+        .shape(shapes::bank_card)
         .margins(0, 0),
         r(
             T::Phone,
@@ -1554,6 +1736,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(11, 4)
+        .shape(shapes::cn_mobile)
         .margins(1, 0),
         r(
             T::Phone,
@@ -1563,6 +1746,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(4, 2)
+        .shape(shapes::national)
         .margins(3, 0),
         r(
             T::Phone,
@@ -1572,6 +1756,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(10, 4)
+        .shape(shapes::nanp)
         .margins(1, 0),
         r(
             T::Phone,
@@ -1594,6 +1779,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT | DOT,
         )
         .digits(4, 1)
+        .shape(shapes::ipv4)
         .margins(0, 0),
         r(
             T::IpAddress,
@@ -1611,7 +1797,8 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         // The check insists on a digit type and a six-digit division code.
-        .digits(7, 7),
+        .digits(7, 7)
+        .shape(shapes::uscc),
         r(
             T::CnLicensePlate,
             &format!(r"[{PLATE_PROVINCES}][A-Z][·・ \-]?[A-HJ-NP-Z0-9]{{5,6}}"),
@@ -1628,6 +1815,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             UPPER | DIGIT,
         )
         .digits(7, 7)
+        .shape(shapes::passport_cn)
         .margins(2, 0),
         r(
             T::Passport,
@@ -1637,6 +1825,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(6, 6)
+        .shape(shapes::passport)
         .margins(2, 0),
         r(
             T::Phone,
@@ -1655,6 +1844,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(9, 4)
+        .shape(shapes::us_ssn)
         .margins(0, 0),
         r(
             T::Iban,
@@ -1663,6 +1853,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             iban,
             UPPER | DIGIT,
         )
-        .digits(2, 2),
+        .digits(2, 2)
+        .shape(shapes::iban),
     ]
 }
