@@ -22,6 +22,7 @@
 use super::lexicon::is_han;
 use super::lexicon::{lexicon, Lexicon, WordKind};
 use super::recognizers::needs;
+use super::wordfind::WordFinder;
 use super::{Detection, EntityType};
 
 pub(crate) struct Addresses {
@@ -327,7 +328,7 @@ fn zh_lead_before(text: &str, s: usize) -> bool {
 /// Where Chinese address candidates start: every division name and every lead word,
 /// found in one Aho-Corasick pass (pattern ids below `leads` are lead words).
 pub(crate) struct ZhStarts {
-    ac: aho_corasick::AhoCorasick,
+    words: WordFinder,
     leads: usize,
 }
 
@@ -339,13 +340,9 @@ impl ZhStarts {
         names.sort_unstable();
         words.extend(names);
         ZhStarts {
-            // A DFA, not the default contiguous NFA: this pass runs over every non-ASCII
-            // text, and the NFA's failure transitions made it a tenth of the stage.
-            ac: aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(&words)
-                .expect("division names build"),
+            // Not an Aho-Corasick automaton: its table over thousands of names was
+            // megabytes, read at random for every byte of every non-ASCII text.
+            words: WordFinder::new(&words),
             leads,
         }
     }
@@ -353,13 +350,13 @@ impl ZhStarts {
 
 fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection>) {
     let mut covered = 0;
-    for m in starts.ac.find_iter(text) {
-        let mut i = m.start();
-        let is_lead = m.pattern().as_usize() < starts.leads;
+    for m in starts.words.find_iter(text) {
+        let mut i = m.start;
+        let is_lead = m.pattern < starts.leads;
         if is_lead {
             // A lead word is context, not address: start after it, and after a copula
             // (地址是…, 住在…).
-            i = m.end();
+            i = m.end;
             if let Some(c) = ['是', '为', '在']
                 .into_iter()
                 .find(|c| text[i..].starts_with(*c))

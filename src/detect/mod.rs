@@ -35,6 +35,7 @@ mod phonemeta;
 mod recognizers;
 mod table;
 pub mod validators;
+mod wordfind;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -26,13 +26,14 @@
 //! start position (the best-scoring length); scores in 0..=1.
 
 use super::lexicon::{lexicon, Lexicon, WordKind};
+use super::wordfind::WordFinder;
 use super::{Detection, EntityType};
 
 pub(crate) struct Names {
     /// Field labels that a name follows (`ZH_LABELS`).
-    labels: aho_corasick::AhoCorasick,
+    labels: WordFinder,
     /// Titles and forms of address that follow a name.
-    titles: aho_corasick::AhoCorasick,
+    titles: WordFinder,
     /// The lowest score worth computing (`NAME_FLOOR`, or the type's threshold when
     /// that is higher: a candidate under it is dropped anyway).
     floor: f32,
@@ -48,18 +49,9 @@ impl Names {
     pub(crate) fn new(min_score: f32) -> Names {
         // Parse the reference data now, not inside the first batch.
         let _ = lexicon();
-        let ac = |words: &[&str]| {
-            aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                // A DFA whatever the number of words (the crate picks one only up to
-                // 100): this runs over every non-ASCII text.
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(words)
-                .expect("name cue words build")
-        };
         Names {
-            labels: ac(ZH_LABELS),
-            titles: ac(ZH_TITLES),
+            labels: WordFinder::new(ZH_LABELS),
+            titles: WordFinder::new(ZH_TITLES),
             floor: min_score.max(NAME_FLOOR),
         }
     }
@@ -1000,13 +992,13 @@ fn slot_value(lex: &Lexicon, text: &str, s: usize) -> Option<(usize, f32, usize)
 /// word.
 fn scan_zh_slots(
     lex: &Lexicon,
-    labels: &aho_corasick::AhoCorasick,
-    titles: &aho_corasick::AhoCorasick,
+    labels: &WordFinder,
+    titles: &WordFinder,
     text: &str,
     out: &mut Vec<Detection>,
 ) {
     for m in labels.find_iter(text) {
-        let rest = &text[m.end()..];
+        let rest = &text[m.end..];
         let rest = rest.trim_start_matches(is_sep);
         // A copula between the label and the name (主治医生是罗海燕).
         let rest = ["是", "为", "叫"]
@@ -1017,11 +1009,11 @@ fn scan_zh_slots(
         let s = text.len() - rest.len();
         // Without a separator (收件人李娜) the value must start with a common surname:
         // 签字后寄回 and 户名同上 are a verb and a phrase, not a name.
-        let separated = s > m.end();
+        let separated = s > m.end;
         let Some((e, sur, len)) = slot_value(lex, text, s) else {
             continue;
         };
-        let verb = ZH_SIGNING.contains(&&text[m.start()..m.end()]);
+        let verb = ZH_SIGNING.contains(&&text[m.start..m.end]);
         if !separated && (verb || sur < 0.15 || len > 3) {
             continue;
         }
@@ -1043,7 +1035,7 @@ fn scan_zh_slots(
         }
     }
     for m in titles.find_iter(text) {
-        let before: Vec<(usize, char)> = text[..m.start()]
+        let before: Vec<(usize, char)> = text[..m.start]
             .char_indices()
             .rev()
             .take_while(|(_, c)| is_han(*c) && !not_given(*c))
@@ -1052,8 +1044,8 @@ fn scan_zh_slots(
         if !(2..=3).contains(&before.len()) {
             continue;
         }
-        let s = before.last().map_or(m.start(), |x| x.0);
-        let span = &text[s..m.start()];
+        let s = before.last().map_or(m.start, |x| x.0);
+        let span = &text[s..m.start];
         if zh_listed_word(lex, span)
             || span
                 .chars()
@@ -1066,11 +1058,11 @@ fn scan_zh_slots(
         let known = lex.zh_surname(span.chars().next().unwrap_or(' ')) > 0.0
             || lex.zh_compound_at(span).is_some();
         // A greeting (您好) follows roles as often as names: only after a surname.
-        let greeting = matches!(&text[m.start()..m.end()], "您好" | "你好");
+        let greeting = matches!(&text[m.start..m.end], "您好" | "你好");
         if greeting && !known {
             continue;
         }
-        push(out, s, m.start(), if known { 0.7 } else { 0.55 });
+        push(out, s, m.start, if known { 0.7 } else { 0.55 });
     }
 }
 
