@@ -374,6 +374,11 @@ impl Detector {
             .into_iter()
             .filter(|r| cfg.entities.contains(&r.entity))
             .collect();
+        if cfg.entities.contains(&EntityType::Phone) {
+            // Load libphonenumber's metadata now (about 80 ms, once per process), as the
+            // lexicon is, not inside the first batch a stage times.
+            phonemeta::load();
+        }
         // The patterns are constants of this module, so a failure is a bug here, caught
         // by the tests, not an input error.
         let regexes = rules

@@ -140,6 +140,24 @@ impl CallingCode {
 }
 
 /// The compiled regions of +1 and +44; `None` for other codes.
+/// Loads the `phonenumber` crate's metadata and its parser's patterns and compiles the
+/// patterns of the regions numbers visit first, so that the first number a detector
+/// validates does not pay for them.
+pub(crate) fn load() {
+    let _ = DATABASE.region(&1);
+    // The parser's own patterns, and the regions a +1 and a +44 number visit.
+    for (region, number) in [
+        (phonenumber::country::Id::US, "2015550123"),
+        (phonenumber::country::Id::GB, "02079460123"),
+    ] {
+        if let Ok(n) = phonenumber::parse(Some(region), number) {
+            if let Some(code) = calling_code(n.code().value()) {
+                code.is_valid(&n.national().to_string());
+            }
+        }
+    }
+}
+
 pub(crate) fn calling_code(code: u16) -> Option<&'static CallingCode> {
     static NANP: std::sync::LazyLock<CallingCode> =
         std::sync::LazyLock::new(|| CallingCode::new(1));
