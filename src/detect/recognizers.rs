@@ -33,6 +33,10 @@ pub(crate) enum Scan {
     Linear,
 }
 
+/// A rule's shape (`Rule::shape`): a test of a text's bytes and the digit runs of one
+/// of its windows.
+pub(crate) type Shape = fn(&[u8], &[shapes::Run]) -> bool;
+
 /// A candidate the check accepted: the span may be narrower than the regex match.
 pub(crate) type Hit = (usize, usize, f32);
 
@@ -57,12 +61,12 @@ pub(crate) struct Rule {
     /// it), run before the search; the whole-text rules have one, since Chinese text
     /// holds `.` and `:` (amounts, times) that the class bits alone let through.
     pub gate: Option<fn(&str) -> bool>,
-    /// For a rule that needs a digit: a cheap test of a digit window's bytes (narrowed
-    /// to the rule's margins) that every match of the pattern inside it passes: its
-    /// digit runs and what separates them (`shapes`). A window that fails it is not
-    /// searched; most windows in running text are dates, times, amounts and order
-    /// numbers, which fail the shapes of cards, phones and IDs.
-    pub shape: Option<fn(&[u8]) -> bool>,
+    /// For a rule that needs a digit: a cheap test of a digit window that every window
+    /// holding a match of the pattern passes: its digit runs and what separates them
+    /// (`shapes`). A window that fails it is not searched; most windows in running
+    /// text are dates, times, amounts and order numbers, which fail the shapes of
+    /// cards, phones and IDs.
+    pub shape: Option<Shape>,
 }
 
 impl Rule {
@@ -89,7 +93,7 @@ impl Rule {
         }
     }
 
-    fn shape(mut self, shape: fn(&[u8]) -> bool) -> Rule {
+    fn shape(mut self, shape: Shape) -> Rule {
         self.shape = Some(shape);
         self
     }
@@ -121,9 +125,10 @@ impl Rule {
         self.gate.is_none_or(|g| g(text))
     }
 
-    /// Whether a digit window's bytes pass the rule's shape (if any).
-    pub(crate) fn fits_shape(&self, window: &[u8]) -> bool {
-        self.shape.is_none_or(|f| f(window))
+    /// Whether a digit window with the digit runs `runs` of `text` passes the rule's
+    /// shape (if any).
+    pub(crate) fn fits_shape(&self, text: &str, runs: &[shapes::Run]) -> bool {
+        self.shape.is_none_or(|f| f(text.as_bytes(), runs))
     }
 
     /// Whether a stretch of text with `digits` ASCII digits, the longest run of them
@@ -180,61 +185,52 @@ pub(crate) mod gates {
 }
 
 /// The shapes of the digit rules (`Rule::shape`): each reads the digit runs of a
-/// window's bytes and is true for every byte string that holds a match of the rule's
-/// pattern (`shapes_hold_every_match` checks that on the patterns' own matches, and
-/// `digit_windows_lose_no_match` that the windows still find every candidate). They are
-/// written as the patterns' necessary conditions, in terms of runs that may be longer
-/// than the pattern's group (a pattern has no left boundary: `[0-9]{3}` may be the tail
-/// of a longer run), so a longer run always passes where a shorter one does.
+/// window (and the text's bytes around them) and is true for every window that holds
+/// a match of the rule's pattern (`shapes_hold_for_every_pattern_string` checks that on
+/// strings drawn from the patterns, `shapes_hold_in_found_matches` on the matches a
+/// search finds, and `digit_windows_lose_no_match` that the windows still find every
+/// candidate). They are written as the patterns' necessary conditions, in terms of runs
+/// that may be longer than the pattern's group (a pattern has no left boundary:
+/// `[0-9]{3}` may be the tail of a longer run), so a window around a match, whose runs
+/// are the match's runs or longer, passes where the match does.
 pub(crate) mod shapes {
-    /// A maximal run of ASCII digits: its start and length.
-    #[derive(Clone, Copy)]
-    struct Run {
-        start: usize,
-        len: usize,
+    /// A maximal run of ASCII digits: its byte offset and length.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Run {
+        pub start: usize,
+        pub len: usize,
     }
 
-    /// The first `N` digit runs of `b`, and whether there were more.
-    fn runs<const N: usize>(b: &[u8]) -> ([Run; N], usize, bool) {
-        let mut out = [Run { start: 0, len: 0 }; N];
-        let mut n = 0;
-        let mut i = 0;
-        while i < b.len() {
-            if !b[i].is_ascii_digit() {
-                i += 1;
+    impl Run {
+        fn end(self) -> usize {
+            self.start + self.len
+        }
+    }
+
+    /// The digit runs of `b` (the digit windows collect theirs as they are built).
+    #[cfg(test)]
+    pub fn runs_of(b: &[u8]) -> Vec<Run> {
+        let mut out: Vec<Run> = Vec::new();
+        for (i, c) in b.iter().enumerate() {
+            if !c.is_ascii_digit() {
                 continue;
             }
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
+            match out.last_mut() {
+                Some(r) if r.end() == i => r.len += 1,
+                _ => out.push(Run { start: i, len: 1 }),
             }
-            if n == N {
-                return (out, n, true);
-            }
-            out[n] = Run {
-                start,
-                len: i - start,
-            };
-            n += 1;
         }
-        (out, n, false)
+        out
     }
 
-    /// Whether `b` holds consecutive digit runs whose lengths lie in `lens` (inclusive
-    /// bounds), each pair separated by bytes that `gap` accepts. A window with more runs
-    /// than the fixed buffer holds passes (never a lost match).
-    fn chain(b: &[u8], lens: &[(usize, usize)], gap: impl Fn(&[u8]) -> bool) -> bool {
-        let (runs, n, more) = runs::<24>(b);
-        if more {
-            return true;
-        }
-        let runs = &runs[..n];
+    /// Whether `runs` holds consecutive runs whose lengths lie in `lens` (inclusive
+    /// bounds), each pair separated by bytes of `b` that `gap` accepts.
+    fn chain(b: &[u8], runs: &[Run], lens: &[(usize, usize)], gap: impl Fn(&[u8]) -> bool) -> bool {
         runs.windows(lens.len()).any(|w| {
             w.iter()
                 .zip(lens)
                 .all(|(r, &(lo, hi))| (lo..=hi).contains(&r.len))
-                && w.windows(2)
-                    .all(|p| gap(&b[p[0].start + p[0].len..p[1].start]))
+                && w.windows(2).all(|p| gap(&b[p[0].end()..p[1].start]))
         })
     }
 
@@ -244,80 +240,70 @@ pub(crate) mod shapes {
         move |g: &[u8]| g.len() == 1 && set.contains(&g[0])
     }
 
-    fn longest_run(b: &[u8]) -> usize {
-        let (mut best, mut run) = (0, 0);
-        for &c in b {
-            run = if c.is_ascii_digit() { run + 1 } else { 0 };
-            best = best.max(run);
-        }
-        best
+    fn longest(runs: &[Run]) -> usize {
+        runs.iter().map(|r| r.len).max().unwrap_or(0)
     }
 
     /// 18 digits (or 15), or 6, 8 and 4 in groups.
-    pub fn id_card(b: &[u8]) -> bool {
-        longest_run(b) >= 15 || chain(b, &[(6, ANY), (8, ANY)], one_of(b" -"))
+    pub fn id_card(b: &[u8], runs: &[Run]) -> bool {
+        longest(runs) >= 15 || chain(b, runs, &[(6, ANY), (8, ANY)], one_of(b" -"))
     }
 
     /// 12 to 19 digits, or groups of four (4 4 4 4, 4 6 5).
-    pub fn bank_card(b: &[u8]) -> bool {
-        longest_run(b) >= 12 || chain(b, &[(4, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
+    pub fn bank_card(b: &[u8], runs: &[Run]) -> bool {
+        longest(runs) >= 12 || chain(b, runs, &[(4, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
     }
 
     /// 11 digits, or 3 4 4.
-    pub fn cn_mobile(b: &[u8]) -> bool {
-        longest_run(b) >= 11 || chain(b, &[(3, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
+    pub fn cn_mobile(b: &[u8], runs: &[Run]) -> bool {
+        longest(runs) >= 11 || chain(b, runs, &[(3, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
     }
 
     /// A trunk prefix group (`0` and one to five digits, the run may be longer on its
     /// left) closed by a bracket or a separator, then at least two digits.
-    pub fn national(b: &[u8]) -> bool {
-        let (runs, n, more) = runs::<24>(b);
-        if more {
-            return true;
-        }
-        runs[..n].windows(2).any(|p| {
-            let first = &b[p[0].start..p[0].start + p[0].len];
-            let gap = &b[p[0].start + p[0].len..p[1].start];
+    pub fn national(b: &[u8], runs: &[Run]) -> bool {
+        runs.windows(2).any(|p| {
+            let first = &b[p[0].start..p[0].end()];
             first[..first.len() - 1].contains(&b'0')
                 && p[1].len >= 2
-                && (1..=4).contains(&gap.len())
+                && (1..=4).contains(&(p[1].start - p[0].end()))
         })
     }
 
     /// Three digits, a separator, four digits (the exchange and the line).
-    pub fn nanp(b: &[u8]) -> bool {
-        chain(b, &[(3, ANY), (4, ANY)], one_of(b" -."))
+    pub fn nanp(b: &[u8], runs: &[Run]) -> bool {
+        chain(b, runs, &[(3, ANY), (4, ANY)], one_of(b" -."))
     }
 
     /// Four groups of digits joined by dots, the middle two of at most three digits.
-    pub fn ipv4(b: &[u8]) -> bool {
-        chain(b, &[(1, ANY), (1, 3), (1, 3), (1, ANY)], |g: &[u8]| {
-            g == b"."
-        })
+    pub fn ipv4(b: &[u8], runs: &[Run]) -> bool {
+        chain(
+            b,
+            runs,
+            &[(1, ANY), (1, 3), (1, 3), (1, ANY)],
+            |g: &[u8]| g == b".",
+        )
     }
 
     /// Nine digits, or 3, 2 and 4 with separators.
-    pub fn us_ssn(b: &[u8]) -> bool {
-        longest_run(b) >= 9 || chain(b, &[(3, ANY), (2, 2), (4, ANY)], one_of(b" -."))
+    pub fn us_ssn(b: &[u8], runs: &[Run]) -> bool {
+        longest(runs) >= 9 || chain(b, runs, &[(3, ANY), (2, 2), (4, ANY)], one_of(b" -."))
     }
 
-    /// Eighteen characters of digits and capitals in a row.
-    pub fn uscc(b: &[u8]) -> bool {
-        let mut run = 0;
-        b.iter().any(|c| {
-            run = if c.is_ascii_digit() || c.is_ascii_uppercase() {
-                run + 1
-            } else {
-                0
-            };
-            run >= 18
+    /// Eighteen characters of digits and capitals in a row (around seven digits or
+    /// more, which the rule's digit counts already ask for).
+    pub fn uscc(b: &[u8], runs: &[Run]) -> bool {
+        let code = |c: &u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+        runs.iter().any(|r| {
+            let before = b[..r.start].iter().rev().take_while(|c| code(c)).count();
+            let after = b[r.end()..].iter().take_while(|c| code(c)).count();
+            before + r.len + after >= 18
         })
     }
 
     /// A run of at least `len` digits right after `letters` capitals.
-    fn after_capitals(b: &[u8], letters: usize, len: usize) -> bool {
-        let (runs, n, more) = runs::<24>(b);
-        more || runs[..n].iter().any(|r| {
+    fn after_capitals(b: &[u8], runs: &[Run], letters: usize, len: usize) -> bool {
+        runs.iter().any(|r| {
             r.len >= len
                 && r.start >= letters
                 && b[r.start - letters..r.start]
@@ -327,18 +313,18 @@ pub(crate) mod shapes {
     }
 
     /// `E` or `G` and eight digits, or `E`, a letter and seven.
-    pub fn passport_cn(b: &[u8]) -> bool {
-        after_capitals(b, 1, 7)
+    pub fn passport_cn(b: &[u8], runs: &[Run]) -> bool {
+        after_capitals(b, runs, 1, 7)
     }
 
     /// Nine digits, or one or two capitals and six to eight digits.
-    pub fn passport(b: &[u8]) -> bool {
-        longest_run(b) >= 9 || after_capitals(b, 1, 6)
+    pub fn passport(b: &[u8], runs: &[Run]) -> bool {
+        longest(runs) >= 9 || after_capitals(b, runs, 1, 6)
     }
 
     /// Two capitals (the country) and two check digits.
-    pub fn iban(b: &[u8]) -> bool {
-        after_capitals(b, 2, 2)
+    pub fn iban(b: &[u8], runs: &[Run]) -> bool {
+        after_capitals(b, runs, 2, 2)
     }
 }
 
