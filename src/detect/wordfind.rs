@@ -17,14 +17,13 @@ use rustc_hash::FxHashMap;
 const FILTER_BITS: usize = 1 << 16;
 
 pub(crate) struct WordFinder {
-    /// One bit per hashed key (`key`) of a word's first two characters, and of a
-    /// one-character word's character.
+    /// One bit per hashed pair of first characters that starts some word.
     filter: Box<[u64; FILTER_BITS / 64]>,
-    /// The words by the key of their first two characters, longest first: (word,
-    /// pattern index).
+    /// The words by their first two characters, longest first: (word, pattern index).
     by_pair: FxHashMap<u64, Vec<(&'static str, usize)>>,
-    /// One-character words by their key (the filter bit of their key is salted).
-    singles: FxHashMap<u64, usize>,
+    /// One-character words: the filter's bit of the character paired with itself, and
+    /// the pattern index by character.
+    singles: FxHashMap<char, usize>,
 }
 
 /// An occurrence: the word's index in the list and its byte range.
@@ -35,38 +34,14 @@ pub(crate) struct Found {
     pub end: usize,
 }
 
-/// The length of the UTF-8 sequence a lead byte starts.
-#[inline]
-fn utf8_len(lead: u8) -> usize {
-    match lead {
-        0..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    }
+fn pair_key(a: char, b: char) -> u64 {
+    (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
 }
 
-/// The bytes of one or two characters (at most 8), packed little-endian. UTF-8 is
-/// prefix-free, so equal keys of equal byte counts are the same characters; the
-/// lookups compare the words' bytes anyway.
-#[inline]
-fn key(bytes: &[u8]) -> u64 {
-    let mut k = 0u64;
-    for (n, &b) in bytes.iter().enumerate() {
-        k |= u64::from(b) << (8 * n);
-    }
-    k
-}
-
-/// The filter bit of `key`: a multiplicative hash, the top 16 bits of the product.
-#[inline]
-fn bit(key: u64) -> usize {
+fn pair_bit(key: u64) -> usize {
+    // A multiplicative hash: the top 16 bits of the product mix both characters.
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
 }
-
-/// A one-character word's key is salted, so its bit differs from a pair's with the
-/// same bytes.
-const SINGLE_SALT: u64 = 0x5bd1_e995_5bd1_e995;
 
 impl WordFinder {
     /// The finder for `words` (pattern indices are their positions; an empty word is
@@ -74,24 +49,22 @@ impl WordFinder {
     pub(crate) fn new(words: &[&'static str]) -> WordFinder {
         let mut filter = Box::new([0u64; FILTER_BITS / 64]);
         let mut by_pair: FxHashMap<u64, Vec<(&'static str, usize)>> = FxHashMap::default();
-        let mut singles: FxHashMap<u64, usize> = FxHashMap::default();
-        let mut set = |k: u64| {
-            let b = bit(k);
-            filter[b / 64] |= 1 << (b % 64);
-        };
+        let mut singles: FxHashMap<char, usize> = FxHashMap::default();
         for (i, &w) in words.iter().enumerate() {
-            let bytes = w.as_bytes();
-            assert!(!bytes.is_empty(), "WordFinder words are not empty");
-            let a = utf8_len(bytes[0]);
-            if a == bytes.len() {
-                let k = key(bytes);
-                set(k ^ SINGLE_SALT);
-                singles.entry(k).or_insert(i);
+            let mut cs = w.chars();
+            let Some(a) = cs.next() else {
+                panic!("WordFinder words are not empty");
+            };
+            let Some(b) = cs.next() else {
+                let bit = pair_bit(pair_key(a, a));
+                filter[bit / 64] |= 1 << (bit % 64);
+                singles.entry(a).or_insert(i);
                 continue;
-            }
-            let k = key(&bytes[..a + utf8_len(bytes[a])]);
-            set(k);
-            let list = by_pair.entry(k).or_default();
+            };
+            let key = pair_key(a, b);
+            let bit = pair_bit(key);
+            filter[bit / 64] |= 1 << (bit % 64);
+            let list = by_pair.entry(key).or_default();
             if !list.iter().any(|&(x, _)| x == w) {
                 list.push((w, i));
             }
@@ -107,58 +80,44 @@ impl WordFinder {
         }
     }
 
-    #[inline]
     fn has(&self, key: u64) -> bool {
-        let b = bit(key);
-        self.filter[b / 64] & (1 << (b % 64)) != 0
-    }
-
-    /// The longest word at byte `i` of `b` (a character boundary): (length, pattern).
-    #[inline]
-    fn word_at(&self, b: &[u8], i: usize, a: usize) -> Option<(usize, usize)> {
-        let j = i + a;
-        if j < b.len() {
-            let k = key(&b[i..j + utf8_len(b[j])]);
-            if self.has(k) {
-                let rest = &b[i..];
-                let found = self.by_pair.get(&k).and_then(|list| {
-                    list.iter()
-                        .find(|(w, _)| rest.starts_with(w.as_bytes()))
-                        .map(|&(w, pattern)| (w.len(), pattern))
-                });
-                if found.is_some() {
-                    return found;
-                }
-            }
-        }
-        if self.singles.is_empty() {
-            return None;
-        }
-        let k = key(&b[i..j]);
-        if !self.has(k ^ SINGLE_SALT) {
-            return None;
-        }
-        self.singles.get(&k).map(|&p| (a, p))
+        let bit = pair_bit(key);
+        self.filter[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// The occurrences in `text`, left to right: at the leftmost position where a word
     /// starts, the longest word there, then on after its end.
     pub(crate) fn find_iter<'t>(&'t self, text: &'t str) -> impl Iterator<Item = Found> + 't {
-        let b = text.as_bytes();
-        let mut i = 0;
+        let mut chars = text.char_indices().peekable();
         std::iter::from_fn(move || {
-            while i < b.len() {
-                let a = utf8_len(b[i]);
-                if let Some((len, pattern)) = self.word_at(b, i, a) {
-                    let start = i;
-                    i += len;
+            while let Some((i, a)) = chars.next() {
+                let mut found = None;
+                if let Some(&(_, b)) = chars.peek() {
+                    let key = pair_key(a, b);
+                    if self.has(key) {
+                        if let Some(list) = self.by_pair.get(&key) {
+                            let rest = &text.as_bytes()[i..];
+                            found = list
+                                .iter()
+                                .find(|(w, _)| rest.starts_with(w.as_bytes()))
+                                .map(|&(w, pattern)| (w.len(), pattern));
+                        }
+                    }
+                }
+                if found.is_none() && !self.singles.is_empty() && self.has(pair_key(a, a)) {
+                    found = self.singles.get(&a).map(|&p| (a.len_utf8(), p));
+                }
+                if let Some((len, pattern)) = found {
+                    let end = i + len;
+                    while chars.peek().is_some_and(|&(j, _)| j < end) {
+                        chars.next();
+                    }
                     return Some(Found {
                         pattern,
-                        start,
-                        end: i,
+                        start: i,
+                        end,
                     });
                 }
-                i += a;
             }
             None
         })
