@@ -326,7 +326,7 @@ fn zh_lead_before(text: &str, s: usize) -> bool {
 }
 
 /// Where Chinese address candidates start: every division name and every lead word,
-/// found in one Aho-Corasick pass (pattern ids below `leads` are lead words).
+/// found in one `WordFinder` pass (pattern ids below `leads` are lead words).
 pub(crate) struct ZhStarts {
     words: WordFinder,
     leads: usize,
