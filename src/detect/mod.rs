@@ -1572,9 +1572,10 @@ mod tests {
     }
 
     /// Each digit rule's shape (`Rule::shape`) holds for strings its pattern matches
-    /// whole with the digits the rule asks for, drawn from the pattern itself; a shape is only read on windows that
-    /// contain such a match, and every shape is monotone (a longer run passes where a
-    /// shorter one does), so windows that fail it hold no match.
+    /// whole with the digits the rule asks for, drawn from the pattern itself. A shape
+    /// is only read on windows that contain such a match, and every shape is monotone
+    /// (a longer run passes where a shorter one does), so windows that fail it hold no
+    /// match.
     #[test]
     fn shapes_hold_for_every_pattern_string() {
         use proptest::test_runner::{Config, TestRunner};
@@ -1607,8 +1608,7 @@ mod tests {
         fn detect_is_total_sorted_disjoint(
             s in "(?s)([0-9 .:@/+\\-xX()a-zA-Z%]|[京粤沪A·]|[一-龥]|[😀-🙏]|\\PC){0,80}"
         ) {
-            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
-            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            let det = shared_detector();
             let mut out = Vec::new();
             det.detect(&s, &mut out);
             for w in out.windows(2) {
@@ -1627,8 +1627,7 @@ mod tests {
         fn detect_on_id_like_text(
             s in "[0-9 .:/+@%()（）XxA-F京粤·，号-]{0,60}"
         ) {
-            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
-            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            let det = shared_detector();
             let mut out = Vec::new();
             det.detect(&s, &mut out);
             for w in out.windows(2) {
@@ -1640,9 +1639,8 @@ mod tests {
             }
         }
 
-        /// Each digit rule finds in its narrowed digit windows exactly what it finds
-        /// searching the whole text: the margins (`Rule::margins`) and windows lose
-        /// nothing.
+        /// Each digit rule's shape holds for every match its pattern finds, from every
+        /// start, in text of digit groups, separators and capitals.
         #[test]
         fn shapes_hold_in_found_matches(
             parts in prop::collection::vec(prop_oneof![
@@ -1671,12 +1669,14 @@ mod tests {
             }
         }
 
+        /// Each digit rule finds in its narrowed digit windows that pass its shape
+        /// exactly what it finds searching the whole text: the margins
+        /// (`Rule::margins`), windows and shapes lose nothing.
         #[test]
         fn digit_windows_lose_no_match(
             s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |甲){0,14}"
         ) {
-            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
-            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            let det = shared_detector();
             let windows = digit_windows(&s);
             // Every candidate the pattern offers, as if each check refused it (so the
             // search retries past it): what the windows must not lose.
@@ -1706,11 +1706,7 @@ mod tests {
                     .collect();
                 let whole: Vec<(usize, usize)> = candidates(i, &[(0, s.len())])
                     .into_iter()
-                    .filter(|&(a, b)| {
-                        let w = digit_windows(&s[a..b]);
-                        let d = w.iter().map(|w| w.digits).sum();
-                        rule.fits(d, w.iter().map(|w| w.max_run).max().unwrap_or(0))
-                    })
+                    .filter(|&(a, b)| fits_digits(rule, &s.as_bytes()[a..b]))
                     .collect();
                 let narrowed = candidates(i, &fit);
                 for c in &whole {
@@ -1724,8 +1720,7 @@ mod tests {
         fn gates_lose_no_match(
             s in "(https?://|ftp|[a-z]{1,6}|[A-Z]{1,3}|[0-9a-f]{1,4}|[.:/@ -]|::|京|粤|・|元|：|。|x){0,16}"
         ) {
-            static DET: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
-            let det = DET.get_or_init(|| Detector::new(&DetectConfig::default()));
+            let det = shared_detector();
             for (i, rule) in det.rules.iter().enumerate() {
                 let Some(gate) = rule.gate else { continue };
                 if det.regexes[i].is_match(&s) {
