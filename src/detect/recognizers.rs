@@ -1690,8 +1690,8 @@ pub(crate) fn rules() -> Vec<Rule> {
     let dob = date_pattern();
     use EntityType as T;
     let r = Rule::new;
-    use needs::{AT, COLON, DIGIT, DOT, PLUS, UPPER};
-    vec![
+    use needs::{AT, COLON, DIGIT, DOT, UPPER};
+    [
         // Every form holds a four-digit year (or eight digits in a row).
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT).digits(4, 4),
         r(
@@ -1714,46 +1714,12 @@ pub(crate) fn rules() -> Vec<Rule> {
         .digits(12, 4)
         .shape(shapes::bank_card)
         .margins(0, 0),
-        r(
-            T::Phone,
-            r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
-            Scan::Retry,
-            cn_mobile,
-            DIGIT,
-        )
-        .digits(11, 4)
-        .shape(shapes::cn_mobile)
-        .margins(1, 0),
-        r(
-            T::Phone,
-            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
-            Scan::Retry,
-            phone_national,
-            DIGIT,
-        )
-        .digits(4, 2)
-        .shape(shapes::national)
-        .margins(3, 0),
-        r(
-            T::Phone,
-            r"(?:(?:\+1|001|1)[ \-.]?)?(?:\([0-9]{3}\)[ \-.]?|[0-9]{3}[ \-.])[0-9]{3}[ \-.][0-9]{4}(?: ?(?:[xX#]|[Ee]xt\.?|[Ee]xtension) ?[0-9]{1,6})?",
-            Scan::Retry,
-            phone_nanp,
-            DIGIT,
-        )
-        .digits(10, 4)
-        .shape(shapes::nanp)
-        .margins(1, 0),
-        r(
-            T::Phone,
-            r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
-            Scan::Retry,
-            phone_intl,
-            DIGIT | PLUS,
-        )
-        // The check wants 8 to 15 digits.
-        .digits(8, 1)
-        .margins(1, 1),
+    ]
+    .into_iter()
+    // The phone numbers in their layouts: Chinese mobile, Chinese national, North
+    // American, international.
+    .chain(phone_rules())
+    .chain([
         r(T::Email, &email_re, Scan::Linear, email, AT),
         r(T::Url, &url_scheme, Scan::Linear, url, COLON).gate(gates::scheme),
         r(T::Url, &url_bare, Scan::Linear, url, DOT).gate(gates::domain),
@@ -1841,5 +1807,55 @@ pub(crate) fn rules() -> Vec<Rule> {
         )
         .digits(2, 2)
         .shape(shapes::iban),
+    ])
+    .collect()
+}
+
+/// The phone rules of `rules` that run together, in their order there.
+fn phone_rules() -> [Rule; 4] {
+    use needs::{DIGIT, PLUS};
+    use EntityType as T;
+    let r = Rule::new;
+    [
+        r(
+            T::Phone,
+            r"(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})",
+            Scan::Retry,
+            cn_mobile,
+            DIGIT,
+        )
+        .digits(11, 4)
+        .shape(shapes::cn_mobile)
+        .margins(1, 0),
+        r(
+            T::Phone,
+            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
+            Scan::Retry,
+            phone_national,
+            DIGIT,
+        )
+        .digits(4, 2)
+        .shape(shapes::national)
+        .margins(3, 0),
+        r(
+            T::Phone,
+            r"(?:(?:\+1|001|1)[ \-.]?)?(?:\([0-9]{3}\)[ \-.]?|[0-9]{3}[ \-.])[0-9]{3}[ \-.][0-9]{4}(?: ?(?:[xX#]|[Ee]xt\.?|[Ee]xtension) ?[0-9]{1,6})?",
+            Scan::Retry,
+            phone_nanp,
+            DIGIT,
+        )
+        .digits(10, 4)
+        .shape(shapes::nanp)
+        .margins(1, 0),
+        r(
+            T::Phone,
+            r"\+[1-9][0-9]{0,14}(?:[ \-.]?(?:\([0-9]{1,4}\)|[0-9]{1,14})){0,7}",
+            Scan::Retry,
+            phone_intl,
+            DIGIT | PLUS,
+        )
+        // The check wants 8 to 15 digits.
+        .digits(8, 1)
+        .margins(1, 1),
     ]
 }
