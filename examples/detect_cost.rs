@@ -11,7 +11,7 @@
 //! Before the counted call it detects in a few warm-up texts that reach the detector's
 //! lazily built parts (the reference lexicons, libphonenumber's metadata and its
 //! compiled patterns for +1 and +44), so the count is the per-text cost, not the
-//! process's start-up.
+//! process's start-up. With `DETECT_COST_ROUNDS=N` it then times N more passes.
 
 use std::error::Error;
 
@@ -59,5 +59,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     let bytes: usize = texts.iter().map(String::len).sum();
     let found = detect_all(&detector, &texts);
     println!("texts={} bytes={bytes} detections={found}", texts.len());
+    // `DETECT_COST_ROUNDS=N`: N more passes, each timed (wall seconds, for A/B runs
+    // outside callgrind; the first pass above also warms the caches).
+    let rounds: usize = std::env::var("DETECT_COST_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        detect_all(&detector, &texts);
+        println!("pass {:.3} s", t.elapsed().as_secs_f64());
+    }
     Ok(())
 }
