@@ -395,6 +395,63 @@ impl Lexicon {
     pub fn uk_area(&self, a: &str) -> bool {
         self.uk_areas.contains(a)
     }
+
+    /// The English lists merged by word: what `en_first`, `en_last`, `en_zipf`,
+    /// `us_suffix` and `us_state` (of a lower-case word) say about each word, from one
+    /// lookup (`EnWord::of`). A name candidate asks these of each of its words several
+    /// times; one merged entry per word is read once per capitalised run instead.
+    pub(crate) fn en_word_table(&self) -> WordMap<EnWord> {
+        let mut t: WordMap<EnWord> = WordMap::default();
+        self.en_first.merge_into(&mut t, |e, v| e.first = v);
+        self.en_last.merge_into(&mut t, |e, v| e.last = v);
+        self.en_common.merge_into(&mut t, |e, v| e.zipf = v);
+        self.us_suffixes.merge_into(&mut t, |e, ()| e.suffix = true);
+        // Only the lower-case state names: `us_state` of a lower-case word never
+        // matches an abbreviation (they are kept upper-case).
+        for n in self
+            .us_states
+            .iter()
+            .filter(|n| !n.bytes().any(|b| b.is_ascii_uppercase()))
+        {
+            t.entry(n).state = true;
+        }
+        t
+    }
+}
+
+/// What the English word lists say about one word (`Lexicon::en_word_table`), plus the
+/// cue-list flags the names recognizer adds to its copy of the table.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub(crate) struct EnWord {
+    /// `Lexicon::en_first`.
+    pub first: f32,
+    /// `Lexicon::en_last`.
+    pub last: f32,
+    /// `Lexicon::en_zipf`.
+    pub zipf: f32,
+    /// `Lexicon::us_suffix`.
+    pub suffix: bool,
+    /// `Lexicon::us_state` of the lower-case word (a full state name).
+    pub state: bool,
+    /// Bits the user of the table defines (the names recognizer's cue lists).
+    pub flags: u8,
+}
+
+impl EnWord {
+    /// The entry for `w` (any case): one lookup, two for a word with an apostrophe,
+    /// whose name-list entries are written without it (`get_name`).
+    pub(crate) fn of(table: &WordMap<EnWord>, w: &str) -> EnWord {
+        let e = table.get(w).unwrap_or_default();
+        if !w.contains('\'') {
+            return e;
+        }
+        let n = table.get_name(w).unwrap_or_default();
+        EnWord {
+            first: n.first,
+            last: n.last,
+            ..e
+        }
+    }
 }
 
 /// Up to four characters packed into one integer key (21 bits each, plus the count), so
@@ -490,6 +547,31 @@ impl<V: Copy> WordMap<V> {
             None => self.get(w),
         }
     }
+
+    /// Passes each entry's value to `f` with `into`'s entry for the same word (created
+    /// as the default): merges several lists into one table keyed alike.
+    pub(crate) fn merge_into<W: Copy + Default>(
+        &self,
+        into: &mut WordMap<W>,
+        mut f: impl FnMut(&mut W, V),
+    ) {
+        for (k, v) in &self.short {
+            f(into.short.entry(*k).or_default(), *v);
+        }
+        for (k, v) in &self.long {
+            f(into.long.entry(k.clone()).or_default(), *v);
+        }
+    }
+}
+
+impl<V: Copy + Default> WordMap<V> {
+    /// The entry for `word` (lower-case), created as the default.
+    pub(crate) fn entry(&mut self, word: &str) -> &mut V {
+        match packed_word(word, false) {
+            Some(k) => self.short.entry(k).or_default(),
+            None => self.long.entry(word.to_string()).or_default(),
+        }
+    }
 }
 
 impl<V: Copy> FromIterator<(String, V)> for WordMap<V> {
@@ -513,6 +595,36 @@ fn contains_lower(s: &FxSet<String>, w: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merged English table says of every word what the separate lists say.
+    #[test]
+    fn en_word_table_agrees_with_the_lists() {
+        let lex = lexicon();
+        let table = lex.en_word_table();
+        let mut words: Vec<String> = rows(EN_FIRST)
+            .chain(rows(EN_LAST))
+            .chain(rows(EN_COMMON))
+            .step_by(7)
+            .map(|r| r[0].to_string())
+            .chain(rows(US_STATES).flat_map(|r| r.into_iter().map(str::to_string)))
+            .chain(rows(US_SUFFIXES).flat_map(|r| r.into_iter().map(str::to_string)))
+            .collect();
+        words.extend(
+            [
+                "O'Brien", "o'neil", "Don't", "I've", "MAY", "Virginia", "NY", "Ave", "x",
+            ]
+            .map(String::from),
+        );
+        for w in &words {
+            let e = EnWord::of(&table, w);
+            assert_eq!(e.first, lex.en_first(w), "{w}");
+            assert_eq!(e.last, lex.en_last(w), "{w}");
+            assert_eq!(e.zipf, lex.en_zipf(w), "{w}");
+            assert_eq!(e.suffix, lex.us_suffix(w), "{w}");
+            let lower = w.to_ascii_lowercase();
+            assert_eq!(e.state, lex.us_state(&lower), "{w}");
+        }
+    }
 
     #[test]
     fn word_maps_find_words_of_any_case_and_length() {

@@ -25,7 +25,7 @@
 //! letters, apostrophes, hyphens, dots and single spaces (English); one candidate per
 //! start position (the best-scoring length); scores in 0..=1.
 
-use super::lexicon::{lexicon, Lexicon, WordKind};
+use super::lexicon::{lexicon, EnWord, Lexicon, WordKind, WordMap};
 use super::wordfind::WordFinder;
 use super::{Detection, EntityType};
 
@@ -1283,7 +1283,6 @@ struct EnSets {
     en_org_after: FxSet,
     en_cue_mid: FxSet,
     en_cue_weak: FxSet,
-    en_greeting_words: FxSet,
     en_relations: FxSet,
 }
 
@@ -1299,11 +1298,42 @@ fn en_sets() -> &'static EnSets {
             en_org_after: set(EN_ORG_AFTER),
             en_cue_mid: set(EN_CUE_MID),
             en_cue_weak: set(EN_CUE_WEAK),
-            en_greeting_words: set(EN_GREETING_WORDS),
             en_relations: set(EN_RELATIONS),
         }
     });
     &SETS
+}
+
+/// `EnWord::flags` bits: the cue lists a run's words are tested against.
+mod cue {
+    pub(super) const HONORIFIC: u8 = 1;
+    pub(super) const CUE: u8 = 2;
+    pub(super) const GREETING: u8 = 4;
+    pub(super) const ORG_AFTER: u8 = 8;
+    pub(super) const MONTH: u8 = 16;
+    pub(super) const DAY: u8 = 32;
+}
+
+/// The lexicon's merged English table with the cue lists as `EnWord::flags`: what a
+/// capitalised run's scoring asks of each word, read once per word (`run_words`).
+fn en_words() -> &'static WordMap<EnWord> {
+    static TABLE: std::sync::LazyLock<WordMap<EnWord>> = std::sync::LazyLock::new(|| {
+        let mut t = lexicon().en_word_table();
+        for (list, bit) in [
+            (EN_HONORIFIC, cue::HONORIFIC),
+            (EN_CUE_WORDS, cue::CUE),
+            (EN_GREETING_WORDS, cue::GREETING),
+            (EN_ORG_AFTER, cue::ORG_AFTER),
+            (EN_MONTHS, cue::MONTH),
+            (EN_DAYS, cue::DAY),
+        ] {
+            for w in list {
+                t.entry(w).flags |= bit;
+            }
+        }
+        t
+    });
+    &TABLE
 }
 
 /// Relations whose "of" introduces a name ("husband of Kimberly").
@@ -1713,6 +1743,9 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
     }
 }
 
+/// The most words a capitalised run takes.
+const MAX_RUN_WORDS: usize = 6;
+
 fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     let b = text.as_bytes();
     let mut i = 0;
@@ -1738,7 +1771,7 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             } else {
                 break;
             }
-            if words.len() >= 6 {
+            if words.len() >= MAX_RUN_WORDS {
                 break;
             }
             // Capitals before a capitalised word are a heading or a formula, not the
@@ -1788,12 +1821,6 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     }
 }
 
-/// `lower` into a stack buffer, for the words a run tests against the cue lists (a word
-/// longer than the buffer reads as empty, which no list holds).
-fn lower_word<'a>(text: &str, w: (usize, usize, bool), buf: &'a mut [u8; 32]) -> &'a str {
-    super::lexicon::lower_into(text[w.0..w.1].trim_end_matches('.'), buf).unwrap_or("")
-}
-
 fn lower(text: &str, w: (usize, usize, bool)) -> String {
     text[w.0..w.1].trim_end_matches('.').to_ascii_lowercase()
 }
@@ -1816,9 +1843,16 @@ fn org_follows(text: &str, e: usize) -> bool {
 /// How much a word reads as a common English word rather than a name: its word
 /// frequency (Zipf) against how frequent it is as a first name or surname.
 fn common_penalty(lex: &Lexicon, t: &str) -> f32 {
-    let z = lex.en_zipf(t);
-    let namey = lex.en_first(t).max(lex.en_last(t));
-    ((z - 3.5 - 2.5 * namey) * 0.2).clamp(0.0, 0.35)
+    word_penalty_of(lex.en_zipf(t), lex.en_first(t), lex.en_last(t))
+}
+
+/// `common_penalty` from a word's list entry.
+fn common_penalty_of(w: &EnWord) -> f32 {
+    word_penalty_of(w.zipf, w.first, w.last)
+}
+
+fn word_penalty_of(zipf: f32, first: f32, last: f32) -> f32 {
+    ((zipf - 3.5 - 2.5 * first.max(last)) * 0.2).clamp(0.0, 0.35)
 }
 
 /// Whether the word at `s` (after "it's" or "this is") ends its clause: followed by a
@@ -1991,6 +2025,7 @@ fn score_name(
     lex: &Lexicon,
     text: &str,
     name: &[(usize, usize, bool)],
+    feats: &[EnWord],
     mut cue: f32,
     mut honorific: bool,
 ) -> Option<(usize, usize, f32)> {
@@ -2003,15 +2038,14 @@ fn score_name(
     // can only be a name after a title or as an unknown speaker (below), so they stop
     // here, before the context is read.
     if name.len() == 1 {
-        let mut buf = [0u8; 32];
-        let t = lower_word(text, name[0], &mut buf);
-        if lex.en_first(t) == 0.0 && lex.en_last(t) == 0.0 {
+        let t = &feats[0];
+        if t.first == 0.0 && t.last == 0.0 {
+            let mut buf = [0u8; 32];
             let titled = honorific
                 || (cue == 0.0
-                    && en_sets()
-                        .en_honorific
-                        .contains(word_before(text, s).to_ascii_lowercase().as_str()));
-            let speaker = speaker_position(text, s, e) && lex.en_zipf(t) < 2.0;
+                    && super::lexicon::lower_into(word_before(text, s), &mut buf)
+                        .is_some_and(|w| en_sets().en_honorific.contains(w)));
+            let speaker = speaker_position(text, s, e) && t.zipf < 2.0;
             if !titled && !speaker {
                 return None;
             }
@@ -2026,23 +2060,28 @@ fn score_name(
     if org_follows(text, e) {
         return None;
     }
-    let toks: Vec<String> = name
-        .iter()
-        .filter(|w| !w.2)
-        .map(|w| lower(text, *w))
-        .collect();
+    // The entries of the words, initials left out.
+    let mut toks = [EnWord::default(); MAX_RUN_WORDS];
+    let mut n_toks = 0;
+    for (w, f) in name.iter().zip(feats) {
+        if !w.2 {
+            toks[n_toks] = *f;
+            n_toks += 1;
+        }
+    }
+    let toks = &toks[..n_toks];
     // A month reads as a date only beside a number or a date preposition (May 5, in
     // May); a weekday always; a state unless the word acts or is cued as a person
     // (`Georgia said maybe`, `first_name: September`).
     let person_like = cue >= 0.3 || speaks(text, e);
     let neg = !honorific
-        && name.iter().filter(|w| !w.2).zip(&toks).any(|(w, t)| {
-            if en_sets().en_months_days.contains(t.as_str()) {
-                !EN_MONTHS.contains(&t.as_str()) || (!person_like && dated(text, w.0, w.1))
+        && name.iter().filter(|w| !w.2).zip(toks).any(|(w, t)| {
+            if t.flags & (cue::MONTH | cue::DAY) != 0 {
+                t.flags & cue::MONTH == 0 || (!person_like && dated(text, w.0, w.1))
             } else {
                 // A state after a first name or an initial is a surname (Patrick R.
                 // Washington); a place's name starts with it (Virginia Beach).
-                !person_like && lex.us_state(t)
+                !person_like && t.state
             }
         });
     // A lone US city name is a place (Roswell), unless it is also a common first name
@@ -2055,7 +2094,7 @@ fn score_name(
     let place = !honorific
         && (cue < 0.3 || handed_over)
         && lex.us_city(&text[s..e])
-        && lex.en_first(&toks[0]) < 0.5
+        && toks[0].first < 0.5
         && !followed_by_action(text, e)
         && !identified_after(text, s, e)
         && !action_item(text, s, e)
@@ -2064,7 +2103,7 @@ fn score_name(
     let score = if toks.len() == 1 {
         let t = &toks[0];
         // `… and Sons`, `… Brothers`: the end of a firm's name.
-        if en_sets().en_org_after.contains(t.as_str()) {
+        if t.flags & cue::ORG_AFTER != 0 {
             return None;
         }
         // A lone word in capitals is an acronym or a heading (IBAN, NOTE), not a name
@@ -2072,7 +2111,7 @@ fn score_name(
         if !honorific && text[s..e].bytes().all(|c| !c.is_ascii_lowercase()) {
             return None;
         }
-        let known = lex.en_first(t).max(lex.en_last(t));
+        let known = t.first.max(t.last);
         // Two surnames joined by an ampersand name a firm (Procter & Gamble, Marks &
         // Spencer); people so joined are usually first names (Ann & Bob).
         let capital_at = |i: usize| text.as_bytes().get(i).is_some_and(u8::is_ascii_uppercase);
@@ -2082,7 +2121,7 @@ fn score_name(
                     .rsplit(' ')
                     .next()
                     .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_uppercase())));
-        if amp_pair && !honorific && lex.en_first(t) < 0.5 {
+        if amp_pair && !honorific && t.first < 0.5 {
             return None;
         }
         if known == 0.0 && !honorific {
@@ -2090,7 +2129,7 @@ fn score_name(
             // name is in no list but is no English word either.
             let word = &text[s..e];
             let title_case = word.len() > 2 && word[1..].bytes().all(|c| c.is_ascii_lowercase());
-            if title_case && speaker_position(text, s, e) && lex.en_zipf(t) < 2.0 {
+            if title_case && speaker_position(text, s, e) && t.zipf < 2.0 {
                 return Some((s, e, 0.55 - if neg { 0.4 } else { 0.0 }));
             }
             return None;
@@ -2101,30 +2140,30 @@ fn score_name(
             + if honorific { 0.1 } else { 0.0 }
             // In a name list and no English word (Tonisha, Okafor): rarely anything
             // but a name.
-            + if known > 0.0 && lex.en_zipf(t) < 2.5 {
+            + if known > 0.0 && t.zipf < 2.5 {
                 0.08
             } else {
                 0.0
             }
             + lone_name_evidence(text, s, e)
-            - common_penalty(lex, t)
+            - common_penalty_of(t)
     } else {
         let first = &toks[0];
         let last = toks.last()?;
-        let f = lex.en_first(first);
-        let l = lex.en_last(last);
+        let f = first.first;
+        let l = last.last;
         let mut sc = 0.2
             + if f > 0.0 { 0.25 + 0.1 * f } else { 0.0 }
             + if l > 0.0 { 0.25 + 0.1 * l } else { 0.0 }
             + cue;
         // Surname first (Zhang Wei, Smith John) still reads as a name.
         if f == 0.0 || l == 0.0 {
-            let alt = lex.en_last(first).min(lex.en_first(last));
+            let alt = first.last.min(last.first);
             if alt > 0.0 {
                 sc += 0.15;
             }
         }
-        sc - toks.iter().map(|t| common_penalty(lex, t)).sum::<f32>()
+        sc - toks.iter().map(common_penalty_of).sum::<f32>()
     };
     let score = score - if neg { 0.4 } else { 0.0 } - if place { 0.3 } else { 0.0 };
     // "the Jackson game", "the St. Louis Park branch": a capitalised name between
@@ -2605,24 +2644,32 @@ const EN_NAME_FOLLOWERS: &[&str] = &[
     " from the ",
 ];
 
+/// The list entries of a run's words (at most `MAX_RUN_WORDS`), each read once: every
+/// candidate stretch of the run asks them again.
+fn run_words(text: &str, words: &[(usize, usize, bool)]) -> [EnWord; MAX_RUN_WORDS] {
+    let mut feats = [EnWord::default(); MAX_RUN_WORDS];
+    for (f, w) in feats.iter_mut().zip(words) {
+        *f = EnWord::of(en_words(), text[w.0..w.1].trim_end_matches('.'));
+    }
+    feats
+}
+
 /// Scores the name candidates in one run of capitalised words and keeps the best:
 /// every stretch of one to three words (not starting or ending with an initial) after
 /// the leading cue words ("Dear", "Hi", "Dr") is scored, so a capitalised word before
 /// the name ("Follow", "Admin", "Yesterday") or after it ("Street") is left out when it
 /// reads as a common word.
 fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mut Vec<Detection>) {
+    let feats = run_words(text, words);
     let mut k = 0;
     let mut cue = 0.0f32;
     let mut honorific = false;
     while k < words.len() {
-        let mut buf = [0u8; 32];
-        let w = lower_word(text, words[k], &mut buf);
-        if en_sets().en_honorific.contains(w) {
+        let f = &feats[k];
+        if f.flags & cue::HONORIFIC != 0 {
             honorific = true;
             cue = cue.max(0.35);
-        } else if (en_sets().en_cue_words.contains(w) || en_sets().en_greeting_words.contains(w))
-            && lex.en_first(w) < 0.5
-        {
+        } else if f.flags & (cue::CUE | cue::GREETING) != 0 && f.first < 0.5 {
             cue = cue.max(0.3);
         } else {
             break;
@@ -2633,24 +2680,23 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
     let mut end = words.len();
     let mut org_cut = false;
     for (idx, w) in words.iter().enumerate().skip(k + 1) {
-        let mut buf = [0u8; 32];
-        let lw = lower_word(text, *w, &mut buf);
-        if en_sets().en_org_after.contains(lw) {
+        let f = &feats[idx];
+        if f.flags & cue::ORG_AFTER != 0 {
             end = idx;
             org_cut = true;
             break;
         }
-        if lw.len() > 2
-            && !en_sets().en_honorific.contains(lw)
-            && lex.us_suffix(lw)
-            && lex.en_zipf(lw) >= 3.5
-            && lex.en_last(lw) < 0.5
+        if text[w.0..w.1].trim_end_matches('.').len() > 2
+            && f.flags & cue::HONORIFIC == 0
+            && f.suffix
+            && f.zipf >= 3.5
+            && f.last < 0.5
         {
             end = idx;
             break;
         }
     }
-    let words = &words[k..end];
+    let (words, feats) = (&words[k..end], &feats[k..end]);
     let mut best: Option<(usize, usize, f32)> = None;
     for a in 0..words.len() {
         for b in a + 1..=(a + 4).min(words.len()) {
@@ -2668,7 +2714,7 @@ fn score_run(lex: &Lexicon, text: &str, words: &[(usize, usize, bool)], out: &mu
             } else {
                 (0.0, false)
             };
-            if let Some(hit) = score_name(lex, text, &words[a..b], c, h) {
+            if let Some(hit) = score_name(lex, text, &words[a..b], &feats[a..b], c, h) {
                 if best.is_none_or(|x| hit.2 > x.2 + 1e-6) {
                     best = Some(hit);
                 }
