@@ -83,8 +83,10 @@ pub(crate) struct Lexicon {
     us_suffixes: WordMap<()>,
     /// USPS secondary unit designators, lower-case (`apartment`, `apt`, `suite`, `ste`).
     us_units: WordMap<()>,
-    /// State names (lower-case) and abbreviations (upper-case).
-    us_states: FxSet<String>,
+    /// State names (lower-case, looked up in any case: the address scan asks at every
+    /// capitalised word) and abbreviations (upper-case, as written).
+    us_state_names: WordMap<()>,
+    us_state_abbrs: FxSet<String>,
     uk_areas: FxSet<&'static str>,
     /// US city names, lower-case (a lone city name is a place, not a person).
     us_cities: WordMap<()>,
@@ -266,13 +268,14 @@ impl Lexicon {
                 }
             }
         }
-        let mut us_states = FxSet::default();
+        let mut us_state_names = WordMap::default();
+        let mut us_state_abbrs = FxSet::default();
         for r in rows(US_STATES) {
             if let Some(n) = r.first() {
-                us_states.insert(n.to_lowercase());
+                us_state_names.insert(n.to_lowercase(), ());
             }
             if let Some(a) = r.get(1) {
-                us_states.insert(a.to_uppercase());
+                us_state_abbrs.insert(a.to_uppercase());
             }
         }
         let uk_areas = UK_AREAS
@@ -296,7 +299,8 @@ impl Lexicon {
             en_common,
             us_suffixes,
             us_units,
-            us_states,
+            us_state_names,
+            us_state_abbrs,
             uk_areas,
         }
     }
@@ -383,8 +387,10 @@ impl Lexicon {
 
     /// A state abbreviation (upper-case, as written) or a state name.
     pub fn us_state(&self, w: &str) -> bool {
-        (w.len() == 2 && w.bytes().all(|b| b.is_ascii_uppercase()) && self.us_states.contains(w))
-            || (w.len() > 2 && contains_lower(&self.us_states, w))
+        (w.len() == 2
+            && w.bytes().all(|b| b.is_ascii_uppercase())
+            && self.us_state_abbrs.contains(w))
+            || (w.len() > 2 && self.us_state_names.get(w).is_some())
     }
 
     /// A US city name (any case).
@@ -406,15 +412,10 @@ impl Lexicon {
         self.en_last.merge_into(&mut t, |e, v| e.last = v);
         self.en_common.merge_into(&mut t, |e, v| e.zipf = v);
         self.us_suffixes.merge_into(&mut t, |e, ()| e.suffix = true);
-        // Only the lower-case state names: `us_state` of a lower-case word never
-        // matches an abbreviation (they are kept upper-case).
-        for n in self
-            .us_states
-            .iter()
-            .filter(|n| !n.bytes().any(|b| b.is_ascii_uppercase()))
-        {
-            t.entry(n).state = true;
-        }
+        // The state names only: `us_state` of a lower-case word never matches an
+        // abbreviation (they are kept upper-case).
+        self.us_state_names
+            .merge_into(&mut t, |e, ()| e.state = true);
         t
     }
 }
@@ -585,11 +586,6 @@ impl<V: Copy> FromIterator<(String, V)> for WordMap<V> {
         }
         m
     }
-}
-
-fn contains_lower(s: &FxSet<String>, w: &str) -> bool {
-    let mut buf = [0u8; 48];
-    lower_into(w, &mut buf).is_some_and(|l| s.contains(l))
 }
 
 #[cfg(test)]

@@ -1873,7 +1873,17 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     if data_key_names(text, s) || text[..s].ends_with('@') {
         return (0.3, false);
     }
-    let prev = word_before(text, s).to_ascii_lowercase();
+    // Lower-cased on the stack (this runs for most capitalised words); a longer word
+    // is lower-cased into a string.
+    let mut prev_buf = [0u8; 32];
+    let prev_long: String;
+    let prev = match super::lexicon::lower_into(word_before(text, s), &mut prev_buf) {
+        Some(p) => p,
+        None => {
+            prev_long = word_before(text, s).to_ascii_lowercase();
+            &prev_long
+        }
+    };
     let before = text[..s].trim_end();
     // "husband of Kimberly", "mother of": the relation before "of" is the cue.
     if prev == "of" {
@@ -1904,11 +1914,15 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
             return (0.3, false);
         }
     }
-    let lower_before = before
-        .trim_end_matches(',')
-        .get(before.len().saturating_sub(16)..)
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let mut lower_buf = [0u8; 16];
+    let lower_before = super::lexicon::lower_into(
+        before
+            .trim_end_matches(',')
+            .get(before.len().saturating_sub(16)..)
+            .unwrap_or(""),
+        &mut lower_buf,
+    )
+    .unwrap_or("");
     // Phrases whose last word is too common to be a cue alone: "thank you, Karima",
     // "according to Chapman", "ask for Clive".
     let phrase = [
@@ -1936,11 +1950,11 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     ]
     .iter()
     .any(|p| lower_before.ends_with(p));
-    if en_sets().en_honorific.contains(prev.as_str()) {
+    if en_sets().en_honorific.contains(prev) {
         (0.35, true)
     } else if phrase
         || (prev == "to" && handed_to(before))
-        || en_sets().en_cue_words.contains(prev.as_str())
+        || en_sets().en_cue_words.contains(prev)
         || (label && prev.ends_with("name"))
     {
         (0.3, false)
@@ -1950,12 +1964,12 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         // "hey it's Oneida, text me …", "this is Dawn here": the writer's own name.
         (0.3, false)
     } else if label
-        || en_sets().en_cue_mid.contains(prev.as_str())
+        || en_sets().en_cue_mid.contains(prev)
         || before.ends_with("it's")
         || before.ends_with("this is")
     {
         (0.2, false)
-    } else if en_sets().en_cue_weak.contains(prev.as_str()) {
+    } else if en_sets().en_cue_weak.contains(prev) {
         (0.05, false)
     } else {
         (0.0, false)
@@ -2536,7 +2550,26 @@ fn followed_by_action(text: &str, e: usize) -> bool {
     // 24 bytes: a verb after an adverb (` already approved`).
     let mut buf = [0u8; 24];
     let after = head_lower(text, e, &mut buf);
-    EN_NAME_FOLLOWERS.iter().any(|w| after.starts_with(w)) || acts(after)
+    starts_with_follower(after) || acts(after)
+}
+
+/// Whether `after` starts with one of `EN_NAME_FOLLOWERS`: only those sharing its first
+/// two bytes are compared (this runs after most capitalised words).
+fn starts_with_follower(after: &str) -> bool {
+    type ByPair = rustc_hash::FxHashMap<[u8; 2], Vec<&'static str>>;
+    static BY_PAIR: std::sync::LazyLock<ByPair> = std::sync::LazyLock::new(|| {
+        let mut m = ByPair::default();
+        for w in EN_NAME_FOLLOWERS {
+            let b = w.as_bytes();
+            m.entry([b[0], b[1]]).or_default().push(*w);
+        }
+        m
+    });
+    let b = after.as_bytes();
+    b.len() >= 2
+        && BY_PAIR
+            .get(&[b[0], b[1]])
+            .is_some_and(|ws| ws.iter().any(|w| after.starts_with(w)))
 }
 
 /// Up to `N` bytes of `text` from `e`, cut at a character boundary and lower-cased into
@@ -2742,6 +2775,28 @@ mod tests {
 
     fn spans(text: &str) -> Vec<String> {
         names(text).into_iter().map(|x| x.0).collect()
+    }
+
+    /// The follower lookup by first two bytes finds what a comparison with each
+    /// follower finds.
+    #[test]
+    fn followers_by_pair_same_as_the_list() {
+        let mut heads: Vec<String> = EN_NAME_FOLLOWERS
+            .iter()
+            .flat_map(|w| {
+                [
+                    w.to_string(),
+                    format!("{w}xyz"),
+                    w[..w.len() - 1].to_string(),
+                ]
+            })
+            .collect();
+        heads
+            .extend(["", " ", "'", " s", " said", " sa", "\u{2019}", " from th"].map(String::from));
+        for h in &heads {
+            let linear = EN_NAME_FOLLOWERS.iter().any(|w| h.starts_with(w));
+            assert_eq!(starts_with_follower(h), linear, "{h:?}");
+        }
     }
 
     #[test]
