@@ -648,9 +648,12 @@ fn word_penalty(kind: WordKind, f: f32) -> f32 {
     }
 }
 
+/// A word-list entry found at a position: (end, frequency score, kind).
+type ZhWordAt = Option<(usize, f32, WordKind)>;
+
 /// The word-list entry of the word of 2–4 characters starting at byte `s` that is
 /// longest, with its end.
-fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> Option<(usize, f32, WordKind)> {
+fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
     let mut best = None;
     for (i, (off, c)) in text[s..].char_indices().enumerate().skip(1) {
         if !is_han(c) || i > 3 {
@@ -883,7 +886,26 @@ fn scan_zh_chars(
         } else {
             0.0
         };
+        // Lookups that both lengths of given name ask, made once: the penalty of a
+        // word from the surname over the first given character, the covering word,
+        // and the word-list entries starting at a given character.
         let mut covering: Option<f32> = None;
+        let mut start_pen: Option<f32> = None;
+        let mut words_at: [Option<(usize, ZhWordAt)>; 2] = [None; 2];
+        let mut word_at = |pos: usize| {
+            for slot in words_at.iter_mut() {
+                match slot {
+                    Some((p, w)) if *p == pos => return *w,
+                    None => {
+                        let w = zh_word_at(lex, text, pos);
+                        *slot = Some((pos, w));
+                        return w;
+                    }
+                    Some(_) => {}
+                }
+            }
+            zh_word_at(lex, text, pos)
+        };
         let mut best: Option<(usize, f32)> = None;
         for glen in 1..=g.len() {
             let e = byte_at(k + sl_chars + glen);
@@ -901,9 +923,7 @@ fn scan_zh_chars(
                 0.12
             } else if t_weak {
                 0.1
-            } else if base + 0.05 >= floor
-                && zh_word_at(lex, text, e).is_some_and(|w| w.2 == WordKind::Common)
-            {
+            } else if base + 0.05 >= floor && word_at(e).is_some_and(|w| w.2 == WordKind::Common) {
                 0.05
             } else {
                 0.0
@@ -915,12 +935,12 @@ fn scan_zh_chars(
                 continue;
             }
             // A common word starting at the surname and covering the given name.
-            let first_given_end = byte_at(k + sl_chars + 1);
-            let mut pen = zh_word_penalty(lex, text, s, first_given_end);
+            let mut pen = *start_pen
+                .get_or_insert_with(|| zh_word_penalty(lex, text, s, byte_at(k + sl_chars + 1)));
             // A word running on past the end of the name (张开会 → 开会).
             let last_given = byte_at(k + sl_chars + glen - 1);
             if !t_strong {
-                if let Some((we, f, kind)) = zh_word_at(lex, text, last_given) {
+                if let Some((we, f, kind)) = word_at(last_given) {
                     if we > e {
                         let full = matches!(kind, WordKind::Place | WordKind::Org);
                         pen = pen.max(word_penalty(kind, f) - if full { 0.0 } else { 0.25 });
