@@ -651,6 +651,28 @@ fn word_penalty(kind: WordKind, f: f32) -> f32 {
 /// A word-list entry found at a position: (end, frequency score, kind).
 type ZhWordAt = Option<(usize, f32, WordKind)>;
 
+/// `zh_word_at` of up to two positions of one text, each looked up once (a candidate's
+/// two lengths of given name ask for the same positions).
+#[derive(Default)]
+struct WordsAt([Option<(usize, ZhWordAt)>; 2]);
+
+impl WordsAt {
+    fn get(&mut self, lex: &Lexicon, text: &str, pos: usize) -> ZhWordAt {
+        for slot in self.0.iter_mut() {
+            match slot {
+                Some((p, w)) if *p == pos => return *w,
+                None => {
+                    let w = zh_word_at(lex, text, pos);
+                    *slot = Some((pos, w));
+                    return w;
+                }
+                Some(_) => {}
+            }
+        }
+        zh_word_at(lex, text, pos)
+    }
+}
+
 /// The word-list entry of the word of 2–4 characters starting at byte `s` that is
 /// longest, with its end.
 fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
@@ -891,21 +913,8 @@ fn scan_zh_chars(
         // and the word-list entries starting at a given character.
         let mut covering: Option<f32> = None;
         let mut start_pen: Option<f32> = None;
-        let mut words_at: [Option<(usize, ZhWordAt)>; 2] = [None; 2];
-        let mut word_at = |pos: usize| {
-            for slot in words_at.iter_mut() {
-                match slot {
-                    Some((p, w)) if *p == pos => return *w,
-                    None => {
-                        let w = zh_word_at(lex, text, pos);
-                        *slot = Some((pos, w));
-                        return w;
-                    }
-                    Some(_) => {}
-                }
-            }
-            zh_word_at(lex, text, pos)
-        };
+        let mut words_at = WordsAt::default();
+        let mut word_at = |pos: usize| words_at.get(lex, text, pos);
         let mut best: Option<(usize, f32)> = None;
         for glen in 1..=g.len() {
             let e = byte_at(k + sl_chars + glen);
@@ -2094,15 +2103,7 @@ fn score_name(
     if org_follows(text, e) {
         return None;
     }
-    // The entries of the words, initials left out.
-    let mut toks = [EnWord::default(); MAX_RUN_WORDS];
-    let mut n_toks = 0;
-    for (w, f) in name.iter().zip(feats) {
-        if !w.2 {
-            toks[n_toks] = *f;
-            n_toks += 1;
-        }
-    }
+    let (toks, n_toks) = without_initials(name, feats);
     let toks = &toks[..n_toks];
     // A month reads as a date only beside a number or a date preposition (May 5, in
     // May); a weekday always; a state unless the word acts or is cued as a person
@@ -2182,22 +2183,7 @@ fn score_name(
             + lone_name_evidence(text, s, e)
             - common_penalty_of(t)
     } else {
-        let first = &toks[0];
-        let last = toks.last()?;
-        let f = first.first;
-        let l = last.last;
-        let mut sc = 0.2
-            + if f > 0.0 { 0.25 + 0.1 * f } else { 0.0 }
-            + if l > 0.0 { 0.25 + 0.1 * l } else { 0.0 }
-            + cue;
-        // Surname first (Zhang Wei, Smith John) still reads as a name.
-        if f == 0.0 || l == 0.0 {
-            let alt = first.last.min(last.first);
-            if alt > 0.0 {
-                sc += 0.15;
-            }
-        }
-        sc - toks.iter().map(common_penalty_of).sum::<f32>()
+        several_words_score(toks, cue)
     };
     let score = score - if neg { 0.4 } else { 0.0 } - if place { 0.3 } else { 0.0 };
     // "the Jackson game", "the St. Louis Park branch": a capitalised name between
@@ -2216,6 +2202,43 @@ fn score_name(
         e,
         score - if attributive { 0.3 } else { 0.0 } - if saint { 0.4 } else { 0.0 },
     ))
+}
+
+/// The list entries of a candidate's words, its initials left out: (entries, count).
+fn without_initials(
+    name: &[(usize, usize, bool)],
+    feats: &[EnWord],
+) -> ([EnWord; MAX_RUN_WORDS], usize) {
+    let mut toks = [EnWord::default(); MAX_RUN_WORDS];
+    let mut n = 0;
+    for (w, f) in name.iter().zip(feats) {
+        if !w.2 {
+            toks[n] = *f;
+            n += 1;
+        }
+    }
+    (toks, n)
+}
+
+/// The score of a candidate of two or more words (`toks`, initials left out) before
+/// the adjustments for where it stands: first name and surname evidence, the cue,
+/// less each word's commonness.
+fn several_words_score(toks: &[EnWord], cue: f32) -> f32 {
+    let (first, last) = (&toks[0], &toks[toks.len() - 1]);
+    let f = first.first;
+    let l = last.last;
+    let mut sc = 0.2
+        + if f > 0.0 { 0.25 + 0.1 * f } else { 0.0 }
+        + if l > 0.0 { 0.25 + 0.1 * l } else { 0.0 }
+        + cue;
+    // Surname first (Zhang Wei, Smith John) still reads as a name.
+    if f == 0.0 || l == 0.0 {
+        let alt = first.last.min(last.first);
+        if alt > 0.0 {
+            sc += 0.15;
+        }
+    }
+    sc - toks.iter().map(common_penalty_of).sum::<f32>()
 }
 
 /// Whether the word at `s..e` stands where a month does in a date: beside a number
