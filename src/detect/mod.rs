@@ -1601,6 +1601,50 @@ mod tests {
         assert!(shaped >= 10, "the digit rules lost their shapes");
     }
 
+    /// Every match of a bounded rule (`Rule::bounded`) in `s`, from every start, that
+    /// its check accepts is accepted whole and with no ASCII letter or digit beside it.
+    fn bounded_rules_accept_whole_bounded_matches(s: &str) -> Result<(), String> {
+        let det = shared_detector();
+        let mut bounded = 0;
+        for (i, rule) in det.rules.iter().enumerate().filter(|(_, r)| r.bounded) {
+            bounded += 1;
+            for start in (0..=s.len()).filter(|&p| s.is_char_boundary(p)) {
+                let Some(m) = det.regexes[i].find_at(s, start) else {
+                    continue;
+                };
+                if let Some((a, b, _)) = (rule.check)(s, m.start(), m.end()) {
+                    if (a, b) != (m.start(), m.end()) || !recognizers::neighbours_ok(s, a, b) {
+                        return Err(format!(
+                            "rule {i} accepted {:?} from {:?} in {s:?}",
+                            &s[a..b],
+                            m.as_str()
+                        ));
+                    }
+                }
+            }
+        }
+        if bounded < 6 {
+            return Err("the bounded rules lost their flag".into());
+        }
+        Ok(())
+    }
+
+    /// Known values beside letters and digits, and a card whose check drops a trailing
+    /// group (a check like that must not be bounded).
+    #[test]
+    fn bounded_checks_on_known_values() {
+        for s in [
+            "4012 8888 8888 1881 12 items",
+            "SSN 078-05-1121x, SSN 078-05-1121",
+            "tel 13812345678 or 138123456789 or +8613812345678",
+            "born 1990-03-05, born 1990-03-051, 19900305",
+            "passport E12345678 / XE12345678 / EA1234567",
+            "phone 2125550134, 01184960727 and 011849607271",
+        ] {
+            bounded_rules_accept_whole_bounded_matches(s).unwrap();
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -1670,8 +1714,9 @@ mod tests {
         }
 
         /// Each digit rule finds in its narrowed digit windows that pass its shape
-        /// exactly what it finds searching the whole text: the margins
-        /// (`Rule::margins`), windows and shapes lose nothing.
+        /// what it finds searching the whole text: the margins (`Rule::margins`),
+        /// windows and shapes lose nothing its check could accept (for a bounded rule,
+        /// `Rule::bounded`, only matches with no letter or digit beside them).
         #[test]
         fn digit_windows_lose_no_match(
             s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |甲){0,14}"
@@ -1707,11 +1752,24 @@ mod tests {
                 let whole: Vec<(usize, usize)> = candidates(i, &[(0, s.len())])
                     .into_iter()
                     .filter(|&(a, b)| fits_digits(rule, &s.as_bytes()[a..b]))
+                    .filter(|&(a, b)| !rule.bounded || recognizers::neighbours_ok(&s, a, b))
                     .collect();
                 let narrowed = candidates(i, &fit);
                 for c in &whole {
                     prop_assert!(narrowed.contains(c), "rule {} lost {:?} in {:?}", i, c, s);
                 }
+            }
+        }
+
+        /// A bounded rule's check (`Rule::bounded`) accepts a match only whole and with
+        /// no ASCII letter or digit right before or after it: the premise of its exact
+        /// shape.
+        #[test]
+        fn bounded_checks_refuse_unbounded_matches(
+            s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|Sept?\\.? |of |th |born |SSN |passport |tel |甲){0,14}"
+        ) {
+            if let Err(e) = bounded_rules_accept_whole_bounded_matches(&s) {
+                prop_assert!(false, "{}", e);
             }
         }
 

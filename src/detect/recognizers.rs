@@ -67,6 +67,13 @@ pub(crate) struct Rule {
     /// text are dates, times, amounts and order numbers, which fail the shapes of
     /// cards, phones and IDs.
     pub shape: Option<Shape>,
+    /// The check accepts a match only whole and refuses it with an ASCII letter or digit
+    /// right before or after it (`neighbours_ok`), so the digit runs of a match it
+    /// accepts are whole runs of the text: the shape may then ask for exact run lengths
+    /// (a 12-digit order number holds no SSN, mobile or passport number it would
+    /// accept), not only long enough ones. `bounded_checks_refuse_unbounded_matches`
+    /// holds the checks to it.
+    pub bounded: bool,
 }
 
 impl Rule {
@@ -90,11 +97,19 @@ impl Rule {
             forward: DIGIT_MARGIN,
             gate: None,
             shape: None,
+            bounded: false,
         }
     }
 
     fn shape(mut self, shape: Shape) -> Rule {
         self.shape = Some(shape);
+        self
+    }
+
+    /// A shape on the whole digit runs of what the check accepts (see `bounded`).
+    fn bounded_shape(mut self, shape: Shape) -> Rule {
+        self.shape = Some(shape);
+        self.bounded = true;
         self
     }
 
@@ -254,9 +269,17 @@ pub(crate) mod shapes {
         longest(runs) >= 12 || chain(b, runs, &[(4, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
     }
 
-    /// 11 digits, or 3 4 4.
+    /// Eleven digits from `1` (with `86` or `0086` before them in the same run:
+    /// thirteen or fifteen), or 3 4 4 in groups (the first group with that prefix: five
+    /// or seven), whole runs.
     pub fn cn_mobile(b: &[u8], runs: &[Run]) -> bool {
-        longest(runs) >= 11 || chain(b, runs, &[(3, ANY), (4, ANY), (4, ANY)], one_of(b" -"))
+        let from = |r: &Run, p: &[u8]| b[r.start..].starts_with(p);
+        runs.iter().any(|r| match r.len {
+            11 => from(r, b"1"),
+            13 => from(r, b"861"),
+            15 => from(r, b"00861"),
+            _ => false,
+        }) || chain(b, runs, &[(3, 7), (4, 4), (4, 4)], one_of(b" -"))
     }
 
     /// A trunk prefix group (`0` and one to five digits, the run may be longer on its
@@ -285,9 +308,25 @@ pub(crate) mod shapes {
         )
     }
 
-    /// Nine digits, or 3, 2 and 4 with separators.
+    /// Nine digits, or 3, 2 and 4 with separators (whole runs).
     pub fn us_ssn(b: &[u8], runs: &[Run]) -> bool {
-        longest(runs) >= 9 || chain(b, runs, &[(3, ANY), (2, 2), (4, ANY)], one_of(b" -."))
+        runs.iter().any(|r| r.len == 9) || chain(b, runs, &[(3, 3), (2, 2), (4, 4)], one_of(b" -."))
+    }
+
+    /// A year: a whole run of four digits (or eight, a compact date) starting with 1
+    /// or 2; every written form of a date holds one.
+    pub fn date(b: &[u8], runs: &[Run]) -> bool {
+        runs.iter()
+            .any(|r| matches!(r.len, 4 | 8) && matches!(b[r.start], b'1' | b'2'))
+    }
+
+    /// A bare national number: eleven digits from `0`, or ten from 2–9 (whole runs).
+    pub fn bare_phone(b: &[u8], runs: &[Run]) -> bool {
+        runs.iter().any(|r| match (r.len, b[r.start]) {
+            (11, c) => c == b'0',
+            (10, c) => (b'2'..=b'9').contains(&c),
+            _ => false,
+        })
     }
 
     /// Eighteen characters of digits and capitals in a row (around seven digits or
@@ -312,14 +351,21 @@ pub(crate) mod shapes {
         })
     }
 
-    /// `E` or `G` and eight digits, or `E`, a letter and seven.
+    /// `E` or `G` and eight digits, or `E`, a letter and seven (whole runs).
     pub fn passport_cn(b: &[u8], runs: &[Run]) -> bool {
-        after_capitals(b, runs, 1, 7)
+        runs.iter().any(|r| match (r.len, &b[..r.start]) {
+            (8, [.., c]) => matches!(c, b'E' | b'G'),
+            (7, [.., b'E', c]) => c.is_ascii_uppercase(),
+            _ => false,
+        })
     }
 
-    /// Nine digits, or one or two capitals and six to eight digits.
+    /// Nine digits, or one or two capitals and six to eight digits (whole runs).
     pub fn passport(b: &[u8], runs: &[Run]) -> bool {
-        longest(runs) >= 9 || after_capitals(b, runs, 1, 6)
+        runs.iter().any(|r| {
+            r.len == 9
+                || ((6..=8).contains(&r.len) && r.start > 0 && b[r.start - 1].is_ascii_uppercase())
+        })
     }
 
     /// Two capitals (the country) and two check digits.
@@ -524,7 +570,7 @@ fn alnum_before(text: &str, s: usize) -> bool {
 }
 
 /// No ASCII letter or digit immediately before `s` or at `e`.
-fn neighbours_ok(text: &str, s: usize, e: usize) -> bool {
+pub(crate) fn neighbours_ok(text: &str, s: usize, e: usize) -> bool {
     !alnum_before(text, s) && !is_alnum(text.as_bytes().get(e))
 }
 
@@ -1693,7 +1739,9 @@ pub(crate) fn rules() -> Vec<Rule> {
     use needs::{AT, COLON, DIGIT, DOT, UPPER};
     [
         // Every form holds a four-digit year (or eight digits in a row).
-        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT).digits(4, 4),
+        r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT)
+            .digits(4, 4)
+            .bounded_shape(shapes::date),
         r(
             T::CnIdCard,
             r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
@@ -1767,7 +1815,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             UPPER | DIGIT,
         )
         .digits(7, 7)
-        .shape(shapes::passport_cn)
+        .bounded_shape(shapes::passport_cn)
         .margins(2, 0),
         r(
             T::Passport,
@@ -1777,7 +1825,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(6, 6)
-        .shape(shapes::passport)
+        .bounded_shape(shapes::passport)
         .margins(2, 0),
         r(
             T::Phone,
@@ -1787,6 +1835,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(10, 10)
+        .bounded_shape(shapes::bare_phone)
         .margins(0, 0),
         r(
             T::UsSsn,
@@ -1796,7 +1845,7 @@ pub(crate) fn rules() -> Vec<Rule> {
             DIGIT,
         )
         .digits(9, 4)
-        .shape(shapes::us_ssn)
+        .bounded_shape(shapes::us_ssn)
         .margins(0, 0),
         r(
             T::Iban,
@@ -1825,7 +1874,7 @@ fn phone_rules() -> [Rule; 4] {
             DIGIT,
         )
         .digits(11, 4)
-        .shape(shapes::cn_mobile)
+        .bounded_shape(shapes::cn_mobile)
         .margins(1, 0),
         r(
             T::Phone,
