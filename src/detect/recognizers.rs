@@ -282,13 +282,13 @@ pub(crate) mod shapes {
         }) || chain(b, runs, &[(3, 7), (4, 4), (4, 4)], one_of(b" -"))
     }
 
-    /// A trunk prefix group (`0` and one to five digits, the run may be longer on its
-    /// left) closed by a bracket or a separator, then at least two digits.
+    /// A trunk prefix group (`0` and one to five digits) closed by a bracket or a
+    /// separator, then two to eight digits (whole runs).
     pub fn national(b: &[u8], runs: &[Run]) -> bool {
         runs.windows(2).any(|p| {
-            let first = &b[p[0].start..p[0].end()];
-            first[..first.len() - 1].contains(&b'0')
-                && p[1].len >= 2
+            (2..=6).contains(&p[0].len)
+                && b[p[0].start] == b'0'
+                && (2..=8).contains(&p[1].len)
                 && (1..=4).contains(&(p[1].start - p[0].end()))
         })
     }
@@ -1884,7 +1884,7 @@ fn phone_rules() -> [Rule; 4] {
             DIGIT,
         )
         .digits(4, 2)
-        .shape(shapes::national)
+        .bounded_shape(shapes::national)
         .margins(3, 0),
         r(
             T::Phone,
