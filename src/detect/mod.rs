@@ -1589,7 +1589,9 @@ mod tests {
             let result = runner.run(&strings, |s| {
                 let b = s.as_bytes();
                 prop_assert!(
-                    !fits_digits(rule, b) || shape(b, &recognizers::shapes::runs_of(b)),
+                    !fits_digits(rule, b)
+                        || shape(b, &recognizers::shapes::runs_of(b))
+                        || (rule.bounded && (rule.check)(&s, 0, s.len()).is_none()),
                     "{:?} refuses {:?}",
                     rule.entity,
                     s
@@ -1704,8 +1706,11 @@ mod tests {
                 for start in (0..=s.len()).filter(|&p| s.is_char_boundary(p)) {
                     if let Some(m) = det.regexes[i].find_at(&s, start) {
                         let b = &s.as_bytes()[m.start()..m.end()];
+                        let refused = || (rule.check)(m.as_str(), 0, m.len()).is_none();
                         prop_assert!(
-                            !fits_digits(rule, b) || shape(b, &recognizers::shapes::runs_of(b)),
+                            !fits_digits(rule, b)
+                                || shape(b, &recognizers::shapes::runs_of(b))
+                                || (rule.bounded && refused()),
                             "rule {} ({:?}): shape refuses its match {:?} in {:?}",
                             i, rule.entity, m.as_str(), s
                         );
@@ -1717,10 +1722,11 @@ mod tests {
         /// Each digit rule finds in its narrowed digit windows that pass its shape
         /// what it finds searching the whole text: the margins (`Rule::margins`),
         /// windows and shapes lose nothing its check could accept (for a bounded rule,
-        /// `Rule::bounded`, only matches with no letter or digit beside them).
+        /// `Rule::bounded`, whose shape may use what the check requires: only the
+        /// matches the check accepts).
         #[test]
         fn digit_windows_lose_no_match(
-            s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |甲){0,14}"
+            s in "(\\+86 |\\+1-|001-|（0|\\(|\\)|[A-Z]{1,2}|[0-9]{1,19}|19[0-9]{2}|[ .:/,-]|年|月|号|x|X|ext\\. |Sept?\\.? |of |th |born |SSN |passport |tel |甲){0,14}"
         ) {
             let det = shared_detector();
             let windows = digit_windows(&s);
@@ -1753,7 +1759,7 @@ mod tests {
                 let whole: Vec<(usize, usize)> = candidates(i, &[(0, s.len())])
                     .into_iter()
                     .filter(|&(a, b)| fits_digits(rule, &s.as_bytes()[a..b]))
-                    .filter(|&(a, b)| !rule.bounded || recognizers::neighbours_ok(&s, a, b))
+                    .filter(|&(a, b)| !rule.bounded || (rule.check)(&s, a, b).is_some())
                     .collect();
                 let narrowed = candidates(i, &fit);
                 for c in &whole {

@@ -71,8 +71,10 @@ pub(crate) struct Rule {
     /// right before or after it (`neighbours_ok`), so the digit runs of a match it
     /// accepts are whole runs of the text: the shape may then ask for exact run lengths
     /// (a 12-digit order number holds no SSN, mobile or passport number it would
-    /// accept), not only long enough ones. `bounded_checks_refuse_unbounded_matches`
-    /// holds the checks to it.
+    /// accept), not only long enough ones, and for what else the check requires (a
+    /// date's year from 1900 to 2100). `bounded_checks_refuse_unbounded_matches` holds
+    /// the checks to it; the shape tests ask a bounded rule's shape to hold for what
+    /// its check accepts.
     pub bounded: bool,
 }
 
@@ -313,11 +315,13 @@ pub(crate) mod shapes {
         runs.iter().any(|r| r.len == 9) || chain(b, runs, &[(3, 3), (2, 2), (4, 4)], one_of(b" -."))
     }
 
-    /// A year: a whole run of four digits (or eight, a compact date) starting with 1
-    /// or 2; every written form of a date holds one.
+    /// A year the check takes (1900–2100): a whole run of four digits (or eight, a
+    /// compact date) starting with 19, 20 or 21; every written form of a date holds
+    /// one. An amount of 1,676.09 or 2619.50 does not.
     pub fn date(b: &[u8], runs: &[Run]) -> bool {
-        runs.iter()
-            .any(|r| matches!(r.len, 4 | 8) && matches!(b[r.start], b'1' | b'2'))
+        runs.iter().any(|r| {
+            matches!(r.len, 4 | 8) && matches!(&b[r.start..r.start + 2], b"19" | b"20" | b"21")
+        })
     }
 
     /// A bare national number: eleven digits from `0`, or ten from 2–9 (whole runs).
