@@ -385,17 +385,19 @@ fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection
         }
         let lead = is_lead || zh_lead_before(text, i);
         // Divisions.
-        let mut ends = vec![i];
+        // Where each division ends, after the start (at most five divisions).
+        let mut ends = [i; 6];
+        let mut n_ends = 1;
         let mut listed = 0;
-        while let Some((len, known)) =
-            zh_division_at(lex, text, *ends.last().unwrap_or(&i), listed > 0)
-        {
-            ends.push(ends.last().unwrap_or(&i) + len);
+        while let Some((len, known)) = zh_division_at(lex, text, ends[n_ends - 1], listed > 0) {
+            ends[n_ends] = ends[n_ends - 1] + len;
+            n_ends += 1;
             listed += u32::from(known);
-            if ends.len() > 5 {
+            if n_ends > 5 {
                 break;
             }
         }
+        let ends = &ends[..n_ends];
         // Without a division, a road starts a candidate only after a lead word; roads
         // elsewhere are found from their number (below).
         if ends.len() == 1 && !lead {

@@ -450,35 +450,19 @@ impl Detector {
         // per rule, each on its own small lazy DFA. A combined `RegexSet` pass was
         // measured 4× slower: its overlapping search over all patterns spent most of the
         // time determinizing states and rebuilding its cache.
-        let whole = [(0, text.len())];
-        let digits = if has & recognizers::needs::DIGIT != 0 {
-            digit_windows(text)
-        } else {
-            Vec::new()
-        };
-        let mut fit: Vec<(usize, usize)> = Vec::with_capacity(digits.len());
-        for i in 0..self.rules.len() {
-            let rule = &self.rules[i];
-            if !rule.may_match(&profile) || !rule.passes_gate(text) {
-                continue;
-            }
-            if rule.needs & recognizers::needs::DIGIT != 0 {
-                // Only the windows holding enough digits for this rule: a match's
-                // digits all lie in one window.
-                fit.clear();
-                fit.extend(
-                    digits
-                        .iter()
-                        .filter(|w| rule.fits(w.digits, w.max_run) && w.fits_shape(text, rule))
-                        .map(|w| w.narrowed(text, rule.back, rule.forward)),
-                );
-                if !fit.is_empty() {
-                    self.run_rule(i, text, &fit, out);
-                }
-            } else {
-                self.run_rule(i, text, &whole, out);
-            }
+        // Buffers kept per thread: this runs once per text.
+        type Buffers = (Vec<DigitWindow>, Vec<(usize, usize)>);
+        thread_local! {
+            static BUFFERS: std::cell::RefCell<Buffers> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
+        BUFFERS.with_borrow_mut(|(digits, fit)| {
+            digits.clear();
+            if has & recognizers::needs::DIGIT != 0 {
+                digit_windows_into(text, digits);
+            }
+            self.run_rules(text, &profile, digits, fit, out);
+        });
         // An old date in a text about a person reads as a birth date: the text names
         // a person or holds another of their identifiers, or speaks of itself.
         let dob = EntityType::DateOfBirth;
@@ -562,6 +546,41 @@ impl Detector {
         }
     }
 
+    /// Every rule that `profile` and its gate let through: a digit rule over the
+    /// `digits` windows that fit it (`fit` is a buffer), the others over the whole text.
+    fn run_rules(
+        &self,
+        text: &str,
+        profile: &recognizers::needs::Profile,
+        digits: &[DigitWindow],
+        fit: &mut Vec<(usize, usize)>,
+        out: &mut Vec<Detection>,
+    ) {
+        let whole = [(0, text.len())];
+        for i in 0..self.rules.len() {
+            let rule = &self.rules[i];
+            if !rule.may_match(profile) || !rule.passes_gate(text) {
+                continue;
+            }
+            if rule.needs & recognizers::needs::DIGIT != 0 {
+                // Only the windows holding enough digits for this rule: a match's
+                // digits all lie in one window.
+                fit.clear();
+                fit.extend(
+                    digits
+                        .iter()
+                        .filter(|w| rule.fits(w.digits, w.max_run) && w.fits_shape(text, rule))
+                        .map(|w| w.narrowed(text, rule.back, rule.forward)),
+                );
+                if !fit.is_empty() {
+                    self.run_rule(i, text, fit, out);
+                }
+            } else {
+                self.run_rule(i, text, &whole, out);
+            }
+        }
+    }
+
     /// Runs rule `i` over the byte ranges `windows` of `text` (in order, not
     /// overlapping); its check sees the whole text.
     fn run_rule(&self, i: usize, text: &str, windows: &[(usize, usize)], out: &mut Vec<Detection>) {
@@ -604,14 +623,21 @@ impl Detector {
 const DIGIT_BACK: usize = recognizers::DIGIT_MARGIN as usize;
 const DIGIT_FORWARD: usize = recognizers::DIGIT_MARGIN as usize;
 
-/// The byte ranges of `text` where a rule that needs a digit can match: around each
-/// digit, `DIGIT_BACK` before and `DIGIT_FORWARD` after, merged when they touch, on
-/// character boundaries. Every such rule's match holds a digit and no stretch of
+/// `digit_windows_into` a new vector.
+#[cfg(test)]
+fn digit_windows(text: &str) -> Vec<DigitWindow> {
+    let mut out = Vec::new();
+    digit_windows_into(text, &mut out);
+    out
+}
+
+/// Into `out` (a buffer the caller clears): the byte ranges of `text` where a rule
+/// that needs a digit can match: around each digit, `DIGIT_BACK` before and
+/// `DIGIT_FORWARD` after, merged when they touch, on character boundaries. Every such rule's match holds a digit and no stretch of
 /// `DIGIT_BACK + DIGIT_FORWARD` bytes without one, so it lies inside one range; the
 /// digit rules then search a fraction of a long text instead of all of it, which the
 /// lazy DFAs cannot skip (their first byte is a class, with no literal prefilter).
-fn digit_windows(text: &str) -> Vec<DigitWindow> {
-    let mut out: Vec<DigitWindow> = Vec::new();
+fn digit_windows_into(text: &str, out: &mut Vec<DigitWindow>) {
     let b = text.as_bytes();
     let mut run = 0u32;
     for (i, &c) in b.iter().enumerate() {
@@ -652,7 +678,6 @@ fn digit_windows(text: &str) -> Vec<DigitWindow> {
             }
         }
     }
-    out
 }
 
 /// The digit runs a window keeps for the rules' shapes; a window with more (a long

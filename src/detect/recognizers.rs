@@ -651,13 +651,11 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     // A grouped card may have picked up a short trailing group that belongs to the
     // following text ("4012 8888 8888 1881 12 items"): retry without it.
-    let mut ends = vec![e];
-    if let Some(p) = text[s..e].rfind([' ', '-']) {
-        if e - (s + p + 1) < 4 {
-            ends.push(s + p);
-        }
-    }
-    for end in ends {
+    let cut = text[s..e]
+        .rfind([' ', '-'])
+        .filter(|p| e - (s + p + 1) < 4)
+        .map(|p| s + p);
+    for end in std::iter::once(e).chain(cut) {
         if !neighbours_ok(text, s, end) {
             continue;
         }
