@@ -7,16 +7,22 @@
 //! automaton over thousands of Chinese words has a transition table of megabytes, and
 //! every byte of text read one entry of it at random, so its cache misses were the
 //! largest single cost of the detector (15 % of its time under `perf`). Here each
-//! character costs a hash of itself and its successor and one bit of an 8 KiB table
-//! that stays in the L1 cache; only the few positions whose pair starts some word look
-//! the words up. `same_as_aho_corasick` checks the two agree.
+//! character costs one bit of a bitmap of the words' first characters; only a character
+//! that starts some word costs a hash of itself and its successor and one bit of an
+//! 8 KiB table that stays in the L1 cache; only the few positions whose pair starts
+//! some word look the words up. `same_as_aho_corasick` checks the two agree.
 
 use rustc_hash::FxHashMap;
+
+use super::names::CharBits;
 
 /// Bits in the pair filter (a power of two).
 const FILTER_BITS: usize = 1 << 16;
 
 pub(crate) struct WordFinder {
+    /// The words' first characters: most characters of a text start no word and are
+    /// passed by on this one bit, before the pair is hashed.
+    first: CharBits,
     /// One bit per hashed pair of first characters that starts some word.
     filter: Box<[u64; FILTER_BITS / 64]>,
     /// The words by their first two characters, longest first: (word, pattern index).
@@ -74,6 +80,7 @@ impl WordFinder {
             list.sort_by_key(|&(w, i)| (std::cmp::Reverse(w.len()), i));
         }
         WordFinder {
+            first: CharBits::new(words.iter().filter_map(|w| w.chars().next())),
             filter,
             by_pair,
             singles,
@@ -91,6 +98,9 @@ impl WordFinder {
         let mut chars = text.char_indices().peekable();
         std::iter::from_fn(move || {
             while let Some((i, a)) = chars.next() {
+                if !self.first.has(a) {
+                    continue;
+                }
                 let mut found = None;
                 if let Some(&(_, b)) = chars.peek() {
                     let key = pair_key(a, b);
