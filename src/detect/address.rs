@@ -23,9 +23,8 @@ use std::sync::LazyLock;
 
 use super::lexicon::is_han;
 use super::lexicon::{lexicon, Lexicon, WordKind};
-use super::names::CharBits;
 use super::recognizers::needs;
-use super::wordfind::WordFinder;
+use super::wordfind::{CharBits, WordFinder};
 use super::{Detection, EntityType};
 
 pub(crate) struct Addresses {

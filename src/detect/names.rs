@@ -26,7 +26,7 @@
 //! start position (the best-scoring length); scores in 0..=1.
 
 use super::lexicon::{lexicon, EnWord, Lexicon, WordKind, WordMap};
-use super::wordfind::WordFinder;
+use super::wordfind::{CharBits, WordFinder};
 use super::{Detection, EntityType};
 
 pub(crate) struct Names {
@@ -534,29 +534,6 @@ pub(crate) struct WordSet {
     /// and skip the hash lookups.
     first: CharBits,
     last: CharBits,
-}
-
-/// A set of characters of the Basic Multilingual Plane as a bitmap (8 KiB); characters
-/// beyond it are always "in" (the caller then does the exact lookup).
-pub(crate) struct CharBits(Box<[u64; 1024]>);
-
-impl CharBits {
-    pub(crate) fn new(chars: impl IntoIterator<Item = char>) -> CharBits {
-        let mut bits = Box::new([0u64; 1024]);
-        for c in chars {
-            let i = c as usize;
-            if i < 65536 {
-                bits[i >> 6] |= 1 << (i & 63);
-            }
-        }
-        CharBits(bits)
-    }
-
-    #[inline]
-    pub(crate) fn has(&self, c: char) -> bool {
-        let i = c as usize;
-        i >= 65536 || self.0[i >> 6] & (1 << (i & 63)) != 0
-    }
 }
 
 impl WordSet {

@@ -11,13 +11,37 @@
 //! that starts some word costs a hash of itself and its successor and one bit of an
 //! 8 KiB table that stays in the L1 cache; only the few positions whose pair starts
 //! some word look the words up. `same_as_aho_corasick` checks the two agree.
+//!
+//! `CharBits`, the bitmap of characters, lives here too: the name and address scans
+//! use it for their cue and suffix lists, and this module imports neither of them.
 
 use rustc_hash::FxHashMap;
 
-use super::names::CharBits;
-
 /// Bits in the pair filter (a power of two).
 const FILTER_BITS: usize = 1 << 16;
+
+/// A set of characters of the Basic Multilingual Plane as a bitmap (8 KiB); characters
+/// beyond it are always "in" (the caller then does the exact lookup).
+pub(crate) struct CharBits(Box<[u64; 1024]>);
+
+impl CharBits {
+    pub(crate) fn new(chars: impl IntoIterator<Item = char>) -> CharBits {
+        let mut bits = Box::new([0u64; 1024]);
+        for c in chars {
+            let i = c as usize;
+            if i < 65536 {
+                bits[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        CharBits(bits)
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, c: char) -> bool {
+        let i = c as usize;
+        i >= 65536 || self.0[i >> 6] & (1 << (i & 63)) != 0
+    }
+}
 
 pub(crate) struct WordFinder {
     /// The words' first characters: most characters of a text start no word and are
