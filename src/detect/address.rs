@@ -363,6 +363,23 @@ impl ZhStarts {
     }
 }
 
+/// The divisions named one after another from byte `i` (at most five): `i` and the end
+/// of each, and how many of the six slots hold one.
+fn division_ends(lex: &Lexicon, text: &str, i: usize) -> ([usize; 6], usize) {
+    let mut ends = [i; 6];
+    let mut n = 1;
+    let mut listed = 0;
+    while let Some((len, known)) = zh_division_at(lex, text, ends[n - 1], listed > 0) {
+        ends[n] = ends[n - 1] + len;
+        n += 1;
+        listed += u32::from(known);
+        if n > 5 {
+            break;
+        }
+    }
+    (ends, n)
+}
+
 fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection>) {
     let mut covered = 0;
     for m in starts.words.find_iter(text) {
@@ -384,18 +401,7 @@ fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection
         }
         let lead = is_lead || zh_lead_before(text, i);
         // Divisions.
-        // Where each division ends, after the start (at most five divisions).
-        let mut ends = [i; 6];
-        let mut n_ends = 1;
-        let mut listed = 0;
-        while let Some((len, known)) = zh_division_at(lex, text, ends[n_ends - 1], listed > 0) {
-            ends[n_ends] = ends[n_ends - 1] + len;
-            n_ends += 1;
-            listed += u32::from(known);
-            if n_ends > 5 {
-                break;
-            }
-        }
+        let (ends, n_ends) = division_ends(lex, text, i);
         let ends = &ends[..n_ends];
         // Without a division, a road starts a candidate only after a lead word; roads
         // elsewhere are found from their number (below).
