@@ -1285,7 +1285,6 @@ const EN_CUE_WORDS: &[&str] = &[
 struct EnSets {
     en_cue_words: FxSet,
     en_honorific: FxSet,
-    en_months_days: FxSet,
     en_org_after: FxSet,
     en_cue_mid: FxSet,
     en_cue_weak: FxSet,
@@ -1300,7 +1299,6 @@ fn en_sets() -> &'static EnSets {
         EnSets {
             en_cue_words: set(EN_CUE_WORDS),
             en_honorific: set(EN_HONORIFIC),
-            en_months_days: EN_MONTHS.iter().chain(EN_DAYS).copied().collect(),
             en_org_after: set(EN_ORG_AFTER),
             en_cue_mid: set(EN_CUE_MID),
             en_cue_weak: set(EN_CUE_WEAK),
@@ -1809,15 +1807,15 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
             if text[*e0..].starts_with(", ") {
                 let j = e0 + 2;
                 if let Some(e1) = name_word(b, j) {
-                    let (last, first) = (lower(text, words[0]), text[j..e1].to_ascii_lowercase());
-                    let (l, f) = (lex.en_last(&last), lex.en_first(&first));
-                    let calendar = en_sets().en_months_days.contains(last.as_str())
-                        || en_sets().en_months_days.contains(first.as_str());
+                    let last = EnWord::of(en_words(), text[*s0..*e0].trim_end_matches('.'));
+                    let first = EnWord::of(en_words(), &text[j..e1]);
+                    let (l, f) = (last.last, first.first);
+                    let calendar = (last.flags | first.flags) & (cue::MONTH | cue::DAY) != 0;
                     if l > 0.0 && f > 0.0 && !calendar && !org_follows(text, e1) {
                         let (cue, _) = en_cue_before(text, *s0);
                         let score = 0.2 + 0.25 + 0.1 * l + 0.25 + 0.1 * f + cue
-                            - common_penalty(lex, &last)
-                            - common_penalty(lex, &first);
+                            - common_penalty_of(&last)
+                            - common_penalty_of(&first);
                         push(out, *s0, e1, score);
                     }
                 }
@@ -1825,10 +1823,6 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
         }
         i = run_end.max(i + 1);
     }
-}
-
-fn lower(text: &str, w: (usize, usize, bool)) -> String {
-    text[w.0..w.1].trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// What follows a run and makes it an organisation: `LLC`, `PLC`, `and Sons`, `& Co`.
@@ -1848,17 +1842,8 @@ fn org_follows(text: &str, e: usize) -> bool {
 
 /// How much a word reads as a common English word rather than a name: its word
 /// frequency (Zipf) against how frequent it is as a first name or surname.
-fn common_penalty(lex: &Lexicon, t: &str) -> f32 {
-    word_penalty_of(lex.en_zipf(t), lex.en_first(t), lex.en_last(t))
-}
-
-/// `common_penalty` from a word's list entry.
 fn common_penalty_of(w: &EnWord) -> f32 {
-    word_penalty_of(w.zipf, w.first, w.last)
-}
-
-fn word_penalty_of(zipf: f32, first: f32, last: f32) -> f32 {
-    ((zipf - 3.5 - 2.5 * first.max(last)) * 0.2).clamp(0.0, 0.35)
+    ((w.zipf - 3.5 - 2.5 * w.first.max(w.last)) * 0.2).clamp(0.0, 0.35)
 }
 
 /// Whether the word at `s` (after "it's" or "this is") ends its clause: followed by a
