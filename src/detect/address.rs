@@ -43,7 +43,9 @@ impl Addresses {
         if !text.is_ascii() {
             scan_zh(lex, &self.starts, text, out);
         }
-        if has & needs::UPPER != 0 {
+        // Every English form holds a digit: a street number, a ZIP code or a
+        // postcode's digits.
+        if has & needs::UPPER != 0 && has & needs::DIGIT != 0 {
             scan_en(lex, text, out);
         }
     }
@@ -694,13 +696,11 @@ fn state_zip(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
     let b = text.as_bytes();
     let we = word_end(b, i);
     let mut j = we;
-    let mut state_end = we;
     // Two-word state names (New York, North Carolina).
     if !lex.us_state(text[i..we].trim_end_matches('.')) {
         if b.get(we) == Some(&b' ') {
             let we2 = word_end(b, we + 1);
             if lex.us_state(&text[i..we2]) {
-                state_end = we2;
                 j = we2;
             } else {
                 return None;
@@ -709,12 +709,11 @@ fn state_zip(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
             return None;
         }
     }
-    let _ = state_end;
     if b.get(j) == Some(&b',') {
         j += 1;
     }
     if b.get(j) != Some(&b' ') {
-        return Some(j).filter(|_| false);
+        return None;
     }
     j += 1;
     let z = j;

@@ -1421,6 +1421,15 @@ mod tests {
             only("京A123456", T::CnLicensePlate).is_empty(),
             "6 chars need D/F"
         );
+        // The gate reads a province character as three UTF-8 bytes before the letter.
+        for p in recognizers::PLATE_PROVINCES.chars() {
+            assert_eq!(p.len_utf8(), 3);
+            assert!(
+                recognizers::gates::province_letter(&format!("ab{p}C")),
+                "{p}"
+            );
+        }
+        assert!(!recognizers::gates::province_letter("abcD 中E"));
     }
 
     #[test]

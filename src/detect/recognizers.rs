@@ -190,9 +190,11 @@ pub(crate) mod gates {
     /// licence plate starts.
     pub fn province_letter(text: &str) -> bool {
         let b = text.as_bytes();
+        // Every province character is three bytes long in UTF-8 (lead byte 0xE0–0xEF):
+        // a capital after ASCII (every one in English text) fails on one byte.
         (3..b.len()).any(|i| {
             b[i].is_ascii_uppercase()
-                && text.is_char_boundary(i - 3)
+                && b[i - 3] & 0xF0 == 0xE0
                 && text[i - 3..i]
                     .chars()
                     .next()
@@ -379,7 +381,8 @@ pub(crate) mod shapes {
 }
 
 /// The one-character province names that open a Chinese licence plate.
-const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+pub(crate) const PLATE_PROVINCES: &str =
+    "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 
 /// Classes of bytes a pattern cannot match without (see `Rule::needs`).
 pub(crate) mod needs {
