@@ -38,10 +38,18 @@ impl Addresses {
         }
     }
 
-    pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+    /// `chars` is `text.char_indices()` collected when the text is not ASCII, else
+    /// empty (as for `Names::scan`).
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        chars: &[(usize, char)],
+        has: u8,
+        out: &mut Vec<Detection>,
+    ) {
         let lex = lexicon();
         if !text.is_ascii() {
-            scan_zh(lex, &self.starts, text, out);
+            scan_zh(lex, &self.starts, text, chars, out);
         }
         // Every English form holds a digit: a street number, a ZIP code or a
         // postcode's digits.
@@ -382,9 +390,15 @@ fn division_ends(lex: &Lexicon, text: &str, i: usize) -> ([usize; 6], usize) {
     (ends, n)
 }
 
-fn scan_zh(lex: &Lexicon, starts: &ZhStarts, text: &str, out: &mut Vec<Detection>) {
+fn scan_zh(
+    lex: &Lexicon,
+    starts: &ZhStarts,
+    text: &str,
+    chars: &[(usize, char)],
+    out: &mut Vec<Detection>,
+) {
     let mut covered = 0;
-    for m in starts.words.find_iter(text) {
+    for m in starts.words.find_in(text, chars) {
         let mut i = m.start;
         let is_lead = m.pattern < starts.leads;
         if is_lead {
@@ -963,7 +977,8 @@ mod tests {
 
     fn found(text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        Addresses::new().scan(text, needs::of(text), &mut out);
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        Addresses::new().scan(text, &chars, needs::of(text), &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()

@@ -439,12 +439,25 @@ impl Detector {
         self.detect_custom(text, out);
         let profile = recognizers::needs::profile(text);
         let has = profile.classes;
-        if let Some(n) = &self.names {
-            n.scan(text, has, out);
+        // A text that is not ASCII is decoded once, for the name and address scans and
+        // their word finders (they decoded it four times), into a buffer kept per
+        // thread: this runs once per text, and allocating it showed in profiles.
+        thread_local! {
+            static CHARS: std::cell::RefCell<Vec<(usize, char)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
         }
-        if let Some(a) = &self.addresses {
-            a.scan(text, has, out);
-        }
+        CHARS.with_borrow_mut(|chars| {
+            chars.clear();
+            if !text.is_ascii() {
+                chars.extend(text.char_indices());
+            }
+            if let Some(n) = &self.names {
+                n.scan(text, chars, has, out);
+            }
+            if let Some(a) = &self.addresses {
+                a.scan(text, chars, has, out);
+            }
+        });
         // Each rule runs only on text holding the bytes its pattern needs (a digit, `@`,
         // `.`, `:`, an upper-case letter, 号): most text lacks most of them. One search
         // per rule, each on its own small lazy DFA. A combined `RegexSet` pass was

@@ -56,13 +56,21 @@ impl Names {
         }
     }
 
-    pub(crate) fn scan(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+    /// `chars` is `text.char_indices()` collected when the text is not ASCII (the
+    /// detector decodes it once for every scan), else empty.
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        chars: &[(usize, char)],
+        has: u8,
+        out: &mut Vec<Detection>,
+    ) {
         let first = out.len();
-        self.scan_all(text, has, out);
+        self.scan_all(text, chars, has, out);
         coordinated_names(text, &mut out[first..]);
     }
 
-    fn scan_all(&self, text: &str, has: u8, out: &mut Vec<Detection>) {
+    fn scan_all(&self, text: &str, chars: &[(usize, char)], has: u8, out: &mut Vec<Detection>) {
         let lex = lexicon();
         if text.contains('\n') {
             scan_table(text, out);
@@ -76,8 +84,8 @@ impl Names {
         if !text.is_ascii() {
             // Weaker candidates count in a list with a name (`coordinated_names`).
             let listed = self.floor.min(S_LISTED_WITH_A_NAME - 0.15);
-            scan_zh(lex, text, [self.floor, listed], out);
-            scan_zh_slots(lex, &self.labels, &self.titles, text, out);
+            scan_zh(lex, text, chars, [self.floor, listed], out);
+            scan_zh_slots(lex, &self.labels, &self.titles, text, chars, out);
         }
     }
 }
@@ -803,22 +811,18 @@ pub(crate) const NAME_FLOOR: f32 = 0.3;
 
 /// Chinese names in `text`, at or above `floors[0]`, or `floors[1]` when the text
 /// lists things (、和与及), where a weaker candidate may join a stronger one.
-fn scan_zh(lex: &Lexicon, text: &str, floors: [f32; 2], out: &mut Vec<Detection>) {
-    // The characters and their offsets, in a buffer kept per thread: this runs once per
-    // text, and allocating it showed in profiles. The listing words are looked for in
-    // the same pass (a separate search was 3 % of the detector).
-    thread_local! {
-        static CHARS: std::cell::RefCell<Vec<(usize, char)>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    CHARS.with_borrow_mut(|chars| {
-        chars.clear();
-        let mut listing = false;
-        chars.extend(text.char_indices().inspect(|&(_, c)| {
-            listing |= matches!(c, '、' | '和' | '与' | '及');
-        }));
-        let floor = if listing { floors[1] } else { floors[0] };
-        scan_zh_chars(lex, text, chars, floor, out);
-    });
+fn scan_zh(
+    lex: &Lexicon,
+    text: &str,
+    chars: &[(usize, char)],
+    floors: [f32; 2],
+    out: &mut Vec<Detection>,
+) {
+    let listing = chars
+        .iter()
+        .any(|&(_, c)| matches!(c, '、' | '和' | '与' | '及'));
+    let floor = if listing { floors[1] } else { floors[0] };
+    scan_zh_chars(lex, text, chars, floor, out);
 }
 
 fn scan_zh_chars(
@@ -997,9 +1001,10 @@ fn scan_zh_slots(
     labels: &WordFinder,
     titles: &WordFinder,
     text: &str,
+    chars: &[(usize, char)],
     out: &mut Vec<Detection>,
 ) {
-    for m in labels.find_iter(text) {
+    for m in labels.find_in(text, chars) {
         let rest = &text[m.end..];
         let rest = rest.trim_start_matches(is_sep);
         // A copula between the label and the name (主治医生是罗海燕).
@@ -1036,7 +1041,7 @@ fn scan_zh_slots(
             }
         }
     }
-    for m in titles.find_iter(text) {
+    for m in titles.find_in(text, chars) {
         let before: Vec<(usize, char)> = text[..m.start]
             .char_indices()
             .rev()
@@ -2770,7 +2775,9 @@ mod tests {
 
     fn names(text: &str) -> Vec<(String, f32)> {
         let mut out = Vec::new();
-        Names::new(0.0).scan(text, super::super::recognizers::needs::of(text), &mut out);
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let has = super::super::recognizers::needs::of(text);
+        Names::new(0.0).scan(text, &chars, has, &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()

@@ -189,6 +189,9 @@ pub(crate) mod gates {
     /// A province's one-character name followed by an ASCII capital (`京A`), as a
     /// licence plate starts.
     pub fn province_letter(text: &str) -> bool {
+        if text.is_ascii() {
+            return false;
+        }
         let b = text.as_bytes();
         // Every province character is three bytes long in UTF-8 (lead byte 0xE0–0xEF):
         // a capital after ASCII (every one in English text) fails on one byte.

@@ -117,16 +117,23 @@ impl WordFinder {
     }
 
     /// The occurrences in `text`, left to right: at the leftmost position where a word
-    /// starts, the longest word there, then on after its end.
-    pub(crate) fn find_iter<'t>(&'t self, text: &'t str) -> impl Iterator<Item = Found> + 't {
-        let mut chars = text.char_indices().peekable();
+    /// starts, the longest word there, then on after its end. `chars` is
+    /// `text.char_indices()` collected: the detector decodes a text once for all its
+    /// finders and its name scan.
+    pub(crate) fn find_in<'t>(
+        &'t self,
+        text: &'t str,
+        chars: &'t [(usize, char)],
+    ) -> impl Iterator<Item = Found> + 't {
+        let mut k = 0;
         std::iter::from_fn(move || {
-            while let Some((i, a)) = chars.next() {
+            while let Some(&(i, a)) = chars.get(k) {
+                k += 1;
                 if !self.first.has(a) {
                     continue;
                 }
                 let mut found = None;
-                if let Some(&(_, b)) = chars.peek() {
+                if let Some(&(_, b)) = chars.get(k) {
                     let key = pair_key(a, b);
                     if self.has(key) {
                         if let Some(list) = self.by_pair.get(&key) {
@@ -143,8 +150,8 @@ impl WordFinder {
                 }
                 if let Some((len, pattern)) = found {
                     let end = i + len;
-                    while chars.peek().is_some_and(|&(j, _)| j < end) {
-                        chars.next();
+                    while chars.get(k).is_some_and(|&(j, _)| j < end) {
+                        k += 1;
                     }
                     return Some(Found {
                         pattern,
@@ -155,6 +162,13 @@ impl WordFinder {
             }
             None
         })
+    }
+
+    /// `find_in` over a text decoded here.
+    #[cfg(test)]
+    pub(crate) fn find_iter(&self, text: &str) -> std::vec::IntoIter<Found> {
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        self.find_in(text, &chars).collect::<Vec<_>>().into_iter()
     }
 }
 
