@@ -314,6 +314,22 @@ impl Lexicon {
         cjk_index(c).map_or(0.0, |i| f32::from(self.zh_surname[i]) / 255.0)
     }
 
+    /// The surname `text` starts with, `c` being its first character: the compound
+    /// surname's score (欧阳), else the single character's (0 when none). One table
+    /// index for both: the names scan asks this at every Han character.
+    #[inline]
+    pub fn zh_surname_start(&self, c: char, text: &str) -> Result<f32, f32> {
+        let Some(i) = cjk_index(c) else {
+            return Err(0.0);
+        };
+        if self.zh_compound_first[i] {
+            if let Some((_, score)) = self.zh_compound_rest(text) {
+                return Ok(score);
+            }
+        }
+        Err(f32::from(self.zh_surname[i]) / 255.0)
+    }
+
     /// The compound surname `text` starts with, as (byte length, score).
     #[inline]
     pub fn zh_compound_at(&self, text: &str) -> Option<(usize, f32)> {

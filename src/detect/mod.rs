@@ -448,11 +448,15 @@ impl Detector {
         }
         CHARS.with_borrow_mut(|chars| {
             chars.clear();
+            // Whether the text lists things (、和与及), looked for in the same pass.
+            let mut listing = false;
             if !text.is_ascii() {
-                chars.extend(text.char_indices());
+                chars.extend(text.char_indices().inspect(|&(_, c)| {
+                    listing |= names::lists(c);
+                }));
             }
             if let Some(n) = &self.names {
-                n.scan(text, chars, has, out);
+                n.scan(text, chars, listing, has, out);
             }
             if let Some(a) = &self.addresses {
                 a.scan(text, chars, has, out);

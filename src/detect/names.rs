@@ -57,20 +57,29 @@ impl Names {
     }
 
     /// `chars` is `text.char_indices()` collected when the text is not ASCII (the
-    /// detector decodes it once for every scan), else empty.
+    /// detector decodes it once for every scan), else empty; `listing`, whether one of
+    /// them `lists`.
     pub(crate) fn scan(
         &self,
         text: &str,
         chars: &[(usize, char)],
+        listing: bool,
         has: u8,
         out: &mut Vec<Detection>,
     ) {
         let first = out.len();
-        self.scan_all(text, chars, has, out);
+        self.scan_all(text, chars, listing, has, out);
         coordinated_names(text, &mut out[first..]);
     }
 
-    fn scan_all(&self, text: &str, chars: &[(usize, char)], has: u8, out: &mut Vec<Detection>) {
+    fn scan_all(
+        &self,
+        text: &str,
+        chars: &[(usize, char)],
+        listing: bool,
+        has: u8,
+        out: &mut Vec<Detection>,
+    ) {
         let lex = lexicon();
         if text.contains('\n') {
             scan_table(text, out);
@@ -83,8 +92,12 @@ impl Names {
         }
         if !text.is_ascii() {
             // Weaker candidates count in a list with a name (`coordinated_names`).
-            let listed = self.floor.min(S_LISTED_WITH_A_NAME - 0.15);
-            scan_zh(lex, text, chars, [self.floor, listed], out);
+            let floor = if listing {
+                self.floor.min(S_LISTED_WITH_A_NAME - 0.15)
+            } else {
+                self.floor
+            };
+            scan_zh_chars(lex, text, chars, floor, out);
             scan_zh_slots(lex, &self.labels, &self.titles, text, chars, out);
         }
     }
@@ -809,22 +822,13 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize)
 /// finds no more names); the Chinese scan skips their word-list lookups.
 pub(crate) const NAME_FLOOR: f32 = 0.3;
 
-/// Chinese names in `text`, at or above `floors[0]`, or `floors[1]` when the text
-/// lists things (、和与及), where a weaker candidate may join a stronger one.
-fn scan_zh(
-    lex: &Lexicon,
-    text: &str,
-    chars: &[(usize, char)],
-    floors: [f32; 2],
-    out: &mut Vec<Detection>,
-) {
-    let listing = chars
-        .iter()
-        .any(|&(_, c)| matches!(c, '、' | '和' | '与' | '及'));
-    let floor = if listing { floors[1] } else { floors[0] };
-    scan_zh_chars(lex, text, chars, floor, out);
+/// Whether `c` lists things (、和与及): in a text holding one, a weaker Chinese
+/// candidate may join a stronger one (`coordinated_names`), so the scan keeps it.
+pub(crate) fn lists(c: char) -> bool {
+    matches!(c, '、' | '和' | '与' | '及')
 }
 
+/// Chinese names in `text` (decoded into `chars`), at or above `floor`.
 fn scan_zh_chars(
     lex: &Lexicon,
     text: &str,
@@ -842,9 +846,9 @@ fn scan_zh_chars(
             k += 1;
             continue;
         }
-        let (sl_chars, sur) = match lex.zh_compound_at(&text[s..]) {
-            Some((_, sc)) => (2, 0.6 + 0.4 * sc),
-            None => (1, lex.zh_surname(c)),
+        let (sl_chars, sur) = match lex.zh_surname_start(c, &text[s..]) {
+            Ok(compound) => (2, 0.6 + 0.4 * compound),
+            Err(single) => (1, single),
         };
         if sur == 0.0 || s < last_end {
             k += 1;
@@ -2777,7 +2781,8 @@ mod tests {
         let mut out = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let has = super::super::recognizers::needs::of(text);
-        Names::new(0.0).scan(text, &chars, has, &mut out);
+        let listing = chars.iter().any(|&(_, c)| lists(c));
+        Names::new(0.0).scan(text, &chars, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()
