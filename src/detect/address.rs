@@ -44,7 +44,7 @@ impl Addresses {
         &self,
         text: &str,
         chars: &[(usize, char)],
-        has: u8,
+        profile: &needs::Profile,
         out: &mut Vec<Detection>,
     ) {
         let lex = lexicon();
@@ -53,8 +53,10 @@ impl Addresses {
         }
         // Every English form holds a digit: a street number, a ZIP code or a
         // postcode's digits.
+        let has = profile.classes;
         if has & needs::UPPER != 0 && has & needs::DIGIT != 0 {
-            scan_en(lex, text, out);
+            // A ZIP code is a run of five digits.
+            scan_en(lex, text, profile.max_run >= 5, out);
         }
     }
 }
@@ -894,7 +896,9 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
     (end, tail)
 }
 
-fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+/// English addresses; `zips`: whether the text has a run of five digits, which a
+/// state–ZIP tail needs.
+fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
     let b = text.as_bytes();
     let mut covered = 0;
     let mut i = 0;
@@ -941,7 +945,7 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
         }
         // Military or PO box lines and state-ZIP / postcode tails without a street line.
         if c.is_ascii_uppercase() {
-            if let Some(e) = state_zip(lex, text, i) {
+            if let Some(e) = zips.then(|| state_zip(lex, text, i)).flatten() {
                 // Needs a city (or a military code: APO/FPO/DPO) before it.
                 let start = extend_back(text, i, 3);
                 let prev = text[..i].trim_end();
@@ -978,7 +982,7 @@ mod tests {
     fn found(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
-        Addresses::new().scan(text, &chars, needs::of(text), &mut out);
+        Addresses::new().scan(text, &chars, &needs::profile(text), &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()

@@ -459,7 +459,7 @@ impl Detector {
                 n.scan(text, chars, listing, has, out);
             }
             if let Some(a) = &self.addresses {
-                a.scan(text, chars, has, out);
+                a.scan(text, chars, &profile, out);
             }
         });
         // Each rule runs only on text holding the bytes its pattern needs (a digit, `@`,
