@@ -903,9 +903,18 @@ fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
     let mut covered = 0;
     let mut i = 0;
     while i < b.len() {
+        // Only a digit (a street number) or a capital (a state, a postcode) starts
+        // anything below: pass every other byte in one tight loop.
+        let Some(skip) = b[i..]
+            .iter()
+            .position(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        else {
+            break;
+        };
+        i += skip;
         let c = b[i];
         let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if i < covered || !word_start || !c.is_ascii_alphanumeric() {
+        if i < covered || !word_start {
             i += 1;
             continue;
         }

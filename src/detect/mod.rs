@@ -592,6 +592,12 @@ impl Detector {
                 if !fit.is_empty() {
                     self.run_rule(i, text, fit, out);
                 }
+            } else if let Some(windows) = rule.windows {
+                fit.clear();
+                windows(text, fit);
+                if !fit.is_empty() {
+                    self.run_rule(i, text, fit, out);
+                }
             } else {
                 self.run_rule(i, text, &whole, out);
             }
@@ -1828,6 +1834,33 @@ mod tests {
         ) {
             if let Err(e) = bounded_rules_accept_whole_bounded_matches(&s) {
                 prop_assert!(false, "{}", e);
+            }
+        }
+
+        /// A whole-text rule's windows hold every match its search of the whole text
+        /// finds, and the search over them finds the same.
+        #[test]
+        fn windows_lose_no_match(
+            s in "(https?://|www\\.|[a-z]{1,6}|[A-Z]{1,3}|[0-9]{1,3}|[.:/@?#=%_ -]|\\.com|\\.cn|中|。|x){0,20}"
+        ) {
+            let det = shared_detector();
+            for (i, rule) in det.rules.iter().enumerate() {
+                let Some(windows) = rule.windows else { continue };
+                let mut fit = Vec::new();
+                windows(&s, &mut fit);
+                prop_assert!(fit.windows(2).all(|w| w[0].1 <= w[1].0));
+                let (mut whole, mut windowed) = (Vec::new(), Vec::new());
+                det.run_rule(i, &s, &[(0, s.len())], &mut whole);
+                det.run_rule(i, &s, &fit, &mut windowed);
+                prop_assert_eq!(&whole, &windowed, "rule {} on {:?}", i, s);
+                let any: Vec<(usize, usize)> =
+                    det.regexes[i].find_iter(&s).map(|m| (m.start(), m.end())).collect();
+                for (a, b) in any {
+                    prop_assert!(
+                        fit.iter().any(|&(lo, hi)| lo <= a && b <= hi),
+                        "rule {} match {:?} outside the windows of {:?}", i, &s[a..b], s
+                    );
+                }
             }
         }
 

@@ -40,6 +40,9 @@ pub(crate) type Shape = fn(&[u8], &[shapes::Run]) -> bool;
 /// A candidate the check accepted: the span may be narrower than the regex match.
 pub(crate) type Hit = (usize, usize, f32);
 
+/// Appends the byte ranges of a text a rule's matches lie in (`Rule::windows`).
+pub(crate) type Windows = fn(&str, &mut Vec<(usize, usize)>);
+
 pub(crate) struct Rule {
     pub entity: EntityType,
     pub pattern: String,
@@ -61,6 +64,10 @@ pub(crate) struct Rule {
     /// it), run before the search; the whole-text rules have one, since Chinese text
     /// holds `.` and `:` (amounts, times) that the class bits alone let through.
     pub gate: Option<fn(&str) -> bool>,
+    /// For a whole-text rule: the byte ranges of a text every match lies in, in order
+    /// and disjoint (`windows_lose_no_match` checks it); only they are searched, and a
+    /// text with none skips the rule, as a gate would.
+    pub windows: Option<Windows>,
     /// For a rule that needs a digit: a cheap test of a digit window that every window
     /// holding a match of the pattern passes: its digit runs and what separates them
     /// (`shapes`). A window that fails it is not searched; most windows in running
@@ -98,6 +105,7 @@ impl Rule {
             back: DIGIT_MARGIN,
             forward: DIGIT_MARGIN,
             gate: None,
+            windows: None,
             shape: None,
             bounded: false,
         }
@@ -117,6 +125,11 @@ impl Rule {
 
     fn gate(mut self, gate: fn(&str) -> bool) -> Rule {
         self.gate = Some(gate);
+        self
+    }
+
+    fn windows(mut self, windows: Windows) -> Rule {
+        self.windows = Some(windows);
         self
     }
 
@@ -165,13 +178,39 @@ pub(crate) mod gates {
 
     /// A dot between an ASCII letter or digit and an ASCII letter (`example.com`): a bare
     /// domain's last dot, before its top-level domain.
-    pub fn domain(text: &str) -> bool {
+    fn domain_dot(b: &[u8], i: usize) -> bool {
+        i > 0
+            && b[i - 1].is_ascii_alphanumeric()
+            && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
+    }
+
+    /// A byte a bare URL can hold: its host's (letters, digits, `-`, `.`), its port's
+    /// `:` and its path's (`web_patterns`).
+    fn url_byte(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&()*+,;=%".contains(&c)
+    }
+
+    /// The stretches of URL bytes holding a `domain_dot`: a bare URL lies in one (its
+    /// every byte is a URL byte, and its host has such a dot). English prose has dots
+    /// after most sentences; the search runs only around the few that join two words.
+    pub fn domains(text: &str, windows: &mut Vec<(usize, usize)>) {
         let b = text.as_bytes();
-        memchr::memchr_iter(b'.', b).any(|i| {
-            i > 0
-                && b[i - 1].is_ascii_alphanumeric()
-                && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)
-        })
+        let mut covered = 0;
+        for i in memchr::memchr_iter(b'.', b) {
+            if i < covered || !domain_dot(b, i) {
+                continue;
+            }
+            let lo = b[..i]
+                .iter()
+                .rposition(|&c| !url_byte(c))
+                .map_or(0, |p| p + 1);
+            let hi = b[i..]
+                .iter()
+                .position(|&c| !url_byte(c))
+                .map_or(b.len(), |p| i + p);
+            windows.push((lo, hi));
+            covered = hi;
+        }
     }
 
     /// Two colons with only hexadecimal digits and dots between them, as an IPv6
@@ -1778,7 +1817,7 @@ pub(crate) fn rules() -> Vec<Rule> {
     .chain([
         r(T::Email, &email_re, Scan::Linear, email, AT),
         r(T::Url, &url_scheme, Scan::Linear, url, COLON).gate(gates::scheme),
-        r(T::Url, &url_bare, Scan::Linear, url, DOT).gate(gates::domain),
+        r(T::Url, &url_bare, Scan::Linear, url, DOT).windows(gates::domains),
         r(
             T::IpAddress,
             r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,3})?",
