@@ -662,41 +662,43 @@ fn digit_windows(text: &str) -> Vec<DigitWindow> {
 /// lazy DFAs cannot skip (their first byte is a class, with no literal prefilter).
 fn digit_windows_into(text: &str, out: &mut Vec<DigitWindow>) {
     let b = text.as_bytes();
-    let mut run = 0u32;
-    for (i, &c) in b.iter().enumerate() {
-        if !c.is_ascii_digit() {
-            run = 0;
-            continue;
-        }
-        run += 1;
-        let mut lo = i.saturating_sub(DIGIT_BACK);
+    let mut i = 0;
+    // Run by run: a run's digits all fall in one window (they are closer than the
+    // windows' margins), so the run is counted into it at once.
+    while let Some(skip) = b[i..].iter().position(u8::is_ascii_digit) {
+        let start = i + skip;
+        let len = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let last = start + len - 1;
+        i = start + len;
+        let mut lo = start.saturating_sub(DIGIT_BACK);
         while !text.is_char_boundary(lo) {
             lo -= 1;
         }
-        let mut hi = (i + 1 + DIGIT_FORWARD).min(text.len());
+        let mut hi = (last + 1 + DIGIT_FORWARD).min(text.len());
         while !text.is_char_boundary(hi) {
             hi += 1;
         }
+        let run = recognizers::shapes::Run { start, len };
         match out.last_mut() {
-            Some(last) if lo <= last.hi => {
-                last.hi = hi;
-                last.last_digit = i;
-                last.digits += 1;
-                last.max_run = last.max_run.max(run);
-                last.add_digit(i, run == 1);
+            Some(w) if lo <= w.hi => {
+                w.hi = hi;
+                w.last_digit = last;
+                w.digits += len as u32;
+                w.max_run = w.max_run.max(len as u32);
+                w.add_run(run);
             }
             _ => {
                 let mut w = DigitWindow {
                     lo,
                     hi,
-                    first_digit: i,
-                    last_digit: i,
-                    digits: 1,
-                    max_run: run,
+                    first_digit: start,
+                    last_digit: last,
+                    digits: len as u32,
+                    max_run: len as u32,
                     runs: [recognizers::shapes::Run::default(); WINDOW_RUNS],
                     n_runs: 0,
                 };
-                w.add_digit(i, true);
+                w.add_run(run);
                 out.push(w);
             }
         }
@@ -724,16 +726,12 @@ struct DigitWindow {
 }
 
 impl DigitWindow {
-    /// Counts the digit at `i` into the window's runs (`starts` when it starts one).
-    fn add_digit(&mut self, i: usize, starts: bool) {
-        if starts {
-            if let Some(r) = self.runs.get_mut(self.n_runs) {
-                *r = recognizers::shapes::Run { start: i, len: 1 };
-            }
-            self.n_runs += 1;
-        } else if let Some(r) = self.runs.get_mut(self.n_runs - 1) {
-            r.len += 1;
+    /// Counts a digit run into the window's runs.
+    fn add_run(&mut self, run: recognizers::shapes::Run) {
+        if let Some(r) = self.runs.get_mut(self.n_runs) {
+            *r = run;
         }
+        self.n_runs += 1;
     }
 
     /// Whether the window passes `rule`'s shape (a window with more runs than it
