@@ -59,6 +59,13 @@ pub(crate) enum Level {
     County,
 }
 
+/// A surname at a position of a text, with its score (`Lexicon::zh_surname_start`).
+pub(crate) enum SurnameStart {
+    /// Two characters or more (欧阳).
+    Compound(f32),
+    Single(f32),
+}
+
 pub(crate) struct Lexicon {
     /// Per CJK character: surname score (0 = not a surname), 0..=255.
     zh_surname: Vec<u8>,
@@ -315,19 +322,21 @@ impl Lexicon {
     }
 
     /// The surname `text` starts with, `c` being its first character: the compound
-    /// surname's score (欧阳), else the single character's (0 when none). One table
-    /// index for both: the names scan asks this at every Han character.
+    /// surname's score (欧阳), else the single character's; None when neither. One
+    /// table index for both, and no score computed for the most characters, which
+    /// start none: the names scan asks this at every Han character.
     #[inline]
-    pub fn zh_surname_start(&self, c: char, text: &str) -> Result<f32, f32> {
-        let Some(i) = cjk_index(c) else {
-            return Err(0.0);
-        };
+    pub fn zh_surname_start(&self, c: char, text: &str) -> Option<SurnameStart> {
+        let i = cjk_index(c)?;
         if self.zh_compound_first[i] {
             if let Some((_, score)) = self.zh_compound_rest(text) {
-                return Ok(score);
+                return Some(SurnameStart::Compound(score));
             }
         }
-        Err(f32::from(self.zh_surname[i]) / 255.0)
+        match self.zh_surname[i] {
+            0 => None,
+            s => Some(SurnameStart::Single(f32::from(s) / 255.0)),
+        }
     }
 
     /// The compound surname `text` starts with, as (byte length, score).

@@ -25,7 +25,7 @@
 //! letters, apostrophes, hyphens, dots and single spaces (English); one candidate per
 //! start position (the best-scoring length); scores in 0..=1.
 
-use super::lexicon::{lexicon, EnWord, Lexicon, WordKind, WordMap};
+use super::lexicon::{lexicon, EnWord, Lexicon, SurnameStart, WordKind, WordMap};
 use super::wordfind::{CharBits, WordFinder};
 use super::{Detection, EntityType};
 
@@ -84,10 +84,11 @@ impl Names {
         if text.contains('\n') {
             scan_table(text, out);
         }
-        if has & super::recognizers::needs::UPPER != 0 && text.bytes().any(is_row_delimiter) {
+        use super::recognizers::needs::{ROW, UPPER};
+        if has & UPPER != 0 && has & ROW != 0 {
             scan_row_names(lex, text, out);
         }
-        if has & super::recognizers::needs::UPPER != 0 {
+        if has & UPPER != 0 {
             scan_en(lex, text, out);
         }
         if !text.is_ascii() {
@@ -322,11 +323,6 @@ const EN_NAME_HEADERS: &[&str] = &[
     "assignee",
     "reporter",
 ];
-
-/// A byte that separates the cells of a delimited row (`,`, tab, `;`, `|`).
-fn is_row_delimiter(b: u8) -> bool {
-    matches!(b, b',' | b'\t' | b';' | b'|')
-}
 
 /// Names in a delimited row without a header (`1024,Jackson,Nancy,F,1987-03-02`): two
 /// neighbouring cells that are each one capitalised word, a listed surname and a listed
@@ -847,10 +843,14 @@ fn scan_zh_chars(
             continue;
         }
         let (sl_chars, sur) = match lex.zh_surname_start(c, &text[s..]) {
-            Ok(compound) => (2, 0.6 + 0.4 * compound),
-            Err(single) => (1, single),
+            Some(SurnameStart::Compound(score)) => (2, 0.6 + 0.4 * score),
+            Some(SurnameStart::Single(score)) => (1, score),
+            None => {
+                k += 1;
+                continue;
+            }
         };
-        if sur == 0.0 || s < last_end {
+        if s < last_end {
             k += 1;
             continue;
         }

@@ -434,6 +434,9 @@ pub(crate) mod needs {
     pub const COLON: u8 = 8;
     pub const UPPER: u8 = 16;
     pub const PLUS: u8 = 32;
+    /// A byte that separates the cells of a delimited row (`,`, tab, `;`, `|`): not a
+    /// rule's need, the names scan's (rows without a header).
+    pub const ROW: u8 = 64;
 
     /// The byte classes of a text and its digit counts.
     pub struct Profile {
@@ -468,6 +471,10 @@ pub(crate) mod needs {
         t[b'.' as usize] = DOT;
         t[b':' as usize] = COLON;
         t[b'+' as usize] = PLUS;
+        t[b',' as usize] = ROW;
+        t[b'\t' as usize] = ROW;
+        t[b';' as usize] = ROW;
+        t[b'|' as usize] = ROW;
         t
     };
 
