@@ -904,14 +904,11 @@ fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
     let mut i = 0;
     while i < b.len() {
         // Only a digit (a street number) or a capital (a state, a postcode) starts
-        // anything below: pass every other byte in one tight loop.
-        let Some(skip) = b[i..]
-            .iter()
-            .position(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
-        else {
+        // anything below: pass every other byte eight at a time.
+        let Some(next) = super::ascii::next_capital(b, i, true) else {
             break;
         };
-        i += skip;
+        i = next;
         let c = b[i];
         let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
         if i < covered || !word_start {

@@ -28,6 +28,7 @@
 //! regex runs: no recognizer can match it.
 
 mod address;
+mod ascii;
 mod fold;
 mod lexicon;
 mod names;

@@ -25,6 +25,7 @@
 //! letters, apostrophes, hyphens, dots and single spaces (English); one candidate per
 //! start position (the best-scoring length); scores in 0..=1.
 
+use super::ascii;
 use super::lexicon::{lexicon, EnWord, Lexicon, SurnameStart, WordKind, WordMap};
 use super::wordfind::{CharBits, WordFinder};
 use super::{Detection, EntityType};
@@ -1762,15 +1763,16 @@ const MAX_RUN_WORDS: usize = 6;
 fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_uppercase()
-            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'\''))
-        {
+    // A run of name words and initials separated by single spaces: (start, end,
+    // is_initial). One buffer for the text's runs.
+    let mut words: Vec<(usize, usize, bool)> = Vec::with_capacity(MAX_RUN_WORDS);
+    while let Some(capital) = ascii::next_capital(b, i, false) {
+        i = capital;
+        if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'\'') {
             i += 1;
             continue;
         }
-        // A run of name words and initials separated by single spaces.
-        let mut words: Vec<(usize, usize, bool)> = Vec::new(); // (start, end, is_initial)
+        words.clear();
         let mut j = i;
         loop {
             if let Some(e) = name_word(b, j) {

@@ -234,14 +234,20 @@ pub(crate) mod gates {
         let b = text.as_bytes();
         // Every province character is three bytes long in UTF-8 (lead byte 0xE0–0xEF):
         // a capital after ASCII (every one in English text) fails on one byte.
-        (3..b.len()).any(|i| {
-            b[i].is_ascii_uppercase()
+        let mut from = 3;
+        while let Some(i) = super::super::ascii::next_capital(b, from, false) {
+            if i >= 3
                 && b[i - 3] & 0xF0 == 0xE0
                 && text[i - 3..i]
                     .chars()
                     .next()
                     .is_some_and(|c| super::PLATE_PROVINCES.contains(c))
-        })
+            {
+                return true;
+            }
+            from = i + 1;
+        }
+        false
     }
 }
 
