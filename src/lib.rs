@@ -24,6 +24,7 @@ pub mod io;
 pub mod plan;
 pub mod restore;
 pub mod scan;
+pub mod shard;
 pub mod stages;
 pub mod state;
 
