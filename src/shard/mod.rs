@@ -3,4 +3,5 @@
 //! `reduce`, `apply`) commit into. The steps themselves come next; this module holds
 //! what every one of them needs first: an attempt that commits atomically, once.
 
+pub mod inputs;
 pub mod task;
