@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use arrow::datatypes::Schema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::detect::{DetectConfig, Detection, Detector};
 use crate::engine::batch::Batch;
@@ -63,8 +63,10 @@ impl ResidualScanner {
     }
 }
 
-/// The residual scan's totals as `report.json` shows them.
-#[derive(Debug, Default, Serialize)]
+/// The residual scan's totals as `report.json` shows them. A sharded run keeps one per
+/// shard and merges them in shard order (`merge`): the same totals and examples as one
+/// process.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ResidualTally {
     pub scanned: bool,
     pub fields: Vec<String>,
@@ -76,7 +78,7 @@ pub struct ResidualTally {
     pub gate: Option<GateResult>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct GateResult {
     pub max_residual: u64,
     pub passed: bool,
@@ -99,22 +101,106 @@ impl ResidualTally {
         }
         let surviving: HashSet<u64> = batch.origins.iter().copied().collect();
         for h in hits {
-            if !surviving.contains(&h.origin) {
-                continue;
+            if surviving.contains(&h.origin) {
+                self.count(h);
             }
-            let t = h.entity.as_str().to_string();
-            self.hits += 1;
-            *self.by_type.entry(t.clone()).or_default() += 1;
-            *self
-                .by_field
-                .entry(self.fields[h.path as usize].clone())
-                .or_default()
-                .entry(t.clone())
-                .or_default() += 1;
-            let ex = self.examples_masked.entry(t).or_default();
-            if ex.len() < 3 {
-                ex.push(h.masked);
+        }
+    }
+
+    /// Counts one hit of a surviving row.
+    fn count(&mut self, h: ResidualHit) {
+        let t = h.entity.as_str().to_string();
+        self.hits += 1;
+        *self.by_type.entry(t.clone()).or_default() += 1;
+        *self
+            .by_field
+            .entry(self.fields[h.path as usize].clone())
+            .or_default()
+            .entry(t.clone())
+            .or_default() += 1;
+        let ex = self.examples_masked.entry(t).or_default();
+        if ex.len() < EXAMPLES {
+            ex.push(h.masked);
+        }
+    }
+
+    /// Adds the tally of the rows that come after this one's (the next shard's): the
+    /// counts add up and the first examples stay first, as one tally of all the rows
+    /// would have them. The gate is decided after the merge.
+    pub fn merge(&mut self, later: ResidualTally) {
+        self.scanned |= later.scanned;
+        if self.fields.is_empty() {
+            self.fields = later.fields;
+        }
+        self.hits += later.hits;
+        for (t, n) in later.by_type {
+            *self.by_type.entry(t).or_default() += n;
+        }
+        for (f, types) in later.by_field {
+            let mine = self.by_field.entry(f).or_default();
+            for (t, n) in types {
+                *mine.entry(t).or_default() += n;
             }
+        }
+        for (t, ex) in later.examples_masked {
+            let mine = self.examples_masked.entry(t).or_default();
+            let room = EXAMPLES.saturating_sub(mine.len());
+            mine.extend(ex.into_iter().take(room));
+        }
+    }
+}
+
+/// Masked examples kept per type.
+const EXAMPLES: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::EntityType;
+    use proptest::prelude::*;
+
+    const TYPES: [EntityType; 3] = [EntityType::Phone, EntityType::Email, EntityType::Person];
+
+    fn hit(i: usize, t: usize, path: u16) -> ResidualHit {
+        ResidualHit {
+            origin: i as u64,
+            path,
+            entity: TYPES[t],
+            masked: format!("masked-{i}"),
+        }
+    }
+
+    fn fields() -> Vec<String> {
+        vec!["text".into(), "messages.content".into(), "title".into()]
+    }
+
+    proptest! {
+        /// Tallies of consecutive shards, merged in order, are the tally of all rows,
+        /// and a tally survives its JSON (a shard's result file).
+        #[test]
+        fn shard_tallies_merge_into_the_whole(
+            hits in proptest::collection::vec((0usize..3, 0u16..3), 0..60),
+            cuts in proptest::collection::vec(0usize..60, 0..5),
+        ) {
+            let mut whole = ResidualTally::new(fields());
+            for (i, &(t, p)) in hits.iter().enumerate() {
+                whole.count(hit(i, t, p));
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(hits.len())).collect();
+            cuts.sort_unstable();
+            let mut bounds = vec![0];
+            bounds.extend(cuts);
+            bounds.push(hits.len());
+            let mut merged = ResidualTally::default();
+            for w in bounds.windows(2) {
+                let mut shard = ResidualTally::new(fields());
+                for (i, &(t, p)) in hits.iter().enumerate().take(w[1]).skip(w[0]) {
+                    shard.count(hit(i, t, p));
+                }
+                let json = serde_json::to_string(&shard).unwrap();
+                merged.merge(serde_json::from_str(&json).unwrap());
+            }
+            prop_assert_eq!(merged, whole);
         }
     }
 }

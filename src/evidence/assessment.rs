@@ -431,13 +431,36 @@ impl SubjectScanner {
     }
 }
 
-/// The export's subjects, from the rows that reach it.
-#[derive(Default)]
+/// The export's subjects, from the rows that reach it: each subject's keyed fingerprint
+/// and whether any of its identifiers is sensitive. Exact under merging: a sharded run
+/// keeps one per shard and unites them (`merge`), never estimates.
+#[derive(Default, Debug, PartialEq)]
 pub struct SubjectTally {
     subjects: HashMap<u128, bool>,
 }
 
 impl SubjectTally {
+    /// Counts a subject (sensitive if any of its sightings is).
+    pub fn insert(&mut self, fingerprint: u128, sensitive: bool) {
+        *self.subjects.entry(fingerprint).or_default() |= sensitive;
+    }
+
+    /// Adds another shard's subjects: the union, a subject sensitive in either being
+    /// sensitive.
+    pub fn merge(&mut self, other: SubjectTally) {
+        for (fp, s) in other.subjects {
+            self.insert(fp, s);
+        }
+    }
+
+    /// The subjects as (fingerprint, sensitive), in fingerprint order (what a shard
+    /// writes out; fingerprints are keyed hashes, never values).
+    pub fn records(&self) -> Vec<(u128, bool)> {
+        let mut r: Vec<(u128, bool)> = self.subjects.iter().map(|(f, s)| (*f, *s)).collect();
+        r.sort_unstable();
+        r
+    }
+
     pub fn add(&mut self, batch: &mut Batch) {
         let hits = std::mem::take(&mut batch.subjects);
         if hits.is_empty() {
@@ -446,8 +469,7 @@ impl SubjectTally {
         let surviving: HashSet<u64> = batch.origins.iter().copied().collect();
         for (origin, fp, s) in hits {
             if surviving.contains(&origin) {
-                let e = self.subjects.entry(fp).or_default();
-                *e |= s;
+                self.insert(fp, s);
             }
         }
     }
@@ -579,6 +601,37 @@ impl YearLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Shard tallies united are the tally of all rows: the same subjects, the same
+        /// distinct and sensitive counts, whatever the cut.
+        #[test]
+        fn shard_subjects_merge_exactly(
+            hits in proptest::collection::vec((0u128..40, proptest::bool::ANY), 0..80),
+            cut in 0usize..80,
+        ) {
+            let mut whole = SubjectTally::default();
+            for &(fp, s) in &hits {
+                whole.insert(fp, s);
+            }
+            let cut = cut.min(hits.len());
+            let (mut a, mut b) = (SubjectTally::default(), SubjectTally::default());
+            for &(fp, s) in &hits[..cut] {
+                a.insert(fp, s);
+            }
+            for &(fp, s) in &hits[cut..] {
+                b.insert(fp, s);
+            }
+            let records = b.records();
+            let mut b2 = SubjectTally::default();
+            for (fp, s) in records {
+                b2.insert(fp, s);
+            }
+            a.merge(b2);
+            proptest::prop_assert_eq!(a.counts(), whole.counts());
+            proptest::prop_assert_eq!(a, whole);
+        }
+    }
 
     #[test]
     fn mechanism_boundaries() {
