@@ -220,10 +220,34 @@ impl ClassTally {
             }
             None => 0,
         };
-        self.buf.push(Rec { class, sensitive });
+        self.push_rec(Rec { class, sensitive })
+    }
+
+    fn push_rec(&mut self, r: Rec) -> Result<()> {
+        self.buf.push(r);
         self.records += 1;
         if self.buf.len() >= BUFFER_RECORDS {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds the records of another tally over the same columns (a shard's): classes
+    /// are counted over both, exactly as if one tally had seen every row. Memory stays
+    /// bounded: the other's spilled partitions are read one at a time.
+    pub fn merge(&mut self, mut other: ClassTally) -> Result<()> {
+        if self.columns() != other.columns() || self.nonfinite_null != other.nonfinite_null {
+            return Err(Error::Internal(
+                "k-anonymity tallies over different columns cannot merge".into(),
+            ));
+        }
+        for r in std::mem::take(&mut other.buf) {
+            self.push_rec(r)?;
+        }
+        for w in other.spill.take().unwrap_or_default() {
+            for r in read_spill(w)? {
+                self.push_rec(r)?;
+            }
         }
         Ok(())
     }
@@ -260,21 +284,8 @@ impl ClassTally {
             Some(files) => {
                 self.spill = Some(files);
                 self.flush()?;
-                let tmp = std::env::temp_dir();
-                let io = |e| Error::io("cannot read back a spill file in", &tmp, e);
                 for w in self.spill.take().unwrap_or_default() {
-                    let mut f = w.into_inner().map_err(|e| io(e.into_error()))?;
-                    f.seek(SeekFrom::Start(0)).map_err(io)?;
-                    let mut bytes = Vec::new();
-                    BufReader::new(f).read_to_end(&mut bytes).map_err(io)?;
-                    let mut recs: Vec<Rec> = bytes
-                        .chunks_exact(24)
-                        .map(|c| Rec {
-                            class: u128::from_le_bytes(c[..16].try_into().expect("16 bytes")),
-                            sensitive: u64::from_le_bytes(c[16..].try_into().expect("8 bytes")),
-                        })
-                        .collect();
-                    drop(bytes);
+                    let mut recs = read_spill(w)?;
                     acc.count(&mut recs, self.sensitive.is_some());
                 }
             }
@@ -369,6 +380,23 @@ impl Acc {
     }
 }
 
+/// The records of one spilled partition.
+fn read_spill(w: BufWriter<File>) -> Result<Vec<Rec>> {
+    let tmp = std::env::temp_dir();
+    let io = |e| Error::io("cannot read back a spill file in", &tmp, e);
+    let mut f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut bytes = Vec::new();
+    BufReader::new(f).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes
+        .chunks_exact(24)
+        .map(|c| Rec {
+            class: u128::from_le_bytes(c[..16].try_into().expect("16 bytes")),
+            sensitive: u64::from_le_bytes(c[16..].try_into().expect("8 bytes")),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +461,36 @@ mod tests {
         assert_eq!(sizes[0], ("1".into(), 1, 1));
         assert_eq!(sizes[1], ("2".into(), 1, 2));
         assert_eq!(sizes[2], ("3-4".into(), 1, 3));
+    }
+
+    /// Shard tallies merged are the tally of all rows, spilled or not.
+    #[test]
+    fn shard_tallies_merge_exactly() {
+        let rows: Vec<(&str, i64, Option<&str>)> = (0..3000)
+            .map(|i| {
+                let p = ["广东", "北京", "上海", "浙江"][i % 4];
+                let d = [Some("flu"), Some("cold"), None][i % 3];
+                (p, (i % 7) as i64, d)
+            })
+            .collect();
+        let batch = table(&rows);
+        let qi = vec!["province".to_string(), "age".to_string()];
+        let new = || ClassTally::new(&batch.schema(), &qi, Some("diagnosis"), Some(5)).unwrap();
+        let mut whole = new();
+        whole.add(&batch).unwrap();
+        let whole = serde_json::to_value(whole.finish().unwrap()).unwrap();
+        for cut in [0, 1, 1234, 3000] {
+            let (mut a, mut b) = (new(), new());
+            a.add(&batch.slice(0, cut)).unwrap();
+            b.add(&batch.slice(cut, 3000 - cut)).unwrap();
+            // One side spilled to its partition files, as a large shard's would be.
+            b.flush().unwrap();
+            a.merge(b).unwrap();
+            let merged = serde_json::to_value(a.finish().unwrap()).unwrap();
+            assert_eq!(merged, whole, "cut at {cut}");
+        }
+        let other = ClassTally::new(&batch.schema(), &qi[..1], None, None).unwrap();
+        assert!(new().merge(other).is_err());
     }
 
     /// The spilled path gives the same answer as the in-memory one.
