@@ -12,7 +12,7 @@ pub mod run;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use batch::Batch;
@@ -20,16 +20,18 @@ use batch::Batch;
 /// Typed counters a stage reports: per field (`fields["text"]["nfkc_changed"]`) and for
 /// the stage as a whole (`totals["cells_changed"]`). Mergeable, so parallel workers can
 /// each keep their own and the engine adds them up.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+/// Deserializable too: a sharded run's task carries its stages' findings in its result
+/// file, and the home step merges them in shard order.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Findings {
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub totals: BTreeMap<String, u64>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, BTreeMap<String, u64>>,
     /// What is not a counter: the parameters a stage chose, histograms, semantics notes.
     /// Merged in input order (the sequencer's), so the value of the latest batch wins,
     /// whatever the thread count.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub info: BTreeMap<String, serde_json::Value>,
 }
 
@@ -141,5 +143,61 @@ impl StageRunner {
             (_, Some(_)) => "barrier",
             _ => "row",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a shard's task reports survives its result file, and findings merged in
+    /// shard order are the findings of one pass (counts add, the later info wins).
+    #[test]
+    fn shard_accounts_round_trip_and_findings_merge_in_order() {
+        let mut a = Findings::default();
+        a.add_total("cells_changed", 3);
+        a.add_field("text", "PERSON", 2);
+        a.set_info("threshold", 0.5);
+        let mut b = Findings::default();
+        b.add_total("cells_changed", 4);
+        b.add_field("text", "PERSON", 1);
+        b.add_field("title", "EMAIL", 1);
+        b.set_info("threshold", 0.7);
+        let back = |f: &Findings| -> Findings {
+            serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap()
+        };
+        assert_eq!(back(&a), a);
+        assert_eq!(back(&Findings::default()), Findings::default());
+        let mut whole = Findings::default();
+        whole.add_total("cells_changed", 7);
+        whole.add_field("text", "PERSON", 3);
+        whole.add_field("title", "EMAIL", 1);
+        whole.set_info("threshold", 0.7);
+        let mut merged = back(&a);
+        merged.merge(back(&b));
+        assert_eq!(merged, whole);
+
+        let counts = crate::evidence::report::RowCounts {
+            rows_in: 10,
+            out: 7,
+            duplicates: 2,
+            quarantined: 1,
+            blank_lines: 3,
+        };
+        let json = serde_json::to_string(&counts).unwrap();
+        assert!(json.contains("\"in\":10"), "{json}");
+        let again: crate::evidence::report::RowCounts = serde_json::from_str(&json).unwrap();
+        assert_eq!(again, counts);
+        let read = crate::io::source::FileRead {
+            file: 2,
+            rows: 10,
+            blank_lines: 3,
+            bytes: 1234,
+            sha256: "ab".repeat(32),
+            unreadable: Some("truncated gzip stream".into()),
+        };
+        let again: crate::io::source::FileRead =
+            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Findings;
 
@@ -82,7 +82,7 @@ pub struct OutputInfo {
     pub rows_written: bool,
 }
 
-#[derive(Debug, Default, Serialize, Clone)]
+#[derive(Debug, Default, Serialize, Deserialize, Clone, PartialEq)]
 pub struct RowCounts {
     #[serde(rename = "in")]
     pub rows_in: u64,

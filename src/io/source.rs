@@ -251,8 +251,9 @@ pub enum Chunk {
     Rejected(Rejection),
 }
 
-/// Everything the reader learned about one file, sent after its last chunk.
-#[derive(Debug, Clone, Default)]
+/// Everything the reader learned about one file, sent after its last chunk (and, in a
+/// sharded run, carried in the result file of the task that read it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FileRead {
     pub file: u32,
     pub rows: u64,
