@@ -172,6 +172,35 @@ impl QuarantineWriter {
         Ok(self.home.as_mut().expect("opened above"))
     }
 
+    /// Appends what another writer wrote (a shard's, finished): its export lines, and
+    /// its raw records from its home folder, after this writer's, with its counts. Done
+    /// in shard order, the files are the ones a single writer over every shard would
+    /// have written (rejections name their file and line, never a shard).
+    pub fn append(&mut self, shard: &QuarantineWriter) -> Result<()> {
+        let copy = |from: &Path, to: &mut BufWriter<File>, to_path: &Path| -> Result<()> {
+            let mut f = File::open(from).map_err(|e| Error::io("cannot read", from, e))?;
+            std::io::copy(&mut f, to).map_err(|e| Error::io("cannot write", to_path, e))?;
+            Ok(())
+        };
+        if shard.export.is_some() {
+            if self.export.is_none() {
+                let f = File::create(&self.export_path)
+                    .map_err(|e| Error::io("cannot create", &self.export_path, e))?;
+                self.export = Some(BufWriter::new(f));
+            }
+            let to = self.export.as_mut().expect("opened above");
+            copy(&shard.export_path, to, &self.export_path)?;
+        }
+        if shard.home.is_some() {
+            let home_dir = self.home_dir.clone();
+            let to = self.open_home()?;
+            copy(&shard.home_dir.join("records.jsonl"), to, &home_dir)?;
+        }
+        self.records += shard.records;
+        self.rows += shard.rows;
+        Ok(())
+    }
+
     /// Flushes both files; returns whether the export file exists.
     pub fn finish(&mut self) -> Result<bool> {
         if let Some(w) = self.export.as_mut() {
@@ -196,4 +225,65 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
             .map_err(|e| Error::io("cannot set permissions on", dir, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(i: u64) -> Rejection {
+        let mut r = Rejection::new(
+            (i % 2) as u32,
+            Location::Line(i + 1),
+            1,
+            "malformed_json",
+            format!("expected `:` at column {i}"),
+            format!("{{bad {i}").into_bytes(),
+        );
+        if i.is_multiple_of(3) {
+            // A rejection without raw bytes (a whole unreadable file).
+            r.raw = None;
+        }
+        r
+    }
+
+    /// Shard writers appended in order write what one writer over every rejection
+    /// writes, in the export and at home, with the same counts.
+    #[test]
+    fn shard_quarantines_append_into_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["a.jsonl", "b.jsonl"];
+        let writer = |name: &str| {
+            QuarantineWriter::new(
+                dir.path().join(format!("{name}.quarantine.jsonl")),
+                dir.path().join(format!("{name}.home")),
+            )
+        };
+        let mut whole = writer("whole");
+        for i in 0..10 {
+            whole.write(&rejection(i), names[(i % 2) as usize]).unwrap();
+        }
+        whole.finish().unwrap();
+        let mut merged = writer("merged");
+        for (k, range) in [0..4u64, 4..4, 4..10].into_iter().enumerate() {
+            let mut shard = writer(&format!("shard{k}"));
+            for i in range {
+                shard.write(&rejection(i), names[(i % 2) as usize]).unwrap();
+            }
+            shard.finish().unwrap();
+            merged.append(&shard).unwrap();
+        }
+        merged.finish().unwrap();
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!(
+            read(dir.path().join("merged.quarantine.jsonl")),
+            read(dir.path().join("whole.quarantine.jsonl"))
+        );
+        assert_eq!(
+            read(dir.path().join("merged.home/records.jsonl")),
+            read(dir.path().join("whole.home/records.jsonl"))
+        );
+        assert_eq!((merged.records, merged.rows), (whole.records, whole.rows));
+        assert_eq!((merged.records, merged.rows), (10, 10));
+    }
 }
