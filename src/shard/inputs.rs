@@ -75,8 +75,8 @@ pub struct Stamp {
     pub display: String,
     pub bytes: u64,
     /// Modification time, nanoseconds since the Unix epoch (0 where the filesystem has
-    /// none).
-    pub mtime_ns: u128,
+    /// none; 64 bits last until the year 2554, and JSON readers take them).
+    pub mtime_ns: u64,
 }
 
 impl Stamp {
@@ -87,7 +87,7 @@ impl Stamp {
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         Ok(Stamp {
             display: display.to_string(),
             bytes: meta.len(),

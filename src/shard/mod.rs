@@ -4,4 +4,19 @@
 //! what every one of them needs first: an attempt that commits atomically, once.
 
 pub mod inputs;
+pub mod plan_file;
 pub mod task;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Creates `dir` (and its parents) readable by its owner only: a work directory and
+/// its attempts hold records that have not been cleaned yet.
+fn private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(|e| Error::io("creating", dir, e))
+}

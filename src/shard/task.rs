@@ -97,10 +97,7 @@ impl TaskDir {
         fs::create_dir_all(&self.root).map_err(|e| Error::io("creating", &self.root, e))?;
         let id: u64 = rand::random();
         let dir = self.root.join(format!("{ATTEMPT}{id:016x}"));
-        let mut b = fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        super::private_dir(&dir)?;
         Ok(Attempt {
             dir,
             task: self.clone(),
