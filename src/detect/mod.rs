@@ -580,7 +580,7 @@ impl Detector {
             if !rule.may_match(profile) || !rule.passes_gate(text) {
                 continue;
             }
-            if rule.needs & recognizers::needs::DIGIT != 0 {
+            let ranges: &[(usize, usize)] = if rule.needs & recognizers::needs::DIGIT != 0 {
                 // Only the windows holding enough digits for this rule: a match's
                 // digits all lie in one window.
                 fit.clear();
@@ -590,17 +590,16 @@ impl Detector {
                         .filter(|w| rule.fits(w.digits, w.max_run) && w.fits_shape(text, rule))
                         .map(|w| w.narrowed(text, rule.back, rule.forward)),
                 );
-                if !fit.is_empty() {
-                    self.run_rule(i, text, fit, out);
-                }
+                fit
             } else if let Some(windows) = rule.windows {
                 fit.clear();
                 windows(text, fit);
-                if !fit.is_empty() {
-                    self.run_rule(i, text, fit, out);
-                }
+                fit
             } else {
-                self.run_rule(i, text, &whole, out);
+                &whole
+            };
+            if !ranges.is_empty() {
+                self.run_rule(i, text, ranges, out);
             }
         }
     }
@@ -657,7 +656,8 @@ fn digit_windows(text: &str) -> Vec<DigitWindow> {
 
 /// Into `out` (a buffer the caller clears): the byte ranges of `text` where a rule
 /// that needs a digit can match: around each digit, `DIGIT_BACK` before and
-/// `DIGIT_FORWARD` after, merged when they touch, on character boundaries. Every such rule's match holds a digit and no stretch of
+/// `DIGIT_FORWARD` after, merged when they touch, on character boundaries. Every such
+/// rule's match holds a digit and no stretch of
 /// `DIGIT_BACK + DIGIT_FORWARD` bytes without one, so it lies inside one range; the
 /// digit rules then search a fraction of a long text instead of all of it, which the
 /// lazy DFAs cannot skip (their first byte is a class, with no literal prefilter).

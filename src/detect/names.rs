@@ -69,18 +69,6 @@ impl Names {
         out: &mut Vec<Detection>,
     ) {
         let first = out.len();
-        self.scan_all(text, chars, listing, has, out);
-        coordinated_names(text, &mut out[first..]);
-    }
-
-    fn scan_all(
-        &self,
-        text: &str,
-        chars: &[(usize, char)],
-        listing: bool,
-        has: u8,
-        out: &mut Vec<Detection>,
-    ) {
         let lex = lexicon();
         if text.contains('\n') {
             scan_table(text, out);
@@ -102,6 +90,7 @@ impl Names {
             scan_zh_chars(lex, text, chars, floor, out);
             scan_zh_slots(lex, &self.labels, &self.titles, text, chars, out);
         }
+        coordinated_names(text, &mut out[first..]);
     }
 }
 

@@ -163,9 +163,9 @@ mod tests {
         b.add_field("text", "PERSON", 1);
         b.add_field("title", "EMAIL", 1);
         b.set_info("threshold", 0.7);
-        let back = |f: &Findings| -> Findings {
-            serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap()
-        };
+        fn back<T: Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
+            serde_json::from_str(&serde_json::to_string(v).unwrap()).unwrap()
+        }
         assert_eq!(back(&a), a);
         assert_eq!(back(&Findings::default()), Findings::default());
         let mut whole = Findings::default();
@@ -186,8 +186,7 @@ mod tests {
         };
         let json = serde_json::to_string(&counts).unwrap();
         assert!(json.contains("\"in\":10"), "{json}");
-        let again: crate::evidence::report::RowCounts = serde_json::from_str(&json).unwrap();
-        assert_eq!(again, counts);
+        assert_eq!(back(&counts), counts);
         let read = crate::io::source::FileRead {
             file: 2,
             rows: 10,
@@ -196,8 +195,6 @@ mod tests {
             sha256: "ab".repeat(32),
             unreadable: Some("truncated gzip stream".into()),
         };
-        let again: crate::io::source::FileRead =
-            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
-        assert_eq!(again, read);
+        assert_eq!(back(&read), read);
     }
 }

@@ -159,9 +159,8 @@ impl Attempt {
                 sync_dir(&self.task.root)?;
                 Ok(Outcome::Committed(result.clone()))
             }
-            Err(e) if done.join(RESULT).exists() => {
+            Err(_) if done.join(RESULT).exists() => {
                 // `done` is taken (ENOTEMPTY / EEXIST): the first committer won.
-                let _ = e;
                 fs::remove_dir_all(&self.dir).map_err(|e| Error::io("removing", &self.dir, e))?;
                 let winner = self.task.committed()?.ok_or_else(|| {
                     Error::Internal(format!("{}: committed without a result", done.display()))
