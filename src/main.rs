@@ -38,45 +38,137 @@ enum LogFormat {
     Json,
 }
 
+/// What `run` and `plan` share: the pipeline and what the command line overrides in it.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The pipeline file (TOML), e.g. pipelines/quickstart.toml.
+    pipeline: PathBuf,
+    /// Input file, directory or glob; repeat for several. Overrides [input] path.
+    #[arg(long)]
+    input: Vec<String>,
+    /// Export directory. Overrides [output] path.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Worker threads (default: all cores; with --workers, shared among them).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace an existing export.
+    #[arg(long)]
+    overwrite: bool,
+    /// Fail (exit 65) on the first malformed record instead of quarantining it.
+    #[arg(long)]
+    strict: bool,
+    /// Name this run (default: a fresh time-based id).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Where raw rejected records are kept at home
+    /// (default: quarantine/ in the state folder; a folder per run id is made inside).
+    #[arg(long)]
+    quarantine_dir: Option<PathBuf>,
+    /// When another run holds the output, wait up to SECONDS for it instead of
+    /// exiting 75 at once.
+    #[arg(long, value_name = "SECONDS")]
+    wait: Option<u64>,
+    /// Root key source, overriding [keys] keyring: file:PATH, env:VAR or command:CMD.
+    #[arg(long)]
+    keyring: Option<String>,
+    /// Language of report.html (overrides [output] lang).
+    #[arg(long, value_enum)]
+    lang: Option<ReportLang>,
+}
+
+impl RunArgs {
+    fn options(self, cli: &GlobalFlags) -> (PathBuf, RunOptions) {
+        let opts = RunOptions {
+            inputs: self.input,
+            output: self.output,
+            threads: self.threads,
+            overwrite: self.overwrite,
+            strict: self.strict,
+            quiet: cli.quiet,
+            run_id: self.run_id,
+            quarantine_dir: self.quarantine_dir,
+            keyring: self.keyring,
+            state_dir: cli.state_dir.clone(),
+            wait: self.wait.map(std::time::Duration::from_secs),
+            validate: false,
+            lang: self.lang.map(|l| match l {
+                ReportLang::En => datacustoms::evidence::html::Lang::En,
+                ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
+            }),
+            frozen: None,
+        };
+        (self.pipeline, opts)
+    }
+}
+
+/// The global flags, for the commands that pass them on.
+struct GlobalFlags {
+    quiet: bool,
+    state_dir: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a pipeline file and write an export.
     Run {
-        /// The pipeline file (TOML), e.g. pipelines/quickstart.toml.
-        pipeline: PathBuf,
-        /// Input file, directory or glob; repeat for several. Overrides [input] path.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Run as N worker processes of this program (the shard protocol's map tasks,
+        /// then finalize here): the same export as one process. Row-stage pipelines only
+        /// for now (no dedup or dp_release).
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+        /// With --workers: the work directory (default: work/<run id> in the state
+        /// folder). Give the same --run-id and --work to resume after a failure.
+        #[arg(long, requires = "workers")]
+        work: Option<PathBuf>,
+        /// With --workers: cut the input into this many shards (default: one per
+        /// worker). Files are never split.
+        #[arg(long, requires = "workers")]
+        shards: Option<usize>,
+        /// With --workers: keep the work directory after the export is written.
+        #[arg(long, requires = "workers")]
+        keep_work: bool,
+    },
+    /// Shard protocol: plan a sharded run into a work directory (plan.json). The last
+    /// stdout line is the plan as JSON: its steps, with the argv of each task.
+    Plan {
+        #[command(flatten)]
+        run: RunArgs,
+        /// The work directory (kept at home, owner-only): plan, task folders, partials.
         #[arg(long)]
-        input: Vec<String>,
-        /// Export directory. Overrides [output] path.
+        work: PathBuf,
+        /// Cut the input into this many shards (files are never split).
+        #[arg(long, conflicts_with = "shard_bytes")]
+        shards: Option<usize>,
+        /// Or: shards of about this many input bytes (e.g. 512MiB). Default: 512MiB.
         #[arg(long)]
-        output: Option<PathBuf>,
+        shard_bytes: Option<String>,
+    },
+    /// Shard protocol: run map task K of a planned run (idempotent: a committed task is
+    /// a no-op; a duplicate attempt loses harmlessly). Exit 74/75 are worth a retry.
+    Map {
+        work: PathBuf,
+        #[arg(long)]
+        shard: u32,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        /// Replace an existing export.
+    },
+    /// Shard protocol, at home: once every task has committed, write the export (gates,
+    /// evidence, vault merge, signature), then remove the work directory. Exit 75 while a
+    /// task is missing.
+    Finalize {
+        work: PathBuf,
         #[arg(long)]
-        overwrite: bool,
-        /// Fail (exit 65) on the first malformed record instead of quarantining it.
-        #[arg(long)]
-        strict: bool,
-        /// Name this run (default: a fresh time-based id).
-        #[arg(long)]
-        run_id: Option<String>,
-        /// Where raw rejected records are kept at home
-        /// (default: quarantine/ in the state folder; a folder per run id is made inside).
-        #[arg(long)]
-        quarantine_dir: Option<PathBuf>,
-        /// When another run holds the output, wait up to SECONDS for it instead of
-        /// exiting 75 at once.
+        keep_work: bool,
+        /// When another run holds the output, wait up to SECONDS for it.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
-        /// Root key source, overriding [keys] keyring: file:PATH, env:VAR or command:CMD.
-        #[arg(long)]
-        keyring: Option<String>,
-        /// Language of report.html (overrides [output] lang).
-        #[arg(long, value_enum)]
-        lang: Option<ReportLang>,
     },
+    /// Shard protocol: which tasks of a planned run have committed (JSON on stdout).
+    Status { work: PathBuf },
     /// Inventory the PII in an input without writing an export: which fields hold which
     /// types, in how many records, and each field's sensitivity grade. A table goes to
     /// stdout; the JSON report to --report FILE (`--report -`: JSON to stdout instead).
@@ -338,39 +430,105 @@ fn on_interrupt() {
 }
 
 fn execute(cli: Cli) -> Result<(), Error> {
+    let flags = GlobalFlags {
+        quiet: cli.quiet,
+        state_dir: cli.state_dir.clone(),
+    };
     match cli.command {
         Command::Run {
-            pipeline,
-            input,
-            output,
-            threads,
-            overwrite,
-            strict,
-            run_id,
-            quarantine_dir,
-            wait,
-            keyring,
-            lang,
+            run,
+            workers,
+            work,
+            shards,
+            keep_work,
         } => {
-            let opts = RunOptions {
-                inputs: input,
-                output,
-                threads,
-                overwrite,
-                strict,
-                quiet: cli.quiet,
-                run_id,
-                quarantine_dir,
-                keyring,
-                state_dir: cli.state_dir.clone(),
-                wait: wait.map(std::time::Duration::from_secs),
-                validate: false,
-                lang: lang.map(|l| match l {
-                    ReportLang::En => datacustoms::evidence::html::Lang::En,
-                    ReportLang::Zh => datacustoms::evidence::html::Lang::Zh,
-                }),
+            let (pipeline, opts) = run.options(&flags);
+            match workers {
+                None => run_pipeline(&pipeline, opts, cli.quiet, cli.log_format),
+                Some(workers) => {
+                    let mut task_flags = vec![
+                        "--log-format".to_string(),
+                        match cli.log_format {
+                            LogFormat::Text => "text",
+                            LogFormat::Json => "json",
+                        }
+                        .to_string(),
+                    ];
+                    if let Some(d) = &cli.state_dir {
+                        task_flags.push("--state-dir".into());
+                        task_flags.push(d.display().to_string());
+                    }
+                    let w = datacustoms::shard::exec::Workers {
+                        workers,
+                        work,
+                        shards,
+                        keep_work,
+                        task_flags,
+                    };
+                    let s = datacustoms::shard::exec::run_workers(&pipeline, opts, w)?;
+                    print_summary(&s, cli.quiet, cli.log_format);
+                    Ok(())
+                }
+            }
+        }
+        Command::Plan {
+            run,
+            work,
+            shards,
+            shard_bytes,
+        } => {
+            let (pipeline, opts) = run.options(&flags);
+            let by = match (shards, shard_bytes) {
+                (Some(n), _) => datacustoms::shard::inputs::ShardBy::Count(n),
+                (None, Some(b)) => datacustoms::shard::inputs::ShardBy::Bytes(
+                    datacustoms::config::parse_byte_size(&b)
+                        .filter(|b| *b > 0)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("--shard-bytes {b}: write a size like 512MiB"))
+                        })?,
+                ),
+                (None, None) => datacustoms::shard::inputs::ShardBy::Bytes(512 << 20),
             };
-            run_pipeline(&pipeline, opts, cli.quiet, cli.log_format)
+            let plan = datacustoms::shard::exec::plan(
+                &pipeline,
+                opts,
+                &work,
+                datacustoms::shard::exec::Sharding { by },
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "run_id": plan.run_id, "plan_sha256": plan.sha256(),
+                    "shards": plan.shards.len(), "output": plan.output, "steps": plan.steps,
+                })
+            );
+            Ok(())
+        }
+        Command::Map {
+            work,
+            shard,
+            threads,
+        } => {
+            let done = datacustoms::shard::exec::map(&work, shard, threads, cli.quiet)?;
+            println!("{}", serde_json::to_string(&done)?);
+            Ok(())
+        }
+        Command::Finalize {
+            work,
+            keep_work,
+            wait,
+        } => {
+            let s = datacustoms::shard::exec::finalize(
+                &work,
+                keep_work,
+                wait.map(std::time::Duration::from_secs),
+            )?;
+            print_summary(&s, cli.quiet, cli.log_format);
+            Ok(())
+        }
+        Command::Status { work } => {
+            println!("{}", datacustoms::shard::exec::status(&work)?);
+            Ok(())
         }
         Command::Scan {
             inputs,
@@ -563,6 +721,13 @@ fn run_pipeline(
     log_format: LogFormat,
 ) -> Result<(), Error> {
     let s = Pipeline::from_path(pipeline, opts)?.run()?;
+    print_summary(&s, quiet, log_format);
+    Ok(())
+}
+
+/// The closing lines of a written export: a log line (text or JSON) unless quiet, and
+/// the JSON summary as the last line on stdout (what a scheduler keeps, Airflow's XCom).
+fn print_summary(s: &datacustoms::RunSummary, quiet: bool, log_format: LogFormat) {
     let summary = serde_json::json!({
         "event": "export_written",
         "output": s.output.display().to_string(),
@@ -599,7 +764,6 @@ fn run_pipeline(
     }
     // The last line on stdout: what a scheduler keeps (Airflow's XCom).
     println!("{summary}");
-    Ok(())
 }
 
 /// `validate`: plan the run, print what it would do, write nothing.

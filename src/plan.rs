@@ -54,6 +54,26 @@ pub struct RunOptions {
     /// `validate`: plan only, creating nothing (a missing default keyring is stood in
     /// for by a throwaway one).
     pub validate: bool,
+    /// A sharded run's frozen decisions (`plan.json`), set by its steps.
+    pub frozen: Option<Frozen>,
+}
+
+/// What a sharded run's `plan` decided once and every task of the run reuses, so that
+/// no task decides again on what it happens to see (`shard::plan_file`).
+#[derive(Debug, Clone, Default)]
+pub struct Frozen {
+    /// The input schema and where it came from (JSONL: sampled or scanned once, at
+    /// planning).
+    pub schema: Option<(SchemaRef, String)>,
+    /// The assessment's year.
+    pub year: Option<i32>,
+    /// The secret every task builds its stages' random keys from (DP's group-hash seed
+    /// and sampling key), so that they agree across the tasks of a run.
+    pub seed: Option<[u8; 32]>,
+    /// The vault this process writes tokens to instead of the pipeline's: a task's
+    /// own (merged at home by `finalize`), or none (`plan` and `finalize` tokenize
+    /// nothing).
+    pub vault: Option<Option<PathBuf>>,
 }
 
 pub struct Plan {
@@ -129,7 +149,11 @@ impl Plan {
             .map(|f| f.format)
             .or(file.input.format)
             .unwrap_or(Format::Jsonl);
-        let (schema, schema_source) = input_schema(&source, &inputs, input_format, &mut warnings)?;
+        let frozen = opts.frozen.clone().unwrap_or_default();
+        let (schema, schema_source) = match frozen.schema {
+            Some(s) => s,
+            None => input_schema(&source, &inputs, input_format, &mut warnings)?,
+        };
 
         let run_id = match opts.run_id {
             Some(id) => validate_run_id(&id)?,
@@ -140,7 +164,7 @@ impl Plan {
             opts.keyring.as_deref(),
             &run_id,
             &state,
-            opts.validate,
+            (opts.validate, frozen.vault.as_ref()),
         )?;
 
         // An aggregates-only export whose every stage is a DP release needs only the
@@ -152,7 +176,13 @@ impl Plan {
             }
             _ => (schema, None, None),
         };
-        let (stages, current) = build_stages(&source, &inputs, &schema, keys.as_ref())?;
+        let (stages, current) = build_stages(
+            &source,
+            &inputs,
+            &schema,
+            keys.as_ref(),
+            frozen.seed.as_ref(),
+        )?;
         check_after_encryption(&source, keys.as_ref().and_then(|k| k.record_id.clone()))?;
         check_record_id_reaches_export(&source, keys.as_deref(), &current)?;
         check_barrier_order(&source, &stages)?;
@@ -207,7 +237,7 @@ impl Plan {
             &schema,
             &current,
             root,
-            (max_mechanism, min_k),
+            (max_mechanism, min_k, frozen.year),
             &mut warnings,
         )?;
         Ok(Plan {
@@ -307,6 +337,7 @@ fn build_stages(
     inputs: &[InputFile],
     schema: &SchemaRef,
     keys: Option<&Arc<crate::crypto::RunKeys>>,
+    seed: Option<&[u8; 32]>,
 ) -> Result<(Vec<StageRunner>, SchemaRef)> {
     let mut stages = Vec::new();
     let mut current = schema.clone();
@@ -327,7 +358,8 @@ fn build_stages(
         } else {
             None
         };
-        let (stage, out) = crate::stages::build(cfg, i, &current, source, keys, sample.as_ref())?;
+        let (stage, out) =
+            crate::stages::build(cfg, i, &current, source, keys, sample.as_ref(), seed)?;
         stages.push(stage);
         current = out;
     }
@@ -420,7 +452,7 @@ fn assessment_plan(
     schema: &SchemaRef,
     output: &SchemaRef,
     root: &crate::crypto::keys::RootKey,
-    (max_mechanism, min_k): (Option<String>, Option<u64>),
+    (max_mechanism, min_k, year): (Option<String>, Option<u64>, Option<i32>),
     warnings: &mut Vec<String>,
 ) -> Result<Option<AssessmentPlan>> {
     let file = &source.file;
@@ -455,6 +487,7 @@ fn assessment_plan(
     }
     let year = cfg
         .year
+        .or(year)
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().year());
     let scanner = crate::evidence::assessment::SubjectScanner::new(&cfg, schema, root, year)
         .map_err(|e| Error::Config(format!("{}: {e}", source.path.display())))?;
@@ -571,7 +604,7 @@ fn validate_run_id(id: &str) -> Result<String> {
     }
 }
 
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random_range(0..0x100_0000);
@@ -858,7 +891,7 @@ fn load_keys<'s>(
     keyring: Option<&str>,
     run_id: &str,
     state: &impl Fn() -> Result<&'s crate::state::StateDir>,
-    validate: bool,
+    (validate, vault): (bool, Option<&Option<PathBuf>>),
 ) -> Result<Option<std::sync::Arc<crate::crypto::RunKeys>>> {
     let file = &source.file;
     let (tokenizes, encrypts) = file
@@ -885,6 +918,9 @@ fn load_keys<'s>(
     let mut cfg = cfg;
     if validate {
         cfg.vault = None;
+    }
+    if let Some(v) = vault {
+        cfg.vault = v.as_ref().map(|p| p.display().to_string());
     }
     if cfg.vault.is_some() && !tokenizes {
         tracing::info!("[keys] vault is set but no stage makes tokens: the vault is not opened");

@@ -87,6 +87,13 @@ impl StateDir {
     }
 
     fn warn(&self) {
+        // Once per process: a sharded run's home step resolves the folder more than once.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        let mut first = false;
+        WARNED.call_once(|| first = true);
+        if !first {
+            return;
+        }
         if self.origin == Origin::WorkingFolder {
             tracing::warn!(
                 "using the state folder {} found in the working folder; pass --state-dir or set {ENV} \

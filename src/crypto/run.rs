@@ -96,6 +96,15 @@ pub struct KeysReport {
     pub data_keys: usize,
 }
 
+/// What a sharded run's tasks did with keys, gathered by its home step: each task's
+/// data keys (wrapped; a fresh pool per task attempt, so no two processes share a
+/// nonce range) in shard order, and what merging their vaults added to the pipeline's.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShardKeys {
+    pub deks: Vec<WrappedDek>,
+    pub vault: Option<VaultStats>,
+}
+
 pub struct RunKeys {
     pub ring: Keyring,
     pub scope: String,
@@ -145,17 +154,26 @@ impl RunKeys {
         }
     }
 
-    /// Flushes the vault and says what the run did with keys.
-    pub fn finish(&self, schema: &Schema) -> Result<(Option<Envelope>, KeysReport)> {
+    /// Flushes the vault and says what the run did with keys: this process's data keys
+    /// and vault additions, or, for a sharded run's home step, its tasks' (`shards`).
+    pub fn finish(
+        &self,
+        schema: &Schema,
+        shards: Option<ShardKeys>,
+    ) -> Result<(Option<Envelope>, KeysReport)> {
         let vault = match self.vault.lock().expect("vault lock").as_mut() {
             Some(v) => Some(v.finish()?),
             None => None,
         };
-        let deks = self
+        let own = self
             .dek_pool
             .as_ref()
             .map(|p| p.wrapped())
             .unwrap_or_default();
+        let (deks, vault) = match shards {
+            Some(s) => (s.deks, s.vault),
+            None => (own, vault),
+        };
         let columns = self.columns.lock().expect("columns lock").clone();
         let text_fields = self.text_fields.lock().expect("fields lock").clone();
         let envelope = (!columns.is_empty() || !text_fields.is_empty()).then(|| Envelope {

@@ -32,7 +32,7 @@ pub struct VaultEntry {
 }
 
 /// What a run added to the vault.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VaultStats {
     pub inserted: u64,
     pub already_present: u64,

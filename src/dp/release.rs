@@ -232,6 +232,7 @@ pub fn build(
     schema: &SchemaRef,
     src: &PipelineSource,
     index: usize,
+    run_seed: Option<&[u8; 32]>,
 ) -> Result<(DpRow, DpBarrier)> {
     let err = |needle: &str, msg: String| {
         Error::Config(format!(
@@ -474,11 +475,28 @@ pub fn build(
             clamp: q.clamp,
         });
     }
-    let mut seed = [0u8; 8];
-    crate::crypto::keys::fill_random(&mut seed)?;
-    let seed = u64::from_le_bytes(seed);
-    let mut prf = [0u8; 16];
-    crate::crypto::keys::fill_random(&mut prf)?;
+    // Random per run; a sharded run's tasks derive them from the run's seed instead, so
+    // that every task hashes groups and units alike.
+    let (seed, prf) = match run_seed {
+        Some(s) => {
+            use sha2::Digest;
+            let d = sha2::Sha256::new()
+                .chain_update(b"datacustoms dp_release keys\0")
+                .chain_update(s)
+                .chain_update((index as u64).to_le_bytes())
+                .finalize();
+            let mut prf = [0u8; 16];
+            prf.copy_from_slice(&d[8..24]);
+            (u64::from_le_bytes(d[..8].try_into().expect("8 bytes")), prf)
+        }
+        None => {
+            let mut seed = [0u8; 8];
+            crate::crypto::keys::fill_random(&mut seed)?;
+            let mut prf = [0u8; 16];
+            crate::crypto::keys::fill_random(&mut prf)?;
+            (u64::from_le_bytes(seed), prf)
+        }
+    };
     let queries = Arc::new(queries);
     let n = queries.len();
     Ok((
@@ -720,6 +738,42 @@ fn prf(key: (u64, u64), unit: u64, group: u128) -> u64 {
     h.finish()
 }
 
+/// A query's state after a shard, as `save_shard` writes it beside its unit rows.
+#[derive(Serialize, serde::Deserialize)]
+struct SavedQuery {
+    /// The shard's dense group ids, in order (first occurrence in the shard).
+    group_hashes: Vec<u128>,
+    direct: Vec<(u128, u64, i128, u64)>,
+    keys: Vec<(u128, Key)>,
+    no_unit: u64,
+    rows: u64,
+    unit_rows: u64,
+}
+
+impl DpBarrier {
+    fn shard_files(&self, dir: &std::path::Path, qi: usize) -> (PathBuf, PathBuf) {
+        (
+            dir.join(format!("dp-{}-{qi}.json", self.index)),
+            dir.join(format!("dp-{}-{qi}.rows", self.index)),
+        )
+    }
+
+    /// Spills every query's unit rows once more are held than memory allows.
+    fn spill_if_full(&mut self) -> Result<()> {
+        let held: usize = self
+            .state
+            .iter()
+            .flat_map(|st| st.parts.iter().map(Vec::len))
+            .sum();
+        if held > self.spill_rows {
+            for st in &mut self.state {
+                self.spilled += st.spill_out()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BarrierStage for DpBarrier {
     fn open(&mut self, ctx: &StageContext) -> Result<()> {
         self.staging = ctx.staging.clone();
@@ -793,17 +847,121 @@ impl BarrierStage for DpBarrier {
                 });
             }
         }
-        let held: usize = self
-            .state
-            .iter()
-            .flat_map(|st| st.parts.iter().map(Vec::len))
-            .sum();
-        if held > self.spill_rows {
-            for st in &mut self.state {
-                self.spilled += st.spill_out()?;
-            }
-        }
+        self.spill_if_full()?;
         Ok(batch)
+    }
+
+    fn shardable(&self) -> bool {
+        true
+    }
+
+    /// Per query: the unit rows (spilled and held, partition by partition, in the order
+    /// `process` added them) and the rest of the state as JSON. The unit hashes are
+    /// keyed by the run's seed, never the unit values.
+    fn save_shard(&mut self, dir: &std::path::Path) -> Result<()> {
+        for qi in 0..self.state.len() {
+            let (meta, rows) = self.shard_files(dir, qi);
+            let st = &mut self.state[qi];
+            let f = File::create(&rows).map_err(|e| Error::io("cannot create", &rows, e))?;
+            let mut w = BufWriter::with_capacity(256 << 10, f);
+            let mut n = 0u64;
+            let spill = std::mem::take(&mut st.spill);
+            let parts = std::mem::take(&mut st.parts);
+            let mut spill = spill.into_iter();
+            for held in parts {
+                for r in unspill(spill.next().flatten(), held)? {
+                    let mut b = [0u8; SPILLED_ROW];
+                    b[..8].copy_from_slice(&r.unit.to_le_bytes());
+                    b[8..16].copy_from_slice(&r.value.to_le_bytes());
+                    b[16..20].copy_from_slice(&r.group.to_le_bytes());
+                    b[20] = r.has_value as u8;
+                    w.write_all(&b)
+                        .map_err(|e| Error::io("cannot write", &rows, e))?;
+                    n += 1;
+                }
+            }
+            w.flush().map_err(|e| Error::io("cannot write", &rows, e))?;
+            let saved = SavedQuery {
+                group_hashes: std::mem::take(&mut st.group_hashes),
+                direct: st
+                    .direct
+                    .drain()
+                    .map(|(g, (c, s, v))| (g, c, s, v))
+                    .collect(),
+                keys: st.keys.drain().collect(),
+                no_unit: st.no_unit,
+                rows: st.rows,
+                unit_rows: n,
+            };
+            std::fs::write(&meta, serde_json::to_vec(&saved)?)
+                .map_err(|e| Error::io("cannot write", &meta, e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a shard's state: its groups get the run's dense ids in the order the shard
+    /// first saw them (so, shards absorbed in order, in the order one process sees
+    /// them), and its unit rows join their partitions in the order it added them.
+    fn absorb_shard(&mut self, dir: &std::path::Path) -> Result<()> {
+        for qi in 0..self.state.len() {
+            let (meta, rows) = self.shard_files(dir, qi);
+            let bytes = std::fs::read(&meta).map_err(|e| Error::io("cannot read", &meta, e))?;
+            let saved: SavedQuery = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Data(format!("{}: {e}", meta.display())))?;
+            let st = &mut self.state[qi];
+            st.no_unit += saved.no_unit;
+            st.rows += saved.rows;
+            for (h, k) in saved.keys {
+                st.keys.entry(h).or_insert(k);
+            }
+            for (g, c, s, v) in saved.direct {
+                let e = st.direct.entry(g).or_default();
+                e.0 += c;
+                e.1 += s;
+                e.2 += v;
+            }
+            let ids: Vec<u32> = saved
+                .group_hashes
+                .iter()
+                .map(|h| {
+                    let next = st.group_hashes.len() as u32;
+                    let id = *st.group_ids.entry(*h).or_insert(next);
+                    if id == next {
+                        st.group_hashes.push(*h);
+                    }
+                    id
+                })
+                .collect();
+            if saved.unit_rows == 0 {
+                continue;
+            }
+            if st.parts.is_empty() {
+                st.parts = (0..PARTS).map(|_| Vec::new()).collect();
+            }
+            let f = File::open(&rows).map_err(|e| Error::io("cannot read", &rows, e))?;
+            let mut r = std::io::BufReader::with_capacity(256 << 10, f);
+            let mut b = [0u8; SPILLED_ROW];
+            for i in 0..saved.unit_rows {
+                r.read_exact(&mut b)
+                    .map_err(|e| Error::io("cannot read", &rows, e))?;
+                let unit = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+                let local = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes"));
+                let group = *ids.get(local as usize).ok_or_else(|| {
+                    Error::Data(format!("{}: row {i} names no group", rows.display()))
+                })?;
+                self.state[qi].parts[(unit >> 58) as usize].push(UnitRow {
+                    unit,
+                    value: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+                    group,
+                    has_value: b[20] != 0,
+                });
+                if i % (1 << 20) == 0 {
+                    self.spill_if_full()?;
+                }
+            }
+            self.spill_if_full()?;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, findings: &mut Findings) -> Result<Vec<StageFile>> {

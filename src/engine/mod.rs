@@ -6,6 +6,7 @@
 //! does not depend on the thread count; every row is accounted for (see `run`).
 
 pub mod batch;
+pub mod partial;
 pub mod progress;
 pub mod residual;
 pub mod run;
@@ -105,6 +106,26 @@ pub trait BarrierStage: Send {
     /// staging directory, so the engine hashes them into the manifest and audit log.
     fn finish(&mut self, _findings: &mut Findings) -> Result<Vec<StageFile>> {
         Ok(Vec::new())
+    }
+    /// Whether a sharded run can split this barrier: each `map` task runs `process` on
+    /// its shard and `save_shard`s the state, and the home step `absorb_shard`s every
+    /// shard's in order before `finish`. Only for a barrier that keeps every row as it
+    /// is (it aggregates); one that drops rows (dedup) needs its own shuffle.
+    fn shardable(&self) -> bool {
+        false
+    }
+    /// Writes the state `process` built from a shard's batches into the task folder
+    /// `dir` (files named after the stage's index).
+    fn save_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Err(crate::error::Error::Internal(
+            "this stage cannot be split across shards".into(),
+        ))
+    }
+    /// Adds a shard's saved state, as if `process` had seen its batches (shards in order).
+    fn absorb_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Err(crate::error::Error::Internal(
+            "this stage cannot be split across shards".into(),
+        ))
     }
 }
 

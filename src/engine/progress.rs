@@ -32,6 +32,24 @@ pub fn new_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// A bar of tasks done (`run --workers`), on a terminal only; the tasks themselves run
+/// quiet.
+pub fn task_bar(tasks: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(tasks), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:20}] {pos}/{len} map tasks",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 /// Logs the bar's state every few seconds until it is finished (or dropped).
 fn log_periodically(bar: &ProgressBar, total: u64) {
     let every = std::env::var("DATACUSTOMS_PROGRESS_SECS")

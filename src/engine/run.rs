@@ -194,13 +194,37 @@ fn work(
 
 /// Per input file: what the reader saw and what became of the rows.
 #[derive(Default)]
-struct Account {
-    read: Option<FileRead>,
-    counts: RowCounts,
+pub(crate) struct Account {
+    pub(crate) read: Option<FileRead>,
+    pub(crate) counts: RowCounts,
+}
+
+/// What streaming the input leaves for the gates and the evidence: per file its
+/// account, per stage its findings and CPU time, the quarantine, the tallies the gates
+/// read, the barrier stages still to finish and the data parts written. A single
+/// process streams its whole input into one; a sharded run streams one per shard
+/// (`map`) and its `finalize` absorbs them in shard order (`engine::partial`), so both
+/// end in the same `finish_export`.
+pub(crate) struct Streamed {
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) findings: Vec<Findings>,
+    pub(crate) cpu: Vec<Duration>,
+    pub(crate) quarantine: QuarantineWriter,
+    pub(crate) by_reason: BTreeMap<String, u64>,
+    /// Rows quarantined for a field the schema does not know, and the first such field.
+    pub(crate) unknown_fields: (u64, Option<String>),
+    pub(crate) tally: Option<ResidualTally>,
+    pub(crate) subjects: Option<crate::evidence::assessment::SubjectTally>,
+    pub(crate) classes: Option<crate::evidence::kanon::ClassTally>,
+    pub(crate) barriers: Vec<Option<Box<dyn BarrierStage>>>,
+    pub(crate) parts: Vec<WrittenFile>,
+    /// A sharded run's data keys and vault additions, gathered from its tasks; None in
+    /// one process, whose own key session knows them.
+    pub(crate) keys: Option<crate::crypto::run::ShardKeys>,
 }
 
 /// State of the sequencer, which runs on the calling thread.
-struct Sequencer<'a> {
+pub(crate) struct Sequencer<'a> {
     plan: &'a Plan,
     barriers: Vec<Option<Box<dyn BarrierStage>>>,
     findings: Vec<Findings>,
@@ -229,6 +253,28 @@ struct Sequencer<'a> {
 }
 
 impl Sequencer<'_> {
+    /// What the pass left, with the parts written and each file's rows out.
+    pub(crate) fn into_streamed(self, parts: Vec<WrittenFile>, out_rows: &[u64]) -> Streamed {
+        let mut accounts = self.accounts;
+        for (acc, out) in accounts.iter_mut().zip(out_rows) {
+            acc.counts.out = *out;
+        }
+        Streamed {
+            accounts,
+            findings: self.findings,
+            cpu: self.cpu,
+            quarantine: self.quarantine,
+            by_reason: self.by_reason,
+            unknown_fields: self.unknown_fields,
+            tally: self.tally,
+            subjects: self.subjects,
+            classes: self.classes,
+            barriers: self.barriers,
+            parts,
+            keys: None,
+        }
+    }
+
     /// Hands every batch that is next in input order to the barriers and the writer.
     fn drain(&mut self) -> Result<()> {
         while let Some(worked) = self.reorder.remove(&self.next) {
@@ -318,8 +364,7 @@ impl Sequencer<'_> {
 /// Runs the plan: reads, transforms and writes, then writes the evidence and moves the
 /// export into place. On any error nothing is left at the output path.
 pub fn run(mut plan: Plan) -> Result<RunSummary> {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
+    let clock = Clock::start();
     let export =
         ExportDir::prepare_waiting(&plan.output_dir, plan.overwrite, &plan.run_id, plan.wait)?;
     let staging = export.staging.clone();
@@ -327,16 +372,54 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
 
     let total_bytes: u64 = plan.inputs.iter().map(|f| f.bytes).sum();
     let bar = new_bar(total_bytes, plan.quiet);
+    let stage_meta = stage_meta(&plan);
     let stages = std::mem::take(&mut plan.stages);
-    let stage_meta: Vec<(&str, &str)> = stages.iter().map(|s| (s.type_name, s.kind())).collect();
-    let (mut seq, parts, out_rows) =
-        stream_input(&plan, stages, &staging, &mut audit, &bar, started)?;
+    let (seq, parts, out_rows) =
+        stream_input(&plan, stages, &staging, &mut audit, &bar, clock.instant)?;
     tracing::info!(
         rows = seq.rows_seen,
         seconds = (seq.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "input read; checking the gates"
     );
+    let streamed = seq.into_streamed(parts, &out_rows);
+    finish_export(&plan, &stage_meta, export, audit, streamed, clock)
+}
 
+/// When a run started: the instant for its durations, the time for its report.
+pub(crate) struct Clock {
+    pub(crate) instant: Instant,
+    at: String,
+}
+
+impl Clock {
+    pub(crate) fn start() -> Clock {
+        Clock {
+            instant: Instant::now(),
+            at: now_rfc3339(),
+        }
+    }
+}
+
+/// Each stage's type and kind, for the report and the audit log.
+pub(crate) fn stage_meta(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+    plan.stages
+        .iter()
+        .map(|s| (s.type_name, s.kind()))
+        .collect()
+}
+
+/// Everything after the input is through: the gates, the barrier stages' finish (only
+/// for an accepted export), reconciliation, the evidence and the commit, refused or
+/// accepted.
+pub(crate) fn finish_export(
+    plan: &Plan,
+    stage_meta: &[(&str, &str)],
+    export: ExportDir,
+    mut audit: AuditLog,
+    mut st: Streamed,
+    clock: Clock,
+) -> Result<RunSummary> {
+    let staging = export.staging.clone();
     // The gates known once every row is through: residual PII, k-anonymity,
     // quarantine and the year's mechanism. Checked before any barrier finishes, so a
     // refused export spends no DP budget.
@@ -344,54 +427,54 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         mut refusal,
         residual,
         k_anonymity,
-    } = check_gates(&plan, &mut seq, &mut audit)?;
+    } = check_gates(plan, &mut st, &mut audit)?;
     // Barriers finish (DP noise is drawn and budget spent, files are written) only for an
     // export the gates accept: a refused run spends no budget.
     let stage_files = if refusal.is_none() {
-        finish_barriers(&mut seq)?
+        finish_barriers(&mut st)?
     } else {
         Vec::new()
     };
     tracing::info!("writing the report, audit log and manifest");
-    let unfinished = refusal.is_some() && seq.barriers.iter().any(Option::is_some);
+    let unfinished = refusal.is_some() && st.barriers.iter().any(Option::is_some);
 
     // Reconciliation, per file and in total.
     let mut warnings = plan.warnings.clone();
-    warnings.extend(late_field_warning(&plan, &seq.unknown_fields));
+    warnings.extend(late_field_warning(plan, &st.unknown_fields));
     if unfinished {
         warnings.push(
             "refused before the barrier stages finished: no DP release was drawn or recorded, no stage file written".into(),
         );
     }
-    let (total, files) = reconcile(&plan, &mut seq.accounts, &out_rows, &mut warnings)?;
+    let (total, files) = reconcile(plan, &mut st.accounts, &mut warnings)?;
 
     if !plan.write_rows {
         remove_data_dir(&staging)?;
     }
     // Evidence: quarantine, report, audit, manifest — in that order, manifest last.
-    let quarantine_home = seq.quarantine.home_dir().display().to_string();
+    let quarantine_home = st.quarantine.home_dir().display().to_string();
     let written = record_written(
         &staging,
         &mut audit,
-        &parts,
+        &st.parts,
         &stage_files,
-        &mut seq.quarantine,
+        &mut st.quarantine,
     )?;
     for (i, (type_name, _)) in stage_meta.iter().enumerate() {
         audit.event(
             "stage_finished",
-            json!({ "index": i, "type": type_name, "findings": seq.findings[i] }),
+            json!({ "index": i, "type": type_name, "findings": st.findings[i] }),
         )?;
     }
 
     // Keys: the vault is flushed before the export can be committed, so no export ships
     // tokens its vault lacks; the envelope goes into the manifest.
-    let (envelope, keys_report) = finish_keys(&plan, &mut audit)?;
+    let (envelope, keys_report) = finish_keys(plan, st.keys.take(), &mut audit)?;
     // The assessment: this export's subjects, and the year's, through the year ledger;
     // the ledger keeps this export's subjects only if the export is not refused.
-    let assessment = match (&plan.assessment, seq.subjects.take()) {
+    let assessment = match (&plan.assessment, st.subjects.take()) {
         (Some(a), Some(tally)) => Some(assess(
-            &plan,
+            plan,
             a,
             &tally,
             &mut refusal,
@@ -412,35 +495,35 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
             "complete"
         }
         .into(),
-        pipeline: pipeline_info(&plan),
-        started_at,
+        pipeline: pipeline_info(plan),
+        started_at: clock.at,
         finished_at: now_rfc3339(),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: clock.instant.elapsed().as_secs_f64(),
         threads: plan.threads,
-        input: input_info(&plan, &files),
-        output: output_info(&plan, &parts),
+        input: input_info(plan, &files),
+        output: output_info(plan, &st.parts),
         rows: Rows {
             total: total.clone(),
             reconciled: true,
             files,
         },
-        quarantine: quarantine_info(&seq, quarantine_home),
-        stages: stage_reports(&stage_meta, &seq),
+        quarantine: quarantine_info(&st, quarantine_home),
+        stages: stage_reports(stage_meta, &st),
         residual,
         keys: keys_report.clone(),
         techniques: plan.techniques.clone(),
         assessment,
-        gate: gate_settings(&plan),
+        gate: gate_settings(plan),
         refused: refusal.clone().into_iter().collect(),
         warnings: warnings.clone(),
     };
     if let Some(reason) = &refusal {
         return Err(commit_refused(
-            &plan, &staging, export, audit, &report, reason,
+            plan, &staging, export, audit, &report, reason,
         )?);
     }
     commit_accepted(
-        &plan,
+        plan,
         &staging,
         export,
         audit,
@@ -451,13 +534,13 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
         envelope,
     )?;
 
-    log_finished(&plan, &total, seq.quarantine.records);
+    log_finished(plan, &total, st.quarantine.records);
     Ok(RunSummary {
         output: plan.output_dir.clone(),
         rows: total,
-        quarantined_records: seq.quarantine.records,
-        parts: parts.len(),
-        seconds: started.elapsed().as_secs_f64(),
+        quarantined_records: st.quarantine.records,
+        parts: st.parts.len(),
+        seconds: clock.instant.elapsed().as_secs_f64(),
         warnings,
     })
 }
@@ -467,7 +550,7 @@ pub fn run(mut plan: Plan) -> Result<RunSummary> {
 /// on the worker pool, back into input order in the sequencer, through the barriers and
 /// to the writer. Returns the sequencer (the accounts, tallies and barriers the gates and
 /// the report read), the written files and the rows in each.
-fn stream_input<'a>(
+pub(crate) fn stream_input<'a>(
     plan: &'a Plan,
     stages: Vec<crate::engine::StageRunner>,
     staging: &std::path::Path,
@@ -541,6 +624,7 @@ fn new_sequencer<'a>(
     bar: &'a ProgressBar,
     started: Instant,
 ) -> Result<Sequencer<'a>> {
+    let (tally, subjects, classes) = tallies(plan)?;
     Ok(Sequencer {
         plan,
         barriers,
@@ -561,33 +645,50 @@ fn new_sequencer<'a>(
         started,
         rows_seen: 0,
         observing: None,
-        subjects: plan.assessment.as_ref().map(|_| Default::default()),
-        classes: match &plan.assessment {
-            Some(a) if plan.write_rows && !a.cfg.quasi_identifiers.is_empty() => Some(
-                crate::evidence::kanon::ClassTally::new(
-                    &plan.output_schema,
-                    &a.cfg.quasi_identifiers,
-                    a.cfg.sensitive_attribute.as_deref(),
-                    a.min_k,
-                )
-                .map(|t| match plan.sink.format {
-                    crate::config::Format::Jsonl | crate::config::Format::Csv => t.for_jsonl(),
-                    crate::config::Format::Parquet => t,
-                })
-                .map_err(Error::Config)?,
-            ),
-            _ => None,
-        },
-        tally: plan
-            .residual
+        tally,
+        subjects,
+        classes,
+    })
+}
+
+/// The tallies the gates read, empty: the residual PII found in the rows written, their
+/// subjects and their k-anonymity classes (each only when the pipeline asks for it).
+#[allow(clippy::type_complexity)]
+pub(crate) fn tallies(
+    plan: &Plan,
+) -> Result<(
+    Option<ResidualTally>,
+    Option<crate::evidence::assessment::SubjectTally>,
+    Option<crate::evidence::kanon::ClassTally>,
+)> {
+    let classes = match &plan.assessment {
+        Some(a) if plan.write_rows && !a.cfg.quasi_identifiers.is_empty() => Some(
+            crate::evidence::kanon::ClassTally::new(
+                &plan.output_schema,
+                &a.cfg.quasi_identifiers,
+                a.cfg.sensitive_attribute.as_deref(),
+                a.min_k,
+            )
+            .map(|t| match plan.sink.format {
+                crate::config::Format::Jsonl | crate::config::Format::Csv => t.for_jsonl(),
+                crate::config::Format::Parquet => t,
+            })
+            .map_err(Error::Config)?,
+        ),
+        _ => None,
+    };
+    Ok((
+        plan.residual
             .as_ref()
             .map(|r| ResidualTally::new(r.field_names())),
-    })
+        plan.assessment.as_ref().map(|_| Default::default()),
+        classes,
+    ))
 }
 
 /// Opens the run's audit log in the staging folder with its `run_started` event, and
 /// logs the plan's warnings and the plan itself.
-fn open_audit(plan: &Plan, staging: &std::path::Path) -> Result<AuditLog> {
+pub(crate) fn open_audit(plan: &Plan, staging: &std::path::Path) -> Result<AuditLog> {
     let mut audit = AuditLog::create(staging.join("audit.jsonl"))?;
     if !plan.write_rows {
         audit.redact_counts();
@@ -664,7 +765,7 @@ fn reader_config(plan: &Plan) -> ReaderConfig {
 
 /// What the barrier stages are told when they open: the staging folder, the inputs,
 /// the run id and the pipeline's name.
-fn stage_context(plan: &Plan, staging: &std::path::Path) -> StageContext {
+pub(crate) fn stage_context(plan: &Plan, staging: &std::path::Path) -> StageContext {
     StageContext {
         staging: staging.to_path_buf(),
         inputs: plan
@@ -723,7 +824,7 @@ fn pipeline_info(plan: &Plan) -> PipelineInfo {
 }
 
 /// The report's `quarantine` section (the home folder only when something went there).
-fn quarantine_info(seq: &Sequencer<'_>, home_dir: String) -> QuarantineInfo {
+fn quarantine_info(seq: &Streamed, home_dir: String) -> QuarantineInfo {
     QuarantineInfo {
         records: seq.quarantine.records,
         rows: seq.quarantine.rows,
@@ -755,7 +856,7 @@ fn output_info(plan: &Plan, parts: &[WrittenFile]) -> OutputInfo {
 }
 
 /// One report entry per stage: its type, kind, CPU time and findings.
-fn stage_reports(stage_meta: &[(&str, &str)], seq: &Sequencer<'_>) -> Vec<StageReport> {
+fn stage_reports(stage_meta: &[(&str, &str)], seq: &Streamed) -> Vec<StageReport> {
     stage_meta
         .iter()
         .enumerate()
@@ -910,7 +1011,7 @@ struct Gates {
 /// k-anonymity against `min_k`, the quarantine limit, and the mechanism the year
 /// would need against `max_mechanism` (checked without adding to the year ledger; the
 /// real addition comes once the export is accepted).
-fn check_gates(plan: &Plan, seq: &mut Sequencer<'_>, audit: &mut AuditLog) -> Result<Gates> {
+fn check_gates(plan: &Plan, seq: &mut Streamed, audit: &mut AuditLog) -> Result<Gates> {
     let mut refusal = None;
     let residual = match seq.tally.take() {
         Some(mut t) => {
@@ -998,7 +1099,7 @@ fn check_gates(plan: &Plan, seq: &mut Sequencer<'_>, audit: &mut AuditLog) -> Re
 
 /// Finishes the barrier stages (DP noise is drawn and budget spent, stage files are
 /// written): only for an export the gates accept.
-fn finish_barriers(seq: &mut Sequencer<'_>) -> Result<Vec<crate::engine::StageFile>> {
+fn finish_barriers(seq: &mut Streamed) -> Result<Vec<crate::engine::StageFile>> {
     let mut stage_files = Vec::new();
     for (i, b) in seq.barriers.iter_mut().enumerate() {
         if let Some(b) = b {
@@ -1121,7 +1222,6 @@ fn commit_accepted(
 fn reconcile(
     plan: &Plan,
     accounts: &mut [Account],
-    out_rows: &[u64],
     warnings: &mut Vec<String>,
 ) -> Result<(RowCounts, Vec<FileRows>)> {
     let mut total = RowCounts::default();
@@ -1137,7 +1237,6 @@ fn reconcile(
         })?;
         acc.counts.rows_in = read.rows;
         acc.counts.blank_lines = read.blank_lines;
-        acc.counts.out = out_rows[i];
         if !acc.counts.reconciles() {
             let c = &acc.counts;
             problems.push(format!(
@@ -1181,6 +1280,7 @@ fn reconcile(
 /// keys section of the report, each audited.
 fn finish_keys(
     plan: &Plan,
+    shards: Option<crate::crypto::run::ShardKeys>,
     audit: &mut AuditLog,
 ) -> Result<(
     Option<crate::crypto::run::Envelope>,
@@ -1188,7 +1288,7 @@ fn finish_keys(
 )> {
     Ok(match &plan.keys {
         Some(k) => {
-            let (env, rep) = k.finish(&plan.output_schema)?;
+            let (env, rep) = k.finish(&plan.output_schema, shards)?;
             if let Some(v) = &rep.vault {
                 audit.event(
                     "vault_updated",
@@ -1525,7 +1625,7 @@ fn shipped_report(report: &Report, plan: &Plan) -> Result<Vec<u8>> {
 /// The refusal for quarantined rows against `[gate] max_quarantined`; without it, an
 /// export whose every row was quarantined (a JSON array, the wrong format) is refused,
 /// never shipped empty with exit 0.
-fn quarantine_refusal(plan: &Plan, seq: &Sequencer<'_>) -> Option<String> {
+fn quarantine_refusal(plan: &Plan, seq: &Streamed) -> Option<String> {
     let rows_in: u64 = seq
         .accounts
         .iter()

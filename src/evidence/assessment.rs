@@ -383,6 +383,27 @@ impl SubjectScanner {
     /// Grades every input field: sensitive PI (a sensitive type detected, or declared
     /// sensitive), general PI (any other detection, a subject column, or a field the
     /// pipeline protects), or no PI detected. Detections are those made on the input as read, before any stage.
+    /// The detections counted so far per (field, type name): a shard's, for the home
+    /// step to `add_detections` before grading the fields.
+    pub fn detections(&self) -> Vec<(String, String, u64)> {
+        let all = self.by_field.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .map(|((f, t), n)| (f.clone(), t.as_str().to_string(), *n))
+            .collect()
+    }
+
+    /// Adds another shard's `detections`.
+    pub fn add_detections(&self, shard: &[(String, String, u64)]) {
+        let mut all = self.by_field.lock().unwrap_or_else(|e| e.into_inner());
+        for (f, t, n) in shard {
+            // A custom recognizer's type lives as long as the process, as when the
+            // pipeline is read.
+            let t = EntityType::parse(t)
+                .unwrap_or_else(|| EntityType::Custom(Box::leak(t.clone().into_boxed_str())));
+            *all.entry((f.clone(), t)).or_default() += n;
+        }
+    }
+
     pub fn grades(
         &self,
         cfg: &AssessmentConfig,
@@ -459,6 +480,36 @@ impl SubjectTally {
         let mut r: Vec<(u128, bool)> = self.subjects.iter().map(|(f, s)| (*f, *s)).collect();
         r.sort_unstable();
         r
+    }
+
+    /// Writes the subjects to `path`, 17 bytes each (keyed fingerprint, sensitive), in
+    /// fingerprint order: a shard's tally for the home step to `load`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut bytes = Vec::with_capacity(self.subjects.len() * 17);
+        for (fp, s) in self.records() {
+            bytes.extend_from_slice(&fp.to_le_bytes());
+            bytes.push(u8::from(s));
+        }
+        std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
+    }
+
+    /// Adds the subjects `save` wrote (another shard's): the union, as `merge`.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        if bytes.len() % 17 != 0 {
+            return Err(Error::Data(format!(
+                "{}: not a subject tally ({} bytes)",
+                path.display(),
+                bytes.len()
+            )));
+        }
+        for r in bytes.chunks_exact(17) {
+            self.insert(
+                u128::from_le_bytes(r[..16].try_into().expect("16 bytes")),
+                r[16] != 0,
+            );
+        }
+        Ok(())
     }
 
     pub fn add(&mut self, batch: &mut Batch) {

@@ -252,6 +252,46 @@ impl ClassTally {
         Ok(())
     }
 
+    /// Writes every record of this tally (a shard's) to `path`, 24 bytes each (class,
+    /// sensitive value's hash; keyless hashes of values, so the file stays at home with
+    /// the work directory): what `load` adds to the home step's tally.
+    pub fn save(mut self, path: &std::path::Path) -> Result<u64> {
+        let f = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+        let mut w = BufWriter::with_capacity(64 << 10, f);
+        let mut put = |r: &Rec| {
+            w.write_all(&r.class.to_le_bytes())
+                .and_then(|_| w.write_all(&r.sensitive.to_le_bytes()))
+                .map_err(|e| Error::io("cannot write", path, e))
+        };
+        for r in &self.buf {
+            put(r)?;
+        }
+        for part in self.spill.take().unwrap_or_default() {
+            for r in read_spill(part)? {
+                put(&r)?;
+            }
+        }
+        w.flush().map_err(|e| Error::io("cannot write", path, e))?;
+        Ok(self.records)
+    }
+
+    /// Adds the records `save` wrote (another shard's, over the same columns).
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        let f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let mut r = BufReader::with_capacity(64 << 10, f);
+        let mut rec = [0u8; 24];
+        loop {
+            match r.read_exact(&mut rec) {
+                Ok(()) => self.push_rec(Rec {
+                    class: u128::from_le_bytes(rec[..16].try_into().expect("16 bytes")),
+                    sensitive: u64::from_le_bytes(rec[16..].try_into().expect("8 bytes")),
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(Error::io("cannot read", path, e)),
+            }
+        }
+    }
+
     /// Moves the buffer to the partition files.
     fn flush(&mut self) -> Result<()> {
         let tmp = std::env::temp_dir();

@@ -106,6 +106,17 @@ impl Rejection {
 
 /// Writes `quarantine.jsonl` into the export staging folder and the raw bytes into the
 /// home-side directory (created on the first rejection only).
+/// The files a finished quarantine writer left and its counts (`QuarantineWriter::written`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Written {
+    /// `quarantine.jsonl` for the export, if any record was quarantined.
+    pub export: Option<PathBuf>,
+    /// The raw records kept at home, if any.
+    pub home: Option<PathBuf>,
+    pub records: u64,
+    pub rows: u64,
+}
+
 pub struct QuarantineWriter {
     export_path: PathBuf,
     export: Option<BufWriter<File>>,
@@ -177,24 +188,50 @@ impl QuarantineWriter {
     /// in shard order, the files are the ones a single writer over every shard would
     /// have written (rejections name their file and line, never a shard).
     pub fn append(&mut self, shard: &QuarantineWriter) -> Result<()> {
+        self.append_files(&Written {
+            export: shard.export.is_some().then(|| shard.export_path.clone()),
+            home: shard
+                .home
+                .is_some()
+                .then(|| shard.home_dir.join("records.jsonl")),
+            records: shard.records,
+            rows: shard.rows,
+        })
+    }
+
+    /// What this writer wrote, finished, for another process to `append_files`.
+    pub fn written(&self) -> Written {
+        Written {
+            export: self.export.is_some().then(|| self.export_path.clone()),
+            home: self
+                .home
+                .is_some()
+                .then(|| self.home_dir.join("records.jsonl")),
+            records: self.records,
+            rows: self.rows,
+        }
+    }
+
+    /// `append`, from the files another process's writer left (`written`).
+    pub fn append_files(&mut self, shard: &Written) -> Result<()> {
         let copy = |from: &Path, to: &mut BufWriter<File>, to_path: &Path| -> Result<()> {
             let mut f = File::open(from).map_err(|e| Error::io("cannot read", from, e))?;
             std::io::copy(&mut f, to).map_err(|e| Error::io("cannot write", to_path, e))?;
             Ok(())
         };
-        if shard.export.is_some() {
+        if let Some(from) = &shard.export {
             if self.export.is_none() {
                 let f = File::create(&self.export_path)
                     .map_err(|e| Error::io("cannot create", &self.export_path, e))?;
                 self.export = Some(BufWriter::new(f));
             }
             let to = self.export.as_mut().expect("opened above");
-            copy(&shard.export_path, to, &self.export_path)?;
+            copy(from, to, &self.export_path)?;
         }
-        if shard.home.is_some() {
+        if let Some(from) = &shard.home {
             let home_dir = self.home_dir.clone();
             let to = self.open_home()?;
-            copy(&shard.home_dir.join("records.jsonl"), to, &home_dir)?;
+            copy(from, to, &home_dir)?;
         }
         self.records += shard.records;
         self.rows += shard.rows;

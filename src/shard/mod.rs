@@ -1,8 +1,9 @@
-//! The shard protocol's building blocks (`../shared/SCALEOUT.md`, issue 15): the work
-//! directory a sharded run keeps at home, and the task folders its steps (`map`,
-//! `reduce`, `apply`) commit into. The steps themselves come next; this module holds
-//! what every one of them needs first: an attempt that commits atomically, once.
+//! The shard protocol (`../shared/SCALEOUT.md`, issue 15): the work directory a sharded
+//! run keeps at home, the task folders its steps commit into (`task`), how the input is
+//! cut (`inputs`), the frozen plan (`plan_file`) and the steps themselves with the local
+//! executor (`exec`: `plan`, `map`, `finalize`, `status`, `run --workers`).
 
+pub mod exec;
 pub mod inputs;
 pub mod plan_file;
 pub mod task;

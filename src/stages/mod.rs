@@ -31,6 +31,7 @@ pub fn build(
     src: &PipelineSource,
     keys: Option<&Arc<RunKeys>>,
     sample: Option<&arrow::array::RecordBatch>,
+    seed: Option<&[u8; 32]>,
 ) -> Result<(StageRunner, SchemaRef)> {
     let type_name = cfg.type_name();
     let row = |r: Box<dyn crate::engine::RowStage>| StageRunner {
@@ -84,7 +85,7 @@ pub fn build(
             (row(Box::new(s)), out)
         }
         StageConfig::DpRelease(c) => {
-            let (r, b) = crate::dp::release::build(c, schema, src, index)?;
+            let (r, b) = crate::dp::release::build(c, schema, src, index, seed)?;
             (
                 StageRunner {
                     type_name,

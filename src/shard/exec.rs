@@ -1,0 +1,563 @@
+//! The steps of a sharded run as the CLI runs them (`plan`, `map`, `finalize`,
+//! `status`), and the local executor that runs them as subprocesses of this binary
+//! (`run --workers N`). The engine does the work (`engine::partial::{map_shard,
+//! finalize_shards}`); this module keeps the protocol: the frozen plan, the task
+//! folders and their commits, the checks that every task ran against the same plan
+//! and the same unchanged input.
+//!
+//! Invariants:
+//! - every task rebuilds the run's `Plan` from the same pipeline file (its SHA-256 is
+//!   checked), the same options, working folder and state folder, and the decisions
+//!   `plan` froze (`Frozen`: the JSONL schema, the assessment's year), so tasks never
+//!   decide on what they happen to see;
+//! - a task's input files must have the size and modification time the plan recorded
+//!   (exit 65 otherwise);
+//! - a task already committed under this plan is a no-op (exit 0); a missing upstream
+//!   task makes `finalize` exit 75, which drivers retry;
+//! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
+//!   quarantine, the vault and encryption; a pipeline with a stage that drops or
+//!   aggregates across rows (dedup, dp_release) is refused at `plan` (exit 78).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::inputs::{inputs_digest, shards, ShardBy, Stamp};
+use super::plan_file::{
+    PipelineRef, PlanFile, PlannedInput, PlannedShard, Step, Where, PLAN_VERSION,
+};
+use super::task::TaskDir;
+use crate::error::{Error, Result};
+use crate::plan::{Frozen, Plan, RunOptions};
+use crate::RunSummary;
+
+/// The map step's name: its task folders are `WORK/map/<k>`.
+pub const MAP: &str = "map";
+
+/// The options of the command line a run was planned with, and the decisions frozen
+/// at planning: `plan.json`'s `resolved`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Resolved {
+    /// Relative paths (inputs, output, pipeline-relative files) resolve from here.
+    cwd: PathBuf,
+    /// As given (`--state-dir`), resolved by each task from `cwd` as the plan was.
+    state_dir: Option<PathBuf>,
+    inputs: Vec<String>,
+    /// As given (`--output`), else the pipeline's.
+    output: Option<PathBuf>,
+    overwrite: bool,
+    strict: bool,
+    quarantine_dir: Option<PathBuf>,
+    lang: Option<crate::evidence::html::Lang>,
+    /// The JSONL input's schema as sampled or scanned at planning.
+    schema: Option<arrow::datatypes::Schema>,
+    schema_source: String,
+    /// The secret the tasks derive their stages' keys from (DP's group and unit hashes,
+    /// its sampling key), hex; the work folder is kept at home, like the keyring.
+    seed: String,
+}
+
+/// How `plan` cuts the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Sharding {
+    pub by: ShardBy,
+}
+
+/// Plans a sharded run into `work`: resolves the pipeline once, freezes its decisions,
+/// cuts the input into shards and writes `plan.json` (or resumes the same plan there).
+pub fn plan(
+    pipeline: &Path,
+    opts: RunOptions,
+    work: &Path,
+    sharding: Sharding,
+) -> Result<PlanFile> {
+    let state = crate::state::StateDir::resolve(opts.state_dir.as_deref())?;
+    let mut opts = opts;
+    opts.run_id = Some(match &opts.run_id {
+        Some(id) => id.clone(),
+        None => crate::plan::new_run_id(),
+    });
+    // A run planned again (to resume) keeps its seed: committed tasks used it.
+    let planned_seed = match PlanFile::read(work) {
+        Ok(there) if Some(&there.run_id) == opts.run_id.as_ref() => {
+            serde_json::from_value::<Resolved>(there.resolved)
+                .ok()
+                .and_then(|r| seed_of(&r.seed))
+        }
+        _ => None,
+    };
+    let seed = match planned_seed {
+        Some(s) => s,
+        None => {
+            let mut seed = [0u8; 32];
+            crate::crypto::keys::fill_random(&mut seed)?;
+            seed
+        }
+    };
+    opts.frozen = Some(Frozen {
+        vault: Some(None),
+        seed: Some(seed),
+        ..Frozen::default()
+    });
+    let p = Plan::build(pipeline, opts.clone())?;
+    if let Some(s) = p
+        .stages
+        .iter()
+        .position(|s| s.barrier.as_ref().is_some_and(|b| !b.shardable()))
+    {
+        return Err(Error::Config(format!(
+            "{}: stage {} ({}) drops rows across the input, which a sharded run cannot do yet: run this pipeline without --workers",
+            p.source.path.display(),
+            s + 1,
+            p.stages[s].type_name
+        )));
+    }
+    let mut inputs = Vec::new();
+    for (i, f) in p.inputs.iter().enumerate() {
+        inputs.push(PlannedInput {
+            index: i as u32,
+            path: absolute(&f.path)?.display().to_string(),
+            format: f.format.extension().to_string(),
+            stamp: Stamp::of(&f.path, &f.display)?,
+        });
+    }
+    let stamps: Vec<Stamp> = inputs.iter().map(|i| i.stamp.clone()).collect();
+    let sizes: Vec<u64> = stamps.iter().map(|s| s.bytes).collect();
+    let cut = shards(&sizes, sharding.by);
+    let work_arg = absolute(work)?.display().to_string();
+    let keyring = opts
+        .keyring
+        .clone()
+        .or_else(|| p.source.file.keys.as_ref().and_then(|k| k.keyring.clone()))
+        .unwrap_or_else(|| state.keyring_spec());
+    let resolved = Resolved {
+        cwd: std::env::current_dir().map_err(|e| Error::io("reading", Path::new("."), e))?,
+        state_dir: opts.state_dir.clone(),
+        inputs: opts.inputs.clone(),
+        output: opts.output.clone(),
+        overwrite: p.overwrite,
+        strict: p.strict,
+        quarantine_dir: opts.quarantine_dir.clone(),
+        lang: opts.lang,
+        schema: (p.input_format == crate::config::Format::Jsonl).then(|| p.schema.as_ref().clone()),
+        schema_source: p.schema_source.clone(),
+        seed: hex::encode(seed),
+    };
+    let plan = PlanFile {
+        plan_version: PLAN_VERSION,
+        run_id: p.run_id.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: crate::evidence::now_rfc3339(),
+        pipeline: PipelineRef {
+            path: pipeline.display().to_string(),
+            sha256: p.source.sha256.clone(),
+        },
+        resolved: serde_json::to_value(&resolved)?,
+        inputs_digest: inputs_digest(&stamps),
+        inputs,
+        year: p
+            .assessment
+            .as_ref()
+            .map(|a| a.year)
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().year()),
+        dataset_id: p.run_id.clone(),
+        shards: cut
+            .iter()
+            .enumerate()
+            .map(|(k, r)| PlannedShard {
+                k: k as u32,
+                files: [r.start as u32, r.end as u32],
+                bytes: sizes[r.clone()].iter().sum(),
+            })
+            .collect(),
+        partitions: 0,
+        keyring: Some(keyring),
+        output: absolute(&p.output_dir)?.display().to_string(),
+        steps: vec![
+            Step {
+                name: MAP.into(),
+                tasks: cut.len() as u32,
+                cpus: 1,
+                place: Where::Any,
+                argv: ["datacustoms", "map", &work_arg, "--shard", "{i}"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+            Step {
+                name: "finalize".into(),
+                tasks: 1,
+                cpus: 1,
+                place: Where::Home,
+                argv: ["datacustoms", "finalize", &work_arg]
+                    .map(String::from)
+                    .to_vec(),
+            },
+        ],
+    };
+    plan.write(work)?;
+    Ok(plan)
+}
+
+/// What a step printed as its last stdout line: the task, and how it ended.
+#[derive(Debug, Serialize)]
+pub struct TaskDone {
+    pub step: String,
+    pub index: u32,
+    /// `committed`, `lost` (another attempt committed first) or `already` (a no-op).
+    pub outcome: &'static str,
+    pub plan_sha256: String,
+}
+
+/// `map WORK --shard K`: streams shard K's files through the stages into a fresh
+/// attempt folder and commits it; a no-op when the task is already committed.
+pub fn map(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
+    let pf = PlanFile::read(work)?;
+    let sha = pf.sha256();
+    let shard = pf
+        .shards
+        .get(k as usize)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--shard {k}: the plan has {} shards",
+                pf.shards.len()
+            ))
+        })?
+        .clone();
+    let task = TaskDir::new(work, MAP, k)?;
+    let done = |outcome| TaskDone {
+        step: MAP.into(),
+        index: k,
+        outcome,
+        plan_sha256: sha.clone(),
+    };
+    if let Some(r) = task.committed()? {
+        check_same_plan(&r, &sha, &task.done())?;
+        return Ok(done("already"));
+    }
+    let range = shard.files[0] as usize..shard.files[1] as usize;
+    for input in &pf.inputs[range.clone()] {
+        input.stamp.check(Path::new(&input.path))?;
+    }
+    let started = Instant::now();
+    let attempt = task.begin()?;
+    let mut plan = rebuild(
+        &pf,
+        threads,
+        quiet,
+        Some(attempt.path().join(crate::engine::partial::VAULT)),
+    )?;
+    plan.inputs = plan.inputs[range].to_vec();
+    plan.quarantine_dir = attempt.path().join(crate::engine::partial::QUARANTINE_HOME);
+    let partial = crate::engine::partial::map_shard(plan, attempt.path())?;
+    let result = serde_json::json!({
+        "plan_sha256": sha,
+        "step": MAP,
+        "index": k,
+        "seconds": started.elapsed().as_secs_f64(),
+        "partial": partial,
+    });
+    crash_point(MAP, k, "before-commit");
+    let outcome = attempt.commit(&result)?;
+    crash_point(MAP, k, "after-commit");
+    Ok(done(match outcome {
+        super::task::Outcome::Committed(_) => "committed",
+        super::task::Outcome::Lost(r) => {
+            check_same_plan(&r, &sha, &task.done())?;
+            "lost"
+        }
+    }))
+}
+
+/// `finalize WORK`: at home, once every map task has committed, writes the export from
+/// their partials exactly as one process would, then removes the work directory
+/// (unless `keep_work`).
+pub fn finalize(
+    work: &Path,
+    keep_work: bool,
+    wait: Option<std::time::Duration>,
+) -> Result<RunSummary> {
+    let pf = PlanFile::read(work)?;
+    let sha = pf.sha256();
+    let map_step = pf
+        .steps
+        .iter()
+        .find(|s| s.name == MAP)
+        .ok_or_else(|| Error::Config(format!("{}: no map step in the plan", work.display())))?;
+    let mut shards = Vec::new();
+    let mut missing = Vec::new();
+    for k in 0..map_step.tasks {
+        let task = TaskDir::new(work, MAP, k)?;
+        match task.committed()? {
+            Some(mut r) => {
+                check_same_plan(&r, &sha, &task.done())?;
+                shards.push((task.done(), r["partial"].take()));
+            }
+            None => missing.push(k.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Busy(format!(
+            "map tasks {} of {} have not committed yet: run them, then finalize again",
+            missing.join(", "),
+            map_step.tasks
+        )));
+    }
+    for input in &pf.inputs {
+        input.stamp.check(Path::new(&input.path))?;
+    }
+    let mut plan = rebuild(&pf, None, true, None)?;
+    plan.wait = wait;
+    let summary = crate::engine::partial::finalize_shards(plan, &shards)?;
+    for k in 0..map_step.tasks {
+        TaskDir::new(work, MAP, k)?.sweep()?;
+    }
+    if !keep_work {
+        std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
+    }
+    Ok(summary)
+}
+
+/// `status WORK`: per step, its tasks and which have committed.
+pub fn status(work: &Path) -> Result<serde_json::Value> {
+    let pf = PlanFile::read(work)?;
+    let mut steps = Vec::new();
+    for st in &pf.steps {
+        let mut committed = Vec::new();
+        if st.name == MAP {
+            for k in 0..st.tasks {
+                if TaskDir::new(work, MAP, k)?.committed()?.is_some() {
+                    committed.push(k);
+                }
+            }
+        }
+        steps.push(serde_json::json!({
+            "name": st.name, "tasks": st.tasks, "where": st.place, "committed": committed,
+        }));
+    }
+    Ok(serde_json::json!({
+        "run_id": pf.run_id,
+        "plan_sha256": pf.sha256(),
+        "shards": pf.shards.len(),
+        "output": pf.output,
+        "steps": steps,
+    }))
+}
+
+/// What `run --workers` needs beyond the run's options.
+pub struct Workers {
+    pub workers: usize,
+    /// The work directory (default: `work/<run id>` in the state folder).
+    pub work: Option<PathBuf>,
+    /// Shards to cut (default: one per worker).
+    pub shards: Option<usize>,
+    pub keep_work: bool,
+    /// Global flags each task gets (`--state-dir`, `--log-format`).
+    pub task_flags: Vec<String>,
+}
+
+/// `run PIPELINE --workers N`: plans, runs the map tasks as up to N subprocesses of
+/// this binary at once (a task that exits 74 or 75 is retried, twice at most), then
+/// finalizes in this process.
+pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<RunSummary> {
+    if w.workers == 0 {
+        return Err(Error::Usage("--workers must be at least 1".into()));
+    }
+    let run_id = match &opts.run_id {
+        Some(id) => id.clone(),
+        None => crate::plan::new_run_id(),
+    };
+    opts.run_id = Some(run_id.clone());
+    let work = match &w.work {
+        Some(d) => d.clone(),
+        None => crate::state::StateDir::resolve(opts.state_dir.as_deref())?
+            .path
+            .join("work")
+            .join(&run_id),
+    };
+    let (quiet, threads, wait) = (opts.quiet, opts.threads, opts.wait);
+    let pf = plan(
+        pipeline,
+        opts,
+        &work,
+        Sharding {
+            by: ShardBy::Count(w.shards.unwrap_or(w.workers)),
+        },
+    )?;
+    let cores =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let per_task = (cores / w.workers).max(1);
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Internal(format!("cannot find this program's path: {e}")))?;
+    let tasks: Vec<u32> = (0..pf.shards.len() as u32).collect();
+    let bar = crate::engine::progress::task_bar(tasks.len() as u64, quiet);
+    let next = std::sync::Mutex::new(tasks.into_iter());
+    let failure = std::sync::Mutex::new(None::<Error>);
+    std::thread::scope(|s| {
+        for _ in 0..w.workers.min(pf.shards.len()) {
+            s.spawn(|| loop {
+                if failure.lock().expect("failure lock").is_some() {
+                    return;
+                }
+                let Some(k) = next.lock().expect("task lock").next() else {
+                    return;
+                };
+                let mut cmd = Command::new(&exe);
+                cmd.args(&w.task_flags)
+                    .arg("--quiet")
+                    .arg("map")
+                    .arg(&work)
+                    .args([
+                        "--shard",
+                        &k.to_string(),
+                        "--threads",
+                        &per_task.to_string(),
+                    ])
+                    .stdout(std::process::Stdio::null());
+                match run_task(&mut cmd, &format!("map task {k}")) {
+                    Ok(()) => bar.inc(1),
+                    Err(e) => {
+                        failure.lock().expect("failure lock").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = failure.into_inner().expect("failure lock") {
+        return Err(e);
+    }
+    finalize(&work, w.keep_work, wait)
+}
+
+/// Runs one task's process, retrying it on the transient exit codes (74, 75).
+fn run_task(cmd: &mut Command, what: &str) -> Result<()> {
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        let status = cmd
+            .status()
+            .map_err(|e| Error::Internal(format!("cannot start {what}: {e}")))?;
+        match status.code() {
+            Some(0) => return Ok(()),
+            Some(74 | 75) if attempt < ATTEMPTS => {
+                tracing::warn!(
+                    "{what} failed with a transient error; retrying ({attempt}/{ATTEMPTS})"
+                );
+            }
+            code => return Err(task_error(what, code)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// A task's failure as the error of its exit code's class, so `run --workers` exits
+/// as the task did.
+fn task_error(what: &str, code: Option<i32>) -> Error {
+    let msg = match code {
+        Some(c) => format!("{what} failed (exit {c}); its error is above"),
+        None => format!("{what} was killed by a signal"),
+    };
+    match code {
+        Some(64) => Error::Usage(msg),
+        Some(65) => Error::Data(msg),
+        Some(66) => Error::NotFound(msg),
+        Some(75) => Error::Busy(msg),
+        Some(78) => Error::Config(msg),
+        _ => Error::Internal(msg),
+    }
+}
+
+/// The run's `Plan`, rebuilt by a task from `plan.json`: the same pipeline (checked),
+/// options, folders and frozen decisions. `vault` is where this process writes tokens
+/// (a map task's own), or None to open no vault (`finalize` merges the tasks').
+fn rebuild(
+    pf: &PlanFile,
+    threads: Option<usize>,
+    quiet: bool,
+    vault: Option<PathBuf>,
+) -> Result<Plan> {
+    let r: Resolved = serde_json::from_value(pf.resolved.clone())
+        .map_err(|e| Error::Config(format!("plan.json: resolved: {e}")))?;
+    std::env::set_current_dir(&r.cwd).map_err(|e| Error::io("entering", &r.cwd, e))?;
+    let opts = RunOptions {
+        inputs: r.inputs.clone(),
+        output: r.output.clone(),
+        threads,
+        overwrite: r.overwrite,
+        strict: r.strict,
+        quiet,
+        run_id: Some(pf.run_id.clone()),
+        quarantine_dir: r.quarantine_dir.clone(),
+        keyring: pf.keyring.clone(),
+        lang: r.lang,
+        state_dir: r.state_dir.clone(),
+        wait: None,
+        validate: false,
+        frozen: Some(Frozen {
+            schema: r
+                .schema
+                .map(|s| (std::sync::Arc::new(s), r.schema_source.clone())),
+            year: Some(pf.year),
+            vault: Some(vault),
+            seed: Some(
+                hex::decode(&r.seed)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        Error::Config("plan.json: resolved.seed is not 32 bytes of hex".into())
+                    })?,
+            ),
+        }),
+    };
+    let plan = Plan::build(Path::new(&pf.pipeline.path), opts)?;
+    if plan.source.sha256 != pf.pipeline.sha256 {
+        return Err(Error::Data(format!(
+            "{}: the pipeline file changed since the plan: plan the run again",
+            pf.pipeline.path
+        )));
+    }
+    let same = plan.inputs.len() == pf.inputs.len()
+        && plan
+            .inputs
+            .iter()
+            .zip(&pf.inputs)
+            .all(|(f, p)| f.display == p.stamp.display && f.bytes == p.stamp.bytes);
+    if !same {
+        return Err(Error::Data(format!(
+            "the input files are not the {} the plan recorded: plan the run again",
+            pf.inputs.len()
+        )));
+    }
+    Ok(plan)
+}
+
+/// Refuses a committed task of another plan (a work directory reused by hand).
+fn check_same_plan(result: &serde_json::Value, sha: &str, done: &Path) -> Result<()> {
+    if result["plan_sha256"] == sha {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{} was committed under another plan: use a new work directory",
+        done.display()
+    )))
+}
+
+/// For the fault tests: `DATACUSTOMS_CRASH_AT=STEP:K:WHEN` (WHEN: `before-commit`,
+/// `after-commit`) aborts task K of STEP there, as a killed process would stop.
+fn crash_point(step: &str, k: u32, when: &str) {
+    if std::env::var("DATACUSTOMS_CRASH_AT").is_ok_and(|v| v == format!("{step}:{k}:{when}")) {
+        std::process::abort();
+    }
+}
+
+fn seed_of(hex_text: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_text)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| Error::io("resolving", p, e))
+}

@@ -1,0 +1,568 @@
+//! The shard protocol end to end (`plan`, `map`, `finalize`, `status`, `run --workers`):
+//! a sharded run writes the export one process writes — the same rows in the same
+//! order, the same quarantine and the same report apart from its volatile fields —
+//! whatever the order, duplication or crashes of its tasks.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Fields of report.json that differ between any two runs (timing, threads, how the
+/// rows were cut into part files, the DP ledger's chain head, which covers each
+/// release's time), and, for an encrypting pipeline, how many data keys were drawn (one
+/// pool per task attempt, by design).
+const VOLATILE: &[&str] = &[
+    "/stages/0/findings/info/ledger/chain/after/head",
+    "/started_at",
+    "/finished_at",
+    "/seconds",
+    "/threads",
+    "/output/parts",
+    "/output/bytes",
+    "/keys/data_keys",
+];
+
+/// A test folder holding the bundled pipelines and sample data, and the sample data
+/// cut into several input files: `in-jsonl/chat-0K.jsonl` (one malformed line in the
+/// third) and `in-pq/data/part-0000K.parquet`.
+fn setup() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    copy_from_checkout(
+        d,
+        &[
+            "pipelines/deidentify.toml",
+            "pipelines/orders-parquet.toml",
+            "pipelines/orders-protect.toml",
+            "pipelines/dedup.toml",
+            "pipelines/orders-provinces.txt",
+            "sample-data/chat.jsonl",
+            "sample-data/orders.parquet",
+        ],
+    );
+    let text = std::fs::read_to_string(d.join("sample-data/chat.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::create_dir_all(d.join("in-jsonl")).unwrap();
+    for (k, chunk) in lines.chunks(lines.len().div_ceil(4)).enumerate() {
+        let mut body = chunk.join("\n") + "\n";
+        if k == 2 {
+            body.push_str("{\"broken\n");
+        }
+        std::fs::write(d.join(format!("in-jsonl/chat-0{k}.jsonl")), body).unwrap();
+    }
+    std::fs::write(
+        d.join("split.toml"),
+        "[input]\npath = \"sample-data/orders.parquet\"\n[output]\npath = \"in-pq\"\nformat = \"parquet\"\nmax_file_bytes = \"200k\"\n",
+    )
+    .unwrap();
+    run_ok(d, &["-q", "run", "split.toml"]);
+    assert!(
+        data_files(&d.join("in-pq")).len() >= 3,
+        "the Parquet input is cut in several files"
+    );
+    std::fs::write(
+        d.join("pipelines/assess.toml"),
+        r#"name = "assess"
+[input]
+path = "../in-jsonl"
+[output]
+path = "../out/assess"
+[[stages]]
+type = "deidentify"
+fields = ["text", "messages.content"]
+action = "tag"
+[assessment]
+subject_columns = ["user_id"]
+subject_types = ["CN_ID_CARD", "PHONE", "EMAIL"]
+exporter = "test-co"
+recipient = "lab"
+quasi_identifiers = ["lang"]
+"#,
+    )
+    .unwrap();
+    // DP with bounds that never bind and ε so large that the noise is 0 with probability
+    // 1 - 2e^-50 per value, so the released values of two runs can be compared.
+    std::fs::write(
+        d.join("pipelines/dp.toml"),
+        r#"name = "dp"
+[input]
+path = "../in-pq/data"
+[output]
+path = "../out/dp"
+rows = false
+[[stages]]
+type = "dp_release"
+privacy_unit = "user_id"
+budget = { total_epsilon = 1e13, total_delta = 1e-3 }
+  [[stages.queries]]
+  name = "users_by_province"
+  aggregate = "count"
+  group_by = ["province"]
+  keys_file = "orders-provinces.txt"
+  epsilon = 1e9
+  max_partitions = 100
+  max_rows_per_partition = 100
+  [[stages.queries]]
+  name = "revenue_by_category"
+  aggregate = "sum"
+  column = "amount"
+  bounds = [0, 2000]
+  resolution = 0.01
+  group_by = ["category"]
+  epsilon = 1e12
+  delta = 1e-6
+  max_partitions = 100
+  max_rows_per_partition = 100
+"#,
+    )
+    .unwrap();
+    t
+}
+
+/// `datacustoms ARGS` in `dir` with the state folder `dir/STATE`.
+fn run_state(dir: &Path, state: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = bin();
+    c.current_dir(dir)
+        .env("DATACUSTOMS_STATE_DIR", dir.join(state))
+        .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run datacustoms")
+}
+
+fn ok(o: Output) -> Output {
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    o
+}
+
+/// Runs `pipeline` on `input` in one process into `out/single`, then moves the state
+/// folder aside (its ledgers and vault saw that run) keeping the keyring, so the next
+/// run starts from the same state.
+fn single(dir: &Path, pipeline: &str, input: &str) -> PathBuf {
+    ok(run_state(
+        dir,
+        "state",
+        &[
+            "-q",
+            "run",
+            pipeline,
+            "--input",
+            input,
+            "--output",
+            "out/single",
+            "--run-id",
+            "r1",
+        ],
+        &[],
+    ));
+    fresh_state(dir, "state-single");
+    dir.join("out/single")
+}
+
+/// Renames the state folder to `aside` and starts a new one with the same keyring.
+fn fresh_state(dir: &Path, aside: &str) {
+    std::fs::rename(dir.join("state"), dir.join(aside)).unwrap();
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::copy(
+        dir.join(aside).join("keyring.json"),
+        dir.join("state/keyring.json"),
+    )
+    .unwrap();
+}
+
+/// `run --workers 2` with `extra` arguments into `out/NAME`.
+fn sharded(dir: &Path, pipeline: &str, input: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let out = format!("out/{name}");
+    let mut args = vec![
+        "-q",
+        "run",
+        pipeline,
+        "--input",
+        input,
+        "--output",
+        &out,
+        "--run-id",
+        "r1",
+        "--workers",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    ok(run_state(dir, "state", &args, &[]));
+    dir.join(out)
+}
+
+/// The report without its volatile fields.
+fn report(export: &Path) -> serde_json::Value {
+    let mut r = read_json(&export.join("report.json"));
+    for p in VOLATILE {
+        let (parent, key) = p.rsplit_once('/').unwrap();
+        if let Some(o) = r
+            .pointer_mut(if parent.is_empty() { "" } else { parent })
+            .and_then(|v| v.as_object_mut())
+        {
+            o.remove(key);
+        }
+    }
+    for s in r["stages"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("cpu_seconds");
+    }
+    r
+}
+
+/// The exported rows in order: JSONL parts concatenated, or Parquet parts' batches.
+fn rows(export: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, bytes) in data_files(export) {
+        if name.ends_with(".parquet") {
+            let r = ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(export.join("data").join(&name)).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            for b in r {
+                let b = b.unwrap();
+                let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
+                w.write(&b).unwrap();
+                w.finish().unwrap();
+            }
+        } else {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+/// The DP releases of an export: each file of `aggregates/` by name.
+fn aggregates(e: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(e.join("aggregates"))
+        .unwrap()
+        .map(|f| {
+            let f = f.unwrap();
+            (f.file_name(), std::fs::read(f.path()).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The export `b` holds what `a` holds: rows or aggregates, quarantine, report; and it
+/// verifies.
+fn assert_same_export(dir: &Path, a: &Path, b: &Path) {
+    if a.join("aggregates").exists() {
+        assert!(aggregates(a) == aggregates(b), "different DP releases");
+    } else {
+        let (ra, rb) = (rows(a), rows(b));
+        assert!(!ra.is_empty());
+        assert!(
+            ra == rb,
+            "{} and {} export different rows",
+            a.display(),
+            b.display()
+        );
+    }
+    let q = |e: &Path| std::fs::read(e.join("quarantine.jsonl")).ok();
+    assert_eq!(q(a), q(b), "quarantine.jsonl differs");
+    assert_eq!(report(a), report(b));
+    ok(run_state(
+        dir,
+        "state",
+        &["-q", "verify", b.to_str().unwrap()],
+        &[],
+    ));
+}
+
+#[test]
+fn every_shardable_pipeline_shards_into_the_export_one_process_writes() {
+    let t = setup();
+    let d = t.path();
+    for (pipeline, input, shards) in [
+        ("pipelines/deidentify.toml", "in-jsonl", "4"),
+        ("pipelines/assess.toml", "in-jsonl", "3"),
+        ("pipelines/orders-parquet.toml", "in-pq/data", "3"),
+        ("pipelines/orders-protect.toml", "in-pq/data", "2"),
+        ("pipelines/dp.toml", "in-pq/data", "3"),
+    ] {
+        let one = single(d, pipeline, input);
+        let name = pipeline
+            .trim_start_matches("pipelines/")
+            .trim_end_matches(".toml");
+        let many = sharded(d, pipeline, input, name, &["--shards", shards]);
+        if !pipeline.ends_with("dp.toml") {
+            let parts = data_files(&many).len();
+            assert!(parts > 1, "{pipeline}: several shards, several parts");
+        }
+        if pipeline.ends_with("protect.toml") {
+            // Ciphertext is random by design: compare what decrypts.
+            for (e, to) in [(&one, "dec-single"), (&many, "dec-many")] {
+                ok(run_state(
+                    d,
+                    "state",
+                    &["-q", "decrypt", e.to_str().unwrap(), "--output", to],
+                    &[],
+                ));
+            }
+            assert_eq!(rows(&d.join("dec-single")), rows(&d.join("dec-many")));
+            assert_eq!(
+                report(&one)["keys"]["vault"],
+                report(&many)["keys"]["vault"]
+            );
+        } else {
+            assert_same_export(d, &one, &many);
+        }
+        if pipeline.ends_with("dp.toml") {
+            // Noise is drawn and budget spent once, at home; a rerun of the run id
+            // replays the releases instead of spending again.
+            let spent = |d: &Path| {
+                let o = ok(run_state(d, "state", &["budget", "show"], &[]));
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            assert!(spent(d).contains("2 release(s)"), "{}", spent(d));
+            let again = sharded(
+                d,
+                pipeline,
+                input,
+                "dp-again",
+                &["--shards", shards, "--overwrite"],
+            );
+            assert!(spent(d).contains("2 release(s)"), "{}", spent(d));
+            assert!(aggregates(&many) == aggregates(&again));
+            let replayed = &report(&again)["stages"][0]["findings"]["info"]["releases"];
+            assert!(replayed
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["replayed"] == true));
+        }
+        std::fs::remove_dir_all(d.join("out")).unwrap();
+        std::fs::remove_dir_all(d.join("state-single")).unwrap();
+    }
+    // The work directory is gone once the export is written.
+    assert!(!d.join("state/work/r1").exists());
+}
+
+#[test]
+fn one_shard_writes_byte_identical_parts() {
+    let t = setup();
+    let d = t.path();
+    for (pipeline, input) in [
+        ("pipelines/deidentify.toml", "in-jsonl"),
+        ("pipelines/orders-parquet.toml", "in-pq/data"),
+    ] {
+        let one = single(d, pipeline, input);
+        let many = sharded(d, pipeline, input, "one-shard", &["--shards", "1"]);
+        assert_eq!(data_files(&one), data_files(&many), "{pipeline}");
+        assert_same_export(d, &one, &many);
+        std::fs::remove_dir_all(d.join("out")).unwrap();
+        std::fs::remove_dir_all(d.join("state-single")).unwrap();
+    }
+}
+
+/// `plan` into `work` (4 shards of the JSONL input), returning the number of shards.
+fn plan(d: &Path, work: &str, out: &str) -> usize {
+    let o = ok(run_state(
+        d,
+        "state",
+        &[
+            "-q",
+            "plan",
+            "pipelines/deidentify.toml",
+            "--input",
+            "in-jsonl",
+            "--output",
+            out,
+            "--run-id",
+            "r1",
+            "--work",
+            work,
+            "--shards",
+            "4",
+        ],
+        &[],
+    ));
+    let last = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(v["steps"][0]["argv"][1], "map");
+    v["shards"].as_u64().unwrap() as usize
+}
+
+fn map(d: &Path, work: &str, k: usize, env: &[(&str, &str)]) -> Output {
+    run_state(
+        d,
+        "state",
+        &["-q", "map", work, "--shard", &k.to_string()],
+        env,
+    )
+}
+
+#[test]
+fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
+    let t = setup();
+    let d = t.path();
+    let one = single(d, "pipelines/deidentify.toml", "in-jsonl");
+
+    // In reverse order, with finalize refusing (75, retryable) while a task is missing.
+    let n = plan(d, "w-rev", "out/rev");
+    assert_eq!(n, 4);
+    for k in (1..n).rev() {
+        ok(map(d, "w-rev", k, &[]));
+    }
+    let early = run_state(d, "state", &["-q", "finalize", "w-rev"], &[]);
+    assert_eq!(code(&early), 75, "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("map tasks 0 of 4"),
+        "{}",
+        stderr(&early)
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(run_state(d, "state", &["status", "w-rev"], &[])).stdout)
+            .unwrap();
+    assert_eq!(
+        status["steps"][0]["committed"],
+        serde_json::json!([1, 2, 3])
+    );
+    ok(map(d, "w-rev", 0, &[]));
+    // A task run again after its commit is a no-op.
+    let again = ok(map(d, "w-rev", 0, &[]));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("\"already\""));
+    ok(run_state(d, "state", &["-q", "finalize", "w-rev"], &[]));
+    assert_same_export(d, &one, &d.join("out/rev"));
+    assert!(
+        !d.join("w-rev").exists(),
+        "finalize removes the work directory"
+    );
+
+    // Two attempts of every task at once: one commits, the other loses harmlessly.
+    plan(d, "w-dup", "out/dup");
+    let children: Vec<_> = (0..n)
+        .flat_map(|k| [k, k])
+        .map(|k| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("datacustoms"));
+            c.current_dir(d)
+                .env("DATACUSTOMS_STATE_DIR", d.join("state"))
+                .args(["-q", "map", "w-dup", "--shard", &k.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let outcomes: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        })
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.contains("\"committed\""))
+            .count(),
+        n
+    );
+    ok(run_state(d, "state", &["-q", "finalize", "w-dup"], &[]));
+    assert_same_export(d, &one, &d.join("out/dup"));
+
+    // A task killed before its commit leaves nothing committed; killed after, its commit
+    // stands. Either way the run, resumed with the same run id and work directory, ends
+    // in the same export.
+    for (when, name) in [
+        ("before-commit", "crash-before"),
+        ("after-commit", "crash-after"),
+    ] {
+        let out = format!("out/{name}");
+        let args = [
+            "-q",
+            "run",
+            "pipelines/deidentify.toml",
+            "--input",
+            "in-jsonl",
+            "--output",
+            &out,
+            "--run-id",
+            "r1",
+            "--workers",
+            "2",
+            "--shards",
+            "4",
+            "--work",
+            name,
+        ];
+        let crash = format!("map:1:{when}");
+        let failed = run_state(d, "state", &args, &[("DATACUSTOMS_CRASH_AT", &crash)]);
+        assert_ne!(code(&failed), 0);
+        assert!(!d.join(&out).exists(), "no export from a failed run");
+        let committed = d.join(name).join("map/1/done").exists();
+        assert_eq!(committed, when == "after-commit");
+        ok(run_state(d, "state", &args, &[]));
+        assert_same_export(d, &one, &d.join(&out));
+    }
+}
+
+#[test]
+fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
+    let t = setup();
+    let d = t.path();
+    // A stage that drops rows across the input (dedup) is not distributed yet: refused
+    // at planning (78).
+    let o = run_state(
+        d,
+        "state",
+        &[
+            "-q",
+            "run",
+            "pipelines/dedup.toml",
+            "--input",
+            "in-jsonl",
+            "--workers",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+    assert!(stderr(&o).contains("dedup"), "{}", stderr(&o));
+
+    // An input changed since the plan: the task refuses (65), finalize too.
+    plan(d, "w", "out/changed");
+    let f = d.join("in-jsonl/chat-01.jsonl");
+    let mut text = std::fs::read_to_string(&f).unwrap();
+    text.push_str("{\"text\": \"one more\"}\n");
+    std::fs::write(&f, text).unwrap();
+    let o = map(d, "w", 1, &[]);
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("chat-01.jsonl changed since the plan"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Another plan into the same work directory is refused (78); no shard K beyond the plan (64).
+    let o = run_state(
+        d,
+        "state",
+        &[
+            "-q",
+            "plan",
+            "pipelines/deidentify.toml",
+            "--input",
+            "in-jsonl",
+            "--run-id",
+            "r2",
+            "--work",
+            "w",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 78, "{}", stderr(&o));
+    assert_eq!(code(&map(d, "w", 9, &[])), 64);
+}
