@@ -214,8 +214,20 @@ impl Plan {
             .iter()
             .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
         let detect = residual_detect_config(file);
-        let residual = (deidentifies || max_residual.is_some())
-            .then(|| crate::engine::residual::ResidualScanner::new(&current, &detect));
+        let residual = (deidentifies || max_residual.is_some()).then(|| {
+            let encrypted: Vec<String> = keys
+                .as_ref()
+                .map(|k| {
+                    k.columns
+                        .lock()
+                        .expect("columns lock")
+                        .iter()
+                        .map(|c| c.path.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            crate::engine::residual::ResidualScanner::new(&current, &detect, &encrypted)
+        });
         let signer = match &keys {
             Some(_) => None,
             None => {
@@ -919,8 +931,14 @@ fn load_keys<'s>(
     if validate {
         cfg.vault = None;
     }
+    // A sharded run's task writes its tokens to a vault of its own, if the pipeline
+    // keeps one at all; `plan` and `finalize` open none.
     if let Some(v) = vault {
-        cfg.vault = v.as_ref().map(|p| p.display().to_string());
+        cfg.vault = cfg
+            .vault
+            .as_ref()
+            .and(v.as_ref())
+            .map(|p| p.display().to_string());
     }
     if cfg.vault.is_some() && !tokenizes {
         tracing::info!("[keys] vault is set but no stage makes tokens: the vault is not opened");

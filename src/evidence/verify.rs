@@ -301,8 +301,14 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
             if report["residual"]["scanned"] == true {
                 let mut hits = 0u64;
                 let detector = Detector::new(&detect);
+                // Ciphertext columns are not scanned, as the run did not scan them.
+                let encrypted: Vec<String> = manifest
+                    .encryption
+                    .as_ref()
+                    .map(|e| e.columns.iter().map(|c| c.path.clone()).collect())
+                    .unwrap_or_default();
                 for part in &data_parts {
-                    match residual_hits(part, &detector) {
+                    match residual_hits(part, &detector, &encrypted) {
                         Ok(n) => hits += n,
                         Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
                     }
@@ -616,7 +622,11 @@ fn recompute_k(
 }
 
 /// PII detections in every string value of a data part (JSONL or Parquet).
-fn residual_hits(path: &Path, detector: &Detector) -> std::result::Result<u64, String> {
+fn residual_hits(
+    path: &Path,
+    detector: &Detector,
+    encrypted: &[String],
+) -> std::result::Result<u64, String> {
     let mut found = Vec::new();
     let mut hits = 0u64;
     let mut scan = |s: &str| {
@@ -630,7 +640,11 @@ fn residual_hits(path: &Path, detector: &Detector) -> std::result::Result<u64, S
             .map_err(|e| e.to_string())?;
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
-            for p in crate::stages::fields::string_paths(&batch.schema()) {
+            let schema = batch.schema();
+            for p in crate::stages::fields::string_paths(&schema) {
+                if encrypted.contains(schema.field(p.column).name()) {
+                    continue;
+                }
                 crate::stages::fields::for_each_string(
                     batch.column(p.column),
                     &p.steps,
@@ -650,8 +664,11 @@ fn residual_hits(path: &Path, detector: &Detector) -> std::result::Result<u64, S
         let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
         for (i, line) in BufReader::new(f).lines().enumerate() {
             let line = line.map_err(|e| e.to_string())?;
-            let v: Value =
+            let mut v: Value =
                 serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
+            if let Value::Object(o) = &mut v {
+                o.retain(|k, _| !encrypted.contains(k));
+            }
             walk(&v, &mut scan);
         }
     }
