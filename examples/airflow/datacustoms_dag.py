@@ -96,10 +96,18 @@ with DAG(
         )
         # A run id datacustoms accepts: letters, digits, `-`, `_`, `.`.
         rid = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id or "manual")
+        # With the Variable DATACUSTOMS_WORKERS > 1 the run is sharded over that many
+        # worker processes (row and DP pipelines); its work folder is named by the run
+        # id, so a retried task resumes the map tasks already committed.
+        workers = int(setting("DATACUSTOMS_WORKERS", "0") or 0)
+        sharded = []
+        if workers > 1:
+            work = os.path.join(setting("DATACUSTOMS_WORK_ROOT", "/data/work"), rid)
+            sharded = ["--workers", str(workers), "--work", work]
         datacustoms(
             "run",
             setting("DATACUSTOMS_PIPELINE", "/opt/datacustoms/pipelines/deidentify.toml"),
-            "--output", export_dir, "--overwrite", "--run-id", rid,
+            "--output", export_dir, "--overwrite", "--run-id", rid, *sharded,
         )
         return export_dir
 

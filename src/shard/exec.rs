@@ -280,6 +280,34 @@ pub fn finalize(
 ) -> Result<RunSummary> {
     let pf = PlanFile::read(work)?;
     let sha = pf.sha256();
+    // A finalize that committed the export and then died (before removing the work
+    // folder, or before its driver heard back) is done: a retry must not write the
+    // export again.
+    if let Ok(m) = crate::evidence::manifest::Manifest::load(Path::new(&pf.output)) {
+        if m.run_id == pf.run_id {
+            tracing::info!(output = %pf.output, "the export of run {} is already written", pf.run_id);
+            if !keep_work {
+                std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
+            }
+            return Ok(RunSummary {
+                output: PathBuf::from(&pf.output),
+                // As the export's report says (nothing, for an aggregates-only one).
+                rows: std::fs::read(Path::new(&pf.output).join(crate::evidence::report::REPORT))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|r| serde_json::from_value(r["rows"].clone()).ok())
+                    .unwrap_or_default(),
+                quarantined_records: 0,
+                parts: m
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with("data/"))
+                    .count(),
+                seconds: 0.0,
+                warnings: vec!["already finalized: nothing was written again".into()],
+            });
+        }
+    }
     let map_step = pf
         .steps
         .iter()
@@ -364,6 +392,7 @@ pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<
     if w.workers == 0 {
         return Err(Error::Usage("--workers must be at least 1".into()));
     }
+    let started = Instant::now();
     let run_id = match &opts.run_id {
         Some(id) => id.clone(),
         None => crate::plan::new_run_id(),
@@ -429,7 +458,9 @@ pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<
     if let Some(e) = failure.into_inner().expect("failure lock") {
         return Err(e);
     }
-    finalize(&work, w.keep_work, wait)
+    let mut summary = finalize(&work, w.keep_work, wait)?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
 }
 
 /// Runs one task's process, retrying it on the transient exit codes (74, 75).
