@@ -9,7 +9,9 @@
 #   benches/sharded.sh [SIZE]        default 1G (gen_corpus --bytes)
 #
 # Environment: FILES (default 8), RUNS (default 3), WORKERS (default 2), SHARDS (default:
-# one per worker).
+# one per worker). RAY=1 adds a third run per round: the Ray driver
+# (python/datacustoms_driver) with a local Ray of WORKERS CPUs and RAY_SHARDS shards
+# (default 4), from the virtual environment .ci/ray.sh keeps (DATACUSTOMS_RAY_VENV).
 #
 # Columns: wall seconds and CPU-seconds of the whole process tree (user + system, the
 # worker processes included, from /usr/bin/time), median of the runs; the ratio of the
@@ -64,7 +66,15 @@ type = "encrypt"
 columns = ["ts"]
 TOML
 
-# One timed run: MODE is "threads" or "workers"; prints "wall cpu rss_kb work_bytes".
+RAY=${RAY:-0}
+RAY_SHARDS=${RAY_SHARDS:-4}
+VENV="${DATACUSTOMS_RAY_VENV:-$HOME/.cache/datacustoms-ray-venv}"
+if [ "$RAY" = 1 ]; then
+  "$VENV/bin/python" -c "import ray" || { echo "no Ray in $VENV: run .ci/ray.sh once" >&2; exit 1; }
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./python
+fi
+
+# One timed run: MODE is "threads", "workers" or "ray"; prints "wall cpu rss_kb work_bytes".
 timed() {
   local mode=$1 run_id=$2
   rm -rf "$WORK/out" "$WORK/work"
@@ -73,7 +83,15 @@ timed() {
   if [ "$mode" = workers ]; then
     args+=(--workers "$WORKERS" --shards "$SHARDS" --work "$WORK/work" --keep-work)
   fi
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$BIN" "${args[@]}" > /dev/null
+  if [ "$mode" = ray ]; then
+    # The driver plans, runs the map tasks as Ray tasks and finalizes (which removes
+    # the work folder, so no protocol bytes are counted for it).
+    DATACUSTOMS_BIN="$BIN" RAY_TMPDIR="$WORK/ray" /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" \
+      "$VENV/bin/python" -m datacustoms_driver ray "$WORK/p.toml" --workers "$WORKERS" --work "$WORK/work" \
+      --run-id "$run_id" --shards "$RAY_SHARDS" --quarantine-dir "$WORK/q" --quiet > /dev/null
+  else
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$BIN" "${args[@]}" > /dev/null
+  fi
   if [ "$(jq -r .status "$WORK/out/report.json")" != complete ]; then
     echo "the $mode run did not complete" >&2
     exit 1
@@ -87,10 +105,12 @@ timed() {
   awk -v w="$wall" -v u="$user" -v s="$sys" -v kb="$kb" -v wb="$work_bytes" 'BEGIN { printf "%s %.2f %s %s\n", w, u + s, kb, wb }'
 }
 
-declare -a T W
+declare -a T W R
+mkdir -p "$WORK/ray"
 for r in $(seq "$RUNS"); do
   T+=("$(timed threads "bench-t$r")")
   W+=("$(timed workers "bench-w$r")")
+  if [ "$RAY" = 1 ]; then R+=("$(timed ray "bench-r$r")"); fi
 done
 median() { printf '%s\n' "$@" | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }'; }
 read -r tw tc tk _ <<< "$(median "${T[@]}")"
@@ -104,4 +124,11 @@ echo "| run | wall s | CPU-s | MB/CPU-s | peak RSS MiB | protocol bytes / record
 echo "|---|---|---|---|---|---|"
 awk -v w="$tw" -v c="$tc" -v k="$tk" -v b="$in_bytes" 'BEGIN { printf "| `run --threads 2` | %.1f | %.1f | %.1f | %.0f | – |\n", w, c, b / 1e6 / c, k / 1024 }'
 awk -v w="$ww" -v c="$wc" -v k="$wk" -v b="$in_bytes" -v wb="$wb" -v n="$records" -v wk="$WORKERS" -v sh="$SHARDS" 'BEGIN { printf "| `run --workers %d` (%d shards) | %.1f | %.1f | %.1f | %.0f | %.2f |\n", wk, sh, w, c, b / 1e6 / c, k / 1024, wb / n }'
+if [ "$RAY" = 1 ]; then
+  read -r rw rc rk _ <<< "$(median "${R[@]}")"
+  awk -v w="$rw" -v c="$rc" -v k="$rk" -v b="$in_bytes" -v wk="$WORKERS" -v sh="$RAY_SHARDS" 'BEGIN { printf "| Ray driver, %d CPUs (%d shards) | %.1f | %.1f | %.1f | %.0f | – |\n", wk, sh, w, c, b / 1e6 / c, k / 1024 }'
+fi
 awk -v tw="$tw" -v tc="$tc" -v ww="$ww" -v wc="$wc" 'BEGIN { printf "\nsharded / single process: wall %.3f, CPU-s %.3f\n", ww / tw, wc / tc }'
+if [ "$RAY" = 1 ]; then
+  awk -v tw="$tw" -v tc="$tc" -v rw="$rw" -v rc="$rc" 'BEGIN { printf "Ray / single process: wall %.3f, CPU-s %.3f (Ray'"'"'s own processes included)\n", rw / tw, rc / tc }'
+fi

@@ -15,8 +15,9 @@
 //! - a task already committed under this plan is a no-op (exit 0); a missing upstream
 //!   task makes `finalize` exit 75, which drivers retry;
 //! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
-//!   quarantine, the vault and encryption; a pipeline with a stage that drops or
-//!   aggregates across rows (dedup, dp_release) is refused at `plan` (exit 78).
+//!   quarantine, the vault, encryption and DP releases (whose barrier a task saves and
+//!   `finalize` absorbs); a pipeline with a stage that drops rows across the input
+//!   (dedup) is refused at `plan` (exit 78).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,23 +80,7 @@ pub fn plan(
         Some(id) => id.clone(),
         None => crate::plan::new_run_id(),
     });
-    // A run planned again (to resume) keeps its seed: committed tasks used it.
-    let planned_seed = match PlanFile::read(work) {
-        Ok(there) if Some(&there.run_id) == opts.run_id.as_ref() => {
-            serde_json::from_value::<Resolved>(there.resolved)
-                .ok()
-                .and_then(|r| seed_of(&r.seed))
-        }
-        _ => None,
-    };
-    let seed = match planned_seed {
-        Some(s) => s,
-        None => {
-            let mut seed = [0u8; 32];
-            crate::crypto::keys::fill_random(&mut seed)?;
-            seed
-        }
-    };
+    let seed = run_seed(work, opts.run_id.as_deref())?;
     opts.frozen = Some(Frozen {
         vault: Some(None),
         seed: Some(seed),
@@ -114,15 +99,7 @@ pub fn plan(
             p.stages[s].type_name
         )));
     }
-    let mut inputs = Vec::new();
-    for (i, f) in p.inputs.iter().enumerate() {
-        inputs.push(PlannedInput {
-            index: i as u32,
-            path: absolute(&f.path)?.display().to_string(),
-            format: f.format.extension().to_string(),
-            stamp: Stamp::of(&f.path, &f.display)?,
-        });
-    }
+    let inputs = planned_inputs(&p)?;
     let stamps: Vec<Stamp> = inputs.iter().map(|i| i.stamp.clone()).collect();
     let sizes: Vec<u64> = stamps.iter().map(|s| s.bytes).collect();
     let cut = shards(&sizes, sharding.by);
@@ -175,29 +152,65 @@ pub fn plan(
         partitions: 0,
         keyring: Some(keyring),
         output: absolute(&p.output_dir)?.display().to_string(),
-        steps: vec![
-            Step {
-                name: MAP.into(),
-                tasks: cut.len() as u32,
-                cpus: 1,
-                place: Where::Any,
-                argv: ["datacustoms", "map", &work_arg, "--shard", "{i}"]
-                    .map(String::from)
-                    .to_vec(),
-            },
-            Step {
-                name: "finalize".into(),
-                tasks: 1,
-                cpus: 1,
-                place: Where::Home,
-                argv: ["datacustoms", "finalize", &work_arg]
-                    .map(String::from)
-                    .to_vec(),
-            },
-        ],
+        steps: steps(&work_arg, cut.len() as u32),
     };
     plan.write(work)?;
     Ok(plan)
+}
+
+/// The secret the run's tasks derive their stages' keys from: the one in `work`'s plan
+/// when the same run is planned again (committed tasks used it), else a fresh one.
+fn run_seed(work: &Path, run_id: Option<&str>) -> Result<[u8; 32]> {
+    if let Ok(there) = PlanFile::read(work) {
+        if Some(there.run_id.as_str()) == run_id {
+            let planned = serde_json::from_value::<Resolved>(there.resolved)
+                .ok()
+                .and_then(|r| seed_of(&r.seed));
+            if let Some(s) = planned {
+                return Ok(s);
+            }
+        }
+    }
+    let mut seed = [0u8; 32];
+    crate::crypto::keys::fill_random(&mut seed)?;
+    Ok(seed)
+}
+
+/// Each input as planned: its absolute path, format and stamp.
+fn planned_inputs(p: &Plan) -> Result<Vec<PlannedInput>> {
+    p.inputs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(PlannedInput {
+                index: i as u32,
+                path: absolute(&f.path)?.display().to_string(),
+                format: f.format.extension().to_string(),
+                stamp: Stamp::of(&f.path, &f.display)?,
+            })
+        })
+        .collect()
+}
+
+/// The steps of a row or DP pipeline: `map` on any worker, then `finalize` at home.
+fn steps(work: &str, shards: u32) -> Vec<Step> {
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect();
+    vec![
+        Step {
+            name: MAP.into(),
+            tasks: shards,
+            cpus: 1,
+            place: Where::Any,
+            argv: argv(&["datacustoms", "map", work, "--shard", "{i}"]),
+        },
+        Step {
+            name: "finalize".into(),
+            tasks: 1,
+            cpus: 1,
+            place: Where::Home,
+            argv: argv(&["datacustoms", "finalize", work]),
+        },
+    ]
 }
 
 /// What a step printed as its last stdout line: the task, and how it ended.
