@@ -1,6 +1,6 @@
 """Asserts that two datacustoms exports hold the same thing: the same rows in the same
 order (JSONL parts concatenated), the same quarantine.jsonl, and the same report.json
-apart from its volatile fields. Used by .ci/ray.sh; tests/sharded.rs checks the same in
+apart from its volatile fields. Used by .ci/drivers.sh; tests/sharded.rs checks the same in
 Rust."""
 
 import json

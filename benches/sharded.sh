@@ -11,7 +11,7 @@
 # Environment: FILES (default 8), RUNS (default 3), WORKERS (default 2), SHARDS (default:
 # one per worker). RAY=1 adds a third run per round: the Ray driver
 # (python/datacustoms_driver) with a local Ray of WORKERS CPUs and RAY_SHARDS shards
-# (default 4), from the virtual environment .ci/ray.sh keeps (DATACUSTOMS_RAY_VENV).
+# (default 4), from the virtual environment .ci/drivers.sh keeps (DATACUSTOMS_RAY_VENV).
 #
 # Columns: wall seconds and CPU-seconds of the whole process tree (user + system, the
 # worker processes included, from /usr/bin/time), median of the runs; the ratio of the
@@ -70,7 +70,7 @@ RAY=${RAY:-0}
 RAY_SHARDS=${RAY_SHARDS:-4}
 VENV="${DATACUSTOMS_RAY_VENV:-$HOME/.cache/datacustoms-ray-venv}"
 if [ "$RAY" = 1 ]; then
-  "$VENV/bin/python" -c "import ray" || { echo "no Ray in $VENV: run .ci/ray.sh once" >&2; exit 1; }
+  "$VENV/bin/python" -c "import ray" || { echo "no Ray in $VENV: run .ci/drivers.sh ray once" >&2; exit 1; }
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./python
 fi
 
