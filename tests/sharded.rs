@@ -465,6 +465,7 @@ fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
         status["steps"][0]["committed"],
         serde_json::json!([1, 2, 3])
     );
+    assert_eq!(status["finalized"], false);
     ok(map(d, "w-rev", 0, &[]));
     // A task run again after its commit is a no-op.
     let again = ok(map(d, "w-rev", 0, &[]));
@@ -476,6 +477,10 @@ fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
         &[],
     ));
     assert_same_export(d, &one, &d.join("out/rev"));
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(run_state(d, "state", &["status", "w-rev"], &[])).stdout)
+            .unwrap();
+    assert_eq!(status["finalized"], true);
     // A finalize retried after its commit is a no-op, which removes the work directory.
     let manifest = std::fs::read(d.join("out/rev/manifest.json")).unwrap();
     ok(run_state(d, "state", &["-q", "finalize", "w-rev"], &[]));

@@ -377,12 +377,15 @@ pub fn status(work: &Path) -> Result<serde_json::Value> {
             "name": st.name, "tasks": st.tasks, "where": st.place, "committed": committed,
         }));
     }
+    let finalized = crate::evidence::manifest::Manifest::load(Path::new(&pf.output))
+        .is_ok_and(|m| m.run_id == pf.run_id);
     Ok(serde_json::json!({
         "run_id": pf.run_id,
         "plan_sha256": pf.sha256(),
         "shards": pf.shards.len(),
         "output": pf.output,
         "steps": steps,
+        "finalized": finalized,
     }))
 }
 
