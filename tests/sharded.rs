@@ -565,6 +565,42 @@ fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
 fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
     let t = setup();
     let d = t.path();
+    // --strict: the malformed line in the third file fails its map task with 65, and
+    // the run with it; no export is written.
+    let o = run_state(
+        d,
+        "state",
+        &[
+            "-q",
+            "run",
+            "pipelines/deidentify.toml",
+            "--input",
+            "in-jsonl",
+            "--output",
+            "out/strict",
+            "--workers",
+            "2",
+            "--shards",
+            "4",
+            "--strict",
+            "--work",
+            "w-strict",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    assert!(stderr(&o).contains("chat-02.jsonl"), "{}", stderr(&o));
+    assert!(!d.join("out/strict").exists());
+    // The work folder is private to its owner: it holds records not yet cleaned.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("w-strict"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
     // A stage that drops rows across the input (dedup) is not distributed yet: refused
     // at planning (78).
     let o = run_state(
