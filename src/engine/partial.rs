@@ -80,7 +80,7 @@ struct FileAccount {
 /// One shard of a sharded run (`map`): streams the plan's inputs (the shard's files)
 /// through the stages into `dir`, the task's attempt folder: the data parts, the
 /// quarantine, the audit events and the partials `finalize` absorbs. Returns the
-/// partial for the task's `result.json` (`engine::partial`).
+/// partial for the task's `result.json`.
 pub fn map_shard(mut plan: Plan, dir: &std::path::Path) -> Result<serde_json::Value> {
     let clock = Clock::start();
     refuse_unshardable(&plan)?;
@@ -97,16 +97,19 @@ pub fn map_shard(mut plan: Plan, dir: &std::path::Path) -> Result<serde_json::Va
     write(&plan, streamed, dir)
 }
 
-/// A stage that drops rows across the input (dedup) cannot be split across shards yet.
-fn refuse_unshardable(plan: &Plan) -> Result<()> {
+/// Refuses (78) a plan with a stage that drops rows across the input (dedup): a sharded
+/// run cannot split it yet.
+pub fn refuse_unshardable(plan: &Plan) -> Result<()> {
     match plan
         .stages
         .iter()
-        .find(|s| s.barrier.as_ref().is_some_and(|b| !b.shardable()))
+        .position(|s| s.barrier.as_ref().is_some_and(|b| !b.shardable()))
     {
-        Some(s) => Err(Error::Config(format!(
-            "stage `{}` decides across rows, which a sharded run cannot do yet: run this pipeline without shards",
-            s.type_name
+        Some(i) => Err(Error::Config(format!(
+            "{}: stage {} ({}) drops rows across the input, which a sharded run cannot do yet: run this pipeline without --workers",
+            plan.source.path.display(),
+            i + 1,
+            plan.stages[i].type_name
         ))),
         None => Ok(()),
     }

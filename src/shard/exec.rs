@@ -87,18 +87,7 @@ pub fn plan(
         ..Frozen::default()
     });
     let p = Plan::build(pipeline, opts.clone())?;
-    if let Some(s) = p
-        .stages
-        .iter()
-        .position(|s| s.barrier.as_ref().is_some_and(|b| !b.shardable()))
-    {
-        return Err(Error::Config(format!(
-            "{}: stage {} ({}) drops rows across the input, which a sharded run cannot do yet: run this pipeline without --workers",
-            p.source.path.display(),
-            s + 1,
-            p.stages[s].type_name
-        )));
-    }
+    crate::engine::partial::refuse_unshardable(&p)?;
     let inputs = planned_inputs(&p)?;
     let stamps: Vec<Stamp> = inputs.iter().map(|i| i.stamp.clone()).collect();
     let sizes: Vec<u64> = stamps.iter().map(|s| s.bytes).collect();
