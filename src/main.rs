@@ -405,9 +405,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// SIGINT and SIGTERM: remove the staging folder of the export being written (partial
-/// cleaned rows must not sit beside the output for a sync job to ship), then exit
-/// 128 + the signal (130, 143) as shells do.
+/// SIGINT and SIGTERM: stop the task processes of `run --workers`, remove the staging
+/// folder of the export being written (partial cleaned rows must not sit beside the
+/// output for a sync job to ship), then exit 128 + the signal (130, 143) as shells do.
 fn on_interrupt() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -416,6 +416,8 @@ fn on_interrupt() {
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
+            // `run --workers`: its task processes stop with it.
+            datacustoms::shard::exec::stop_tasks();
             let removed = datacustoms::evidence::export::abort_live();
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
             for f in &removed {

@@ -654,3 +654,85 @@ fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
     assert_eq!(code(&o), 78, "{}", stderr(&o));
     assert_eq!(code(&map(d, "w", 9, &[])), 64);
 }
+
+/// Processes whose command line names `needle`.
+#[cfg(target_os = "linux")]
+fn processes_naming(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_sharded_run_stops_its_tasks_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    for k in 0..2 {
+        write_corpus(&d.join(format!("in/part-{k}.jsonl")), 60 << 20);
+    }
+    std::fs::write(
+        d.join("p.toml"),
+        "[input]\npath = \"in\"\n[output]\npath = \"out\"\n[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\n",
+    )
+    .unwrap();
+    let work = d.join("work-interrupted");
+    let args = [
+        "-q",
+        "run",
+        "p.toml",
+        "--workers",
+        "2",
+        "--threads",
+        "2",
+        "--run-id",
+        "r1",
+        "--work",
+        work.to_str().unwrap(),
+    ];
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("datacustoms"))
+        .current_dir(d)
+        .env("DATACUSTOMS_STATE_DIR", d.join("state"))
+        .args(args)
+        // Not a pipe: the tasks inherit it, and reading it to its end would wait for
+        // them.
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both map tasks are at work.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while processes_naming(work.to_str().unwrap())
+        .iter()
+        .filter(|c| c.contains(" map "))
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the map tasks never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let k = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let mut child = child;
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert!(
+        processes_naming(work.to_str().unwrap()).is_empty(),
+        "task processes outlived the run: {:?}",
+        processes_naming(work.to_str().unwrap())
+    );
+    assert!(!d.join("out").exists());
+    // The same command resumes and writes the export.
+    ok(run_state(d, "state", &args, &[]));
+    ok(run_state(d, "state", &["-q", "verify", "out"], &[]));
+    assert!(!work.exists());
+}

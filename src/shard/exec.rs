@@ -468,13 +468,31 @@ pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<
     Ok(summary)
 }
 
+/// The task processes running now, by process id, so that an interrupted `run
+/// --workers` stops them too (`stop_tasks`) instead of leaving them to finish alone.
+static RUNNING: std::sync::Mutex<Vec<(u32, std::process::Child)>> =
+    std::sync::Mutex::new(Vec::new());
+/// Set by `stop_tasks` (under `RUNNING`'s lock): no task starts after it.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Kills every task process `run --workers` started and waits for it: for the handler
+/// of SIGINT and SIGTERM. Their attempt folders stay uncommitted; a rerun of the run id
+/// sweeps them and reuses the tasks that had committed.
+pub fn stop_tasks() {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    for (_, child) in running.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    running.clear();
+}
+
 /// Runs one task's process, retrying it on the transient exit codes (74, 75).
 fn run_task(cmd: &mut Command, what: &str) -> Result<()> {
     const ATTEMPTS: u32 = 3;
     for attempt in 1..=ATTEMPTS {
-        let status = cmd
-            .status()
-            .map_err(|e| Error::Internal(format!("cannot start {what}: {e}")))?;
+        let status = wait_task(cmd, what)?;
         match status.code() {
             Some(0) => return Ok(()),
             Some(74 | 75) if attempt < ATTEMPTS => {
@@ -486,6 +504,42 @@ fn run_task(cmd: &mut Command, what: &str) -> Result<()> {
         }
     }
     unreachable!("the last attempt returns")
+}
+
+/// Starts a task's process, registered in `RUNNING` while it runs, and waits for it
+/// (polling, so that `stop_tasks` can take the process meanwhile).
+fn wait_task(cmd: &mut Command, what: &str) -> Result<std::process::ExitStatus> {
+    let pid = {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Internal(format!(
+                "{what} was not started: the run is stopping"
+            )));
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Internal(format!("cannot start {what}: {e}")))?;
+        let pid = child.id();
+        running.push((pid, child));
+        pid
+    };
+    loop {
+        {
+            let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(i) = running.iter().position(|(p, _)| *p == pid) else {
+                return Err(Error::Internal(format!("{what} was stopped")));
+            };
+            let done = running[i]
+                .1
+                .try_wait()
+                .map_err(|e| Error::Internal(format!("cannot wait for {what}: {e}")))?;
+            if let Some(status) = done {
+                running.swap_remove(i);
+                return Ok(status);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A task's failure as the error of its exit code's class, so `run --workers` exits
