@@ -12,6 +12,9 @@
 # one per worker). RAY=1 adds a third run per round: the Ray driver
 # (python/datacustoms_driver) with a local Ray of WORKERS CPUs and RAY_SHARDS shards
 # (default 4), from the virtual environment .ci/drivers.sh keeps (DATACUSTOMS_RAY_VENV).
+# DEDUP=1 adds near dedup on `text` after normalize (benches/pipeline.sh's stage): the
+# sharded run then has its map (signatures), dedup and apply steps, and the protocol
+# bytes are mostly the recorded signatures.
 #
 # Columns: wall seconds and CPU-seconds of the whole process tree (user + system, the
 # worker processes included, from /usr/bin/time), median of the runs; the ratio of the
@@ -54,6 +57,7 @@ scope = "sharded-bench"
 [[stages]]
 type = "normalize"
 fields = ["text", "messages.content"]
+$(if [ "${DEDUP:-0}" = 1 ]; then printf '[[stages]]\ntype = "dedup"\nmode = "near"\nfields = ["text"]\n'; fi)
 [[stages]]
 type = "deidentify"
 fields = ["text", "messages.content"]
@@ -118,7 +122,7 @@ read -r ww wc wk wb <<< "$(median "${W[@]}")"
 
 echo
 echo "sharded-run benchmark: $SIZE chat corpus in $FILES files ($in_bytes bytes, $records records), $(nproc) cores, median of $RUNS interleaved runs"
-echo "pipeline: normalize → deidentify (tag) → pseudonymize → encrypt"
+echo "pipeline: normalize → $(if [ "${DEDUP:-0}" = 1 ]; then echo "near dedup → "; fi)deidentify (tag) → pseudonymize → encrypt"
 echo
 echo "| run | wall s | CPU-s | MB/CPU-s | peak RSS MiB | protocol bytes / record |"
 echo "|---|---|---|---|---|---|"

@@ -156,6 +156,28 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Shard protocol, in a run with dedup: decide the dedup stage on what every map task
+    /// recorded (one task: `--step dedup --part 0`). Exit 75 while a map task is missing.
+    Reduce {
+        work: PathBuf,
+        #[arg(long)]
+        step: String,
+        #[arg(long)]
+        part: u32,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Shard protocol, in a run with dedup: write shard K's rows without those the dedup
+    /// step dropped (idempotent as `map`). Exit 75 while the dedup step is missing.
+    Apply {
+        work: PathBuf,
+        #[arg(long)]
+        shard: u32,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Shard protocol, at home: once every task has committed, write the export (gates,
     /// evidence, vault merge, signature), then remove the work directory. Exit 75 while a
     /// task is missing.
@@ -512,6 +534,25 @@ fn execute(cli: Cli) -> Result<(), Error> {
             threads,
         } => {
             let done = datacustoms::shard::exec::map(&work, shard, threads, cli.quiet)?;
+            println!("{}", serde_json::to_string(&done)?);
+            Ok(())
+        }
+        Command::Reduce {
+            work,
+            step,
+            part,
+            threads,
+        } => {
+            let done = datacustoms::shard::exec::reduce(&work, &step, part, threads, cli.quiet)?;
+            println!("{}", serde_json::to_string(&done)?);
+            Ok(())
+        }
+        Command::Apply {
+            work,
+            shard,
+            threads,
+        } => {
+            let done = datacustoms::shard::exec::apply(&work, shard, threads, cli.quiet)?;
             println!("{}", serde_json::to_string(&done)?);
             Ok(())
         }

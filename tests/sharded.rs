@@ -39,6 +39,7 @@ fn setup() -> tempfile::TempDir {
             "pipelines/orders-parquet.toml",
             "pipelines/orders-protect.toml",
             "pipelines/dedup.toml",
+            "pipelines/quickstart.toml",
             "pipelines/orders-provinces.txt",
             "sample-data/chat.jsonl",
             "sample-data/orders.parquet",
@@ -82,6 +83,25 @@ exporter = "test-co"
 recipient = "lab"
 quasi_identifiers = ["lang"]
 "#,
+    )
+    .unwrap();
+    // Dedup with a two-pass policy (the longest of each cluster is kept), exact and
+    // near; and with paragraph scope, which a sharded run cannot split yet.
+    let dedup = std::fs::read_to_string(d.join("pipelines/dedup.toml")).unwrap();
+    std::fs::write(
+        d.join("pipelines/dedup-longest.toml"),
+        dedup.replace(r#"keep = "first""#, r#"keep = "longest""#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pipelines/dedup-exact.toml"),
+        dedup.replace(r#"mode = "near""#, r#"mode = "exact""#),
+    )
+    .unwrap();
+    assert!(dedup.contains(r#"keep = "first""#) && dedup.contains(r#"mode = "near""#));
+    std::fs::write(
+        d.join("pipelines/dedup-paragraph.toml"),
+        dedup.replace(r#"keep = "first""#, r#"scope = "paragraph""#),
     )
     .unwrap();
     // Tokens without a vault and encrypted cells, on JSONL.
@@ -292,6 +312,8 @@ fn assert_same_export(dir: &Path, a: &Path, b: &Path) {
     }
     let q = |e: &Path| std::fs::read(e.join("quarantine.jsonl")).ok();
     assert_eq!(q(a), q(b), "quarantine.jsonl differs");
+    let clusters = |e: &Path| std::fs::read(e.join("dedup_clusters.jsonl")).ok();
+    assert!(clusters(a) == clusters(b), "dedup_clusters.jsonl differs");
     assert_eq!(report(a), report(b));
     ok(run_state(
         dir,
@@ -312,6 +334,10 @@ fn every_shardable_pipeline_shards_into_the_export_one_process_writes() {
         ("pipelines/orders-protect.toml", "in-pq/data", "2"),
         ("pipelines/protect-jsonl.toml", "in-jsonl", "2"),
         ("pipelines/dp.toml", "in-pq/data", "3"),
+        ("pipelines/dedup.toml", "in-jsonl", "4"),
+        ("pipelines/dedup-exact.toml", "in-jsonl", "3"),
+        ("pipelines/dedup-longest.toml", "in-jsonl", "3"),
+        ("pipelines/quickstart.toml", "in-jsonl", "2"),
     ] {
         let one = single(d, pipeline, input);
         let name = pipeline
@@ -601,15 +627,14 @@ fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
             .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
-    // A stage that drops rows across the input (dedup) is not distributed yet: refused
-    // at planning (78).
+    // Paragraph-scope dedup is not distributed yet: refused at planning (78).
     let o = run_state(
         d,
         "state",
         &[
             "-q",
             "run",
-            "pipelines/dedup.toml",
+            "pipelines/dedup-paragraph.toml",
             "--input",
             "in-jsonl",
             "--workers",
@@ -735,4 +760,49 @@ fn an_interrupted_sharded_run_stops_its_tasks_and_resumes() {
     ok(run_state(d, "state", &args, &[]));
     ok(run_state(d, "state", &["-q", "verify", "out"], &[]));
     assert!(!work.exists());
+}
+
+#[test]
+fn a_dedup_run_survives_crashes_in_its_dedup_and_apply_steps() {
+    let t = setup();
+    let d = t.path();
+    let one = single(d, "pipelines/dedup.toml", "in-jsonl");
+    for (crash, name) in [
+        ("dedup:0:after-commit", "crash-dedup"),
+        ("apply:1:before-commit", "crash-apply"),
+    ] {
+        let out = format!("out/{name}");
+        let args = [
+            "-q",
+            "run",
+            "pipelines/dedup.toml",
+            "--input",
+            "in-jsonl",
+            "--output",
+            &out,
+            "--run-id",
+            "r1",
+            "--workers",
+            "2",
+            "--shards",
+            "3",
+            "--work",
+            name,
+        ];
+        let failed = run_state(d, "state", &args, &[("DATACUSTOMS_CRASH_AT", crash)]);
+        assert_ne!(code(&failed), 0);
+        assert!(!d.join(&out).exists());
+        let status: serde_json::Value =
+            serde_json::from_slice(&ok(run_state(d, "state", &["status", name], &[])).stdout)
+                .unwrap();
+        let names: Vec<&str> = status["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["map", "dedup", "apply", "finalize"]);
+        ok(run_state(d, "state", &args, &[]));
+        assert_same_export(d, &one, &d.join(&out));
+    }
 }

@@ -121,6 +121,41 @@ pub trait BarrierStage: Send {
             "this stage cannot be split across shards".into(),
         ))
     }
+    /// Whether a sharded run decides this barrier in a step of its own from what its
+    /// `recorder`s saved (dedup), rather than splitting it (`shardable`).
+    fn decided_apart(&self) -> bool {
+        false
+    }
+    /// A barrier a sharded run decides at home (dedup, which drops rows): the stand-in a
+    /// `map` task runs in its place, which records into the task folder `dir` what the
+    /// barrier decides on and passes every row on. None for every other barrier.
+    fn recorder(&self, _dir: &std::path::Path) -> Result<Option<Box<dyn BarrierStage>>> {
+        Ok(None)
+    }
+    /// The first pass (`needs_prepass`) over what a shard's recorder saved in `dir`, its
+    /// file indices moved by `file_offset`.
+    fn observe_saved(
+        &mut self,
+        _dir: &std::path::Path,
+        _file_offset: u32,
+        _findings: &mut Findings,
+    ) -> Result<()> {
+        Err(crate::error::Error::Internal(
+            "this stage records nothing to decide on".into(),
+        ))
+    }
+    /// Decides on what a shard's recorder saved, shards in order, as `process` would
+    /// on their batches; returns the rows it drops as (file index in the shard, origin).
+    fn decide_saved(
+        &mut self,
+        _dir: &std::path::Path,
+        _file_offset: u32,
+        _findings: &mut Findings,
+    ) -> Result<Vec<(u32, u64)>> {
+        Err(crate::error::Error::Internal(
+            "this stage records nothing to decide on".into(),
+        ))
+    }
     /// Adds a shard's saved state, as if `process` had seen its batches (shards in order).
     fn absorb_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
         Err(crate::error::Error::Internal(
@@ -145,6 +180,7 @@ pub struct StageContext {
 }
 
 /// A file a stage wrote into the export, relative to the export root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageFile {
     pub path: String,
     pub rows: Option<u64>,

@@ -97,21 +97,216 @@ pub fn map_shard(mut plan: Plan, dir: &std::path::Path) -> Result<serde_json::Va
     write(&plan, streamed, dir)
 }
 
-/// Refuses (78) a plan with a stage that drops rows across the input (dedup): a sharded
-/// run cannot split it yet.
+/// Refuses (78) a plan with a barrier a sharded run can neither split (`shardable`) nor
+/// decide in a step of its own (`decided_apart`), or with more than one of the latter.
 pub fn refuse_unshardable(plan: &Plan) -> Result<()> {
-    match plan
-        .stages
-        .iter()
-        .position(|s| s.barrier.as_ref().is_some_and(|b| !b.shardable()))
-    {
-        Some(i) => Err(Error::Config(format!(
-            "{}: stage {} ({}) drops rows across the input, which a sharded run cannot do yet: run this pipeline without --workers",
+    let refuse = |i: usize, why: &str| {
+        Err(Error::Config(format!(
+            "{}: stage {} ({}) {why}, which a sharded run cannot do yet: run this pipeline without --workers",
             plan.source.path.display(),
             i + 1,
             plan.stages[i].type_name
-        ))),
-        None => Ok(()),
+        )))
+    };
+    let mut apart = None;
+    for (i, s) in plan.stages.iter().enumerate() {
+        match &s.barrier {
+            Some(b) if b.decided_apart() => {
+                if apart.is_some() {
+                    return refuse(i, "is a second stage that drops rows across the input");
+                }
+                apart = Some(i);
+            }
+            Some(b) if !b.shardable() => return refuse(i, "drops rows across the input"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The stage a sharded run decides in a step of its own (dedup), if the plan has one.
+pub fn decided_stage(plan: &Plan) -> Option<usize> {
+    plan.stages
+        .iter()
+        .position(|s| s.barrier.as_ref().is_some_and(|b| b.decided_apart()))
+}
+
+/// The first `map` task of a run with a stage decided apart (dedup): streams the shard
+/// through the row stages up to that stage, whose recorder saves what it decides on
+/// into `dir`; nothing is written, counted or scanned (the `apply` task does that).
+pub fn sign_shard(mut plan: Plan, dir: &Path) -> Result<serde_json::Value> {
+    let clock = Clock::start();
+    refuse_unshardable(&plan)?;
+    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to sign for".into()))?;
+    let recorder = plan.stages[d]
+        .barrier
+        .as_ref()
+        .expect("a decided stage is a barrier")
+        .recorder(dir)?
+        .ok_or_else(|| Error::Internal("the decided stage has no recorder".into()))?;
+    plan.stages.truncate(d + 1);
+    plan.stages[d].barrier = Some(recorder);
+    plan.write_rows = false;
+    plan.residual = None;
+    plan.assessment = None;
+    let mut audit = AuditLog::create(dir.join("sign-audit.jsonl"))?;
+    let bar = new_bar(plan.inputs.iter().map(|f| f.bytes).sum(), plan.quiet);
+    let stages = std::mem::take(&mut plan.stages);
+    let (seq, parts, out_rows) = stream_input(&plan, stages, dir, &mut audit, &bar, clock.instant)?;
+    audit.close()?;
+    let mut streamed = seq.into_streamed(parts, &out_rows);
+    let mut f = Findings::default();
+    for b in streamed.barriers.iter_mut().flatten() {
+        b.finish(&mut f)?;
+    }
+    Ok(serde_json::json!({ "signed": d }))
+}
+
+/// What the step that decides a stage apart leaves for the `apply` tasks and `finalize`.
+#[derive(Serialize, Deserialize)]
+struct Decided {
+    findings: Findings,
+    files: Vec<crate::engine::StageFile>,
+}
+
+/// The drops file of shard `k` in the deciding step's folder.
+fn drops_file(dir: &Path, k: usize) -> PathBuf {
+    dir.join(format!("drops-{k}.bin"))
+}
+
+/// The step that decides a stage apart (`reduce --step dedup`): the stage, opened on the
+/// whole run's inputs with `dir` as its folder, reads what every shard's recorder saved
+/// (`signed`: each `map` task's folder and its shard's first file), in shard order —
+/// twice for a two-pass policy — as one process's barrier reads the batches, and writes
+/// each shard's drops and its own files (`dedup_clusters.jsonl`) into `dir`.
+pub fn decide_apart(
+    mut plan: Plan,
+    dir: &Path,
+    signed: &[(PathBuf, u32)],
+) -> Result<serde_json::Value> {
+    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to decide".into()))?;
+    let mut b = plan.stages[d]
+        .barrier
+        .take()
+        .expect("a decided stage is a barrier");
+    b.open(&stage_context(&plan, dir))?;
+    let mut f = Findings::default();
+    if b.needs_prepass() {
+        for (sd, first) in signed {
+            b.observe_saved(sd, *first, &mut f)?;
+        }
+        b.end_prepass(&mut f)?;
+    }
+    for (k, (sd, first)) in signed.iter().enumerate() {
+        let drops = b.decide_saved(sd, *first, &mut f)?;
+        let mut bytes = Vec::with_capacity(drops.len() * 12);
+        for (file, origin) in drops {
+            bytes.extend_from_slice(&file.to_le_bytes());
+            bytes.extend_from_slice(&origin.to_le_bytes());
+        }
+        let path = drops_file(dir, k);
+        std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
+    }
+    let files = b.finish(&mut f)?;
+    Ok(serde_json::to_value(Decided { findings: f, files })?)
+}
+
+/// An `apply` task: `map_shard` with the stage decided apart replaced by the drops the
+/// deciding step (its folder `decided`) chose for shard `k`.
+pub fn apply_shard(
+    mut plan: Plan,
+    dir: &Path,
+    decided: &Path,
+    k: usize,
+) -> Result<serde_json::Value> {
+    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to apply".into()))?;
+    let path = drops_file(decided, k);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    let drops = bytes
+        .chunks_exact(12)
+        .map(|c| {
+            (
+                u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
+                u64::from_le_bytes(c[4..].try_into().expect("8 bytes")),
+            )
+        })
+        .collect();
+    plan.stages[d].row = None;
+    plan.stages[d].barrier = Some(Box::new(DropList { drops }));
+    map_shard(plan, dir)
+}
+
+/// The decided stage's place in an `apply` task: drops the rows the deciding step chose.
+struct DropList {
+    drops: std::collections::HashSet<(u32, u64)>,
+}
+
+impl crate::engine::BarrierStage for DropList {
+    fn process(
+        &mut self,
+        mut batch: crate::engine::batch::Batch,
+        _f: &mut Findings,
+    ) -> Result<crate::engine::batch::Batch> {
+        let file = batch.file;
+        let keep: Vec<bool> = batch
+            .origins
+            .iter()
+            .map(|o| !self.drops.contains(&(file, *o)))
+            .collect();
+        if keep.iter().any(|k| !k) {
+            batch.drop_duplicates(&arrow::array::BooleanArray::from(keep))?;
+        }
+        Ok(batch)
+    }
+    fn shardable(&self) -> bool {
+        true
+    }
+    fn save_shard(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+    fn absorb_shard(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The decided stage's place in `finalize`: its findings and files, from the deciding
+/// step's folder, become the stage's in the export.
+struct DecidedStage {
+    dir: PathBuf,
+    decided: Decided,
+    staging: PathBuf,
+}
+
+impl crate::engine::BarrierStage for DecidedStage {
+    fn open(&mut self, ctx: &crate::engine::StageContext) -> Result<()> {
+        self.staging = ctx.staging.clone();
+        Ok(())
+    }
+    fn process(
+        &mut self,
+        batch: crate::engine::batch::Batch,
+        _f: &mut Findings,
+    ) -> Result<crate::engine::batch::Batch> {
+        Ok(batch)
+    }
+    fn shardable(&self) -> bool {
+        true
+    }
+    fn save_shard(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+    fn absorb_shard(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, f: &mut Findings) -> Result<Vec<crate::engine::StageFile>> {
+        f.merge(std::mem::take(&mut self.decided.findings));
+        for file in &self.decided.files {
+            let (from, to) = (self.dir.join(&file.path), self.staging.join(&file.path));
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|e| Error::io("cannot copy", &from, e))?;
+            }
+        }
+        Ok(std::mem::take(&mut self.decided.files))
     }
 }
 
@@ -122,9 +317,23 @@ pub fn refuse_unshardable(plan: &Plan) -> Result<()> {
 pub fn finalize_shards(
     mut plan: Plan,
     shards: &[(std::path::PathBuf, serde_json::Value)],
+    decided: Option<(PathBuf, serde_json::Value)>,
 ) -> Result<RunSummary> {
     let clock = Clock::start();
     refuse_unshardable(&plan)?;
+    if let Some(d) = decided_stage(&plan) {
+        let (dir, value) = decided.ok_or_else(|| {
+            Error::Internal("finalize: no result of the step that decides the dedup stage".into())
+        })?;
+        let decided: Decided = serde_json::from_value(value).map_err(|e| {
+            Error::Data(format!("{}: not a dedup step's result: {e}", dir.display()))
+        })?;
+        plan.stages[d].barrier = Some(Box::new(DecidedStage {
+            dir,
+            decided,
+            staging: PathBuf::new(),
+        }));
+    }
     let export =
         ExportDir::prepare_waiting(&plan.output_dir, plan.overwrite, &plan.run_id, plan.wait)?;
     let staging = export.staging.clone();

@@ -15,9 +15,10 @@
 //! - a task already committed under this plan is a no-op (exit 0); a missing upstream
 //!   task makes `finalize` exit 75, which drivers retry;
 //! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
-//!   quarantine, the vault, encryption and DP releases (whose barrier a task saves and
-//!   `finalize` absorbs); a pipeline with a stage that drops rows across the input
-//!   (dedup) is refused at `plan` (exit 78).
+//!   quarantine, the vault, encryption, DP releases (whose barrier a task saves and
+//!   `finalize` absorbs) and record-scope dedup (decided in one `reduce` task from what
+//!   the `map` tasks recorded, then applied by the `apply` tasks); paragraph-scope
+//!   dedup is refused at `plan` (exit 78).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,8 +35,10 @@ use crate::error::{Error, Result};
 use crate::plan::{Frozen, Plan, RunOptions};
 use crate::RunSummary;
 
-/// The map step's name: its task folders are `WORK/map/<k>`.
+/// The steps' names: their task folders are `WORK/<step>/<k>`.
 pub const MAP: &str = "map";
+pub const DEDUP: &str = "dedup";
+pub const APPLY: &str = "apply";
 
 /// The options of the command line a run was planned with, and the decisions frozen
 /// at planning: `plan.json`'s `resolved`.
@@ -141,7 +144,11 @@ pub fn plan(
         partitions: 0,
         keyring: Some(keyring),
         output: absolute(&p.output_dir)?.display().to_string(),
-        steps: steps(&work_arg, cut.len() as u32),
+        steps: steps(
+            &work_arg,
+            cut.len() as u32,
+            crate::engine::partial::decided_stage(&p).is_some(),
+        ),
     };
     plan.write(work)?;
     Ok(plan)
@@ -181,25 +188,51 @@ fn planned_inputs(p: &Plan) -> Result<Vec<PlannedInput>> {
         .collect()
 }
 
-/// The steps of a row or DP pipeline: `map` on any worker, then `finalize` at home.
-fn steps(work: &str, shards: u32) -> Vec<Step> {
-    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect();
-    vec![
-        Step {
-            name: MAP.into(),
-            tasks: shards,
-            cpus: 1,
-            place: Where::Any,
-            argv: argv(&["datacustoms", "map", work, "--shard", "{i}"]),
-        },
-        Step {
-            name: "finalize".into(),
-            tasks: 1,
-            cpus: 1,
-            place: Where::Home,
-            argv: argv(&["datacustoms", "finalize", work]),
-        },
-    ]
+/// The steps of a run: `map` on any worker, then — with a stage decided apart (dedup) —
+/// one `dedup` task and the `apply` tasks, then `finalize` at home.
+fn steps(work: &str, shards: u32, decided: bool) -> Vec<Step> {
+    let step = |name: &str, tasks: u32, place: Where, argv: &[&str]| Step {
+        name: name.into(),
+        tasks,
+        cpus: 1,
+        place,
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut out = vec![step(
+        MAP,
+        shards,
+        Where::Any,
+        &["datacustoms", "map", work, "--shard", "{i}"],
+    )];
+    if decided {
+        out.push(step(
+            DEDUP,
+            1,
+            Where::Any,
+            &[
+                "datacustoms",
+                "reduce",
+                work,
+                "--step",
+                DEDUP,
+                "--part",
+                "{i}",
+            ],
+        ));
+        out.push(step(
+            APPLY,
+            shards,
+            Where::Any,
+            &["datacustoms", "apply", work, "--shard", "{i}"],
+        ));
+    }
+    out.push(step(
+        "finalize",
+        1,
+        Where::Home,
+        &["datacustoms", "finalize", work],
+    ));
+    out
 }
 
 /// What a step printed as its last stdout line: the task, and how it ended.
@@ -213,30 +246,106 @@ pub struct TaskDone {
 }
 
 /// `map WORK --shard K`: streams shard K's files through the stages into a fresh
-/// attempt folder and commits it; a no-op when the task is already committed.
+/// attempt folder and commits it; a no-op when the task is already committed. In a run
+/// with a stage decided apart (dedup) it only records what that stage decides on
+/// (`engine::partial::sign_shard`); the `apply` task writes the rows.
 pub fn map(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
+    let signs = pf.steps.iter().any(|s| s.name == APPLY);
+    shard_task(&pf, work, MAP, k, (threads, quiet), |plan, dir| {
+        if signs {
+            crate::engine::partial::sign_shard(plan, dir)
+        } else {
+            crate::engine::partial::map_shard(plan, dir)
+        }
+    })
+}
+
+/// `apply WORK --shard K`: once the dedup step has committed, streams shard K through
+/// every stage with the rows that step dropped left out, as `map` does without dedup.
+pub fn apply(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
+    let pf = PlanFile::read(work)?;
     let sha = pf.sha256();
-    let shard = pf
-        .shards
-        .get(k as usize)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--shard {k}: the plan has {} shards",
-                pf.shards.len()
+    let decided = TaskDir::new(work, DEDUP, 0)?;
+    match decided.committed()? {
+        Some(r) => check_same_plan(&r, &sha, &decided.done())?,
+        None => {
+            return Err(Error::Busy(
+                "the dedup step has not committed yet: run it, then apply again".into(),
             ))
-        })?
-        .clone();
-    let task = TaskDir::new(work, MAP, k)?;
-    let done = |outcome| TaskDone {
-        step: MAP.into(),
-        index: k,
-        outcome,
-        plan_sha256: sha.clone(),
-    };
+        }
+    }
+    let from = decided.done();
+    shard_task(&pf, work, APPLY, k, (threads, quiet), |plan, dir| {
+        crate::engine::partial::apply_shard(plan, dir, &from, k as usize)
+    })
+}
+
+/// `reduce WORK --step dedup --part 0`: once every `map` task has committed, decides the
+/// dedup stage on what they recorded, in shard order, as one process would.
+pub fn reduce(
+    work: &Path,
+    step: &str,
+    part: u32,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<TaskDone> {
+    let pf = PlanFile::read(work)?;
+    let sha = pf.sha256();
+    let tasks = pf
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .map_or(0, |s| s.tasks);
+    if step != DEDUP || part >= tasks {
+        return Err(Error::Usage(format!(
+            "reduce --step {step} --part {part}: the plan has {}",
+            pf.steps
+                .iter()
+                .filter(|s| s.name == DEDUP)
+                .map(|s| format!("step {DEDUP} with {} part(s)", s.tasks))
+                .next()
+                .unwrap_or_else(|| "no reduce step".into())
+        )));
+    }
+    let task = TaskDir::new(work, step, part)?;
     if let Some(r) = task.committed()? {
         check_same_plan(&r, &sha, &task.done())?;
-        return Ok(done("already"));
+        return Ok(task_done(step, part, "already", &sha));
+    }
+    let signed = committed(&pf, work, MAP)?
+        .into_iter()
+        .zip(&pf.shards)
+        .map(|((dir, _), shard)| (dir, shard.files[0]))
+        .collect::<Vec<_>>();
+    let started = Instant::now();
+    let attempt = task.begin()?;
+    let plan = rebuild(&pf, threads, quiet, None)?;
+    let partial = crate::engine::partial::decide_apart(plan, attempt.path(), &signed)?;
+    commit(attempt, &task, (step, part), &sha, started, partial)
+}
+
+/// One shard's task of `step`: checks its input, rebuilds the plan for the shard in a
+/// fresh attempt folder (with a vault of its own), runs `run` there and commits.
+fn shard_task(
+    pf: &PlanFile,
+    work: &Path,
+    step: &str,
+    k: u32,
+    (threads, quiet): (Option<usize>, bool),
+    run: impl FnOnce(Plan, &Path) -> Result<serde_json::Value>,
+) -> Result<TaskDone> {
+    let sha = pf.sha256();
+    let shard = pf.shards.get(k as usize).ok_or_else(|| {
+        Error::Usage(format!(
+            "--shard {k}: the plan has {} shards",
+            pf.shards.len()
+        ))
+    })?;
+    let task = TaskDir::new(work, step, k)?;
+    if let Some(r) = task.committed()? {
+        check_same_plan(&r, &sha, &task.done())?;
+        return Ok(task_done(step, k, "already", &sha));
     }
     let range = shard.files[0] as usize..shard.files[1] as usize;
     for input in &pf.inputs[range.clone()] {
@@ -245,34 +354,91 @@ pub fn map(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<T
     let started = Instant::now();
     let attempt = task.begin()?;
     let mut plan = rebuild(
-        &pf,
+        pf,
         threads,
         quiet,
         Some(attempt.path().join(crate::engine::partial::VAULT)),
     )?;
     plan.inputs = plan.inputs[range].to_vec();
     plan.quarantine_dir = attempt.path().join(crate::engine::partial::QUARANTINE_HOME);
-    let partial = crate::engine::partial::map_shard(plan, attempt.path())?;
+    let partial = run(plan, attempt.path())?;
+    commit(attempt, &task, (step, k), &sha, started, partial)
+}
+
+/// Commits a task's attempt with its result (`partial` under the plan's digest).
+fn commit(
+    attempt: super::task::Attempt,
+    task: &TaskDir,
+    (step, k): (&str, u32),
+    sha: &str,
+    started: Instant,
+    partial: serde_json::Value,
+) -> Result<TaskDone> {
     let result = serde_json::json!({
         "plan_sha256": sha,
-        "step": MAP,
+        "step": step,
         "index": k,
         "seconds": started.elapsed().as_secs_f64(),
         "partial": partial,
     });
-    crash_point(MAP, k, "before-commit");
+    crash_point(step, k, "before-commit");
     let outcome = attempt.commit(&result)?;
-    crash_point(MAP, k, "after-commit");
-    Ok(done(match outcome {
-        super::task::Outcome::Committed(_) => "committed",
-        super::task::Outcome::Lost(r) => {
-            check_same_plan(&r, &sha, &task.done())?;
-            "lost"
-        }
-    }))
+    crash_point(step, k, "after-commit");
+    Ok(task_done(
+        step,
+        k,
+        match outcome {
+            super::task::Outcome::Committed(_) => "committed",
+            super::task::Outcome::Lost(r) => {
+                check_same_plan(&r, sha, &task.done())?;
+                "lost"
+            }
+        },
+        sha,
+    ))
 }
 
-/// `finalize WORK`: at home, once every map task has committed, writes the export from
+fn task_done(step: &str, index: u32, outcome: &'static str, sha: &str) -> TaskDone {
+    TaskDone {
+        step: step.into(),
+        index,
+        outcome,
+        plan_sha256: sha.into(),
+    }
+}
+
+/// Every task of `step`, committed under this plan: its folder and its partial; exit
+/// 75 while one is missing.
+fn committed(pf: &PlanFile, work: &Path, step: &str) -> Result<Vec<(PathBuf, serde_json::Value)>> {
+    let sha = pf.sha256();
+    let tasks = pf
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .ok_or_else(|| Error::Config(format!("{}: no {step} step in the plan", work.display())))?
+        .tasks;
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for k in 0..tasks {
+        let task = TaskDir::new(work, step, k)?;
+        match task.committed()? {
+            Some(mut r) => {
+                check_same_plan(&r, &sha, &task.done())?;
+                out.push((task.done(), r["partial"].take()));
+            }
+            None => missing.push(k.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Busy(format!(
+            "{step} tasks {} of {tasks} have not committed yet: run them, then try again",
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// `finalize WORK`: at home, once every task has committed, writes the export from
 /// their partials exactly as one process would, then removes the work directory
 /// (unless `keep_work`).
 pub fn finalize(
@@ -281,7 +447,6 @@ pub fn finalize(
     wait: Option<std::time::Duration>,
 ) -> Result<RunSummary> {
     let pf = PlanFile::read(work)?;
-    let sha = pf.sha256();
     // A finalize that committed the export and then died (before removing the work
     // folder, or before its driver heard back) is done: a retry must not write the
     // export again.
@@ -310,38 +475,24 @@ pub fn finalize(
             });
         }
     }
-    let map_step = pf
-        .steps
-        .iter()
-        .find(|s| s.name == MAP)
-        .ok_or_else(|| Error::Config(format!("{}: no map step in the plan", work.display())))?;
-    let mut shards = Vec::new();
-    let mut missing = Vec::new();
-    for k in 0..map_step.tasks {
-        let task = TaskDir::new(work, MAP, k)?;
-        match task.committed()? {
-            Some(mut r) => {
-                check_same_plan(&r, &sha, &task.done())?;
-                shards.push((task.done(), r["partial"].take()));
-            }
-            None => missing.push(k.to_string()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Error::Busy(format!(
-            "map tasks {} of {} have not committed yet: run them, then finalize again",
-            missing.join(", "),
-            map_step.tasks
-        )));
-    }
+    // The rows come from the `apply` tasks in a run with a dedup step, else from `map`.
+    let has = |name: &str| pf.steps.iter().any(|s| s.name == name);
+    let shards = committed(&pf, work, if has(APPLY) { APPLY } else { MAP })?;
+    let decided = if has(DEDUP) {
+        committed(&pf, work, DEDUP)?.into_iter().next()
+    } else {
+        None
+    };
     for input in &pf.inputs {
         input.stamp.check(Path::new(&input.path))?;
     }
     let mut plan = rebuild(&pf, None, true, None)?;
     plan.wait = wait;
-    let summary = crate::engine::partial::finalize_shards(plan, &shards)?;
-    for k in 0..map_step.tasks {
-        TaskDir::new(work, MAP, k)?.sweep()?;
+    let summary = crate::engine::partial::finalize_shards(plan, &shards, decided)?;
+    for st in &pf.steps {
+        for k in 0..st.tasks {
+            TaskDir::new(work, &st.name, k)?.sweep()?;
+        }
     }
     if !keep_work {
         std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
@@ -355,9 +506,9 @@ pub fn status(work: &Path) -> Result<serde_json::Value> {
     let mut steps = Vec::new();
     for st in &pf.steps {
         let mut committed = Vec::new();
-        if st.name == MAP {
+        if st.place == Where::Any {
             for k in 0..st.tasks {
-                if TaskDir::new(work, MAP, k)?.committed()?.is_some() {
+                if TaskDir::new(work, &st.name, k)?.committed()?.is_some() {
                     committed.push(k);
                 }
             }
@@ -390,9 +541,10 @@ pub struct Workers {
     pub task_flags: Vec<String>,
 }
 
-/// `run PIPELINE --workers N`: plans, runs the map tasks as up to N subprocesses of
-/// this binary at once (a task that exits 74 or 75 is retried, twice at most), then
-/// finalizes in this process.
+/// `run PIPELINE --workers N`: plans, runs each step's tasks (`map`; with dedup also
+/// `dedup` and `apply`), step after step, as up to N subprocesses of this binary at once
+/// (a task that exits 74 or 75 is retried, twice at most), then finalizes in this
+/// process.
 pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<RunSummary> {
     if w.workers == 0 {
         return Err(Error::Usage("--workers must be at least 1".into()));
@@ -424,45 +576,47 @@ pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<
     let per_task = (cores / w.workers).max(1);
     let exe = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find this program's path: {e}")))?;
-    let tasks: Vec<u32> = (0..pf.shards.len() as u32).collect();
-    let bar = crate::engine::progress::task_bar(tasks.len() as u64, quiet);
-    let next = std::sync::Mutex::new(tasks.into_iter());
-    let failure = std::sync::Mutex::new(None::<Error>);
-    std::thread::scope(|s| {
-        for _ in 0..w.workers.min(pf.shards.len()) {
-            s.spawn(|| loop {
-                if failure.lock().expect("failure lock").is_some() {
-                    return;
-                }
-                let Some(k) = next.lock().expect("task lock").next() else {
-                    return;
-                };
-                let mut cmd = Command::new(&exe);
-                cmd.args(&w.task_flags)
-                    .arg("--quiet")
-                    .arg("map")
-                    .arg(&work)
-                    .args([
-                        "--shard",
-                        &k.to_string(),
-                        "--threads",
-                        &per_task.to_string(),
-                    ])
-                    .stdout(std::process::Stdio::null());
-                match run_task(&mut cmd, &format!("map task {k}")) {
-                    Ok(()) => bar.inc(1),
-                    Err(e) => {
-                        failure.lock().expect("failure lock").get_or_insert(e);
+    let remote: Vec<&Step> = pf.steps.iter().filter(|s| s.place == Where::Any).collect();
+    let bar =
+        crate::engine::progress::task_bar(remote.iter().map(|s| u64::from(s.tasks)).sum(), quiet);
+    for step in remote {
+        let next = std::sync::Mutex::new(0..step.tasks);
+        let failure = std::sync::Mutex::new(None::<Error>);
+        std::thread::scope(|s| {
+            for _ in 0..w.workers.min(step.tasks as usize) {
+                s.spawn(|| loop {
+                    if failure.lock().expect("failure lock").is_some() {
                         return;
                     }
-                }
-            });
+                    let Some(k) = next.lock().expect("task lock").next() else {
+                        return;
+                    };
+                    let mut cmd = Command::new(&exe);
+                    cmd.args(&w.task_flags)
+                        .arg("--quiet")
+                        .args(
+                            step.argv[1..]
+                                .iter()
+                                .map(|a| a.replace("{i}", &k.to_string())),
+                        )
+                        .args(["--threads", &per_task.to_string()])
+                        .stdout(std::process::Stdio::null());
+                    match run_task(&mut cmd, &format!("{} task {k}", step.name)) {
+                        Ok(()) => bar.inc(1),
+                        Err(e) => {
+                            failure.lock().expect("failure lock").get_or_insert(e);
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().expect("failure lock") {
+            bar.finish_and_clear();
+            return Err(e);
         }
-    });
-    bar.finish_and_clear();
-    if let Some(e) = failure.into_inner().expect("failure lock") {
-        return Err(e);
     }
+    bar.finish_and_clear();
     let mut summary = finalize(&work, w.keep_work, wait)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

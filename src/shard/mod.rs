@@ -1,7 +1,8 @@
 //! The shard protocol (`../shared/SCALEOUT.md`, issue 15): the work directory a sharded
 //! run keeps at home, the task folders its steps commit into (`task`), how the input is
 //! cut (`inputs`), the frozen plan (`plan_file`) and the steps themselves with the local
-//! executor (`exec`: `plan`, `map`, `finalize`, `status`, `run --workers`).
+//! executor (`exec`: `plan`, `map`, `reduce`, `apply`, `finalize`, `status`, `run
+//! --workers`).
 
 pub mod exec;
 pub mod inputs;

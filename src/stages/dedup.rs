@@ -943,14 +943,14 @@ impl DedupIndex {
     /// The record at `row` of a batch, as the row part described it.
     fn record<'a>(
         sigs: &'a BatchSignatures,
-        batch: &Batch,
+        (file, origins): (u32, &[u64]),
         row: usize,
         p: &Params,
     ) -> Option<Record<'a>> {
         let exact = sigs.exact[row]?;
         let mut r = Record {
-            file: batch.file,
-            line: batch.origins[row],
+            file,
+            line: origins[row],
             id: sigs.ids.as_ref().and_then(|ids| ids[row].as_deref()),
             exact,
             keys: &[],
@@ -997,13 +997,13 @@ impl DedupIndex {
     /// cluster's keeper.
     fn process_decided(
         &mut self,
-        batch: &Batch,
+        at: (u32, &[u64]),
         sigs: &BatchSignatures,
         keep: &mut [bool],
         f: &mut Findings,
     ) -> Result<()> {
         for (row, k) in keep.iter_mut().enumerate() {
-            let Some(record) = Self::record(sigs, batch, row, &self.params) else {
+            let Some(record) = Self::record(sigs, at, row, &self.params) else {
                 f.add_total("skipped_empty", 1);
                 continue;
             };
@@ -1034,20 +1034,17 @@ impl DedupIndex {
     }
 }
 
-impl BarrierStage for DedupIndex {
-    fn needs_prepass(&self) -> bool {
-        self.clusters_two_pass.is_some()
-    }
-
-    fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
-        let Some(sigs) = batch.attachments[self.index].take() else {
-            return Ok(());
-        };
-        let sigs = sigs
-            .downcast::<BatchSignatures>()
-            .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
-        for row in 0..batch.num_rows() {
-            let Some(record) = Self::record(&sigs, batch, row, &self.params) else {
+impl DedupIndex {
+    /// The first pass of the two-pass policies over one batch's records (`at`: their
+    /// file and lines).
+    fn observe_sigs(
+        &mut self,
+        at: (u32, &[u64]),
+        sigs: &BatchSignatures,
+        f: &mut Findings,
+    ) -> Result<()> {
+        for row in 0..at.1.len() {
+            let Some(record) = Self::record(sigs, at, row, &self.params) else {
                 continue;
             };
             let score = match (&sigs.priority, self.keep) {
@@ -1093,6 +1090,119 @@ impl BarrierStage for DedupIndex {
         Ok(())
     }
 
+    /// The keep (true) or drop decision for each of one batch's records (`at`: their
+    /// file and lines), recording every drop in `dedup_clusters.jsonl`.
+    fn decide(
+        &mut self,
+        at: (u32, &[u64]),
+        sigs: &BatchSignatures,
+        f: &mut Findings,
+    ) -> Result<Vec<bool>> {
+        let n = at.1.len();
+        let mut keep = vec![true; n];
+        let one_pass_rows = if self.clusters_two_pass.is_some() {
+            self.process_decided(at, sigs, &mut keep, f)?;
+            0
+        } else {
+            n
+        };
+        for (row, k) in keep.iter_mut().enumerate().take(one_pass_rows) {
+            let Some(record) = Self::record(sigs, at, row, &self.params) else {
+                f.add_total("skipped_empty", 1);
+                continue;
+            };
+            if let Some(&ord) = self.exact.get(&record.exact) {
+                *k = false;
+                f.add_total("dropped_exact", 1);
+                let dropped = self.location(record.file, record.line, record.id);
+                let root = self.docs[ord as usize].root;
+                self.record_drop(dropped, ord, root, "exact", 1.0)?;
+                continue;
+            }
+            let matched = if self.params.mode == Mode::Near {
+                self.find_near(&record, f)?
+            } else {
+                None
+            };
+            let ord = self.insert(&record, true)?;
+            f.add_total("records_indexed", 1);
+            if let Some((m, similarity)) = matched {
+                *k = false;
+                let root = self.docs[m as usize].root;
+                self.docs[ord as usize].root = root;
+                f.add_total("dropped_near", 1);
+                let dropped = self.location(record.file, record.line, record.id);
+                self.record_drop(dropped, m, root, "near", similarity)?;
+            }
+        }
+        Ok(keep)
+    }
+}
+
+impl BarrierStage for DedupIndex {
+    fn decided_apart(&self) -> bool {
+        true
+    }
+
+    /// A sharded run's `map` task: the recorder that stands in for this barrier.
+    fn recorder(&self, dir: &std::path::Path) -> Result<Option<Box<dyn BarrierStage>>> {
+        let path = dir.join(SIGNATURES_FILE);
+        let f = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        Ok(Some(Box::new(SigRecorder {
+            index: self.index,
+            path,
+            out: BufWriter::with_capacity(1 << 20, f),
+            buf: Vec::new(),
+        })))
+    }
+
+    /// The first pass of a two-pass policy over a shard's saved signatures.
+    fn observe_saved(
+        &mut self,
+        dir: &std::path::Path,
+        file_offset: u32,
+        f: &mut Findings,
+    ) -> Result<()> {
+        self.for_each_saved(dir, file_offset, |me, _, file, origins, sigs| {
+            me.observe_sigs((file, origins), sigs, f)
+        })
+    }
+
+    /// Decides on a shard's saved signatures as `process` decides on its batches;
+    /// returns the records dropped.
+    fn decide_saved(
+        &mut self,
+        dir: &std::path::Path,
+        file_offset: u32,
+        f: &mut Findings,
+    ) -> Result<Vec<(u32, u64)>> {
+        let mut drops = Vec::new();
+        self.for_each_saved(dir, file_offset, |me, local, file, origins, sigs| {
+            let keep = me.decide((file, origins), sigs, f)?;
+            drops.extend(
+                keep.iter()
+                    .zip(origins)
+                    .filter(|(k, _)| !**k)
+                    .map(|(_, o)| (local, *o)),
+            );
+            Ok(())
+        })?;
+        Ok(drops)
+    }
+    fn needs_prepass(&self) -> bool {
+        self.clusters_two_pass.is_some()
+    }
+
+    fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
+        let Some(sigs) = batch.attachments[self.index].take() else {
+            return Ok(());
+        };
+        let sigs = sigs
+            .downcast::<BatchSignatures>()
+            .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
+        self.observe_sigs((batch.file, &batch.origins), &sigs, f)
+    }
+
     fn end_prepass(&mut self, _f: &mut Findings) -> Result<()> {
         let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
         let n = tp.parent.len();
@@ -1131,43 +1241,7 @@ impl BarrierStage for DedupIndex {
         let sigs = sigs
             .downcast::<BatchSignatures>()
             .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
-        let n = batch.num_rows();
-        let mut keep = vec![true; n];
-        let one_pass_rows = if self.clusters_two_pass.is_some() {
-            self.process_decided(&batch, &sigs, &mut keep, f)?;
-            0
-        } else {
-            n
-        };
-        for (row, k) in keep.iter_mut().enumerate().take(one_pass_rows) {
-            let Some(record) = Self::record(&sigs, &batch, row, &self.params) else {
-                f.add_total("skipped_empty", 1);
-                continue;
-            };
-            if let Some(&ord) = self.exact.get(&record.exact) {
-                *k = false;
-                f.add_total("dropped_exact", 1);
-                let dropped = self.location(record.file, record.line, record.id);
-                let root = self.docs[ord as usize].root;
-                self.record_drop(dropped, ord, root, "exact", 1.0)?;
-                continue;
-            }
-            let matched = if self.params.mode == Mode::Near {
-                self.find_near(&record, f)?
-            } else {
-                None
-            };
-            let ord = self.insert(&record, true)?;
-            f.add_total("records_indexed", 1);
-            if let Some((m, similarity)) = matched {
-                *k = false;
-                let root = self.docs[m as usize].root;
-                self.docs[ord as usize].root = root;
-                f.add_total("dropped_near", 1);
-                let dropped = self.location(record.file, record.line, record.id);
-                self.record_drop(dropped, m, root, "near", similarity)?;
-            }
-        }
+        let keep = self.decide((batch.file, &batch.origins), &sigs, f)?;
         if keep.iter().any(|k| !k) {
             batch.drop_duplicates(&BooleanArray::from(keep))?;
         }
@@ -1263,6 +1337,239 @@ impl BarrierStage for DedupIndex {
             path: CLUSTERS_FILE.into(),
             rows: Some(self.cluster_lines),
         }])
+    }
+}
+
+/// The file a sharded run's `map` task records its records' signatures in (`SigRecorder`),
+/// for the home `dedup` step to decide on (`decide_saved`).
+pub const SIGNATURES_FILE: &str = "dedup-signatures.bin";
+
+// A batch's signatures as a sharded run's task saves them. Hand-written little-endian
+// framing: the vectors are flat arrays of integers, and no serialization crate is a
+// dependency; a length prefix before each array.
+fn put_u32s(w: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u32>) {
+    w.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for x in v {
+        w.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn put_u64s(w: &mut Vec<u8>, v: impl ExactSizeIterator<Item = u64>) {
+    w.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for x in v {
+        w.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Reads what `put_*` wrote.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(Error::Data("dedup: a truncated signatures file".into()));
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn len(&mut self) -> Result<usize> {
+        let n = self.u64()? as usize;
+        if n > self.bytes.len() {
+            return Err(Error::Data("dedup: a corrupt signatures file".into()));
+        }
+        Ok(n)
+    }
+    fn u32s(&mut self) -> Result<Vec<u32>> {
+        (0..self.len()?).map(|_| self.u32()).collect()
+    }
+    fn u64s(&mut self) -> Result<Vec<u64>> {
+        (0..self.len()?).map(|_| self.u64()).collect()
+    }
+}
+
+impl BatchSignatures {
+    /// One batch's frame: its file, its records' lines and their signatures.
+    fn encode(&self, file: u32, origins: &[u64], w: &mut Vec<u8>) {
+        w.extend_from_slice(&file.to_le_bytes());
+        put_u64s(w, origins.iter().copied());
+        w.extend_from_slice(&(self.exact.len() as u64).to_le_bytes());
+        for e in &self.exact {
+            match e {
+                Some(h) => {
+                    w.push(1);
+                    w.extend_from_slice(&h.to_le_bytes());
+                }
+                None => w.push(0),
+            }
+        }
+        put_u32s(w, self.chars.iter().copied());
+        put_u32s(w, self.band_keys.iter().copied());
+        put_u64s(w, self.sketches.iter().map(|&b| u64::from(b)));
+        put_u32s(w, self.sets.iter().copied());
+        put_u64s(w, self.set_ends.iter().map(|&e| e as u64));
+        match &self.ids {
+            Some(ids) => {
+                w.push(1);
+                w.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+                for id in ids {
+                    match id {
+                        Some(t) => {
+                            w.push(1);
+                            w.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                            w.extend_from_slice(t.as_bytes());
+                        }
+                        None => w.push(0),
+                    }
+                }
+            }
+            None => w.push(0),
+        }
+        match &self.priority {
+            Some(p) => {
+                w.push(1);
+                put_u64s(w, p.iter().map(|x| x.to_bits()));
+            }
+            None => w.push(0),
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<(u32, Vec<u64>, BatchSignatures)> {
+        let file = r.u32()?;
+        let origins = r.u64s()?;
+        let n = r.len()?;
+        let exact = (0..n)
+            .map(|_| {
+                Ok(match r.u8()? {
+                    0 => None,
+                    _ => Some(u128::from_le_bytes(
+                        r.take(16)?.try_into().expect("16 bytes"),
+                    )),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let chars = r.u32s()?;
+        let band_keys = r.u32s()?;
+        let sketches = r.u64s()?.into_iter().map(|b| b as u8).collect();
+        let sets = r.u32s()?;
+        let set_ends = r.u64s()?.into_iter().map(|e| e as usize).collect();
+        let ids = match r.u8()? {
+            0 => None,
+            _ => {
+                let n = r.len()?;
+                Some(
+                    (0..n)
+                        .map(|_| {
+                            Ok(match r.u8()? {
+                                0 => None,
+                                _ => {
+                                    let len = r.len()?;
+                                    Some(String::from_utf8_lossy(r.take(len)?).into_owned())
+                                }
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                )
+            }
+        };
+        let priority = match r.u8()? {
+            0 => None,
+            _ => Some(r.u64s()?.into_iter().map(f64::from_bits).collect()),
+        };
+        Ok((
+            file,
+            origins,
+            BatchSignatures {
+                exact,
+                chars,
+                band_keys,
+                sketches,
+                sets,
+                set_ends,
+                ids,
+                priority,
+            },
+        ))
+    }
+}
+
+/// Stands in for the dedup barrier in a sharded run's `map` task: records each batch's
+/// signatures (in input order) into `SIGNATURES_FILE` and passes every row on; the home
+/// `dedup` step decides on them all (`DedupIndex::decide_saved`).
+pub struct SigRecorder {
+    index: usize,
+    path: std::path::PathBuf,
+    out: BufWriter<File>,
+    buf: Vec<u8>,
+}
+
+impl BarrierStage for SigRecorder {
+    fn process(&mut self, mut batch: Batch, _f: &mut Findings) -> Result<Batch> {
+        let Some(sigs) = batch.attachments[self.index].take() else {
+            return Ok(batch);
+        };
+        let sigs = sigs
+            .downcast::<BatchSignatures>()
+            .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
+        self.buf.clear();
+        sigs.encode(batch.file, &batch.origins, &mut self.buf);
+        self.out
+            .write_all(&(self.buf.len() as u64).to_le_bytes())
+            .and_then(|_| self.out.write_all(&self.buf))
+            .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        Ok(batch)
+    }
+
+    fn finish(&mut self, _f: &mut Findings) -> Result<Vec<StageFile>> {
+        self.out
+            .flush()
+            .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        Ok(Vec::new())
+    }
+}
+
+impl DedupIndex {
+    /// Each frame of a task folder's `SIGNATURES_FILE`, in order, with its file index
+    /// moved by `file_offset` (the shard's first file in the run).
+    fn for_each_saved(
+        &mut self,
+        dir: &std::path::Path,
+        file_offset: u32,
+        mut each: impl FnMut(&mut Self, u32, u32, &[u64], &BatchSignatures) -> Result<()>,
+    ) -> Result<()> {
+        let path = dir.join(SIGNATURES_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let mut r = Reader {
+            bytes: &bytes,
+            at: 0,
+        };
+        while r.at < bytes.len() {
+            let len = r.len()?;
+            let frame = r.take(len)?;
+            let (file, origins, sigs) = BatchSignatures::decode(&mut Reader {
+                bytes: frame,
+                at: 0,
+            })?;
+            each(self, file, file + file_offset, &origins, &sigs)?;
+        }
+        Ok(())
     }
 }
 
