@@ -56,3 +56,15 @@ for engine in "${ENGINES[@]}"; do
   test ! -e "$WORK/work-$engine" || { echo "finalize left the work folder" >&2; exit 1; }
   echo "$engine driver: ok"
 done
+
+# A pipeline with dedup has two more steps (reduce --step dedup, apply): the local pool
+# runs them from the plan's step list like any other.
+"$BIN" -q run pipelines/dedup.toml --input "$WORK/in" --output "$WORK/single-dedup" --run-id drivers-dedup > /dev/null
+python3 -c "import sys; sys.path.insert(0, 'python'); from datacustoms_driver.__main__ import main; sys.exit(main())" \
+  local pipelines/dedup.toml --bin "$BIN" --workers 2 --work "$WORK/work-dedup" --input "$WORK/in" \
+  --output "$WORK/export-dedup" --run-id drivers-dedup --shards 3 --quiet > "$WORK/summary.json" 2> "$WORK/dedup.log" \
+  || { tail -n 40 "$WORK/dedup.log" >&2; exit 1; }
+python3 .ci/compare_exports.py "$WORK/single-dedup" "$WORK/export-dedup"
+cmp "$WORK/single-dedup/dedup_clusters.jsonl" "$WORK/export-dedup/dedup_clusters.jsonl"
+"$BIN" -q verify "$WORK/export-dedup" > /dev/null
+echo "local driver with dedup: ok"

@@ -1554,22 +1554,28 @@ impl DedupIndex {
         file_offset: u32,
         mut each: impl FnMut(&mut Self, u32, u32, &[u64], &BatchSignatures) -> Result<()>,
     ) -> Result<()> {
+        use std::io::Read;
         let path = dir.join(SIGNATURES_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let mut r = Reader {
-            bytes: &bytes,
-            at: 0,
-        };
-        while r.at < bytes.len() {
-            let len = r.len()?;
-            let frame = r.take(len)?;
+        let io = |e| Error::io("cannot read", &path, e);
+        let f = File::open(&path).map_err(io)?;
+        // Frame by frame: a shard's file is about its text's size again.
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut frame = Vec::new();
+        loop {
+            let mut len = [0u8; 8];
+            match r.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(io(e)),
+            }
+            frame.resize(u64::from_le_bytes(len) as usize, 0);
+            r.read_exact(&mut frame).map_err(io)?;
             let (file, origins, sigs) = BatchSignatures::decode(&mut Reader {
-                bytes: frame,
+                bytes: &frame,
                 at: 0,
             })?;
             each(self, file, file + file_offset, &origins, &sigs)?;
         }
-        Ok(())
     }
 }
 
