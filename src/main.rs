@@ -513,12 +513,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
                 ),
                 (None, None) => datacustoms::shard::inputs::ShardBy::Bytes(512 << 20),
             };
-            let plan = datacustoms::shard::exec::plan(
-                &pipeline,
-                opts,
-                &work,
-                datacustoms::shard::exec::Sharding { by },
-            )?;
+            let plan = datacustoms::shard::exec::plan(&pipeline, opts, &work, by)?;
             println!(
                 "{}",
                 serde_json::json!({

@@ -1,19 +1,18 @@
-//! The steps of a sharded run as the CLI runs them (`plan`, `map`, `finalize`,
-//! `status`), and the local executor that runs them as subprocesses of this binary
-//! (`run --workers N`). The engine does the work (`engine::partial::{map_shard,
-//! finalize_shards}`); this module keeps the protocol: the frozen plan, the task
-//! folders and their commits, the checks that every task ran against the same plan
-//! and the same unchanged input.
+//! The steps of a sharded run as the CLI runs them (`plan`, `map`, `reduce`, `apply`,
+//! `finalize`, `status`), and the local executor that runs them as subprocesses of this
+//! binary (`run --workers N`). The engine does the work (`engine::partial`); this module
+//! keeps the protocol: the frozen plan, the task folders and their commits, the checks
+//! that every task ran against the same plan and the same unchanged input.
 //!
 //! Invariants:
 //! - every task rebuilds the run's `Plan` from the same pipeline file (its SHA-256 is
 //!   checked), the same options, working folder and state folder, and the decisions
-//!   `plan` froze (`Frozen`: the JSONL schema, the assessment's year), so tasks never
-//!   decide on what they happen to see;
+//!   `plan` froze (`Frozen`: the JSONL schema, the assessment's year, the stages' seed),
+//!   so tasks never decide on what they happen to see;
 //! - a task's input files must have the size and modification time the plan recorded
 //!   (exit 65 otherwise);
 //! - a task already committed under this plan is a no-op (exit 0); a missing upstream
-//!   task makes `finalize` exit 75, which drivers retry;
+//!   task makes `reduce`, `apply` or `finalize` exit 75, which drivers retry;
 //! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
 //!   quarantine, the vault, encryption, DP releases (whose barrier a task saves and
 //!   `finalize` absorbs) and record-scope dedup (decided in one `reduce` task from what
@@ -63,20 +62,9 @@ struct Resolved {
     seed: String,
 }
 
-/// How `plan` cuts the input.
-#[derive(Debug, Clone, Copy)]
-pub struct Sharding {
-    pub by: ShardBy,
-}
-
 /// Plans a sharded run into `work`: resolves the pipeline once, freezes its decisions,
 /// cuts the input into shards and writes `plan.json` (or resumes the same plan there).
-pub fn plan(
-    pipeline: &Path,
-    opts: RunOptions,
-    work: &Path,
-    sharding: Sharding,
-) -> Result<PlanFile> {
+pub fn plan(pipeline: &Path, opts: RunOptions, work: &Path, by: ShardBy) -> Result<PlanFile> {
     let state = crate::state::StateDir::resolve(opts.state_dir.as_deref())?;
     let mut opts = opts;
     opts.run_id = Some(match &opts.run_id {
@@ -94,7 +82,7 @@ pub fn plan(
     let inputs = planned_inputs(&p)?;
     let stamps: Vec<Stamp> = inputs.iter().map(|i| i.stamp.clone()).collect();
     let sizes: Vec<u64> = stamps.iter().map(|s| s.bytes).collect();
-    let cut = shards(&sizes, sharding.by);
+    let cut = shards(&sizes, by);
     let work_arg = absolute(work)?.display().to_string();
     let keyring = opts
         .keyring
@@ -265,17 +253,7 @@ pub fn map(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<T
 /// every stage with the rows that step dropped left out, as `map` does without dedup.
 pub fn apply(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
-    let sha = pf.sha256();
-    let decided = TaskDir::new(work, DEDUP, 0)?;
-    match decided.committed()? {
-        Some(r) => check_same_plan(&r, &sha, &decided.done())?,
-        None => {
-            return Err(Error::Busy(
-                "the dedup step has not committed yet: run it, then apply again".into(),
-            ))
-        }
-    }
-    let from = decided.done();
+    let (from, _) = committed(&pf, work, DEDUP)?.remove(0);
     shard_task(&pf, work, APPLY, k, (threads, quiet), |plan, dir| {
         crate::engine::partial::apply_shard(plan, dir, &from, k as usize)
     })
@@ -292,20 +270,15 @@ pub fn reduce(
 ) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
     let sha = pf.sha256();
-    let tasks = pf
-        .steps
-        .iter()
-        .find(|s| s.name == step)
-        .map_or(0, |s| s.tasks);
-    if step != DEDUP || part >= tasks {
+    let planned = pf.steps.iter().any(|s| s.name == DEDUP);
+    if step != DEDUP || part != 0 || !planned {
         return Err(Error::Usage(format!(
-            "reduce --step {step} --part {part}: the plan has {}",
-            pf.steps
-                .iter()
-                .filter(|s| s.name == DEDUP)
-                .map(|s| format!("step {DEDUP} with {} part(s)", s.tasks))
-                .next()
-                .unwrap_or_else(|| "no reduce step".into())
+            "reduce --step {step} --part {part}: {}",
+            if planned {
+                "this plan's reduce step is `--step dedup --part 0`"
+            } else {
+                "this plan has no reduce step (no dedup stage)"
+            }
         )));
     }
     let task = TaskDir::new(work, step, part)?;
@@ -447,33 +420,8 @@ pub fn finalize(
     wait: Option<std::time::Duration>,
 ) -> Result<RunSummary> {
     let pf = PlanFile::read(work)?;
-    // A finalize that committed the export and then died (before removing the work
-    // folder, or before its driver heard back) is done: a retry must not write the
-    // export again.
-    if let Ok(m) = crate::evidence::manifest::Manifest::load(Path::new(&pf.output)) {
-        if m.run_id == pf.run_id {
-            tracing::info!(output = %pf.output, "the export of run {} is already written", pf.run_id);
-            if !keep_work {
-                std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
-            }
-            return Ok(RunSummary {
-                output: PathBuf::from(&pf.output),
-                // As the export's report says (nothing, for an aggregates-only one).
-                rows: std::fs::read(Path::new(&pf.output).join(crate::evidence::report::REPORT))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|r| serde_json::from_value(r["rows"].clone()).ok())
-                    .unwrap_or_default(),
-                quarantined_records: 0,
-                parts: m
-                    .files
-                    .iter()
-                    .filter(|f| f.path.starts_with("data/"))
-                    .count(),
-                seconds: 0.0,
-                warnings: vec!["already finalized: nothing was written again".into()],
-            });
-        }
+    if let Some(done) = already_finalized(&pf, work, keep_work)? {
+        return Ok(done);
     }
     // The rows come from the `apply` tasks in a run with a dedup step, else from `map`.
     let has = |name: &str| pf.steps.iter().any(|s| s.name == name);
@@ -498,6 +446,39 @@ pub fn finalize(
         std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
     }
     Ok(summary)
+}
+
+/// A finalize that committed the export and then died (before removing the work folder,
+/// or before its driver heard back) is done: a retry must not write the export again.
+/// The summary of the export there, if it is this run's.
+fn already_finalized(pf: &PlanFile, work: &Path, keep_work: bool) -> Result<Option<RunSummary>> {
+    let output = Path::new(&pf.output);
+    match crate::evidence::manifest::Manifest::load(output) {
+        Ok(m) if m.run_id == pf.run_id => {
+            tracing::info!(output = %pf.output, "the export of run {} is already written", pf.run_id);
+            if !keep_work {
+                std::fs::remove_dir_all(work).map_err(|e| Error::io("removing", work, e))?;
+            }
+            Ok(Some(RunSummary {
+                output: output.to_path_buf(),
+                // As the export's report says (nothing, for an aggregates-only one).
+                rows: std::fs::read(output.join(crate::evidence::report::REPORT))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|r| serde_json::from_value(r["rows"].clone()).ok())
+                    .unwrap_or_default(),
+                quarantined_records: 0,
+                parts: m
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with("data/"))
+                    .count(),
+                seconds: 0.0,
+                warnings: vec!["already finalized: nothing was written again".into()],
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// `status WORK`: per step, its tasks and which have committed.
@@ -567,9 +548,7 @@ pub fn run_workers(pipeline: &Path, mut opts: RunOptions, w: Workers) -> Result<
         pipeline,
         opts,
         &work,
-        Sharding {
-            by: ShardBy::Count(w.shards.unwrap_or(w.workers)),
-        },
+        ShardBy::Count(w.shards.unwrap_or(w.workers)),
     )?;
     let cores =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -745,14 +724,9 @@ fn rebuild(
                 .map(|s| (std::sync::Arc::new(s), r.schema_source.clone())),
             year: Some(pf.year),
             vault: Some(vault),
-            seed: Some(
-                hex::decode(&r.seed)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        Error::Config("plan.json: resolved.seed is not 32 bytes of hex".into())
-                    })?,
-            ),
+            seed: Some(seed_of(&r.seed).ok_or_else(|| {
+                Error::Config("plan.json: resolved.seed is not 32 bytes of hex".into())
+            })?),
         }),
     };
     let plan = Plan::build(Path::new(&pf.pipeline.path), opts)?;
