@@ -99,9 +99,14 @@ quasi_identifiers = ["lang"]
     )
     .unwrap();
     assert!(dedup.contains(r#"keep = "first""#) && dedup.contains(r#"mode = "near""#));
+    let paragraph = dedup.replace(r#"keep = "first""#, r#"scope = "paragraph""#);
+    std::fs::write(d.join("pipelines/dedup-paragraph.toml"), &paragraph).unwrap();
+    // Two stages that drop or edit across the input: a sharded run decides one apart.
     std::fs::write(
-        d.join("pipelines/dedup-paragraph.toml"),
-        dedup.replace(r#"keep = "first""#, r#"scope = "paragraph""#),
+        d.join("pipelines/dedup-twice.toml"),
+        format!(
+            "{paragraph}\n[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"exact\"\n"
+        ),
     )
     .unwrap();
     // Tokens without a vault and encrypted cells, on JSONL.
@@ -338,6 +343,7 @@ fn every_shardable_pipeline_shards_into_the_export_one_process_writes() {
         ("pipelines/dedup-exact.toml", "in-jsonl", "3"),
         ("pipelines/dedup-longest.toml", "in-jsonl", "3"),
         ("pipelines/quickstart.toml", "in-jsonl", "2"),
+        ("pipelines/dedup-paragraph.toml", "in-jsonl", "3"),
     ] {
         let one = single(d, pipeline, input);
         let name = pipeline
@@ -627,14 +633,14 @@ fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
             .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
-    // Paragraph-scope dedup is not distributed yet: refused at planning (78).
+    // Two stages to decide apart (paragraph, then record dedup): refused at planning (78).
     let o = run_state(
         d,
         "state",
         &[
             "-q",
             "run",
-            "pipelines/dedup-paragraph.toml",
+            "pipelines/dedup-twice.toml",
             "--input",
             "in-jsonl",
             "--workers",

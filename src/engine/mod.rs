@@ -132,28 +132,25 @@ pub trait BarrierStage: Send {
     fn recorder(&self, _dir: &std::path::Path) -> Result<Option<Box<dyn BarrierStage>>> {
         Ok(None)
     }
-    /// The first pass (`needs_prepass`) over what a shard's recorder saved in `dir`, its
-    /// file indices moved by `file_offset`.
-    fn observe_saved(
+    /// The step that decides this barrier apart: reads what every shard's recorder saved
+    /// (`signed`: each task folder and its shard's first file in the run), in shard
+    /// order, as one process's barrier reads the batches, and writes into `out` what each
+    /// shard's `applier` needs, and this stage's own files (returned, as `finish` does).
+    fn decide_all(
         &mut self,
-        _dir: &std::path::Path,
-        _file_offset: u32,
+        _signed: &[(std::path::PathBuf, u32)],
+        _out: &std::path::Path,
         _findings: &mut Findings,
-    ) -> Result<()> {
+    ) -> Result<Vec<StageFile>> {
         Err(crate::error::Error::Internal(
             "this stage records nothing to decide on".into(),
         ))
     }
-    /// Decides on what a shard's recorder saved, shards in order, as `process` would
-    /// on their batches; returns the rows it drops as (file index in the shard, origin).
-    fn decide_saved(
-        &mut self,
-        _dir: &std::path::Path,
-        _file_offset: u32,
-        _findings: &mut Findings,
-    ) -> Result<Vec<(u32, u64)>> {
+    /// What stands in for this barrier in shard `k`'s `apply` task, from what
+    /// `decide_all` wrote into `decided`.
+    fn applier(&self, _decided: &std::path::Path, _k: usize) -> Result<Box<dyn BarrierStage>> {
         Err(crate::error::Error::Internal(
-            "this stage records nothing to decide on".into(),
+            "this stage is not decided apart".into(),
         ))
     }
     /// Adds a shard's saved state, as if `process` had seen its batches (shards in order).
@@ -161,6 +158,66 @@ pub trait BarrierStage: Send {
         Err(crate::error::Error::Internal(
             "this stage cannot be split across shards".into(),
         ))
+    }
+}
+
+/// In a sharded run's `apply` task, what stands in for a barrier decided apart that
+/// drops rows (dedup): the rows its deciding step chose, by (file index in the shard,
+/// origin), are dropped as duplicates.
+pub struct DropList {
+    drops: std::collections::HashSet<(u32, u64)>,
+}
+
+impl DropList {
+    /// The drops `write` put in `path`.
+    pub fn load(path: &std::path::Path) -> Result<DropList> {
+        let bytes =
+            std::fs::read(path).map_err(|e| crate::error::Error::io("cannot read", path, e))?;
+        Ok(DropList {
+            drops: bytes
+                .chunks_exact(12)
+                .map(|c| {
+                    (
+                        u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
+                        u64::from_le_bytes(c[4..].try_into().expect("8 bytes")),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Writes the drops of one shard (12 bytes each).
+    pub fn write(path: &std::path::Path, drops: &[(u32, u64)]) -> Result<()> {
+        let mut bytes = Vec::with_capacity(drops.len() * 12);
+        for (file, origin) in drops {
+            bytes.extend_from_slice(&file.to_le_bytes());
+            bytes.extend_from_slice(&origin.to_le_bytes());
+        }
+        std::fs::write(path, bytes).map_err(|e| crate::error::Error::io("cannot write", path, e))
+    }
+}
+
+impl BarrierStage for DropList {
+    fn process(&mut self, mut batch: Batch, _f: &mut Findings) -> Result<Batch> {
+        let file = batch.file;
+        let keep: Vec<bool> = batch
+            .origins
+            .iter()
+            .map(|o| !self.drops.contains(&(file, *o)))
+            .collect();
+        if keep.iter().any(|k| !k) {
+            batch.drop_duplicates(&arrow::array::BooleanArray::from(keep))?;
+        }
+        Ok(batch)
+    }
+    fn shardable(&self) -> bool {
+        true
+    }
+    fn save_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Ok(())
+    }
+    fn absorb_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Ok(())
     }
 }
 

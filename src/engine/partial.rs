@@ -169,16 +169,12 @@ struct Decided {
     files: Vec<crate::engine::StageFile>,
 }
 
-/// The drops file of shard `k` in the deciding step's folder.
-fn drops_file(dir: &Path, k: usize) -> PathBuf {
-    dir.join(format!("drops-{k}.bin"))
-}
-
 /// The step that decides a stage apart (`reduce --step dedup`): the stage, opened on the
 /// whole run's inputs with `dir` as its folder, reads what every shard's recorder saved
 /// (`signed`: each `map` task's folder and its shard's first file), in shard order —
 /// twice for a two-pass policy — as one process's barrier reads the batches, and writes
-/// each shard's drops and its own files (`dedup_clusters.jsonl`) into `dir`.
+/// what each shard's `apply` needs (dedup: its drops) and its own files
+/// (`dedup_clusters.jsonl`) into `dir` (`BarrierStage::decide_all`).
 pub fn decide_apart(
     mut plan: Plan,
     dir: &Path,
@@ -191,28 +187,12 @@ pub fn decide_apart(
         .expect("a decided stage is a barrier");
     b.open(&stage_context(&plan, dir))?;
     let mut f = Findings::default();
-    if b.needs_prepass() {
-        for (sd, first) in signed {
-            b.observe_saved(sd, *first, &mut f)?;
-        }
-        b.end_prepass(&mut f)?;
-    }
-    for (k, (sd, first)) in signed.iter().enumerate() {
-        let drops = b.decide_saved(sd, *first, &mut f)?;
-        let mut bytes = Vec::with_capacity(drops.len() * 12);
-        for (file, origin) in drops {
-            bytes.extend_from_slice(&file.to_le_bytes());
-            bytes.extend_from_slice(&origin.to_le_bytes());
-        }
-        let path = drops_file(dir, k);
-        std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
-    }
-    let files = b.finish(&mut f)?;
+    let files = b.decide_all(signed, dir, &mut f)?;
     Ok(serde_json::to_value(Decided { findings: f, files })?)
 }
 
-/// An `apply` task: `map_shard` with the stage decided apart replaced by the drops the
-/// deciding step (its folder `decided`) chose for shard `k`.
+/// An `apply` task: `map_shard` with the stage decided apart replaced by its `applier`
+/// for shard `k`, from what the deciding step left in its folder `decided`.
 pub fn apply_shard(
     mut plan: Plan,
     dir: &Path,
@@ -220,53 +200,14 @@ pub fn apply_shard(
     k: usize,
 ) -> Result<serde_json::Value> {
     let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to apply".into()))?;
-    let path = drops_file(decided, k);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-    let drops = bytes
-        .chunks_exact(12)
-        .map(|c| {
-            (
-                u32::from_le_bytes(c[..4].try_into().expect("4 bytes")),
-                u64::from_le_bytes(c[4..].try_into().expect("8 bytes")),
-            )
-        })
-        .collect();
+    let applier = plan.stages[d]
+        .barrier
+        .as_ref()
+        .expect("a decided stage is a barrier")
+        .applier(decided, k)?;
     plan.stages[d].row = None;
-    plan.stages[d].barrier = Some(Box::new(DropList { drops }));
+    plan.stages[d].barrier = Some(applier);
     map_shard(plan, dir)
-}
-
-/// The decided stage's place in an `apply` task: drops the rows the deciding step chose.
-struct DropList {
-    drops: std::collections::HashSet<(u32, u64)>,
-}
-
-impl crate::engine::BarrierStage for DropList {
-    fn process(
-        &mut self,
-        mut batch: crate::engine::batch::Batch,
-        _f: &mut Findings,
-    ) -> Result<crate::engine::batch::Batch> {
-        let file = batch.file;
-        let keep: Vec<bool> = batch
-            .origins
-            .iter()
-            .map(|o| !self.drops.contains(&(file, *o)))
-            .collect();
-        if keep.iter().any(|k| !k) {
-            batch.drop_duplicates(&arrow::array::BooleanArray::from(keep))?;
-        }
-        Ok(batch)
-    }
-    fn shardable(&self) -> bool {
-        true
-    }
-    fn save_shard(&mut self, _dir: &Path) -> Result<()> {
-        Ok(())
-    }
-    fn absorb_shard(&mut self, _dir: &Path) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// The decided stage's place in `finalize`: its findings and files, from the deciding

@@ -15,9 +15,9 @@
 //!   task makes `reduce`, `apply` or `finalize` exit 75, which drivers retry;
 //! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
 //!   quarantine, the vault, encryption, DP releases (whose barrier a task saves and
-//!   `finalize` absorbs) and record-scope dedup (decided in one `reduce` task from what
-//!   the `map` tasks recorded, then applied by the `apply` tasks); paragraph-scope
-//!   dedup is refused at `plan` (exit 78).
+//!   `finalize` absorbs) and one dedup stage, record or paragraph scope (decided in one
+//!   `reduce` task from what the `map` tasks recorded, then applied by the `apply`
+//!   tasks); a second such stage is refused at `plan` (exit 78).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -254,7 +254,7 @@ pub fn build_paragraph(
         paths,
         cfg.split,
         cfg.min_repeats,
-        Box::new(move |s| canonical(s, &p)),
+        std::sync::Arc::new(move |s| canonical(s, &p)),
     ))
 }
 
@@ -1157,37 +1157,41 @@ impl BarrierStage for DedupIndex {
     }
 
     /// The first pass of a two-pass policy over a shard's saved signatures.
-    fn observe_saved(
+    fn decide_all(
         &mut self,
-        dir: &std::path::Path,
-        file_offset: u32,
+        signed: &[(std::path::PathBuf, u32)],
+        out: &std::path::Path,
         f: &mut Findings,
-    ) -> Result<()> {
-        self.for_each_saved(dir, file_offset, |me, _, file, origins, sigs| {
-            me.observe_sigs((file, origins), sigs, f)
-        })
+    ) -> Result<Vec<StageFile>> {
+        if self.needs_prepass() {
+            for (dir, first) in signed {
+                self.for_each_saved(dir, *first, |me, _, file, origins, sigs| {
+                    me.observe_sigs((file, origins), sigs, f)
+                })?;
+            }
+            self.end_prepass(f)?;
+        }
+        for (k, (dir, first)) in signed.iter().enumerate() {
+            let mut drops = Vec::new();
+            self.for_each_saved(dir, *first, |me, local, file, origins, sigs| {
+                let keep = me.decide((file, origins), sigs, f)?;
+                drops.extend(
+                    keep.iter()
+                        .zip(origins)
+                        .filter(|(k, _)| !**k)
+                        .map(|(_, o)| (local, *o)),
+                );
+                Ok(())
+            })?;
+            crate::engine::DropList::write(&drops_file(out, k), &drops)?;
+        }
+        self.finish(f)
     }
 
-    /// Decides on a shard's saved signatures as `process` decides on its batches;
-    /// returns the records dropped.
-    fn decide_saved(
-        &mut self,
-        dir: &std::path::Path,
-        file_offset: u32,
-        f: &mut Findings,
-    ) -> Result<Vec<(u32, u64)>> {
-        let mut drops = Vec::new();
-        self.for_each_saved(dir, file_offset, |me, local, file, origins, sigs| {
-            let keep = me.decide((file, origins), sigs, f)?;
-            drops.extend(
-                keep.iter()
-                    .zip(origins)
-                    .filter(|(k, _)| !**k)
-                    .map(|(_, o)| (local, *o)),
-            );
-            Ok(())
-        })?;
-        Ok(drops)
+    fn applier(&self, decided: &std::path::Path, k: usize) -> Result<Box<dyn BarrierStage>> {
+        Ok(Box::new(crate::engine::DropList::load(&drops_file(
+            decided, k,
+        ))?))
     }
     fn needs_prepass(&self) -> bool {
         self.clusters_two_pass.is_some()
@@ -1340,8 +1344,13 @@ impl BarrierStage for DedupIndex {
     }
 }
 
+/// The drops of shard `k` in the dedup step's folder.
+fn drops_file(dir: &std::path::Path, k: usize) -> std::path::PathBuf {
+    dir.join(format!("drops-{k}.bin"))
+}
+
 /// The file a sharded run's `map` task records its records' signatures in (`SigRecorder`),
-/// for the home `dedup` step to decide on (`decide_saved`).
+/// for the home `dedup` step to decide on (`decide_all`).
 pub const SIGNATURES_FILE: &str = "dedup-signatures.bin";
 
 // A batch's signatures as a sharded run's task saves them. Hand-written little-endian
@@ -1512,7 +1521,7 @@ impl BatchSignatures {
 
 /// Stands in for the dedup barrier in a sharded run's `map` task: records each batch's
 /// signatures (in input order) into `SIGNATURES_FILE` and passes every row on; the home
-/// `dedup` step decides on them all (`DedupIndex::decide_saved`).
+/// `dedup` step decides on them all (`DedupIndex::decide_all`).
 pub struct SigRecorder {
     index: usize,
     path: std::path::PathBuf,

@@ -30,6 +30,9 @@ pub struct ParagraphDedup {
     canonical: Canonical,
     counts: FxHashMap<u128, u32>,
     in_record: FxHashSet<u128>,
+    /// In a sharded run's `apply` task: the counts came from the deciding step (with
+    /// EMITTED set for paragraphs an earlier shard holds), so there is no first pass.
+    prepared: bool,
 }
 
 impl ParagraphDedup {
@@ -46,11 +49,99 @@ impl ParagraphDedup {
             canonical,
             counts: FxHashMap::default(),
             in_record: FxHashSet::default(),
+            prepared: false,
+        }
+    }
+
+    /// The same stage with other counts (a sharded run's recorder or applier).
+    fn with_counts(&self, counts: FxHashMap<u128, u32>, prepared: bool) -> Self {
+        ParagraphDedup {
+            paths: self.paths.clone(),
+            split: self.split,
+            min_repeats: self.min_repeats,
+            canonical: self.canonical.clone(),
+            counts,
+            in_record: FxHashSet::default(),
+            prepared,
         }
     }
 }
 
-type Canonical = Box<dyn Fn(&str) -> String + Send>;
+type Canonical = std::sync::Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// In a sharded run, the per-shard files of paragraph dedup: what each `map` task
+/// counted, and what each `apply` task starts from.
+const COUNTS_FILE: &str = "paragraph-counts.bin";
+
+fn shard_file(dir: &std::path::Path, k: usize) -> std::path::PathBuf {
+    dir.join(format!("paragraphs-{k}.bin"))
+}
+
+/// Writes (hash, value) pairs after a leading u64, 20 bytes each.
+fn write_counts(
+    path: &std::path::Path,
+    lead: u64,
+    entries: impl Iterator<Item = (u128, u32)>,
+) -> Result<()> {
+    let mut bytes = lead.to_le_bytes().to_vec();
+    for (h, c) in entries {
+        bytes.extend_from_slice(&h.to_le_bytes());
+        bytes.extend_from_slice(&c.to_le_bytes());
+    }
+    std::fs::write(path, bytes).map_err(|e| crate::error::Error::io("cannot write", path, e))
+}
+
+fn read_counts(path: &std::path::Path) -> Result<(u64, Vec<(u128, u32)>)> {
+    let bytes = std::fs::read(path).map_err(|e| crate::error::Error::io("cannot read", path, e))?;
+    if bytes.len() < 8 || (bytes.len() - 8) % 20 != 0 {
+        return Err(crate::error::Error::Data(format!(
+            "{}: not a paragraph count file",
+            path.display()
+        )));
+    }
+    let lead = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let entries = bytes[8..]
+        .chunks_exact(20)
+        .map(|c| {
+            (
+                u128::from_le_bytes(c[..16].try_into().expect("16 bytes")),
+                u32::from_le_bytes(c[16..].try_into().expect("4 bytes")),
+            )
+        })
+        .collect();
+    Ok((lead, entries))
+}
+
+/// Stands in for paragraph dedup in a sharded run's `map` task: counts, as the first
+/// pass does, in how many records of the shard each paragraph occurs, and writes the
+/// counts (and the paragraphs seen) to `COUNTS_FILE`.
+struct ParagraphRecorder {
+    inner: ParagraphDedup,
+    seen: Findings,
+    path: std::path::PathBuf,
+}
+
+impl BarrierStage for ParagraphRecorder {
+    fn process(&mut self, mut batch: Batch, _f: &mut Findings) -> Result<Batch> {
+        self.inner.observe(&mut batch, &mut self.seen)?;
+        Ok(batch)
+    }
+
+    fn finish(&mut self, _f: &mut Findings) -> Result<Vec<crate::engine::StageFile>> {
+        let seen = self
+            .seen
+            .totals
+            .get("paragraphs_seen")
+            .copied()
+            .unwrap_or(0);
+        write_counts(
+            &self.path,
+            seen,
+            self.inner.counts.iter().map(|(h, c)| (*h, *c)),
+        )?;
+        Ok(Vec::new())
+    }
+}
 
 /// The paragraph's hash, or None for a blank paragraph (never counted or removed).
 fn hash(canonical: &Canonical, unit: &str) -> Option<u128> {
@@ -104,7 +195,70 @@ fn units(text: &str, split: Split) -> Vec<(&str, &str)> {
 
 impl BarrierStage for ParagraphDedup {
     fn needs_prepass(&self) -> bool {
+        !self.prepared
+    }
+
+    fn decided_apart(&self) -> bool {
         true
+    }
+
+    fn recorder(&self, dir: &std::path::Path) -> Result<Option<Box<dyn BarrierStage>>> {
+        Ok(Some(Box::new(ParagraphRecorder {
+            inner: self.with_counts(FxHashMap::default(), false),
+            seen: Findings::default(),
+            path: dir.join(COUNTS_FILE),
+        })))
+    }
+
+    /// Sums the shards' counts (a paragraph's records add up across shards, each record
+    /// being in one shard), keeps the repeated paragraphs as the first pass does, and
+    /// gives each shard those paragraphs with EMITTED set where an earlier shard holds
+    /// one: there the first occurrence was kept already.
+    fn decide_all(
+        &mut self,
+        signed: &[(std::path::PathBuf, u32)],
+        out: &std::path::Path,
+        f: &mut Findings,
+    ) -> Result<Vec<crate::engine::StageFile>> {
+        let mut first: FxHashMap<u128, usize> = FxHashMap::default();
+        for (k, (dir, _)) in signed.iter().enumerate() {
+            let (seen, entries) = read_counts(&dir.join(COUNTS_FILE))?;
+            f.add_total("paragraphs_seen", seen);
+            for (h, c) in entries {
+                let n = self.counts.entry(h).or_default();
+                *n = (*n + c).min(EMITTED - 1);
+                first.entry(h).or_insert(k);
+            }
+        }
+        self.end_prepass(f)?;
+        for k in 0..signed.len() {
+            let entries = self
+                .counts
+                .keys()
+                .map(|h| (*h, if first[h] < k { 1 | EMITTED } else { 1 }));
+            write_counts(&shard_file(out, k), 0, entries)?;
+        }
+        self.finish(f)
+    }
+
+    fn applier(&self, decided: &std::path::Path, k: usize) -> Result<Box<dyn BarrierStage>> {
+        let (_, entries) = read_counts(&shard_file(decided, k))?;
+        Ok(Box::new(
+            self.with_counts(entries.into_iter().collect(), true),
+        ))
+    }
+
+    fn shardable(&self) -> bool {
+        // An applier (counts prepared) runs in `apply` tasks as a row-by-row edit.
+        self.prepared
+    }
+
+    fn save_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Ok(())
+    }
+
+    fn absorb_shard(&mut self, _dir: &std::path::Path) -> Result<()> {
+        Ok(())
     }
 
     fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
