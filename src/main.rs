@@ -460,114 +460,18 @@ fn execute(cli: Cli) -> Result<(), Error> {
     };
     match cli.command {
         Command::Run {
-            run,
-            workers,
-            work,
-            shards,
-            keep_work,
+            run, workers: None, ..
         } => {
             let (pipeline, opts) = run.options(&flags);
-            match workers {
-                None => run_pipeline(&pipeline, opts, cli.quiet, cli.log_format),
-                Some(workers) => {
-                    let mut task_flags = vec![
-                        "--log-format".to_string(),
-                        match cli.log_format {
-                            LogFormat::Text => "text",
-                            LogFormat::Json => "json",
-                        }
-                        .to_string(),
-                    ];
-                    if let Some(d) = &cli.state_dir {
-                        task_flags.push("--state-dir".into());
-                        task_flags.push(d.display().to_string());
-                    }
-                    let w = datacustoms::shard::exec::Workers {
-                        workers,
-                        work,
-                        shards,
-                        keep_work,
-                        task_flags,
-                    };
-                    let s = datacustoms::shard::exec::run_workers(&pipeline, opts, w)?;
-                    print_summary(&s, cli.quiet, cli.log_format);
-                    Ok(())
-                }
-            }
+            run_pipeline(&pipeline, opts, cli.quiet, cli.log_format)
         }
-        Command::Plan {
-            run,
-            work,
-            shards,
-            shard_bytes,
-        } => {
-            let (pipeline, opts) = run.options(&flags);
-            let by = match (shards, shard_bytes) {
-                (Some(n), _) => datacustoms::shard::inputs::ShardBy::Count(n),
-                (None, Some(b)) => datacustoms::shard::inputs::ShardBy::Bytes(
-                    datacustoms::config::parse_byte_size(&b)
-                        .filter(|b| *b > 0)
-                        .ok_or_else(|| {
-                            Error::Usage(format!("--shard-bytes {b}: write a size like 512MiB"))
-                        })?,
-                ),
-                (None, None) => datacustoms::shard::inputs::ShardBy::Bytes(512 << 20),
-            };
-            let plan = datacustoms::shard::exec::plan(&pipeline, opts, &work, by)?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "run_id": plan.run_id, "plan_sha256": plan.sha256(),
-                    "shards": plan.shards.len(), "output": plan.output, "steps": plan.steps,
-                })
-            );
-            Ok(())
-        }
-        Command::Map {
-            work,
-            shard,
-            threads,
-        } => {
-            let done = datacustoms::shard::exec::map(&work, shard, threads, cli.quiet)?;
-            println!("{}", serde_json::to_string(&done)?);
-            Ok(())
-        }
-        Command::Reduce {
-            work,
-            step,
-            part,
-            threads,
-        } => {
-            let done = datacustoms::shard::exec::reduce(&work, &step, part, threads, cli.quiet)?;
-            println!("{}", serde_json::to_string(&done)?);
-            Ok(())
-        }
-        Command::Apply {
-            work,
-            shard,
-            threads,
-        } => {
-            let done = datacustoms::shard::exec::apply(&work, shard, threads, cli.quiet)?;
-            println!("{}", serde_json::to_string(&done)?);
-            Ok(())
-        }
-        Command::Finalize {
-            work,
-            keep_work,
-            wait,
-        } => {
-            let s = datacustoms::shard::exec::finalize(
-                &work,
-                keep_work,
-                wait.map(std::time::Duration::from_secs),
-            )?;
-            print_summary(&s, cli.quiet, cli.log_format);
-            Ok(())
-        }
-        Command::Status { work } => {
-            println!("{}", datacustoms::shard::exec::status(&work)?);
-            Ok(())
-        }
+        c @ (Command::Run { .. }
+        | Command::Plan { .. }
+        | Command::Map { .. }
+        | Command::Reduce { .. }
+        | Command::Apply { .. }
+        | Command::Finalize { .. }
+        | Command::Status { .. }) => sharded(c, &flags, cli.log_format),
         Command::Scan {
             inputs,
             fields,
@@ -752,6 +656,106 @@ fn verify(
 
 /// `run`: the export, a summary on stderr (text or a JSON event) and as the last stdout
 /// line.
+/// The commands of a sharded run: `run --workers`, and the steps of the shard protocol.
+fn sharded(command: Command, flags: &GlobalFlags, log_format: LogFormat) -> Result<(), Error> {
+    use datacustoms::shard::exec;
+    let quiet = flags.quiet;
+    let done = match command {
+        Command::Run {
+            run,
+            workers: Some(workers),
+            work,
+            shards,
+            keep_work,
+        } => {
+            let (pipeline, opts) = run.options(flags);
+            let mut task_flags = vec![
+                "--log-format".to_string(),
+                match log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .to_string(),
+            ];
+            if let Some(d) = &flags.state_dir {
+                task_flags.push("--state-dir".into());
+                task_flags.push(d.display().to_string());
+            }
+            let w = exec::Workers {
+                workers,
+                work,
+                shards,
+                keep_work,
+                task_flags,
+            };
+            let s = exec::run_workers(&pipeline, opts, w)?;
+            print_summary(&s, quiet, log_format);
+            return Ok(());
+        }
+        Command::Plan {
+            run,
+            work,
+            shards,
+            shard_bytes,
+        } => {
+            let (pipeline, opts) = run.options(flags);
+            let by = match (shards, shard_bytes) {
+                (Some(n), _) => datacustoms::shard::inputs::ShardBy::Count(n),
+                (None, Some(b)) => datacustoms::shard::inputs::ShardBy::Bytes(
+                    datacustoms::config::parse_byte_size(&b)
+                        .filter(|b| *b > 0)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("--shard-bytes {b}: write a size like 512MiB"))
+                        })?,
+                ),
+                (None, None) => datacustoms::shard::inputs::ShardBy::Bytes(512 << 20),
+            };
+            let plan = exec::plan(&pipeline, opts, &work, by)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "run_id": plan.run_id, "plan_sha256": plan.sha256(),
+                    "shards": plan.shards.len(), "output": plan.output, "steps": plan.steps,
+                })
+            );
+            return Ok(());
+        }
+        Command::Map {
+            work,
+            shard,
+            threads,
+        } => exec::map(&work, shard, threads, quiet)?,
+        Command::Reduce {
+            work,
+            step,
+            part,
+            threads,
+        } => exec::reduce(&work, &step, part, threads, quiet)?,
+        Command::Apply {
+            work,
+            shard,
+            threads,
+        } => exec::apply(&work, shard, threads, quiet)?,
+        Command::Finalize {
+            work,
+            keep_work,
+            wait,
+        } => {
+            let s = exec::finalize(&work, keep_work, wait.map(std::time::Duration::from_secs))?;
+            print_summary(&s, quiet, log_format);
+            return Ok(());
+        }
+        Command::Status { work } => {
+            println!("{}", exec::status(&work)?);
+            return Ok(());
+        }
+        _ => unreachable!("not a command of a sharded run"),
+    };
+    // A task's outcome, the last line on stdout for the driver.
+    println!("{}", serde_json::to_string(&done)?);
+    Ok(())
+}
+
 fn run_pipeline(
     pipeline: &Path,
     opts: RunOptions,

@@ -209,25 +209,7 @@ impl Plan {
         }
         let max_residual = file.gate.as_ref().and_then(|g| g.max_residual);
         let max_quarantined = max_quarantined(file, &source.path)?;
-        let deidentifies = file
-            .stages
-            .iter()
-            .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
-        let detect = residual_detect_config(file);
-        let residual = (deidentifies || max_residual.is_some()).then(|| {
-            let encrypted: Vec<String> = keys
-                .as_ref()
-                .map(|k| {
-                    k.columns
-                        .lock()
-                        .expect("columns lock")
-                        .iter()
-                        .map(|c| c.path.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            crate::engine::residual::ResidualScanner::new(&current, &detect, &encrypted)
-        });
+        let residual = residual_scanner(file, max_residual, keys.as_deref(), &current);
         let signer = match &keys {
             Some(_) => None,
             None => {
@@ -376,6 +358,34 @@ fn build_stages(
         current = out;
     }
     Ok((stages, current))
+}
+
+/// The residual-PII re-scan of the export's rows: on when a stage de-identifies or
+/// `[gate] max_residual` is set; the columns an `encrypt` stage turns into ciphertext
+/// are left out.
+fn residual_scanner(
+    file: &crate::config::PipelineFile,
+    max_residual: Option<u64>,
+    keys: Option<&crate::crypto::RunKeys>,
+    output: &SchemaRef,
+) -> Option<crate::engine::residual::ResidualScanner> {
+    let deidentifies = file
+        .stages
+        .iter()
+        .any(|s| matches!(s, crate::config::StageConfig::Deidentify(_)));
+    (deidentifies || max_residual.is_some()).then(|| {
+        let encrypted: Vec<String> = keys
+            .map(|k| {
+                let columns = k.columns.lock().expect("columns lock");
+                columns.iter().map(|c| c.path.clone()).collect()
+            })
+            .unwrap_or_default();
+        crate::engine::residual::ResidualScanner::new(
+            output,
+            &residual_detect_config(file),
+            &encrypted,
+        )
+    })
 }
 
 /// With encrypted columns, `[keys] record_id` must reach the export: `decrypt` reads it

@@ -564,11 +564,31 @@ fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
         ("before-commit", "crash-before"),
         ("after-commit", "crash-after"),
     ] {
-        let out = format!("out/{name}");
-        let args = [
+        let crash = format!("map:1:{when}");
+        let resume = crash_run(d, "pipelines/deidentify.toml", "4", &crash, name);
+        let committed = d.join(name).join("map/1/done").exists();
+        assert_eq!(committed, when == "after-commit");
+        resume();
+        assert_same_export(d, &one, &d.join("out").join(name));
+    }
+}
+
+/// `run --workers 2` of `pipeline` into `out/NAME` with work folder NAME, crashed at
+/// `crash` (`DATACUSTOMS_CRASH_AT`): asserts it failed and wrote no export; returns the
+/// same run again, which resumes.
+fn crash_run<'a>(
+    d: &'a Path,
+    pipeline: &'a str,
+    shards: &'a str,
+    crash: &str,
+    name: &'a str,
+) -> impl FnOnce() + 'a {
+    let out = format!("out/{name}");
+    let args = move || {
+        [
             "-q",
             "run",
-            "pipelines/deidentify.toml",
+            pipeline,
             "--input",
             "in-jsonl",
             "--output",
@@ -578,18 +598,30 @@ fn tasks_in_any_order_duplicated_or_crashed_give_the_same_export() {
             "--workers",
             "2",
             "--shards",
-            "4",
+            shards,
             "--work",
             name,
-        ];
-        let crash = format!("map:1:{when}");
-        let failed = run_state(d, "state", &args, &[("DATACUSTOMS_CRASH_AT", &crash)]);
-        assert_ne!(code(&failed), 0);
-        assert!(!d.join(&out).exists(), "no export from a failed run");
-        let committed = d.join(name).join("map/1/done").exists();
-        assert_eq!(committed, when == "after-commit");
-        ok(run_state(d, "state", &args, &[]));
-        assert_same_export(d, &one, &d.join(&out));
+        ]
+        .map(String::from)
+    };
+    let failed = run_state(
+        d,
+        "state",
+        &args().each_ref().map(String::as_str),
+        &[("DATACUSTOMS_CRASH_AT", crash)],
+    );
+    assert_ne!(code(&failed), 0);
+    assert!(
+        !d.join("out").join(name).exists(),
+        "no export from a failed run"
+    );
+    move || {
+        ok(run_state(
+            d,
+            "state",
+            &args().each_ref().map(String::as_str),
+            &[],
+        ));
     }
 }
 
@@ -777,27 +809,7 @@ fn a_dedup_run_survives_crashes_in_its_dedup_and_apply_steps() {
         ("dedup:0:after-commit", "crash-dedup"),
         ("apply:1:before-commit", "crash-apply"),
     ] {
-        let out = format!("out/{name}");
-        let args = [
-            "-q",
-            "run",
-            "pipelines/dedup.toml",
-            "--input",
-            "in-jsonl",
-            "--output",
-            &out,
-            "--run-id",
-            "r1",
-            "--workers",
-            "2",
-            "--shards",
-            "3",
-            "--work",
-            name,
-        ];
-        let failed = run_state(d, "state", &args, &[("DATACUSTOMS_CRASH_AT", crash)]);
-        assert_ne!(code(&failed), 0);
-        assert!(!d.join(&out).exists());
+        let resume = crash_run(d, "pipelines/dedup.toml", "3", crash, name);
         let status: serde_json::Value =
             serde_json::from_slice(&ok(run_state(d, "state", &["status", name], &[])).stdout)
                 .unwrap();
@@ -808,7 +820,7 @@ fn a_dedup_run_survives_crashes_in_its_dedup_and_apply_steps() {
             .map(|s| s["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["map", "dedup", "apply", "finalize"]);
-        ok(run_state(d, "state", &args, &[]));
-        assert_same_export(d, &one, &d.join(&out));
+        resume();
+        assert_same_export(d, &one, &d.join("out").join(name));
     }
 }

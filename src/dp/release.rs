@@ -83,6 +83,27 @@ struct UnitRow {
     has_value: bool,
 }
 
+impl UnitRow {
+    /// Its `SPILLED_ROW` bytes (spill files, a shard's saved rows).
+    fn to_bytes(self) -> [u8; SPILLED_ROW] {
+        let mut b = [0u8; SPILLED_ROW];
+        b[..8].copy_from_slice(&self.unit.to_le_bytes());
+        b[8..16].copy_from_slice(&self.value.to_le_bytes());
+        b[16..20].copy_from_slice(&self.group.to_le_bytes());
+        b[20] = self.has_value as u8;
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> UnitRow {
+        UnitRow {
+            unit: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+            value: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+            group: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+            has_value: b[20] != 0,
+        }
+    }
+}
+
 /// Unit-row partitions (by the top bits of the unit hash), bounded in parallel.
 const PARTS: usize = 64;
 
@@ -107,6 +128,21 @@ struct QueryState {
 const SPILLED_ROW: usize = 8 + 8 + 4 + 1;
 
 impl QueryState {
+    /// The run's dense ids of these group hashes, new groups numbered in the order given.
+    fn dense_ids(&mut self, hashes: &[u128]) -> Vec<u32> {
+        hashes
+            .iter()
+            .map(|h| {
+                let next = self.group_hashes.len() as u32;
+                let id = *self.group_ids.entry(*h).or_insert(next);
+                if id == next {
+                    self.group_hashes.push(*h);
+                }
+                id
+            })
+            .collect()
+    }
+
     /// Appends every partition's rows to its spill file and frees them. Returns the rows
     /// spilled.
     fn spill_out(&mut self) -> Result<u64> {
@@ -128,12 +164,7 @@ impl QueryState {
                 )),
             };
             for r in rows.iter() {
-                let mut b = [0u8; SPILLED_ROW];
-                b[..8].copy_from_slice(&r.unit.to_le_bytes());
-                b[8..16].copy_from_slice(&r.value.to_le_bytes());
-                b[16..20].copy_from_slice(&r.group.to_le_bytes());
-                b[20] = r.has_value as u8;
-                w.write_all(&b)
+                w.write_all(&r.to_bytes())
                     .map_err(|e| Error::io("cannot write a spill file in", &tmp, e))?;
             }
             n += rows.len() as u64;
@@ -155,12 +186,7 @@ fn unspill(file: Option<BufWriter<File>>, mut rows: Vec<UnitRow>) -> Result<Vec<
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).map_err(io)?;
     let mut out = Vec::with_capacity(bytes.len() / SPILLED_ROW + rows.len());
-    out.extend(bytes.chunks_exact(SPILLED_ROW).map(|b| UnitRow {
-        unit: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
-        value: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
-        group: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
-        has_value: b[20] != 0,
-    }));
+    out.extend(bytes.chunks_exact(SPILLED_ROW).map(UnitRow::from_bytes));
     out.append(&mut rows);
     Ok(out)
 }
@@ -827,17 +853,7 @@ impl BarrierStage for DpBarrier {
                 st.parts = (0..PARTS).map(|_| Vec::new()).collect();
             }
             // Batch-local group ids to the run's dense ids, once per distinct group.
-            let ids: Vec<u32> = hashes
-                .iter()
-                .map(|h| {
-                    let next = st.group_hashes.len() as u32;
-                    let id = *st.group_ids.entry(*h).or_insert(next);
-                    if id == next {
-                        st.group_hashes.push(*h);
-                    }
-                    id
-                })
-                .collect();
+            let ids = st.dense_ids(&hashes);
             for ((unit, g), v) in ex.units.iter().zip(&ex.groups).zip(&ex.values) {
                 st.parts[(unit >> 58) as usize].push(UnitRow {
                     unit: *unit,
@@ -870,12 +886,7 @@ impl BarrierStage for DpBarrier {
             let mut spill = spill.into_iter();
             for held in parts {
                 for r in unspill(spill.next().flatten(), held)? {
-                    let mut b = [0u8; SPILLED_ROW];
-                    b[..8].copy_from_slice(&r.unit.to_le_bytes());
-                    b[8..16].copy_from_slice(&r.value.to_le_bytes());
-                    b[16..20].copy_from_slice(&r.group.to_le_bytes());
-                    b[20] = r.has_value as u8;
-                    w.write_all(&b)
+                    w.write_all(&r.to_bytes())
                         .map_err(|e| Error::io("cannot write", &rows, e))?;
                     n += 1;
                 }
@@ -920,18 +931,7 @@ impl BarrierStage for DpBarrier {
                 e.1 += s;
                 e.2 += v;
             }
-            let ids: Vec<u32> = saved
-                .group_hashes
-                .iter()
-                .map(|h| {
-                    let next = st.group_hashes.len() as u32;
-                    let id = *st.group_ids.entry(*h).or_insert(next);
-                    if id == next {
-                        st.group_hashes.push(*h);
-                    }
-                    id
-                })
-                .collect();
+            let ids = st.dense_ids(&saved.group_hashes);
             if saved.unit_rows == 0 {
                 continue;
             }
@@ -944,17 +944,11 @@ impl BarrierStage for DpBarrier {
             for i in 0..saved.unit_rows {
                 r.read_exact(&mut b)
                     .map_err(|e| Error::io("cannot read", &rows, e))?;
-                let unit = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-                let local = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes"));
-                let group = *ids.get(local as usize).ok_or_else(|| {
+                let mut row = UnitRow::from_bytes(&b);
+                row.group = *ids.get(row.group as usize).ok_or_else(|| {
                     Error::Data(format!("{}: row {i} names no group", rows.display()))
                 })?;
-                self.state[qi].parts[(unit >> 58) as usize].push(UnitRow {
-                    unit,
-                    value: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
-                    group,
-                    has_value: b[20] != 0,
-                });
+                self.state[qi].parts[(row.unit >> 58) as usize].push(row);
                 if i % (1 << 20) == 0 {
                     self.spill_if_full()?;
                 }

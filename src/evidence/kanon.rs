@@ -81,6 +81,23 @@ struct Rec {
     sensitive: u64,
 }
 
+impl Rec {
+    /// 24 bytes: the class hash, then the sensitive value's (spill files, a shard's tally).
+    fn to_bytes(self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[..16].copy_from_slice(&self.class.to_le_bytes());
+        b[16..].copy_from_slice(&self.sensitive.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Rec {
+        Rec {
+            class: u128::from_le_bytes(b[..16].try_into().expect("16 bytes")),
+            sensitive: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
+        }
+    }
+}
+
 /// Counts equivalence classes of the rows handed to `add`, in input order.
 pub struct ClassTally {
     qi: Vec<(usize, String)>,
@@ -259,8 +276,7 @@ impl ClassTally {
         let f = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
         let mut w = BufWriter::with_capacity(64 << 10, f);
         let mut put = |r: &Rec| {
-            w.write_all(&r.class.to_le_bytes())
-                .and_then(|_| w.write_all(&r.sensitive.to_le_bytes()))
+            w.write_all(&r.to_bytes())
                 .map_err(|e| Error::io("cannot write", path, e))
         };
         for r in &self.buf {
@@ -282,10 +298,7 @@ impl ClassTally {
         let mut rec = [0u8; 24];
         loop {
             match r.read_exact(&mut rec) {
-                Ok(()) => self.push_rec(Rec {
-                    class: u128::from_le_bytes(rec[..16].try_into().expect("16 bytes")),
-                    sensitive: u64::from_le_bytes(rec[16..].try_into().expect("8 bytes")),
-                })?,
+                Ok(()) => self.push_rec(Rec::from_bytes(&rec))?,
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(Error::io("cannot read", path, e)),
             }
@@ -309,8 +322,7 @@ impl ClassTally {
         };
         for r in self.buf.drain(..) {
             let w = &mut spill[(r.class >> 122) as usize];
-            w.write_all(&r.class.to_le_bytes())
-                .and_then(|_| w.write_all(&r.sensitive.to_le_bytes()))
+            w.write_all(&r.to_bytes())
                 .map_err(|e| Error::io("cannot write a spill file in", &tmp, e))?;
         }
         Ok(())
@@ -428,13 +440,7 @@ fn read_spill(w: BufWriter<File>) -> Result<Vec<Rec>> {
     f.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut bytes = Vec::new();
     BufReader::new(f).read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes
-        .chunks_exact(24)
-        .map(|c| Rec {
-            class: u128::from_le_bytes(c[..16].try_into().expect("16 bytes")),
-            sensitive: u64::from_le_bytes(c[16..].try_into().expect("8 bytes")),
-        })
-        .collect())
+    Ok(bytes.chunks_exact(24).map(Rec::from_bytes).collect())
 }
 
 #[cfg(test)]

@@ -299,30 +299,16 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
             }
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
-                let mut hits = 0u64;
-                let detector = Detector::new(&detect);
-                // Ciphertext columns are not scanned, as the run did not scan them.
-                let encrypted: Vec<String> = manifest
-                    .encryption
-                    .as_ref()
-                    .map(|e| e.columns.iter().map(|c| c.path.clone()).collect())
-                    .unwrap_or_default();
-                for part in &data_parts {
-                    match residual_hits(part, &detector, &encrypted) {
-                        Ok(n) => hits += n,
-                        Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
-                    }
-                }
-                if let Some(max) = report["residual"]["gate"]["max_residual"].as_u64() {
-                    if hits > max {
-                        problems.push(format!(
-                            "residual PII: the re-scan finds {hits} detections in data/, more than the recorded [gate] max_residual = {max}"
-                        ));
-                    }
-                }
+                let max = report["residual"]["gate"]["max_residual"].as_u64();
+                let hits = rescan(
+                    &data_parts,
+                    &Detector::new(&detect),
+                    &manifest,
+                    max,
+                    &mut problems,
+                );
                 residual = Some(hits);
-                let gate = report["residual"]["gate"]["max_residual"]
-                    .as_u64()
+                let gate = max
                     .map(|m| format!(", gate max_residual = {m}"))
                     .unwrap_or_default();
                 close(
@@ -622,6 +608,36 @@ fn recompute_k(
 }
 
 /// PII detections in every string value of a data part (JSONL or Parquet).
+/// The residual-PII re-scan of the data parts (not the columns the manifest lists as
+/// ciphertext, which the run did not scan either): the detections, with a problem for
+/// a part that cannot be read and for more than the recorded `max_residual`.
+fn rescan(
+    parts: &[std::path::PathBuf],
+    detector: &Detector,
+    manifest: &Manifest,
+    max_residual: Option<u64>,
+    problems: &mut Vec<String>,
+) -> u64 {
+    let encrypted: Vec<String> = manifest
+        .encryption
+        .as_ref()
+        .map(|e| e.columns.iter().map(|c| c.path.clone()).collect())
+        .unwrap_or_default();
+    let mut hits = 0u64;
+    for part in parts {
+        match residual_hits(part, detector, &encrypted) {
+            Ok(n) => hits += n,
+            Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
+        }
+    }
+    if let Some(max) = max_residual.filter(|m| hits > *m) {
+        problems.push(format!(
+            "residual PII: the re-scan finds {hits} detections in data/, more than the recorded [gate] max_residual = {max}"
+        ));
+    }
+    hits
+}
+
 fn residual_hits(
     path: &Path,
     detector: &Detector,
