@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The Python drivers end to end (python/datacustoms_driver), one engine per argument
 # (default: local ray spark): the engine pinned in a cached virtual environment, 2 CPUs (Ray:
-# ray.init(num_cpus=2); Spark: local[2,3], so a failed task is retried), the bundled
-# de-identification pipeline on the sample chat corpus cut into 4 files (one malformed
-# line in the third), 4 map tasks on the engine and finalize on the driver. The export
-# must equal the single-process run's (.ci/compare_exports.py) and pass `verify`, and
-# the work folder must be gone.
+# ray.init(num_cpus=2); Spark: local[2,3], so a failed task is retried). Every bundled
+# pipeline, each on its own input cut into files: the chat corpus in 4 JSONL files (one
+# malformed line in the third) for deidentify, quickstart and dedup (map, dedup, apply and
+# finalize steps); the orders table in Parquet files for orders-parquet, orders-protect and
+# orders-dp. Tasks run on the engine, finalize on the driver. Each export must equal the
+# single-process run's (.ci/compare_exports.py: rows, quarantine, dedup clusters, report;
+# the decrypted rows for orders-protect; for orders-dp, whose noise is drawn afresh, the
+# same releases and report, a budget spent once, and a rerun of the run id that replays),
+# pass `verify`, and leave no work folder behind.
 set -euo pipefail
 umask 077 # Ray writes its token file (~/.ray/auth_token) with the umask
 cd "$(dirname "$0")/.."
@@ -18,10 +22,58 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-drivers.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export DATACUSTOMS_STATE_DIR="$WORK/state"
-mkdir -p "$WORK/in"
-split -n l/4 -d -a 2 --additional-suffix=.jsonl sample-data/chat.jsonl "$WORK/in/chat-"
-printf '{"broken\n' >> "$WORK/in/chat-02.jsonl"
-"$BIN" -q run pipelines/deidentify.toml --input "$WORK/in" --output "$WORK/single" --run-id drivers-ci > /dev/null
+
+# The engine's own commands; their warnings (a state folder under /tmp) go to a log
+# that is shown when one fails.
+dc() { "$BIN" "$@" 2>> "$WORK/cli.log" || { tail -n 20 "$WORK/cli.log" >&2; return 1; }; }
+
+# The inputs: chat in 4 JSONL files, the orders table in Parquet files cut by the engine.
+mkdir -p "$WORK/chat"
+split -n l/4 -d -a 2 --additional-suffix=.jsonl sample-data/chat.jsonl "$WORK/chat/chat-"
+printf '{"broken\n' >> "$WORK/chat/chat-02.jsonl"
+printf '[input]\npath = "%s"\n[output]\npath = "-"\nformat = "parquet"\nmax_file_bytes = "200k"\n' \
+  "$PWD/sample-data/orders.parquet" > "$WORK/split.toml"
+dc -q run "$WORK/split.toml" --output "$WORK/orders" > /dev/null
+[ "$(ls "$WORK/orders/data" | wc -l)" -ge 3 ] || { echo "the orders table is not cut" >&2; exit 1; }
+# pipeline, input, shards
+CASES=(
+  "deidentify chat 4"
+  "quickstart chat 2"
+  "dedup chat 3"
+  "orders-parquet orders/data 3"
+  "orders-protect orders/data 2"
+  "orders-dp orders/data 3"
+)
+
+# A state folder of its own for each run (its vault, budget ledger and year ledger start
+# empty, as the single run's did), with the one keyring every run shares.
+fresh_state() {
+  if [ -e "$WORK/state/keyring.json" ]; then
+    mv "$WORK/state/keyring.json" "$WORK/keyring.json"
+    rm -rf "$WORK/state"
+    mkdir -m 700 "$WORK/state"
+    mv "$WORK/keyring.json" "$WORK/state/keyring.json"
+  fi
+}
+
+compare() { # single sharded name engine
+  local args=()
+  case "$3" in
+    orders-protect)
+      dc -q decrypt "$1" --output "$1-plain" --overwrite > /dev/null
+      dc -q decrypt "$2" --output "$2-plain" > /dev/null
+      args=(--rows-of "$1-plain" "$2-plain") ;;
+    orders-dp) args=(--dp) ;;
+  esac
+  python3 .ci/compare_exports.py "$1" "$2" --bin "$BIN" "${args[@]}"
+}
+
+for c in "${CASES[@]}"; do
+  read -r name input shards <<< "$c"
+  fresh_state
+  dc -q run "pipelines/$name.toml" --input "$WORK/$input" --output "$WORK/single-$name" \
+    --run-id "drivers-$name" > /dev/null
+done
 
 for engine in "${ENGINES[@]}"; do
   case "$engine" in
@@ -46,25 +98,28 @@ for engine in "${ENGINES[@]}"; do
   # Ray's own folders stay inside the test folder.
   export RAY_TMPDIR="$WORK/ray"
   mkdir -p "$RAY_TMPDIR"
-  DATACUSTOMS_BIN="$BIN" "$venv/bin/python" -m datacustoms_driver "$engine" pipelines/deidentify.toml \
-    "${flags[@]}" --work "$WORK/work-$engine" --input "$WORK/in" --output "$WORK/export-$engine" \
-    --run-id drivers-ci --shards 4 --quiet > "$WORK/summary.json" 2> "$WORK/$engine.log" \
-    || { tail -n 40 "$WORK/$engine.log" >&2; exit 1; }
-  tail -n 1 "$WORK/summary.json"
-  "$venv/bin/python" .ci/compare_exports.py "$WORK/single" "$WORK/export-$engine"
-  "$BIN" -q verify "$WORK/export-$engine" > /dev/null
-  test ! -e "$WORK/work-$engine" || { echo "finalize left the work folder" >&2; exit 1; }
-  echo "$engine driver: ok"
+  drive() { # name input shards export [extra]
+    DATACUSTOMS_BIN="$BIN" "$venv/bin/python" -m datacustoms_driver "$engine" "pipelines/$1.toml" \
+      "${flags[@]}" --work "$WORK/work-$engine-$1" --input "$WORK/$2" --output "$4" \
+      --run-id "drivers-$1" --shards "$3" --quiet "${@:5}" > "$WORK/summary.json" 2> "$WORK/$engine.log" \
+      || { tail -n 40 "$WORK/$engine.log" >&2; exit 1; }
+    test ! -e "$WORK/work-$engine-$1" || { echo "$engine $1: finalize left the work folder" >&2; exit 1; }
+  }
+  for c in "${CASES[@]}"; do
+    read -r name input shards <<< "$c"
+    fresh_state
+    out="$WORK/export-$engine-$name"
+    drive "$name" "$input" "$shards" "$out"
+    compare "$WORK/single-$name" "$out" "$name"
+    dc -q verify "$out" > /dev/null
+    if [ "$name" = orders-dp ]; then
+      # The releases were spent once; the same run id again replays them.
+      dc budget show | grep -q "3 release(s)" || { dc budget show >&2; exit 1; }
+      drive "$name" "$input" "$shards" "$out-again" --overwrite
+      dc budget show | grep -q "3 release(s)" || { echo "$engine: a replay spent budget" >&2; exit 1; }
+      diff -r "$out/aggregates" "$out-again/aggregates"
+      grep -q '"replayed": *true' "$out-again/report.json"
+    fi
+    echo "$engine driver, $name on $shards shards: ok"
+  done
 done
-
-# A pipeline with dedup has two more steps (reduce --step dedup, apply): the local pool
-# runs them from the plan's step list like any other.
-"$BIN" -q run pipelines/dedup.toml --input "$WORK/in" --output "$WORK/single-dedup" --run-id drivers-dedup > /dev/null
-python3 -c "import sys; sys.path.insert(0, 'python'); from datacustoms_driver.__main__ import main; sys.exit(main())" \
-  local pipelines/dedup.toml --bin "$BIN" --workers 2 --work "$WORK/work-dedup" --input "$WORK/in" \
-  --output "$WORK/export-dedup" --run-id drivers-dedup --shards 3 --quiet > "$WORK/summary.json" 2> "$WORK/dedup.log" \
-  || { tail -n 40 "$WORK/dedup.log" >&2; exit 1; }
-python3 .ci/compare_exports.py "$WORK/single-dedup" "$WORK/export-dedup"
-cmp "$WORK/single-dedup/dedup_clusters.jsonl" "$WORK/export-dedup/dedup_clusters.jsonl"
-"$BIN" -q verify "$WORK/export-dedup" > /dev/null
-echo "local driver with dedup: ok"
