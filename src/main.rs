@@ -157,7 +157,8 @@ enum Command {
         threads: Option<usize>,
     },
     /// Shard protocol, in a run with dedup: decide the dedup stage on what every map task
-    /// recorded (one task: `--step dedup --part 0`). Exit 75 while a map task is missing.
+    /// recorded (one task: `--step dedup --part 0`; a second dedup stage is `--step
+    /// dedup-2`, on what the `apply` tasks recorded). Exit 75 while a task is missing.
     Reduce {
         work: PathBuf,
         #[arg(long)]
@@ -169,11 +170,16 @@ enum Command {
         threads: Option<usize>,
     },
     /// Shard protocol, in a run with dedup: write shard K's rows without those the dedup
-    /// step dropped (idempotent as `map`). Exit 75 while the dedup step is missing.
+    /// step dropped (idempotent as `map`). Exit 75 while the dedup step is missing. With
+    /// several dedup stages, `apply` applies the first and records for the second
+    /// (`reduce --step dedup-2`), `--step apply-2` applies both, and so on.
     Apply {
         work: PathBuf,
         #[arg(long)]
         shard: u32,
+        /// The apply step of the plan, `apply`, `apply-2` ...
+        #[arg(long, default_value = "apply")]
+        step: String,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -734,8 +740,9 @@ fn sharded(command: Command, flags: &GlobalFlags, log_format: LogFormat) -> Resu
         Command::Apply {
             work,
             shard,
+            step,
             threads,
-        } => exec::apply(&work, shard, threads, quiet)?,
+        } => exec::apply(&work, shard, &step, threads, quiet)?,
         Command::Finalize {
             work,
             keep_work,

@@ -363,3 +363,53 @@ fn paragraph_scope_removes_repeated_lines_and_keeps_every_record() {
     assert_eq!(totals["paragraphs_removed"], 4);
     assert_eq!(totals["repeated_paragraphs"], 2);
 }
+
+#[test]
+fn record_dedup_after_paragraph_dedup_compares_what_is_left() {
+    let t = tempfile::tempdir().unwrap();
+    // A disclaimer far longer than each message: with it, any two records are 90 % the
+    // same; without it, none are.
+    let disclaimer = "This message and any attachments are confidential and intended solely for the addressee. If you are not the intended recipient, please notify the sender immediately and delete it from your system; any use, disclosure or copying is prohibited. Messages sent through the customer portal are recorded for quality assurance and kept for three years in line with our retention policy, after which they are erased.";
+    let asks = [
+        "Order 1042 arrived damaged, please send a replacement.",
+        "Can I change the delivery address for my parcel?",
+        "Thank you, the refund went through this morning.",
+    ];
+    let s: String = asks
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": i, "text": format!("{disclaimer}\n{a}")})
+            )
+        })
+        .collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    // Record dedup alone: the disclaimer makes the three one cluster.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "alone",
+        &format!("{STAGE}mode = \"near\"\n"),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let alone = read_json(&t.path().join("alone/report.json"));
+    assert_eq!(alone["rows"]["duplicates"], 2);
+    // After paragraph dedup took the disclaimer out of the later two, record dedup
+    // compares the messages themselves (its signatures are taken after the paragraph
+    // stage's edits, not on the worker pool before them) and keeps all three.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "after",
+        &format!("{STAGE}scope = \"paragraph\"\n{STAGE}mode = \"near\"\n"),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let after = read_json(&t.path().join("after/report.json"));
+    assert_eq!(after["rows"]["duplicates"], 0);
+    let out = read_lines(&t.path().join("after/data/part-00000.jsonl"));
+    let texts: Vec<&str> = out.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(texts[1], asks[1]);
+    assert_eq!(texts[2], asks[2]);
+}

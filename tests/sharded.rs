@@ -86,7 +86,7 @@ quasi_identifiers = ["lang"]
     )
     .unwrap();
     // Dedup with a two-pass policy (the longest of each cluster is kept), exact and
-    // near; and with paragraph scope, which a sharded run cannot split yet.
+    // near; and with paragraph scope.
     let dedup = std::fs::read_to_string(d.join("pipelines/dedup.toml")).unwrap();
     std::fs::write(
         d.join("pipelines/dedup-longest.toml"),
@@ -101,14 +101,16 @@ quasi_identifiers = ["lang"]
     assert!(dedup.contains(r#"keep = "first""#) && dedup.contains(r#"mode = "near""#));
     let paragraph = dedup.replace(r#"keep = "first""#, r#"scope = "paragraph""#);
     std::fs::write(d.join("pipelines/dedup-paragraph.toml"), &paragraph).unwrap();
-    // Two stages that drop or edit across the input: a sharded run decides one apart.
+    // Two dedup stages, paragraph then near record dedup: a sharded run decides them in
+    // two rounds, the second on what is left after the first (`in-para`).
     std::fs::write(
         d.join("pipelines/dedup-twice.toml"),
         format!(
-            "{paragraph}\n[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"exact\"\n"
+            "{paragraph}\n[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"near\"\n"
         ),
     )
     .unwrap();
+    paragraphs_input(&d.join("in-para"));
     // Tokens without a vault and encrypted cells, on JSONL.
     std::fs::write(
         d.join("pipelines/protect-jsonl.toml"),
@@ -170,6 +172,56 @@ budget = { total_epsilon = 1e13, total_delta = 1e-3 }
     )
     .unwrap();
     t
+}
+
+/// Input for two dedup rounds, in three files, where the second round's decisions
+/// depend on the first's edits: records that are near duplicates only through a long
+/// boilerplate line (paragraph dedup removes it from all but the first, after which the
+/// rest are not alike), near duplicates in their own words across files (dropped either
+/// way), and records unlike any other.
+fn paragraphs_input(dir: &Path) {
+    // `count` words drawn by a linear congruential generator seeded with `n`: unlike
+    // any other draw's.
+    let words = |n: usize, count: usize| {
+        let vocabulary = [
+            "river", "amber", "copper", "lantern", "orchid", "granite", "velvet", "harbor",
+            "meadow", "thistle", "cobalt", "saffron", "willow", "ember", "quartz", "falcon",
+            "juniper", "marble", "pepper", "tundra", "violet", "walnut", "zephyr", "basil",
+        ];
+        let mut x = n as u64 * 2_654_435_761 + 12_345;
+        (0..count)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                vocabulary[(x >> 33) as usize % vocabulary.len()]
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    // Two boilerplate lines of 200 words: with one, two records' 5-gram sets are 90 %
+    // the same whatever their own 5 words are.
+    let boiler = [words(1_000, 200), words(2_000, 200)];
+    for k in 0..3 {
+        let mut body = String::new();
+        for i in 0..30 {
+            let text = match i % 3 {
+                0 => format!("{}\n{}", boiler[i % 2], words(k * 30 + i, 5)),
+                1 => format!(
+                    "story {}: the delivery to the north warehouse was late again because the truck broke down near the river crossing{}",
+                    i / 3,
+                    if k == 1 { ", again" } else { "" }
+                ),
+                _ => format!("record {k} {i}: {}", "lorem ipsum ".repeat(1 + (i + k) % 4) + &(k * 100 + i).to_string()),
+            };
+            body.push_str(
+                &serde_json::json!({"id": format!("p-{k}-{i}"), "text": text, "messages": [{"role": "user", "content": "hello"}]}).to_string(),
+            );
+            body.push('\n');
+        }
+        std::fs::write(dir.join(format!("para-0{k}.jsonl")), body).unwrap();
+    }
 }
 
 /// `datacustoms ARGS` in `dir` with the state folder `dir/STATE`.
@@ -344,6 +396,7 @@ fn every_shardable_pipeline_shards_into_the_export_one_process_writes() {
         ("pipelines/dedup-longest.toml", "in-jsonl", "3"),
         ("pipelines/quickstart.toml", "in-jsonl", "2"),
         ("pipelines/dedup-paragraph.toml", "in-jsonl", "3"),
+        ("pipelines/dedup-twice.toml", "in-para", "3"),
     ] {
         let one = single(d, pipeline, input);
         let name = pipeline
@@ -665,23 +718,47 @@ fn what_cannot_run_sharded_is_refused_with_its_exit_code() {
             .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
-    // Two stages to decide apart (paragraph, then record dedup): refused at planning (78).
-    let o = run_state(
+    // Two dedup stages (paragraph, then record): two rounds of steps; a step the plan
+    // does not have is a usage error (64) that names the ones it has.
+    let o = ok(run_state(
         d,
         "state",
         &[
             "-q",
-            "run",
+            "plan",
             "pipelines/dedup-twice.toml",
             "--input",
-            "in-jsonl",
-            "--workers",
-            "2",
+            "in-para",
+            "--work",
+            "w-twice",
         ],
         &[],
+    ));
+    let steps: Vec<String> = serde_json::from_str::<serde_json::Value>(
+        String::from_utf8_lossy(&o.stdout).lines().last().unwrap(),
+    )
+    .unwrap()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        steps,
+        ["map", "dedup", "apply", "dedup-2", "apply-2", "finalize"]
     );
-    assert_eq!(code(&o), 78, "{}", stderr(&o));
-    assert!(stderr(&o).contains("dedup"), "{}", stderr(&o));
+    for args in [
+        &["reduce", "w-twice", "--step", "dedup-3", "--part", "0"][..],
+        &["apply", "w-twice", "--shard", "0", "--step", "apply-3"][..],
+    ] {
+        let o = run_state(d, "state", args, &[]);
+        assert_eq!(code(&o), 64, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("dedup, dedup-2") || stderr(&o).contains("apply, apply-2"),
+            "{}",
+            stderr(&o)
+        );
+    }
 
     // An input changed since the plan: the task refuses (65), finalize too.
     plan(d, "w", "out/changed");

@@ -1,5 +1,6 @@
 //! The streaming engine: reader thread → bounded channel → row stages on rayon →
-//! sequencer → barrier stages → writer thread.
+//! sequencer → barrier stages → writer thread. (The row part of a barrier stage after
+//! one that edits values runs in the sequencer, right before its barrier.)
 //!
 //! Invariants: memory is bounded by the channel capacities and the batch size, never by
 //! the input size; barrier stages and the writer see batches in input order, so output
@@ -94,6 +95,13 @@ pub trait BarrierStage: Send {
     /// first barrier stage of a pipeline may ask for it, so the rows it observes are
     /// exactly the rows it later processes.
     fn needs_prepass(&self) -> bool {
+        false
+    }
+    /// True when the stage changes the values it passes on (paragraph dedup removes
+    /// paragraphs), not only which rows: the row part of a later barrier stage (dedup's
+    /// signatures) must then see the values after it, so the engine runs that row part
+    /// in the barrier chain, right before its barrier, instead of on the worker pool.
+    fn edits_values(&self) -> bool {
         false
     }
     fn observe(&mut self, _batch: &mut Batch, _findings: &mut Findings) -> Result<()> {

@@ -98,46 +98,73 @@ pub fn map_shard(mut plan: Plan, dir: &std::path::Path) -> Result<serde_json::Va
 }
 
 /// Refuses (78) a plan with a barrier a sharded run can neither split (`shardable`) nor
-/// decide in a step of its own (`decided_apart`), or with more than one of the latter.
+/// decide in a step of its own (`decided_apart`).
 pub fn refuse_unshardable(plan: &Plan) -> Result<()> {
-    let refuse = |i: usize, why: &str| {
-        Err(Error::Config(format!(
-            "{}: stage {} ({}) {why}, which a sharded run cannot do yet: run this pipeline without --workers",
-            plan.source.path.display(),
-            i + 1,
-            plan.stages[i].type_name
-        )))
-    };
-    let mut apart = None;
     for (i, s) in plan.stages.iter().enumerate() {
-        match &s.barrier {
-            Some(b) if b.decided_apart() => {
-                if apart.is_some() {
-                    return refuse(i, "is a second stage that drops rows across the input");
-                }
-                apart = Some(i);
+        if let Some(b) = &s.barrier {
+            if !b.shardable() && !b.decided_apart() {
+                return Err(Error::Config(format!(
+                    "{}: stage {} ({}) drops rows across the input, which a sharded run cannot do yet: run this pipeline without --workers",
+                    plan.source.path.display(),
+                    i + 1,
+                    s.type_name
+                )));
             }
-            Some(b) if !b.shardable() => return refuse(i, "drops rows across the input"),
-            _ => {}
         }
     }
     Ok(())
 }
 
-/// The stage a sharded run decides in a step of its own (dedup), if the plan has one.
-pub fn decided_stage(plan: &Plan) -> Option<usize> {
+/// The stages a sharded run decides in steps of their own (dedup), in pipeline order:
+/// round `r` of the run decides the `r`th.
+pub fn decided_stages(plan: &Plan) -> Vec<usize> {
     plan.stages
         .iter()
-        .position(|s| s.barrier.as_ref().is_some_and(|b| b.decided_apart()))
+        .enumerate()
+        .filter(|(_, s)| s.barrier.as_ref().is_some_and(|b| b.decided_apart()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
-/// The first `map` task of a run with a stage decided apart (dedup): streams the shard
-/// through the row stages up to that stage, whose recorder saves what it decides on
-/// into `dir`; nothing is written, counted or scanned (the `apply` task does that).
-pub fn sign_shard(mut plan: Plan, dir: &Path) -> Result<serde_json::Value> {
+/// The stage round `r` decides.
+fn decided_stage(plan: &Plan, r: usize) -> Result<usize> {
+    decided_stages(plan)
+        .get(r)
+        .copied()
+        .ok_or_else(|| Error::Internal(format!("no stage decided apart in round {}", r + 1)))
+}
+
+/// Puts in place of the first `decided.len()` stages decided apart their `applier` for
+/// shard `k`, from what each round's deciding step left in its folder.
+fn put_appliers(plan: &mut Plan, decided: &[PathBuf], k: usize) -> Result<()> {
+    for (d, from) in decided_stages(plan).into_iter().zip(decided) {
+        let applier = plan.stages[d]
+            .barrier
+            .as_ref()
+            .expect("a decided stage is a barrier")
+            .applier(from, k)?;
+        plan.stages[d].row = None;
+        plan.stages[d].barrier = Some(applier);
+    }
+    Ok(())
+}
+
+/// A shard task of a run with stages decided apart (dedup) that records for the next
+/// round: `map` (round 0) or an `apply` task before the last. Streams shard `k` through
+/// the stages up to round `decided.len()`'s stage — the stages of the rounds already
+/// decided applied from their steps' folders (`decided`) — whose recorder saves what the
+/// stage decides on into `dir`; nothing is written, counted or scanned (the last
+/// `apply` task does that).
+pub fn sign_shard(
+    mut plan: Plan,
+    dir: &Path,
+    decided: &[PathBuf],
+    k: usize,
+) -> Result<serde_json::Value> {
     let clock = Clock::start();
     refuse_unshardable(&plan)?;
-    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to sign for".into()))?;
+    let d = decided_stage(&plan, decided.len())?;
+    put_appliers(&mut plan, decided, k)?;
     let recorder = plan.stages[d]
         .barrier
         .as_ref()
@@ -169,9 +196,10 @@ struct Decided {
     files: Vec<crate::engine::StageFile>,
 }
 
-/// The step that decides a stage apart (`reduce --step dedup`): the stage, opened on the
-/// whole run's inputs with `dir` as its folder, reads what every shard's recorder saved
-/// (`signed`: each `map` task's folder and its shard's first file), in shard order —
+/// The step that decides round `r`'s stage apart (`reduce --step dedup`, `dedup-2` ...):
+/// the stage, opened on the whole run's inputs with `dir` as its folder, reads what every
+/// shard's recorder saved (`signed`: each signing task's folder and its shard's first
+/// file), in shard order —
 /// twice for a two-pass policy — as one process's barrier reads the batches, and writes
 /// what each shard's `apply` needs (dedup: its drops) and its own files
 /// (`dedup_clusters.jsonl`) into `dir` (`BarrierStage::decide_all`).
@@ -179,8 +207,9 @@ pub fn decide_apart(
     mut plan: Plan,
     dir: &Path,
     signed: &[(PathBuf, u32)],
+    r: usize,
 ) -> Result<serde_json::Value> {
-    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to decide".into()))?;
+    let d = decided_stage(&plan, r)?;
     let mut b = plan.stages[d]
         .barrier
         .take()
@@ -191,22 +220,23 @@ pub fn decide_apart(
     Ok(serde_json::to_value(Decided { findings: f, files })?)
 }
 
-/// An `apply` task: `map_shard` with the stage decided apart replaced by its `applier`
-/// for shard `k`, from what the deciding step left in its folder `decided`.
+/// The last `apply` task: `map_shard` with every stage decided apart replaced by its
+/// `applier` for shard `k`, from what each round's deciding step left in its folder
+/// (`decided`, in round order).
 pub fn apply_shard(
     mut plan: Plan,
     dir: &Path,
-    decided: &Path,
+    decided: &[PathBuf],
     k: usize,
 ) -> Result<serde_json::Value> {
-    let d = decided_stage(&plan).ok_or_else(|| Error::Internal("no stage to apply".into()))?;
-    let applier = plan.stages[d]
-        .barrier
-        .as_ref()
-        .expect("a decided stage is a barrier")
-        .applier(decided, k)?;
-    plan.stages[d].row = None;
-    plan.stages[d].barrier = Some(applier);
+    if decided.len() != decided_stages(&plan).len() {
+        return Err(Error::Internal(format!(
+            "apply: {} decided rounds for {} stages decided apart",
+            decided.len(),
+            decided_stages(&plan).len()
+        )));
+    }
+    put_appliers(&mut plan, decided, k)?;
     map_shard(plan, dir)
 }
 
@@ -258,14 +288,19 @@ impl crate::engine::BarrierStage for DecidedStage {
 pub fn finalize_shards(
     mut plan: Plan,
     shards: &[(std::path::PathBuf, serde_json::Value)],
-    decided: Option<(PathBuf, serde_json::Value)>,
+    decided: Vec<(PathBuf, serde_json::Value)>,
 ) -> Result<RunSummary> {
     let clock = Clock::start();
     refuse_unshardable(&plan)?;
-    if let Some(d) = decided_stage(&plan) {
-        let (dir, value) = decided.ok_or_else(|| {
-            Error::Internal("finalize: no result of the step that decides the dedup stage".into())
-        })?;
+    let stages = decided_stages(&plan);
+    if stages.len() != decided.len() {
+        return Err(Error::Internal(format!(
+            "finalize: {} dedup steps' results for {} dedup stages",
+            decided.len(),
+            stages.len()
+        )));
+    }
+    for (d, (dir, value)) in stages.into_iter().zip(decided) {
         let decided: Decided = serde_json::from_value(value).map_err(|e| {
             Error::Data(format!("{}: not a dedup step's result: {e}", dir.display()))
         })?;

@@ -246,6 +246,8 @@ pub(crate) struct Sequencer<'a> {
     rows_seen: u64,
     /// In a prepass: the barrier that observes; nothing is written or accounted.
     observing: Option<usize>,
+    /// Row parts run right before their barrier, after a barrier that edits values.
+    late_rows: Vec<Option<Box<dyn crate::engine::RowStage>>>,
     tally: Option<ResidualTally>,
     subjects: Option<crate::evidence::assessment::SubjectTally>,
     /// k-anonymity classes of the rows written.
@@ -316,6 +318,9 @@ impl Sequencer<'_> {
         for (i, barrier) in self.barriers.iter_mut().enumerate() {
             if let Some(b) = barrier {
                 let t = Instant::now();
+                if let Some(Some(row)) = self.late_rows.get(i) {
+                    batch = row.process(batch, &mut self.findings[i])?;
+                }
                 batch = b.process(batch, &mut self.findings[i])?;
                 self.cpu[i] += t.elapsed();
             }
@@ -569,8 +574,22 @@ pub(crate) fn stream_input<'a>(
         .map_err(|e| Error::Internal(format!("cannot start worker threads: {e}")))?;
     let n_stages = stages.len();
     let names: Vec<&str> = stages.iter().map(|s| s.type_name).collect();
-    let (rows_stages, barriers): (Vec<_>, Vec<_>) =
+    let (mut rows_stages, barriers): (Vec<_>, Vec<_>) =
         stages.into_iter().map(|s| (s.row, s.barrier)).unzip();
+    // The row part of a barrier stage after one that edits values runs in the barrier
+    // chain, on the values as that stage left them (`BarrierStage::edits_values`).
+    let mut late_rows: Vec<Option<Box<dyn crate::engine::RowStage>>> =
+        (0..n_stages).map(|_| None).collect();
+    if let Some(first) = barriers
+        .iter()
+        .position(|b| b.as_ref().is_some_and(|b| b.edits_values()))
+    {
+        for j in first + 1..n_stages {
+            if barriers[j].is_some() {
+                late_rows[j] = rows_stages[j].take();
+            }
+        }
+    }
 
     let reader_cfg = reader_config(plan);
     let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
@@ -581,6 +600,7 @@ pub(crate) fn stream_input<'a>(
         plan.sink.clone(),
     )?;
     let mut seq = new_sequencer(plan, staging, barriers, n_stages, write_tx, bar, started)?;
+    seq.late_rows = late_rows;
     let ctx = stage_context(plan, staging);
     for b in seq.barriers.iter_mut().flatten() {
         b.open(&ctx)?;
@@ -649,6 +669,7 @@ fn new_sequencer<'a>(
         started,
         rows_seen: 0,
         observing: None,
+        late_rows: Vec::new(),
         tally,
         subjects,
         classes,

@@ -15,9 +15,10 @@
 //!   task makes `reduce`, `apply` or `finalize` exit 75, which drivers retry;
 //! - v1 distributes row stages, the residual re-scan, subject counts, k-anonymity,
 //!   quarantine, the vault, encryption, DP releases (whose barrier a task saves and
-//!   `finalize` absorbs) and one dedup stage, record or paragraph scope (decided in one
-//!   `reduce` task from what the `map` tasks recorded, then applied by the `apply`
-//!   tasks); a second such stage is refused at `plan` (exit 78).
+//!   `finalize` absorbs) and dedup stages, record or paragraph scope, each in a round of
+//!   its own: decided in one `reduce` task (`dedup`, `dedup-2` ...) from what the shard
+//!   tasks before it recorded (`map`, then `apply`, `apply-2` ...), then applied by the
+//!   next round's shard tasks; the last `apply` tasks write the rows.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,6 +39,55 @@ use crate::RunSummary;
 pub const MAP: &str = "map";
 pub const DEDUP: &str = "dedup";
 pub const APPLY: &str = "apply";
+
+/// The step that decides round `r`'s dedup stage: `dedup`, `dedup-2` ...
+pub fn dedup_step(r: usize) -> String {
+    numbered(DEDUP, r)
+}
+
+/// The shard step that applies round `r`'s decision: `apply`, `apply-2` ...
+pub fn apply_step(r: usize) -> String {
+    numbered(APPLY, r)
+}
+
+fn numbered(step: &str, r: usize) -> String {
+    if r == 0 {
+        step.to_string()
+    } else {
+        format!("{step}-{}", r + 1)
+    }
+}
+
+/// How many dedup rounds a plan has (its `dedup`, `dedup-2` ... steps).
+fn rounds(pf: &PlanFile) -> usize {
+    (0..)
+        .take_while(|&r| pf.steps.iter().any(|s| s.name == dedup_step(r)))
+        .count()
+}
+
+/// The round of a step named `step` of the `numbered` family `base`, if the plan has it.
+fn round_of(pf: &PlanFile, base: &str, step: &str) -> Result<usize> {
+    (0..rounds(pf))
+        .find(|&r| numbered(base, r) == step)
+        .ok_or_else(|| {
+            let names: Vec<String> = (0..rounds(pf)).map(|r| numbered(base, r)).collect();
+            Error::Usage(if names.is_empty() {
+                format!("--step {step}: this plan has no {base} step (no dedup stage)")
+            } else {
+                format!(
+                    "--step {step}: this plan's {base} steps are {}",
+                    names.join(", ")
+                )
+            })
+        })
+}
+
+/// The folders of the committed deciding steps of rounds `0..n`.
+fn decided_dirs(pf: &PlanFile, work: &Path, n: usize) -> Result<Vec<PathBuf>> {
+    (0..n)
+        .map(|r| Ok(committed(pf, work, &dedup_step(r))?.remove(0).0))
+        .collect()
+}
 
 /// The options of the command line a run was planned with, and the decisions frozen
 /// at planning: `plan.json`'s `resolved`.
@@ -135,7 +185,7 @@ pub fn plan(pipeline: &Path, opts: RunOptions, work: &Path, by: ShardBy) -> Resu
         steps: steps(
             &work_arg,
             cut.len() as u32,
-            crate::engine::partial::decided_stage(&p).is_some(),
+            crate::engine::partial::decided_stages(&p).len(),
         ),
     };
     plan.write(work)?;
@@ -176,9 +226,10 @@ fn planned_inputs(p: &Plan) -> Result<Vec<PlannedInput>> {
         .collect()
 }
 
-/// The steps of a run: `map` on any worker, then — with a stage decided apart (dedup) —
-/// one `dedup` task and the `apply` tasks, then `finalize` at home.
-fn steps(work: &str, shards: u32, decided: bool) -> Vec<Step> {
+/// The steps of a run: `map` on any worker, then — for each stage decided apart (dedup),
+/// in pipeline order — one deciding task (`dedup`, `dedup-2` ...) and the shard tasks
+/// that apply it (`apply`, `apply-2` ...), then `finalize` at home.
+fn steps(work: &str, shards: u32, rounds: usize) -> Vec<Step> {
     let step = |name: &str, tasks: u32, place: Where, argv: &[&str]| Step {
         name: name.into(),
         tasks,
@@ -192,9 +243,10 @@ fn steps(work: &str, shards: u32, decided: bool) -> Vec<Step> {
         Where::Any,
         &["datacustoms", "map", work, "--shard", "{i}"],
     )];
-    if decided {
+    for r in 0..rounds {
+        let (dedup, apply) = (dedup_step(r), apply_step(r));
         out.push(step(
-            DEDUP,
+            &dedup,
             1,
             Where::Any,
             &[
@@ -202,17 +254,16 @@ fn steps(work: &str, shards: u32, decided: bool) -> Vec<Step> {
                 "reduce",
                 work,
                 "--step",
-                DEDUP,
+                &dedup,
                 "--part",
                 "{i}",
             ],
         ));
-        out.push(step(
-            APPLY,
-            shards,
-            Where::Any,
-            &["datacustoms", "apply", work, "--shard", "{i}"],
-        ));
+        let mut argv = vec!["datacustoms", "apply", work, "--shard", "{i}"];
+        if r > 0 {
+            argv.extend(["--step", &apply]);
+        }
+        out.push(step(&apply, shards, Where::Any, &argv));
     }
     out.push(step(
         "finalize",
@@ -235,32 +286,47 @@ pub struct TaskDone {
 
 /// `map WORK --shard K`: streams shard K's files through the stages into a fresh
 /// attempt folder and commits it; a no-op when the task is already committed. In a run
-/// with a stage decided apart (dedup) it only records what that stage decides on
-/// (`engine::partial::sign_shard`); the `apply` task writes the rows.
+/// with stages decided apart (dedup) it only records what the first of them decides on
+/// (`engine::partial::sign_shard`); the last `apply` task writes the rows.
 pub fn map(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
-    let signs = pf.steps.iter().any(|s| s.name == APPLY);
+    let signs = rounds(&pf) > 0;
     shard_task(&pf, work, MAP, k, (threads, quiet), |plan, dir| {
         if signs {
-            crate::engine::partial::sign_shard(plan, dir)
+            crate::engine::partial::sign_shard(plan, dir, &[], k as usize)
         } else {
             crate::engine::partial::map_shard(plan, dir)
         }
     })
 }
 
-/// `apply WORK --shard K`: once the dedup step has committed, streams shard K through
-/// every stage with the rows that step dropped left out, as `map` does without dedup.
-pub fn apply(work: &Path, k: u32, threads: Option<usize>, quiet: bool) -> Result<TaskDone> {
+/// `apply WORK --shard K [--step apply-R]`: once the round's dedup step has committed,
+/// streams shard K through the stages with the rows that step (and the rounds before)
+/// dropped left out: the last round's `apply` writes the rows, as `map` does without
+/// dedup; an earlier round's records what the next dedup stage decides on.
+pub fn apply(
+    work: &Path,
+    k: u32,
+    step: &str,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
-    let (from, _) = committed(&pf, work, DEDUP)?.remove(0);
-    shard_task(&pf, work, APPLY, k, (threads, quiet), |plan, dir| {
-        crate::engine::partial::apply_shard(plan, dir, &from, k as usize)
+    let r = round_of(&pf, APPLY, step)?;
+    let decided = decided_dirs(&pf, work, r + 1)?;
+    let last = r + 1 == rounds(&pf);
+    shard_task(&pf, work, step, k, (threads, quiet), |plan, dir| {
+        if last {
+            crate::engine::partial::apply_shard(plan, dir, &decided, k as usize)
+        } else {
+            crate::engine::partial::sign_shard(plan, dir, &decided, k as usize)
+        }
     })
 }
 
-/// `reduce WORK --step dedup --part 0`: once every `map` task has committed, decides the
-/// dedup stage on what they recorded, in shard order, as one process would.
+/// `reduce WORK --step dedup-R --part 0`: once every shard task of the round before
+/// (`map`, or `apply-R-1`) has committed, decides round R's dedup stage on what they
+/// recorded, in shard order, as one process would.
 pub fn reduce(
     work: &Path,
     step: &str,
@@ -270,15 +336,10 @@ pub fn reduce(
 ) -> Result<TaskDone> {
     let pf = PlanFile::read(work)?;
     let sha = pf.sha256();
-    let planned = pf.steps.iter().any(|s| s.name == DEDUP);
-    if step != DEDUP || part != 0 || !planned {
+    let r = round_of(&pf, DEDUP, step)?;
+    if part != 0 {
         return Err(Error::Usage(format!(
-            "reduce --step {step} --part {part}: {}",
-            if planned {
-                "this plan's reduce step is `--step dedup --part 0`"
-            } else {
-                "this plan has no reduce step (no dedup stage)"
-            }
+            "reduce --step {step} --part {part}: a dedup step has one part, 0"
         )));
     }
     let task = TaskDir::new(work, step, part)?;
@@ -286,7 +347,12 @@ pub fn reduce(
         check_same_plan(&r, &sha, &task.done())?;
         return Ok(task_done(step, part, "already", &sha));
     }
-    let signed = committed(&pf, work, MAP)?
+    let signer = if r == 0 {
+        MAP.to_string()
+    } else {
+        apply_step(r - 1)
+    };
+    let signed = committed(&pf, work, &signer)?
         .into_iter()
         .zip(&pf.shards)
         .map(|((dir, _), shard)| (dir, shard.files[0]))
@@ -294,7 +360,7 @@ pub fn reduce(
     let started = Instant::now();
     let attempt = task.begin()?;
     let plan = rebuild(&pf, threads, quiet, None)?;
-    let partial = crate::engine::partial::decide_apart(plan, attempt.path(), &signed)?;
+    let partial = crate::engine::partial::decide_apart(plan, attempt.path(), &signed, r)?;
     commit(attempt, &task, (step, part), &sha, started, partial)
 }
 
@@ -423,14 +489,13 @@ pub fn finalize(
     if let Some(done) = already_finalized(&pf, work, keep_work)? {
         return Ok(done);
     }
-    // The rows come from the `apply` tasks in a run with a dedup step, else from `map`.
-    let has = |name: &str| pf.steps.iter().any(|s| s.name == name);
-    let shards = committed(&pf, work, if has(APPLY) { APPLY } else { MAP })?;
-    let decided = if has(DEDUP) {
-        committed(&pf, work, DEDUP)?.into_iter().next()
-    } else {
-        None
-    };
+    // The rows come from the last `apply` tasks in a run with dedup steps, else from `map`.
+    let n = rounds(&pf);
+    let rows_step = if n > 0 { apply_step(n - 1) } else { MAP.into() };
+    let shards = committed(&pf, work, &rows_step)?;
+    let decided = (0..n)
+        .map(|r| Ok(committed(&pf, work, &dedup_step(r))?.remove(0)))
+        .collect::<Result<Vec<_>>>()?;
     for input in &pf.inputs {
         input.stamp.check(Path::new(&input.path))?;
     }

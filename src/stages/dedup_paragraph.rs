@@ -194,6 +194,9 @@ fn units(text: &str, split: Split) -> Vec<(&str, &str)> {
 }
 
 impl BarrierStage for ParagraphDedup {
+    fn edits_values(&self) -> bool {
+        true
+    }
     fn needs_prepass(&self) -> bool {
         !self.prepared
     }
