@@ -114,9 +114,12 @@ for engine in "${ENGINES[@]}"; do
     dc -q verify "$out" > /dev/null
     if [ "$name" = orders-dp ]; then
       # The releases were spent once; the same run id again replays them.
-      dc budget show | grep -q "3 release(s)" || { dc budget show >&2; exit 1; }
+      # (Read whole, then searched: `grep -q` in a pipe would close it early.)
+      spent=$(dc budget show)
+      grep -q "3 release(s)" <<< "$spent" || { echo "$spent" >&2; exit 1; }
       drive "$name" "$input" "$shards" "$out-again" --overwrite
-      dc budget show | grep -q "3 release(s)" || { echo "$engine: a replay spent budget" >&2; exit 1; }
+      spent=$(dc budget show)
+      grep -q "3 release(s)" <<< "$spent" || { echo "$engine: a replay spent budget" >&2; exit 1; }
       diff -r "$out/aggregates" "$out-again/aggregates"
       grep -q '"replayed": *true' "$out-again/report.json"
     fi
