@@ -386,27 +386,22 @@ fn record_dedup_after_paragraph_dedup_compares_what_is_left() {
         })
         .collect();
     std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    // The report of a run with `stages` into `out`.
+    let report = |out: &str, stages: &str| {
+        pipeline(t.path(), "in.jsonl", out, stages);
+        run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+        read_json(&t.path().join(out).join("report.json"))
+    };
     // Record dedup alone: the disclaimer makes the three one cluster.
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "alone",
-        &format!("{STAGE}mode = \"near\"\n"),
-    );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
-    let alone = read_json(&t.path().join("alone/report.json"));
+    let alone = report("alone", &format!("{STAGE}mode = \"near\"\n"));
     assert_eq!(alone["rows"]["duplicates"], 2);
     // After paragraph dedup took the disclaimer out of the later two, record dedup
     // compares the messages themselves (its signatures are taken after the paragraph
     // stage's edits, not on the worker pool before them) and keeps all three.
-    pipeline(
-        t.path(),
-        "in.jsonl",
+    let after = report(
         "after",
         &format!("{STAGE}scope = \"paragraph\"\n{STAGE}mode = \"near\"\n"),
     );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
-    let after = read_json(&t.path().join("after/report.json"));
     assert_eq!(after["rows"]["duplicates"], 0);
     let out = read_lines(&t.path().join("after/data/part-00000.jsonl"));
     let texts: Vec<&str> = out.iter().map(|r| r["text"].as_str().unwrap()).collect();
