@@ -64,6 +64,11 @@ pub struct DedupConfig {
     /// against pathological buckets; reaching it is counted in the findings).
     #[serde(default = "default_max_candidates")]
     pub max_candidates: usize,
+    /// `mode = "near"`: an LSH bucket holds at most this many records (the earliest); a
+    /// record that finds one full is left out of that band only (counted as
+    /// `bucket_full`). Bounds each record's candidates to bands × max_bucket.
+    #[serde(default = "default_max_bucket")]
+    pub max_bucket: usize,
 }
 
 #[derive(
@@ -129,6 +134,10 @@ fn default_min_repeats() -> u32 {
 
 fn default_max_candidates() -> usize {
     1000
+}
+
+fn default_max_bucket() -> usize {
+    32
 }
 
 fn yes() -> bool {

@@ -242,6 +242,8 @@ pub struct StageContext {
     pub inputs_digest: String,
     /// The pipeline's `name`, for the DP ledger's description of a dataset.
     pub pipeline: String,
+    /// Worker threads of the run (`--threads`), for barriers that parallelise.
+    pub threads: usize,
 }
 
 /// A file a stage wrote into the export, relative to the export root.

@@ -806,6 +806,7 @@ pub(crate) fn stage_context(plan: &Plan, staging: &std::path::Path) -> StageCont
             .name
             .clone()
             .unwrap_or_else(|| plan.source.path.display().to_string()),
+        threads: plan.threads,
     }
 }
 

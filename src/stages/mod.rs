@@ -7,6 +7,7 @@ pub mod dedup_paragraph;
 pub mod deidentify;
 pub mod encrypt;
 pub mod fields;
+pub(crate) mod lsh;
 pub mod normalize;
 pub mod project;
 pub mod pseudonymize;
