@@ -295,12 +295,14 @@ fn canonical(raw: &str, p: &Params) -> String {
             }
             if c.is_ascii() {
                 out.push(c.to_ascii_lowercase());
+            } else if caseless(c) {
+                out.push(c);
             } else {
                 out.extend(c.to_lowercase());
             }
         };
         if p.nfkc && !raw.is_ascii() {
-            raw.nfkc().for_each(&mut push);
+            nfkc_each(raw, &mut push);
         } else {
             raw.chars().for_each(&mut push);
         }
@@ -339,6 +341,46 @@ fn canonical(raw: &str, p: &Params) -> String {
     out
 }
 
+/// Calls `push` with each character of `raw`'s NFKC form, running the normalizer only on
+/// the stretches that need it: NFKC of a text is the NFKC of its pieces when each piece
+/// starts at a character that is its own NFKC form, has combining class 0 and is never
+/// the second of a composition (ASCII, CJK ideographs, Hangul syllables, 、。). Such a
+/// character is pushed as it is, unless what follows it needs the normalizer (it may
+/// compose with a combining mark), so Chinese text costs a range check per character.
+fn nfkc_each(raw: &str, push: &mut impl FnMut(char)) {
+    fn stable(c: char) -> bool {
+        matches!(c, '\0'..='\u{7F}' | '\u{3001}'..='\u{3002}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+    }
+    // The last stable character, not pushed yet: the start of the next stretch if the
+    // character after it is not stable.
+    let mut held: Option<(usize, char)> = None;
+    let mut stretch: Option<usize> = None;
+    for (i, c) in raw.char_indices() {
+        if stable(c) {
+            if let Some(start) = stretch.take() {
+                raw[start..i].nfkc().for_each(&mut *push);
+            } else if let Some((_, h)) = held {
+                push(h);
+            }
+            held = Some((i, c));
+        } else if stretch.is_none() {
+            stretch = Some(held.take().map_or(i, |(at, _)| at));
+        }
+    }
+    if let Some(start) = stretch {
+        raw[start..].nfkc().for_each(&mut *push);
+    } else if let Some((_, h)) = held {
+        push(h);
+    }
+}
+
+/// Characters without case in the blocks Chinese, Japanese and Korean text is made of
+/// (CJK symbols and punctuation, kana, CJK ideographs, Hangul syllables): lower-casing
+/// them is the identity, without the Unicode table lookup.
+fn caseless(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+}
+
 /// One 64-bit hash per shingle of `text` (already canonical). A text shorter than one
 /// shingle is a single shingle; an empty text has none.
 fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
@@ -347,12 +389,31 @@ fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
         return;
     }
     let bytes = text.as_bytes();
-    // Byte offsets of the units (chars or words) and of their ends.
-    let (starts, ends): (Vec<usize>, Vec<usize>) = match p.shingle {
-        Shingle::Char => text
+    if p.shingle == Shingle::Char {
+        // Character n-grams: a window of `ngram` characters ends where the next starts.
+        let mut window: std::collections::VecDeque<usize> =
+            std::collections::VecDeque::with_capacity(p.ngram + 1);
+        let mut units = 0usize;
+        for (i, _) in text
             .char_indices()
-            .map(|(i, c)| (i, i + c.len_utf8()))
-            .unzip(),
+            .chain(std::iter::once((text.len(), ' ')))
+        {
+            if window.len() == p.ngram {
+                let start = window.pop_front().expect("a full window");
+                out.push(xxh3_64(&bytes[start..i]));
+            }
+            window.push_back(i);
+            units += 1;
+        }
+        // A text shorter than one shingle is one shingle (`units` counts the end too).
+        if units <= p.ngram {
+            out.push(xxh3_64(bytes));
+        }
+        return;
+    }
+    // Byte offsets of the words and of their ends.
+    let (starts, ends): (Vec<usize>, Vec<usize>) = match p.shingle {
+        Shingle::Char => unreachable!("handled above"),
         Shingle::Word => {
             let mut s = Vec::new();
             let mut e = Vec::new();
@@ -528,7 +589,7 @@ impl RowStage for DedupSignatures {
                 out.sketches.extend(sig.iter().map(|&v| v as u8));
                 let start = out.sets.len();
                 out.sets.extend(hashes.iter().map(|&h| h as u32));
-                out.sets[start..].sort_unstable();
+                radsort::sort(&mut out.sets[start..]);
                 let mut w = start;
                 for r in start..out.sets.len() {
                     if w == start || out.sets[r] != out.sets[w - 1] {
@@ -1539,6 +1600,8 @@ mod tests {
             "ΟΔΟΣ Σ",
             "İstanbul ǅ ﬁ ①",
             "你好，\n 世界 ＡＢＣ",
+            "Café 你好 ÄÖ 안녕 カナ",
+            "Cafe\u{301} ｶﾅ",
         ] {
             let step: String = canonical(text, &slow)
                 .split_whitespace()
@@ -1583,6 +1646,36 @@ mod tests {
     }
 
     #[test]
+    fn char_shingles_are_every_window_of_n_characters() {
+        let p = params(Mode::Near);
+        let mut h = Vec::new();
+        for text in [
+            "abcdef",
+            "abcde",
+            "abcd",
+            "a",
+            "中文字符串的窗口",
+            "ｶﾅ文字éa",
+        ] {
+            let starts: Vec<usize> = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect();
+            let expected: Vec<u64> = if starts.len() - 1 < p.ngram {
+                vec![xxh3_64(text.as_bytes())]
+            } else {
+                starts
+                    .windows(p.ngram + 1)
+                    .map(|w| xxh3_64(&text.as_bytes()[w[0]..w[p.ngram]]))
+                    .collect()
+            };
+            shingle_hashes(text, &p, &mut h);
+            assert_eq!(h, expected, "{text}");
+        }
+    }
+
+    #[test]
     fn word_shingles() {
         let mut p = params(Mode::Near);
         p.shingle = Shingle::Word;
@@ -1592,6 +1685,32 @@ mod tests {
         assert_eq!(h, [xxh3_64(b"the cat"), xxh3_64(b"cat sat")]);
         shingle_hashes("cat", &p, &mut h);
         assert_eq!(h, [xxh3_64(b"cat")]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nfkc_in_stretches_equals_nfkc(picks in proptest::collection::vec(0usize..40, 0..40)) {
+            // Stable characters next to what composes, decomposes or reorders.
+            const POOL: [char; 40] = [
+                'a', 'e', 'A', ' ', '1', '你', '好', '中', '。', '、', '，', '：', '（', 'Ａ', '１',
+                '\u{301}', '\u{308}', '\u{323}', '\u{3099}', '\u{309A}', 'か', 'ハ', 'ｶ', 'ﾞ',
+                '가', '\u{1100}', '\u{1161}', '\u{11A8}', 'ﬁ', '①', 'é', 'Å', 'Ω', '\u{212B}',
+                '\u{F900}', '\u{3000}', '\u{200B}', 'ǅ', '\u{0F73}', '\u{1E9B}',
+            ];
+            let text: String = picks.iter().map(|&i| POOL[i]).collect();
+            let mut fast = String::new();
+            nfkc_each(&text, &mut |c| fast.push(c));
+            proptest::prop_assert_eq!(fast, text.nfkc().collect::<String>());
+        }
+    }
+
+    #[test]
+    fn caseless_characters_have_no_lower_case() {
+        for c in ('\u{3000}'..='\u{9FFF}').chain('\u{AC00}'..='\u{D7A3}') {
+            assert!(caseless(c));
+            assert!(c.to_lowercase().eq(std::iter::once(c)), "{c:?}");
+        }
+        assert!(!caseless('A') && !caseless('Ä') && !caseless('Ａ'));
     }
 
     #[test]
