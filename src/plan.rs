@@ -382,7 +382,7 @@ fn residual_scanner(
             .unwrap_or_default();
         crate::engine::residual::ResidualScanner::new(
             output,
-            &residual_detect_config(file),
+            &crate::stages::deidentify::residual_detect_config(file),
             &encrypted,
         )
     })
@@ -765,24 +765,6 @@ fn techniques(
     t
 }
 
-/// What the residual re-scan looks for: the built-in types and every type a
-/// de-identification stage of the pipeline defined (its recognizers and deny-lists).
-pub fn residual_detect_config(file: &crate::config::PipelineFile) -> crate::detect::DetectConfig {
-    let mut detect = crate::detect::DetectConfig::default();
-    for s in &file.stages {
-        if let crate::config::StageConfig::Deidentify(c) = s {
-            if let Ok(d) = crate::stages::deidentify::detect_config(c) {
-                detect.custom.extend(d.custom);
-                detect.deny.extend(d.deny);
-                // Values the pipeline allows are not residual PII either.
-                detect.allow.extend(d.allow);
-                detect.min_scores.extend(d.min_scores);
-            }
-        }
-    }
-    detect
-}
-
 /// The input columns a pipeline reads, when it can say (every stage is a DP release):
 /// privacy units, group-by and value columns, in input order.
 fn needed_columns(file: &crate::config::PipelineFile, schema: &SchemaRef) -> Option<Vec<usize>> {
@@ -895,6 +877,7 @@ fn sample_through(
         duplicates: 0,
         attachments: (0..stages.len() + 1).map(|_| None).collect(),
         residual: Vec::new(),
+        clean: Default::default(),
         subjects: Vec::new(),
     };
     let mut findings = crate::engine::Findings::default();

@@ -453,3 +453,63 @@ fn allow_list_file_and_per_type_thresholds_from_the_pipeline() {
     assert_ne!(code(&o), 0);
     assert!(stderr(&o).contains("nope.txt"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_rescan_skips_only_values_a_stage_looking_for_the_same_types_found_clean() {
+    let t = tempfile::tempdir().unwrap();
+    let rows = [
+        serde_json::json!({"text": format!("邮箱{EMAIL}"), "note": format!("电话{PHONE}")}),
+        serde_json::json!({"text": "这一条没有个人信息。", "note": "无"}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    // A stage that looks for phones only finds nothing in the e-mail text: the re-scan,
+    // which looks for every type, must still scan it and find the address.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "phones",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\", \"note\"]\nentities = [\"PHONE\"]\n",
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let r = read_json(&t.path().join("phones/report.json"));
+    assert_eq!(
+        r["residual"]["by_field"]["text"]["EMAIL"], 1,
+        "{}",
+        r["residual"]
+    );
+    assert_eq!(r["residual"]["hits"], 1, "{}", r["residual"]);
+    // The same with a stricter threshold than the re-scan's.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "strict",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"note\"]\nmin_score = 0.99\n[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\nentities = [\"PHONE\"]\n",
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let r = read_json(&t.path().join("strict/report.json"));
+    assert_eq!(
+        r["residual"]["by_field"]["text"]["EMAIL"], 1,
+        "{}",
+        r["residual"]
+    );
+    // A stage with the default types skips its clean values; its count is still what
+    // verify's full re-scan of the export finds.
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "all",
+        "[[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\n",
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let r = read_json(&t.path().join("all/report.json"));
+    assert_eq!(r["residual"]["hits"], 1, "{}", r["residual"]);
+    assert_eq!(r["residual"]["by_field"]["note"]["PHONE"], 1);
+    let v = run_in(t.path(), &["verify", "all"]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+    assert!(
+        stderr(&v).contains("residual PII re-scan: 1 detections"),
+        "{}",
+        stderr(&v)
+    );
+}

@@ -201,7 +201,7 @@ pub struct Detection {
 
 /// Which types to look for and the lowest score to report, plus a pipeline's own
 /// recognizers and deny-lists.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
     pub entities: Vec<EntityType>,
     pub min_score: f32,
@@ -270,7 +270,7 @@ impl Validator {
 }
 
 /// A recognizer defined in a pipeline file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CustomRecognizer {
     pub entity: EntityType,
     pub pattern: String,

@@ -117,6 +117,10 @@ pub struct Batch {
     pub attachments: Vec<Option<Box<dyn Any + Send>>>,
     /// PII still present after the row stages (see `engine::residual`).
     pub residual: Vec<ResidualHit>,
+    /// XXH3-128 of the values a `deidentify` stage with the residual scan's own
+    /// recognizers scanned and found nothing in: the scan skips a value with one of
+    /// these hashes (it would find nothing again), and scans every other value.
+    pub clean: rustc_hash::FxHashSet<u128>,
     /// Data subjects of the rows as read (see `evidence::assessment`).
     pub subjects: Vec<SubjectHit>,
 }

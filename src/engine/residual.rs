@@ -54,6 +54,13 @@ impl ResidualScanner {
                 continue;
             };
             for_each_string(col, &path.steps, &mut |row, s| {
+                if !batch.clean.is_empty()
+                    && batch
+                        .clean
+                        .contains(&xxhash_rust::xxh3::xxh3_128(s.as_bytes()))
+                {
+                    return;
+                }
                 self.detector.detect(s, &mut found);
                 for d in &found {
                     hits.push(ResidualHit {

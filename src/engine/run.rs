@@ -76,6 +76,7 @@ fn new_batch(index: u64, file: u32, data: RecordBatch, origins: Vec<u64>) -> Bat
         duplicates: 0,
         attachments: Vec::new(),
         residual: Vec::new(),
+        clean: Default::default(),
         subjects: Vec::new(),
     }
 }
@@ -183,6 +184,7 @@ fn work(
             if batch.num_rows() > 0 {
                 r.scan(batch);
             }
+            batch.clean = Default::default();
         }
     }
     Ok(Worked {

@@ -154,7 +154,7 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
                     p.display()
                 )));
             }
-            crate::plan::residual_detect_config(&src.file)
+            crate::stages::deidentify::residual_detect_config(&src.file)
         }
     };
     let mut problems = Vec::new();

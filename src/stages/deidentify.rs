@@ -201,6 +201,24 @@ pub fn detect_config(cfg: &DeidentifyConfig) -> std::result::Result<DetectConfig
     })
 }
 
+/// What the residual re-scan looks for: the built-in types and every type a
+/// de-identification stage of the pipeline defined (its recognizers and deny-lists).
+pub fn residual_detect_config(file: &crate::config::PipelineFile) -> crate::detect::DetectConfig {
+    let mut detect = crate::detect::DetectConfig::default();
+    for s in &file.stages {
+        if let crate::config::StageConfig::Deidentify(c) = s {
+            if let Ok(d) = detect_config(c) {
+                detect.custom.extend(d.custom);
+                detect.deny.extend(d.deny);
+                // Values the pipeline allows are not residual PII either.
+                detect.allow.extend(d.allow);
+                detect.min_scores.extend(d.min_scores);
+            }
+        }
+    }
+    detect
+}
+
 /// Per-batch state of the keyed actions.
 struct Keyed<'p> {
     vault: HashMap<String, VaultEntry>,
@@ -225,6 +243,10 @@ pub struct Deidentify {
     indexes: bool,
     /// How each structured column was typed, for the report.
     columns_info: serde_json::Value,
+    /// The stage looks for exactly what the residual re-scan looks for (it is the
+    /// pipeline's only `deidentify` stage, with the default types and threshold), so a
+    /// value it found nothing in is vouched clean (`Batch::clean`) and not scanned again.
+    vouches: bool,
 }
 
 /// Masks a value the way Chinese services display personal data: a phone keeps its
@@ -385,6 +407,13 @@ impl Deidentify {
             actions.insert(e, *a);
         }
         let detector = Detector::try_new(&dc).map_err(|e| err("pattern", e))?;
+        let deidentify_stages = src
+            .file
+            .stages
+            .iter()
+            .filter(|s| matches!(s, crate::config::StageConfig::Deidentify(_)))
+            .count();
+        let vouches = deidentify_stages == 1 && residual_detect_config(&src.file) == dc;
         let action_of = |e: EntityType| actions.get(&e).copied().unwrap_or(cfg.action);
 
         // Structured columns: typed by declaration, else by a sample of the input.
@@ -466,6 +495,7 @@ impl Deidentify {
             indexes: uses(Action::Indexed),
             structured,
             columns_info: serde_json::Value::Object(info),
+            vouches,
         })
     }
 
@@ -631,6 +661,7 @@ impl RowStage for Deidentify {
         // `indexed` numbers are per record, across all of the stage's fields.
         let mut numbering: HashMap<usize, Vec<(&'static str, String)>> = HashMap::new();
         let mut scratch = Vec::new();
+        let mut clean = rustc_hash::FxHashSet::default();
         for path in &self.paths {
             let mut counts = BTreeMap::new();
             let mut changed = 0u64;
@@ -653,6 +684,9 @@ impl RowStage for Deidentify {
                     n,
                 );
                 changed += r.is_some() as u64;
+                if r.is_none() && self.vouches {
+                    clean.insert(xxhash_rust::xxh3::xxh3_128(s.as_bytes()));
+                }
                 r
             };
             if let Some(new) = map_strings_rows(&columns[path.column], &path.steps, &mut f)? {
@@ -718,6 +752,7 @@ impl RowStage for Deidentify {
             }
         }
         batch.data = arrow::array::RecordBatch::try_new(batch.data.schema(), columns)?;
+        batch.clean.extend(clean);
         Ok(batch)
     }
 }
@@ -759,6 +794,7 @@ mod tests {
             record_col: None,
             indexes: true,
             columns_info: serde_json::Value::Null,
+            vouches: false,
         }
     }
 
