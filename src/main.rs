@@ -396,10 +396,20 @@ fn init_logging(format: LogFormat, quiet: bool) {
 /// prints the string), and that text is the input's personal data: print only where
 /// it happened, unless `DATACUSTOMS_PANIC_DETAIL=1` asks for the message.
 fn quiet_panics() {
-    if std::env::var_os("DATACUSTOMS_PANIC_DETAIL").is_some_and(|v| v == "1") {
-        return;
-    }
-    std::panic::set_hook(Box::new(|info| {
+    let detail = std::env::var_os("DATACUSTOMS_PANIC_DETAIL").is_some_and(|v| v == "1");
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // `datacustoms budget show | head -1`: the reader went away. Not a bug: end
+        // quietly with the status a shell gives a process killed by SIGPIPE.
+        let closed = info.payload().downcast_ref::<String>().is_some_and(|m| {
+            m.starts_with("failed printing to stdout") && m.contains("Broken pipe")
+        });
+        if closed {
+            std::process::exit(141);
+        }
+        if detail {
+            return default_hook(info);
+        }
         let at = info.location().map_or_else(
             || "an unknown place".to_string(),
             |l| format!("{}:{}", l.file(), l.line()),

@@ -66,3 +66,18 @@ fn the_committed_pipeline_schema_is_what_the_binary_generates() {
         assert!(text.contains(&format!("\"{t}\"")), "no stage type {t}");
     }
 }
+
+#[test]
+fn a_reader_that_went_away_ends_the_output_quietly() {
+    // `datacustoms schema | head -c 0`: the pipe's reading end is closed before the
+    // binary writes, so its write fails with a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("datacustoms"))
+        .arg("schema")
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 141, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("internal error"), "{}", stderr(&o));
+}
