@@ -1769,15 +1769,11 @@ mod tests {
                 }
             }
             for i in 0..k {
-                let mut attempt = 0;
-                while !filled[i] {
-                    let j = probe_bin(i, attempt, k);
-                    if filled[j] {
-                        sig[i] = sig[j];
-                        break;
-                    }
-                    attempt += 1;
+                if filled[i] {
+                    continue;
                 }
+                let j = (0..).map(|a| probe_bin(i, a, k)).find(|&j| filled[j]);
+                sig[i] = sig[j.expect("an endless sequence")];
             }
             sig
         }
