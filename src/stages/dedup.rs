@@ -504,13 +504,12 @@ fn signature_with(
     sig.resize(k, u32::MAX);
     filled.clear();
     filled.resize(k, false);
+    // Branch-free: a bin's value starts at u32::MAX, so the minimum is the first value
+    // or a smaller one, as "empty or smaller" would have it.
     for &h in hashes {
         let bin = (((h >> 32) * k as u64) >> 32) as usize;
-        let v = h as u32;
-        if !filled[bin] || v < sig[bin] {
-            sig[bin] = v;
-            filled[bin] = true;
-        }
+        sig[bin] = sig[bin].min(h as u32);
+        filled[bin] = true;
     }
     for i in 0..k {
         if filled[i] {
@@ -1337,6 +1336,10 @@ impl BarrierStage for DedupIndex {
                     "candidate_probability_at_threshold":
                         (candidate_probability(p.threshold, p.bands, p.rows) * 1e6).round() / 1e6,
                     "verification": "exact Jaccard of the shingle sets",
+                    "max_bucket": p.max_bucket,
+                    "buckets": "each LSH bucket holds the earliest max_bucket records; a record \
+                        that finds one full is left out of that band only (bucket_full), and one \
+                        left out of every band cannot be matched as near (records_unfindable)",
                 }),
             );
             f.set_info(
