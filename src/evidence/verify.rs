@@ -130,42 +130,14 @@ fn check_dp(
     }
 }
 
-/// Runs every check and returns the checklist (failures included: see
-/// `Verified::into_result`). `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
-/// built-in ones. The file must be the one the export was made with (its SHA-256 is in
-/// the manifest): the reviewer at home has it, and it never travels with the export,
-/// since deny-lists may name people.
-pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
-    let (pipeline, trusted_key) = (opts.pipeline, opts.trusted_key);
-    if !dir.is_dir() {
-        return Err(Error::NotFound(format!(
-            "export {} not found",
-            dir.display()
-        )));
-    }
-    let manifest = Manifest::load(dir).map_err(Error::Refused)?;
-    let detect = match pipeline {
-        None => DetectConfig::default(),
-        Some(p) => {
-            let src = crate::config::PipelineSource::load(p)?;
-            if src.sha256 != manifest.pipeline_sha256 {
-                return Err(Error::Usage(format!(
-                    "{} is not the pipeline this export was made with (its SHA-256 differs from the manifest's pipeline_sha256)",
-                    p.display()
-                )));
-            }
-            crate::stages::deidentify::residual_detect_config(&src.file)
-        }
-    };
-    let mut problems = Vec::new();
-    let mut checks: Vec<Check> = Vec::new();
-    // Moves the problems found since the last item into a new checklist item.
-    let mut close = |item: String, problems: &mut Vec<String>| {
-        checks.push(Check {
-            item,
-            problems: std::mem::take(problems),
-        });
-    };
+/// Every file the manifest lists: a safe path, present, its size and SHA-256, and for a
+/// data part its row count; then any file present but not listed. Returns the rows in
+/// the data parts and their paths.
+fn check_files(
+    dir: &Path,
+    manifest: &Manifest,
+    problems: &mut Vec<String>,
+) -> (u64, Vec<std::path::PathBuf>) {
     let mut listed = BTreeSet::new();
     let mut data_rows = 0u64;
     let mut data_parts = Vec::new();
@@ -227,6 +199,68 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
         }
     }
 
+    (data_rows, data_parts)
+}
+
+/// The audit log's hash chain, and its last line against the manifest's chain head.
+/// Returns the number of events.
+fn check_audit(dir: &Path, manifest: &Manifest, problems: &mut Vec<String>) -> u64 {
+    let audit_events = match verify_chain(&dir.join("audit.jsonl")) {
+        Ok(n) => n,
+        Err(e) => {
+            problems.push(e);
+            0
+        }
+    };
+    if !manifest.audit_head.is_empty() && problems.is_empty() {
+        match crate::evidence::audit::head(&dir.join("audit.jsonl")) {
+            Ok(h) if h == manifest.audit_head => {}
+            Ok(_) => problems.push(
+                "audit.jsonl: its last line is not the chain head the manifest records".into(),
+            ),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    audit_events
+}
+
+/// Runs every check and returns the checklist (failures included: see
+/// `Verified::into_result`). `verify`, re-scanning with the recognizers and deny-lists of `pipeline` besides the
+/// built-in ones. The file must be the one the export was made with (its SHA-256 is in
+/// the manifest): the reviewer at home has it, and it never travels with the export,
+/// since deny-lists may name people.
+pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    let (pipeline, trusted_key) = (opts.pipeline, opts.trusted_key);
+    if !dir.is_dir() {
+        return Err(Error::NotFound(format!(
+            "export {} not found",
+            dir.display()
+        )));
+    }
+    let manifest = Manifest::load(dir).map_err(Error::Refused)?;
+    let detect = match pipeline {
+        None => DetectConfig::default(),
+        Some(p) => {
+            let src = crate::config::PipelineSource::load(p)?;
+            if src.sha256 != manifest.pipeline_sha256 {
+                return Err(Error::Usage(format!(
+                    "{} is not the pipeline this export was made with (its SHA-256 differs from the manifest's pipeline_sha256)",
+                    p.display()
+                )));
+            }
+            crate::stages::deidentify::residual_detect_config(&src.file)
+        }
+    };
+    let mut problems = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
+    // Moves the problems found since the last item into a new checklist item.
+    let mut close = |item: String, problems: &mut Vec<String>| {
+        checks.push(Check {
+            item,
+            problems: std::mem::take(problems),
+        });
+    };
+    let (data_rows, data_parts) = check_files(dir, &manifest, &mut problems);
     if data_rows != manifest.rows && problems.is_empty() {
         problems.push(format!(
             "data parts hold {data_rows} rows, manifest says {}",
@@ -252,22 +286,7 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
         }
     }
 
-    let audit_events = match verify_chain(&dir.join("audit.jsonl")) {
-        Ok(n) => n,
-        Err(e) => {
-            problems.push(e);
-            0
-        }
-    };
-    if !manifest.audit_head.is_empty() && problems.is_empty() {
-        match crate::evidence::audit::head(&dir.join("audit.jsonl")) {
-            Ok(h) if h == manifest.audit_head => {}
-            Ok(_) => problems.push(
-                "audit.jsonl: its last line is not the chain head the manifest records".into(),
-            ),
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
+    let audit_events = check_audit(dir, &manifest, &mut problems);
     close(
         format!("audit chain: {audit_events} events, each line hashes the previous"),
         &mut problems,
