@@ -4,7 +4,7 @@ pipeline without stages, so this script needs nothing but the standard library),
 quarantine.jsonl and dedup_clusters.jsonl, and the same report.json apart from its
 volatile fields. Used by .ci/drivers.sh; tests/sharded.rs checks the same in Rust.
 
-    compare_exports.py A B [--rows-of A2 B2] [--dp] [--bin DATACUSTOMS]
+    compare_exports.py A B [--rows-of A2 B2] [--dp] [--bin DATACUSTOMS] [--ignore KEY.PATH]...
 
 --rows-of compares the rows of two other folders instead (the decrypted exports of two
 encrypted ones: ciphertext is random by design). --dp compares two aggregates-only
@@ -43,9 +43,9 @@ def rows(export: pathlib.Path, binary: str) -> bytes:
         return b"".join(p.read_bytes() for p in sorted((t / "out" / "data").glob("part-*")))
 
 
-def report(export: pathlib.Path, dp: bool) -> dict:
+def report(export: pathlib.Path, dp: bool, ignore: list) -> dict:
     r = json.loads((export / "report.json").read_text())
-    for path in VOLATILE:
+    for path in VOLATILE + [tuple(k.split(".")) for k in ignore]:
         node = r
         for key in path[:-1]:
             node = node.get(key, {})
@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--rows-of", nargs=2, type=pathlib.Path)
     ap.add_argument("--dp", action="store_true")
     ap.add_argument("--bin", default="datacustoms")
+    # Report keys (dotted) that differ by construction, such as a scheduler's run id.
+    ap.add_argument("--ignore", action="append", default=[])
     args = ap.parse_args()
     a, b = args.a, args.b
     if args.dp:
@@ -82,7 +84,7 @@ def main() -> None:
         what = f"{len(ra)} bytes of rows, {len(list((b / 'data').glob('part-*')))} parts in the sharded one"
     same_file(a, b, "quarantine.jsonl")
     same_file(a, b, "dedup_clusters.jsonl")
-    ra, rb = report(a, args.dp), report(b, args.dp)
+    ra, rb = report(a, args.dp, args.ignore), report(b, args.dp, args.ignore)
     assert ra == rb, "report.json differs:\n" + "\n".join(
         f"  {k}: {ra.get(k)!r} != {rb.get(k)!r}" for k in sorted(set(ra) | set(rb)) if ra.get(k) != rb.get(k)
     )

@@ -10,7 +10,10 @@
 #   2. pipelines/orders-dp.toml twice (two logical dates): both succeed and `budget show`
 #      lists 6 releases in the one ledger;
 #   3. a pipeline whose DP budget is too small: the run task fails with exit 80, once (not
-#      retried), and `send_abroad` never runs.
+#      retried), and `send_abroad` never runs;
+#   4. the quickstart sharded (Variables DATACUSTOMS_WORKERS=2, DATACUSTOMS_WORK_ROOT):
+#      it succeeds, its export is check 1's (`.ci/compare_exports.py`), and its work
+#      folder is gone.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${1:-$HOME/.cache/dc-airflow-venv}
@@ -89,4 +92,17 @@ TOML
 grep -q "datacustoms exit 80" "$WORK/2026-12-07.log" || fail "no exit 80 in the task log"
 grep -q "would send" "$WORK/2026-12-07.log" && fail "send_abroad ran after a refusal"
 grep -q "up_for_retry" "$WORK/2026-12-07.log" && fail "a final failure was retried"
+echo "4. quickstart on 2 workers"
+mv "$WORK/exports/20261204" "$WORK/one-process"
+# The same keys, a fresh year ledger (else this export is the year's second).
+mkdir -p "$WORK/state-2" && cp "$WORK/state/keyring.json" "$WORK/state-2/"
+export AIRFLOW_VAR_DATACUSTOMS_STATE_DIR="$WORK/state-2"
+export AIRFLOW_VAR_DATACUSTOMS_WORKERS=2 AIRFLOW_VAR_DATACUSTOMS_WORK_ROOT="$WORK/work"
+[ "$(dags_test "$ROOT/pipelines/quickstart.toml" 2026-12-04)" = state=success ] || fail "sharded quickstart DAG run"
+unset AIRFLOW_VAR_DATACUSTOMS_WORKERS AIRFLOW_VAR_DATACUSTOMS_WORK_ROOT
+# Airflow names each DAG run (its run id is the export's).
+python3 "$ROOT/.ci/compare_exports.py" "$WORK/one-process" "$WORK/exports/20261204" --bin "$BIN" \
+  --ignore run_id --ignore assessment.year_to_date.ledger ||
+  fail "the sharded export differs from the one-process one"
+[ -z "$(ls -A "$WORK/work" 2> /dev/null)" ] || fail "the sharded run left its work folder: $(ls "$WORK/work")"
 echo "airflow dags test: all checks passed"
