@@ -17,6 +17,11 @@ fn write_input(dir: &Path) {
         serde_json::json!({"id": "r2", "text": format!("邮箱{EMAIL}，登录IP为{IP}。"), "note": format!("备用电话{PHONE}")}),
         serde_json::json!({"id": "r3", "text": "这一条没有个人信息。", "note": null}),
     ];
+    write_rows(dir, &rows);
+}
+
+/// `rows` as `in.jsonl` in `dir`, one JSON object a line.
+fn write_rows(dir: &Path, rows: &[serde_json::Value]) {
     let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(dir.join("in.jsonl"), s).unwrap();
 }
@@ -158,8 +163,7 @@ fn rows_dropped_as_duplicates_do_not_count_as_residual() {
         serde_json::json!({"text": "同一段文字，重复出现了两次。", "note": "无"}),
         serde_json::json!({"text": "同一段文字，重复出现了两次。", "note": format!("电话{PHONE}")}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     pipeline(
         t.path(),
         "in.jsonl",
@@ -202,8 +206,7 @@ fn pipeline_recognizers_and_deny_lists() {
         serde_json::json!({"text": "Ticket EMP-123456 is not an employee id; XEMP-004211 neither."}),
         serde_json::json!({"text": "card no 4111 1111 1111 1111 vs member 4111 1111 1111 1112, Falcon Project lead"}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     pipeline(
         t.path(),
         "in.jsonl",
@@ -403,8 +406,7 @@ fn allow_list_file_and_per_type_thresholds_from_the_pipeline() {
         serde_json::json!({"id": "r1", "text": "客服热线 400-820-8820，王先生的手机 13812345678，邮箱 support@acme.com"}),
         serde_json::json!({"id": "r2", "text": "Olivia Bennett called from 212-555-0147."}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     std::fs::write(
         t.path().join("allow.txt"),
         "# company contacts\nsupport@acme.com\n",
@@ -461,8 +463,7 @@ fn the_rescan_skips_only_values_a_stage_looking_for_the_same_types_found_clean()
         serde_json::json!({"text": format!("邮箱{EMAIL}"), "note": format!("电话{PHONE}")}),
         serde_json::json!({"text": "这一条没有个人信息。", "note": "无"}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     // A stage that looks for phones only finds nothing in the e-mail text: the re-scan,
     // which looks for every type, must still scan it and find the address.
     pipeline(
