@@ -412,31 +412,24 @@ fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
         }
         return;
     }
-    // Byte offsets of the words and of their ends.
-    let (starts, ends): (Vec<usize>, Vec<usize>) = match p.shingle {
-        Shingle::Char => unreachable!("handled above"),
-        Shingle::Word => {
-            let mut s = Vec::new();
-            let mut e = Vec::new();
-            let mut start = None;
-            for (i, c) in text.char_indices() {
-                match (c.is_whitespace(), start) {
-                    (false, None) => start = Some(i),
-                    (true, Some(st)) => {
-                        s.push(st);
-                        e.push(i);
-                        start = None;
-                    }
-                    _ => {}
-                }
+    // Word n-grams: byte offsets of the words and of their ends.
+    let (mut starts, mut ends) = (Vec::new(), Vec::new());
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(st)) => {
+                starts.push(st);
+                ends.push(i);
+                start = None;
             }
-            if let Some(st) = start {
-                s.push(st);
-                e.push(text.len());
-            }
-            (s, e)
+            _ => {}
         }
-    };
+    }
+    if let Some(st) = start {
+        starts.push(st);
+        ends.push(text.len());
+    }
     if starts.len() < p.ngram {
         if let (Some(&a), Some(&b)) = (starts.first(), ends.last()) {
             out.push(xxh3_64(&bytes[a..b]));
@@ -711,20 +704,8 @@ struct Record<'a> {
     line: u64,
     id: Option<&'a str>,
     exact: u128,
-    /// Near mode only (empty otherwise).
-    keys: &'a [u32],
-    sketch: &'a [u8],
-    set: &'a [u32],
-}
-
-impl Record<'_> {
-    fn query(&self) -> Query<'_> {
-        Query {
-            keys: self.keys,
-            sketch: self.sketch,
-            set: self.set,
-        }
-    }
+    /// What the LSH index needs (near mode only; empty otherwise).
+    near: Query<'a>,
 }
 
 /// Adds one probe's work to the findings.
@@ -874,7 +855,7 @@ impl DedupIndex {
         let ord = self.docs.len() as u32;
         self.exact.entry(r.exact).or_insert(ord);
         if let Some(lsh) = self.lsh.as_mut().filter(|_| banded) {
-            let added = lsh.add(ord, &r.query())?;
+            let added = lsh.add(ord, &r.near)?;
             if added < self.params.bands {
                 f.add_total("bucket_full", (self.params.bands - added) as u64);
                 if added == 0 {
@@ -913,16 +894,20 @@ impl DedupIndex {
             line: origins[row],
             id: sigs.ids.as_ref().and_then(|ids| ids[row].as_deref()),
             exact,
-            keys: &[],
-            sketch: &[],
-            set: &[],
+            near: Query {
+                keys: &[],
+                sketch: &[],
+                set: &[],
+            },
         };
         if p.mode == Mode::Near {
             let (b, k) = (p.bands, p.num_hashes);
             let start = if row == 0 { 0 } else { sigs.set_ends[row - 1] };
-            r.keys = &sigs.band_keys[row * b..(row + 1) * b];
-            r.sketch = &sigs.sketches[row * k..(row + 1) * k];
-            r.set = &sigs.sets[start..sigs.set_ends[row]];
+            r.near = Query {
+                keys: &sigs.band_keys[row * b..(row + 1) * b],
+                sketch: &sigs.sketches[row * k..(row + 1) * k],
+                set: &sigs.sets[start..sigs.set_ends[row]],
+            };
         }
         Some(r)
     }
@@ -1017,7 +1002,7 @@ impl DedupIndex {
             candidates.clear();
             if exact_match.is_none() && self.params.mode == Mode::Near {
                 self.lsh()
-                    .candidates(&record.query(), 0, &mut candidates, &mut probe);
+                    .candidates(&record.near, 0, &mut candidates, &mut probe);
             }
             let ord = self.insert(&record, exact_match.is_none(), f)?;
             let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
@@ -1040,7 +1025,7 @@ impl DedupIndex {
                     continue;
                 }
                 let Scratch { bytes, set, .. } = &mut self.scratch;
-                if let Some(j) = lsh.similar(&record.query(), c, &mut probe, bytes, set)? {
+                if let Some(j) = lsh.similar(&record.near, c, &mut probe, bytes, set)? {
                     let link = Link {
                         other,
                         similarity: j as f32,
@@ -1087,7 +1072,7 @@ impl DedupIndex {
                             .filter(|r| {
                                 !self.exact.contains_key(&r.exact) && in_batch.insert(r.exact)
                             })
-                            .map(Record::query)
+                            .map(|r| r.near)
                     })
                     .collect();
                 (
@@ -1116,7 +1101,7 @@ impl DedupIndex {
                 count_probe(f, &before);
                 matched = before.matched;
                 if matched.is_none() && lsh.next_slot() > since {
-                    let p = lsh.probe(&record.query(), since, &mut self.scratch)?;
+                    let p = lsh.probe(&record.near, since, &mut self.scratch)?;
                     count_probe(f, &p);
                     matched = p.matched;
                 }
