@@ -352,8 +352,16 @@ fn build_stages(
         } else {
             None
         };
-        let (stage, out) =
-            crate::stages::build(cfg, i, &current, source, keys, sample.as_ref(), seed)?;
+        let (stage, out) = crate::stages::build(
+            cfg,
+            i,
+            &current,
+            source,
+            inputs,
+            keys,
+            sample.as_ref(),
+            seed,
+        )?;
         stages.push(stage);
         current = out;
     }

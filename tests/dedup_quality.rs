@@ -36,11 +36,16 @@ struct Export {
 /// Runs a dedup pipeline over `dir/corpus.jsonl` into `dir/NAME`. Small batches, so
 /// that two threads really split the work.
 fn run_dedup(dir: &Path, name: &str, mode: &str, threads: usize) -> Export {
+    run_dedup_with(dir, name, mode, threads, "")
+}
+
+/// `run_dedup` with `extra` lines in the dedup stage.
+fn run_dedup_with(dir: &Path, name: &str, mode: &str, threads: usize, extra: &str) -> Export {
     let toml = format!(
         "name = \"dedup-quality\"\n\
          [input]\npath = \"corpus.jsonl\"\nbatch_rows = 500\n\
          [output]\npath = \"{name}\"\nformat = \"jsonl\"\n\
-         [[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"{mode}\"\nthreshold = 0.8\n"
+         [[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\nmode = \"{mode}\"\nthreshold = 0.8\n{extra}"
     );
     std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
     let threads = threads.to_string();
@@ -222,6 +227,59 @@ fn near_dedup_quality_and_thread_determinism() {
     assert!(s.pair_precision >= 0.99, "{}", s.table());
     assert!(s.precision >= 0.99, "{}", s.table());
     assert!(s.recall >= 0.98, "{}", s.table());
+}
+
+/// The index bounded by `memory_mb` (generations frozen to disk, two passes) decides
+/// exactly as the index held in memory: same rows out, same `dedup_clusters.jsonl`.
+#[test]
+fn a_bounded_index_decides_as_the_index_in_memory() {
+    let near = tempfile::tempdir().unwrap();
+    corpus(near.path());
+    // Exact mode's index is about 80 bytes a record: 1 MiB is several generations only
+    // past ten thousand records, so it gets short records, a third of them copies (some
+    // differing in case only, which the canonical form folds).
+    let exact = tempfile::tempdir().unwrap();
+    let lines: String = (0..40_000)
+        .map(|i| {
+            let n = if i % 3 == 0 { i / 7 } else { i };
+            let text = if i % 5 == 0 {
+                format!("Record {n}")
+            } else {
+                format!("record {n}")
+            };
+            format!("{{\"id\":\"r{i}\",\"text\":\"{text}\"}}\n")
+        })
+        .collect();
+    std::fs::write(exact.path().join("corpus.jsonl"), lines).unwrap();
+    for (mode, t) in [("near", &near), ("exact", &exact)] {
+        let memory = run_dedup(t.path(), &format!("{mode}-memory"), mode, 2);
+        let bounded = run_dedup_with(
+            t.path(),
+            &format!("{mode}-bounded"),
+            mode,
+            2,
+            "memory_mb = 1\n",
+        );
+        let info = |e: &Export| e.report["stages"][0]["findings"]["info"].clone();
+        assert_eq!(info(&memory)["passes"], 1, "{mode}");
+        assert!(info(&memory).get("bounded_index").is_none(), "{mode}");
+        assert_eq!(info(&bounded)["passes"], 2, "{mode}");
+        let generations = info(&bounded)["bounded_index"]["generations"]
+            .as_u64()
+            .unwrap();
+        assert!(generations >= 2, "{mode}: {generations} generations");
+        assert!(
+            memory.data == bounded.data,
+            "{mode}: data/ differs between the bounded and the in-memory index"
+        );
+        assert!(
+            memory.clusters_bytes == bounded.clusters_bytes,
+            "{mode}: dedup_clusters.jsonl differs between the bounded and the in-memory index"
+        );
+        assert!(!memory.clusters.is_empty());
+        let v = bin().arg("verify").arg(&bounded.dir).output().unwrap();
+        assert_eq!(code(&v), 0, "verify: {}", stderr(&v));
+    }
 }
 
 #[test]

@@ -98,6 +98,13 @@ quasi_identifiers = ["lang"]
         dedup.replace(r#"mode = "near""#, r#"mode = "exact""#),
     )
     .unwrap();
+    // The index bounded by memory_mb (the sample's 2,000 records need more than 1 MiB):
+    // two passes with generations; the dedup step decides the same way.
+    std::fs::write(
+        d.join("pipelines/dedup-bounded.toml"),
+        dedup.replace(r#"keep = "first""#, "keep = \"first\"\nmemory_mb = 1"),
+    )
+    .unwrap();
     assert!(dedup.contains(r#"keep = "first""#) && dedup.contains(r#"mode = "near""#));
     let paragraph = dedup.replace(r#"keep = "first""#, r#"scope = "paragraph""#);
     std::fs::write(d.join("pipelines/dedup-paragraph.toml"), &paragraph).unwrap();
@@ -394,6 +401,7 @@ fn every_shardable_pipeline_shards_into_the_export_one_process_writes() {
         ("pipelines/dedup.toml", "in-jsonl", "4"),
         ("pipelines/dedup-exact.toml", "in-jsonl", "3"),
         ("pipelines/dedup-longest.toml", "in-jsonl", "3"),
+        ("pipelines/dedup-bounded.toml", "in-jsonl", "3"),
         ("pipelines/quickstart.toml", "in-jsonl", "2"),
         ("pipelines/dedup-paragraph.toml", "in-jsonl", "3"),
         ("pipelines/dedup-twice.toml", "in-para", "3"),

@@ -69,6 +69,13 @@ pub struct DedupConfig {
     /// `bucket_full`). Bounds each record's candidates to bands × max_bucket.
     #[serde(default = "default_max_bucket")]
     pub max_bucket: usize,
+    /// `keep = "first"`: memory for the index (MiB). When the input's records would need
+    /// more (estimated before the run: Parquet row counts, the line density of each
+    /// text file's first MiB), the input is read twice: the first pass decides with the
+    /// index in generations of this size, each frozen to temporary files when full; the
+    /// second drops what was decided.
+    #[serde(default = "default_dedup_memory_mb")]
+    pub memory_mb: u64,
 }
 
 #[derive(
@@ -138,6 +145,10 @@ fn default_max_candidates() -> usize {
 
 fn default_max_bucket() -> usize {
     32
+}
+
+fn default_dedup_memory_mb() -> u64 {
+    256
 }
 
 fn yes() -> bool {

@@ -40,6 +40,9 @@ use crate::error::{Error, Result};
 use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
 use crate::stages::lsh::{LshIndex, LshSettings, Probe, Query, Scratch};
 
+mod bounded;
+use bounded::Bounded;
+
 /// The audit file of what matched what, at the export root.
 pub const CLUSTERS_FILE: &str = "dedup_clusters.jsonl";
 
@@ -102,6 +105,7 @@ pub fn build(
     schema: &SchemaRef,
     src: &PipelineSource,
     index: usize,
+    inputs: &[crate::io::source::InputFile],
 ) -> Result<(DedupSignatures, DedupIndex)> {
     let err = |needle: &str, msg: String| {
         Error::Config(format!("{}: dedup: {msg}", src.stage_at(index, needle)))
@@ -210,6 +214,24 @@ pub fn build(
         max_candidates: cfg.max_candidates,
         max_bucket: cfg.max_bucket,
     };
+    let mut barrier = DedupIndex::new(index, params.clone(), cfg.keep);
+    if cfg.keep == Keep::First {
+        if cfg.memory_mb == 0 {
+            return Err(err("memory_mb", "memory_mb must be at least 1".into()));
+        }
+        let budget = cfg.memory_mb.saturating_mul(1 << 20);
+        let records = crate::io::source::estimate_records(inputs);
+        let needed = records.saturating_mul(index_bytes_per_record(&params));
+        if needed > budget {
+            tracing::info!(
+                records,
+                needed_mib = needed >> 20,
+                memory_mb = cfg.memory_mb,
+                "dedup: the index would outgrow memory_mb; two passes, the index kept in generations"
+            );
+            barrier.bounded = Some(Box::new(Bounded::new(cfg.memory_mb)));
+        }
+    }
     Ok((
         DedupSignatures {
             index,
@@ -218,10 +240,24 @@ pub fn build(
             priority_column,
             lengths: cfg.keep == Keep::Longest,
             probes: Probes::new(params.num_hashes),
-            params: params.clone(),
+            params,
+            sign: barrier.sign.clone(),
         },
-        DedupIndex::new(index, params, cfg.keep),
+        barrier,
     ))
+}
+
+/// About how many bytes of memory the index takes per record (measured: the report's
+/// `index_bytes_per_record` on the bundled generators is within a tenth of this).
+fn index_bytes_per_record(p: &Params) -> u64 {
+    // Location 32 B, exact-hash table entry ~24 B at its load.
+    let mut bytes = 32 + 24;
+    if p.mode == Mode::Near {
+        // Band table entries (8 B at a load between 3/8 and 3/4), the sketch, the set's
+        // place in the spill, the ordinal.
+        bytes += p.bands as u64 * 8 * 16 / 9 + p.num_hashes as u64 + 16 + 4;
+    }
+    bytes
 }
 
 /// Builds `scope = "paragraph"`: a barrier only (it reads the values as they reach it).
@@ -562,10 +598,15 @@ pub struct DedupSignatures {
     lengths: bool,
     params: Params,
     probes: Probes,
+    /// Cleared by the barrier when it has decided (bounded mode's second pass).
+    sign: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RowStage for DedupSignatures {
     fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
+        if !self.sign.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(batch);
+        }
         let n = batch.num_rows();
         let mut texts: Vec<String> = vec![String::new(); n];
         let mut has_text = vec![false; n];
@@ -750,6 +791,23 @@ pub struct DedupIndex {
     scratch: Scratch,
     /// `keep = "longest"` / `"priority"`: the clusters built in the first pass.
     clusters_two_pass: Option<TwoPass>,
+    /// Ordinal of `docs[0]` (bounded mode: the records before it are frozen).
+    docs_base: u32,
+    /// `keep = "first"` over more records than `memory_mb` holds: two passes, the index
+    /// in generations (`bounded.rs`).
+    bounded: Option<Box<Bounded>>,
+    /// Shared with the row part: whether it still computes signatures.
+    sign: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a record of a batch matched when the barrier came to it.
+enum Verdict {
+    /// No text to compare.
+    Empty,
+    /// An exact copy of the record with this ordinal (not added to the index).
+    Exact(u32),
+    /// Added to the index as the first ordinal; its earliest near match before it.
+    Added(u32, Option<(u32, f64)>),
 }
 
 /// Why a record belongs to its cluster: a record it was verified against.
@@ -803,6 +861,9 @@ impl TwoPass {
 impl DedupIndex {
     fn new(index: usize, params: Params, keep: Keep) -> Self {
         DedupIndex {
+            docs_base: 0,
+            bounded: None,
+            sign: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             index,
             keep,
             docs: Vec::new(),
@@ -833,26 +894,36 @@ impl DedupIndex {
         }
     }
 
-    fn doc_location(&self, ord: u32) -> String {
-        let d = &self.docs[ord as usize];
-        let start = if ord == 0 {
-            0
-        } else {
-            self.docs[ord as usize - 1].id_end as usize
-        };
-        let id = d.has_id.then(|| &self.id_arena[start..d.id_end as usize]);
-        self.location(d.file, d.line, id)
+    fn doc_location(&self, ord: u32) -> Result<String> {
+        let (file, line, _, id) = self.doc_meta(ord)?;
+        Ok(self.location(file, line, id.as_deref()))
+    }
+
+    /// Adds a record's location and returns its ordinal.
+    fn push_doc(&mut self, r: &Record<'_>) -> Result<u32> {
+        let ord = self.docs_base as usize + self.docs.len();
+        if ord >= NONE as usize {
+            return Err(Error::Data(
+                "dedup: more than 4 294 967 294 distinct records; split the input".into(),
+            ));
+        }
+        if let Some(id) = r.id {
+            self.id_arena.push_str(id);
+        }
+        self.docs.push(DocMeta {
+            file: r.file,
+            line: r.line,
+            root: ord as u32,
+            id_end: self.id_arena.len() as u64,
+            has_id: r.id.is_some(),
+        });
+        Ok(ord as u32)
     }
 
     /// Adds a record to the index and returns its ordinal. `banded`: also into the LSH
     /// index (near mode).
     fn insert(&mut self, r: &Record<'_>, banded: bool, f: &mut Findings) -> Result<u32> {
-        if self.docs.len() >= NONE as usize {
-            return Err(Error::Data(
-                "dedup: more than 4 294 967 294 distinct records; split the input".into(),
-            ));
-        }
-        let ord = self.docs.len() as u32;
+        let ord = self.push_doc(r)?;
         self.exact.entry(r.exact).or_insert(ord);
         if let Some(lsh) = self.lsh.as_mut().filter(|_| banded) {
             let added = lsh.add(ord, &r.near)?;
@@ -863,16 +934,6 @@ impl DedupIndex {
                 }
             }
         }
-        if let Some(id) = r.id {
-            self.id_arena.push_str(id);
-        }
-        self.docs.push(DocMeta {
-            file: r.file,
-            line: r.line,
-            root: ord,
-            id_end: self.id_arena.len() as u64,
-            has_id: r.id.is_some(),
-        });
         f.add_total("records_indexed", 1);
         Ok(ord)
     }
@@ -921,8 +982,8 @@ impl DedupIndex {
         similarity: f64,
     ) -> Result<()> {
         *self.cluster_sizes.entry(root).or_default() += 1;
-        let matched_loc = self.doc_location(matched);
-        let kept_loc = self.doc_location(root);
+        let matched_loc = self.doc_location(matched)?;
+        let kept_loc = self.doc_location(root)?;
         let line = format!(
             r#"{{"dropped":{dropped},"matched":{matched_loc},"kept":{kept_loc},"mode":"{mode}","similarity":{}}}"#,
             (similarity * 10_000.0).round() / 10_000.0
@@ -980,6 +1041,23 @@ impl DedupIndex {
 }
 
 impl DedupIndex {
+    /// A first pass over one batch: the two-pass policies' or bounded mode's.
+    fn observe_any(
+        &mut self,
+        at: (u32, &[u64]),
+        sigs: &BatchSignatures,
+        f: &mut Findings,
+    ) -> Result<()> {
+        if self.bounded.is_none() {
+            return self.observe_sigs(at, sigs, f);
+        }
+        let records: Vec<Option<Record<'_>>> = (0..at.1.len())
+            .map(|row| Self::record(sigs, at, row, &self.params))
+            .collect();
+        let verdicts = self.judge(&records, f)?;
+        self.observe_bounded(verdicts, f)
+    }
+
     /// The first pass of the two-pass policies over one batch's records (`at`: their
     /// file and lines).
     fn observe_sigs(
@@ -1040,28 +1118,11 @@ impl DedupIndex {
         Ok(())
     }
 
-    /// The keep (true) or drop decision for each of one batch's records (`at`: their
-    /// file and lines), recording every drop in `dedup_clusters.jsonl`.
-    fn decide(
-        &mut self,
-        at: (u32, &[u64]),
-        sigs: &BatchSignatures,
-        f: &mut Findings,
-    ) -> Result<Vec<bool>> {
-        let n = at.1.len();
-        let mut keep = vec![true; n];
-        let one_pass_rows = if self.clusters_two_pass.is_some() {
-            self.process_decided(at, sigs, &mut keep, f)?;
-            0
-        } else {
-            n
-        };
-        let records: Vec<Option<Record<'_>>> = (0..one_pass_rows)
-            .map(|row| Self::record(sigs, at, row, &self.params))
-            .collect();
-        // Near mode: every record that is not an exact copy probes the index as it
-        // stood before the batch, on all threads; the records the batch adds itself are
-        // probed in order below.
+    /// What each of a batch's records matches among the records before it, in input
+    /// order; adds the records that are not exact copies to the index. Near mode: each
+    /// probes the index as it stood before the batch on all threads, then the records
+    /// the batch added itself in order. Bounded mode also gives exact copies an ordinal.
+    fn judge(&mut self, records: &[Option<Record<'_>>], f: &mut Findings) -> Result<Vec<Verdict>> {
         let (probes, since) = match &self.lsh {
             Some(lsh) => {
                 let mut in_batch = FxHashSet::default();
@@ -1082,17 +1143,18 @@ impl DedupIndex {
             }
             None => (Vec::new(), 0),
         };
+        let mut verdicts = Vec::with_capacity(records.len());
         for (row, record) in records.iter().enumerate() {
             let Some(record) = record else {
                 f.add_total("skipped_empty", 1);
+                verdicts.push(Verdict::Empty);
                 continue;
             };
             if let Some(&ord) = self.exact.get(&record.exact) {
-                keep[row] = false;
-                f.add_total("dropped_exact", 1);
-                let dropped = self.location(record.file, record.line, record.id);
-                let root = self.docs[ord as usize].root;
-                self.record_drop(dropped, ord, root, "exact", 1.0)?;
+                if self.bounded.is_some() {
+                    self.push_doc(record)?;
+                }
+                verdicts.push(Verdict::Exact(ord));
                 continue;
             }
             let mut matched = None;
@@ -1106,19 +1168,52 @@ impl DedupIndex {
                     matched = p.matched;
                 }
             }
+            let matched = matched.map(|(slot, j)| (self.lsh().ord(slot), j));
             // Dropped records are indexed too: a later record may match only them (an
             // edit of the dropped copy), and it belongs to the same cluster. Indexing
             // only kept records lost 4% recall on tests/dedup_quality.rs.
             let ord = self.insert(record, true, f)?;
-            if let Some((slot, similarity)) = matched {
-                keep[row] = false;
-                let m = self.lsh().ord(slot);
-                let root = self.docs[m as usize].root;
-                self.docs[ord as usize].root = root;
-                f.add_total("dropped_near", 1);
-                let dropped = self.location(record.file, record.line, record.id);
-                self.record_drop(dropped, m, root, "near", similarity)?;
-            }
+            verdicts.push(Verdict::Added(ord, matched));
+        }
+        Ok(verdicts)
+    }
+
+    /// The keep (true) or drop decision for each of one batch's records (`at`: their
+    /// file and lines), recording every drop in `dedup_clusters.jsonl`.
+    fn decide(
+        &mut self,
+        at: (u32, &[u64]),
+        sigs: &BatchSignatures,
+        f: &mut Findings,
+    ) -> Result<Vec<bool>> {
+        let n = at.1.len();
+        let mut keep = vec![true; n];
+        let one_pass_rows = if self.clusters_two_pass.is_some() {
+            self.process_decided(at, sigs, &mut keep, f)?;
+            0
+        } else {
+            n
+        };
+        let records: Vec<Option<Record<'_>>> = (0..one_pass_rows)
+            .map(|row| Self::record(sigs, at, row, &self.params))
+            .collect();
+        let verdicts = self.judge(&records, f)?;
+        for (row, (record, verdict)) in records.iter().zip(verdicts).enumerate() {
+            let Some(record) = record else { continue };
+            let (matched, mode, similarity) = match verdict {
+                Verdict::Empty | Verdict::Added(_, None) => continue,
+                Verdict::Exact(m) => (m, "exact", 1.0),
+                Verdict::Added(ord, Some((m, j))) => {
+                    let root = self.docs[(m - self.docs_base) as usize].root;
+                    self.docs[(ord - self.docs_base) as usize].root = root;
+                    (m, "near", j)
+                }
+            };
+            keep[row] = false;
+            f.add_total(&format!("dropped_{mode}"), 1);
+            let root = self.docs[(matched - self.docs_base) as usize].root;
+            let dropped = self.location(record.file, record.line, record.id);
+            self.record_drop(dropped, matched, root, mode, similarity)?;
         }
         Ok(keep)
     }
@@ -1151,10 +1246,24 @@ impl BarrierStage for DedupIndex {
         if self.needs_prepass() {
             for (dir, first) in signed {
                 self.for_each_saved(dir, *first, |me, _, file, origins, sigs| {
-                    me.observe_sigs((file, origins), sigs, f)
+                    me.observe_any((file, origins), sigs, f)
                 })?;
             }
             self.end_prepass(f)?;
+        }
+        if let Some(b) = self.bounded.as_mut() {
+            // Decided in the first pass: each shard gets its drops, by its own files.
+            let drops = b.all_drops()?;
+            for (k, (_, first)) in signed.iter().enumerate() {
+                let next = signed.get(k + 1).map_or(u32::MAX, |(_, n)| *n);
+                let mine: Vec<(u32, u64)> = drops
+                    .iter()
+                    .filter(|(file, _)| (*first..next).contains(file))
+                    .map(|&(file, o)| (file - first, o))
+                    .collect();
+                crate::engine::DropList::write(&drops_file(out, k), &mine)?;
+            }
+            return self.finish(f);
         }
         for (k, (dir, first)) in signed.iter().enumerate() {
             let mut drops = Vec::new();
@@ -1179,7 +1288,7 @@ impl BarrierStage for DedupIndex {
         ))?))
     }
     fn needs_prepass(&self) -> bool {
-        self.clusters_two_pass.is_some()
+        self.clusters_two_pass.is_some() || self.bounded.is_some()
     }
 
     fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
@@ -1189,10 +1298,17 @@ impl BarrierStage for DedupIndex {
         let sigs = sigs
             .downcast::<BatchSignatures>()
             .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
-        self.observe_sigs((batch.file, &batch.origins), &sigs, f)
+        self.observe_any((batch.file, &batch.origins), &sigs, f)
     }
 
-    fn end_prepass(&mut self, _f: &mut Findings) -> Result<()> {
+    fn end_prepass(&mut self, f: &mut Findings) -> Result<()> {
+        if self.bounded.is_some() {
+            self.settle(f)?;
+            self.bounded.as_mut().expect("bounded mode").rewind()?;
+            // The second pass only drops: the row part need not sign again.
+            self.sign.store(false, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
         let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
         let n = tp.parent.len();
         let mut best = vec![NONE; n];
@@ -1217,6 +1333,9 @@ impl BarrierStage for DedupIndex {
         let path = ctx.staging.join(CLUSTERS_FILE);
         let f = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         self.clusters = Some(BufWriter::new(f));
+        if let Some(b) = self.bounded.as_mut() {
+            b.open()?;
+        }
         if self.params.mode == Mode::Near {
             let p = &self.params;
             self.lsh = Some(LshIndex::new(LshSettings {
@@ -1227,6 +1346,9 @@ impl BarrierStage for DedupIndex {
                 max_candidates: p.max_candidates,
                 max_bucket: p.max_bucket,
             })?);
+            if self.bounded.is_some() {
+                self.lsh.as_mut().expect("just opened").keep_keys();
+            }
             if ctx.threads > 1 && self.pool.is_none() {
                 self.pool = Some(
                     rayon::ThreadPoolBuilder::new()
@@ -1241,6 +1363,13 @@ impl BarrierStage for DedupIndex {
     }
 
     fn process(&mut self, mut batch: Batch, f: &mut Findings) -> Result<Batch> {
+        if let Some(b) = self.bounded.as_mut() {
+            let keep = b.keep(batch.file, &batch.origins)?;
+            if keep.iter().any(|k| !k) {
+                batch.drop_duplicates(&BooleanArray::from(keep))?;
+            }
+            return Ok(batch);
+        }
         let Some(sigs) = batch.attachments[self.index].take() else {
             return Ok(batch); // an empty batch: the row part did not run
         };
@@ -1255,6 +1384,13 @@ impl BarrierStage for DedupIndex {
     }
 
     fn finish(&mut self, f: &mut Findings) -> Result<Vec<StageFile>> {
+        if let Some(b) = &self.bounded {
+            b.check_done()?;
+        }
+        let bounded = self
+            .bounded
+            .as_ref()
+            .map(|b| (b.generations(), b.peak_bytes, b.memory_mb));
         if let Some(mut w) = self.clusters.take() {
             w.flush()
                 .and_then(|_| w.get_ref().sync_all())
@@ -1281,6 +1417,11 @@ impl BarrierStage for DedupIndex {
         f.set_info(
             "semantics",
             match self.keep {
+                Keep::First if bounded.is_some() => {
+                    "a record is dropped when it matches an earlier record (kept or \
+                     dropped); the first occurrence in input order is kept; two passes \
+                     over the input (the index bounded by memory_mb)"
+                }
                 Keep::First => {
                     "a record is dropped when it matches an earlier record (kept or \
                      dropped); the first occurrence in input order is kept; one pass"
@@ -1296,19 +1437,40 @@ impl BarrierStage for DedupIndex {
                 }
             },
         );
-        f.set_info("passes", if self.keep == Keep::First { 1 } else { 2 });
+        f.set_info(
+            "passes",
+            if self.keep == Keep::First && bounded.is_none() {
+                1
+            } else {
+                2
+            },
+        );
+        if let Some((generations, _, memory_mb)) = bounded {
+            f.set_info(
+                "bounded_index",
+                serde_json::json!({
+                    "memory_mb": memory_mb,
+                    "generations": generations,
+                    "how": "the inputs held more records than memory_mb's index holds: the \
+                        first pass decided with the index in generations frozen to temporary \
+                        files when full, the second dropped; a bucket holds the earliest \
+                        max_bucket records of each generation",
+                }),
+            );
+        }
         f.set_info(
             "canonical_form",
             serde_json::json!({ "nfkc": p.nfkc, "case_fold": p.case_fold, "collapse_whitespace": p.collapse_whitespace }),
         );
         f.set_info("cluster_sizes", &histogram);
         f.set_info("clusters_file", CLUSTERS_FILE);
-        let records = self.docs.len().max(1) as f64;
-        let mut index_bytes = self.docs.capacity() * std::mem::size_of::<DocMeta>()
-            + self.id_arena.capacity()
-            + self.exact.capacity() * (16 + 4 + 1);
+        let records = (self.docs_base as usize + self.docs.len()).max(1) as f64;
+        // Bounded mode: the largest in-memory generation.
+        let index_bytes = match bounded {
+            Some((_, peak, _)) => peak,
+            None => self.generation_bytes(),
+        };
         if p.mode == Mode::Near {
-            index_bytes += self.lsh().bytes();
             f.set_info(
                 "lsh",
                 serde_json::json!({
@@ -1333,10 +1495,12 @@ impl BarrierStage for DedupIndex {
             );
         }
         f.set_info("index_bytes", index_bytes);
-        f.set_info(
-            "index_bytes_per_record",
-            (index_bytes as f64 / records).round(),
-        );
+        if bounded.is_none() {
+            f.set_info(
+                "index_bytes_per_record",
+                (index_bytes as f64 / records).round(),
+            );
+        }
         Ok(vec![StageFile {
             path: CLUSTERS_FILE.into(),
             rows: Some(self.cluster_lines),

@@ -14,6 +14,7 @@
 //! order (`probe` with `since` for the records the batch itself added).
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 
 use crate::error::{Error, Result};
@@ -75,6 +76,21 @@ impl BandTable {
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Every `(key << 32) | slot` entry, buckets of several slots expanded, sorted.
+    fn entries_into(&self, lists: &[Vec<u32>], out: &mut Vec<u64>) {
+        out.clear();
+        for &e in self.entries.iter().filter(|&&e| e != EMPTY) {
+            let (key, v) = (e >> 32, e as u32);
+            if v & MULTI == 0 {
+                out.push(e);
+            } else {
+                let list = &lists[(v & !MULTI) as usize];
+                out.extend(list.iter().map(|&s| (key << 32) | u64::from(s)));
+            }
+        }
+        radsort::sort(out);
     }
 
     fn get(&self, key: u32) -> Option<u32> {
@@ -341,11 +357,60 @@ pub(crate) struct LshSettings {
     pub max_bucket: usize,
 }
 
-/// The index: buckets, and per slot its ordinal, sketch and spilled set.
+impl LshSettings {
+    /// Whether a candidate (`len` shingles, `theirs` sketch) may reach the threshold
+    /// with a query of `q_len` shingles and sketch `q_sketch`; counts a discarded one.
+    #[inline]
+    fn may_match(
+        &self,
+        q_len: usize,
+        q_sketch: &[u8],
+        len: u32,
+        theirs: &[u8],
+        probe: &mut Probe,
+    ) -> bool {
+        // Jaccard is at most the ratio of the set sizes: free to check, and it spares the
+        // sketch (two cache lines) of most records of a different length.
+        let (small, large) = if len as usize <= q_len {
+            (len as f64, q_len as f64)
+        } else {
+            (q_len as f64, len as f64)
+        };
+        let k = self.num_hashes;
+        let pass = small >= self.threshold * large && {
+            let agree = q_sketch.iter().zip(theirs).filter(|(a, b)| a == b).count();
+            agree as f64 / k as f64 >= self.prefilter
+        };
+        if !pass {
+            probe.prefiltered += 1;
+        }
+        pass
+    }
+
+    /// The exact Jaccard similarity of two sets if it reaches the threshold; counts the
+    /// verification.
+    fn verify(&self, a: &[u32], b: &[u32], probe: &mut Probe) -> Option<f64> {
+        let j = jaccard(a, b);
+        probe.verified += 1;
+        if j >= self.threshold {
+            Some(j)
+        } else {
+            probe.rejected += 1;
+            None
+        }
+    }
+}
+
+/// The index: buckets, and per slot its ordinal, sketch and spilled set. Slots are
+/// numbered from `base`: a bounded index (`FrozenLsh`) freezes its slots to disk and
+/// goes on numbering where they ended.
 pub(crate) struct LshIndex {
     settings: LshSettings,
     buckets: Buckets,
+    base: u32,
     slot_ord: Vec<u32>,
+    /// Bounded mode: each slot's band keys, to probe the frozen generations with.
+    keys: Option<Vec<u32>>,
     /// Per slot: (offset, length) of its shingle set in the spill.
     sets: Vec<(u64, u32)>,
     /// `sketches[slot * num_hashes..]`: 8-bit MinHash values, to discard candidates that
@@ -359,7 +424,9 @@ impl LshIndex {
         Ok(LshIndex {
             buckets: Buckets::new(settings.bands, settings.max_bucket),
             settings,
+            base: 0,
             slot_ord: Vec::new(),
+            keys: None,
             sets: Vec::new(),
             sketches: Vec::new(),
             spill: SpillFile::new()?,
@@ -368,11 +435,26 @@ impl LshIndex {
 
     /// The slot the next record added gets.
     pub fn next_slot(&self) -> u32 {
-        self.slot_ord.len() as u32
+        self.base + self.slot_ord.len() as u32
+    }
+
+    /// The first slot held in memory (slots before it are frozen).
+    pub fn base_slot(&self) -> u32 {
+        self.base
+    }
+
+    /// Slots held in memory.
+    pub fn len(&self) -> usize {
+        self.slot_ord.len()
     }
 
     pub fn ord(&self, slot: u32) -> u32 {
-        self.slot_ord[slot as usize]
+        self.slot_ord[(slot - self.base) as usize]
+    }
+
+    /// Keeps each slot's band keys from now on (bounded mode).
+    pub fn keep_keys(&mut self) {
+        self.keys.get_or_insert_with(Vec::new);
     }
 
     /// Adds record `ord`; returns how many bands took it.
@@ -388,6 +470,9 @@ impl LshIndex {
         self.sets.push((offset, q.set.len() as u32));
         self.sketches.extend_from_slice(q.sketch);
         self.slot_ord.push(ord);
+        if let Some(keys) = &mut self.keys {
+            keys.extend_from_slice(q.keys);
+        }
         self.buckets.insert(q.keys, slot)
     }
 
@@ -414,34 +499,18 @@ impl LshIndex {
         bytes: &mut Vec<u8>,
         set: &mut Vec<u32>,
     ) -> Result<Option<f64>> {
-        // Jaccard is at most the ratio of the set sizes: free to check, and it spares the
-        // sketch (two cache lines) of most records of a different length.
-        let (offset, len) = self.sets[slot as usize];
-        let (small, large) = if len as usize <= q.set.len() {
-            (len as f64, q.set.len() as f64)
-        } else {
-            (q.set.len() as f64, len as f64)
-        };
-        if small < self.settings.threshold * large {
-            probe.prefiltered += 1;
-            return Ok(None);
-        }
+        let at = (slot - self.base) as usize;
+        let (offset, len) = self.sets[at];
         let k = self.settings.num_hashes;
-        let theirs = &self.sketches[slot as usize * k..(slot as usize + 1) * k];
-        let agree = q.sketch.iter().zip(theirs).filter(|(a, b)| a == b).count();
-        if (agree as f64 / k as f64) < self.settings.prefilter {
-            probe.prefiltered += 1;
+        let theirs = &self.sketches[at * k..(at + 1) * k];
+        if !self
+            .settings
+            .may_match(q.set.len(), q.sketch, len, theirs, probe)
+        {
             return Ok(None);
         }
         self.spill.read(offset, len, bytes, set)?;
-        let j = jaccard(q.set, set);
-        probe.verified += 1;
-        if j >= self.settings.threshold {
-            Ok(Some(j))
-        } else {
-            probe.rejected += 1;
-            Ok(None)
-        }
+        Ok(self.settings.verify(q.set, set, probe))
     }
 
     /// Asks the CPU to start loading what `similar` reads of `slot`: candidates are
@@ -449,7 +518,7 @@ impl LshIndex {
     /// them with the work on the previous ones is most of the probe's speed.
     #[inline]
     fn prefetch(&self, slot: u32) {
-        let at = slot as usize;
+        let at = (slot - self.base) as usize;
         prefetch_ptr(self.sets[at..].as_ptr());
         let k = self.settings.num_hashes;
         prefetch_ptr(self.sketches[at * k..].as_ptr());
@@ -512,6 +581,7 @@ impl LshIndex {
     /// Bytes held in memory (the spill excluded).
     pub fn bytes(&self) -> usize {
         self.buckets.bytes()
+            + self.keys.as_ref().map_or(0, |k| k.capacity() * 4)
             + self.slot_ord.capacity() * 4
             + self.sets.capacity() * 16
             + self.sketches.capacity()
@@ -519,6 +589,335 @@ impl LshIndex {
 
     pub fn spill_bytes(&self) -> u64 {
         self.spill.bytes()
+    }
+}
+
+/// A slot's record in a frozen generation: its sketch, then its set's offset and length
+/// in the spill and its ordinal.
+const SLOT_TAIL: usize = 8 + 4 + 4;
+
+/// One frozen generation: slots `base..base + len`.
+struct Generation {
+    base: u32,
+    len: u32,
+    /// Each band's `(key << 32) | slot` entries, sorted; band `b` is entries
+    /// `sections[b]..sections[b + 1]`.
+    bands: File,
+    sections: Vec<u64>,
+    /// `len` slot records (`num_hashes + SLOT_TAIL` bytes each).
+    slots: File,
+}
+
+/// The generations of a bounded index frozen to temporary files (unlinked, so they
+/// vanish with the process). They are probed a whole in-memory generation at a time
+/// (`settle`): per band, the sorted keys of one merge-join the sorted keys of the
+/// other, so the frozen ones are read in order, a chunk at a time, and none is held in
+/// memory.
+#[derive(Default)]
+pub(crate) struct FrozenLsh {
+    gens: Vec<Generation>,
+}
+
+/// A candidate pair of a frozen probe: `(frozen slot << 32) | local slot`.
+type Pair = u64;
+
+/// A frozen candidate that passed the prefilter.
+struct Survivor {
+    local: u32,
+    slot: u32,
+    ord: u32,
+    offset: u64,
+    len: u32,
+}
+
+fn write_u64s(w: &mut impl Write, v: &[u64]) -> std::io::Result<()> {
+    for x in v {
+        w.write_all(&x.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+fn read_u64s(f: &File, at: u64, n: usize, bytes: &mut Vec<u8>, out: &mut Vec<u64>) -> Result<()> {
+    bytes.resize(n * 8, 0);
+    f.read_exact_at(bytes, at * 8)
+        .map_err(|e| frozen_error("read", e))?;
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+    );
+    Ok(())
+}
+
+fn temp_file() -> Result<File> {
+    let dir = std::env::temp_dir();
+    tempfile::tempfile_in(&dir).map_err(|e| {
+        Error::io(
+            "dedup: cannot create a file for the index's generations in",
+            &dir,
+            e,
+        )
+    })
+}
+
+/// Merge-joins two lists of `(key << 32) | value` sorted by key: for each key in both,
+/// calls `each` with the position of the first list's entries with that key, them, and
+/// the second list's.
+fn join(a: &[u64], b: &[u64], mut each: impl FnMut(usize, &[u64], &[u64])) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (ka, kb) = (a[i] >> 32, b[j] >> 32);
+        if ka < kb {
+            i += 1;
+        } else if ka > kb {
+            j += 1;
+        } else {
+            let ea = i + a[i..].iter().take_while(|&&e| e >> 32 == ka).count();
+            let eb = j + b[j..].iter().take_while(|&&e| e >> 32 == kb).count();
+            each(i, &a[i..ea], &b[j..eb]);
+            i = ea;
+            j = eb;
+        }
+    }
+}
+
+fn frozen_error(what: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("dedup: cannot {what} a frozen generation of the index"),
+        source,
+    }
+}
+
+impl FrozenLsh {
+    /// Settles the in-memory generation `g` (which must keep its keys, `keep_keys`):
+    /// for each of its slots that `ask` names (by position), the earliest frozen record
+    /// whose similarity with it reaches the threshold, as (the slot's ordinal, the
+    /// match's ordinal, the similarity); then writes `g` out as a new generation and
+    /// empties it (it numbers its next slots on; the spill stays with it, so set
+    /// offsets stay valid).
+    ///
+    /// Buckets keep their bound across generations: a bucket's entries in `g` are
+    /// written out only up to `max_bucket` with the frozen ones (the earliest), so a
+    /// probe of the frozen generations looks at no more than `bands × max_bucket`
+    /// records, as in memory.
+    pub fn settle(
+        &mut self,
+        g: &mut LshIndex,
+        ask: &[bool],
+        pool: Option<&rayon::ThreadPool>,
+        work: &mut Probe,
+    ) -> Result<Vec<(u32, u32, f64)>> {
+        let bands = temp_file()?;
+        let (pairs, sections) = self.pairs(g, ask, &bands)?;
+        // The band tables are on disk now: free them before verifying.
+        g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
+        let survivors = self.prefilter(g, &pairs, work)?;
+        drop(pairs);
+        let found = self.verify(g, &survivors, pool, work)?;
+        drop(survivors);
+        let slots = temp_file()?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &slots);
+        let k = g.settings.num_hashes;
+        let io = |e| frozen_error("write", e);
+        for (i, &(offset, len)) in g.sets.iter().enumerate() {
+            w.write_all(&g.sketches[i * k..(i + 1) * k])
+                .and_then(|_| w.write_all(&offset.to_le_bytes()))
+                .and_then(|_| w.write_all(&len.to_le_bytes()))
+                .and_then(|_| w.write_all(&g.slot_ord[i].to_le_bytes()))
+                .map_err(io)?;
+        }
+        w.flush().map_err(io)?;
+        drop(w);
+        self.gens.push(Generation {
+            base: g.base,
+            len: g.slot_ord.len() as u32,
+            bands,
+            sections,
+            slots,
+        });
+        let found = found
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|(ord, j)| (g.slot_ord[i], ord, j)))
+            .collect();
+        g.base = g.next_slot();
+        g.slot_ord = Vec::new();
+        g.sets = Vec::new();
+        g.sketches = Vec::new();
+        if let Some(keys) = &mut g.keys {
+            *keys = Vec::new();
+        }
+        Ok(found)
+    }
+
+    /// Per local slot, the first of its survivors (in frozen-slot, that is input,
+    /// order) that verifies.
+    fn verify(
+        &self,
+        g: &LshIndex,
+        survivors: &[Survivor],
+        pool: Option<&rayon::ThreadPool>,
+        work: &mut Probe,
+    ) -> Result<Vec<Option<(u32, f64)>>> {
+        let mut groups: Vec<&[Survivor]> = Vec::new();
+        let mut rest = survivors;
+        while let Some(first) = rest.first() {
+            let end = rest.partition_point(|s| s.local == first.local);
+            groups.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        type Found = (u32, Option<(u32, f64)>, Probe);
+        let one = |(bytes, mine, theirs): &mut (Vec<u8>, Vec<u32>, Vec<u32>),
+                   group: &&[Survivor]|
+         -> Result<Found> {
+            let mut p = Probe::default();
+            let local = group[0].local;
+            let (offset, len) = g.sets[local as usize];
+            g.spill.read(offset, len, bytes, mine)?;
+            for s in group.iter() {
+                g.spill.read(s.offset, s.len, bytes, theirs)?;
+                if let Some(j) = g.settings.verify(mine, theirs, &mut p) {
+                    return Ok((local, Some((s.ord, j)), p));
+                }
+            }
+            Ok((local, None, p))
+        };
+        let results: Vec<Result<Found>> = match pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                groups.par_iter().map_init(Default::default, one).collect()
+            }),
+            None => {
+                let mut s = Default::default();
+                groups.iter().map(|g| one(&mut s, g)).collect()
+            }
+        };
+        let mut found = vec![None; g.slot_ord.len()];
+        for r in results {
+            let (local, m, p) = r?;
+            work.verified += p.verified;
+            work.rejected += p.rejected;
+            found[local as usize] = m;
+        }
+        Ok(found)
+    }
+
+    /// The distinct (frozen slot, local slot) pairs that share a band key, sorted; and
+    /// `g`'s band sections, capped, written to `out` (returns their boundaries).
+    fn pairs(&self, g: &LshIndex, ask: &[bool], out: &File) -> Result<(Vec<Pair>, Vec<u64>)> {
+        let bands = g.settings.bands;
+        let cap = g.settings.max_bucket;
+        let keys = g.keys.as_ref().expect("a bounded index keeps its keys");
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+        let mut sections = vec![0u64];
+        let mut pairs: Vec<Pair> = Vec::new();
+        let (mut q, mut mine, mut sec, mut bytes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Per key of `g`'s section: how many frozen records the bucket holds already.
+        let mut held: Vec<u32> = Vec::new();
+        for (b, table) in g.buckets.tables.iter().enumerate() {
+            q.clear();
+            q.extend(
+                (0..ask.len())
+                    .filter(|&i| ask[i])
+                    .map(|i| (u64::from(keys[i * bands + b]) << 32) | i as u64),
+            );
+            radsort::sort(&mut q);
+            table.entries_into(&g.buckets.lists, &mut mine);
+            held.clear();
+            held.resize(mine.len(), 0);
+            for gen in &self.gens {
+                // A section in chunks (memory stays flat however many records are
+                // frozen); a bucket split between two chunks joins in two parts.
+                const CHUNK: u64 = 1 << 16;
+                let (mut at, to) = (gen.sections[b], gen.sections[b + 1]);
+                while at < to {
+                    let n = CHUNK.min(to - at);
+                    read_u64s(&gen.bands, at, n as usize, &mut bytes, &mut sec)?;
+                    at += n;
+                    let (lo, hi) = (sec[0] >> 32, sec[sec.len() - 1] >> 32);
+                    let range = |v: &[u64]| {
+                        v.partition_point(|&e| e >> 32 < lo)..v.partition_point(|&e| e >> 32 <= hi)
+                    };
+                    let r = range(&q);
+                    join(&q[r], &sec, |_, qs, group| {
+                        for &e in qs {
+                            let local = e & 0xFFFF_FFFF;
+                            pairs.extend(group.iter().map(|&f| (f << 32) | local));
+                        }
+                    });
+                    let r = range(&mine);
+                    let from = r.start;
+                    join(&mine[r], &sec, |i, _, group| {
+                        held[from + i] += group.len() as u32
+                    });
+                }
+            }
+            // The earliest entries of each bucket, up to the cap with the frozen ones.
+            let mut kept = 0;
+            let mut i = 0;
+            while i < mine.len() {
+                let key = mine[i] >> 32;
+                let end = i + mine[i..].iter().take_while(|&&e| e >> 32 == key).count();
+                let room = cap.saturating_sub(held[i] as usize).min(end - i);
+                write_u64s(&mut w, &mine[i..i + room]).map_err(|e| frozen_error("write", e))?;
+                kept += room;
+                i = end;
+            }
+            sections.push(sections.last().expect("a start") + kept as u64);
+        }
+        w.flush().map_err(|e| frozen_error("write", e))?;
+        // In place: a radix sort would take as much memory again.
+        pairs.sort_unstable();
+        pairs.dedup();
+        Ok((pairs, sections))
+    }
+
+    /// The pairs whose frozen side passes the size and sketch prefilter, read from the
+    /// generations' slot files in order; sorted by (local slot, frozen slot).
+    fn prefilter(&self, g: &LshIndex, pairs: &[Pair], work: &mut Probe) -> Result<Vec<Survivor>> {
+        let k = g.settings.num_hashes;
+        let rec = k + SLOT_TAIL;
+        // Slots read at once: a chunk of a generation's slot file.
+        const CHUNK: u64 = 8192;
+        let mut survivors = Vec::new();
+        let mut buf = Vec::new();
+        let mut loaded: Option<(usize, u64)> = None;
+        for &pair in pairs {
+            let (slot, local) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as usize);
+            let gi = self.gens.partition_point(|x| x.base + x.len <= slot);
+            let gen = &self.gens[gi];
+            let at = u64::from(slot - gen.base);
+            let chunk = at / CHUNK;
+            if loaded != Some((gi, chunk)) {
+                let first = chunk * CHUNK;
+                let count = CHUNK.min(u64::from(gen.len) - first) as usize;
+                buf.resize(count * rec, 0);
+                gen.slots
+                    .read_exact_at(&mut buf, first * rec as u64)
+                    .map_err(|e| frozen_error("read", e))?;
+                loaded = Some((gi, chunk));
+            }
+            let r = &buf[(at % CHUNK) as usize * rec..][..rec];
+            let (sketch, tail) = r.split_at(k);
+            let offset = u64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(tail[8..12].try_into().expect("4 bytes"));
+            let ord = u32::from_le_bytes(tail[12..16].try_into().expect("4 bytes"));
+            let q_len = g.sets[local].1 as usize;
+            let q_sketch = &g.sketches[local * k..(local + 1) * k];
+            if g.settings.may_match(q_len, q_sketch, len, sketch, work) {
+                survivors.push(Survivor {
+                    local: local as u32,
+                    slot,
+                    ord,
+                    offset,
+                    len,
+                });
+            }
+        }
+        survivors.sort_unstable_by_key(|s| (s.local, s.slot));
+        Ok(survivors)
     }
 }
 
@@ -610,5 +1009,87 @@ mod tests {
         let all = idx.probe_all(&[None, Some(q(&other))], None).unwrap();
         assert!(all[0].matched.is_none());
         assert_eq!(all[1].matched.map(|(slot, _)| slot), Some(0));
+    }
+
+    fn bounded(max_bucket: usize) -> LshIndex {
+        let mut idx = LshIndex::new(LshSettings {
+            bands: 2,
+            num_hashes: 4,
+            threshold: 0.8,
+            prefilter: 0.0,
+            max_candidates: 10,
+            max_bucket,
+        })
+        .unwrap();
+        idx.keep_keys();
+        idx
+    }
+
+    fn q<'a>(keys: &'a [u32], set: &'a [u32]) -> Query<'a> {
+        Query {
+            keys,
+            sketch: &[0, 0, 0, 0],
+            set,
+        }
+    }
+
+    #[test]
+    fn frozen_generations_find_the_earliest_match_in_input_order() {
+        let set: Vec<u32> = (0..10).collect();
+        let near: Vec<u32> = (0..9).chain([50]).collect(); // Jaccard 9/11 with `set`
+        let other: Vec<u32> = (100..110).collect();
+        let unrelated: Vec<u32> = (200..210).collect();
+        let mut idx = bounded(8);
+        let mut frozen = FrozenLsh::default();
+        let mut work = Probe::default();
+        idx.add(10, &q(&[1, 2], &other)).unwrap();
+        idx.add(11, &q(&[1, 2], &near)).unwrap();
+        let found = frozen
+            .settle(&mut idx, &[true, true], None, &mut work)
+            .unwrap();
+        assert!(found.is_empty());
+        idx.add(12, &q(&[3, 2], &set)).unwrap();
+        let found = frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].0, found[0].1), (12, 11));
+        assert!((found[0].2 - 9.0 / 11.0).abs() < 1e-9);
+        assert_eq!(idx.base_slot(), 3);
+        // A copy of `set` shares band 1 with every frozen slot: the earliest that
+        // verifies is ord 11 (ord 10 is rejected), not the identical ord 12.
+        idx.add(20, &q(&[9, 2], &set)).unwrap();
+        idx.add(21, &q(&[1, 2], &unrelated)).unwrap();
+        idx.add(22, &q(&[7, 7], &set)).unwrap();
+        idx.add(23, &q(&[3, 8], &set)).unwrap();
+        // Not asked: ord 23 is not probed.
+        let found = frozen
+            .settle(&mut idx, &[true, true, true, false], None, &mut work)
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
+            [(20, 11)]
+        );
+    }
+
+    #[test]
+    fn frozen_buckets_keep_their_cap_across_generations() {
+        let set: Vec<u32> = (0..10).collect();
+        let other: Vec<u32> = (100..110).collect();
+        for (cap, want) in [(2, None), (8, Some(12))] {
+            let mut idx = bounded(cap);
+            let mut frozen = FrozenLsh::default();
+            let mut work = Probe::default();
+            idx.add(10, &q(&[1, 2], &other)).unwrap();
+            idx.add(11, &q(&[1, 2], &other)).unwrap();
+            frozen
+                .settle(&mut idx, &[true, true], None, &mut work)
+                .unwrap();
+            // Band 1's bucket 2 holds two frozen records: with a cap of 2, ord 12 is
+            // left out of it when its generation is frozen.
+            idx.add(12, &q(&[3, 2], &set)).unwrap();
+            frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
+            idx.add(20, &q(&[9, 2], &set)).unwrap();
+            let found = frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
+            assert_eq!(found.first().map(|f| f.1), want, "cap {cap}");
+        }
     }
 }

@@ -24,12 +24,15 @@ use crate::error::Result;
 
 /// `index` is the stage's position in the pipeline file (for error messages); `keys` is
 /// the run's key bundle, present when some stage tokenizes or encrypts; `sample` is a
-/// sample of the input as this stage will see it, for stages that ask for one.
+/// sample of the input as this stage will see it, for stages that ask for one; `inputs`
+/// are the run's input files (dedup sizes its index from them).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     cfg: &StageConfig,
     index: usize,
     schema: &SchemaRef,
     src: &PipelineSource,
+    inputs: &[crate::io::source::InputFile],
     keys: Option<&Arc<RunKeys>>,
     sample: Option<&arrow::array::RecordBatch>,
     seed: Option<&[u8; 32]>,
@@ -65,7 +68,7 @@ pub fn build(
             schema.clone(),
         ),
         StageConfig::Dedup(c) => {
-            let (row, barrier) = dedup::build(c, schema, src, index)?;
+            let (row, barrier) = dedup::build(c, schema, src, index, inputs)?;
             (
                 StageRunner {
                     type_name,

@@ -1,0 +1,448 @@
+//! `keep = "first"` with the index bounded by `memory_mb`: two passes over the input.
+//!
+//! The first pass decides as the one-pass barrier does, against an in-memory generation
+//! of the index (every record since the last freeze). When that generation outgrows
+//! `memory_mb` it is settled and frozen:
+//! - its records' exact hashes are merge-joined against the frozen generations' sorted
+//!   hash runs, and its LSH slots against their sorted band sections (`FrozenLsh`), so a
+//!   record finds the earliest earlier match wherever it is;
+//! - its records are resolved in input order (an earlier frozen match wins over one in
+//!   the generation), their drops written to `dedup_clusters.jsonl` and to a drop list;
+//! - it is written out (hash run, band sections, slot records, record locations) and
+//!   memory is freed.
+//!
+//! The second pass drops the rows of the drop list, in input order. The decision differs
+//! from the one-pass one only where a generation boundary falls: a bucket holds the
+//! earliest `max_bucket` records of each generation (so a probe may look at more
+//! candidates, never fewer), and a record that is an exact copy of a frozen one is in
+//! its generation's LSH index (it can only add matches identical to its original's).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+
+use super::{count_probe, DedupIndex, DocMeta, Verdict, NONE};
+use crate::engine::Findings;
+use crate::error::{Error, Result};
+use crate::stages::lsh::{FrozenLsh, Probe};
+
+/// A record of the current generation as the first pass left it.
+#[derive(Clone, Copy)]
+pub(super) enum Pending {
+    /// An exact copy of the generation's record with this ordinal.
+    Exact(u32),
+    /// A near copy of an earlier record in the generation (ordinal, similarity).
+    Near(u32, f64),
+    /// No match in the generation.
+    New,
+}
+
+/// Bytes of a frozen record location: file, line, root, id start, id length.
+const DOC_BYTES: usize = 4 + 8 + 4 + 8 + 4;
+/// An id length meaning "no id".
+const NO_ID: u32 = u32::MAX;
+/// Bytes of an exact-hash run entry: the hash, the ordinal.
+const HASH_BYTES: usize = 16 + 4;
+
+pub(super) struct Bounded {
+    pub memory_mb: u64,
+    /// Bytes the in-memory generation may take: 5/8 of `memory_mb`; the rest is for
+    /// settling it (its candidate pairs with the frozen generations, 8 bytes each, a
+    /// few dozen per record).
+    budget: usize,
+    pub pending: Vec<Pending>,
+    lsh: FrozenLsh,
+    /// Sorted (hash, ordinal) runs, one per frozen generation.
+    exact_runs: Vec<File>,
+    /// The temporary files, created when the stage opens.
+    files: Option<Files>,
+    ids_len: u64,
+    cursor: Option<DropCursor>,
+    pub drops_total: u64,
+    pub peak_bytes: usize,
+}
+
+struct Files {
+    /// Frozen record locations (`DOC_BYTES` each, by ordinal) and their ids.
+    docs: File,
+    ids: File,
+    /// The drop list: (file, line) of each dropped record, in input order.
+    drops: Option<BufWriter<File>>,
+}
+
+impl Bounded {
+    /// Creates the temporary files (when the stage opens, not when the plan is built).
+    pub fn open(&mut self) -> Result<()> {
+        if self.files.is_none() {
+            self.files = Some(Files {
+                docs: temp()?,
+                ids: temp()?,
+                drops: Some(BufWriter::with_capacity(1 << 16, temp()?)),
+            });
+        }
+        Ok(())
+    }
+
+    fn files(&self) -> &Files {
+        self.files.as_ref().expect("opened before the first batch")
+    }
+
+    fn files_mut(&mut self) -> &mut Files {
+        self.files.as_mut().expect("opened before the first batch")
+    }
+}
+
+fn temp() -> Result<File> {
+    let dir = std::env::temp_dir();
+    tempfile::tempfile_in(&dir)
+        .map_err(|e| Error::io("dedup: cannot create a file for the index in", &dir, e))
+}
+
+fn io_error(what: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("dedup: cannot {what} the index's temporary files"),
+        source,
+    }
+}
+
+impl Bounded {
+    pub fn new(memory_mb: u64) -> Self {
+        Bounded {
+            memory_mb,
+            budget: (memory_mb.saturating_mul(1 << 20) / 8 * 5) as usize,
+            pending: Vec::new(),
+            lsh: FrozenLsh::default(),
+            exact_runs: Vec::new(),
+            files: None,
+            ids_len: 0,
+            cursor: None,
+            drops_total: 0,
+            peak_bytes: 0,
+        }
+    }
+
+    pub fn generations(&self) -> usize {
+        self.exact_runs.len()
+    }
+
+    /// The frozen record `ord`: file, line, root and id.
+    fn doc(&self, ord: u32) -> Result<(u32, u64, u32, Option<String>)> {
+        let mut b = [0u8; DOC_BYTES];
+        self.files()
+            .docs
+            .read_exact_at(&mut b, u64::from(ord) * DOC_BYTES as u64)
+            .map_err(|e| io_error("read", e))?;
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let (file, line, root, start, len) =
+            (u32_at(0), u64_at(4), u32_at(12), u64_at(16), u32_at(24));
+        let id = if len == NO_ID {
+            None
+        } else {
+            let mut bytes = vec![0u8; len as usize];
+            self.files()
+                .ids
+                .read_exact_at(&mut bytes, start)
+                .map_err(|e| io_error("read", e))?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        Ok((file, line, root, id))
+    }
+
+    /// Reads the next drop of the list (None at its end).
+    fn next_drop(r: &mut BufReader<File>) -> Result<Option<(u32, u64)>> {
+        let mut b = [0u8; 12];
+        if r.fill_buf().map_err(|e| io_error("read", e))?.is_empty() {
+            return Ok(None);
+        }
+        r.read_exact(&mut b).map_err(|e| io_error("read", e))?;
+        Ok(Some((
+            u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
+            u64::from_le_bytes(b[4..].try_into().expect("8 bytes")),
+        )))
+    }
+
+    /// After the first pass: the drop list, read back from its start.
+    pub fn rewind(&mut self) -> Result<()> {
+        let w = self.files_mut().drops.take().expect("rewound once");
+        let mut f = w
+            .into_inner()
+            .map_err(|e| io_error("write", e.into_error()))?;
+        f.rewind().map_err(|e| io_error("read", e))?;
+        let mut reader = BufReader::with_capacity(1 << 16, f);
+        let head = Self::next_drop(&mut reader)?;
+        self.cursor = Some(DropCursor { reader, head });
+        Ok(())
+    }
+
+    /// Second pass: whether to keep each row of a batch (its file and lines).
+    pub fn keep(&mut self, file: u32, origins: &[u64]) -> Result<Vec<bool>> {
+        let c = self
+            .cursor
+            .as_mut()
+            .expect("rewound before the second pass");
+        let mut keep = vec![true; origins.len()];
+        for (k, &o) in keep.iter_mut().zip(origins) {
+            if c.head == Some((file, o)) {
+                *k = false;
+                c.head = Self::next_drop(&mut c.reader)?;
+            }
+        }
+        Ok(keep)
+    }
+
+    /// Second pass done: every drop of the list must have been met.
+    pub fn check_done(&self) -> Result<()> {
+        match &self.cursor {
+            Some(c) if c.head.is_some() => Err(Error::Data(
+                "dedup: the input changed between the two passes (the index was bounded by \
+                 memory_mb, which reads the input twice); rerun on input that does not change"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The drops the first pass decided, in input order (for a sharded run's step).
+    pub fn all_drops(&mut self) -> Result<Vec<(u32, u64)>> {
+        let mut out = Vec::new();
+        let c = self.cursor.as_mut().expect("rewound");
+        while let Some(d) = c.head {
+            out.push(d);
+            c.head = Self::next_drop(&mut c.reader)?;
+        }
+        Ok(out)
+    }
+}
+
+struct DropCursor {
+    reader: BufReader<File>,
+    head: Option<(u32, u64)>,
+}
+
+impl DedupIndex {
+    /// Bytes the in-memory generation holds.
+    pub(super) fn generation_bytes(&self) -> usize {
+        let pending = self
+            .bounded
+            .as_ref()
+            .map_or(0, |b| b.pending.capacity() * std::mem::size_of::<Pending>());
+        self.docs.capacity() * std::mem::size_of::<DocMeta>()
+            + self.id_arena.capacity()
+            + self.exact.capacity() * (16 + 4 + 1)
+            + self.lsh.as_ref().map_or(0, |l| l.bytes())
+            + pending
+    }
+
+    /// A record's file, line, root and id, from memory or a frozen generation.
+    pub(super) fn doc_meta(&self, ord: u32) -> Result<(u32, u64, u32, Option<String>)> {
+        if ord < self.docs_base {
+            let b = self
+                .bounded
+                .as_ref()
+                .expect("frozen records in bounded mode only");
+            return b.doc(ord);
+        }
+        let i = (ord - self.docs_base) as usize;
+        let d = &self.docs[i];
+        let start = if i == 0 {
+            0
+        } else {
+            self.docs[i - 1].id_end as usize
+        };
+        let id = d
+            .has_id
+            .then(|| self.id_arena[start..d.id_end as usize].to_string());
+        Ok((d.file, d.line, d.root, id))
+    }
+
+    /// First pass, bounded: one batch's verdicts, kept until its generation settles.
+    pub(super) fn observe_bounded(
+        &mut self,
+        verdicts: Vec<Verdict>,
+        f: &mut Findings,
+    ) -> Result<()> {
+        let b = self.bounded.as_mut().expect("bounded mode");
+        for v in verdicts {
+            b.pending.push(match v {
+                Verdict::Empty => continue,
+                Verdict::Exact(m) => Pending::Exact(m),
+                Verdict::Added(_, Some((m, j))) => Pending::Near(m, j),
+                Verdict::Added(_, None) => Pending::New,
+            });
+        }
+        let bytes = self.generation_bytes();
+        let b = self.bounded.as_mut().expect("bounded mode");
+        b.peak_bytes = b.peak_bytes.max(bytes);
+        if bytes > b.budget {
+            self.settle(f)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves the in-memory generation against the frozen ones, records its drops and
+    /// freezes it.
+    pub(super) fn settle(&mut self, f: &mut Findings) -> Result<()> {
+        let n = self.docs.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let base = self.docs_base;
+        // The generation's distinct texts (their first record), in hash order.
+        let mut hashes: Vec<(u128, u32)> = self.exact.iter().map(|(&h, &o)| (h, o)).collect();
+        hashes.sort_unstable();
+        let exact_frozen = self.exact_in_frozen(&hashes)?;
+        let near_frozen = self.near_in_frozen(&exact_frozen, f)?;
+        for i in 0..n {
+            let ord = base + i as u32;
+            let pending = self.bounded.as_ref().expect("bounded mode").pending[i];
+            let found = match pending {
+                Pending::Exact(m) => {
+                    let x = exact_frozen[(m - base) as usize];
+                    Some((if x == NONE { m } else { x }, "exact", 1.0))
+                }
+                _ if exact_frozen[i] != NONE => Some((exact_frozen[i], "exact", 1.0)),
+                _ if near_frozen[i].is_some() => near_frozen[i].map(|(m, j)| (m, "near", j)),
+                Pending::Near(m, j) => Some((m, "near", j)),
+                Pending::New => None,
+            };
+            let Some((matched, mode, similarity)) = found else {
+                continue;
+            };
+            let root = self.doc_meta(matched)?.2;
+            self.docs[i].root = root;
+            f.add_total(&format!("dropped_{mode}"), 1);
+            let dropped = self.doc_location(ord)?;
+            self.record_drop(dropped, matched, root, mode, similarity)?;
+            let (file, line) = (self.docs[i].file, self.docs[i].line);
+            let b = self.bounded.as_mut().expect("bounded mode");
+            let w = b.files_mut().drops.as_mut().expect("first pass");
+            w.write_all(&file.to_le_bytes())
+                .and_then(|_| w.write_all(&line.to_le_bytes()))
+                .map_err(|e| io_error("write", e))?;
+            b.drops_total += 1;
+        }
+        self.freeze(&hashes, &exact_frozen)
+    }
+
+    /// Per record of the generation: the frozen record with the same text (NONE if none).
+    fn exact_in_frozen(&self, hashes: &[(u128, u32)]) -> Result<Vec<u32>> {
+        let base = self.docs_base;
+        let mut found = vec![NONE; self.docs.len()];
+        let b = self.bounded.as_ref().expect("bounded mode");
+        for run in &b.exact_runs {
+            let mut r = BufReader::with_capacity(
+                1 << 20,
+                run.try_clone().map_err(|e| io_error("read", e))?,
+            );
+            r.rewind().map_err(|e| io_error("read", e))?;
+            let mut e = [0u8; HASH_BYTES];
+            let mut next = |r: &mut BufReader<File>| -> Result<Option<(u128, u32)>> {
+                if r.fill_buf().map_err(|e| io_error("read", e))?.is_empty() {
+                    return Ok(None);
+                }
+                r.read_exact(&mut e).map_err(|e| io_error("read", e))?;
+                Ok(Some((
+                    u128::from_le_bytes(e[..16].try_into().expect("16 bytes")),
+                    u32::from_le_bytes(e[16..].try_into().expect("4 bytes")),
+                )))
+            };
+            let mut theirs = next(&mut r)?;
+            for &(h, o) in hashes {
+                while let Some((th, _)) = theirs {
+                    if th >= h {
+                        break;
+                    }
+                    theirs = next(&mut r)?;
+                }
+                match theirs {
+                    None => break,
+                    Some((th, x)) if th == h => {
+                        let slot = &mut found[(o - base) as usize];
+                        if *slot == NONE {
+                            *slot = x;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Per record of the generation: its earliest near match among the frozen records
+    /// (records with a frozen exact copy are not probed); freezes the LSH generation.
+    fn near_in_frozen(
+        &mut self,
+        exact_frozen: &[u32],
+        f: &mut Findings,
+    ) -> Result<Vec<Option<(u32, f64)>>> {
+        let base = self.docs_base;
+        let mut found = vec![None; self.docs.len()];
+        let (Some(lsh), Some(b)) = (self.lsh.as_mut(), self.bounded.as_mut()) else {
+            return Ok(found);
+        };
+        let first = lsh.base_slot();
+        let ask: Vec<bool> = (0..lsh.len())
+            .map(|i| exact_frozen[(lsh.ord(first + i as u32) - base) as usize] == NONE)
+            .collect();
+        let mut work = Probe::default();
+        for (ord, m, j) in b.lsh.settle(lsh, &ask, self.pool.as_ref(), &mut work)? {
+            found[(ord - base) as usize] = Some((m, j));
+        }
+        count_probe(f, &work);
+        Ok(found)
+    }
+
+    /// Writes the settled generation out and starts the next.
+    fn freeze(&mut self, hashes: &[(u128, u32)], exact_frozen: &[u32]) -> Result<()> {
+        let base = self.docs_base;
+        let n = self.docs.len();
+        let mut b = self.bounded.take().expect("bounded mode");
+        let result: Result<()> = (|| {
+            let run = temp()?;
+            let mut w = BufWriter::with_capacity(1 << 20, &run);
+            for &(h, o) in hashes
+                .iter()
+                .filter(|(_, o)| exact_frozen[(o - base) as usize] == NONE)
+            {
+                w.write_all(&h.to_le_bytes())
+                    .and_then(|_| w.write_all(&o.to_le_bytes()))
+                    .map_err(|e| io_error("write", e))?;
+            }
+            w.flush().map_err(|e| io_error("write", e))?;
+            drop(w);
+            b.exact_runs.push(run);
+            let mut docs = Vec::with_capacity(n * DOC_BYTES);
+            for (i, d) in self.docs.iter().enumerate() {
+                let start = if i == 0 { 0 } else { self.docs[i - 1].id_end };
+                let (id_start, id_len) = if d.has_id {
+                    (b.ids_len + start, (d.id_end - start) as u32)
+                } else {
+                    (0, NO_ID)
+                };
+                docs.extend_from_slice(&d.file.to_le_bytes());
+                docs.extend_from_slice(&d.line.to_le_bytes());
+                docs.extend_from_slice(&d.root.to_le_bytes());
+                docs.extend_from_slice(&id_start.to_le_bytes());
+                docs.extend_from_slice(&id_len.to_le_bytes());
+            }
+            let files = b.files();
+            files
+                .docs
+                .write_all_at(&docs, u64::from(base) * DOC_BYTES as u64)
+                .and_then(|_| files.ids.write_all_at(self.id_arena.as_bytes(), b.ids_len))
+                .map_err(|e| io_error("write", e))?;
+            b.ids_len += self.id_arena.len() as u64;
+            Ok(())
+        })();
+        self.bounded = Some(b);
+        result?;
+        self.docs_base += n as u32;
+        self.docs = Vec::new();
+        self.id_arena = String::new();
+        self.exact = Default::default();
+        self.bounded.as_mut().expect("bounded mode").pending = Vec::new();
+        Ok(())
+    }
+}
