@@ -1453,8 +1453,8 @@ impl BarrierStage for DedupIndex {
                     "generations": generations,
                     "how": "the inputs held more records than memory_mb's index holds: the \
                         first pass decided with the index in generations frozen to temporary \
-                        files when full, the second dropped; a bucket holds the earliest \
-                        max_bucket records of each generation",
+                        files when full, the second dropped; an LSH bucket keeps its earliest \
+                        max_bucket records across generations",
                 }),
             );
         }
