@@ -408,3 +408,35 @@ fn record_dedup_after_paragraph_dedup_compares_what_is_left() {
     assert_eq!(texts[1], asks[1]);
     assert_eq!(texts[2], asks[2]);
 }
+
+/// When the input's first MiB misleads the estimate (long records first, then many
+/// short ones), a one-pass index that outgrows `memory_mb` is flagged in the report.
+#[test]
+fn an_index_past_memory_mb_after_a_misleading_estimate_is_flagged() {
+    let t = tempfile::tempdir().unwrap();
+    let mut s = String::new();
+    for i in 0..100 {
+        let text = format!("{} {i}", "long ".repeat(2300));
+        s.push_str(&format!("{{\"id\":\"l{i}\",\"text\":\"{text}\"}}\n"));
+    }
+    for i in 0..20_000 {
+        s.push_str(&format!(
+            "{{\"id\":\"s{i}\",\"text\":\"short record {}\"}}\n",
+            i % 15_000
+        ));
+    }
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        &format!("{STAGE}memory_mb = 1\n"),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let report = read_json(&t.path().join("out/report.json"));
+    let info = &report["stages"][0]["findings"]["info"];
+    assert_eq!(info["passes"], 1, "{info}");
+    assert_eq!(info["index_over_memory_mb"], true, "{info}");
+    assert!(info.get("bounded_index").is_none(), "{info}");
+    assert_eq!(report["rows"]["reconciled"], true);
+}

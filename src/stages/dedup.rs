@@ -219,6 +219,7 @@ pub fn build(
         if cfg.memory_mb == 0 {
             return Err(err("memory_mb", "memory_mb must be at least 1".into()));
         }
+        barrier.memory_mb = Some(cfg.memory_mb);
         let budget = cfg.memory_mb.saturating_mul(1 << 20);
         let records = crate::io::source::estimate_records(inputs);
         let needed = records.saturating_mul(index_bytes_per_record(&params));
@@ -798,6 +799,9 @@ pub struct DedupIndex {
     bounded: Option<Box<Bounded>>,
     /// Shared with the row part: whether it still computes signatures.
     sign: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// `keep = "first"`: the index's memory setting (MiB), for the warning when a
+    /// one-pass index outgrew it after all.
+    memory_mb: Option<u64>,
 }
 
 /// What a record of a batch matched when the barrier came to it.
@@ -863,6 +867,7 @@ impl DedupIndex {
         DedupIndex {
             docs_base: 0,
             bounded: None,
+            memory_mb: None,
             sign: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             index,
             keep,
@@ -1495,6 +1500,18 @@ impl BarrierStage for DedupIndex {
             );
         }
         f.set_info("index_bytes", index_bytes);
+        if let Some(mb) = self
+            .memory_mb
+            .filter(|mb| bounded.is_none() && index_bytes as u64 > mb << 20)
+        {
+            // The records were underestimated (the first MiB of a file unlike the rest).
+            tracing::warn!(
+                "dedup: the index grew to {} MiB, past memory_mb = {mb}: the input held more \
+                 records than its first MiB suggested; set memory_mb lower to bound it (two passes)",
+                index_bytes >> 20
+            );
+            f.set_info("index_over_memory_mb", true);
+        }
         if bounded.is_none() {
             f.set_info(
                 "index_bytes_per_record",

@@ -46,7 +46,7 @@ const HASH_BYTES: usize = 16 + 4;
 
 pub(super) struct Bounded {
     pub memory_mb: u64,
-    /// Bytes the in-memory generation may take: 5/8 of `memory_mb`; the rest is for
+    /// Bytes the in-memory generation may take: half of `memory_mb`; the rest is for
     /// settling it (its candidate pairs with the frozen generations, 8 bytes each, a
     /// few dozen per record).
     budget: usize,
@@ -109,7 +109,7 @@ impl Bounded {
     pub fn new(memory_mb: u64) -> Self {
         Bounded {
             memory_mb,
-            budget: (memory_mb.saturating_mul(1 << 20) / 8 * 5) as usize,
+            budget: (memory_mb.saturating_mul(1 << 20) / 2) as usize,
             pending: Vec::new(),
             lsh: FrozenLsh::default(),
             exact_runs: Vec::new(),
