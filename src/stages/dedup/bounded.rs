@@ -58,7 +58,6 @@ pub(super) struct Bounded {
     files: Option<Files>,
     ids_len: u64,
     cursor: Option<DropCursor>,
-    pub drops_total: u64,
     pub peak_bytes: usize,
 }
 
@@ -116,7 +115,6 @@ impl Bounded {
             files: None,
             ids_len: 0,
             cursor: None,
-            drops_total: 0,
             peak_bytes: 0,
         }
     }
@@ -320,7 +318,6 @@ impl DedupIndex {
             w.write_all(&file.to_le_bytes())
                 .and_then(|_| w.write_all(&line.to_le_bytes()))
                 .map_err(|e| io_error("write", e))?;
-            b.drops_total += 1;
         }
         self.freeze(&hashes, &exact_frozen)
     }
