@@ -6,7 +6,9 @@
 #   benches/pipeline.sh [SIZE...]        sizes default to 256M 1G (gen_corpus --bytes)
 #
 # Environment: THREADS (default "1 2"), RUNS (default 1; the table shows the median wall
-# time of the runs and the largest peak RSS).
+# time of the runs and the largest peak RSS), DEDUP_MEMORY_MB (dedup's memory_mb; unset:
+# its default, 256; the notes below the table say whether the index was bounded and in
+# how many generations).
 #
 # Columns:
 #   MB/CPU-s     input bytes on disk (10^6) per CPU-second of the whole process (user +
@@ -59,6 +61,7 @@ fields = ["text", "messages.content"]
 type = "dedup"
 mode = "near"
 fields = ["text"]
+${DEDUP_MEMORY_MB:+memory_mb = $DEDUP_MEMORY_MB}
 [[stages]]
 type = "deidentify"
 fields = ["text", "messages.content"]
@@ -86,7 +89,7 @@ TOML
       stage_cpu=$(jq -r '[.stages[].cpu_seconds | . * 100 | round / 100 | tostring] | join(" / ")' "$WORK/out/report.json")
       runs+=("$wall $user $sys|$stage_cpu")
       if ((kb > rss)); then rss=$kb; fi
-      NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json")")
+      NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json"); passes $(jq -c '.stages[1].findings.info.passes' "$WORK/out/report.json"), bounded index $(jq -c '.stages[1].findings.info.bounded_index.generations // "no"' "$WORK/out/report.json") generations")
     done
     median=$(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }')
     read -r wall user sys <<< "${median%%|*}"
