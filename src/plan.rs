@@ -176,7 +176,7 @@ impl Plan {
             }
             _ => (schema, None, None),
         };
-        let (stages, current) = build_stages(
+        let (mut stages, current) = build_stages(
             &source,
             &inputs,
             &schema,
@@ -185,7 +185,7 @@ impl Plan {
         )?;
         check_after_encryption(&source, keys.as_ref().and_then(|k| k.record_id.clone()))?;
         check_record_id_reaches_export(&source, keys.as_deref(), &current)?;
-        check_barrier_order(&source, &stages)?;
+        check_barrier_order(&source, &mut stages, &mut warnings)?;
 
         let threads = opts
             .threads
@@ -418,24 +418,42 @@ fn check_record_id_reaches_export(
     Ok(())
 }
 
-/// A stage that reads the input twice must be the first that drops rows.
-fn check_barrier_order(source: &PipelineSource, stages: &[StageRunner]) -> Result<()> {
-    let first_barrier = stages.iter().position(|s| s.barrier.is_some());
-    let two_pass = stages
-        .iter()
-        .position(|s| s.barrier.as_ref().is_some_and(|b| b.needs_prepass()));
-    if let (Some(first), Some(tp)) = (first_barrier, two_pass) {
-        if first < tp {
-            return Err(Error::Config(format!(
-                "{}: stage {} ({}) reads the input twice, so it must be the first stage \
-                 that drops rows; move it before stage {} ({})",
-                source.stage_at(tp, "keep"),
+/// A stage that reads the input twice must be the first that drops rows (the run makes
+/// one first pass, for that stage). One that reads it twice only to bound its memory
+/// (dedup past `memory_mb`) keeps its index in memory instead, with a warning.
+fn check_barrier_order(
+    source: &PipelineSource,
+    stages: &mut [StageRunner],
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let Some(first) = stages.iter().position(|s| s.barrier.is_some()) else {
+        return Ok(());
+    };
+    for tp in first + 1..stages.len() {
+        let name = stages[tp].type_name;
+        let Some(b) = stages[tp].barrier.as_mut().filter(|b| b.needs_prepass()) else {
+            continue;
+        };
+        if b.one_pass_instead() {
+            warnings.push(format!(
+                "{}: stage {} ({name}) would read the input twice to keep its index within \
+                 memory_mb, but stage {} ({}) drops rows before it: its index stays in memory \
+                 (one pass) and may outgrow memory_mb",
+                source.stage_at(tp, "memory_mb"),
                 tp + 1,
-                stages[tp].type_name,
                 first + 1,
                 stages[first].type_name
-            )));
+            ));
+            continue;
         }
+        return Err(Error::Config(format!(
+            "{}: stage {} ({name}) reads the input twice, so it must be the first stage \
+             that drops rows; move it before stage {} ({})",
+            source.stage_at(tp, "keep"),
+            tp + 1,
+            first + 1,
+            stages[first].type_name
+        )));
     }
     Ok(())
 }

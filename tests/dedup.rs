@@ -308,6 +308,11 @@ fn two_pass_policies_must_come_first_and_need_their_column() {
             format!("{STAGE}mode = \"exact\"\n{STAGE}keep = \"longest\"\n"),
             "first stage that drops rows",
         ),
+        // After a paragraph dedup, which reads the input twice itself.
+        (
+            format!("{STAGE}scope = \"paragraph\"\n{STAGE}keep = \"longest\"\n"),
+            "first stage that drops rows",
+        ),
         (format!("{STAGE}keep = \"priority\"\n"), "needs `priority"),
         (
             format!("{STAGE}keep = \"priority\"\npriority = \"text\"\n"),
@@ -439,4 +444,35 @@ fn an_index_past_memory_mb_after_a_misleading_estimate_is_flagged() {
     assert_eq!(info["index_over_memory_mb"], true, "{info}");
     assert!(info.get("bounded_index").is_none(), "{info}");
     assert_eq!(report["rows"]["reconciled"], true);
+}
+
+/// A record dedup after a stage that drops rows cannot read the input twice: past
+/// `memory_mb` it keeps its index in memory (one pass) and says so, instead of failing.
+#[test]
+fn a_bounded_dedup_after_another_that_drops_rows_keeps_one_pass() {
+    let t = tempfile::tempdir().unwrap();
+    let s: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"r{i}\",\"text\":\"note {} of the day\",\"footer\":\"sent from my phone\"}}\n",
+                i % 2000
+            )
+        })
+        .collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        &format!(
+            "[[stages]]\ntype = \"dedup\"\nfields = [\"footer\"]\nscope = \"paragraph\"\n\
+             {STAGE}memory_mb = 1\n"
+        ),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let report = read_json(&t.path().join("out/report.json"));
+    assert_eq!(report["stages"][1]["findings"]["info"]["passes"], 1);
+    assert!(report["rows"]["duplicates"].as_u64().unwrap() >= 1000);
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("stays in memory"), "{warnings}");
 }

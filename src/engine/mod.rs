@@ -107,6 +107,12 @@ pub trait BarrierStage: Send {
     fn observe(&mut self, _batch: &mut Batch, _findings: &mut Findings) -> Result<()> {
         Ok(())
     }
+    /// A barrier that reads the input twice only to bound its memory (dedup past
+    /// `memory_mb`) decides in one pass instead, when it cannot be the first stage that
+    /// drops rows. Returns whether it now does.
+    fn one_pass_instead(&mut self) -> bool {
+        false
+    }
     fn end_prepass(&mut self, _findings: &mut Findings) -> Result<()> {
         Ok(())
     }

@@ -1296,6 +1296,10 @@ impl BarrierStage for DedupIndex {
         self.clusters_two_pass.is_some() || self.bounded.is_some()
     }
 
+    fn one_pass_instead(&mut self) -> bool {
+        self.bounded.take().is_some()
+    }
+
     fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
         let Some(sigs) = batch.attachments[self.index].take() else {
             return Ok(());
