@@ -319,7 +319,13 @@ impl DedupIndex {
                 .and_then(|_| w.write_all(&line.to_le_bytes()))
                 .map_err(|e| io_error("write", e))?;
         }
-        self.freeze(&hashes, &exact_frozen)
+        self.freeze(&hashes, &exact_frozen)?;
+        tracing::debug!(
+            generation = self.bounded.as_ref().map_or(0, |b| b.generations()),
+            records = n,
+            "dedup: a generation of the index settled and frozen"
+        );
+        Ok(())
     }
 
     /// Per record of the generation: the frozen record with the same text (NONE if none).
