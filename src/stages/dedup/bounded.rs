@@ -449,3 +449,38 @@ impl DedupIndex {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_drops(drops: &[(u32, u64)]) -> Bounded {
+        let mut b = Bounded::new(1);
+        b.open().unwrap();
+        let w = b.files_mut().drops.as_mut().unwrap();
+        for (file, line) in drops {
+            w.write_all(&file.to_le_bytes()).unwrap();
+            w.write_all(&line.to_le_bytes()).unwrap();
+        }
+        b.rewind().unwrap();
+        b
+    }
+
+    #[test]
+    fn the_second_pass_drops_the_listed_rows_in_order() {
+        let mut b = with_drops(&[(0, 3), (0, 7), (1, 0)]);
+        assert_eq!(b.keep(0, &[1, 3, 5]).unwrap(), [true, false, true]);
+        assert_eq!(b.keep(0, &[7, 9]).unwrap(), [false, true]);
+        assert_eq!(b.keep(1, &[0, 1]).unwrap(), [false, true]);
+        b.check_done().unwrap();
+    }
+
+    #[test]
+    fn a_drop_never_met_means_the_input_changed() {
+        let mut b = with_drops(&[(0, 3), (0, 7)]);
+        // Line 7 is gone in the second pass.
+        assert_eq!(b.keep(0, &[3, 5, 8]).unwrap(), [false, true, true]);
+        let e = b.check_done().unwrap_err().to_string();
+        assert!(e.contains("changed between the two passes"), "{e}");
+    }
+}
