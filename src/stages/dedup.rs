@@ -1396,20 +1396,31 @@ impl BarrierStage for DedupIndex {
         if let Some(b) = &self.bounded {
             b.check_done()?;
         }
-        let bounded = self
-            .bounded
-            .as_ref()
-            .map(|b| (b.generations(), b.peak_bytes, b.memory_mb));
         if let Some(mut w) = self.clusters.take() {
             w.flush()
                 .and_then(|_| w.get_ref().sync_all())
                 .map_err(clusters_error)?;
         }
-        let p = &self.params;
-        let mut histogram = std::collections::BTreeMap::<&str, u64>::new();
+        let histogram = self.cluster_histogram();
+        f.add_total("clusters", self.cluster_sizes.len() as u64);
+        tracing::debug!(clusters = self.cluster_sizes.len(), histogram = ?histogram, "dedup: clusters closed");
+        self.describe_decision(f);
+        f.set_info("cluster_sizes", &histogram);
+        f.set_info("clusters_file", CLUSTERS_FILE);
+        self.describe_memory(f);
+        Ok(vec![StageFile {
+            path: CLUSTERS_FILE.into(),
+            rows: Some(self.cluster_lines),
+        }])
+    }
+}
+
+impl DedupIndex {
+    /// Clusters by size (the kept record and its dropped copies).
+    fn cluster_histogram(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut histogram = std::collections::BTreeMap::new();
         for &dropped in self.cluster_sizes.values() {
-            let size = dropped as u64 + 1;
-            let bucket = match size {
+            let bucket = match dropped as u64 + 1 {
                 2 => "2",
                 3..=4 => "3-4",
                 5..=8 => "5-8",
@@ -1419,14 +1430,20 @@ impl BarrierStage for DedupIndex {
             };
             *histogram.entry(bucket).or_default() += 1;
         }
-        f.add_total("clusters", self.cluster_sizes.len() as u64);
-        tracing::debug!(clusters = self.cluster_sizes.len(), histogram = ?histogram, "dedup: clusters closed");
+        histogram
+    }
+
+    /// The report's words on what was decided and how: mode, policy, semantics, passes,
+    /// canonical form and the LSH parameters.
+    fn describe_decision(&self, f: &mut Findings) {
+        let p = &self.params;
+        let bounded = self.bounded.is_some();
         f.set_info("mode", p.mode);
         f.set_info("keep", self.keep);
         f.set_info(
             "semantics",
             match self.keep {
-                Keep::First if bounded.is_some() => {
+                Keep::First if bounded => {
                     "a record is dropped when it matches an earlier record (kept or \
                      dropped); the first occurrence in input order is kept; two passes \
                      over the input (the index bounded by memory_mb)"
@@ -1446,39 +1463,12 @@ impl BarrierStage for DedupIndex {
                 }
             },
         );
-        f.set_info(
-            "passes",
-            if self.keep == Keep::First && bounded.is_none() {
-                1
-            } else {
-                2
-            },
-        );
-        if let Some((generations, _, memory_mb)) = bounded {
-            f.set_info(
-                "bounded_index",
-                serde_json::json!({
-                    "memory_mb": memory_mb,
-                    "generations": generations,
-                    "how": "the inputs held more records than memory_mb's index holds: the \
-                        first pass decided with the index in generations frozen to temporary \
-                        files when full, the second dropped; an LSH bucket keeps its earliest \
-                        max_bucket records across generations",
-                }),
-            );
-        }
+        let one_pass = self.keep == Keep::First && !bounded;
+        f.set_info("passes", if one_pass { 1 } else { 2 });
         f.set_info(
             "canonical_form",
             serde_json::json!({ "nfkc": p.nfkc, "case_fold": p.case_fold, "collapse_whitespace": p.collapse_whitespace }),
         );
-        f.set_info("cluster_sizes", &histogram);
-        f.set_info("clusters_file", CLUSTERS_FILE);
-        let records = (self.docs_base as usize + self.docs.len()).max(1) as f64;
-        // Bounded mode: the largest in-memory generation.
-        let index_bytes = match bounded {
-            Some((_, peak, _)) => peak,
-            None => self.generation_bytes(),
-        };
         if p.mode == Mode::Near {
             f.set_info(
                 "lsh",
@@ -1498,16 +1488,42 @@ impl BarrierStage for DedupIndex {
                         left out of every band cannot be matched as near (records_unfindable)",
                 }),
             );
+        }
+    }
+
+    /// The report's words on memory: the index's bytes (bounded: its largest in-memory
+    /// generation, and the generations), the spill, and an index that outgrew
+    /// `memory_mb` in one pass after all.
+    fn describe_memory(&self, f: &mut Findings) {
+        if self.params.mode == Mode::Near {
             f.set_info(
                 "spill_bytes",
                 self.lsh.as_ref().map_or(0, LshIndex::spill_bytes),
             );
         }
+        if let Some(b) = &self.bounded {
+            f.set_info("index_bytes", b.peak_bytes);
+            f.set_info(
+                "bounded_index",
+                serde_json::json!({
+                    "memory_mb": b.memory_mb,
+                    "generations": b.generations(),
+                    "how": "the inputs held more records than memory_mb's index holds: the \
+                        first pass decided with the index in generations frozen to temporary \
+                        files when full, the second dropped; an LSH bucket keeps its earliest \
+                        max_bucket records across generations",
+                }),
+            );
+            return;
+        }
+        let index_bytes = self.generation_bytes();
         f.set_info("index_bytes", index_bytes);
-        if let Some(mb) = self
-            .memory_mb
-            .filter(|mb| bounded.is_none() && index_bytes as u64 > mb << 20)
-        {
+        let records = (self.docs_base as usize + self.docs.len()).max(1) as f64;
+        f.set_info(
+            "index_bytes_per_record",
+            (index_bytes as f64 / records).round(),
+        );
+        if let Some(mb) = self.memory_mb.filter(|mb| index_bytes as u64 > mb << 20) {
             // The records were underestimated (the first MiB of a file unlike the rest).
             tracing::warn!(
                 "dedup: the index grew to {} MiB, past memory_mb = {mb}: the input held more \
@@ -1516,16 +1532,6 @@ impl BarrierStage for DedupIndex {
             );
             f.set_info("index_over_memory_mb", true);
         }
-        if bounded.is_none() {
-            f.set_info(
-                "index_bytes_per_record",
-                (index_bytes as f64 / records).round(),
-            );
-        }
-        Ok(vec![StageFile {
-            path: CLUSTERS_FILE.into(),
-            rows: Some(self.cluster_lines),
-        }])
     }
 }
 

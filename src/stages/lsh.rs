@@ -671,6 +671,22 @@ fn read_u64s(f: &File, at: u64, n: usize, bytes: &mut Vec<u8>, out: &mut Vec<u64
     Ok(())
 }
 
+/// Writes the earliest entries of each bucket of a sorted section, up to `cap` with the
+/// `held[i]` frozen ones of the bucket starting at `i`; returns how many it wrote.
+fn write_capped(w: &mut impl Write, section: &[u64], held: &[u32], cap: usize) -> Result<usize> {
+    let mut kept = 0;
+    let mut i = 0;
+    while i < section.len() {
+        let key = section[i] >> 32;
+        let end = i + section[i..].iter().take_while(|&&e| e >> 32 == key).count();
+        let room = cap.saturating_sub(held[i] as usize).min(end - i);
+        write_u64s(w, &section[i..i + room]).map_err(|e| frozen_error("write", e))?;
+        kept += room;
+        i = end;
+    }
+    Ok(kept)
+}
+
 fn temp_file() -> Result<File> {
     let dir = std::env::temp_dir();
     tempfile::tempfile_in(&dir).map_err(|e| {
@@ -910,17 +926,7 @@ impl FrozenLsh {
                     });
                 }
             }
-            // The earliest entries of each bucket, up to the cap with the frozen ones.
-            let mut kept = 0;
-            let mut i = 0;
-            while i < mine.len() {
-                let key = mine[i] >> 32;
-                let end = i + mine[i..].iter().take_while(|&&e| e >> 32 == key).count();
-                let room = cap.saturating_sub(held[i] as usize).min(end - i);
-                write_u64s(&mut w, &mine[i..i + room]).map_err(|e| frozen_error("write", e))?;
-                kept += room;
-                i = end;
-            }
+            let kept = write_capped(&mut w, &mine, &held, cap)?;
             sections.push(sections.last().expect("a start") + kept as u64);
         }
         w.flush().map_err(|e| frozen_error("write", e))?;
