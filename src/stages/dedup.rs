@@ -978,6 +978,16 @@ impl DedupIndex {
         Some(r)
     }
 
+    /// The first `n` records of a batch (`record` for each row).
+    fn records<'a>(
+        sigs: &'a BatchSignatures,
+        at: (u32, &[u64]),
+        n: usize,
+        p: &Params,
+    ) -> Vec<Option<Record<'a>>> {
+        (0..n).map(|row| Self::record(sigs, at, row, p)).collect()
+    }
+
     fn record_drop(
         &mut self,
         dropped: String,
@@ -1056,9 +1066,7 @@ impl DedupIndex {
         if self.bounded.is_none() {
             return self.observe_sigs(at, sigs, f);
         }
-        let records: Vec<Option<Record<'_>>> = (0..at.1.len())
-            .map(|row| Self::record(sigs, at, row, &self.params))
-            .collect();
+        let records = Self::records(sigs, at, at.1.len(), &self.params);
         let verdicts = self.judge(&records, f)?;
         self.observe_bounded(verdicts, f)
     }
@@ -1199,9 +1207,7 @@ impl DedupIndex {
         } else {
             n
         };
-        let records: Vec<Option<Record<'_>>> = (0..one_pass_rows)
-            .map(|row| Self::record(sigs, at, row, &self.params))
-            .collect();
+        let records = Self::records(sigs, at, one_pass_rows, &self.params);
         let verdicts = self.judge(&records, f)?;
         for (row, (record, verdict)) in records.iter().zip(verdicts).enumerate() {
             let Some(record) = record else { continue };

@@ -703,6 +703,16 @@ fn temp_file() -> Result<File> {
 /// the second list's. Walks the shorter list's keys and gallops through the longer
 /// (a frozen section can be many times an in-memory generation's keys).
 fn join(a: &[u64], b: &[u64], mut each: impl FnMut(usize, &[u64], &[u64])) {
+    if a.len() <= b.len() {
+        walk(a, b, |i, xs, _, ys| each(i, xs, ys));
+    } else {
+        walk(b, a, |_, ys, i, xs| each(i, xs, ys));
+    }
+}
+
+/// `join` walking `short`'s keys and galloping through `long`: `each` gets the position
+/// of `short`'s entries with the key and them, then the same of `long`'s.
+fn walk(short: &[u64], long: &[u64], mut each: impl FnMut(usize, &[u64], usize, &[u64])) {
     let run = |v: &[u64], at: usize| {
         at + v[at..]
             .iter()
@@ -710,34 +720,18 @@ fn join(a: &[u64], b: &[u64], mut each: impl FnMut(usize, &[u64], &[u64])) {
             .count()
     };
     let (mut i, mut j) = (0, 0);
-    if a.len() <= b.len() {
-        while i < a.len() {
-            let ea = run(a, i);
-            j = seek(b, j, a[i] >> 32);
-            if j == b.len() {
-                return;
-            }
-            if b[j] >> 32 == a[i] >> 32 {
-                let eb = run(b, j);
-                each(i, &a[i..ea], &b[j..eb]);
-                j = eb;
-            }
-            i = ea;
+    while i < short.len() {
+        let end = run(short, i);
+        j = seek(long, j, short[i] >> 32);
+        if j == long.len() {
+            return;
         }
-    } else {
-        while j < b.len() {
-            let eb = run(b, j);
-            i = seek(a, i, b[j] >> 32);
-            if i == a.len() {
-                return;
-            }
-            if a[i] >> 32 == b[j] >> 32 {
-                let ea = run(a, i);
-                each(i, &a[i..ea], &b[j..eb]);
-                i = ea;
-            }
-            j = eb;
+        if long[j] >> 32 == short[i] >> 32 {
+            let long_end = run(long, j);
+            each(i, &short[i..end], j, &long[j..long_end]);
+            j = long_end;
         }
+        i = end;
     }
 }
 

@@ -97,6 +97,16 @@ fn temp() -> Result<File> {
         .map_err(|e| Error::io("dedup: cannot create a file for the index in", &dir, e))
 }
 
+/// The next fixed-size entry of a temporary file read in order (None at its end).
+fn next_entry<const N: usize>(r: &mut BufReader<File>) -> Result<Option<[u8; N]>> {
+    if r.fill_buf().map_err(|e| io_error("read", e))?.is_empty() {
+        return Ok(None);
+    }
+    let mut b = [0u8; N];
+    r.read_exact(&mut b).map_err(|e| io_error("read", e))?;
+    Ok(Some(b))
+}
+
 fn io_error(what: &str, source: std::io::Error) -> Error {
     Error::Io {
         context: format!("dedup: cannot {what} the index's temporary files"),
@@ -149,11 +159,9 @@ impl Bounded {
 
     /// Reads the next drop of the list (None at its end).
     fn next_drop(r: &mut BufReader<File>) -> Result<Option<(u32, u64)>> {
-        let mut b = [0u8; 12];
-        if r.fill_buf().map_err(|e| io_error("read", e))?.is_empty() {
+        let Some(b) = next_entry::<12>(r)? else {
             return Ok(None);
-        }
-        r.read_exact(&mut b).map_err(|e| io_error("read", e))?;
+        };
         Ok(Some((
             u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
             u64::from_le_bytes(b[4..].try_into().expect("8 bytes")),
@@ -339,12 +347,10 @@ impl DedupIndex {
                 run.try_clone().map_err(|e| io_error("read", e))?,
             );
             r.rewind().map_err(|e| io_error("read", e))?;
-            let mut e = [0u8; HASH_BYTES];
-            let mut next = |r: &mut BufReader<File>| -> Result<Option<(u128, u32)>> {
-                if r.fill_buf().map_err(|e| io_error("read", e))?.is_empty() {
+            let next = |r: &mut BufReader<File>| -> Result<Option<(u128, u32)>> {
+                let Some(e) = next_entry::<HASH_BYTES>(r)? else {
                     return Ok(None);
-                }
-                r.read_exact(&mut e).map_err(|e| io_error("read", e))?;
+                };
                 Ok(Some((
                     u128::from_le_bytes(e[..16].try_into().expect("16 bytes")),
                     u32::from_le_bytes(e[16..].try_into().expect("4 bytes")),
