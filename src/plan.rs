@@ -176,7 +176,7 @@ impl Plan {
             }
             _ => (schema, None, None),
         };
-        let (mut stages, current) = build_stages(
+        let (stages, current) = build_stages(
             &source,
             &inputs,
             &schema,
@@ -185,7 +185,7 @@ impl Plan {
         )?;
         check_after_encryption(&source, keys.as_ref().and_then(|k| k.record_id.clone()))?;
         check_record_id_reaches_export(&source, keys.as_deref(), &current)?;
-        check_barrier_order(&source, &mut stages, &mut warnings)?;
+        check_barrier_order(&source, &stages)?;
 
         let threads = opts
             .threads
@@ -419,31 +419,18 @@ fn check_record_id_reaches_export(
 }
 
 /// A stage that reads the input twice must be the first that drops rows (the run makes
-/// one first pass, for that stage). One that reads it twice only to bound its memory
-/// (dedup past `memory_mb`) keeps its index in memory instead, with a warning.
-fn check_barrier_order(
-    source: &PipelineSource,
-    stages: &mut [StageRunner],
-    warnings: &mut Vec<String>,
-) -> Result<()> {
+/// one first pass, for that stage).
+fn check_barrier_order(source: &PipelineSource, stages: &[StageRunner]) -> Result<()> {
     let Some(first) = stages.iter().position(|s| s.barrier.is_some()) else {
         return Ok(());
     };
     for tp in first + 1..stages.len() {
         let name = stages[tp].type_name;
-        let Some(b) = stages[tp].barrier.as_mut().filter(|b| b.needs_prepass()) else {
-            continue;
-        };
-        if b.one_pass_instead() {
-            warnings.push(format!(
-                "{}: stage {} ({name}) would read the input twice to keep its index within \
-                 memory_mb, but stage {} ({}) drops rows before it: its index stays in memory \
-                 (one pass) and may outgrow memory_mb",
-                source.stage_at(tp, "memory_mb"),
-                tp + 1,
-                first + 1,
-                stages[first].type_name
-            ));
+        if !stages[tp]
+            .barrier
+            .as_ref()
+            .is_some_and(|b| b.needs_prepass())
+        {
             continue;
         }
         return Err(Error::Config(format!(

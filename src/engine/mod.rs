@@ -79,6 +79,9 @@ pub trait RowStage: Send + Sync {
     fn process(&self, batch: Batch, findings: &mut Findings) -> Result<Batch>;
 }
 
+/// Where a barrier passes a batch on: through the barriers after it, to the writer.
+pub type PassOn<'a> = dyn FnMut(Batch) -> Result<()> + 'a;
+
 /// A stateful stage: sees every batch once, in input order, on one thread. It may drop
 /// rows (as duplicates) through `Batch::drop_duplicates`. To see values as they were at
 /// its place in the pipeline, it reads what its own row part attached to the batch.
@@ -88,6 +91,18 @@ pub trait BarrierStage: Send {
         Ok(())
     }
     fn process(&mut self, batch: Batch, findings: &mut Findings) -> Result<Batch>;
+    /// What the engine calls for each batch: a barrier that cannot decide a batch yet
+    /// (dedup with its index bounded by `memory_mb` decides a generation of records at a
+    /// time) holds it and passes it on through `out` later, from this call or `release`,
+    /// in input order. The others pass it on at once through `process`.
+    fn hold(&mut self, batch: Batch, findings: &mut Findings, out: &mut PassOn<'_>) -> Result<()> {
+        out(self.process(batch, findings)?)
+    }
+    /// After the last batch of the pass that writes, before `finish`: the batches still
+    /// held, in input order.
+    fn release(&mut self, _findings: &mut Findings, _out: &mut PassOn<'_>) -> Result<()> {
+        Ok(())
+    }
     /// True when the stage must see the whole input before it can decide about the
     /// first row (dedup keeping the longest copy): the engine then makes a first pass
     /// that runs the row stages up to this one and hands every batch, in input order,
@@ -106,12 +121,6 @@ pub trait BarrierStage: Send {
     }
     fn observe(&mut self, _batch: &mut Batch, _findings: &mut Findings) -> Result<()> {
         Ok(())
-    }
-    /// A barrier that reads the input twice only to bound its memory (dedup past
-    /// `memory_mb`) decides in one pass instead, when it cannot be the first stage that
-    /// drops rows. Returns whether it now does.
-    fn one_pass_instead(&mut self) -> bool {
-        false
     }
     fn end_prepass(&mut self, _findings: &mut Findings) -> Result<()> {
         Ok(())

@@ -317,16 +317,64 @@ impl Sequencer<'_> {
             self.bar.set_message(rows_message(self.rows_seen));
             return Ok(());
         }
-        for (i, barrier) in self.barriers.iter_mut().enumerate() {
-            if let Some(b) = barrier {
-                let t = Instant::now();
-                if let Some(Some(row)) = self.late_rows.get(i) {
-                    batch = row.process(batch, &mut self.findings[i])?;
-                }
-                batch = b.process(batch, &mut self.findings[i])?;
-                self.cpu[i] += t.elapsed();
+        self.through(0, batch)
+    }
+
+    /// A batch through the barriers from `from` on, then to the writer. A barrier that
+    /// holds batches (`BarrierStage::hold`) may pass on none, or several held before.
+    fn through(&mut self, from: usize, mut batch: Batch) -> Result<()> {
+        let Some(i) = (from..self.barriers.len()).find(|&i| self.barriers[i].is_some()) else {
+            return self.emit(batch);
+        };
+        let t = Instant::now();
+        if let Some(Some(row)) = self.late_rows.get(i) {
+            batch = row.process(batch, &mut self.findings[i])?;
+        }
+        self.with_barrier(i, t, |b, f, out| b.hold(batch, f, out))
+    }
+
+    /// End of the pass that writes: what each barrier still holds goes on through the
+    /// barriers after it, in stage order.
+    fn release(&mut self) -> Result<()> {
+        for i in 0..self.barriers.len() {
+            if self.barriers[i].is_some() {
+                self.with_barrier(i, Instant::now(), |b, f, out| b.release(f, out))?;
             }
         }
+        Ok(())
+    }
+
+    /// `call` on barrier `i` (since `t`), what it passes on going on through the barriers
+    /// after it as it comes (a held batch is read back one at a time); that time is not
+    /// the barrier's own.
+    fn with_barrier(
+        &mut self,
+        i: usize,
+        t: Instant,
+        call: impl FnOnce(
+            &mut dyn BarrierStage,
+            &mut Findings,
+            &mut crate::engine::PassOn<'_>,
+        ) -> Result<()>,
+    ) -> Result<()> {
+        let mut b = self.barriers[i].take().expect("a barrier");
+        let mut findings = std::mem::take(&mut self.findings[i]);
+        let mut after = Duration::ZERO;
+        let result = call(b.as_mut(), &mut findings, &mut |out| {
+            let t = Instant::now();
+            let r = self.through(i + 1, out);
+            after += t.elapsed();
+            r
+        });
+        self.barriers[i] = Some(b);
+        self.findings[i] = findings;
+        self.cpu[i] += t.elapsed().saturating_sub(after);
+        result
+    }
+
+    /// A batch through every barrier: its rejections to the quarantine, its rows to the
+    /// accounts, the tallies and the writer.
+    fn emit(&mut self, mut batch: Batch) -> Result<()> {
         let file = batch.file as usize;
         let name = &self.plan.inputs[file].display;
         for r in std::mem::take(&mut batch.rejections) {
@@ -1505,6 +1553,9 @@ fn coordinate(
         }
         while in_flight > 0 {
             receive_one(seq, &mut in_flight)?;
+        }
+        if seq.observing.is_none() {
+            seq.release()?;
         }
         Ok(())
     });

@@ -35,7 +35,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 pub use crate::config::stages::{DedupConfig, Keep, Mode, Scope, Shingle};
 use crate::config::{Format, PipelineSource};
 use crate::engine::batch::Batch;
-use crate::engine::{BarrierStage, Findings, RowStage, StageContext, StageFile};
+use crate::engine::{BarrierStage, Findings, PassOn, RowStage, StageContext, StageFile};
 use crate::error::{Error, Result};
 use crate::stages::fields::{for_each_string, resolve_fields, StringPath};
 use crate::stages::lsh::{LshIndex, LshSettings, Probe, Query, Scratch};
@@ -242,7 +242,6 @@ pub fn build(
             lengths: cfg.keep == Keep::Longest,
             probes: Probes::new(params.num_hashes),
             params,
-            sign: barrier.sign.clone(),
         },
         barrier,
     ))
@@ -599,15 +598,10 @@ pub struct DedupSignatures {
     lengths: bool,
     params: Params,
     probes: Probes,
-    /// Cleared by the barrier when it has decided (bounded mode's second pass).
-    sign: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RowStage for DedupSignatures {
     fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
-        if !self.sign.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(batch);
-        }
         let n = batch.num_rows();
         let mut texts: Vec<String> = vec![String::new(); n];
         let mut has_text = vec![false; n];
@@ -794,11 +788,9 @@ pub struct DedupIndex {
     clusters_two_pass: Option<TwoPass>,
     /// Ordinal of `docs[0]` (bounded mode: the records before it are frozen).
     docs_base: u32,
-    /// `keep = "first"` over more records than `memory_mb` holds: two passes, the index
-    /// in generations (`bounded.rs`).
+    /// `keep = "first"` over more records than `memory_mb` holds: the index in
+    /// generations, the batches held until theirs settles (`bounded.rs`).
     bounded: Option<Box<Bounded>>,
-    /// Shared with the row part: whether it still computes signatures.
-    sign: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// `keep = "first"`: the index's memory setting (MiB), for the warning when a
     /// one-pass index outgrew it after all.
     memory_mb: Option<u64>,
@@ -868,7 +860,6 @@ impl DedupIndex {
             docs_base: 0,
             bounded: None,
             memory_mb: None,
-            sign: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             index,
             keep,
             docs: Vec::new(),
@@ -1254,7 +1245,7 @@ impl BarrierStage for DedupIndex {
         out: &std::path::Path,
         f: &mut Findings,
     ) -> Result<Vec<StageFile>> {
-        if self.needs_prepass() {
+        if self.needs_prepass() || self.bounded.is_some() {
             for (dir, first) in signed {
                 self.for_each_saved(dir, *first, |me, _, file, origins, sigs| {
                     me.observe_any((file, origins), sigs, f)
@@ -1264,7 +1255,7 @@ impl BarrierStage for DedupIndex {
         }
         if let Some(b) = self.bounded.as_mut() {
             // Decided in the first pass: each shard gets its drops, by its own files.
-            let drops = b.all_drops()?;
+            let drops = b.take_settled();
             for (k, (_, first)) in signed.iter().enumerate() {
                 let next = signed.get(k + 1).map_or(u32::MAX, |(_, n)| *n);
                 let mine: Vec<(u32, u64)> = drops
@@ -1299,11 +1290,7 @@ impl BarrierStage for DedupIndex {
         ))?))
     }
     fn needs_prepass(&self) -> bool {
-        self.clusters_two_pass.is_some() || self.bounded.is_some()
-    }
-
-    fn one_pass_instead(&mut self) -> bool {
-        self.bounded.take().is_some()
+        self.clusters_two_pass.is_some()
     }
 
     fn observe(&mut self, batch: &mut Batch, f: &mut Findings) -> Result<()> {
@@ -1318,11 +1305,7 @@ impl BarrierStage for DedupIndex {
 
     fn end_prepass(&mut self, f: &mut Findings) -> Result<()> {
         if self.bounded.is_some() {
-            self.settle(f)?;
-            self.bounded.as_mut().expect("bounded mode").rewind()?;
-            // The second pass only drops: the row part need not sign again.
-            self.sign.store(false, std::sync::atomic::Ordering::Relaxed);
-            return Ok(());
+            return self.settle(f);
         }
         let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
         let n = tp.parent.len();
@@ -1377,13 +1360,27 @@ impl BarrierStage for DedupIndex {
         Ok(())
     }
 
+    /// Bounded: the batch is held until its generation settles (`bounded.rs`).
+    fn hold(&mut self, batch: Batch, f: &mut Findings, out: &mut PassOn<'_>) -> Result<()> {
+        if self.bounded.is_some() {
+            return self.hold_bounded(batch, f, out);
+        }
+        out(self.process(batch, f)?)
+    }
+
+    fn release(&mut self, f: &mut Findings, out: &mut PassOn<'_>) -> Result<()> {
+        if self.bounded.is_some() {
+            self.settle(f)?;
+            self.release_held(out)?;
+        }
+        Ok(())
+    }
+
     fn process(&mut self, mut batch: Batch, f: &mut Findings) -> Result<Batch> {
-        if let Some(b) = self.bounded.as_mut() {
-            let keep = b.keep(batch.file, &batch.origins)?;
-            if keep.iter().any(|k| !k) {
-                batch.drop_duplicates(&BooleanArray::from(keep))?;
-            }
-            return Ok(batch);
+        if self.bounded.is_some() {
+            return Err(Error::Internal(
+                "dedup: a bounded index holds its batches (hold, not process)".into(),
+            ));
         }
         let Some(sigs) = batch.attachments[self.index].take() else {
             return Ok(batch); // an empty batch: the row part did not run
@@ -1451,8 +1448,9 @@ impl DedupIndex {
             match self.keep {
                 Keep::First if bounded => {
                     "a record is dropped when it matches an earlier record (kept or \
-                     dropped); the first occurrence in input order is kept; two passes \
-                     over the input (the index bounded by memory_mb)"
+                     dropped); the first occurrence in input order is kept; one pass, the \
+                     index bounded by memory_mb (rows held on disk until their generation \
+                     of the index is decided)"
                 }
                 Keep::First => {
                     "a record is dropped when it matches an earlier record (kept or \
@@ -1469,8 +1467,7 @@ impl DedupIndex {
                 }
             },
         );
-        let one_pass = self.keep == Keep::First && !bounded;
-        f.set_info("passes", if one_pass { 1 } else { 2 });
+        f.set_info("passes", if self.keep == Keep::First { 1 } else { 2 });
         f.set_info(
             "canonical_form",
             serde_json::json!({ "nfkc": p.nfkc, "case_fold": p.case_fold, "collapse_whitespace": p.collapse_whitespace }),
@@ -1515,9 +1512,10 @@ impl DedupIndex {
                     "memory_mb": b.memory_mb,
                     "generations": b.generations(),
                     "how": "the inputs held more records than memory_mb's index holds: the \
-                        first pass decided with the index in generations frozen to temporary \
-                        files when full, the second dropped; an LSH bucket keeps its earliest \
-                        max_bucket records across generations",
+                        index was frozen to temporary files a generation at a time, each \
+                        generation decided against the frozen ones when full, its rows held \
+                        on disk until then; an LSH bucket keeps its earliest max_bucket \
+                        records across generations",
                 }),
             );
             return;
@@ -1533,7 +1531,7 @@ impl DedupIndex {
             // The records were underestimated (the first MiB of a file unlike the rest).
             tracing::warn!(
                 "dedup: the index grew to {} MiB, past memory_mb = {mb}: the input held more \
-                 records than its first MiB suggested; set memory_mb lower to bound it (two passes)",
+                 records than its first MiB suggested; set memory_mb lower to bound it",
                 index_bytes >> 20
             );
             f.set_info("index_over_memory_mb", true);

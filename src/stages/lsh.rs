@@ -710,8 +710,9 @@ fn join(a: &[u64], b: &[u64], mut each: impl FnMut(usize, &[u64], &[u64])) {
     }
 }
 
-/// `join` walking `short`'s keys and galloping through `long`: `each` gets the position
-/// of `short`'s entries with the key and them, then the same of `long`'s.
+/// `join` walking `short`'s keys and galloping through `long` (merging the two when they
+/// are of a size): `each` gets the position of `short`'s entries with the key and them,
+/// then the same of `long`'s.
 fn walk(short: &[u64], long: &[u64], mut each: impl FnMut(usize, &[u64], usize, &[u64])) {
     let run = |v: &[u64], at: usize| {
         at + v[at..]
@@ -720,6 +721,23 @@ fn walk(short: &[u64], long: &[u64], mut each: impl FnMut(usize, &[u64], usize, 
             .count()
     };
     let (mut i, mut j) = (0, 0);
+    if long.len() <= 8 * short.len() {
+        // Lists of about the same length (an in-memory generation against a frozen one
+        // of the same size): a linear merge whose steps do not branch on the data
+        // (galloping would mispredict about every other step).
+        while i < short.len() && j < long.len() {
+            let (a, b) = (short[i] >> 32, long[j] >> 32);
+            if a == b {
+                let (end, long_end) = (run(short, i), run(long, j));
+                each(i, &short[i..end], j, &long[j..long_end]);
+                (i, j) = (end, long_end);
+            } else {
+                i += usize::from(a < b);
+                j += usize::from(b < a);
+            }
+        }
+        return;
+    }
     while i < short.len() {
         let end = run(short, i);
         j = seek(long, j, short[i] >> 32);

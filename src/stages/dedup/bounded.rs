@@ -1,28 +1,36 @@
-//! `keep = "first"` with the index bounded by `memory_mb`: two passes over the input.
+//! `keep = "first"` with the index bounded by `memory_mb`, in one pass over the input.
 //!
-//! The first pass decides as the one-pass barrier does, against an in-memory generation
-//! of the index (every record since the last freeze). When that generation outgrows
-//! `memory_mb` it is settled and frozen:
+//! Each batch is judged as the in-memory barrier judges it, against an in-memory
+//! generation of the index (every record since the last freeze), and then held: its
+//! data in a temporary file as Arrow IPC (`Held`), the rest in memory. When the
+//! generation outgrows half of `memory_mb` it is settled and frozen:
 //! - its records' exact hashes are merge-joined against the frozen generations' sorted
 //!   hash runs, and its LSH slots against their sorted band sections (`FrozenLsh`), so a
 //!   record finds the earliest earlier match wherever it is;
 //! - its records are resolved in input order (an earlier frozen match wins over one in
-//!   the generation), their drops written to `dedup_clusters.jsonl` and to a drop list;
+//!   the generation), their drops written to `dedup_clusters.jsonl` and kept as a drop
+//!   list (`settled`);
 //! - it is written out (hash run, band sections, slot records, record locations) and
-//!   memory is freed.
+//!   memory is freed;
+//! - the held batches go on, in input order, without the rows of the drop list.
 //!
-//! The second pass drops the rows of the drop list, in input order. The decision differs
+//! A sharded run's `dedup` step (`decide_all`) judges the saved signatures the same way
+//! and splits the whole drop list by shard. The decision differs
 //! from the one-pass one only where a generation boundary falls: a bucket holds the
 //! earliest `max_bucket` records of each generation (so a probe may look at more
 //! candidates, never fewer), and a record that is an exact copy of a frozen one is in
 //! its generation's LSH index (it can only add matches identical to its original's).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 
-use super::{count_probe, DedupIndex, DocMeta, Verdict, NONE};
-use crate::engine::Findings;
+use arrow::array::{BooleanArray, RecordBatch};
+
+use super::{count_probe, BatchSignatures, DedupIndex, DocMeta, Verdict, NONE};
+use crate::engine::batch::Batch;
+use crate::engine::{Findings, PassOn};
 use crate::error::{Error, Result};
 use crate::stages::lsh::{FrozenLsh, Probe};
 
@@ -57,7 +65,10 @@ pub(super) struct Bounded {
     /// The temporary files, created when the stage opens.
     files: Option<Files>,
     ids_len: u64,
-    cursor: Option<DropCursor>,
+    /// The drops of the settled generations not yet applied to held batches (all of
+    /// them in a sharded run's step), (file, line) in input order.
+    settled: VecDeque<(u32, u64)>,
+    held: Option<Held>,
     pub peak_bytes: usize,
 }
 
@@ -65,8 +76,6 @@ struct Files {
     /// Frozen record locations (`DOC_BYTES` each, by ordinal) and their ids.
     docs: File,
     ids: File,
-    /// The drop list: (file, line) of each dropped record, in input order.
-    drops: Option<BufWriter<File>>,
 }
 
 impl Bounded {
@@ -76,7 +85,6 @@ impl Bounded {
             self.files = Some(Files {
                 docs: temp()?,
                 ids: temp()?,
-                drops: Some(BufWriter::with_capacity(1 << 16, temp()?)),
             });
         }
         Ok(())
@@ -84,10 +92,6 @@ impl Bounded {
 
     fn files(&self) -> &Files {
         self.files.as_ref().expect("opened before the first batch")
-    }
-
-    fn files_mut(&mut self) -> &mut Files {
-        self.files.as_mut().expect("opened before the first batch")
     }
 }
 
@@ -124,7 +128,8 @@ impl Bounded {
             exact_runs: Vec::new(),
             files: None,
             ids_len: 0,
-            cursor: None,
+            settled: VecDeque::new(),
+            held: None,
             peak_bytes: 0,
         }
     }
@@ -157,73 +162,95 @@ impl Bounded {
         Ok((file, line, root, id))
     }
 
-    /// Reads the next drop of the list (None at its end).
-    fn next_drop(r: &mut BufReader<File>) -> Result<Option<(u32, u64)>> {
-        let Some(b) = next_entry::<12>(r)? else {
-            return Ok(None);
-        };
-        Ok(Some((
-            u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
-            u64::from_le_bytes(b[4..].try_into().expect("8 bytes")),
-        )))
+    /// The drops decided so far (a sharded run's step, after the last generation).
+    pub fn take_settled(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.settled).into()
     }
 
-    /// After the first pass: the drop list, read back from its start.
-    pub fn rewind(&mut self) -> Result<()> {
-        let w = self.files_mut().drops.take().expect("rewound once");
-        let mut f = w
-            .into_inner()
-            .map_err(|e| io_error("write", e.into_error()))?;
-        f.rewind().map_err(|e| io_error("read", e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, f);
-        let head = Self::next_drop(&mut reader)?;
-        self.cursor = Some(DropCursor { reader, head });
-        Ok(())
+    /// Whether the rows of a batch (its file and lines) are kept, consuming their
+    /// drops from the front of `settled`.
+    fn keep(&mut self, file: u32, origins: &[u64]) -> Vec<bool> {
+        origins
+            .iter()
+            .map(|&o| {
+                let dropped = self.settled.front() == Some(&(file, o));
+                if dropped {
+                    self.settled.pop_front();
+                }
+                !dropped
+            })
+            .collect()
     }
 
-    /// Second pass: whether to keep each row of a batch (its file and lines).
-    pub fn keep(&mut self, file: u32, origins: &[u64]) -> Result<Vec<bool>> {
-        let c = self
-            .cursor
-            .as_mut()
-            .expect("rewound before the second pass");
-        let mut keep = vec![true; origins.len()];
-        for (k, &o) in keep.iter_mut().zip(origins) {
-            if c.head == Some((file, o)) {
-                *k = false;
-                c.head = Self::next_drop(&mut c.reader)?;
-            }
-        }
-        Ok(keep)
-    }
-
-    /// Second pass done: every drop of the list must have been met.
+    /// After the last batch: every batch released, every drop applied.
     pub fn check_done(&self) -> Result<()> {
-        match &self.cursor {
-            Some(c) if c.head.is_some() => Err(Error::Data(
-                "dedup: the input changed between the two passes (the index was bounded by \
-                 memory_mb, which reads the input twice); rerun on input that does not change"
-                    .into(),
-            )),
-            _ => Ok(()),
+        if self.held.as_ref().is_some_and(|h| !h.batches.is_empty()) || !self.settled.is_empty() {
+            return Err(Error::Internal(format!(
+                "dedup: {} drops decided for rows never passed on",
+                self.settled.len()
+            )));
         }
-    }
-
-    /// The drops the first pass decided, in input order (for a sharded run's step).
-    pub fn all_drops(&mut self) -> Result<Vec<(u32, u64)>> {
-        let mut out = Vec::new();
-        let c = self.cursor.as_mut().expect("rewound");
-        while let Some(d) = c.head {
-            out.push(d);
-            c.head = Self::next_drop(&mut c.reader)?;
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
-struct DropCursor {
-    reader: BufReader<File>,
-    head: Option<(u32, u64)>,
+/// The batches of the generation being judged, in input order: their data in a
+/// temporary file (one Arrow IPC stream per batch, so a batch whose schema differs
+/// needs nothing special), the rest (origins, rejections, findings of the row stages)
+/// in memory, which is small beside the data.
+struct Held {
+    file: BufWriter<File>,
+    /// Each batch, and whether its data is in the file (a batch without rows is not).
+    batches: VecDeque<(Batch, bool)>,
+}
+
+impl Held {
+    fn new() -> Result<Held> {
+        Ok(Held {
+            file: BufWriter::with_capacity(1 << 20, temp()?),
+            batches: VecDeque::new(),
+        })
+    }
+
+    fn push(&mut self, mut batch: Batch) -> Result<()> {
+        let spilled = batch.num_rows() > 0;
+        if spilled {
+            let schema = batch.data.schema();
+            let data = std::mem::replace(&mut batch.data, RecordBatch::new_empty(schema.clone()));
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut self.file, &schema)?;
+            w.write(&data)?;
+            w.finish()?;
+        }
+        self.batches.push_back((batch, spilled));
+        Ok(())
+    }
+
+    /// Every held batch with its data back, in order, one at a time; the file emptied
+    /// for the next generation.
+    fn drain(&mut self, mut each: impl FnMut(Batch) -> Result<()>) -> Result<()> {
+        self.file.flush().map_err(|e| io_error("write", e))?;
+        let f = self.file.get_mut();
+        f.rewind().map_err(|e| io_error("read", e))?;
+        let mut r = BufReader::with_capacity(1 << 20, &*f);
+        while let Some((mut batch, spilled)) = self.batches.pop_front() {
+            if spilled {
+                let mut stream = arrow::ipc::reader::StreamReader::try_new(&mut r, None)?;
+                batch.data = stream.next().ok_or_else(|| {
+                    Error::Internal("dedup: a held batch is missing from its file".into())
+                })??;
+                if stream.next().is_some() {
+                    return Err(Error::Internal(
+                        "dedup: a held batch's stream went on".into(),
+                    ));
+                }
+            }
+            each(batch)?;
+        }
+        drop(r);
+        f.set_len(0)
+            .and_then(|_| f.rewind())
+            .map_err(|e| io_error("write", e))
+    }
 }
 
 impl DedupIndex {
@@ -262,7 +289,56 @@ impl DedupIndex {
         Ok((d.file, d.line, d.root, id))
     }
 
-    /// First pass, bounded: one batch's verdicts, kept until its generation settles.
+    /// One batch: judged, then held until its generation settles; every batch held
+    /// before it goes on when one does.
+    pub(super) fn hold_bounded(
+        &mut self,
+        mut batch: Batch,
+        f: &mut Findings,
+        out: &mut PassOn<'_>,
+    ) -> Result<()> {
+        let generations = self.bounded.as_ref().expect("bounded mode").generations();
+        if let Some(sigs) = batch.attachments[self.index].take() {
+            let sigs = sigs
+                .downcast::<BatchSignatures>()
+                .map_err(|_| Error::Internal("dedup: attachment of another stage".into()))?;
+            self.observe_any((batch.file, &batch.origins), &sigs, f)?;
+        }
+        let b = self.bounded.as_mut().expect("bounded mode");
+        if b.held.is_none() {
+            b.held = Some(Held::new()?);
+        }
+        b.held.as_mut().expect("just made").push(batch)?;
+        if b.generations() > generations {
+            self.release_held(out)?;
+        }
+        Ok(())
+    }
+
+    /// The held batches, without the rows the settled generations dropped.
+    pub(super) fn release_held(&mut self, out: &mut PassOn<'_>) -> Result<()> {
+        let b = self.bounded.as_mut().expect("bounded mode");
+        let Some(mut held) = b.held.take() else {
+            return Ok(());
+        };
+        tracing::debug!(
+            batches = held.batches.len(),
+            drops = b.settled.len(),
+            "dedup: the batches held for a generation go on"
+        );
+        let result = held.drain(|mut batch| {
+            let keep = b.keep(batch.file, &batch.origins);
+            if keep.iter().any(|k| !k) {
+                batch.drop_duplicates(&BooleanArray::from(keep))?;
+            }
+            out(batch)
+        });
+        b.held = Some(held);
+        result
+    }
+
+    /// A first pass over one batch, bounded: its verdicts, kept until its generation
+    /// settles.
     pub(super) fn observe_bounded(
         &mut self,
         verdicts: Vec<Verdict>,
@@ -322,10 +398,7 @@ impl DedupIndex {
             self.record_drop(dropped, matched, root, mode, similarity)?;
             let (file, line) = (self.docs[i].file, self.docs[i].line);
             let b = self.bounded.as_mut().expect("bounded mode");
-            let w = b.files_mut().drops.as_mut().expect("first pass");
-            w.write_all(&file.to_le_bytes())
-                .and_then(|_| w.write_all(&line.to_le_bytes()))
-                .map_err(|e| io_error("write", e))?;
+            b.settled.push_back((file, line));
         }
         self.freeze(&hashes, &exact_frozen)?;
         tracing::debug!(
@@ -459,34 +532,81 @@ impl DedupIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use std::sync::Arc;
 
     fn with_drops(drops: &[(u32, u64)]) -> Bounded {
         let mut b = Bounded::new(1);
-        b.open().unwrap();
-        let w = b.files_mut().drops.as_mut().unwrap();
-        for (file, line) in drops {
-            w.write_all(&file.to_le_bytes()).unwrap();
-            w.write_all(&line.to_le_bytes()).unwrap();
-        }
-        b.rewind().unwrap();
+        b.settled = drops.iter().copied().collect();
         b
     }
 
     #[test]
-    fn the_second_pass_drops_the_listed_rows_in_order() {
+    fn held_rows_are_dropped_as_listed_in_order() {
         let mut b = with_drops(&[(0, 3), (0, 7), (1, 0)]);
-        assert_eq!(b.keep(0, &[1, 3, 5]).unwrap(), [true, false, true]);
-        assert_eq!(b.keep(0, &[7, 9]).unwrap(), [false, true]);
-        assert_eq!(b.keep(1, &[0, 1]).unwrap(), [false, true]);
+        assert_eq!(b.keep(0, &[1, 3, 5]), [true, false, true]);
+        assert_eq!(b.keep(0, &[7, 9]), [false, true]);
+        assert_eq!(b.keep(1, &[0, 1]), [false, true]);
         b.check_done().unwrap();
     }
 
     #[test]
-    fn a_drop_never_met_means_the_input_changed() {
+    fn a_drop_never_met_fails_the_run() {
         let mut b = with_drops(&[(0, 3), (0, 7)]);
-        // Line 7 is gone in the second pass.
-        assert_eq!(b.keep(0, &[3, 5, 8]).unwrap(), [false, true, true]);
+        // Line 7 never comes.
+        assert_eq!(b.keep(0, &[3, 5, 8]), [false, true, true]);
         let e = b.check_done().unwrap_err().to_string();
-        assert!(e.contains("changed between the two passes"), "{e}");
+        assert!(
+            e.contains("1 drops decided for rows never passed on"),
+            "{e}"
+        );
+    }
+
+    fn batch(file: u32, data: RecordBatch) -> Batch {
+        let origins = (0..data.num_rows() as u64).collect();
+        crate::engine::batch::Batch {
+            index: 0,
+            file,
+            data,
+            origins,
+            absent: Default::default(),
+            rejections: Vec::new(),
+            duplicates: 0,
+            attachments: Vec::new(),
+            residual: Vec::new(),
+            clean: Default::default(),
+            subjects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn held_batches_come_back_in_order_with_their_data() {
+        let ints =
+            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])
+                .unwrap();
+        let strings = RecordBatch::try_from_iter([(
+            "s",
+            Arc::new(StringArray::from(vec![Some("a"), None])) as _,
+        )])
+        .unwrap();
+        let mut h = Held::new().unwrap();
+        for round in 0..2 {
+            h.push(batch(0, ints.clone())).unwrap();
+            h.push(batch(1, RecordBatch::new_empty(ints.schema())))
+                .unwrap();
+            h.push(batch(2, strings.clone())).unwrap();
+            let mut back = Vec::new();
+            h.drain(|b| {
+                back.push(b);
+                Ok(())
+            })
+            .unwrap();
+            let files: Vec<u32> = back.iter().map(|b| b.file).collect();
+            assert_eq!(files, [0, 1, 2], "round {round}");
+            assert_eq!(back[0].data, ints);
+            assert_eq!(back[1].num_rows(), 0);
+            assert_eq!(back[2].data, strings);
+            assert!(h.batches.is_empty());
+        }
     }
 }
