@@ -72,14 +72,14 @@ pub fn choose_bands(num_hashes: usize, threshold: f64) -> (usize, usize) {
 }
 
 /// The sketch agreement under which a candidate cannot plausibly reach the threshold:
-/// 5 standard deviations of the MinHash estimate at the threshold below it (at least
-/// 0.1), so a pair exactly at the threshold is discarded with probability < 1e-6 while
-/// most unrelated candidates (which share a band by chance or through a common
+/// 4 standard deviations of the MinHash estimate at the threshold below it (at least
+/// 0.1), so a pair exactly at the threshold is discarded with probability about 3e-5
+/// (one at 0.85 is 6 of its own deviations above the cut) while most unrelated candidates (which share a band by chance or through a common
 /// sentence) are discarded without reading their shingle sets. 8-bit values agree by
 /// chance 1/256 of the time, which only lets a few more candidates through.
 fn prefilter_agreement(threshold: f64, num_hashes: usize) -> f64 {
     let sd = (threshold * (1.0 - threshold) / num_hashes as f64).sqrt();
-    (threshold - (5.0 * sd).max(0.1)).max(0.0)
+    (threshold - (4.0 * sd).max(0.1)).max(0.0)
 }
 
 /// Settings the row part and the barrier share.
