@@ -89,7 +89,7 @@ TOML
       stage_cpu=$(jq -r '[.stages[].cpu_seconds | . * 100 | round / 100 | tostring] | join(" / ")' "$WORK/out/report.json")
       runs+=("$wall $user $sys|$stage_cpu")
       if ((kb > rss)); then rss=$kb; fi
-      NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json"); passes $(jq -c '.stages[1].findings.info.passes' "$WORK/out/report.json"), bounded index $(jq -c '.stages[1].findings.info.bounded_index.generations // "no"' "$WORK/out/report.json") generations")
+      NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json"); index $(jq -r '.stages[1].findings.info | if .bounded_index then "bounded by memory_mb, \(.bounded_index.generations) generations" else "in memory" end' "$WORK/out/report.json")")
     done
     median=$(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }')
     read -r wall user sys <<< "${median%%|*}"
