@@ -497,3 +497,58 @@ fn a_bounded_dedup_after_another_that_drops_rows_holds_its_batches() {
         report["warnings"]
     );
 }
+
+/// Long records fill the disk before they fill the index: a bounded generation also
+/// settles when its held rows reach 8 × `memory_mb`, and decides as the index in memory.
+#[test]
+fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
+    let t = tempfile::tempdir().unwrap();
+    // 2,200 records of about 20 KB (44 MB): more records than 1 MiB of index holds, and
+    // 8 MiB of held rows every 400 or so, before the index's generation fills. Every
+    // tenth record past the 40th repeats one 37 records before it.
+    let text = |n: usize| -> String {
+        let mut x = n as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+        (0..20_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 6 == 5 {
+                    ' '
+                } else {
+                    (b'a' + (x % 26) as u8) as char
+                }
+            })
+            .collect()
+    };
+    let s: String = (0..2200)
+        .map(|i| {
+            let n = if i % 10 == 9 && i > 40 { i - 37 } else { i };
+            format!("{{\"id\":\"r{i}\",\"text\":\"{}\"}}\n", text(n))
+        })
+        .collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "memory",
+        &format!("{STAGE}mode = \"near\"\nmemory_mb = 4096\n"),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        &format!("{STAGE}mode = \"near\"\nmemory_mb = 1\n"),
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let report = read_json(&t.path().join("out/report.json"));
+    let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];
+    assert!(
+        bounded["settled_for_disk"].as_u64().unwrap() >= 3,
+        "{bounded}"
+    );
+    assert_eq!(report["rows"]["duplicates"], 216);
+    let (kept, _) = kept_and_dropped(&t.path().join("out"));
+    assert_eq!(kept, kept_and_dropped(&t.path().join("memory")).0);
+}

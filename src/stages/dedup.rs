@@ -1511,11 +1511,12 @@ impl DedupIndex {
                 serde_json::json!({
                     "memory_mb": b.memory_mb,
                     "generations": b.generations(),
+                    "settled_for_disk": b.settled_for_disk,
                     "how": "the inputs held more records than memory_mb's index holds: the \
                         index was frozen to temporary files a generation at a time, each \
-                        generation decided against the frozen ones when full, its rows held \
-                        on disk until then; an LSH bucket keeps its earliest max_bucket \
-                        records across generations",
+                        generation decided against the frozen ones when full (or when its \
+                        rows held on disk until then reach 8 × memory_mb: settled_for_disk); \
+                        an LSH bucket keeps its earliest max_bucket records across generations",
                 }),
             );
             return;

@@ -49,6 +49,8 @@ pub(super) enum Pending {
 const DOC_BYTES: usize = 4 + 8 + 4 + 8 + 4;
 /// An id length meaning "no id".
 const NO_ID: u32 = u32::MAX;
+/// Bytes of rows held on disk per MiB of `memory_mb` (256 MiB: 2 GiB).
+const HELD_PER_MEMORY_MB: u64 = 8 << 20;
 /// Bytes of an exact-hash run entry: the hash, the ordinal.
 const HASH_BYTES: usize = 16 + 4;
 
@@ -69,6 +71,12 @@ pub(super) struct Bounded {
     /// them in a sharded run's step), (file, line) in input order.
     settled: VecDeque<(u32, u64)>,
     held: Option<Held>,
+    /// Bytes of rows a generation may hold on disk (`HELD_PER_MEMORY_MB` per MiB of
+    /// `memory_mb`): long records fill the disk before they fill the index, so a
+    /// generation also settles when its held rows reach this.
+    held_limit: u64,
+    /// Generations settled because of `held_limit`.
+    pub settled_for_disk: usize,
     pub peak_bytes: usize,
 }
 
@@ -130,6 +138,8 @@ impl Bounded {
             ids_len: 0,
             settled: VecDeque::new(),
             held: None,
+            held_limit: memory_mb.max(1).saturating_mul(HELD_PER_MEMORY_MB),
+            settled_for_disk: 0,
             peak_bytes: 0,
         }
     }
@@ -200,6 +210,8 @@ impl Bounded {
 /// in memory, which is small beside the data.
 struct Held {
     file: BufWriter<File>,
+    /// Bytes of the held batches' data (in memory, as Arrow counts it).
+    bytes: u64,
     /// Each batch, and whether its data is in the file (a batch without rows is not).
     batches: VecDeque<(Batch, bool)>,
 }
@@ -208,6 +220,7 @@ impl Held {
     fn new() -> Result<Held> {
         Ok(Held {
             file: BufWriter::with_capacity(1 << 20, temp()?),
+            bytes: 0,
             batches: VecDeque::new(),
         })
     }
@@ -217,6 +230,7 @@ impl Held {
         if spilled {
             let schema = batch.data.schema();
             let data = std::mem::replace(&mut batch.data, RecordBatch::new_empty(schema.clone()));
+            self.bytes += data.get_array_memory_size() as u64;
             let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut self.file, &schema)?;
             w.write(&data)?;
             w.finish()?;
@@ -247,6 +261,7 @@ impl Held {
             each(batch)?;
         }
         drop(r);
+        self.bytes = 0;
         f.set_len(0)
             .and_then(|_| f.rewind())
             .map_err(|e| io_error("write", e))
@@ -297,7 +312,6 @@ impl DedupIndex {
         f: &mut Findings,
         out: &mut PassOn<'_>,
     ) -> Result<()> {
-        let generations = self.bounded.as_ref().expect("bounded mode").generations();
         if let Some(sigs) = batch.attachments[self.index].take() {
             let sigs = sigs
                 .downcast::<BatchSignatures>()
@@ -308,8 +322,14 @@ impl DedupIndex {
         if b.held.is_none() {
             b.held = Some(Held::new()?);
         }
-        b.held.as_mut().expect("just made").push(batch)?;
-        if b.generations() > generations {
+        let held = b.held.as_mut().expect("just made");
+        held.push(batch)?;
+        if held.bytes > b.held_limit && !self.docs.is_empty() {
+            b.settled_for_disk += 1;
+            self.settle(f)?;
+        }
+        // No record of the generation in memory: every held row is decided.
+        if self.docs.is_empty() {
             self.release_held(out)?;
         }
         Ok(())
