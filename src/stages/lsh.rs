@@ -724,6 +724,58 @@ fn join(a: &[u64], b: &[u64], mut each: impl FnMut(usize, &[u64], &[u64])) {
     }
 }
 
+/// What a join calls for each shared key (see `join`).
+type OnKey<'a> = dyn FnMut(usize, &[u64], &[u64]) + 'a;
+
+/// `join(a, long, on_a)` and `join(b, long, on_b)` in one pass when the three lists are
+/// of a size: the two merges' loads do not depend on each other, so the processor
+/// overlaps them (each merge alone waits on its own loads every step).
+fn join_both(
+    a: &[u64],
+    b: &[u64],
+    long: &[u64],
+    mut on_a: impl FnMut(usize, &[u64], &[u64]),
+    mut on_b: impl FnMut(usize, &[u64], &[u64]),
+) {
+    let alike = |x: &[u64]| long.len() <= 8 * x.len() && x.len() <= 8 * long.len();
+    if !alike(a) || !alike(b) {
+        join(a, long, on_a);
+        join(b, long, on_b);
+        return;
+    }
+    let run = |v: &[u64], at: usize| {
+        at + v[at..]
+            .iter()
+            .take_while(|&&e| e >> 32 == v[at] >> 32)
+            .count()
+    };
+    // One merge's step: `i` in `x`, `j` in `long`.
+    let step = |x: &[u64], i: &mut usize, j: &mut usize, each: &mut OnKey<'_>| {
+        let (p, q) = (x[*i] >> 32, long[*j] >> 32);
+        if p == q {
+            let (end, long_end) = (run(x, *i), run(long, *j));
+            each(*i, &x[*i..end], &long[*j..long_end]);
+            (*i, *j) = (end, long_end);
+        } else {
+            *i += usize::from(p < q);
+            *j += usize::from(q < p);
+        }
+    };
+    let (mut i, mut j, mut k, mut l) = (0, 0, 0, 0);
+    loop {
+        let (live_a, live_b) = (i < a.len() && j < long.len(), k < b.len() && l < long.len());
+        if !live_a && !live_b {
+            return;
+        }
+        if live_a {
+            step(a, &mut i, &mut j, &mut on_a);
+        }
+        if live_b {
+            step(b, &mut k, &mut l, &mut on_b);
+        }
+    }
+}
+
 /// `join` walking `short`'s keys and galloping through `long` (merging the two when they
 /// are of a size): `each` gets the position of `short`'s entries with the key and them,
 /// then the same of `long`'s.
@@ -951,18 +1003,20 @@ impl FrozenLsh {
                     let range = |v: &[u64]| {
                         v.partition_point(|&e| e >> 32 < lo)..v.partition_point(|&e| e >> 32 <= hi)
                     };
-                    let r = range(&q);
-                    join(&q[r], &sec, |_, qs, group| {
-                        for &e in qs {
-                            let local = e & 0xFFFF_FFFF;
-                            pairs.extend(group.iter().map(|&f| (f << 32) | local));
-                        }
-                    });
-                    let r = range(&mine);
-                    let from = r.start;
-                    join(&mine[r], &sec, |i, _, group| {
-                        held[from + i] += group.len() as u32
-                    });
+                    let (rq, rm) = (range(&q), range(&mine));
+                    let from = rm.start;
+                    join_both(
+                        &q[rq],
+                        &mine[rm],
+                        &sec,
+                        |_, qs, group| {
+                            for &e in qs {
+                                let local = e & 0xFFFF_FFFF;
+                                pairs.extend(group.iter().map(|&f| (f << 32) | local));
+                            }
+                        },
+                        |i, _, group| held[from + i] += group.len() as u32,
+                    );
                 }
             }
             let kept = write_capped(&mut w, &mine, &held, cap)?;
@@ -1245,6 +1299,35 @@ mod tests {
             let want = (exact >= threshold).then_some(exact);
             proptest::prop_assert_eq!(jaccard_at_least(&a, &b, threshold), want);
             proptest::prop_assert_eq!(jaccard(&a, &b), exact);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn join_both_is_two_joins(
+            a in proptest::collection::vec(0u64..80, 0..120),
+            b in proptest::collection::vec(0u64..80, 0..120),
+            long in proptest::collection::vec(0u64..80, 0..120),
+        ) {
+            let list = |v: &[u64]| {
+                let mut l: Vec<u64> = v.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
+                l.sort_unstable();
+                l
+            };
+            let (a, b, long) = (list(&a), list(&b), list(&long));
+            let mut want = Vec::new();
+            join(&a, &long, |i, xs, ys| want.push((0u8, i, xs.to_vec(), ys.to_vec())));
+            join(&b, &long, |i, xs, ys| want.push((1u8, i, xs.to_vec(), ys.to_vec())));
+            let (mut got, mut got_b) = (Vec::new(), Vec::new());
+            join_both(
+                &a,
+                &b,
+                &long,
+                |i, xs, ys| got.push((0u8, i, xs.to_vec(), ys.to_vec())),
+                |i, xs, ys| got_b.push((1u8, i, xs.to_vec(), ys.to_vec())),
+            );
+            got.extend(got_b);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
