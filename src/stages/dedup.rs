@@ -1047,7 +1047,8 @@ impl DedupIndex {
 }
 
 impl DedupIndex {
-    /// A first pass over one batch: the two-pass policies' or bounded mode's.
+    /// One batch observed before any decision: the two-pass policies' first pass, or a
+    /// bounded index's judging of a batch it holds (or of a shard's saved signatures).
     fn observe_any(
         &mut self,
         at: (u32, &[u64]),

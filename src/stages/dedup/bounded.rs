@@ -304,8 +304,8 @@ impl DedupIndex {
         Ok((d.file, d.line, d.root, id))
     }
 
-    /// One batch: judged, then held until its generation settles; every batch held
-    /// before it goes on when one does.
+    /// One batch: judged, then held until its generation settles (full, or holding
+    /// `held_limit` bytes of rows); then every held batch goes on, in input order.
     pub(super) fn hold_bounded(
         &mut self,
         mut batch: Batch,
@@ -357,8 +357,8 @@ impl DedupIndex {
         result
     }
 
-    /// A first pass over one batch, bounded: its verdicts, kept until its generation
-    /// settles.
+    /// One batch's verdicts against the in-memory generation, kept until it settles
+    /// (which it does here once it outgrows its budget).
     pub(super) fn observe_bounded(
         &mut self,
         verdicts: Vec<Verdict>,
