@@ -1107,8 +1107,8 @@ impl DedupIndex {
                 if tp.find(other) == tp.find(ord) {
                     continue;
                 }
-                let Scratch { bytes, set, .. } = &mut self.scratch;
-                if let Some(j) = lsh.similar(&record.near, c, &mut probe, bytes, set)? {
+                let Scratch { set, .. } = &mut self.scratch;
+                if let Some(j) = lsh.similar(&record.near, c, &mut probe, set)? {
                     let link = Link {
                         other,
                         similarity: j as f32,

@@ -267,9 +267,14 @@ impl SpillFile {
         Ok(offset)
     }
 
-    fn read(&self, offset: u64, len: u32, bytes: &mut Vec<u8>, out: &mut Vec<u32>) -> Result<()> {
+    fn read(&self, offset: u64, len: u32, out: &mut Vec<u32>) -> Result<()> {
         let n = len as usize * 4;
-        bytes.resize(n, 0);
+        out.clear();
+        out.resize(len as usize, 0);
+        // Straight into the set's memory (bytemuck's safe view of it as bytes): a set is
+        // read for every verification, so a second copy through a byte buffer cost
+        // a pass over gigabytes on a large corpus.
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
         if offset >= self.flushed {
             let start = (offset - self.flushed) as usize;
             bytes.copy_from_slice(&self.pending[start..start + n]);
@@ -278,12 +283,9 @@ impl SpillFile {
                 .read_exact_at(bytes, offset)
                 .map_err(|e| spill_error("read", e))?;
         }
-        out.clear();
-        out.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
+        if cfg!(target_endian = "big") {
+            out.iter_mut().for_each(|x| *x = u32::from_le(*x));
+        }
         Ok(())
     }
 
@@ -381,7 +383,6 @@ pub(crate) struct Probe {
 #[derive(Default)]
 pub(crate) struct Scratch {
     pub candidates: Vec<u32>,
-    pub bytes: Vec<u8>,
     pub set: Vec<u32>,
 }
 
@@ -531,7 +532,6 @@ impl LshIndex {
         q: &Query<'_>,
         slot: u32,
         probe: &mut Probe,
-        bytes: &mut Vec<u8>,
         set: &mut Vec<u32>,
     ) -> Result<Option<f64>> {
         let at = (slot - self.base) as usize;
@@ -544,7 +544,7 @@ impl LshIndex {
         {
             return Ok(None);
         }
-        self.spill.read(offset, len, bytes, set)?;
+        self.spill.read(offset, len, set)?;
         Ok(self.settings.verify(q.set, set, probe))
     }
 
@@ -564,11 +564,7 @@ impl LshIndex {
     /// threshold.
     pub fn probe(&self, q: &Query<'_>, since: u32, s: &mut Scratch) -> Result<Probe> {
         let mut probe = Probe::default();
-        let Scratch {
-            candidates,
-            bytes,
-            set,
-        } = s;
+        let Scratch { candidates, set } = s;
         self.candidates(q, since, candidates, &mut probe);
         const AHEAD: usize = 4;
         for &c in candidates.iter().take(AHEAD) {
@@ -578,7 +574,7 @@ impl LshIndex {
             if let Some(&next) = candidates.get(i + AHEAD) {
                 self.prefetch(next);
             }
-            if let Some(j) = self.similar(q, c, &mut probe, bytes, set)? {
+            if let Some(j) = self.similar(q, c, &mut probe, set)? {
                 probe.matched = Some((c, j));
                 break;
             }
@@ -931,21 +927,20 @@ impl FrozenLsh {
             rest = &rest[end..];
         }
         type Found = (u32, Option<(u32, f64)>, Probe);
-        let one = |(bytes, mine, theirs): &mut (Vec<u8>, Vec<u32>, Vec<u32>),
-                   group: &&[Survivor]|
-         -> Result<Found> {
-            let mut p = Probe::default();
-            let local = group[0].local;
-            let (offset, len) = g.sets[local as usize];
-            g.spill.read(offset, len, bytes, mine)?;
-            for s in group.iter() {
-                g.spill.read(s.offset, s.len, bytes, theirs)?;
-                if let Some(j) = g.settings.verify(mine, theirs, &mut p) {
-                    return Ok((local, Some((s.ord, j)), p));
+        let one =
+            |(mine, theirs): &mut (Vec<u32>, Vec<u32>), group: &&[Survivor]| -> Result<Found> {
+                let mut p = Probe::default();
+                let local = group[0].local;
+                let (offset, len) = g.sets[local as usize];
+                g.spill.read(offset, len, mine)?;
+                for s in group.iter() {
+                    g.spill.read(s.offset, s.len, theirs)?;
+                    if let Some(j) = g.settings.verify(mine, theirs, &mut p) {
+                        return Ok((local, Some((s.ord, j)), p));
+                    }
                 }
-            }
-            Ok((local, None, p))
-        };
+                Ok((local, None, p))
+            };
         let results: Vec<Result<Found>> = match pool {
             Some(pool) => pool.install(|| {
                 use rayon::prelude::*;
@@ -1049,12 +1044,16 @@ impl FrozenLsh {
             prefetch_ptr(g.sets[local..].as_ptr());
         };
         pairs.iter().take(AHEAD).for_each(|&p| fetch(p));
+        // Pairs come in frozen-slot order: the generation only moves forward.
+        let mut gi = 0;
         for (n, &pair) in pairs.iter().enumerate() {
             if let Some(&next) = pairs.get(n + AHEAD) {
                 fetch(next);
             }
             let (slot, local) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as usize);
-            let gi = self.gens.partition_point(|x| x.base + x.len <= slot);
+            while self.gens[gi].base + self.gens[gi].len <= slot {
+                gi += 1;
+            }
             let gen = &self.gens[gi];
             let at = u64::from(slot - gen.base);
             let chunk = at / CHUNK;
