@@ -880,19 +880,8 @@ fn sample_through(
     stages: &[StageRunner],
 ) -> Result<arrow::array::RecordBatch> {
     let n = raw.num_rows();
-    let mut batch = crate::engine::batch::Batch {
-        index: 0,
-        file: 0,
-        data: raw,
-        origins: (1..=n as u64).collect(),
-        absent: Default::default(),
-        rejections: Vec::new(),
-        duplicates: 0,
-        attachments: (0..stages.len() + 1).map(|_| None).collect(),
-        residual: Vec::new(),
-        clean: Default::default(),
-        subjects: Vec::new(),
-    };
+    let mut batch = crate::engine::batch::Batch::new(0, 0, raw, (1..=n as u64).collect());
+    batch.attachments = (0..stages.len() + 1).map(|_| None).collect();
     let mut findings = crate::engine::Findings::default();
     for s in stages {
         if let Some(r) = &s.row {

@@ -126,6 +126,24 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of `data` read from input file `file` (rows at `origins`), nothing
+    /// attached or rejected yet.
+    pub fn new(index: u64, file: u32, data: RecordBatch, origins: Vec<u64>) -> Batch {
+        Batch {
+            index,
+            file,
+            data,
+            origins,
+            absent: AbsentKeys::default(),
+            rejections: Vec::new(),
+            duplicates: 0,
+            attachments: Vec::new(),
+            residual: Vec::new(),
+            clean: Default::default(),
+            subjects: Vec::new(),
+        }
+    }
+
     pub fn num_rows(&self) -> usize {
         self.data.num_rows()
     }

@@ -23,7 +23,7 @@ use arrow::datatypes::SchemaRef;
 use indicatif::ProgressBar;
 use serde_json::json;
 
-use crate::engine::batch::{AbsentKeys, Batch};
+use crate::engine::batch::Batch;
 use crate::engine::progress::{group_digits, new_bar, rows_message};
 use crate::engine::residual::{GateResult, ResidualScanner, ResidualTally};
 use crate::engine::{BarrierStage, Findings, RowStage, StageContext};
@@ -65,28 +65,12 @@ struct Worked {
     cpu: Vec<Duration>,
 }
 
-fn new_batch(index: u64, file: u32, data: RecordBatch, origins: Vec<u64>) -> Batch {
-    Batch {
-        index,
-        file,
-        data,
-        origins,
-        absent: AbsentKeys::default(),
-        rejections: Vec::new(),
-        duplicates: 0,
-        attachments: Vec::new(),
-        residual: Vec::new(),
-        clean: Default::default(),
-        subjects: Vec::new(),
-    }
-}
-
 /// The batches of a chunk, decoded.
 fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batch>> {
     Ok(match chunk {
         Chunk::Lines(lines) => {
             let d = decode(&lines, schema)?;
-            let mut b = new_batch(index, lines.file, d.data, d.origins);
+            let mut b = Batch::new(index, lines.file, d.data, d.origins);
             b.absent = d.absent;
             b.rejections = d.rejections;
             vec![b]
@@ -97,7 +81,7 @@ fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batc
             batch,
         } => {
             let origins = (first_row..first_row + batch.num_rows() as u64).collect();
-            vec![new_batch(index, file, batch, origins)]
+            vec![Batch::new(index, file, batch, origins)]
         }
         Chunk::RowGroup(job) => {
             let file = job.file;
@@ -106,14 +90,14 @@ fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batc
                 .into_iter()
                 .map(|(first_row, data)| {
                     let origins = (first_row..first_row + data.num_rows() as u64).collect();
-                    new_batch(index, file, data, origins)
+                    Batch::new(index, file, data, origins)
                 })
                 .collect();
             if !rejection.is_empty() {
                 match out.last_mut() {
                     Some(b) => b.rejections.extend(rejection),
                     None => {
-                        let mut b = new_batch(index, file, empty_batch(schema), Vec::new());
+                        let mut b = Batch::new(index, file, empty_batch(schema), Vec::new());
                         b.rejections.extend(rejection);
                         out.push(b);
                     }
@@ -122,7 +106,7 @@ fn decode_chunk(index: u64, chunk: Chunk, schema: &SchemaRef) -> Result<Vec<Batc
             out
         }
         Chunk::Rejected(r) => {
-            let mut b = new_batch(index, r.file, empty_batch(schema), Vec::new());
+            let mut b = Batch::new(index, r.file, empty_batch(schema), Vec::new());
             b.rejections.push(r);
             vec![b]
         }
@@ -173,7 +157,7 @@ fn work(
                     let t = Instant::now();
                     let b = std::mem::replace(
                         batch,
-                        new_batch(index, 0, empty_batch(schema), Vec::new()),
+                        Batch::new(index, 0, empty_batch(schema), Vec::new()),
                     );
                     *batch = stage.process(b, &mut findings[i])?;
                     cpu[i] += t.elapsed();

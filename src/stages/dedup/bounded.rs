@@ -584,19 +584,7 @@ mod tests {
 
     fn batch(file: u32, data: RecordBatch) -> Batch {
         let origins = (0..data.num_rows() as u64).collect();
-        crate::engine::batch::Batch {
-            index: 0,
-            file,
-            data,
-            origins,
-            absent: Default::default(),
-            rejections: Vec::new(),
-            duplicates: 0,
-            attachments: Vec::new(),
-            residual: Vec::new(),
-            clean: Default::default(),
-            subjects: Vec::new(),
-        }
+        Batch::new(0, file, data, origins)
     }
 
     #[test]
