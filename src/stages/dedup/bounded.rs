@@ -194,7 +194,13 @@ impl Bounded {
 
     /// After the last batch: every batch released, every drop applied.
     pub fn check_done(&self) -> Result<()> {
-        if self.held.as_ref().is_some_and(|h| !h.batches.is_empty()) || !self.settled.is_empty() {
+        if let Some(h) = self.held.as_ref().filter(|h| !h.batches.is_empty()) {
+            return Err(Error::Internal(format!(
+                "dedup: {} batches still held after the last batch",
+                h.batches.len()
+            )));
+        }
+        if !self.settled.is_empty() {
             return Err(Error::Internal(format!(
                 "dedup: {} drops decided for rows never passed on",
                 self.settled.len()
