@@ -503,9 +503,11 @@ fn a_bounded_dedup_after_another_that_drops_rows_holds_its_batches() {
 #[test]
 fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
     let t = tempfile::tempdir().unwrap();
-    // 2,200 records of about 20 KB (44 MB): more records than 1 MiB of index holds, and
-    // 8 MiB of held rows every 400 or so, before the index's generation fills. Every
-    // tenth record past the 40th repeats one 37 records before it.
+    // 2,200 records of about 20 KB (44 MB): more records than 1 MiB of index holds
+    // (about 700 a generation), and 8 MiB of held rows every 400 or so, before the
+    // index's generation fills (in batches of 100 rows: a generation settles before
+    // the batch that would take it past its records). Every tenth record past the 40th
+    // repeats one 37 records before it.
     let text = |n: usize| -> String {
         let mut x = n as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
         (0..20_000)
@@ -535,12 +537,14 @@ fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
         &format!("{STAGE}mode = \"near\"\nmemory_mb = 4096\n"),
     );
     run_ok(t.path(), &["run", "p.toml", "--quiet"]);
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "out",
-        &format!("{STAGE}mode = \"near\"\nmemory_mb = 1\n"),
-    );
+    std::fs::write(
+        t.path().join("p.toml"),
+        format!(
+            "[input]\npath = \"in.jsonl\"\nbatch_rows = 100\n[output]\npath = \"out\"\n\
+             {STAGE}mode = \"near\"\nmemory_mb = 1\n"
+        ),
+    )
+    .unwrap();
     run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let report = read_json(&t.path().join("out/report.json"));
     let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];

@@ -269,6 +269,10 @@ fn a_bounded_index_decides_as_the_index_in_memory() {
             .as_u64()
             .unwrap();
         assert!(generations >= 2, "{mode}: {generations} generations");
+        // A generation settles before it outgrows its half of memory_mb (its tables and
+        // vectors are sized up front for the records it takes).
+        let peak = info(&bounded)["index_bytes"].as_u64().unwrap();
+        assert!(peak <= 1 << 19, "{mode}: generation peaked at {peak} bytes");
         assert!(
             memory.data == bounded.data,
             "{mode}: data/ differs between the bounded and the in-memory index"

@@ -1358,6 +1358,9 @@ impl BarrierStage for DedupIndex {
                 );
             }
         }
+        if self.bounded.is_some() && self.docs.is_empty() {
+            self.start_generation();
+        }
         Ok(())
     }
 

@@ -44,11 +44,21 @@ enum Place {
 }
 
 impl BandTable {
-    fn new() -> Self {
+    /// A table of `entries` places (a power of two).
+    fn with_entries(entries: usize) -> Self {
+        debug_assert!(entries.is_power_of_two());
         BandTable {
-            entries: vec![EMPTY; 1024],
+            entries: vec![EMPTY; entries],
             len: 0,
         }
+    }
+
+    /// The places a table takes to hold `keys` keys without growing (at most 3/4 full).
+    fn entries_for(keys: usize) -> usize {
+        keys.saturating_mul(4)
+            .div_ceil(3)
+            .next_power_of_two()
+            .max(1024)
     }
 
     /// Band keys are hashes already: their low bits pick the home position.
@@ -147,8 +157,16 @@ struct Buckets {
 
 impl Buckets {
     fn new(bands: usize, cap: usize) -> Self {
+        Self::for_records(bands, cap, 0)
+    }
+
+    /// Buckets whose tables hold `records` records without growing.
+    fn for_records(bands: usize, cap: usize, records: usize) -> Self {
+        let entries = BandTable::entries_for(records);
         Buckets {
-            tables: (0..bands).map(|_| BandTable::new()).collect(),
+            tables: (0..bands)
+                .map(|_| BandTable::with_entries(entries))
+                .collect(),
             lists: Vec::new(),
             cap,
         }
@@ -491,6 +509,28 @@ impl LshIndex {
     /// Keeps each slot's band keys from now on (bounded mode).
     pub fn keep_keys(&mut self) {
         self.keys.get_or_insert_with(Vec::new);
+    }
+
+    /// Makes room for `records` more slots up front (an empty generation of a bounded
+    /// index): its tables and vectors then take what that many need and never double
+    /// on the way, so a generation of a given memory holds more records.
+    pub fn reserve(&mut self, records: usize) {
+        let s = &self.settings;
+        if self.slot_ord.is_empty() {
+            self.buckets = Buckets::for_records(s.bands, s.max_bucket, records);
+        }
+        self.slot_ord.reserve_exact(records);
+        self.sets.reserve_exact(records);
+        self.sketches.reserve_exact(records * s.num_hashes);
+        if let Some(keys) = &mut self.keys {
+            keys.reserve_exact(records * s.bands);
+        }
+    }
+
+    /// Bytes of memory `reserve(records)` takes: the tables, and per record its
+    /// ordinal, set location, sketch and (bounded mode) band keys.
+    pub fn reserved_bytes(bands: usize, num_hashes: usize, records: usize) -> usize {
+        bands * 8 * BandTable::entries_for(records) + records * (4 + 16 + num_hashes + 4 * bands)
     }
 
     /// Adds record `ord`; returns how many bands took it.
@@ -856,9 +896,11 @@ impl FrozenLsh {
     ) -> Result<Vec<(u32, u32, f64)>> {
         let t = std::time::Instant::now();
         let bands = temp_file()?;
-        let (pairs, sections) = self.pairs(g, ask, &bands)?;
+        // Each band's table is freed once its section is on disk: the candidate pairs
+        // grow as the tables go, so the two do not take memory at the same time.
+        let tables = std::mem::take(&mut g.buckets.tables);
+        let (pairs, sections) = self.pairs(g, tables, ask, &bands)?;
         let joined = t.elapsed();
-        // The band tables are on disk now: free them before verifying.
         g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
         let survivors = self.prefilter(g, &pairs, work)?;
         let prefiltered = t.elapsed();
@@ -963,7 +1005,15 @@ impl FrozenLsh {
 
     /// The distinct (frozen slot, local slot) pairs that share a band key, sorted; and
     /// `g`'s band sections, capped, written to `out` (returns their boundaries).
-    fn pairs(&self, g: &LshIndex, ask: &[bool], out: &File) -> Result<(Vec<Pair>, Vec<u64>)> {
+    /// `tables` are `g`'s band tables, taken out of it: each is dropped once its
+    /// section is written.
+    fn pairs(
+        &self,
+        g: &LshIndex,
+        tables: Vec<BandTable>,
+        ask: &[bool],
+        out: &File,
+    ) -> Result<(Vec<Pair>, Vec<u64>)> {
         let bands = g.settings.bands;
         let cap = g.settings.max_bucket;
         let keys = g.keys.as_ref().expect("a bounded index keeps its keys");
@@ -974,7 +1024,7 @@ impl FrozenLsh {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Per key of `g`'s section: how many frozen records the bucket holds already.
         let mut held: Vec<u32> = Vec::new();
-        for (b, table) in g.buckets.tables.iter().enumerate() {
+        for (b, table) in tables.into_iter().enumerate() {
             q.clear();
             q.extend(
                 (0..ask.len())
@@ -983,6 +1033,7 @@ impl FrozenLsh {
             );
             radsort::sort(&mut q);
             table.entries_into(&g.buckets.lists, &mut mine);
+            drop(table);
             held.clear();
             held.resize(mine.len(), 0);
             for gen in &self.gens {
@@ -1101,7 +1152,7 @@ mod tests {
         /// low bits on purpose).
         #[test]
         fn band_table_is_a_map(ops in proptest::collection::vec((0u32..3000, 0u32..1000), 0..3000)) {
-            let mut t = BandTable::new();
+            let mut t = BandTable::with_entries(1024);
             let mut model = std::collections::HashMap::new();
             for (k, v) in ops {
                 let key = k.wrapping_mul(1 << 20) ^ (k % 7);
@@ -1116,6 +1167,26 @@ mod tests {
             }
             proptest::prop_assert_eq!(t.len, model.len());
             proptest::prop_assert_eq!(t.get(12345), model.get(&12345).copied());
+        }
+    }
+
+    /// A table sized for n keys takes them without growing (a bounded index's
+    /// generation counts on it to stay within its memory).
+    #[test]
+    fn a_table_sized_for_its_keys_never_grows() {
+        for n in [0, 1, 767, 768, 769, 5000, 196_608] {
+            let mut t = BandTable::with_entries(BandTable::entries_for(n));
+            let size = t.entries.len();
+            for k in 0..n as u32 {
+                if let Place::Vacant(i) = t.place(k.wrapping_mul(0x9E37_79B9)) {
+                    t.fill(i, k.wrapping_mul(0x9E37_79B9), k);
+                }
+            }
+            assert_eq!(t.entries.len(), size, "{n} keys");
+            assert!(
+                size <= (8 * n).div_ceil(3).max(1024),
+                "{n} keys: {size} places"
+            );
         }
     }
 

@@ -2,8 +2,11 @@
 //!
 //! Each batch is judged as the in-memory barrier judges it, against an in-memory
 //! generation of the index (every record since the last freeze), and then held: its
-//! data in a temporary file as Arrow IPC (`Held`), the rest in memory. When the
-//! generation outgrows half of `memory_mb` it is settled and frozen:
+//! data in a temporary file as Arrow IPC (`Held`), the rest in memory. A generation's
+//! tables and vectors are sized up front for as many records as half of `memory_mb`
+//! holds (`start_generation`; growing them by doubling left a generation a quarter
+//! emptier on average); when the next batch would take it past them (or past half of
+//! `memory_mb`) it is settled and frozen:
 //! - its records' exact hashes are merge-joined against the frozen generations' sorted
 //!   hash runs, and its LSH slots against their sorted band sections (`FrozenLsh`), so a
 //!   record finds the earliest earlier match wherever it is;
@@ -28,11 +31,11 @@ use std::os::unix::fs::FileExt;
 
 use arrow::array::{BooleanArray, RecordBatch};
 
-use super::{count_probe, BatchSignatures, DedupIndex, DocMeta, Verdict, NONE};
+use super::{count_probe, BatchSignatures, DedupIndex, DocMeta, Mode, Verdict, NONE};
 use crate::engine::batch::Batch;
 use crate::engine::{Findings, PassOn};
 use crate::error::{Error, Result};
-use crate::stages::lsh::{FrozenLsh, Probe};
+use crate::stages::lsh::{FrozenLsh, LshIndex, Probe};
 
 /// A record of the current generation as the first pass left it.
 #[derive(Clone, Copy)]
@@ -60,6 +63,12 @@ pub(super) struct Bounded {
     /// settling it (its candidate pairs with the frozen generations, 8 bytes each, a
     /// few dozen per record).
     budget: usize,
+    /// Records a generation holds at most: as many as its presized tables and vectors
+    /// take within `budget` (`DedupIndex::start_generation`).
+    records: usize,
+    /// Records in the last batch observed: a generation settles when one more such
+    /// batch would take it past `records`.
+    last_batch: usize,
     pub pending: Vec<Pending>,
     lsh: FrozenLsh,
     /// Sorted (hash, ordinal) runs, one per frozen generation.
@@ -131,6 +140,8 @@ impl Bounded {
         Bounded {
             memory_mb,
             budget: (memory_mb.saturating_mul(1 << 20) / 2) as usize,
+            records: usize::MAX,
+            last_batch: 0,
             pending: Vec::new(),
             lsh: FrozenLsh::default(),
             exact_runs: Vec::new(),
@@ -364,13 +375,15 @@ impl DedupIndex {
     }
 
     /// One batch's verdicts against the in-memory generation, kept until it settles
-    /// (which it does here once it outgrows its budget).
+    /// (which it does here once another batch would take it past its records or
+    /// once it outgrows its budget).
     pub(super) fn observe_bounded(
         &mut self,
         verdicts: Vec<Verdict>,
         f: &mut Findings,
     ) -> Result<()> {
         let b = self.bounded.as_mut().expect("bounded mode");
+        b.last_batch = verdicts.len();
         for v in verdicts {
             b.pending.push(match v {
                 Verdict::Empty => continue,
@@ -382,10 +395,58 @@ impl DedupIndex {
         let bytes = self.generation_bytes();
         let b = self.bounded.as_mut().expect("bounded mode");
         b.peak_bytes = b.peak_bytes.max(bytes);
-        if bytes > b.budget {
+        if bytes > b.budget || self.docs.len() + b.last_batch > b.records {
             self.settle(f)?;
         }
         Ok(())
+    }
+
+    /// Records a generation holds in `budget` with its tables and vectors presized
+    /// (`start_generation`): the most over the band tables' sizes (a power of two each,
+    /// at most 3/4 full), with a tenth of the budget left for what varies (ids, buckets
+    /// of several records).
+    pub(super) fn generation_records(&self) -> usize {
+        let b = self.bounded.as_ref().expect("bounded mode");
+        let room = b.budget / 10 * 9;
+        // Per record: its location and pending verdict, and its exact-hash entry at the
+        // map's lowest load (7/16).
+        let per_record = std::mem::size_of::<DocMeta>()
+            + std::mem::size_of::<Pending>()
+            + (std::mem::size_of::<(u128, u32)>() + 1) * 16 / 7;
+        let p = &self.params;
+        let bytes = |n: usize| {
+            n * per_record
+                + if p.mode == Mode::Near {
+                    LshIndex::reserved_bytes(p.bands, p.num_hashes, n)
+                } else {
+                    0
+                }
+        };
+        // The largest count that fits: `bytes` grows with it (by steps at the tables'
+        // sizes), so a binary search.
+        let (mut lo, mut hi) = (0usize, room);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if bytes(mid) <= room {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo.max(1)
+    }
+
+    /// Sizes an empty generation for `generation_records` records up front.
+    pub(super) fn start_generation(&mut self) {
+        let n = self.generation_records();
+        self.docs.reserve_exact(n);
+        self.exact.reserve(n);
+        if let Some(lsh) = self.lsh.as_mut() {
+            lsh.reserve(n);
+        }
+        let b = self.bounded.as_mut().expect("bounded mode");
+        b.pending.reserve_exact(n);
+        b.records = n;
     }
 
     /// Resolves the in-memory generation against the frozen ones, records its drops and
@@ -551,6 +612,7 @@ impl DedupIndex {
         self.id_arena = String::new();
         self.exact = Default::default();
         self.bounded.as_mut().expect("bounded mode").pending = Vec::new();
+        self.start_generation();
         Ok(())
     }
 }
