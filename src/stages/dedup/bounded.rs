@@ -4,9 +4,9 @@
 //! generation of the index (every record since the last freeze), and then held: its
 //! data in a temporary file as Arrow IPC (`Held`), the rest in memory. A generation's
 //! tables and vectors are sized up front for as many records as half of `memory_mb`
-//! holds (`start_generation`; growing them by doubling left a generation a quarter
-//! emptier on average); when the next batch would take it past them (or past half of
-//! `memory_mb`) it is settled and frozen:
+//! holds (`start_generation`; grown by doubling, they filled the budget at 139,264
+//! records at the default `memory_mb`, sized up front they hold 180,224); when the next
+//! batch would take it past them (or past half of `memory_mb`) it is settled and frozen:
 //! - its records' exact hashes are merge-joined against the frozen generations' sorted
 //!   hash runs, and its LSH slots against their sorted band sections (`FrozenLsh`), so a
 //!   record finds the earliest earlier match wherever it is;
@@ -66,9 +66,6 @@ pub(super) struct Bounded {
     /// Records a generation holds at most: as many as its presized tables and vectors
     /// take within `budget` (`DedupIndex::start_generation`).
     records: usize,
-    /// Records in the last batch observed: a generation settles when one more such
-    /// batch would take it past `records`.
-    last_batch: usize,
     pub pending: Vec<Pending>,
     lsh: FrozenLsh,
     /// Sorted (hash, ordinal) runs, one per frozen generation.
@@ -141,7 +138,6 @@ impl Bounded {
             memory_mb,
             budget: (memory_mb.saturating_mul(1 << 20) / 2) as usize,
             records: usize::MAX,
-            last_batch: 0,
             pending: Vec::new(),
             lsh: FrozenLsh::default(),
             exact_runs: Vec::new(),
@@ -382,8 +378,10 @@ impl DedupIndex {
         verdicts: Vec<Verdict>,
         f: &mut Findings,
     ) -> Result<()> {
+        // A generation settles when one more batch like this one would take it past
+        // its records.
+        let batch = verdicts.len();
         let b = self.bounded.as_mut().expect("bounded mode");
-        b.last_batch = verdicts.len();
         for v in verdicts {
             b.pending.push(match v {
                 Verdict::Empty => continue,
@@ -395,7 +393,7 @@ impl DedupIndex {
         let bytes = self.generation_bytes();
         let b = self.bounded.as_mut().expect("bounded mode");
         b.peak_bytes = b.peak_bytes.max(bytes);
-        if bytes > b.budget || self.docs.len() + b.last_batch > b.records {
+        if bytes > b.budget || self.docs.len() + batch > b.records {
             self.settle(f)?;
         }
         Ok(())
