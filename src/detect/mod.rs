@@ -815,6 +815,43 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    proptest! {
+        /// The byte profile, which passes over non-ASCII stretches eight bytes at a
+        /// time, says what a byte-by-byte count says: classes, digits, longest digit run.
+        #[test]
+        fn byte_profile_is_the_byte_by_byte_count(
+            parts in proptest::collection::vec(
+                prop_oneof!["[0-9]{1,12}", "[A-Za-z@.:+,;|\t ]{1,5}", "[张王中文，。]{1,6}", "é|€|😀"],
+                0..24,
+            )
+        ) {
+            let text: String = parts.concat();
+            let p = recognizers::needs::profile(&text);
+            let (mut classes, mut digits, mut run, mut max_run) = (0u8, 0u32, 0u32, 0u32);
+            for c in text.bytes() {
+                use recognizers::needs::*;
+                classes |= match c {
+                    b'0'..=b'9' => DIGIT,
+                    b'A'..=b'Z' => UPPER,
+                    b'@' => AT,
+                    b'.' => DOT,
+                    b':' => COLON,
+                    b'+' => PLUS,
+                    b',' | b'\t' | b';' | b'|' => ROW,
+                    _ => 0,
+                };
+                if c.is_ascii_digit() {
+                    digits += 1;
+                    run += 1;
+                    max_run = max_run.max(run);
+                } else {
+                    run = 0;
+                }
+            }
+            prop_assert_eq!((p.classes, p.digits, p.max_run), (classes, digits, max_run));
+        }
+    }
+
     #[test]
     fn digit_rules_search_windows_around_digits_in_long_text() {
         let pad = "今天天气很好，我们去公园散步。".repeat(200);

@@ -488,14 +488,27 @@ pub(crate) mod needs {
     pub fn profile(text: &str) -> Profile {
         let mut m = 0u8;
         let (mut digits, mut run, mut max_run) = (0u32, 0u32, 0u32);
-        for &c in text.as_bytes() {
+        let mut byte = |c: u8| {
             let k = CLASS[c as usize];
             m |= k;
             let d = u32::from(k == DIGIT);
             digits += d;
             run = (run + 1) * d;
             max_run = max_run.max(run);
+        };
+        // Eight bytes at a time where none is ASCII (most of a Chinese text): such bytes
+        // have no class and end any digit run, so the chunk costs one test instead of
+        // eight table reads (the byte loop was 8 % of the detector's instructions).
+        let mut chunks = text.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            if w & 0x8080_8080_8080_8080 == 0x8080_8080_8080_8080 {
+                byte(0x80);
+            } else {
+                chunk.iter().for_each(|&c| byte(c));
+            }
         }
+        chunks.remainder().iter().for_each(|&c| byte(c));
         Profile {
             classes: m,
             digits,
