@@ -26,7 +26,7 @@
 //! start position (the best-scoring length); scores in 0..=1.
 
 use super::ascii;
-use super::lexicon::{lexicon, EnWord, Lexicon, SurnameStart, WordKind, WordMap};
+use super::lexicon::{lexicon, EnWord, Lexicon, Packer, SurnameStart, WordKind, WordMap};
 use super::wordfind::{CharBits, WordFinder};
 use super::{Detection, EntityType};
 
@@ -569,14 +569,11 @@ impl WordSet {
         if !t.chars().next_back().is_some_and(|c| self.last.has(c)) {
             return false;
         }
-        t.char_indices()
-            .rev()
-            .take(4)
-            .enumerate()
-            .any(|(k, (i, _))| {
-                self.lens[k + 1]
-                    && super::lexicon::pack(&t[i..]).is_some_and(|p| self.words.contains(&p))
-            })
+        let mut key = Packer::default();
+        t.chars().rev().take(4).enumerate().any(|(k, c)| {
+            key.push_front(c);
+            self.lens[k + 1] && key.key().is_some_and(|p| self.words.contains(&p))
+        })
     }
 
     /// Whether `t` starts with one of the words.
@@ -584,16 +581,11 @@ impl WordSet {
         if !t.chars().next().is_some_and(|c| self.first.has(c)) {
             return false;
         }
-        t.char_indices()
-            .skip(1)
-            .map(|(i, _)| i)
-            .chain(std::iter::once(t.len()))
-            .take(4)
-            .enumerate()
-            .any(|(k, e)| {
-                self.lens[k + 1]
-                    && super::lexicon::pack(&t[..e]).is_some_and(|p| self.words.contains(&p))
-            })
+        let mut key = Packer::default();
+        t.chars().take(4).enumerate().any(|(k, c)| {
+            key.push(c);
+            self.lens[k + 1] && key.key().is_some_and(|p| self.words.contains(&p))
+        })
     }
 }
 
@@ -665,12 +657,17 @@ impl WordsAt {
 /// longest, with its end.
 fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
     let mut best = None;
-    for (i, (off, c)) in text[s..].char_indices().enumerate().skip(1) {
-        if !is_han(c) || i > 3 {
+    let mut key = Packer::default();
+    for (i, (off, c)) in text[s..].char_indices().enumerate() {
+        if i > 0 && (!is_han(c) || i > 3) {
             break;
         }
+        key.push(c);
+        if i == 0 {
+            continue;
+        }
         let e = s + off + c.len_utf8();
-        if let Some((f, k)) = lex.zh_word(&text[s..e]) {
+        if let Some((f, k)) = key.key().and_then(|key| lex.zh_word_key(key)) {
             best = Some((e, f, k));
         }
     }
@@ -681,15 +678,20 @@ fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
 /// covers at least up to `min_end`.
 fn zh_word_penalty(lex: &Lexicon, text: &str, s: usize, min_end: usize) -> f32 {
     let mut pen: f32 = 0.0;
-    for (i, (off, c)) in text[s..].char_indices().enumerate().skip(1) {
-        if !is_han(c) || i > 3 {
+    let mut key = Packer::default();
+    for (i, (off, c)) in text[s..].char_indices().enumerate() {
+        if i > 0 && (!is_han(c) || i > 3) {
             break;
+        }
+        key.push(c);
+        if i == 0 {
+            continue;
         }
         let e = s + off + c.len_utf8();
         if e < min_end {
             continue;
         }
-        if let Some((f, k)) = lex.zh_word(&text[s..e]) {
+        if let Some((f, k)) = key.key().and_then(|key| lex.zh_word_key(key)) {
             // A listed person's name of three characters (王婷婷, 吴建民) is a name
             // like this one, not another word; a division's name is not (石家庄 is
             // tagged as a person in the list).
@@ -771,14 +773,18 @@ const ZH_ORG_SUFFIX: &[&str] = &[
 
 /// Penalty from a common word covering the surname and starting before it (王者荣耀,
 /// 谢谢, 乌鲁木齐): the characters belong to that word, not to a name.
-fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize) -> f32 {
+fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> f32 {
     let mut pen: f32 = 0.0;
     for back in 1..=3 {
         let Some(j) = k.checked_sub(back) else { break };
         if !is_han(chars[j].1) {
             break;
         }
-        let s = chars[j].0;
+        // The key of chars[j..j + back], grown by one character per length below.
+        let mut key = Packer::default();
+        for &(_, c) in &chars[j..j + back] {
+            key.push(c);
+        }
         for len in back + 1..=4 {
             let Some(&(_, last)) = chars.get(j + len - 1) else {
                 break;
@@ -786,8 +792,8 @@ fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: us
             if !is_han(last) {
                 break;
             }
-            let e = chars.get(j + len).map_or(text.len(), |c| c.0);
-            if let Some((f, kind)) = lex.zh_word(&text[s..e]) {
+            key.push(last);
+            if let Some((f, kind)) = key.key().and_then(|key| lex.zh_word_key(key)) {
                 pen = pen.max(word_penalty(kind, f) + 0.05);
             }
         }
@@ -797,15 +803,24 @@ fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: us
 
 /// Whether a common word of two or three characters ends right at `chars[k]`'s start
 /// (segmentation evidence that a name may begin there: 上周|陈帅).
-fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], text: &str, k: usize) -> bool {
-    (2..=3).any(|len| {
-        k >= len
-            && chars[k - len..k].iter().all(|c| is_han(c.1))
+fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> bool {
+    let mut key = Packer::default();
+    for len in 1..=3.min(k) {
+        let c = chars[k - len].1;
+        if !is_han(c) {
+            break;
+        }
+        key.push_front(c);
+        if len >= 2
             && matches!(
-                lex.zh_word(&text[chars[k - len].0..chars[k].0]),
+                key.key().and_then(|key| lex.zh_word_key(key)),
                 Some((_, WordKind::Common))
             )
-    })
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Name candidates scoring under this are not reported at all (a `min_score` below it
@@ -892,7 +907,7 @@ fn scan_zh_chars(
             // Even a word ending before it and a title after could not lift it.
             k += 1;
             continue;
-        } else if zh_word_ends_at(lex, chars, text, k) {
+        } else if zh_word_ends_at(lex, chars, k) {
             0.08
         } else {
             0.0
@@ -938,8 +953,7 @@ fn scan_zh_chars(
             if evidence - pen < prune {
                 continue;
             }
-            let covering =
-                *covering.get_or_insert_with(|| zh_covering_penalty(lex, chars, text, k));
+            let covering = *covering.get_or_insert_with(|| zh_covering_penalty(lex, chars, k));
             if evidence - covering < prune {
                 continue;
             }
