@@ -505,33 +505,40 @@ fn is_sep(c: char) -> bool {
         )
 }
 
-/// Left context of a name starting at `s`: (strong cue, weak cue, plain boundary).
-fn zh_left(text: &str, s: usize) -> (bool, bool, bool) {
-    let before = &text[..s];
-    let trimmed = before.trim_end_matches(is_sep);
-    let had_sep = trimmed.len() < before.len();
+/// Left context of a name starting at `chars[k]`: (strong cue, weak cue, plain
+/// boundary). Read from the decoded characters: asked at every surname character.
+fn zh_left(chars: &[(usize, char)], k: usize) -> (bool, bool, bool) {
+    let mut t = k;
+    while t > 0 && is_sep(chars[t - 1].1) {
+        t -= 1;
+    }
+    let had_sep = t < k;
+    let trimmed = &chars[..t];
     let strong = cues().strong.ends(trimmed);
     let weak = !had_sep && cues().weak.ends(trimmed);
     let boundary = trimmed.is_empty()
         || had_sep
         || trimmed
-            .chars()
-            .next_back()
-            .is_some_and(|c| !is_han(c) || matches!(c, '。' | '！' | '？' | '；'));
+            .last()
+            .is_some_and(|&(_, c)| !is_han(c) || matches!(c, '。' | '！' | '？' | '；'));
     (strong, weak, boundary)
 }
 
-/// Right context of a name ending at `e`: (title, weak follower, plain boundary).
-fn zh_right(text: &str, e: usize) -> (bool, bool, bool) {
-    let after = &text[e..];
+/// Right context of a name followed by the characters `after` (decoded, to the end of
+/// the text): (title, weak follower, plain boundary).
+fn zh_right(after: &[(usize, char)]) -> (bool, bool, bool) {
     // A sex right after the name, as records write it (黄龙，男，1990年生).
-    let sex = after
-        .trim_start_matches([',', '，', '(', '（', ' ', '、'])
-        .strip_prefix(['男', '女'])
-        .is_some_and(|r| r.is_empty() || r.starts_with(|c: char| !is_han(c) || c == '性'));
+    let gap = after
+        .iter()
+        .take_while(|&&(_, c)| matches!(c, ',' | '，' | '(' | '（' | ' ' | '、'))
+        .count();
+    let sex = matches!(after.get(gap), Some((_, '男' | '女')))
+        && after
+            .get(gap + 1)
+            .is_none_or(|&(_, c)| !is_han(c) || c == '性');
     let strong = sex || cues().after_strong.starts(after);
     let weak = cues().after_weak.starts(after);
-    let boundary = after.chars().next().is_none_or(|c| !is_han(c));
+    let boundary = after.first().is_none_or(|&(_, c)| !is_han(c));
     (strong, weak, boundary)
 }
 
@@ -564,25 +571,25 @@ impl WordSet {
         }
     }
 
-    /// Whether `t` ends with one of the words.
-    pub(crate) fn ends(&self, t: &str) -> bool {
-        if !t.chars().next_back().is_some_and(|c| self.last.has(c)) {
+    /// Whether the text decoded as `chars` ends with one of the words.
+    pub(crate) fn ends(&self, chars: &[(usize, char)]) -> bool {
+        if !chars.last().is_some_and(|&(_, c)| self.last.has(c)) {
             return false;
         }
         let mut key = Packer::default();
-        t.chars().rev().take(4).enumerate().any(|(k, c)| {
+        chars.iter().rev().take(4).enumerate().any(|(k, &(_, c))| {
             key.push_front(c);
             self.lens[k + 1] && key.key().is_some_and(|p| self.words.contains(&p))
         })
     }
 
-    /// Whether `t` starts with one of the words.
-    pub(crate) fn starts(&self, t: &str) -> bool {
-        if !t.chars().next().is_some_and(|c| self.first.has(c)) {
+    /// Whether the text decoded as `chars` starts with one of the words.
+    pub(crate) fn starts(&self, chars: &[(usize, char)]) -> bool {
+        if !chars.first().is_some_and(|&(_, c)| self.first.has(c)) {
             return false;
         }
         let mut key = Packer::default();
-        t.chars().take(4).enumerate().any(|(k, c)| {
+        chars.iter().take(4).enumerate().any(|(k, &(_, c))| {
             key.push(c);
             self.lens[k + 1] && key.key().is_some_and(|p| self.words.contains(&p))
         })
@@ -896,7 +903,7 @@ fn scan_zh_chars(
             k += 1;
             continue;
         }
-        let (strong, weak, boundary) = zh_left(text, s);
+        let (strong, weak, boundary) = zh_left(chars, k);
         let left = if strong {
             0.4
         } else if weak {
@@ -923,7 +930,7 @@ fn scan_zh_chars(
         for glen in 1..=g.len() {
             let e = byte_at(k + sl_chars + glen);
             let given: f32 = g[..glen].iter().map(|x| x.1).sum::<f32>() / glen as f32;
-            let (t_strong, t_weak, t_boundary) = zh_right(text, e);
+            let (t_strong, t_weak, t_boundary) = zh_right(&chars[k + sl_chars + glen..]);
             let base = 0.05
                 + 0.2 * sur
                 + 0.3 * given
@@ -968,7 +975,7 @@ fn scan_zh_chars(
                 }
             }
             // A company's name (凌云科技有限公司).
-            if cues().org_suffix.starts(&text[e..]) {
+            if cues().org_suffix.starts(&chars[k + sl_chars + glen..]) {
                 pen = pen.max(0.5);
             }
             // Given characters that are a place or another word (于|辽阳, 白|名单).
