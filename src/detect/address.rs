@@ -38,18 +38,26 @@ impl Addresses {
         }
     }
 
+    /// The finder of the Chinese divisions and lead words, whose word starts `scan`
+    /// takes marked by a `FirstChars`.
+    pub(crate) fn finder(&self) -> &WordFinder {
+        &self.starts.words
+    }
+
     /// `chars` is `text.char_indices()` collected when the text is not ASCII, else
-    /// empty (as for `Names::scan`).
+    /// empty (as for `Names::scan`); `starts`, the characters where a word of `finder`
+    /// may start (`FirstChars::mark`).
     pub(crate) fn scan(
         &self,
         text: &str,
         chars: &[(usize, char)],
+        starts: &[usize],
         profile: &needs::Profile,
         out: &mut Vec<Detection>,
     ) {
         let lex = lexicon();
         if !text.is_ascii() {
-            scan_zh(lex, &self.starts, text, chars, out);
+            scan_zh(lex, &self.starts, text, chars, starts, out);
         }
         // Every English form holds a digit: a street number, a ZIP code or a
         // postcode's digits.
@@ -397,10 +405,11 @@ fn scan_zh(
     starts: &ZhStarts,
     text: &str,
     chars: &[(usize, char)],
+    marked: &[usize],
     out: &mut Vec<Detection>,
 ) {
     let mut covered = 0;
-    for m in starts.words.find_in(text, chars) {
+    for m in starts.words.find_at(text, chars, marked) {
         let mut i = m.start;
         let is_lead = m.pattern < starts.leads;
         if is_lead {
@@ -988,7 +997,10 @@ mod tests {
     fn found(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
-        Addresses::new().scan(text, &chars, &needs::profile(text), &mut out);
+        let a = Addresses::new();
+        let mut starts = Vec::new();
+        super::super::wordfind::FirstChars::new(&[a.finder()]).mark(&chars, &mut starts);
+        a.scan(text, &chars, &starts[0], &needs::profile(text), &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()

@@ -295,6 +295,9 @@ pub struct Detector {
     names: Option<names::Names>,
     /// Addresses, Chinese, US and UK: a grammar over reference data, scored.
     addresses: Option<address::Addresses>,
+    /// The first characters of the names' and addresses' word finders (in that
+    /// order), marked for all of them in one pass over a text.
+    first_chars: wordfind::FirstChars,
     rules: Vec<Rule>,
     regexes: Vec<Regex>,
     min_score: f32,
@@ -391,20 +394,31 @@ impl Detector {
                     .expect("detector pattern compiles")
             })
             .collect();
+        let names = cfg
+            .entities
+            .contains(&EntityType::Person)
+            .then(|| names::Names::new(cfg.threshold(EntityType::Person)));
+        let addresses = cfg
+            .entities
+            .contains(&EntityType::Address)
+            .then(address::Addresses::new);
+        let mut finders: Vec<&wordfind::WordFinder> = Vec::new();
+        if let Some(n) = &names {
+            finders.extend(n.finders());
+        }
+        if let Some(a) = &addresses {
+            finders.push(a.finder());
+        }
+        let first_chars = wordfind::FirstChars::new(&finders);
         Detector {
             custom: Custom {
                 rules: Vec::new(),
                 deny: None,
                 allow: None,
             },
-            names: cfg
-                .entities
-                .contains(&EntityType::Person)
-                .then(|| names::Names::new(cfg.threshold(EntityType::Person))),
-            addresses: cfg
-                .entities
-                .contains(&EntityType::Address)
-                .then(address::Addresses::new),
+            names,
+            addresses,
+            first_chars,
             rules,
             regexes,
             min_score: cfg.min_score,
@@ -443,11 +457,13 @@ impl Detector {
         // A text that is not ASCII is decoded once, for the name and address scans and
         // their word finders (they decoded it four times), into a buffer kept per
         // thread: this runs once per text, and allocating it showed in profiles.
+        // With it, per word finder, the characters where one of its words may start.
+        type Decoded = (Vec<(usize, char)>, Vec<Vec<usize>>);
         thread_local! {
-            static CHARS: std::cell::RefCell<Vec<(usize, char)>> =
-                const { std::cell::RefCell::new(Vec::new()) };
+            static CHARS: std::cell::RefCell<Decoded> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
-        CHARS.with_borrow_mut(|chars| {
+        CHARS.with_borrow_mut(|(chars, starts)| {
             chars.clear();
             // Whether the text lists things (、和与及), looked for in the same pass.
             let mut listing = false;
@@ -456,11 +472,14 @@ impl Detector {
                     listing |= names::lists(c);
                 }));
             }
+            self.first_chars.mark(chars, starts);
+            let mut starts = starts.as_slice();
             if let Some(n) = &self.names {
-                n.scan(text, chars, listing, has, out);
+                n.scan(text, chars, &starts[..2], listing, has, out);
+                starts = &starts[2..];
             }
             if let Some(a) = &self.addresses {
-                a.scan(text, chars, &profile, out);
+                a.scan(text, chars, &starts[0], &profile, out);
             }
         });
         // Each rule runs only on text holding the bytes its pattern needs (a digit, `@`,

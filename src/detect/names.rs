@@ -27,7 +27,7 @@
 
 use super::ascii;
 use super::lexicon::{lexicon, EnWord, Lexicon, Packer, SurnameStart, WordKind, WordMap};
-use super::wordfind::{CharBits, WordFinder};
+use super::wordfind::{CharBits, Found, WordFinder};
 use super::{Detection, EntityType};
 
 pub(crate) struct Names {
@@ -61,13 +61,21 @@ impl Names {
         }
     }
 
+    /// The word finders of the Chinese slot scan (labels, titles), whose word starts
+    /// `scan` takes marked by a `FirstChars` of them in this order.
+    pub(crate) fn finders(&self) -> [&WordFinder; 2] {
+        [&self.labels, &self.titles]
+    }
+
     /// `chars` is `text.char_indices()` collected when the text is not ASCII (the
     /// detector decodes it once for every scan), else empty; `listing`, whether one of
-    /// them `lists`.
+    /// them `lists`; `starts`, the characters where a word of each of `finders` may
+    /// start (`FirstChars::mark`).
     pub(crate) fn scan(
         &self,
         text: &str,
         chars: &[(usize, char)],
+        starts: &[Vec<usize>],
         listing: bool,
         has: u8,
         out: &mut Vec<Detection>,
@@ -92,7 +100,10 @@ impl Names {
                 self.floor
             };
             scan_zh_chars(lex, text, chars, floor, self.matters, out);
-            scan_zh_slots(lex, &self.labels, &self.titles, text, chars, out);
+            let (labels, titles) = (&starts[0], &starts[1]);
+            let labels = self.labels.find_at(text, chars, labels);
+            let titles = self.titles.find_at(text, chars, titles);
+            scan_zh_slots(lex, labels, titles, text, out);
         }
         coordinated_names(text, &mut out[first..]);
     }
@@ -1033,13 +1044,12 @@ fn slot_value(lex: &Lexicon, text: &str, s: usize) -> Option<(usize, f32, usize)
 /// word.
 fn scan_zh_slots(
     lex: &Lexicon,
-    labels: &WordFinder,
-    titles: &WordFinder,
+    labels: impl Iterator<Item = Found>,
+    titles: impl Iterator<Item = Found>,
     text: &str,
-    chars: &[(usize, char)],
     out: &mut Vec<Detection>,
 ) {
-    for m in labels.find_in(text, chars) {
+    for m in labels {
         let rest = &text[m.end..];
         let rest = rest.trim_start_matches(is_sep);
         // A copula between the label and the name (主治医生是罗海燕).
@@ -1076,7 +1086,7 @@ fn scan_zh_slots(
             }
         }
     }
-    for m in titles.find_in(text, chars) {
+    for m in titles {
         let before: Vec<(usize, char)> = text[..m.start]
             .char_indices()
             .rev()
@@ -2817,7 +2827,10 @@ mod tests {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let has = super::super::recognizers::needs::of(text);
         let listing = chars.iter().any(|&(_, c)| lists(c));
-        Names::new(0.0).scan(text, &chars, listing, has, &mut out);
+        let n = Names::new(0.0);
+        let mut starts = Vec::new();
+        super::super::wordfind::FirstChars::new(&n.finders()).mark(&chars, &mut starts);
+        n.scan(text, &chars, &starts, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
         out.iter()
