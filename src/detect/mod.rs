@@ -409,7 +409,8 @@ impl Detector {
         if let Some(a) = &addresses {
             finders.push(a.finder());
         }
-        let first_chars = wordfind::FirstChars::new(&finders);
+        // Whether a text lists things (、和与及) is noted in the same pass.
+        let first_chars = wordfind::FirstChars::new(&finders, &names::LISTING);
         Detector {
             custom: Custom {
                 rules: Vec::new(),
@@ -465,14 +466,11 @@ impl Detector {
         }
         CHARS.with_borrow_mut(|(chars, starts)| {
             chars.clear();
-            // Whether the text lists things (、和与及), looked for in the same pass.
-            let mut listing = false;
             if !text.is_ascii() {
-                chars.extend(text.char_indices().inspect(|&(_, c)| {
-                    listing |= names::lists(c);
-                }));
+                chars.extend(text.char_indices());
             }
-            self.first_chars.mark(chars, starts);
+            // Whether the text lists things (、和与及), noted in the same pass.
+            let listing = self.first_chars.mark(chars, starts);
             let mut starts = starts.as_slice();
             if let Some(n) = &self.names {
                 n.scan(text, chars, &starts[..2], listing, has, out);

@@ -69,7 +69,7 @@ impl Names {
 
     /// `chars` is `text.char_indices()` collected when the text is not ASCII (the
     /// detector decodes it once for every scan), else empty; `listing`, whether one of
-    /// them `lists`; `starts`, the characters where a word of each of `finders` may
+    /// them is one of `LISTING`; `starts`, the characters where a word of each of `finders` may
     /// start (`FirstChars::mark`).
     pub(crate) fn scan(
         &self,
@@ -845,11 +845,10 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> bool {
 /// finds no more names); the Chinese scan skips their word-list lookups.
 pub(crate) const NAME_FLOOR: f32 = 0.3;
 
-/// Whether `c` lists things (、和与及): in a text holding one, a weaker Chinese
-/// candidate may join a stronger one (`coordinated_names`), so the scan keeps it.
-pub(crate) fn lists(c: char) -> bool {
-    matches!(c, '、' | '和' | '与' | '及')
-}
+/// The characters that list things: in a text holding one, a weaker Chinese candidate
+/// may join a stronger one (`coordinated_names`), so the scan keeps it (the detector
+/// notes them while marking the word starts, `FirstChars::mark`).
+pub(crate) const LISTING: [char; 4] = ['、', '和', '与', '及'];
 
 /// Chinese names in `text` (decoded into `chars`) whose evidence is at or above `floor`;
 /// candidates whose score after penalties falls under `matters` may be left out.
@@ -2826,10 +2825,10 @@ mod tests {
         let mut out = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let has = super::super::recognizers::needs::of(text);
-        let listing = chars.iter().any(|&(_, c)| lists(c));
+        let listing = chars.iter().any(|(_, c)| LISTING.contains(c));
         let n = Names::new(0.0);
         let mut starts = Vec::new();
-        super::super::wordfind::FirstChars::new(&n.finders()).mark(&chars, &mut starts);
+        super::super::wordfind::FirstChars::new(&n.finders(), &[]).mark(&chars, &mut starts);
         n.scan(text, &chars, &starts, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);

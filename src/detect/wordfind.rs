@@ -225,12 +225,15 @@ pub(crate) struct FirstChars {
     /// of every finder as far as this table says (the finder then looks).
     bits: Box<[u8]>,
     finders: usize,
+    /// The bit of the characters `mark` reports whether a text holds (`flagged`).
+    flag: u8,
 }
 
 impl FirstChars {
-    /// The table of `finders` (at most eight), in that order.
-    pub(crate) fn new(finders: &[&WordFinder]) -> FirstChars {
-        assert!(finders.len() <= 8, "FirstChars holds eight finders at most");
+    /// The table of `finders` (at most seven), in that order, and of the characters
+    /// `flagged`, whose presence `mark` reports.
+    pub(crate) fn new(finders: &[&WordFinder], flagged: &[char]) -> FirstChars {
+        assert!(finders.len() <= 7, "FirstChars holds seven finders at most");
         let mut bits = vec![0u8; 1 << 16].into_boxed_slice();
         for (f, finder) in finders.iter().enumerate() {
             for (c, b) in bits.iter_mut().enumerate() {
@@ -239,22 +242,34 @@ impl FirstChars {
                 }
             }
         }
+        let flag = 1 << finders.len();
+        for &c in flagged {
+            if let Some(b) = bits.get_mut(c as usize) {
+                *b |= flag;
+            }
+        }
         FirstChars {
             bits,
             finders: finders.len(),
+            flag,
         }
     }
 
     /// Fills `out` (resized to one list per finder) with the indices into `chars` whose
-    /// character starts a word of that finder.
-    pub(crate) fn mark(&self, chars: &[(usize, char)], out: &mut Vec<Vec<usize>>) {
+    /// character starts a word of that finder; returns whether one of the characters
+    /// is flagged.
+    pub(crate) fn mark(&self, chars: &[(usize, char)], out: &mut Vec<Vec<usize>>) -> bool {
         out.resize_with(self.finders, Vec::new);
         for list in out.iter_mut() {
             list.clear();
         }
+        let mut seen = 0;
         for (k, &(_, c)) in chars.iter().enumerate() {
-            let m = self.bits.get(c as usize).copied().unwrap_or(u8::MAX);
-            if m == 0 {
+            // Beyond the table: a word of every finder may start there, and no flagged
+            // character is one.
+            let m = self.bits.get(c as usize).copied().unwrap_or(self.flag - 1);
+            seen |= m;
+            if m & (self.flag - 1) == 0 {
                 continue;
             }
             for (f, list) in out.iter_mut().enumerate() {
@@ -263,6 +278,7 @@ impl FirstChars {
                 }
             }
         }
+        seen & self.flag != 0
     }
 }
 
@@ -367,10 +383,11 @@ mod tests {
             text in "[北京市东城区地址收货住😀éZüric𠀀𠀁h ab，c ]{0,40}"
         ) {
             let finders = [WordFinder::new(WORDS), WordFinder::new(MIXED), WordFinder::new(&["区", "c"])];
-            let table = FirstChars::new(&[&finders[0], &finders[1], &finders[2]]);
+            let table = FirstChars::new(&[&finders[0], &finders[1], &finders[2]], &['，', 'é']);
             let chars: Vec<(usize, char)> = text.char_indices().collect();
             let mut marks = Vec::new();
-            table.mark(&chars, &mut marks);
+            let flagged = table.mark(&chars, &mut marks);
+            prop_assert_eq!(flagged, text.contains(['，', 'é']));
             prop_assert_eq!(marks.len(), 3);
             for (f, starts) in finders.iter().zip(&marks) {
                 prop_assert_eq!(
