@@ -674,42 +674,42 @@ impl WordsAt {
 /// The word-list entry of the word of 2–4 characters starting at byte `s` that is
 /// longest, with its end.
 fn zh_word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
-    let mut best = None;
+    zh_words_from(lex, text, s)
+        .filter_map(|(_, e, w)| w.map(|(f, k)| (e, f, k)))
+        .last()
+}
+
+/// The spans of 2–4 characters starting at byte `s` (the second to fourth Han), each
+/// as (its last character's index from `s`, end, word-list entry), one key grown per
+/// span (`Packer`).
+fn zh_words_from<'a>(
+    lex: &'a Lexicon,
+    text: &'a str,
+    s: usize,
+) -> impl Iterator<Item = (usize, usize, Option<(f32, WordKind)>)> + 'a {
     let mut key = Packer::default();
-    for (i, (off, c)) in text[s..].char_indices().enumerate() {
-        if i > 0 && (!is_han(c) || i > 3) {
-            break;
-        }
-        key.push(c);
-        if i == 0 {
-            continue;
-        }
-        let e = s + off + c.len_utf8();
-        if let Some((f, k)) = key.key().and_then(|key| lex.zh_word_key(key)) {
-            best = Some((e, f, k));
-        }
-    }
-    best
+    text[s..]
+        .char_indices()
+        .enumerate()
+        .take_while(|&(i, (_, c))| i == 0 || (is_han(c) && i <= 3))
+        .filter_map(move |(i, (off, c))| {
+            key.push(c);
+            (i > 0).then(|| {
+                let word = key.key().and_then(|key| lex.zh_word_key(key));
+                (i, s + off + c.len_utf8(), word)
+            })
+        })
 }
 
 /// The largest penalty from a common word (not a person's name) that starts at `s` and
 /// covers at least up to `min_end`.
 fn zh_word_penalty(lex: &Lexicon, text: &str, s: usize, min_end: usize) -> f32 {
     let mut pen: f32 = 0.0;
-    let mut key = Packer::default();
-    for (i, (off, c)) in text[s..].char_indices().enumerate() {
-        if i > 0 && (!is_han(c) || i > 3) {
-            break;
-        }
-        key.push(c);
-        if i == 0 {
-            continue;
-        }
-        let e = s + off + c.len_utf8();
+    for (i, e, word) in zh_words_from(lex, text, s) {
         if e < min_end {
             continue;
         }
-        if let Some((f, k)) = key.key().and_then(|key| lex.zh_word_key(key)) {
+        if let Some((f, k)) = word {
             // A listed person's name of three characters (王婷婷, 吴建民) is a name
             // like this one, not another word; a division's name is not (石家庄 is
             // tagged as a person in the list).
@@ -2825,10 +2825,10 @@ mod tests {
         let mut out = Vec::new();
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let has = super::super::recognizers::needs::of(text);
-        let listing = chars.iter().any(|(_, c)| LISTING.contains(c));
         let n = Names::new(0.0);
         let mut starts = Vec::new();
-        super::super::wordfind::FirstChars::new(&n.finders(), &[]).mark(&chars, &mut starts);
+        let listing = super::super::wordfind::FirstChars::new(&n.finders(), &LISTING)
+            .mark(&chars, &mut starts);
         n.scan(text, &chars, &starts, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);
