@@ -556,3 +556,71 @@ fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
     let (kept, _) = kept_and_dropped(&t.path().join("out"));
     assert_eq!(kept, kept_and_dropped(&t.path().join("memory")).0);
 }
+
+/// The stages after the last barrier run on the rows it keeps, in input order: a
+/// duplicate is never de-identified or tokenized, so their findings count only the rows
+/// that leave, and the export is the same at any thread count and batch size, with the
+/// index in memory or bounded (batches held, then passed on).
+#[test]
+fn stages_after_dedup_work_only_on_the_rows_it_keeps() {
+    let t = tempfile::tempdir().unwrap();
+    // 30,000 records (enough for `memory_mb = 1` to bound the index), every third a
+    // copy of the one before it; each holds one phone.
+    let s: String = (0..30_000)
+        .map(|i| {
+            let n = i - (i % 3 == 2) as u32;
+            format!(
+                "{{\"id\":\"r{i}\",\"user_id\":\"u{n}\",\"text\":\"call me on 138{:08} about order {n}\"}}\n",
+                (n * 7919) % 100_000_000
+            )
+        })
+        .collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    let stages = "[[stages]]\ntype = \"dedup\"\nmode = \"exact\"\nfields = [\"text\"]\n{memory}\
+        [[stages]]\ntype = \"deidentify\"\nfields = [\"text\"]\naction = \"tag\"\n\
+        [[stages]]\ntype = \"pseudonymize\"\ncolumns = [\"user_id\"]\n";
+    let mut exports = Vec::new();
+    for (threads, batch, memory) in [(1, 8192, ""), (2, 77, ""), (2, 1000, "memory_mb = 1\n")] {
+        let out = format!("out{threads}-{batch}");
+        std::fs::write(
+            t.path().join("p.toml"),
+            format!(
+                "[input]\npath = \"in.jsonl\"\nbatch_rows = {batch}\n[output]\npath = \"{out}\"\nformat = \"jsonl\"\n[keys]\nscope = \"t\"\n{}",
+                stages.replace("{memory}", memory)
+            ),
+        )
+        .unwrap();
+        let th = threads.to_string();
+        run_ok(t.path(), &["run", "p.toml", "--quiet", "--threads", &th]);
+        let out = t.path().join(out);
+        let report = read_json(&out.join("report.json"));
+        assert_eq!(report["rows"]["out"], 20_000, "{}", report["rows"]);
+        assert_eq!(report["rows"]["duplicates"], 10_000);
+        let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];
+        assert_eq!(bounded.is_object(), !memory.is_empty(), "{bounded}");
+        let totals = |i: usize| report["stages"][i]["findings"]["totals"].clone();
+        assert_eq!(totals(1)["PHONE"], 20_000, "{}", totals(1));
+        assert_eq!(totals(2)["tokens"], 20_000, "{}", totals(2));
+        let rows: Vec<serde_json::Value> = data_files(&out)
+            .into_iter()
+            .flat_map(|(_, bytes)| {
+                String::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let ids: Vec<u32> = rows
+            .iter()
+            .map(|r| r["id"].as_str().unwrap()[1..].parse().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "input order");
+        assert!(ids.iter().all(|i| i % 3 != 2));
+        assert!(rows
+            .iter()
+            .all(|r| r["text"].as_str().unwrap().contains("<PHONE>")));
+        exports.push(data_files(&out));
+    }
+    assert!(exports.windows(2).all(|w| w[0] == w[1]));
+}

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -129,7 +129,8 @@ fn fault_injection(index: u64) {
     }
 }
 
-/// Decodes a chunk and runs every row stage on it. Runs on the rayon pool.
+/// Decodes a chunk and runs the row stages of `rows` on it (the ones before the last
+/// barrier, or all of them: see `stream_input`). Runs on the rayon pool.
 fn work(
     index: u64,
     chunk: Chunk,
@@ -151,31 +152,85 @@ fn work(
         if let Some(sc) = subjects {
             sc.scan(batch);
         }
-        for (i, stage) in rows.iter().enumerate() {
-            if let Some(stage) = stage {
-                if batch.num_rows() > 0 {
-                    let t = Instant::now();
-                    let b = std::mem::replace(
-                        batch,
-                        Batch::new(index, 0, empty_batch(schema), Vec::new()),
-                    );
-                    *batch = stage.process(b, &mut findings[i])?;
-                    cpu[i] += t.elapsed();
-                }
-            }
-        }
-        if let Some(r) = residual {
-            if batch.num_rows() > 0 {
-                r.scan(batch);
-            }
-            batch.clean = Default::default();
-        }
+        run_rows(batch, rows, residual, &mut findings, &mut cpu)?;
     }
     Ok(Worked {
         batches,
         findings,
         cpu,
     })
+}
+
+/// Runs the row stages of `rows` (by stage position; `None` is not run here) on a
+/// batch, then the residual scan when there is one.
+fn run_rows(
+    batch: &mut Batch,
+    rows: &[Option<Box<dyn RowStage>>],
+    residual: Option<&ResidualScanner>,
+    findings: &mut [Findings],
+    cpu: &mut [Duration],
+) -> Result<()> {
+    for (i, stage) in rows.iter().enumerate() {
+        if let Some(stage) = stage {
+            if batch.num_rows() > 0 {
+                let t = Instant::now();
+                let empty = RecordBatch::new_empty(batch.data.schema());
+                let b = std::mem::replace(batch, Batch::new(batch.index, 0, empty, Vec::new()));
+                *batch = stage.process(b, &mut findings[i])?;
+                cpu[i] += t.elapsed();
+            }
+        }
+    }
+    if let Some(r) = residual {
+        if batch.num_rows() > 0 {
+            r.scan(batch);
+        }
+        batch.clean = Default::default();
+    }
+    Ok(())
+}
+
+/// A batch that came through every barrier, after the row stages placed after the last
+/// barrier ran on it (on the pool): only the rows the barriers kept are worked on.
+struct Tailed {
+    batch: Batch,
+    findings: Vec<Findings>,
+    cpu: Vec<Duration>,
+}
+
+/// The row stages after the last barrier and the residual scan, on a batch that came
+/// through every barrier. Runs on the rayon pool.
+fn tail_work(
+    mut batch: Batch,
+    rows: &[Option<Box<dyn RowStage>>],
+    residual: Option<&ResidualScanner>,
+) -> Result<Tailed> {
+    let mut findings = vec![Findings::default(); rows.len()];
+    let mut cpu = vec![Duration::ZERO; rows.len()];
+    run_rows(&mut batch, rows, residual, &mut findings, &mut cpu)?;
+    Ok(Tailed {
+        batch,
+        findings,
+        cpu,
+    })
+}
+
+/// What a task on the pool sends back to the coordinator.
+enum Done {
+    /// A chunk decoded and through the row stages before the barriers.
+    Chunk(u64, Result<Worked>),
+    /// The `n`th batch to come through the barriers, through the row stages after them.
+    Tail(u64, Box<Result<Tailed>>),
+}
+
+/// How the sequencer reaches the pool while it passes batches through the barriers:
+/// `spawn` starts the tail of the `n`th batch through them (`tail_work`), `rx` brings
+/// back what the tasks send. Only for the pass that writes.
+struct Cx<'x> {
+    spawn: &'x dyn Fn(u64, Batch),
+    rx: &'x Receiver<Done>,
+    /// Tails in flight at most (their batches in memory).
+    bound: usize,
 }
 
 /// Per input file: what the reader saw and what became of the rows.
@@ -216,6 +271,17 @@ pub(crate) struct Sequencer<'a> {
     findings: Vec<Findings>,
     cpu: Vec<Duration>,
     reorder: BTreeMap<u64, Result<Worked>>,
+    /// Chunks on the pool.
+    chunks_in_flight: usize,
+    /// Whether row stages run after the barriers (`stream_input`): a batch through
+    /// every barrier goes back to the pool before its rows are written.
+    tail: bool,
+    /// Batches sent through the tail, the next one to write, those back out of order,
+    /// and how many are on the pool.
+    tails_sent: u64,
+    tails_next: u64,
+    tailed: BTreeMap<u64, Box<Result<Tailed>>>,
+    tails_in_flight: usize,
     /// Per chunk in flight: the input bytes read when it was sent. The bar shows the
     /// bytes of the chunks processed in order, so its ETA follows the work.
     read_at: BTreeMap<u64, u64>,
@@ -263,8 +329,41 @@ impl Sequencer<'_> {
         }
     }
 
+    /// Waits for one task on the pool: a chunk is kept for `drain`, a tail is written
+    /// once the tails before it are.
+    fn receive(&mut self, cx: &Cx<'_>) -> Result<()> {
+        match cx
+            .rx
+            .recv()
+            .map_err(|_| Error::Internal("a worker vanished".into()))?
+        {
+            Done::Chunk(i, w) => {
+                self.chunks_in_flight -= 1;
+                self.reorder.insert(i, w);
+            }
+            Done::Tail(n, t) => {
+                self.tails_in_flight -= 1;
+                self.tailed.insert(n, t);
+                while let Some(t) = self.tailed.remove(&self.tails_next) {
+                    self.tails_next += 1;
+                    let Tailed {
+                        batch,
+                        findings,
+                        cpu,
+                    } = (*t)?;
+                    for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
+                        self.findings[i].merge(f);
+                        self.cpu[i] += t;
+                    }
+                    self.write(batch)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Hands every batch that is next in input order to the barriers and the writer.
-    fn drain(&mut self) -> Result<()> {
+    fn drain(&mut self, cx: &Cx<'_>) -> Result<()> {
         while let Some(worked) = self.reorder.remove(&self.next) {
             if let Some(read) = self.read_at.remove(&self.next) {
                 self.bar.set_position(read);
@@ -284,14 +383,14 @@ impl Sequencer<'_> {
                 self.cpu[i] += t;
             }
             for batch in batches {
-                self.take(batch)?;
+                self.take(batch, cx)?;
             }
         }
         Ok(())
     }
 
     /// One batch, next in input order: to the barriers, quarantine, accounts and writer.
-    fn take(&mut self, mut batch: Batch) -> Result<()> {
+    fn take(&mut self, mut batch: Batch, cx: &Cx<'_>) -> Result<()> {
         if let Some(stage) = self.observing {
             let b = self.barriers[stage].as_mut().expect("an observing barrier");
             let t = Instant::now();
@@ -301,28 +400,28 @@ impl Sequencer<'_> {
             self.bar.set_message(rows_message(self.rows_seen));
             return Ok(());
         }
-        self.through(0, batch)
+        self.through(0, batch, cx)
     }
 
     /// A batch through the barriers from `from` on, then to the writer. A barrier that
     /// holds batches (`BarrierStage::hold`) may pass on none, or several held before.
-    fn through(&mut self, from: usize, mut batch: Batch) -> Result<()> {
+    fn through(&mut self, from: usize, mut batch: Batch, cx: &Cx<'_>) -> Result<()> {
         let Some(i) = (from..self.barriers.len()).find(|&i| self.barriers[i].is_some()) else {
-            return self.emit(batch);
+            return self.emit(batch, cx);
         };
         let t = Instant::now();
         if let Some(Some(row)) = self.late_rows.get(i) {
             batch = row.process(batch, &mut self.findings[i])?;
         }
-        self.with_barrier(i, t, |b, f, out| b.hold(batch, f, out))
+        self.with_barrier(i, t, cx, |b, f, out| b.hold(batch, f, out))
     }
 
     /// End of the pass that writes: what each barrier still holds goes on through the
     /// barriers after it, in stage order.
-    fn release(&mut self) -> Result<()> {
+    fn release(&mut self, cx: &Cx<'_>) -> Result<()> {
         for i in 0..self.barriers.len() {
             if self.barriers[i].is_some() {
-                self.with_barrier(i, Instant::now(), |b, f, out| b.release(f, out))?;
+                self.with_barrier(i, Instant::now(), cx, |b, f, out| b.release(f, out))?;
             }
         }
         Ok(())
@@ -335,6 +434,7 @@ impl Sequencer<'_> {
         &mut self,
         i: usize,
         t: Instant,
+        cx: &Cx<'_>,
         call: impl FnOnce(
             &mut dyn BarrierStage,
             &mut Findings,
@@ -346,7 +446,7 @@ impl Sequencer<'_> {
         let mut after = Duration::ZERO;
         let result = call(b.as_mut(), &mut findings, &mut |out| {
             let t = Instant::now();
-            let r = self.through(i + 1, out);
+            let r = self.through(i + 1, out, cx);
             after += t.elapsed();
             r
         });
@@ -356,9 +456,10 @@ impl Sequencer<'_> {
         result
     }
 
-    /// A batch through every barrier: its rejections to the quarantine, its rows to the
-    /// accounts, the tallies and the writer.
-    fn emit(&mut self, mut batch: Batch) -> Result<()> {
+    /// A batch through every barrier: its rejections to the quarantine and its
+    /// duplicates to the accounts, then (through the tail on the pool, when there is
+    /// one, in order) its rows to the tallies and the writer.
+    fn emit(&mut self, mut batch: Batch, cx: &Cx<'_>) -> Result<()> {
         let file = batch.file as usize;
         let name = &self.plan.inputs[file].display;
         for r in std::mem::take(&mut batch.rejections) {
@@ -383,6 +484,22 @@ impl Sequencer<'_> {
             }
         }
         self.accounts[file].counts.duplicates += batch.duplicates;
+        if !self.tail {
+            return self.write(batch);
+        }
+        batch.attachments.clear();
+        (cx.spawn)(self.tails_sent, batch);
+        self.tails_sent += 1;
+        self.tails_in_flight += 1;
+        while self.tails_in_flight >= cx.bound {
+            self.receive(cx)?;
+        }
+        Ok(())
+    }
+
+    /// A batch ready to leave: its residual hits and subjects to the tallies, its rows
+    /// to the k-anonymity classes and the writer.
+    fn write(&mut self, mut batch: Batch) -> Result<()> {
         if let Some(t) = &mut self.tally {
             t.add(&mut batch);
         }
@@ -625,6 +742,20 @@ pub(crate) fn stream_input<'a>(
         }
     }
 
+    // The row stages after the last barrier run on the rows it passes on, not before
+    // it: a duplicate dedup drops is then never de-identified, pseudonymized,
+    // encrypted or scanned for residual PII. The row stages before it run on the pool
+    // ahead of every barrier, as the barriers read only what their own row parts
+    // attached (`Batch::attachments`).
+    let mut tail: Vec<Option<Box<dyn crate::engine::RowStage>>> =
+        (0..n_stages).map(|_| None).collect();
+    let last_barrier = barriers.iter().rposition(Option::is_some);
+    if let Some(last) = last_barrier {
+        for j in last + 1..n_stages {
+            tail[j] = rows_stages[j].take();
+        }
+    }
+
     let reader_cfg = reader_config(plan);
     let (raw_tx, raw_rx) = sync_channel::<ReaderEvent>(plan.threads * 2);
     let (write_tx, write_rx) = sync_channel::<Batch>(2);
@@ -635,6 +766,7 @@ pub(crate) fn stream_input<'a>(
     )?;
     let mut seq = new_sequencer(plan, staging, barriers, n_stages, write_tx, bar, started)?;
     seq.late_rows = late_rows;
+    seq.tail = last_barrier.is_some();
     let ctx = stage_context(plan, staging);
     for b in seq.barriers.iter_mut().flatten() {
         b.open(&ctx)?;
@@ -648,6 +780,7 @@ pub(crate) fn stream_input<'a>(
         pool: &pool,
         reader_cfg: &reader_cfg,
         rows_stages: &rows_stages,
+        tail: &tail,
     };
     if let Some(stage) = prepass {
         first_pass(&pass, stage, &mut seq, audit, names[stage])?;
@@ -689,6 +822,12 @@ fn new_sequencer<'a>(
         findings: vec![Findings::default(); n_stages],
         cpu: vec![Duration::ZERO; n_stages],
         reorder: BTreeMap::new(),
+        chunks_in_flight: 0,
+        tail: false,
+        tails_sent: 0,
+        tails_next: 0,
+        tailed: BTreeMap::new(),
+        tails_in_flight: 0,
         read_at: BTreeMap::new(),
         next: 0,
         accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
@@ -962,6 +1101,8 @@ struct Pass<'a> {
     pool: &'a rayon::ThreadPool,
     reader_cfg: &'a ReaderConfig,
     rows_stages: &'a [Option<Box<dyn RowStage>>],
+    /// The row stages after the last barrier (by stage position), run on what it passes on.
+    tail: &'a [Option<Box<dyn RowStage>>],
 }
 
 /// The first pass of a run whose barrier stage `stage` must read the whole input
@@ -988,7 +1129,7 @@ fn first_pass(
         let cfg = pass.reader_cfg;
         // The reader counts on a bar of its own; the shown one follows the work.
         let reader = s.spawn(move || read_inputs(inputs, cfg, &tx, &ProgressBar::hidden()));
-        let observed = catch_panic(|| coordinate(pass.pool, rx, rows_stages, seq, audit));
+        let observed = catch_panic(|| coordinate(pass.pool, rx, rows_stages, &[], seq, audit));
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("reader panicked".into())));
@@ -1043,7 +1184,7 @@ fn main_pass(
         // A panic in a stage must not leave the writer waiting for a channel that
         // never closes: catch it here, close the channel, and report it as an error.
         let coordinated =
-            catch_panic(|| coordinate(pass.pool, raw_rx, pass.rows_stages, seq, audit));
+            catch_panic(|| coordinate(pass.pool, raw_rx, pass.rows_stages, pass.tail, seq, audit));
         // Closing the writer's channel lets it finish; the reader ends when its receiver
         // (owned by `coordinate`) is gone.
         let Sequencer { to_writer, .. } = seq;
@@ -1462,11 +1603,14 @@ fn assess(
 }
 
 /// The reader-facing loop: dispatches chunks to the pool with a bounded number in flight
-/// and feeds finished ones to the sequencer.
+/// and feeds finished ones to the sequencer; with a tail (`stream_input`), the batches
+/// the barriers pass on go back to the pool for the row stages after them (`tail`, by
+/// stage position) and the residual scan, also a bounded number in flight.
 fn coordinate(
     pool: &rayon::ThreadPool,
     raw_rx: Receiver<ReaderEvent>,
     rows: &[Option<Box<dyn RowStage>>],
+    tail: &[Option<Box<dyn RowStage>>],
     seq: &mut Sequencer<'_>,
     audit: &mut AuditLog,
 ) -> Result<()> {
@@ -1477,20 +1621,31 @@ fn coordinate(
         None => seq.plan.residual.as_ref(),
         Some(_) => None,
     };
+    let (residual_rows, residual_tail) = if seq.tail {
+        (None, residual)
+    } else {
+        (residual, None)
+    };
     let subjects = match seq.observing {
         None => seq.plan.assessment.as_ref().map(|a| &a.scanner),
         Some(_) => None,
     };
-    let (done_tx, done_rx): (Sender<(u64, Result<Worked>)>, _) = channel();
-    let mut in_flight = 0usize;
+    let (done_tx, done_rx) = channel::<Done>();
     let result = pool.in_place_scope(|scope| -> Result<()> {
-        let receive_one = |seq: &mut Sequencer<'_>, in_flight: &mut usize| -> Result<()> {
-            let (i, w) = done_rx
-                .recv()
-                .map_err(|_| Error::Internal("a worker vanished".into()))?;
-            *in_flight -= 1;
-            seq.reorder.insert(i, w);
-            seq.drain()
+        let spawn_tail = |n: u64, batch: Batch| {
+            let tx = done_tx.clone();
+            scope.spawn(move |_| {
+                let tailed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tail_work(batch, tail, residual_tail)
+                }))
+                .unwrap_or_else(|_| Err(panicked()));
+                let _ = tx.send(Done::Tail(n, Box::new(tailed)));
+            });
+        };
+        let cx = Cx {
+            spawn: &spawn_tail,
+            rx: &done_rx,
+            bound: max_in_flight,
         };
         for ev in raw_rx.iter() {
             match ev {
@@ -1523,23 +1678,28 @@ fn coordinate(
                         // A panic must reach the coordinator as an error: a worker that
                         // vanished without sending would leave it waiting forever.
                         let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            work(index, chunk, schema, rows, residual, subjects)
+                            work(index, chunk, schema, rows, residual_rows, subjects)
                         }))
                         .unwrap_or_else(|_| Err(panicked()));
-                        let _ = tx.send((index, worked));
+                        let _ = tx.send(Done::Chunk(index, worked));
                     });
-                    in_flight += 1;
-                    while in_flight >= max_in_flight {
-                        receive_one(seq, &mut in_flight)?;
+                    seq.chunks_in_flight += 1;
+                    while seq.chunks_in_flight >= max_in_flight {
+                        seq.receive(&cx)?;
+                        seq.drain(&cx)?;
                     }
                 }
             }
         }
-        while in_flight > 0 {
-            receive_one(seq, &mut in_flight)?;
+        while seq.chunks_in_flight > 0 {
+            seq.receive(&cx)?;
+            seq.drain(&cx)?;
         }
         if seq.observing.is_none() {
-            seq.release()?;
+            seq.release(&cx)?;
+        }
+        while seq.tails_in_flight > 0 {
+            seq.receive(&cx)?;
         }
         Ok(())
     });
