@@ -380,26 +380,41 @@ fn canonical(raw: &str, p: &Params) -> String {
 
 /// Calls `push` with each character of `raw`'s NFKC form, running the normalizer only on
 /// the stretches that need it: NFKC of a text is the NFKC of its pieces when each piece
-/// starts at a character that is its own NFKC form, has combining class 0 and is never
-/// the second of a composition (ASCII, CJK ideographs, Hangul syllables, 、。). Such a
-/// character is pushed as it is, unless what follows it needs the normalizer (it may
-/// compose with a combining mark), so Chinese text costs a range check per character.
+/// starts at a character whose NFKC form is one character that has combining class 0 and
+/// is never the second of a composition (ASCII, CJK ideographs, Hangul syllables, 、。,
+/// the full-width ASCII forms). Such a character's form is pushed as it is, unless what
+/// follows it needs the normalizer (it may compose with a combining mark), so Chinese
+/// text costs a range check per character.
 fn nfkc_each(raw: &str, push: &mut impl FnMut(char)) {
-    fn stable(c: char) -> bool {
-        matches!(c, '\0'..='\u{7F}' | '\u{3001}'..='\u{3002}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+    /// The NFKC form of a character that starts a piece, or None. Besides the
+    /// characters that are their own form, the full-width ASCII forms (，？！：（） and
+    /// full-width letters and digits, most of what else Chinese text holds) and the
+    /// ideographic space, whose forms are one ASCII character: never the second of a
+    /// composition, so a piece may start there too.
+    fn simple(c: char) -> Option<char> {
+        match c {
+            '\0'..='\u{7F}'
+            | '\u{3001}'..='\u{3002}'
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{AC00}'..='\u{D7A3}' => Some(c),
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0),
+            '\u{3000}' => Some(' '),
+            _ => None,
+        }
     }
-    // The last stable character, not pushed yet: the start of the next stretch if the
-    // character after it is not stable.
+    // The last simple character (its position and form), not pushed yet: the start of
+    // the next stretch if the character after it is not simple.
     let mut held: Option<(usize, char)> = None;
     let mut stretch: Option<usize> = None;
     for (i, c) in raw.char_indices() {
-        if stable(c) {
+        if let Some(form) = simple(c) {
             if let Some(start) = stretch.take() {
                 raw[start..i].nfkc().for_each(&mut *push);
             } else if let Some((_, h)) = held {
                 push(h);
             }
-            held = Some((i, c));
+            held = Some((i, form));
         } else if stretch.is_none() {
             stretch = Some(held.take().map_or(i, |(at, _)| at));
         }
@@ -428,23 +443,21 @@ fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
     let bytes = text.as_bytes();
     if p.shingle == Shingle::Char {
         // Character n-grams: a window of `ngram` characters ends where the next starts.
-        let mut window: std::collections::VecDeque<usize> =
-            std::collections::VecDeque::with_capacity(p.ngram + 1);
-        let mut units = 0usize;
-        for (i, _) in text
-            .char_indices()
-            .chain(std::iter::once((text.len(), ' ')))
-        {
-            if window.len() == p.ngram {
-                let start = window.pop_front().expect("a full window");
-                out.push(xxh3_64(&bytes[start..i]));
-            }
-            window.push_back(i);
-            units += 1;
-        }
-        // A text shorter than one shingle is one shingle (`units` counts the end too).
-        if units <= p.ngram {
+        // Two walks over the character boundaries (and the end), one `ngram` ahead: no
+        // buffer of the window's positions.
+        let bounds = || {
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()))
+        };
+        let mut ends = bounds().skip(p.ngram).peekable();
+        if ends.peek().is_none() {
+            // A text shorter than one shingle is one shingle.
             out.push(xxh3_64(bytes));
+            return;
+        }
+        for (start, end) in bounds().zip(ends) {
+            out.push(xxh3_64(&bytes[start..end]));
         }
         return;
     }
@@ -559,6 +572,20 @@ fn signature_with(
     }
 }
 
+/// Sorts a shingle set: a radix sort from `SMALL_SET` hashes on, a comparison sort
+/// below, where the radix sort's fixed cost (four 256-entry histograms and a second
+/// buffer) is most of its time. Measured on random u32 sets, nanoseconds per element,
+/// radix against comparison: 9–14 against 6–7 at 80, 6.7 against 6.3 at 150, 5.4 against
+/// 7.0 at 300; two thirds of the chat corpus's texts are under 128 characters.
+fn sort_set(set: &mut [u32]) {
+    const SMALL_SET: usize = 128;
+    if set.len() < SMALL_SET {
+        set.sort_unstable();
+    } else {
+        radsort::sort(set);
+    }
+}
+
 fn band_keys(sig: &[u32], bands: usize, rows: usize, out: &mut Vec<u32>) {
     for b in 0..bands {
         let mut h = mix(b as u64 ^ 0x5eed);
@@ -659,7 +686,7 @@ impl RowStage for DedupSignatures {
                 out.sketches.extend(sig.iter().map(|&v| v as u8));
                 let start = out.sets.len();
                 out.sets.extend(hashes.iter().map(|&h| h as u32));
-                radsort::sort(&mut out.sets[start..]);
+                sort_set(&mut out.sets[start..]);
                 let mut w = start;
                 for r in start..out.sets.len() {
                     if w == start || out.sets[r] != out.sets[w - 1] {
@@ -1917,15 +1944,25 @@ mod tests {
         assert_eq!(h, [xxh3_64(b"cat")]);
     }
 
+    #[test]
+    fn full_width_forms_and_the_ideographic_space_are_their_nfkc_forms() {
+        for c in ('\u{FF00}'..='\u{FF60}').chain(['\u{3000}', '\u{2FFF}', '\u{3003}']) {
+            let mut fast = String::new();
+            nfkc_each(&c.to_string(), &mut |c| fast.push(c));
+            assert_eq!(fast, c.to_string().nfkc().collect::<String>(), "{c:?}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
-        fn nfkc_in_stretches_equals_nfkc(picks in proptest::collection::vec(0usize..40, 0..40)) {
+        fn nfkc_in_stretches_equals_nfkc(picks in proptest::collection::vec(0usize..48, 0..40)) {
             // Stable characters next to what composes, decomposes or reorders.
-            const POOL: [char; 40] = [
+            const POOL: [char; 48] = [
                 'a', 'e', 'A', ' ', '1', '你', '好', '中', '。', '、', '，', '：', '（', 'Ａ', '１',
                 '\u{301}', '\u{308}', '\u{323}', '\u{3099}', '\u{309A}', 'か', 'ハ', 'ｶ', 'ﾞ',
                 '가', '\u{1100}', '\u{1161}', '\u{11A8}', 'ﬁ', '①', 'é', 'Å', 'Ω', '\u{212B}',
-                '\u{F900}', '\u{3000}', '\u{200B}', 'ǅ', '\u{0F73}', '\u{1E9B}',
+                '\u{F900}', '\u{3000}', '\u{200B}', 'ǅ', '\u{0F73}', '\u{1E9B}', '！', '？',
+                'ｚ', '～', '\u{FF5F}', '＜', '\u{0338}', '<',
             ];
             let text: String = picks.iter().map(|&i| POOL[i]).collect();
             let mut fast = String::new();
