@@ -133,20 +133,40 @@ fn strict_fails_with_65_and_leaves_no_export() {
 fn a_panicking_stage_fails_the_run_without_quoting_data() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("in.jsonl"), "{\"id\":1,\"text\":\"hello\"}\n").unwrap();
-    pipeline(t.path(), "in.jsonl", "out", "");
-    let o = bin()
-        .current_dir(t.path())
-        .env("DATACUSTOMS_FAULT", "panic")
-        .args(["run", "p.toml"])
-        .output()
+    // A stage before the barriers (on the first chunk), and one after dedup (on the first
+    // batch it passes on, with more batches in flight behind it).
+    let rows: String = (0..5_000)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"note {}\"}}\n", i % 4_000))
+        .collect();
+    std::fs::write(t.path().join("many.jsonl"), rows).unwrap();
+    let tail = "[[stages]]\ntype = \"dedup\"\nfields = [\"text\"]\n\
+        [[stages]]\ntype = \"normalize\"\nfields = [\"text\"]\n";
+    for (fault, input, batch_rows, stages) in [
+        ("panic", "in.jsonl", 8192, ""),
+        ("tail-panic", "many.jsonl", 100, tail),
+    ] {
+        std::fs::write(
+            t.path().join("p.toml"),
+            format!(
+                "name = \"t\"\n[input]\npath = \"{input}\"\nbatch_rows = {batch_rows}\n\
+                 [output]\npath = \"out\"\n{stages}"
+            ),
+        )
         .unwrap();
-    let err = stderr(&o);
-    // It ends (no hang), fails, writes nothing and withholds the panic message.
-    assert_eq!(code(&o), 1, "{err}");
-    assert!(err.contains("internal error at src/"), "{err}");
-    assert!(err.contains("a stage panicked"), "{err}");
-    assert!(!err.contains("13812345678"), "{err}");
-    assert!(!t.path().join("out").exists());
+        let o = bin()
+            .current_dir(t.path())
+            .env("DATACUSTOMS_FAULT", fault)
+            .args(["run", "p.toml", "--threads", "2"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        // It ends (no hang), fails, writes nothing and withholds the panic message.
+        assert_eq!(code(&o), 1, "{fault}: {err}");
+        assert!(err.contains("internal error at src/"), "{fault}: {err}");
+        assert!(err.contains("a stage panicked"), "{fault}: {err}");
+        assert!(!err.contains("13812345678"), "{fault}: {err}");
+        assert!(!t.path().join("out").exists(), "{fault}");
+    }
 }
 
 #[test]

@@ -118,13 +118,15 @@ fn empty_batch(schema: &SchemaRef) -> RecordBatch {
 }
 
 /// For the tests of panic handling: `DATACUSTOMS_FAULT=panic` makes the first chunk's
-/// worker panic with a message quoting a stand-in for input data.
-fn fault_injection(index: u64) {
-    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if index == 0
-        && *FAULT
-            .get_or_init(|| std::env::var_os("DATACUSTOMS_FAULT").is_some_and(|v| v == "panic"))
-    {
+/// worker panic with a message quoting a stand-in for input data, and
+/// `DATACUSTOMS_FAULT=tail-panic` the first batch's tail (the row stages after the last
+/// barrier).
+fn fault_injection(kind: &str, index: u64) {
+    static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let fault = FAULT.get_or_init(|| {
+        std::env::var_os("DATACUSTOMS_FAULT").map(|v| v.to_string_lossy().into_owned())
+    });
+    if index == 0 && fault.as_deref() == Some(kind) {
         panic!("injected fault while reading 13812345678");
     }
 }
@@ -139,7 +141,7 @@ fn work(
     residual: Option<&ResidualScanner>,
     subjects: Option<&crate::evidence::assessment::SubjectScanner>,
 ) -> Result<Worked> {
-    fault_injection(index);
+    fault_injection("panic", index);
     let mut findings = vec![Findings::default(); rows.len()];
     let mut cpu = vec![Duration::ZERO; rows.len()];
     let mut batches = decode_chunk(index, chunk, schema)?;
@@ -1636,6 +1638,7 @@ fn coordinate(
             let tx = done_tx.clone();
             scope.spawn(move |_| {
                 let tailed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    fault_injection("tail-panic", n);
                     tail_work(batch, tail, residual_tail)
                 }))
                 .unwrap_or_else(|_| Err(panicked()));
