@@ -227,7 +227,8 @@ enum Done {
 
 /// How the sequencer reaches the pool while it passes batches through the barriers:
 /// `spawn` starts the tail of the `n`th batch through them (`tail_work`), `rx` brings
-/// back what the tasks send. Only for the pass that writes.
+/// back what the tasks send. A first pass (`observing`) has one too but never spawns:
+/// its batches stop at the observing barrier.
 struct Cx<'x> {
     spawn: &'x dyn Fn(u64, Batch),
     rx: &'x Receiver<Done>,
