@@ -354,15 +354,24 @@ impl Sequencer<'_> {
                         findings,
                         cpu,
                     } = (*t)?;
-                    for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
-                        self.findings[i].merge(f);
-                        self.cpu[i] += t;
-                    }
+                    self.add_work(findings, cpu);
                     self.write(batch)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Adds what the row stages found and took on some batches to the stages' totals.
+    fn add_work(&mut self, findings: Vec<Findings>, cpu: Vec<Duration>) {
+        for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
+            // A first pass's row stages see every row again in the second: their
+            // findings count once, from the pass that writes.
+            if self.observing.is_none() {
+                self.findings[i].merge(f);
+            }
+            self.cpu[i] += t;
+        }
     }
 
     /// Hands every batch that is next in input order to the barriers and the writer.
@@ -377,14 +386,7 @@ impl Sequencer<'_> {
                 findings,
                 cpu,
             } = worked?;
-            for (i, (f, t)) in findings.into_iter().zip(cpu).enumerate() {
-                // A first pass's row stages see every row again in the second: their
-                // findings count once, from the pass that writes.
-                if self.observing.is_none() {
-                    self.findings[i].merge(f);
-                }
-                self.cpu[i] += t;
-            }
+            self.add_work(findings, cpu);
             for batch in batches {
                 self.take(batch, cx)?;
             }
