@@ -89,6 +89,9 @@ impl BandTable {
     }
 
     /// Every `(key << 32) | slot` entry, buckets of several slots expanded, sorted.
+    /// A key's entries come out together and in slot order (a bucket's list grows in
+    /// slot order), so sorting by the key alone (a stable radix sort over four bytes,
+    /// not eight) sorts them; checked, with a full sort if ever not so.
     fn entries_into(&self, lists: &[Vec<u32>], out: &mut Vec<u64>) {
         out.clear();
         for &e in self.entries.iter().filter(|&&e| e != EMPTY) {
@@ -100,7 +103,7 @@ impl BandTable {
                 out.extend(list.iter().map(|&s| (key << 32) | u64::from(s)));
             }
         }
-        radsort::sort(out);
+        sort_by_high_half(out);
     }
 
     fn get(&self, key: u32) -> Option<u32> {
@@ -850,6 +853,50 @@ fn join_both(
     }
 }
 
+/// Sorts `(key << 32) | value` entries whose entries of each key are in value order
+/// (wherever they stand): a stable radix sort by the key's four bytes, then a check
+/// that the whole is sorted (one pass), with a full sort if not.
+fn sort_by_high_half(v: &mut [u64]) {
+    radsort::sort_by_key(v, |&e| (e >> 32) as u32);
+    if !v.is_sorted() {
+        v.sort_unstable();
+    }
+}
+
+/// `join(q, long, on_q)` and `join(mine, long, on_mine)` when every key of `q` is a key
+/// of `mine` (`keys_within`): one merge of `mine` against `long`, and `q`'s entries of
+/// each shared key found from a cursor that only moves forward. A settle's asked slots'
+/// keys are among its band table's (a key whose bucket was full is still in the table),
+/// so the second merge `join_both` runs, as long as the first, is not needed.
+fn join_within(
+    q: &[u64],
+    mine: &[u64],
+    long: &[u64],
+    mut on_q: impl FnMut(usize, &[u64], &[u64]),
+    mut on_mine: impl FnMut(usize, &[u64], &[u64]),
+) {
+    let mut at = 0;
+    join(mine, long, |i, xs, ys| {
+        on_mine(i, xs, ys);
+        let key = xs[0] >> 32;
+        at = seek(q, at, key);
+        let end = at + q[at..].iter().take_while(|&&e| e >> 32 == key).count();
+        if end > at {
+            on_q(at, &q[at..end], ys);
+        }
+        at = end;
+    });
+}
+
+/// Whether every key of `q` is a key of `mine` (both sorted by key).
+fn keys_within(q: &[u64], mine: &[u64]) -> bool {
+    let mut j = 0;
+    q.iter().all(|&e| {
+        j = seek(mine, j, e >> 32);
+        j < mine.len() && mine[j] >> 32 == e >> 32
+    })
+}
+
 /// `join` walking `short`'s keys and galloping through `long` (merging the two when they
 /// are of a size): `each` gets the position of `short`'s entries with the key and them,
 /// then the same of `long`'s.
@@ -1069,11 +1116,14 @@ impl FrozenLsh {
                     .filter(|&i| ask[i])
                     .map(|i| (u64::from(keys[i * bands + b]) << 32) | i as u64),
             );
-            radsort::sort(&mut q);
+            // In slot order already: sorting by the key sorts them.
+            sort_by_high_half(&mut q);
             table.entries_into(&g.buckets.lists, &mut mine);
             drop(table);
             held.clear();
             held.resize(mine.len(), 0);
+            // Always so (see `join_within`); checked once per band, not assumed.
+            let within = keys_within(&q, &mine);
             for gen in &self.gens {
                 // A section in chunks (memory stays flat however many records are
                 // frozen); a bucket split between two chunks joins in two parts.
@@ -1089,18 +1139,19 @@ impl FrozenLsh {
                     };
                     let (rq, rm) = (range(&q), range(&mine));
                     let from = rm.start;
-                    join_both(
-                        &q[rq],
-                        &mine[rm],
-                        &sec,
-                        |_, qs, group| {
-                            for &e in qs {
-                                let local = e & 0xFFFF_FFFF;
-                                pairs.extend(group.iter().map(|&f| (f << 32) | local));
-                            }
-                        },
-                        |i, _, group| held[from + i] += group.len() as u32,
-                    );
+                    let on_q = |_: usize, qs: &[u64], group: &[u64]| {
+                        for &e in qs {
+                            let local = e & 0xFFFF_FFFF;
+                            pairs.extend(group.iter().map(|&f| (f << 32) | local));
+                        }
+                    };
+                    let on_mine =
+                        |i: usize, _: &[u64], group: &[u64]| held[from + i] += group.len() as u32;
+                    if within {
+                        join_within(&q[rq], &mine[rm], &sec, on_q, on_mine);
+                    } else {
+                        join_both(&q[rq], &mine[rm], &sec, on_q, on_mine);
+                    }
                 }
             }
             let kept = write_capped(&mut w, &mine, &held, cap)?;
@@ -1441,6 +1492,66 @@ mod tests {
             let want = (exact >= threshold).then_some(exact);
             proptest::prop_assert_eq!(jaccard_at_least(&a, &b, threshold), want);
             proptest::prop_assert_eq!(jaccard(&a, &b), exact);
+        }
+    }
+
+    proptest::proptest! {
+        /// Sorting by the key sorts entries whose values run in order per key, and a
+        /// list that breaks that is still sorted in full.
+        #[test]
+        fn sorting_by_the_key_sorts(
+            keys in proptest::collection::vec(0u64..50, 0..300),
+            ordered in proptest::bool::ANY,
+        ) {
+            let mut v: Vec<u64> = keys.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
+            if !ordered {
+                v.reverse();
+            }
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_by_high_half(&mut v);
+            proptest::prop_assert_eq!(v, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// With `q`'s keys among `mine`'s, one merge finds what two joins find; and
+        /// `keys_within` tells whether they are.
+        #[test]
+        fn join_within_is_two_joins(
+            mine in proptest::collection::vec(0u64..80, 0..120),
+            picks in proptest::collection::vec(0usize..1000, 0..120),
+            stray in proptest::option::of(0u64..90),
+            long in proptest::collection::vec(0u64..80, 0..120),
+        ) {
+            let list = |v: &[u64]| {
+                let mut l: Vec<u64> = v.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
+                l.sort_unstable();
+                l
+            };
+            let mut q_keys: Vec<u64> = if mine.is_empty() {
+                Vec::new()
+            } else {
+                picks.iter().map(|&p| mine[p % mine.len()]).collect()
+            };
+            let within = stray.is_none_or(|k| mine.contains(&k));
+            q_keys.extend(stray);
+            let (q, mine, long) = (list(&q_keys), list(&mine), list(&long));
+            proptest::prop_assert_eq!(keys_within(&q, &mine), within);
+            proptest::prop_assume!(within);
+            let mut want = Vec::new();
+            join(&q, &long, |i, xs, ys| want.push((0u8, i, xs.to_vec(), ys.to_vec())));
+            join(&mine, &long, |i, xs, ys| want.push((1u8, i, xs.to_vec(), ys.to_vec())));
+            let (mut got, mut got_mine) = (Vec::new(), Vec::new());
+            join_within(
+                &q,
+                &mine,
+                &long,
+                |i, xs, ys| got.push((0u8, i, xs.to_vec(), ys.to_vec())),
+                |i, xs, ys| got_mine.push((1u8, i, xs.to_vec(), ys.to_vec())),
+            );
+            got.extend(got_mine);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
