@@ -1496,6 +1496,36 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A frozen section holds each bucket's earliest entries up to the cap less the
+        /// frozen ones, in order, and reads back as written.
+        #[test]
+        fn capped_sections_keep_the_earliest_and_read_back(
+            keys in proptest::collection::vec(0u64..30, 0..300),
+            frozen in proptest::collection::vec(0u32..6, 30),
+            cap in 0usize..6,
+        ) {
+            let mut section: Vec<u64> = keys.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
+            section.sort_unstable();
+            let held: Vec<u32> = section.iter().map(|&e| frozen[(e >> 32) as usize]).collect();
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < section.len() {
+                let key = section[i] >> 32;
+                let n = section[i..].iter().take_while(|&&e| e >> 32 == key).count();
+                let room = cap.saturating_sub(held[i] as usize).min(n);
+                want.extend_from_slice(&section[i..i + room]);
+                i += n;
+            }
+            let mut file = tempfile::tempfile().unwrap();
+            let kept = write_capped(&mut file, &section, &held, cap).unwrap();
+            proptest::prop_assert_eq!(kept, want.len());
+            let (mut bytes, mut got) = (Vec::new(), Vec::new());
+            read_u64s(&file, 0, kept, &mut bytes, &mut got).unwrap();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
         /// Sorting by the key sorts entries whose values run in order per key, and a
         /// list that breaks that is still sorted in full.
         #[test]
