@@ -1124,6 +1124,12 @@ impl FrozenLsh {
             held.resize(mine.len(), 0);
             // Always so (see `join_within`); checked once per band, not assumed.
             let within = keys_within(&q, &mine);
+            if !within {
+                tracing::debug!(
+                    band = b,
+                    "dedup: asked keys outside the band's entries; two merges"
+                );
+            }
             for gen in &self.gens {
                 // A section in chunks (memory stays flat however many records are
                 // frozen); a bucket split between two chunks joins in two parts.
