@@ -1550,6 +1550,47 @@ mod tests {
         }
     }
 
+    /// `(key << 32) | position` entries of `keys`, sorted.
+    fn keyed(keys: &[u64]) -> Vec<u64> {
+        let mut l: Vec<u64> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k << 32) | i as u64)
+            .collect();
+        l.sort_unstable();
+        l
+    }
+
+    /// What a join reports: (0 for `a`'s, 1 for `b`'s, position, entries, `long`'s).
+    type Reported = Vec<(u8, usize, Vec<u64>, Vec<u64>)>;
+
+    /// What `one_pass` reports through its two callbacks (`a`'s, then `b`'s), and what
+    /// `join(a, long)` then `join(b, long)` report.
+    fn two_joins_against(
+        a: &[u64],
+        b: &[u64],
+        long: &[u64],
+        one_pass: impl FnOnce(
+            &mut dyn FnMut(usize, &[u64], &[u64]),
+            &mut dyn FnMut(usize, &[u64], &[u64]),
+        ),
+    ) -> (Reported, Reported) {
+        let mut want = Vec::new();
+        join(a, long, |i, xs, ys| {
+            want.push((0u8, i, xs.to_vec(), ys.to_vec()))
+        });
+        join(b, long, |i, xs, ys| {
+            want.push((1u8, i, xs.to_vec(), ys.to_vec()))
+        });
+        let (mut got, mut got_b) = (Vec::new(), Vec::new());
+        one_pass(
+            &mut |i, xs, ys| got.push((0u8, i, xs.to_vec(), ys.to_vec())),
+            &mut |i, xs, ys| got_b.push((1u8, i, xs.to_vec(), ys.to_vec())),
+        );
+        got.extend(got_b);
+        (got, want)
+    }
+
     proptest::proptest! {
         /// With `q`'s keys among `mine`'s, one merge finds what two joins find; and
         /// `keys_within` tells whether they are.
@@ -1560,11 +1601,6 @@ mod tests {
             stray in proptest::option::of(0u64..90),
             long in proptest::collection::vec(0u64..80, 0..120),
         ) {
-            let list = |v: &[u64]| {
-                let mut l: Vec<u64> = v.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
-                l.sort_unstable();
-                l
-            };
             let mut q_keys: Vec<u64> = if mine.is_empty() {
                 Vec::new()
             } else {
@@ -1572,21 +1608,12 @@ mod tests {
             };
             let within = stray.is_none_or(|k| mine.contains(&k));
             q_keys.extend(stray);
-            let (q, mine, long) = (list(&q_keys), list(&mine), list(&long));
+            let (q, mine, long) = (keyed(&q_keys), keyed(&mine), keyed(&long));
             proptest::prop_assert_eq!(keys_within(&q, &mine), within);
             proptest::prop_assume!(within);
-            let mut want = Vec::new();
-            join(&q, &long, |i, xs, ys| want.push((0u8, i, xs.to_vec(), ys.to_vec())));
-            join(&mine, &long, |i, xs, ys| want.push((1u8, i, xs.to_vec(), ys.to_vec())));
-            let (mut got, mut got_mine) = (Vec::new(), Vec::new());
-            join_within(
-                &q,
-                &mine,
-                &long,
-                |i, xs, ys| got.push((0u8, i, xs.to_vec(), ys.to_vec())),
-                |i, xs, ys| got_mine.push((1u8, i, xs.to_vec(), ys.to_vec())),
-            );
-            got.extend(got_mine);
+            let (got, want) = two_joins_against(&q, &mine, &long, |on_q, on_mine| {
+                join_within(&q, &mine, &long, on_q, on_mine)
+            });
             proptest::prop_assert_eq!(got, want);
         }
     }
@@ -1598,24 +1625,10 @@ mod tests {
             b in proptest::collection::vec(0u64..80, 0..120),
             long in proptest::collection::vec(0u64..80, 0..120),
         ) {
-            let list = |v: &[u64]| {
-                let mut l: Vec<u64> = v.iter().enumerate().map(|(i, &k)| (k << 32) | i as u64).collect();
-                l.sort_unstable();
-                l
-            };
-            let (a, b, long) = (list(&a), list(&b), list(&long));
-            let mut want = Vec::new();
-            join(&a, &long, |i, xs, ys| want.push((0u8, i, xs.to_vec(), ys.to_vec())));
-            join(&b, &long, |i, xs, ys| want.push((1u8, i, xs.to_vec(), ys.to_vec())));
-            let (mut got, mut got_b) = (Vec::new(), Vec::new());
-            join_both(
-                &a,
-                &b,
-                &long,
-                |i, xs, ys| got.push((0u8, i, xs.to_vec(), ys.to_vec())),
-                |i, xs, ys| got_b.push((1u8, i, xs.to_vec(), ys.to_vec())),
-            );
-            got.extend(got_b);
+            let (a, b, long) = (keyed(&a), keyed(&b), keyed(&long));
+            let (got, want) = two_joins_against(&a, &b, &long, |on_a, on_b| {
+                join_both(&a, &b, &long, on_a, on_b)
+            });
             proptest::prop_assert_eq!(got, want);
         }
     }
