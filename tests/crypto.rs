@@ -571,6 +571,23 @@ fn tokens_are_stable_across_runs_threads_and_split_inputs() {
         "same value, same token"
     );
     assert_ne!(rows[0]["phone"], rows[1]["phone"]);
+    // The residual re-scan leaves the token columns out (tokens hold no PII) and scans
+    // the de-identified text.
+    let report = read_json(&d.join("t1/report.json"));
+    assert_eq!(
+        report["residual"]["fields"],
+        serde_json::json!(["text"]),
+        "{}",
+        report["residual"]
+    );
+    // `verify` re-scans the same fields.
+    let v = run_keyed(d, &["verify", "t1"]);
+    ok(&v);
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("residual PII re-scan: 0 detections"),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
 
     // Another scope: unlinkable tokens.
     let other = std::fs::read_to_string(d.join("p.toml"))

@@ -28,14 +28,23 @@ pub struct ResidualScanner {
 impl ResidualScanner {
     /// Scans every string field of the output schema with the built-in recognizers and
     /// the pipeline's own (`cfg`, already validated by the stages that declared them),
-    /// except the columns an `encrypt` stage turned into ciphertext (`ciphertext`):
-    /// random base64 holds no PII, but now and then a run of it looks like a name, which
-    /// would refuse an export under `max_residual = 0` at random.
-    pub fn new(output: &Schema, cfg: &DetectConfig, ciphertext: &[String]) -> Self {
+    /// except the columns an `encrypt` stage turned into ciphertext (`ciphertext`) and
+    /// the fields that hold keyed tokens (`tokens`, by path: `user_id`, `meta.author`):
+    /// random base64 and hex hold no PII, but now and then a run of them looks like a
+    /// name or a phone number, which would refuse an export under `max_residual = 0` at
+    /// random.
+    pub fn new(
+        output: &Schema,
+        cfg: &DetectConfig,
+        ciphertext: &[String],
+        tokens: &[String],
+    ) -> Self {
         ResidualScanner {
             paths: string_paths(output)
                 .into_iter()
-                .filter(|p| !ciphertext.contains(output.field(p.column).name()))
+                .filter(|p| {
+                    !ciphertext.contains(output.field(p.column).name()) && !tokens.contains(&p.name)
+                })
                 .collect(),
             detector: Detector::new(cfg),
         }
@@ -195,10 +204,27 @@ mod tests {
             Field::new("ts", DataType::Utf8, true),
         ]);
         let cfg = DetectConfig::default();
-        let all = ResidualScanner::new(&schema, &cfg, &[]);
+        let all = ResidualScanner::new(&schema, &cfg, &[], &[]);
         assert_eq!(all.field_names(), ["text", "ts"]);
-        let some = ResidualScanner::new(&schema, &cfg, &["ts".to_string()]);
+        let some = ResidualScanner::new(&schema, &cfg, &["ts".to_string()], &[]);
         assert_eq!(some.field_names(), ["text"]);
+    }
+
+    #[test]
+    fn token_fields_are_not_scanned() {
+        use arrow::datatypes::{DataType, Field, Fields};
+        let meta = Fields::from(vec![
+            Field::new("author", DataType::Utf8, true),
+            Field::new("note", DataType::Utf8, true),
+        ]);
+        let schema = Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, true),
+            Field::new("meta", DataType::Struct(meta), true),
+        ]);
+        let cfg = DetectConfig::default();
+        let tokens = ["user_id".to_string(), "meta.author".to_string()];
+        let scanner = ResidualScanner::new(&schema, &cfg, &[], &tokens);
+        assert_eq!(scanner.field_names(), ["meta.note"]);
     }
 
     proptest! {

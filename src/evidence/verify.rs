@@ -319,10 +319,19 @@ pub fn verify_with(dir: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
             // The residual-PII re-scan, against the gate the run recorded.
             if report["residual"]["scanned"] == true {
                 let max = report["residual"]["gate"]["max_residual"].as_u64();
+                // The fields the run scanned (every string field but ciphertext and
+                // tokens); an export without the list is scanned whole.
+                let fields: Option<Vec<String>> =
+                    report["residual"]["fields"].as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    });
                 let hits = rescan(
                     &data_parts,
                     &Detector::new(&detect),
                     &manifest,
+                    fields.as_deref(),
                     max,
                     &mut problems,
                 );
@@ -627,13 +636,15 @@ fn recompute_k(
 }
 
 /// PII detections in every string value of a data part (JSONL or Parquet).
-/// The residual-PII re-scan of the data parts (not the columns the manifest lists as
-/// ciphertext, which the run did not scan either): the detections, with a problem for
-/// a part that cannot be read and for more than the recorded `max_residual`.
+/// The residual-PII re-scan of the data parts: the fields the run scanned (`fields`,
+/// by path; all when None) less the columns the manifest lists as ciphertext: the
+/// detections, with a problem for a part that cannot be read and for more than the
+/// recorded `max_residual`.
 fn rescan(
     parts: &[std::path::PathBuf],
     detector: &Detector,
     manifest: &Manifest,
+    fields: Option<&[String]>,
     max_residual: Option<u64>,
     problems: &mut Vec<String>,
 ) -> u64 {
@@ -644,7 +655,7 @@ fn rescan(
         .unwrap_or_default();
     let mut hits = 0u64;
     for part in parts {
-        match residual_hits(part, detector, &encrypted) {
+        match residual_hits(part, detector, &encrypted, fields) {
             Ok(n) => hits += n,
             Err(e) => problems.push(format!("{}: cannot re-scan: {e}", part.display())),
         }
@@ -661,12 +672,16 @@ fn residual_hits(
     path: &Path,
     detector: &Detector,
     encrypted: &[String],
+    fields: Option<&[String]>,
 ) -> std::result::Result<u64, String> {
     let mut found = Vec::new();
     let mut hits = 0u64;
-    let mut scan = |s: &str| {
-        detector.detect(s, &mut found);
-        hits += found.len() as u64;
+    let scanned = |name: &str| fields.is_none_or(|f| f.iter().any(|x| x == name));
+    let mut scan = |field: &str, s: &str| {
+        if scanned(field) {
+            detector.detect(s, &mut found);
+            hits += found.len() as u64;
+        }
     };
     if path.to_string_lossy().ends_with(".parquet") {
         let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
@@ -683,16 +698,28 @@ fn residual_hits(
                 crate::stages::fields::for_each_string(
                     batch.column(p.column),
                     &p.steps,
-                    &mut |_, s| scan(s),
+                    &mut |_, s| scan(&p.name, s),
                 );
             }
         }
     } else {
-        fn walk(v: &Value, scan: &mut dyn FnMut(&str)) {
+        // `path`: the field's name as the run's report gives it (`messages.content`:
+        // lists are transparent).
+        fn walk(v: &Value, path: &mut String, scan: &mut dyn FnMut(&str, &str)) {
             match v {
-                Value::String(s) => scan(s),
-                Value::Array(a) => a.iter().for_each(|x| walk(x, scan)),
-                Value::Object(o) => o.values().for_each(|x| walk(x, scan)),
+                Value::String(s) => scan(path, s),
+                Value::Array(a) => a.iter().for_each(|x| walk(x, path, scan)),
+                Value::Object(o) => {
+                    for (k, x) in o {
+                        let at = path.len();
+                        if at > 0 {
+                            path.push('.');
+                        }
+                        path.push_str(k);
+                        walk(x, path, scan);
+                        path.truncate(at);
+                    }
+                }
                 _ => {}
             }
         }
@@ -704,7 +731,7 @@ fn residual_hits(
             if let Value::Object(o) = &mut v {
                 o.retain(|k, _| !encrypted.contains(k));
             }
-            walk(&v, &mut scan);
+            walk(&v, &mut String::new(), &mut scan);
         }
     }
     Ok(hits)
@@ -744,5 +771,33 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
                     .join("/"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The re-scan reads the fields the run scanned, by path, and no others.
+    #[test]
+    fn residual_rescan_reads_the_fields_the_run_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("part-00000.jsonl");
+        std::fs::write(
+            &part,
+            "{\"user_id\":\"13812345678\",\"meta\":{\"note\":\"call 13812345678\"},\"m\":[{\"c\":\"13812345678\"}]}\n",
+        )
+        .unwrap();
+        let detector = Detector::new(&DetectConfig::default());
+        let hits =
+            |fields: Option<&[String]>| residual_hits(&part, &detector, &[], fields).unwrap();
+        assert_eq!(hits(None), 3);
+        assert_eq!(hits(Some(&["meta.note".into()])), 1);
+        assert_eq!(hits(Some(&["m.c".into(), "meta.note".into()])), 2);
+        assert_eq!(hits(Some(&[])), 0);
+        assert_eq!(
+            residual_hits(&part, &detector, &["user_id".into()], None).unwrap(),
+            2
+        );
     }
 }
