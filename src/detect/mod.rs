@@ -838,7 +838,7 @@ mod tests {
         #[test]
         fn byte_profile_is_the_byte_by_byte_count(
             parts in proptest::collection::vec(
-                prop_oneof!["[0-9]{1,12}", "[A-Za-z@.:+,;|\t ]{1,5}", "[张王中文，。]{1,6}", "é|€|😀"],
+                prop_oneof!["[0-9]{1,12}", "[A-Za-z@.:+,;|\t\n ]{1,5}", "[张王中文，。]{1,6}", "é|€|😀"],
                 0..24,
             )
         ) {
@@ -855,6 +855,7 @@ mod tests {
                     b':' => COLON,
                     b'+' => PLUS,
                     b',' | b'\t' | b';' | b'|' => ROW,
+                    b'\n' => NEWLINE,
                     _ => 0,
                 };
                 if c.is_ascii_digit() {

@@ -82,10 +82,10 @@ impl Names {
     ) {
         let first = out.len();
         let lex = lexicon();
-        if text.contains('\n') {
+        use super::recognizers::needs::{NEWLINE, ROW, UPPER};
+        if has & NEWLINE != 0 {
             scan_table(text, out);
         }
-        use super::recognizers::needs::{ROW, UPPER};
         if has & UPPER != 0 && has & ROW != 0 {
             scan_row_names(lex, text, out);
         }

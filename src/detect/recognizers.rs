@@ -443,6 +443,8 @@ pub(crate) mod needs {
     /// A byte that separates the cells of a delimited row (`,`, tab, `;`, `|`): not a
     /// rule's need, the names scan's (rows without a header).
     pub const ROW: u8 = 64;
+    /// A line break: not a rule's need, the names scan's (tables).
+    pub const NEWLINE: u8 = 128;
 
     /// The byte classes of a text and its digit counts.
     pub struct Profile {
@@ -481,6 +483,7 @@ pub(crate) mod needs {
         t[b'\t' as usize] = ROW;
         t[b';' as usize] = ROW;
         t[b'|' as usize] = ROW;
+        t[b'\n' as usize] = NEWLINE;
         t
     };
 
