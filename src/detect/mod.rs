@@ -31,6 +31,7 @@ mod address;
 mod ascii;
 mod fold;
 mod lexicon;
+mod memo;
 mod names;
 mod phonemeta;
 mod recognizers;
@@ -290,6 +291,8 @@ struct Custom {
 /// The compiled recognizers. Built once (all regexes compile in `new`), then shared by
 /// threads: `detect` takes `&self` and keeps no state between calls.
 pub struct Detector {
+    /// Unique in the process: what the per-thread memo of short texts (`memo`) keys on.
+    id: u64,
     custom: Custom,
     /// Names, Chinese and English: candidates from lexicons, scored with evidence.
     names: Option<names::Names>,
@@ -412,6 +415,7 @@ impl Detector {
         // Whether a text lists things (、和与及) is noted in the same pass.
         let first_chars = wordfind::FirstChars::new(&finders, &names::LISTING);
         Detector {
+            id: memo::new_id(),
             custom: Custom {
                 rules: Vec::new(),
                 deny: None,
@@ -431,6 +435,19 @@ impl Detector {
     /// never overlapping (overlaps resolved deterministically: higher score, then longer,
     /// then leftmost), each with score >= min_score.
     pub fn detect(&self, text: &str, out: &mut Vec<Detection>) {
+        // A short text seen lately on this thread: what was found in it then.
+        let short = text.len() <= memo::MAX_TEXT;
+        if short && memo::recall(self.id, text, out) {
+            return;
+        }
+        self.detect_fresh(text, out);
+        if short {
+            memo::remember(self.id, text, out);
+        }
+    }
+
+    /// `detect` without the memo.
+    fn detect_fresh(&self, text: &str, out: &mut Vec<Detection>) {
         match fold::Shadow::of(text) {
             None => self.detect_plain(text, out),
             Some(shadow) => {
@@ -833,6 +850,44 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Through the per-thread memo, two detectors of different configurations
+        /// interleaved on one thread find what each finds without it, whatever the order
+        /// and repetition of the texts (long ones included).
+        #[test]
+        fn the_memo_changes_no_detection(
+            picks in proptest::collection::vec((0usize..9, any::<bool>()), 1..80)
+        ) {
+            let long = format!("{} 联系人：王小明 13812345678", "很长的文本。".repeat(20));
+            let texts = [
+                "张三的电话是13812345678",
+                "Call Ann Lee at (415) 555-0134",
+                "还有其他可以帮您的吗？",
+                "user",
+                "",
+                "邮箱 a.b@example.com，住在北京市朝阳区建国路88号",
+                "Dear Mr Smith, your card 4111 1111 1111 1111",
+                "李四",
+                long.as_str(),
+            ];
+            static STRICT: std::sync::OnceLock<Detector> = std::sync::OnceLock::new();
+            // No phone numbers, and only the surest of the rest.
+            let strict = STRICT.get_or_init(|| {
+                let mut cfg = DetectConfig {
+                    min_score: 0.8,
+                    ..DetectConfig::default()
+                };
+                cfg.entities.retain(|&e| e != EntityType::Phone);
+                Detector::new(&cfg)
+            });
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for (i, which) in picks {
+                let det = if which { shared_detector() } else { strict };
+                det.detect(texts[i], &mut a);
+                det.detect_fresh(texts[i], &mut b);
+                prop_assert_eq!(&a, &b);
+            }
+        }
+
         /// The byte profile, which passes over non-ASCII stretches eight bytes at a
         /// time, says what a byte-by-byte count says: classes, digits, longest digit run.
         #[test]
