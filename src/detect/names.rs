@@ -1878,15 +1878,21 @@ fn scan_en_runs(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
     }
 }
 
+/// The words of `org_follows`, lower case; their first letters are its filter
+/// (`org_words_start_with_the_filtered_letters`).
+const ORG_WORDS: [&str; 17] = [
+    "llc", "plc", "inc", "ltd", "corp", "co.", "& co", "and co", "and sons", "& sons", "group",
+    "gmbh", "s.a.", "lp", "llp", "company", "limited",
+];
+
 /// What follows a run and makes it an organisation: `LLC`, `PLC`, `and Sons`, `& Co`.
 fn org_follows(text: &str, e: usize) -> bool {
     let head = text[e..].trim_start_matches([' ', ',']).as_bytes();
-    [
-        "llc", "plc", "inc", "ltd", "corp", "co.", "& co", "and co", "and sons", "& sons", "group",
-        "gmbh", "s.a.", "lp", "llp", "company", "limited",
-    ]
-    .iter()
-    .any(|w| {
+    // Most names are followed by none of the words' first letters.
+    if !head.first().is_some_and(|c| b"lpicg&asLPICGAS".contains(c)) {
+        return false;
+    }
+    ORG_WORDS.iter().any(|w| {
         head.len() >= w.len()
             && head[..w.len()].eq_ignore_ascii_case(w.as_bytes())
             && !head.get(w.len()).is_some_and(u8::is_ascii_alphabetic)
@@ -1968,35 +1974,17 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
     )
     .unwrap_or("");
     // Phrases whose last word is too common to be a cue alone: "thank you, Karima",
-    // "according to Chapman", "ask for Clive".
-    let phrase = [
-        "thank you",
-        "according to",
-        "ask for",
-        "asked for",
-        "care of",
-        "c/o",
-        "thanks to",
-        "shout-out to",
-        "shout out to",
-        "shoutout to",
-        "say hi to",
-        "say hello to",
-        "married to",
-        "looping in",
-        "loop in",
-        "looped in",
-        "reservation for",
-        "reserved for",
-        "booking for",
-        "booked for",
-        "table for",
-    ]
-    .iter()
-    .any(|p| lower_before.ends_with(p));
+    // "according to Chapman", "ask for Clive". Asked only when the cue is not settled
+    // before it, and only of a text ending in one of the phrases' last letters.
+    let phrase = || {
+        matches!(
+            lower_before.as_bytes().last(),
+            Some(b'u' | b'o' | b'r' | b'f' | b'n')
+        ) && EN_CUE_PHRASES.iter().any(|p| lower_before.ends_with(p))
+    };
     if en_sets().en_honorific.contains(prev) {
         (0.35, true)
-    } else if phrase
+    } else if phrase()
         || (prev == "to" && handed_to(before))
         || en_sets().en_cue_words.contains(prev)
         || (label && prev.ends_with("name"))
@@ -2019,6 +2007,31 @@ fn en_cue_before(text: &str, s: usize) -> (f32, bool) {
         (0.0, false)
     }
 }
+
+/// See `en_cue_before`; each ends in u, o, r, f or n (`cue_phrases_end_in_the_filtered_letters`).
+const EN_CUE_PHRASES: [&str; 21] = [
+    "thank you",
+    "according to",
+    "ask for",
+    "asked for",
+    "care of",
+    "c/o",
+    "thanks to",
+    "shout-out to",
+    "shout out to",
+    "shoutout to",
+    "say hi to",
+    "say hello to",
+    "married to",
+    "looping in",
+    "loop in",
+    "looped in",
+    "reservation for",
+    "reserved for",
+    "booking for",
+    "booked for",
+    "table for",
+];
 
 /// Whether `before` (the text before a candidate, ending in "to") has a verb of
 /// handing over or passing on within the few words before that "to", in the same
@@ -2839,6 +2852,33 @@ mod tests {
 
     fn spans(text: &str) -> Vec<String> {
         names(text).into_iter().map(|x| x.0).collect()
+    }
+
+    /// The quick tests before the cue phrases and organisation words let through every
+    /// text that ends or starts as one of them.
+    #[test]
+    fn cue_phrases_end_in_the_filtered_letters() {
+        for p in EN_CUE_PHRASES {
+            assert!(
+                matches!(p.as_bytes().last(), Some(b'u' | b'o' | b'r' | b'f' | b'n')),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn org_words_start_with_the_filtered_letters() {
+        for w in ORG_WORDS {
+            let c = w.as_bytes()[0];
+            assert!(b"lpicg&as".contains(&c), "{w}");
+            assert!(
+                c == b'&' || b"LPICGAS".contains(&c.to_ascii_uppercase()),
+                "{w}"
+            );
+        }
+        assert!(org_follows("Smith LLC", 5));
+        assert!(org_follows("Smith & Sons", 5));
+        assert!(!org_follows("Smith said", 5));
     }
 
     /// The follower lookup by first two bytes finds what a comparison with each
