@@ -313,8 +313,14 @@ impl SpillFile {
 
     fn append(&mut self, set: &[u32]) -> Result<u64> {
         let offset = self.flushed + self.pending.len() as u64;
-        for v in set {
-            self.pending.extend_from_slice(&v.to_le_bytes());
+        if cfg!(target_endian = "little") {
+            // The set's memory as it is (bytemuck's safe view of it as bytes): one copy,
+            // not a push per value (this runs for every indexed record).
+            self.pending.extend_from_slice(bytemuck::cast_slice(set));
+        } else {
+            for v in set {
+                self.pending.extend_from_slice(&v.to_le_bytes());
+            }
         }
         if self.pending.len() >= 4 << 20 {
             self.file
