@@ -44,13 +44,14 @@ thread_local! {
     static MEMO: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
 }
 
-fn hash(detector: u64, text: &str) -> u64 {
+/// The key `recall` and `remember` take for `text` (computed once per text).
+pub(super) fn hash(detector: u64, text: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), detector)
 }
 
-/// What `detector` found in `text` when it is remembered: appended to `out` (cleared).
-pub(super) fn recall(detector: u64, text: &str, out: &mut Vec<Detection>) -> bool {
-    let h = hash(detector, text);
+/// What `detector` found in `text` (whose `hash` is `h`) when it is remembered:
+/// appended to `out` (cleared).
+pub(super) fn recall(detector: u64, h: u64, text: &str, out: &mut Vec<Detection>) -> bool {
     MEMO.with_borrow_mut(|slots| {
         let Some(s) = slots.get_mut(h as usize & (SLOTS - 1)) else {
             return false;
@@ -68,8 +69,7 @@ pub(super) fn recall(detector: u64, text: &str, out: &mut Vec<Detection>) -> boo
 
 /// Notes what `detector` found in `text` (after a `recall` that missed): it takes the
 /// slot unless the occupant still has weight, which the miss wears down.
-pub(super) fn remember(detector: u64, text: &str, found: &[Detection]) {
-    let h = hash(detector, text);
+pub(super) fn remember(detector: u64, h: u64, text: &str, found: &[Detection]) {
     MEMO.with_borrow_mut(|slots| {
         if slots.is_empty() {
             slots.resize_with(SLOTS, Slot::default);
@@ -93,6 +93,14 @@ mod tests {
     use super::*;
     use crate::detect::EntityType;
 
+    fn rec(d: u64, text: &str, out: &mut Vec<Detection>) -> bool {
+        recall(d, hash(d, text), text, out)
+    }
+
+    fn rem(d: u64, text: &str, found: &[Detection]) {
+        remember(d, hash(d, text), text, found)
+    }
+
     fn det(start: usize) -> Detection {
         Detection {
             entity: EntityType::Person,
@@ -106,12 +114,12 @@ mod tests {
     fn a_remembered_text_is_recalled_for_its_detector_only() {
         let (a, b) = (new_id(), new_id());
         let mut out = vec![det(9)];
-        assert!(!recall(a, "张三来了", &mut out));
-        remember(a, "张三来了", &[det(0)]);
-        assert!(recall(a, "张三来了", &mut out));
+        assert!(!rec(a, "张三来了", &mut out));
+        rem(a, "张三来了", &[det(0)]);
+        assert!(rec(a, "张三来了", &mut out));
         assert_eq!(out, [det(0)]);
-        assert!(!recall(b, "张三来了", &mut out), "another detector");
-        assert!(!recall(a, "张三来了。", &mut out), "another text");
+        assert!(!rec(b, "张三来了", &mut out), "another detector");
+        assert!(!rec(a, "张三来了。", &mut out), "another text");
     }
 
     #[test]
@@ -125,16 +133,16 @@ mod tests {
             .find(|t| slot(t) == slot(&first))
             .unwrap();
         let mut out = Vec::new();
-        remember(a, &first, &[det(1)]);
-        assert!(recall(a, &first, &mut out));
+        rem(a, &first, &[det(1)]);
+        assert!(rec(a, &first, &mut out));
         // One hit: one miss is withstood, the next takes the slot.
-        remember(a, &other, &[det(2)]);
-        assert!(recall(a, &first, &mut out));
-        remember(a, &other, &[]);
-        remember(a, &other, &[]);
-        remember(a, &other, &[det(2)]);
-        assert!(!recall(a, &first, &mut out));
-        assert!(recall(a, &other, &mut out));
+        rem(a, &other, &[det(2)]);
+        assert!(rec(a, &first, &mut out));
+        rem(a, &other, &[]);
+        rem(a, &other, &[]);
+        rem(a, &other, &[det(2)]);
+        assert!(!rec(a, &first, &mut out));
+        assert!(rec(a, &other, &mut out));
         assert_eq!(out, [det(2)]);
     }
 }

@@ -436,13 +436,15 @@ impl Detector {
     /// then leftmost), each with score >= min_score.
     pub fn detect(&self, text: &str, out: &mut Vec<Detection>) {
         // A short text seen lately on this thread: what was found in it then.
-        let short = text.len() <= memo::MAX_TEXT;
-        if short && memo::recall(self.id, text, out) {
-            return;
+        let key = (text.len() <= memo::MAX_TEXT).then(|| memo::hash(self.id, text));
+        if let Some(h) = key {
+            if memo::recall(self.id, h, text, out) {
+                return;
+            }
         }
         self.detect_fresh(text, out);
-        if short {
-            memo::remember(self.id, text, out);
+        if let Some(h) = key {
+            memo::remember(self.id, h, text, out);
         }
     }
 

@@ -768,6 +768,11 @@ fn read_u64s(f: &File, at: u64, n: usize, bytes: &mut Vec<u8>, out: &mut Vec<u64
     Ok(())
 }
 
+/// The end of the run of entries with key `key` in `v` (sorted by key) from `at`.
+fn run_end(v: &[u64], at: usize, key: u64) -> usize {
+    at + v[at..].iter().take_while(|&&e| e >> 32 == key).count()
+}
+
 /// Writes the earliest entries of each bucket of a sorted section, up to `cap` with the
 /// `held[i]` frozen ones of the bucket starting at `i`; returns how many it wrote.
 fn write_capped(w: &mut impl Write, section: &[u64], held: &[u32], cap: usize) -> Result<usize> {
@@ -775,7 +780,7 @@ fn write_capped(w: &mut impl Write, section: &[u64], held: &[u32], cap: usize) -
     let mut i = 0;
     while i < section.len() {
         let key = section[i] >> 32;
-        let end = i + section[i..].iter().take_while(|&&e| e >> 32 == key).count();
+        let end = run_end(section, i, key);
         let room = cap.saturating_sub(held[i] as usize).min(end - i);
         write_u64s(w, &section[i..i + room]).map_err(|e| frozen_error("write", e))?;
         kept += room;
@@ -826,12 +831,7 @@ fn join_both(
         join(b, long, on_b);
         return;
     }
-    let run = |v: &[u64], at: usize| {
-        at + v[at..]
-            .iter()
-            .take_while(|&&e| e >> 32 == v[at] >> 32)
-            .count()
-    };
+    let run = |v: &[u64], at: usize| run_end(v, at, v[at] >> 32);
     // One merge's step: `i` in `x`, `j` in `long`.
     let step = |x: &[u64], i: &mut usize, j: &mut usize, each: &mut OnKey<'_>| {
         let (p, q) = (x[*i] >> 32, long[*j] >> 32);
@@ -886,7 +886,7 @@ fn join_within(
         on_mine(i, xs, ys);
         let key = xs[0] >> 32;
         at = seek(q, at, key);
-        let end = at + q[at..].iter().take_while(|&&e| e >> 32 == key).count();
+        let end = run_end(q, at, key);
         if end > at {
             on_q(at, &q[at..end], ys);
         }
@@ -907,12 +907,7 @@ fn keys_within(q: &[u64], mine: &[u64]) -> bool {
 /// are of a size): `each` gets the position of `short`'s entries with the key and them,
 /// then the same of `long`'s.
 fn walk(short: &[u64], long: &[u64], mut each: impl FnMut(usize, &[u64], usize, &[u64])) {
-    let run = |v: &[u64], at: usize| {
-        at + v[at..]
-            .iter()
-            .take_while(|&&e| e >> 32 == v[at] >> 32)
-            .count()
-    };
+    let run = |v: &[u64], at: usize| run_end(v, at, v[at] >> 32);
     let (mut i, mut j) = (0, 0);
     if long.len() <= 8 * short.len() {
         // Lists of about the same length (an in-memory generation against a frozen one
