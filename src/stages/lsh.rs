@@ -510,8 +510,10 @@ pub(crate) struct LshIndex {
     buckets: Buckets,
     base: u32,
     slot_ord: Vec<u32>,
-    /// Bounded mode: each slot's band keys, to probe the frozen generations with.
-    keys: Option<Vec<u32>>,
+    /// Bounded mode: per band, each slot's key in it, to probe the frozen generations
+    /// with (band-major: a settle reads one band's keys at a time, and a record-major
+    /// array made that read a cache miss per key).
+    keys: Option<Vec<Vec<u32>>>,
     /// Per slot: (offset, length) of its shingle set in the spill.
     sets: Vec<(u64, u32)>,
     /// `sketches[slot * num_hashes..]`: 8-bit MinHash values, to discard candidates that
@@ -570,7 +572,8 @@ impl LshIndex {
         self.sets.reserve_exact(records);
         self.sketches.reserve_exact(records * s.num_hashes);
         if let Some(keys) = &mut self.keys {
-            keys.reserve_exact(records * s.bands);
+            keys.resize_with(s.bands, Vec::new);
+            keys.iter_mut().for_each(|k| k.reserve_exact(records));
         }
     }
 
@@ -594,7 +597,10 @@ impl LshIndex {
         self.sketches.extend_from_slice(q.sketch);
         self.slot_ord.push(ord);
         if let Some(keys) = &mut self.keys {
-            keys.extend_from_slice(q.keys);
+            keys.resize_with(q.keys.len(), Vec::new);
+            keys.iter_mut()
+                .zip(q.keys)
+                .for_each(|(k, &key)| k.push(key));
         }
         self.buckets.insert(q.keys, slot)
     }
@@ -699,7 +705,10 @@ impl LshIndex {
     /// Bytes held in memory (the spill excluded).
     pub fn bytes(&self) -> usize {
         self.buckets.bytes()
-            + self.keys.as_ref().map_or(0, |k| k.capacity() * 4)
+            + self
+                .keys
+                .as_ref()
+                .map_or(0, |k| k.iter().map(|k| k.capacity() * 4).sum())
             + self.slot_ord.capacity() * 4
             + self.sets.capacity() * 16
             + self.sketches.capacity()
@@ -749,22 +758,27 @@ struct Survivor {
 }
 
 fn write_u64s(w: &mut impl Write, v: &[u64]) -> std::io::Result<()> {
+    if cfg!(target_endian = "little") {
+        // The entries' memory as it is: one copy, not a call per entry.
+        return w.write_all(bytemuck::cast_slice(v));
+    }
     for x in v {
         w.write_all(&x.to_le_bytes())?;
     }
     Ok(())
 }
 
-fn read_u64s(f: &File, at: u64, n: usize, bytes: &mut Vec<u8>, out: &mut Vec<u64>) -> Result<()> {
-    bytes.resize(n * 8, 0);
-    f.read_exact_at(bytes, at * 8)
-        .map_err(|e| frozen_error("read", e))?;
+/// Entries `at..at + n` of a file of little-endian u64s, read straight into `out`'s
+/// memory (bytemuck's safe view of it as bytes; a settle reads every frozen section,
+/// and converting through a byte buffer was a pass more over all of them).
+fn read_u64s(f: &File, at: u64, n: usize, out: &mut Vec<u64>) -> Result<()> {
     out.clear();
-    out.extend(
-        bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
-    );
+    out.resize(n, 0);
+    f.read_exact_at(bytemuck::cast_slice_mut(out.as_mut_slice()), at * 8)
+        .map_err(|e| frozen_error("read", e))?;
+    if cfg!(target_endian = "big") {
+        out.iter_mut().for_each(|x| *x = u64::from_le(*x));
+    }
     Ok(())
 }
 
@@ -1029,11 +1043,13 @@ impl FrozenLsh {
             .filter_map(|(i, m)| m.map(|(ord, j)| (g.slot_ord[i], ord, j)))
             .collect();
         g.base = g.next_slot();
-        g.slot_ord = Vec::new();
-        g.sets = Vec::new();
-        g.sketches = Vec::new();
+        // Emptied, not freed: the next generation reserves as much (see
+        // `DedupIndex::freeze`).
+        g.slot_ord.clear();
+        g.sets.clear();
+        g.sketches.clear();
         if let Some(keys) = &mut g.keys {
-            *keys = Vec::new();
+            keys.iter_mut().for_each(Vec::clear);
         }
         Ok(found)
     }
@@ -1100,14 +1116,12 @@ impl FrozenLsh {
         ask: &[bool],
         out: &File,
     ) -> Result<(Vec<Pair>, Vec<u64>)> {
-        let bands = g.settings.bands;
         let cap = g.settings.max_bucket;
         let keys = g.keys.as_ref().expect("a bounded index keeps its keys");
         let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
         let mut sections = vec![0u64];
         let mut pairs: Vec<Pair> = Vec::new();
-        let (mut q, mut mine, mut sec, mut bytes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut q, mut mine, mut sec) = (Vec::new(), Vec::new(), Vec::new());
         // Per key of `g`'s section: how many frozen records the bucket holds already.
         let mut held: Vec<u32> = Vec::new();
         for (b, table) in tables.into_iter().enumerate() {
@@ -1115,7 +1129,7 @@ impl FrozenLsh {
             q.extend(
                 (0..ask.len())
                     .filter(|&i| ask[i])
-                    .map(|i| (u64::from(keys[i * bands + b]) << 32) | i as u64),
+                    .map(|i| (u64::from(keys[b][i]) << 32) | i as u64),
             );
             // In slot order already: sorting by the key sorts them.
             sort_by_high_half(&mut q);
@@ -1138,7 +1152,7 @@ impl FrozenLsh {
                 let (mut at, to) = (gen.sections[b], gen.sections[b + 1]);
                 while at < to {
                     let n = CHUNK.min(to - at);
-                    read_u64s(&gen.bands, at, n as usize, &mut bytes, &mut sec)?;
+                    read_u64s(&gen.bands, at, n as usize, &mut sec)?;
                     at += n;
                     let (lo, hi) = (sec[0] >> 32, sec[sec.len() - 1] >> 32);
                     let range = |v: &[u64]| {
@@ -1526,8 +1540,8 @@ mod tests {
             let mut file = tempfile::tempfile().unwrap();
             let kept = write_capped(&mut file, &section, &held, cap).unwrap();
             proptest::prop_assert_eq!(kept, want.len());
-            let (mut bytes, mut got) = (Vec::new(), Vec::new());
-            read_u64s(&file, 0, kept, &mut bytes, &mut got).unwrap();
+            let mut got = Vec::new();
+            read_u64s(&file, 0, kept, &mut got).unwrap();
             proptest::prop_assert_eq!(got, want);
         }
     }

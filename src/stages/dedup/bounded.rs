@@ -606,10 +606,13 @@ impl DedupIndex {
         self.bounded = Some(b);
         result?;
         self.docs_base += n as u32;
-        self.docs = Vec::new();
-        self.id_arena = String::new();
-        self.exact = Default::default();
-        self.bounded.as_mut().expect("bounded mode").pending = Vec::new();
+        // Emptied, not freed: the next generation takes as much (`start_generation`),
+        // and memory given back and taken again comes as new pages, each zeroed by the
+        // kernel (dearer still on a virtual machine that returns freed memory).
+        self.docs.clear();
+        self.id_arena.clear();
+        self.exact.clear();
+        self.bounded.as_mut().expect("bounded mode").pending.clear();
         self.start_generation();
         Ok(())
     }
