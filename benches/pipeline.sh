@@ -13,6 +13,14 @@
 # Columns:
 #   MB/CPU-s     input bytes on disk (10^6) per CPU-second of the whole process (user +
 #                system, from /usr/bin/time): the figure issue 16 sets its bar on
+#   sys s        of the CPU-seconds, those in the kernel. On a virtual machine that hands
+#                freed memory back to its host (free page reporting, as on the machines
+#                this project runs on) writing into a page the guest has not touched
+#                lately costs a host fault: writing 1 GB of new file pages took 5 to 17 s
+#                of system time, overwriting cached ones 0.2 s. Files written (export,
+#                shingle spill, the bounded index's generations) and memory taken afresh
+#                land here, and the figure swings between runs of the same build by as
+#                much as the rest of the work: compare user time to compare builds
 #   wall MB/s    input bytes per wall second
 #   peak RSS     the process's maximum resident set, MiB
 #   CPU-s/MB     CPU-seconds per input MB, whose growth between sizes shows work that is
@@ -96,8 +104,8 @@ TOML
     stage_cpu=${median#*|}
     ROWS+=("$(awk -v s="$size" -v t="$threads" -v b="$in_bytes" -v w="$wall" -v u="$user" -v y="$sys" -v kb="$rss" -v st="$stage_cpu" 'BEGIN {
       cpu = u + y; if (cpu < 0.01) cpu = 0.01; if (w < 0.01) w = 0.01
-      printf "| %5s | %7d | %8.1f | %7.1f | %7.1f | %10.1f | %10.1f | %8.0f | %10.4f | %s |",
-        s, t, b / 1e6, w, cpu, b / 1e6 / cpu, b / 1e6 / w, kb / 1024, cpu / (b / 1e6), st }')")
+      printf "| %5s | %7d | %8.1f | %7.1f | %7.1f | %5.1f | %10.1f | %10.1f | %8.0f | %10.4f | %s |",
+        s, t, b / 1e6, w, cpu, y, b / 1e6 / cpu, b / 1e6 / w, kb / 1024, cpu / (b / 1e6), st }')")
   done
   rm -f "$in"
 done
@@ -105,8 +113,8 @@ done
 echo
 echo "pipeline benchmark: $STAGES, generated chat corpus, $(nproc) cores, median of $RUNS run(s)"
 echo
-echo "| size  | threads | input MB |  wall s |   CPU-s | MB/CPU-s   | wall MB/s  | peak RSS | CPU-s/MB   | stage CPU-s ($(echo "$STAGES" | tr ' ' '/')) |"
-echo "|-------|---------|----------|---------|---------|------------|------------|----------|------------|------|"
+echo "| size  | threads | input MB |  wall s |   CPU-s | sys s | MB/CPU-s   | wall MB/s  | peak RSS | CPU-s/MB   | stage CPU-s ($(echo "$STAGES" | tr ' ' '/')) |"
+echo "|-------|---------|----------|---------|---------|-------|------------|------------|----------|------------|------|"
 printf '%s\n' "${ROWS[@]}"
 echo
 printf '%s\n' "${NOTES[@]}"
