@@ -16,7 +16,7 @@
 #   sys s        of the CPU-seconds, those in the kernel. On a virtual machine that hands
 #                freed memory back to its host (free page reporting, as on the machines
 #                this project runs on) writing into a page the guest has not touched
-#                lately costs a host fault: writing 1 GB of new file pages took 5 to 17 s
+#                lately costs a host fault: writing 1 GB of new file pages took 5 to 9 s
 #                of system time, overwriting cached ones 0.2 s. Files written (export,
 #                shingle spill, the bounded index's generations) and memory taken afresh
 #                land here, and the figure swings between runs of the same build by as

@@ -557,7 +557,8 @@ impl LshIndex {
 
     /// Keeps each slot's band keys from now on (bounded mode).
     pub fn keep_keys(&mut self) {
-        self.keys.get_or_insert_with(Vec::new);
+        let bands = self.settings.bands;
+        self.keys.get_or_insert_with(|| vec![Vec::new(); bands]);
     }
 
     /// Makes room for `records` more slots up front (an empty generation of a bounded
@@ -572,7 +573,6 @@ impl LshIndex {
         self.sets.reserve_exact(records);
         self.sketches.reserve_exact(records * s.num_hashes);
         if let Some(keys) = &mut self.keys {
-            keys.resize_with(s.bands, Vec::new);
             keys.iter_mut().for_each(|k| k.reserve_exact(records));
         }
     }
@@ -597,7 +597,7 @@ impl LshIndex {
         self.sketches.extend_from_slice(q.sketch);
         self.slot_ord.push(ord);
         if let Some(keys) = &mut self.keys {
-            keys.resize_with(q.keys.len(), Vec::new);
+            debug_assert_eq!(keys.len(), q.keys.len(), "a key per band");
             keys.iter_mut()
                 .zip(q.keys)
                 .for_each(|(k, &key)| k.push(key));
