@@ -17,13 +17,14 @@ import pathlib
 import subprocess
 import tempfile
 
-# As tests/sharded.rs's VOLATILE: times, threads, how the rows are cut into parts, and the
+# As tests/sharded.rs's VOLATILE: times, threads, peak memory, how the rows are cut into parts, and the
 # number of data keys (each task attempt draws its own).
 VOLATILE = [
     ("started_at",),
     ("finished_at",),
     ("seconds",),
     ("threads",),
+    ("peak_memory_bytes",),
     ("output", "parts"),
     ("output", "bytes"),
     ("keys", "data_keys"),

@@ -11,7 +11,7 @@ use std::process::Output;
 use common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// Fields of report.json that differ between any two runs (timing, threads, how the
+/// Fields of report.json that differ between any two runs (timing, threads, peak memory, how the
 /// rows were cut into part files, the DP ledger's chain head, which covers each
 /// release's time), and, for an encrypting pipeline, how many data keys were drawn (one
 /// pool per task attempt, by design).
@@ -21,6 +21,7 @@ const VOLATILE: &[&str] = &[
     "/finished_at",
     "/seconds",
     "/threads",
+    "/peak_memory_bytes",
     "/output/parts",
     "/output/bytes",
     "/keys/data_keys",

@@ -117,17 +117,24 @@ fn empty_batch(schema: &SchemaRef) -> RecordBatch {
     RecordBatch::new_empty(schema.clone())
 }
 
-/// For the tests of panic handling: `DATACUSTOMS_FAULT=panic` makes the first chunk's
-/// worker panic with a message quoting a stand-in for input data, and
-/// `DATACUSTOMS_FAULT=tail-panic` the first batch's tail (the row stages after the last
-/// barrier).
+/// For the tests of panic handling and of bounded memory: `DATACUSTOMS_FAULT=panic`
+/// makes the first chunk's worker panic with a message quoting a stand-in for input
+/// data, `DATACUSTOMS_FAULT=tail-panic` the first batch's tail (the row stages after the
+/// last barrier); `slow` and `slow-tail` make them take three seconds instead (a worker
+/// descheduled on a busy machine), while the other threads go on.
 fn fault_injection(kind: &str, index: u64) {
     static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let fault = FAULT.get_or_init(|| {
         std::env::var_os("DATACUSTOMS_FAULT").map(|v| v.to_string_lossy().into_owned())
     });
-    if index == 0 && fault.as_deref() == Some(kind) {
-        panic!("injected fault while reading 13812345678");
+    if index != 0 {
+        return;
+    }
+    match fault.as_deref() {
+        Some(f) if f == kind => panic!("injected fault while reading 13812345678"),
+        Some("slow") if kind == "panic" => std::thread::sleep(Duration::from_secs(3)),
+        Some("slow-tail") if kind == "tail-panic" => std::thread::sleep(Duration::from_secs(3)),
+        _ => {}
     }
 }
 
@@ -274,17 +281,22 @@ pub(crate) struct Sequencer<'a> {
     findings: Vec<Findings>,
     cpu: Vec<Duration>,
     reorder: BTreeMap<u64, Result<Worked>>,
-    /// Chunks on the pool.
+    /// Chunks sent to the pool and not yet drained: on the pool, or back and waiting in
+    /// `reorder` for one before them. Bounding this, not only those on the pool, bounds
+    /// memory when one worker lags (descheduled on a busy machine) while the others go on.
     chunks_in_flight: usize,
     /// Whether row stages run after the barriers (`stream_input`): a batch through
     /// every barrier goes back to the pool before its rows are written.
     tail: bool,
     /// Batches sent through the tail, the next one to write, those back out of order,
-    /// and how many are on the pool.
+    /// and how many are not written yet (on the pool or back out of order).
     tails_sent: u64,
     tails_next: u64,
     tailed: BTreeMap<u64, Box<Result<Tailed>>>,
     tails_in_flight: usize,
+    /// The most chunks and tails seen back out of order at once (a debug event at the
+    /// end of each pass; tests check the bound holds when a worker lags).
+    most_waiting: (usize, usize),
     /// Per chunk in flight: the input bytes read when it was sent. The bar shows the
     /// bytes of the chunks processed in order, so its ETA follows the work.
     read_at: BTreeMap<u64, u64>,
@@ -341,14 +353,15 @@ impl Sequencer<'_> {
             .map_err(|_| Error::Internal("a worker vanished".into()))?
         {
             Done::Chunk(i, w) => {
-                self.chunks_in_flight -= 1;
                 self.reorder.insert(i, w);
+                self.most_waiting.0 = self.most_waiting.0.max(self.reorder.len());
             }
             Done::Tail(n, t) => {
-                self.tails_in_flight -= 1;
                 self.tailed.insert(n, t);
+                self.most_waiting.1 = self.most_waiting.1.max(self.tailed.len());
                 while let Some(t) = self.tailed.remove(&self.tails_next) {
                     self.tails_next += 1;
+                    self.tails_in_flight -= 1;
                     let Tailed {
                         batch,
                         findings,
@@ -381,6 +394,7 @@ impl Sequencer<'_> {
                 self.bar.set_position(read);
             }
             self.next += 1;
+            self.chunks_in_flight -= 1;
             let Worked {
                 batches,
                 findings,
@@ -665,6 +679,7 @@ pub(crate) fn finish_export(
         finished_at: now_rfc3339(),
         seconds: clock.instant.elapsed().as_secs_f64(),
         threads: plan.threads,
+        peak_memory_bytes: crate::evidence::report::peak_memory_bytes(),
         input: input_info(plan, &files),
         output: output_info(plan, &st.parts),
         rows: Rows {
@@ -833,6 +848,7 @@ fn new_sequencer<'a>(
         tails_next: 0,
         tailed: BTreeMap::new(),
         tails_in_flight: 0,
+        most_waiting: (0, 0),
         read_at: BTreeMap::new(),
         next: 0,
         accounts: (0..plan.inputs.len()).map(|_| Account::default()).collect(),
@@ -1707,6 +1723,12 @@ fn coordinate(
         while seq.tails_in_flight > 0 {
             seq.receive(&cx)?;
         }
+        tracing::debug!(
+            chunks = seq.most_waiting.0,
+            tails = seq.most_waiting.1,
+            bound = max_in_flight,
+            "most batches back out of order at once"
+        );
         Ok(())
     });
     drop(raw_rx);

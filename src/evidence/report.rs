@@ -22,6 +22,10 @@ pub struct Report {
     pub finished_at: String,
     pub seconds: f64,
     pub threads: usize,
+    /// The most memory this process held at once (resident set: Linux's `VmHWM`), for
+    /// sizing the machine or pod that runs it; absent where the system does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
     pub input: InputInfo,
     pub output: OutputInfo,
     pub rows: Rows,
@@ -143,4 +147,38 @@ pub struct StageReport {
     /// CPU seconds spent in the stage, summed over threads.
     pub cpu_seconds: f64,
     pub findings: Findings,
+}
+
+/// This process's peak resident set so far: `VmHWM` in `/proc/self/status`. Unlike
+/// `getrusage`'s `ru_maxrss`, it is the process's own: `ru_maxrss` carries over the
+/// peak of the parent's address space at `exec` (so a child of a large test harness
+/// reports the harness's peak), `VmHWM` belongs to the address space made at `exec`.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn peak_memory_is_read_and_follows_what_the_process_touched() {
+        let before = super::peak_memory_bytes().expect("VmHWM on Linux");
+        assert!(before > 0);
+        let mut v = vec![0u8; 64 << 20];
+        for i in (0..v.len()).step_by(4096) {
+            v[i] = 1;
+        }
+        std::hint::black_box(&v);
+        let after = super::peak_memory_bytes().unwrap();
+        assert!(after >= before.max(64 << 20), "{before} then {after}");
+    }
 }
