@@ -1333,7 +1333,7 @@ impl BarrierStage for DedupIndex {
 
     fn end_prepass(&mut self, f: &mut Findings) -> Result<()> {
         if self.bounded.is_some() {
-            return self.settle(f);
+            return self.settle_last(f);
         }
         let tp = self.clusters_two_pass.as_mut().expect("two-pass state");
         let n = tp.parent.len();
@@ -1401,7 +1401,7 @@ impl BarrierStage for DedupIndex {
 
     fn release(&mut self, f: &mut Findings, out: &mut PassOn<'_>) -> Result<()> {
         if self.bounded.is_some() {
-            self.settle(f)?;
+            self.settle_last(f)?;
             self.release_held(out)?;
         }
         Ok(())

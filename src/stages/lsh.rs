@@ -743,6 +743,13 @@ struct Generation {
 #[derive(Default)]
 pub(crate) struct FrozenLsh {
     gens: Vec<Generation>,
+    /// A settle's candidate pairs, emptied and kept for the next: they are a settle's
+    /// largest vector (tens of MB at 1 GiB of input, growing with the generations
+    /// frozen), and memory freed and taken again comes as new pages, each zeroed by the
+    /// kernel (3 of 62 CPU-seconds of a 1 GiB normalize + dedup run went to zeroing
+    /// this vector's pages). Kept between settles it costs no peak: the peak is a
+    /// settle's, when the pairs are at their largest anyway.
+    pairs: Vec<Pair>,
 }
 
 /// A candidate pair of a frozen probe: `(frozen slot << 32) | local slot`.
@@ -987,25 +994,31 @@ impl FrozenLsh {
     /// written out only up to `max_bucket` with the frozen ones (the earliest), so a
     /// probe of the frozen generations looks at no more than `bands × max_bucket`
     /// records, as in memory.
+    ///
+    /// The `last` generation is settled the same way but not written out.
     pub fn settle(
         &mut self,
         g: &mut LshIndex,
         ask: &[bool],
         pool: Option<&rayon::ThreadPool>,
         work: &mut Probe,
+        last: bool,
     ) -> Result<Vec<(u32, u32, f64)>> {
         let t = std::time::Instant::now();
-        let bands = temp_file()?;
+        let bands = if last { None } else { Some(temp_file()?) };
         // Each band's table is freed once its section is on disk: the candidate pairs
         // grow as the tables go, so the two do not take memory at the same time.
         let tables = std::mem::take(&mut g.buckets.tables);
-        let (pairs, sections) = self.pairs(g, tables, ask, &bands)?;
+        let mut pairs = std::mem::take(&mut self.pairs);
+        let sections = self.pairs(g, tables, ask, bands.as_ref(), &mut pairs)?;
         let joined = t.elapsed();
         g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
-        let survivors = self.prefilter(g, &pairs, work)?;
-        let prefiltered = t.elapsed();
+        let survivors = self.prefilter(g, &pairs, work);
         let n_pairs = pairs.len();
-        drop(pairs);
+        pairs.clear();
+        self.pairs = pairs;
+        let survivors = survivors?;
+        let prefiltered = t.elapsed();
         let found = self.verify(g, &survivors, pool, work)?;
         tracing::debug!(
             frozen = self.gens.len(),
@@ -1017,6 +1030,14 @@ impl FrozenLsh {
             "dedup: a generation's band keys settled against the frozen ones"
         );
         drop(survivors);
+        let found = found
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|(ord, j)| (g.slot_ord[i], ord, j)))
+            .collect();
+        let Some(bands) = bands else {
+            return Ok(found);
+        };
         let slots = temp_file()?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &slots);
         let k = g.settings.num_hashes;
@@ -1037,11 +1058,6 @@ impl FrozenLsh {
             sections,
             slots,
         });
-        let found = found
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, m)| m.map(|(ord, j)| (g.slot_ord[i], ord, j)))
-            .collect();
         g.base = g.next_slot();
         // Emptied, not freed: the next generation reserves as much (see
         // `DedupIndex::freeze`).
@@ -1105,22 +1121,23 @@ impl FrozenLsh {
         Ok(found)
     }
 
-    /// The distinct (frozen slot, local slot) pairs that share a band key, sorted; and
-    /// `g`'s band sections, capped, written to `out` (returns their boundaries).
-    /// `tables` are `g`'s band tables, taken out of it: each is dropped once its
-    /// section is written.
+    /// The distinct (frozen slot, local slot) pairs that share a band key, sorted, into
+    /// `pairs` (empty); and `g`'s band sections, capped, written to `out` (returns their
+    /// boundaries; none without `out`). `tables` are `g`'s band tables, taken out of it:
+    /// each is dropped once its section is written.
     fn pairs(
         &self,
         g: &LshIndex,
         tables: Vec<BandTable>,
         ask: &[bool],
-        out: &File,
-    ) -> Result<(Vec<Pair>, Vec<u64>)> {
+        out: Option<&File>,
+        pairs: &mut Vec<Pair>,
+    ) -> Result<Vec<u64>> {
+        debug_assert!(pairs.is_empty());
         let cap = g.settings.max_bucket;
         let keys = g.keys.as_ref().expect("a bounded index keeps its keys");
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+        let mut w = out.map(|out| std::io::BufWriter::with_capacity(1 << 20, out));
         let mut sections = vec![0u64];
-        let mut pairs: Vec<Pair> = Vec::new();
         let (mut q, mut mine, mut sec) = (Vec::new(), Vec::new(), Vec::new());
         // Per key of `g`'s section: how many frozen records the bucket holds already.
         let mut held: Vec<u32> = Vec::new();
@@ -1175,14 +1192,18 @@ impl FrozenLsh {
                     }
                 }
             }
-            let kept = write_capped(&mut w, &mine, &held, cap)?;
-            sections.push(sections.last().expect("a start") + kept as u64);
+            if let Some(w) = w.as_mut() {
+                let kept = write_capped(w, &mine, &held, cap)?;
+                sections.push(sections.last().expect("a start") + kept as u64);
+            }
         }
-        w.flush().map_err(|e| frozen_error("write", e))?;
+        if let Some(mut w) = w {
+            w.flush().map_err(|e| frozen_error("write", e))?;
+        }
         // In place: a radix sort would take as much memory again.
         pairs.sort_unstable();
         pairs.dedup();
-        Ok((pairs, sections))
+        Ok(sections)
     }
 
     /// The pairs whose frozen side passes the size and sketch prefilter, read from the
@@ -1417,39 +1438,45 @@ mod tests {
 
     #[test]
     fn frozen_generations_find_the_earliest_match_in_input_order() {
-        let set: Vec<u32> = (0..10).collect();
-        let near: Vec<u32> = (0..9).chain([50]).collect(); // Jaccard 9/11 with `set`
-        let other: Vec<u32> = (100..110).collect();
-        let unrelated: Vec<u32> = (200..210).collect();
-        let mut idx = bounded(8);
-        let mut frozen = FrozenLsh::default();
-        let mut work = Probe::default();
-        idx.add(10, &q(&[1, 2], &other)).unwrap();
-        idx.add(11, &q(&[1, 2], &near)).unwrap();
-        let found = frozen
-            .settle(&mut idx, &[true, true], None, &mut work)
-            .unwrap();
-        assert!(found.is_empty());
-        idx.add(12, &q(&[3, 2], &set)).unwrap();
-        let found = frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
-        assert_eq!(found.len(), 1);
-        assert_eq!((found[0].0, found[0].1), (12, 11));
-        assert!((found[0].2 - 9.0 / 11.0).abs() < 1e-9);
-        assert_eq!(idx.base_slot(), 3);
-        // A copy of `set` shares band 1 with every frozen slot: the earliest that
-        // verifies is ord 11 (ord 10 is rejected), not the identical ord 12.
-        idx.add(20, &q(&[9, 2], &set)).unwrap();
-        idx.add(21, &q(&[1, 2], &unrelated)).unwrap();
-        idx.add(22, &q(&[7, 7], &set)).unwrap();
-        idx.add(23, &q(&[3, 8], &set)).unwrap();
-        // Not asked: ord 23 is not probed.
-        let found = frozen
-            .settle(&mut idx, &[true, true, true, false], None, &mut work)
-            .unwrap();
-        assert_eq!(
-            found.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
-            [(20, 11)]
-        );
+        // The last generation settles alike, and is not frozen.
+        for last in [false, true] {
+            let set: Vec<u32> = (0..10).collect();
+            let near: Vec<u32> = (0..9).chain([50]).collect(); // Jaccard 9/11 with `set`
+            let other: Vec<u32> = (100..110).collect();
+            let unrelated: Vec<u32> = (200..210).collect();
+            let mut idx = bounded(8);
+            let mut frozen = FrozenLsh::default();
+            let mut work = Probe::default();
+            idx.add(10, &q(&[1, 2], &other)).unwrap();
+            idx.add(11, &q(&[1, 2], &near)).unwrap();
+            let found = frozen
+                .settle(&mut idx, &[true, true], None, &mut work, false)
+                .unwrap();
+            assert!(found.is_empty());
+            idx.add(12, &q(&[3, 2], &set)).unwrap();
+            let found = frozen
+                .settle(&mut idx, &[true], None, &mut work, false)
+                .unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!((found[0].0, found[0].1), (12, 11));
+            assert!((found[0].2 - 9.0 / 11.0).abs() < 1e-9);
+            assert_eq!(idx.base_slot(), 3);
+            // A copy of `set` shares band 1 with every frozen slot: the earliest that
+            // verifies is ord 11 (ord 10 is rejected), not the identical ord 12.
+            idx.add(20, &q(&[9, 2], &set)).unwrap();
+            idx.add(21, &q(&[1, 2], &unrelated)).unwrap();
+            idx.add(22, &q(&[7, 7], &set)).unwrap();
+            idx.add(23, &q(&[3, 8], &set)).unwrap();
+            // Not asked: ord 23 is not probed.
+            let found = frozen
+                .settle(&mut idx, &[true, true, true, false], None, &mut work, last)
+                .unwrap();
+            assert_eq!(
+                found.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
+                [(20, 11)]
+            );
+            assert_eq!(frozen.gens.len(), if last { 2 } else { 3 }, "last {last}");
+        }
     }
 
     #[test]
@@ -1463,14 +1490,18 @@ mod tests {
             idx.add(10, &q(&[1, 2], &other)).unwrap();
             idx.add(11, &q(&[1, 2], &other)).unwrap();
             frozen
-                .settle(&mut idx, &[true, true], None, &mut work)
+                .settle(&mut idx, &[true, true], None, &mut work, false)
                 .unwrap();
             // Band 1's bucket 2 holds two frozen records: with a cap of 2, ord 12 is
             // left out of it when its generation is frozen.
             idx.add(12, &q(&[3, 2], &set)).unwrap();
-            frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
+            frozen
+                .settle(&mut idx, &[true], None, &mut work, false)
+                .unwrap();
             idx.add(20, &q(&[9, 2], &set)).unwrap();
-            let found = frozen.settle(&mut idx, &[true], None, &mut work).unwrap();
+            let found = frozen
+                .settle(&mut idx, &[true], None, &mut work, true)
+                .unwrap();
             assert_eq!(found.first().map(|f| f.1), want, "cap {cap}");
         }
     }

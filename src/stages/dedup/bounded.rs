@@ -83,6 +83,9 @@ pub(super) struct Bounded {
     held_limit: u64,
     /// Generations settled because of `held_limit`.
     pub settled_for_disk: usize,
+    /// Whether the last generation has settled: it is never frozen (nothing is probed
+    /// against it), so it counts apart from the frozen ones.
+    last_settled: bool,
     pub peak_bytes: usize,
 }
 
@@ -148,11 +151,12 @@ impl Bounded {
             held_limit: memory_mb.max(1).saturating_mul(HELD_PER_MEMORY_MB),
             settled_for_disk: 0,
             peak_bytes: 0,
+            last_settled: false,
         }
     }
 
     pub fn generations(&self) -> usize {
-        self.exact_runs.len()
+        self.exact_runs.len() + usize::from(self.last_settled)
     }
 
     /// The frozen record `ord`: file, line, root and id.
@@ -450,8 +454,21 @@ impl DedupIndex {
     /// Resolves the in-memory generation against the frozen ones, records its drops and
     /// freezes it.
     pub(super) fn settle(&mut self, f: &mut Findings) -> Result<()> {
+        self.settle_as(f, false)
+    }
+
+    /// After the last record: settles the generation in memory without freezing it
+    /// (nothing comes after it to be probed against it: its band sections, slot
+    /// records, locations and hashes would be written for nothing, and a next
+    /// generation's tables made for nothing). It stays in memory as it is.
+    pub(super) fn settle_last(&mut self, f: &mut Findings) -> Result<()> {
+        self.settle_as(f, true)
+    }
+
+    fn settle_as(&mut self, f: &mut Findings, last: bool) -> Result<()> {
         let n = self.docs.len();
-        if n == 0 {
+        let b = self.bounded.as_ref().expect("bounded mode");
+        if n == 0 || b.last_settled {
             return Ok(());
         }
         let base = self.docs_base;
@@ -459,7 +476,7 @@ impl DedupIndex {
         let mut hashes: Vec<(u128, u32)> = self.exact.iter().map(|(&h, &o)| (h, o)).collect();
         hashes.sort_unstable();
         let exact_frozen = self.exact_in_frozen(&hashes)?;
-        let near_frozen = self.near_in_frozen(&exact_frozen, f)?;
+        let near_frozen = self.near_in_frozen(&exact_frozen, f, last)?;
         for i in 0..n {
             let ord = base + i as u32;
             let pending = self.bounded.as_ref().expect("bounded mode").pending[i];
@@ -485,8 +502,13 @@ impl DedupIndex {
             let b = self.bounded.as_mut().expect("bounded mode");
             b.settled.push_back((file, line));
         }
-        self.freeze(&hashes, &exact_frozen)?;
+        if last {
+            self.bounded.as_mut().expect("bounded mode").last_settled = true;
+        } else {
+            self.freeze(&hashes, &exact_frozen)?;
+        }
         tracing::debug!(
+            last,
             generation = self.bounded.as_ref().map_or(0, |b| b.generations()),
             records = n,
             "dedup: a generation of the index settled and frozen"
@@ -543,6 +565,7 @@ impl DedupIndex {
         &mut self,
         exact_frozen: &[u32],
         f: &mut Findings,
+        last: bool,
     ) -> Result<Vec<Option<(u32, f64)>>> {
         let base = self.docs_base;
         let mut found = vec![None; self.docs.len()];
@@ -554,7 +577,10 @@ impl DedupIndex {
             .map(|i| exact_frozen[(lsh.ord(first + i as u32) - base) as usize] == NONE)
             .collect();
         let mut work = Probe::default();
-        for (ord, m, j) in b.lsh.settle(lsh, &ask, self.pool.as_ref(), &mut work)? {
+        for (ord, m, j) in b
+            .lsh
+            .settle(lsh, &ask, self.pool.as_ref(), &mut work, last)?
+        {
             found[(ord - base) as usize] = Some((m, j));
         }
         count_probe(f, &work);
