@@ -64,6 +64,87 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A part file written behind: every `DROP_WINDOW` bytes, the kernel is told to start
+/// writing the newest window to disk (`sync_file_range`), and the window before it, on
+/// disk by then, leaves the page cache (`POSIX_FADV_DONTNEED`). The export is never
+/// read back by the run (its hashes are taken as it is written, and each part is synced
+/// when closed anyway), so its pages only pushed other files' pages out; and the pages
+/// it frees are taken again at once by its next windows instead of new ones. On these
+/// virtual machines a new page-cache page costs a host fault: writing the export was
+/// about 9 of the 79 CPU-seconds of the 1 GiB pipeline. Both calls are advice: an
+/// error from them changes nothing (the sync at close reports real write errors).
+struct DropBehind {
+    file: File,
+    written: u64,
+    /// `[dropped, kicked)` is being written back; `[kicked, written)` not yet asked.
+    dropped: u64,
+    kicked: u64,
+}
+
+const DROP_WINDOW: u64 = 16 << 20;
+
+impl DropBehind {
+    fn new(file: File) -> Self {
+        DropBehind {
+            file,
+            written: 0,
+            dropped: 0,
+            kicked: 0,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn behind(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let len = |a: u64, b: u64| (b - a) as libc::off64_t;
+        // SAFETY: plain system calls on a descriptor this struct owns; no memory is
+        // passed.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                self.kicked as libc::off64_t,
+                len(self.kicked, self.written),
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+            if self.kicked > self.dropped {
+                libc::sync_file_range(
+                    fd,
+                    self.dropped as libc::off64_t,
+                    len(self.dropped, self.kicked),
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                        | libc::SYNC_FILE_RANGE_WRITE
+                        | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                );
+                libc::posix_fadvise(
+                    fd,
+                    self.dropped as libc::off_t,
+                    len(self.dropped, self.kicked),
+                    libc::POSIX_FADV_DONTNEED,
+                );
+            }
+        }
+        (self.dropped, self.kicked) = (self.kicked, self.written);
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn behind(&mut self) {}
+}
+
+impl Write for DropBehind {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.kicked >= DROP_WINDOW {
+            self.behind();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SinkOptions {
     pub format: Format,
@@ -73,8 +154,8 @@ pub struct SinkOptions {
 }
 
 enum Part {
-    Jsonl(HashingWriter<BufWriter<File>>),
-    Parquet(Box<ArrowWriter<HashingWriter<BufWriter<File>>>>),
+    Jsonl(HashingWriter<BufWriter<DropBehind>>),
+    Parquet(Box<ArrowWriter<HashingWriter<BufWriter<DropBehind>>>>),
 }
 
 struct OpenPart {
@@ -116,7 +197,7 @@ impl DataSink {
         );
         let path = self.export_dir.join(&rel);
         let f = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-        let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, DropBehind::new(f)));
         let part = match self.opts.format {
             // The plan refuses a CSV output; JSONL is the text format written.
             Format::Jsonl | Format::Csv => Part::Jsonl(w),
@@ -189,7 +270,8 @@ impl DataSink {
         let (buf, sha256, bytes) = hw.finish();
         let f = buf
             .into_inner()
-            .map_err(|e| Error::io("cannot write", &p.path, e.into_error()))?;
+            .map_err(|e| Error::io("cannot write", &p.path, e.into_error()))?
+            .file;
         f.sync_all()
             .map_err(|e| Error::io("cannot sync", &p.path, e))?;
         self.written.push(WrittenFile {
@@ -208,5 +290,31 @@ impl DataSink {
         }
         self.close()?;
         Ok(self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_written_behind_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let mut w = DropBehind::new(File::create(&path).unwrap());
+        // Three windows and a bit, in pieces that do not divide them.
+        let piece: Vec<u8> = (0..=250u8).cycle().take(999_983).collect();
+        let mut n = 0u64;
+        while n < 3 * DROP_WINDOW + 12_345 {
+            w.write_all(&piece).unwrap();
+            n += piece.len() as u64;
+        }
+        assert_eq!(w.written, n);
+        assert!(w.dropped > 0, "no window was dropped behind");
+        w.file.sync_all().unwrap();
+        drop(w);
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(back.len() as u64, n);
+        assert!(back.chunks(piece.len()).all(|c| c == &piece[..c.len()]));
     }
 }
