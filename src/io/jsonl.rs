@@ -60,7 +60,7 @@ impl Drop for LinesChunk {
 /// a third of the page faults of a 1 GiB normalize + dedup run. At most `SPARES` are
 /// kept, each at most `SPARE_MAX` bytes (a chunk of very long lines is let go).
 static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-const SPARES: usize = 4;
+const SPARES: usize = 2;
 const SPARE_MAX: usize = 32 << 20;
 
 impl LinesChunk {
