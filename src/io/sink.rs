@@ -93,6 +93,8 @@ impl DropBehind {
         }
     }
 
+    /// Starts writeback of `[kicked, written)`; waits for `[dropped, kicked)`, started
+    /// one window earlier, and drops it from the page cache.
     #[cfg(target_os = "linux")]
     fn behind(&mut self) {
         use std::os::fd::AsRawFd;
@@ -124,7 +126,6 @@ impl DropBehind {
                 );
             }
         }
-        (self.dropped, self.kicked) = (self.kicked, self.written);
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -137,6 +138,7 @@ impl Write for DropBehind {
         self.written += n as u64;
         if self.written - self.kicked >= DROP_WINDOW {
             self.behind();
+            (self.dropped, self.kicked) = (self.kicked, self.written);
         }
         Ok(n)
     }
