@@ -122,20 +122,28 @@ fn empty_batch(schema: &SchemaRef) -> RecordBatch {
 /// data, `DATACUSTOMS_FAULT=tail-panic` the first batch's tail (the row stages after the
 /// last barrier); `slow` and `slow-tail` make them take three seconds instead (a worker
 /// descheduled on a busy machine), while the other threads go on.
-fn fault_injection(kind: &str, index: u64) {
+fn fault_injection(at: FaultAt, index: u64) {
     static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let fault = FAULT.get_or_init(|| {
         std::env::var_os("DATACUSTOMS_FAULT").map(|v| v.to_string_lossy().into_owned())
     });
-    if index != 0 {
-        return;
-    }
+    let (panic, slow) = match at {
+        FaultAt::Chunk => ("panic", "slow"),
+        FaultAt::Tail => ("tail-panic", "slow-tail"),
+    };
     match fault.as_deref() {
-        Some(f) if f == kind => panic!("injected fault while reading 13812345678"),
-        Some("slow") if kind == "panic" => std::thread::sleep(Duration::from_secs(3)),
-        Some("slow-tail") if kind == "tail-panic" => std::thread::sleep(Duration::from_secs(3)),
+        _ if index != 0 => {}
+        Some(f) if f == panic => panic!("injected fault while reading 13812345678"),
+        Some(f) if f == slow => std::thread::sleep(Duration::from_secs(3)),
         _ => {}
     }
+}
+
+/// Where `fault_injection` is called: a chunk's worker, or a batch's tail.
+#[derive(Clone, Copy)]
+enum FaultAt {
+    Chunk,
+    Tail,
 }
 
 /// Decodes a chunk and runs the row stages of `rows` on it (the ones before the last
@@ -148,7 +156,7 @@ fn work(
     residual: Option<&ResidualScanner>,
     subjects: Option<&crate::evidence::assessment::SubjectScanner>,
 ) -> Result<Worked> {
-    fault_injection("panic", index);
+    fault_injection(FaultAt::Chunk, index);
     let mut findings = vec![Findings::default(); rows.len()];
     let mut cpu = vec![Duration::ZERO; rows.len()];
     let mut batches = decode_chunk(index, chunk, schema)?;
@@ -1657,7 +1665,7 @@ fn coordinate(
             let tx = done_tx.clone();
             scope.spawn(move |_| {
                 let tailed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    fault_injection("tail-panic", n);
+                    fault_injection(FaultAt::Tail, n);
                     tail_work(batch, tail, residual_tail)
                 }))
                 .unwrap_or_else(|_| Err(panicked()));

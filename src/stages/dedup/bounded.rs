@@ -14,7 +14,8 @@
 //!   the generation), their drops written to `dedup_clusters.jsonl` and kept as a drop
 //!   list (`settled`);
 //! - it is written out (hash run, band sections, slot records, record locations) and
-//!   memory is freed;
+//!   its vectors emptied for the next; the last generation, at the end of the input,
+//!   is not written out (`settle_last`: nothing is probed against it);
 //! - the held batches go on, in input order, without the rows of the drop list.
 //!
 //! A sharded run's `dedup` step (`decide_all`) judges the saved signatures the same way
@@ -511,7 +512,7 @@ impl DedupIndex {
             last,
             generation = self.bounded.as_ref().map_or(0, |b| b.generations()),
             records = n,
-            "dedup: a generation of the index settled and frozen"
+            "dedup: a generation of the index settled (and frozen unless last)"
         );
         Ok(())
     }
