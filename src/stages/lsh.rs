@@ -740,7 +740,6 @@ struct Generation {
 /// (`settle`): per band, the sorted keys of one merge-join the sorted keys of the
 /// other, so the frozen ones are read in order, a chunk at a time, and none is held in
 /// memory.
-#[derive(Default)]
 pub(crate) struct FrozenLsh {
     gens: Vec<Generation>,
     /// A settle's candidate pairs, emptied and kept for the next: they are a settle's
@@ -751,6 +750,26 @@ pub(crate) struct FrozenLsh {
     /// a settle's, when the pairs are at their largest anyway (measured: 423–426 MiB
     /// against 418–450 before).
     pairs: Vec<Pair>,
+    /// Most candidate pairs a settle holds in memory: past it they go to sorted runs on
+    /// disk, merged as the prefilter reads them. Pairs per record grow with the frozen
+    /// generations up to bands × `max_bucket` (800 by default), which for a corpus of
+    /// one template's variants would be about a gigabyte per settle.
+    pair_budget: usize,
+    /// Most prefilter survivors held before they are verified: past it, those held are
+    /// verified, and later ones only for records not matched yet (survivors come in
+    /// frozen-slot order, so a record's earliest match is still the one found).
+    survivor_budget: usize,
+}
+
+impl Default for FrozenLsh {
+    fn default() -> Self {
+        FrozenLsh {
+            gens: Vec::new(),
+            pairs: Vec::new(),
+            pair_budget: usize::MAX,
+            survivor_budget: usize::MAX,
+        }
+    }
 }
 
 /// A candidate pair of a frozen probe: `(frozen slot << 32) | local slot`.
@@ -984,6 +1003,27 @@ fn frozen_error(what: &str, source: std::io::Error) -> Error {
 }
 
 impl FrozenLsh {
+    /// A bounded index's frozen generations whose settles take at most about half of
+    /// `memory_mb` for their candidate pairs and an eighth for the pairs that pass the
+    /// prefilter (the other half is the in-memory generation's, whose band tables are
+    /// freed as the pairs grow).
+    pub fn with_memory(memory_mb: u64) -> Self {
+        let bytes = memory_mb.max(1).saturating_mul(1 << 20) as usize;
+        FrozenLsh::with_budgets(
+            bytes / 2 / std::mem::size_of::<Pair>(),
+            bytes / 8 / std::mem::size_of::<Survivor>(),
+        )
+    }
+
+    /// Explicit budgets, in pairs and in survivors (at least one of each).
+    fn with_budgets(pairs: usize, survivors: usize) -> Self {
+        FrozenLsh {
+            pair_budget: pairs.max(1),
+            survivor_budget: survivors.max(1),
+            ..FrozenLsh::default()
+        }
+    }
+
     /// Settles the in-memory generation `g` (which must keep its keys, `keep_keys`):
     /// for each of its slots that `ask` names (by position), the earliest frozen record
     /// whose similarity with it reaches the threshold, as (the slot's ordinal, the
@@ -1011,26 +1051,28 @@ impl FrozenLsh {
         // grow as the tables go, so the two do not take memory at the same time.
         let tables = std::mem::take(&mut g.buckets.tables);
         let mut pairs = std::mem::take(&mut self.pairs);
-        let sections = self.pairs(g, tables, ask, bands.as_ref(), &mut pairs)?;
+        let mut runs = Vec::new();
+        let sections = self.pairs(g, tables, ask, bands.as_ref(), &mut pairs, &mut runs)?;
         let joined = t.elapsed();
         g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
-        let survivors = self.prefilter(g, &pairs, work);
-        let n_pairs = pairs.len();
+        let mut found = vec![None; g.slot_ord.len()];
+        let mut checked = Checked::default();
+        let result = self.check(g, &pairs, &runs, pool, work, &mut found, &mut checked);
         pairs.clear();
         self.pairs = pairs;
-        let survivors = survivors?;
-        let prefiltered = t.elapsed();
-        let found = self.verify(g, &survivors, pool, work)?;
+        result?;
         tracing::debug!(
             frozen = self.gens.len(),
-            pairs = n_pairs,
-            survivors = survivors.len(),
+            pairs = checked.pairs,
+            pair_runs = runs.len(),
+            survivors = checked.survivors,
+            verified_in = checked.rounds,
             join_s = joined.as_secs_f64(),
-            prefilter_s = (prefiltered - joined).as_secs_f64(),
-            verify_s = (t.elapsed() - prefiltered).as_secs_f64(),
+            prefilter_s = checked.prefilter_s,
+            verify_s = checked.verify_s,
             "dedup: a generation's band keys settled against the frozen ones"
         );
-        drop(survivors);
+        drop(runs);
         let found = found
             .into_iter()
             .enumerate()
@@ -1071,20 +1113,82 @@ impl FrozenLsh {
         Ok(found)
     }
 
-    /// Per local slot, the first of its survivors (in frozen-slot, that is input,
-    /// order) that verifies.
+    /// Prefilters the settle's distinct pairs (`pairs` in memory, merged with the sorted
+    /// `runs` on disk when there are any) in frozen-slot order and verifies the
+    /// survivors, a `survivor_budget` at a time, into `found` (per local slot, its
+    /// earliest match).
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        g: &LshIndex,
+        pairs: &[Pair],
+        runs: &[PairRun],
+        pool: Option<&rayon::ThreadPool>,
+        work: &mut Probe,
+        found: &mut [Option<(u32, f64)>],
+        checked: &mut Checked,
+    ) -> Result<()> {
+        let mut pre = Prefilter::default();
+        let mut survivors = Vec::new();
+        let mut verify = |survivors: &mut Vec<Survivor>,
+                          checked: &mut Checked,
+                          work: &mut Probe|
+         -> Result<()> {
+            let t = std::time::Instant::now();
+            survivors.sort_unstable_by_key(|s| (s.local, s.slot));
+            checked.survivors += survivors.len();
+            checked.rounds += 1;
+            self.verify(g, survivors, pool, work, found)?;
+            survivors.clear();
+            checked.verify_s += t.elapsed().as_secs_f64();
+            Ok(())
+        };
+        let mut block = |block: &[Pair], checked: &mut Checked, work: &mut Probe| -> Result<()> {
+            // In pieces of at most the survivor budget's pairs, so that survivors never
+            // pass it by more than a piece's.
+            for piece in block.chunks(self.survivor_budget) {
+                let t = std::time::Instant::now();
+                checked.pairs += piece.len();
+                self.prefilter(g, piece, &mut pre, &mut survivors, work)?;
+                checked.prefilter_s += t.elapsed().as_secs_f64();
+                if survivors.len() >= self.survivor_budget {
+                    verify(&mut survivors, checked, work)?;
+                }
+            }
+            Ok(())
+        };
+        if runs.is_empty() {
+            block(pairs, checked, work)?;
+        } else {
+            let mut merged = MergedPairs::new(runs, pairs)?;
+            let mut buf = Vec::with_capacity(MERGE_BLOCK);
+            while merged.fill(&mut buf, MERGE_BLOCK)? {
+                block(&buf, checked, work)?;
+            }
+        }
+        if !survivors.is_empty() {
+            verify(&mut survivors, checked, work)?;
+        }
+        Ok(())
+    }
+
+    /// Per local slot not in `found` yet, the first of its `survivors` (sorted by local
+    /// slot, then frozen slot, that is input order) that verifies, into `found`.
     fn verify(
         &self,
         g: &LshIndex,
         survivors: &[Survivor],
         pool: Option<&rayon::ThreadPool>,
         work: &mut Probe,
-    ) -> Result<Vec<Option<(u32, f64)>>> {
+        found: &mut [Option<(u32, f64)>],
+    ) -> Result<()> {
         let mut groups: Vec<&[Survivor]> = Vec::new();
         let mut rest = survivors;
         while let Some(first) = rest.first() {
             let end = rest.partition_point(|s| s.local == first.local);
-            groups.push(&rest[..end]);
+            if found[first.local as usize].is_none() {
+                groups.push(&rest[..end]);
+            }
             rest = &rest[end..];
         }
         type Found = (u32, Option<(u32, f64)>, Probe);
@@ -1112,20 +1216,20 @@ impl FrozenLsh {
                 groups.iter().map(|g| one(&mut s, g)).collect()
             }
         };
-        let mut found = vec![None; g.slot_ord.len()];
         for r in results {
             let (local, m, p) = r?;
             work.verified += p.verified;
             work.rejected += p.rejected;
             found[local as usize] = m;
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The distinct (frozen slot, local slot) pairs that share a band key, sorted, into
-    /// `pairs` (empty); and `g`'s band sections, capped, written to `out` (returns their
-    /// boundaries; none without `out`). `tables` are `g`'s band tables, taken out of it:
-    /// each is dropped once its section is written.
+    /// `pairs` (empty) and, past `pair_budget`, into sorted runs on disk (`runs`; the
+    /// pairs of different runs may repeat); and `g`'s band sections, capped, written to
+    /// `out` (returns their boundaries; none without `out`). `tables` are `g`'s band
+    /// tables, taken out of it: each is dropped once its section is written.
     fn pairs(
         &self,
         g: &LshIndex,
@@ -1133,6 +1237,7 @@ impl FrozenLsh {
         ask: &[bool],
         out: Option<&File>,
         pairs: &mut Vec<Pair>,
+        runs: &mut Vec<PairRun>,
     ) -> Result<Vec<u64>> {
         debug_assert!(pairs.is_empty());
         let cap = g.settings.max_bucket;
@@ -1191,6 +1296,11 @@ impl FrozenLsh {
                     } else {
                         join_both(&q[rq], &mine[rm], &sec, on_q, on_mine);
                     }
+                    // Checked per chunk: the budget is passed by at most one chunk's
+                    // pairs.
+                    if pairs.len() >= self.pair_budget {
+                        runs.push(PairRun::write(pairs)?);
+                    }
                 }
             }
             if let Some(w) = w.as_mut() {
@@ -1207,16 +1317,27 @@ impl FrozenLsh {
         Ok(sections)
     }
 
-    /// The pairs whose frozen side passes the size and sketch prefilter, read from the
-    /// generations' slot files in order; sorted by (local slot, frozen slot).
-    fn prefilter(&self, g: &LshIndex, pairs: &[Pair], work: &mut Probe) -> Result<Vec<Survivor>> {
+    /// Appends to `survivors` the `pairs` (sorted, a piece of the settle's, after the
+    /// pieces before in order) whose frozen side passes the size and sketch
+    /// prefilter, read from the generations' slot files in order (`at` carries the
+    /// place in them from piece to piece).
+    fn prefilter(
+        &self,
+        g: &LshIndex,
+        pairs: &[Pair],
+        at: &mut Prefilter,
+        survivors: &mut Vec<Survivor>,
+        work: &mut Probe,
+    ) -> Result<()> {
         let k = g.settings.num_hashes;
         let rec = k + SLOT_TAIL;
         // Slots read at once: a chunk of a generation's slot file.
         const CHUNK: u64 = 8192;
-        let mut survivors = Vec::new();
-        let mut buf = Vec::new();
-        let mut loaded: Option<(usize, u64)> = None;
+        let Prefilter {
+            buf,
+            loaded,
+            gen: gi,
+        } = at;
         // The local sides of the pairs are scattered over the generation in memory:
         // their sketch and set size are fetched a few pairs ahead.
         const AHEAD: usize = 8;
@@ -1228,26 +1349,25 @@ impl FrozenLsh {
         };
         pairs.iter().take(AHEAD).for_each(|&p| fetch(p));
         // Pairs come in frozen-slot order: the generation only moves forward.
-        let mut gi = 0;
         for (n, &pair) in pairs.iter().enumerate() {
             if let Some(&next) = pairs.get(n + AHEAD) {
                 fetch(next);
             }
             let (slot, local) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as usize);
-            while self.gens[gi].base + self.gens[gi].len <= slot {
-                gi += 1;
+            while self.gens[*gi].base + self.gens[*gi].len <= slot {
+                *gi += 1;
             }
-            let gen = &self.gens[gi];
+            let gen = &self.gens[*gi];
             let at = u64::from(slot - gen.base);
             let chunk = at / CHUNK;
-            if loaded != Some((gi, chunk)) {
+            if *loaded != Some((*gi, chunk)) {
                 let first = chunk * CHUNK;
                 let count = CHUNK.min(u64::from(gen.len) - first) as usize;
                 buf.resize(count * rec, 0);
                 gen.slots
-                    .read_exact_at(&mut buf, first * rec as u64)
+                    .read_exact_at(buf, first * rec as u64)
                     .map_err(|e| frozen_error("read", e))?;
-                loaded = Some((gi, chunk));
+                *loaded = Some((*gi, chunk));
             }
             let r = &buf[(at % CHUNK) as usize * rec..][..rec];
             let (sketch, tail) = r.split_at(k);
@@ -1266,8 +1386,137 @@ impl FrozenLsh {
                 });
             }
         }
-        survivors.sort_unstable_by_key(|s| (s.local, s.slot));
-        Ok(survivors)
+        Ok(())
+    }
+}
+
+/// Where `FrozenLsh::prefilter` stands in the slot files between pieces of pairs: the
+/// chunk of slot records loaded, which generation's, and the generation reached.
+#[derive(Default)]
+struct Prefilter {
+    buf: Vec<u8>,
+    loaded: Option<(usize, u64)>,
+    gen: usize,
+}
+
+/// What a settle's check did, for its debug line.
+#[derive(Default)]
+struct Checked {
+    pairs: usize,
+    survivors: usize,
+    rounds: usize,
+    prefilter_s: f64,
+    verify_s: f64,
+}
+
+/// Pairs merged from runs at a time.
+const MERGE_BLOCK: usize = 1 << 16;
+
+/// A settle's candidate pairs past its budget: sorted and without repeats, in an
+/// unlinked temporary file.
+struct PairRun {
+    file: File,
+    len: u64,
+}
+
+impl PairRun {
+    /// Sorts `pairs`, drops repeats, writes them out and empties `pairs`.
+    fn write(pairs: &mut Vec<Pair>) -> Result<PairRun> {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let file = temp_file()?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &file);
+        write_u64s(&mut w, pairs)
+            .and_then(|_| w.flush())
+            .map_err(|e| frozen_error("write", e))?;
+        drop(w);
+        let len = pairs.len() as u64;
+        pairs.clear();
+        Ok(PairRun { file, len })
+    }
+}
+
+/// The distinct pairs of sorted runs and a sorted in-memory list, in order: a k-way
+/// merge (the runs are few: one per `pair_budget` of pairs) reading each run a block
+/// at a time.
+struct MergedPairs<'a> {
+    runs: Vec<RunHead<'a>>,
+    rest: &'a [Pair],
+    last: Option<Pair>,
+}
+
+/// A run being merged: its current block, the position in it, and the next entry of
+/// the run to read.
+struct RunHead<'a> {
+    run: &'a PairRun,
+    block: Vec<Pair>,
+    at: usize,
+    next: u64,
+}
+
+impl RunHead<'_> {
+    fn head(&self) -> Option<Pair> {
+        self.block.get(self.at).copied()
+    }
+
+    /// Steps past the head, reading the run's next block at the end of this one.
+    fn advance(&mut self) -> Result<()> {
+        self.at += 1;
+        if self.at == self.block.len() {
+            let n = (self.run.len - self.next).min(MERGE_BLOCK as u64) as usize;
+            read_u64s(&self.run.file, self.next, n, &mut self.block)?;
+            self.next += n as u64;
+            self.at = 0;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> MergedPairs<'a> {
+    fn new(runs: &'a [PairRun], rest: &'a [Pair]) -> Result<MergedPairs<'a>> {
+        let mut heads = Vec::with_capacity(runs.len());
+        for run in runs {
+            let mut head = RunHead {
+                run,
+                block: vec![0],
+                at: 0,
+                next: 0,
+            };
+            head.advance()?;
+            heads.push(head);
+        }
+        Ok(MergedPairs {
+            runs: heads,
+            rest,
+            last: None,
+        })
+    }
+
+    /// Replaces `out` with up to `n` more pairs; false when there are none.
+    fn fill(&mut self, out: &mut Vec<Pair>, n: usize) -> Result<bool> {
+        out.clear();
+        while out.len() < n {
+            let mut best = self.rest.first().map(|&v| (v, None));
+            for (i, h) in self.runs.iter().enumerate() {
+                if let Some(v) = h.head() {
+                    if best.is_none_or(|(b, _)| v < b) {
+                        best = Some((v, Some(i)));
+                    }
+                }
+            }
+            let Some((v, from)) = best else {
+                break;
+            };
+            match from {
+                Some(i) => self.runs[i].advance()?,
+                None => self.rest = &self.rest[1..],
+            }
+            if self.last != Some(v) {
+                out.push(v);
+                self.last = Some(v);
+            }
+        }
+        Ok(!out.is_empty())
     }
 }
 
@@ -1477,6 +1726,78 @@ mod tests {
                 [(20, 11)]
             );
             assert_eq!(frozen.gens.len(), if last { 2 } else { 3 }, "last {last}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Budgets change where a settle keeps its pairs and when it verifies, not what
+        /// it finds: with one pair and one survivor at a time (runs on disk, merged;
+        /// a verification round per survivor) every generation's matches and the
+        /// verification counts are those of an unbounded settle.
+        #[test]
+        fn settle_budgets_do_not_change_the_matches(
+            gens in proptest::collection::vec(
+                proptest::collection::vec(
+                    ((0u32..4, 0u32..4), proptest::collection::btree_set(0u32..14, 1..10)),
+                    1..12,
+                ),
+                2..5,
+            ),
+            pairs in 1usize..6,
+            survivors in 1usize..4,
+        ) {
+            let mut runs = Vec::new();
+            for mut frozen in [FrozenLsh::default(), FrozenLsh::with_budgets(pairs, survivors)] {
+                let mut idx = bounded(3);
+                let mut work = Probe::default();
+                let mut found = Vec::new();
+                let mut ord = 0;
+                for (i, records) in gens.iter().enumerate() {
+                    for ((a, b), set) in records {
+                        let set: Vec<u32> = set.iter().copied().collect();
+                        idx.add(ord, &q(&[*a, *b], &set)).unwrap();
+                        ord += 1;
+                    }
+                    let ask = vec![true; records.len()];
+                    found.push(
+                        frozen
+                            .settle(&mut idx, &ask, None, &mut work, i + 1 == gens.len())
+                            .unwrap(),
+                    );
+                }
+                runs.push((found, work.verified, work.rejected));
+            }
+            proptest::prop_assert_eq!(&runs[0], &runs[1]);
+        }
+
+        /// The merge of sorted runs and a sorted list yields their distinct values in
+        /// order, a block at a time.
+        #[test]
+        fn merged_pairs_are_the_sorted_distinct_union(
+            lists in proptest::collection::vec(proptest::collection::vec(0u64..50, 1..40), 0..4),
+            rest in proptest::collection::vec(0u64..50, 0..40),
+            block in 1usize..7,
+        ) {
+            let mut runs = Vec::new();
+            let mut want: Vec<u64> = rest.clone();
+            for l in &lists {
+                want.extend(l);
+                let mut l = l.clone();
+                runs.push(PairRun::write(&mut l).unwrap());
+                proptest::prop_assert!(l.is_empty());
+            }
+            want.sort_unstable();
+            want.dedup();
+            let mut rest = rest;
+            rest.sort_unstable();
+            rest.dedup();
+            let mut merged = MergedPairs::new(&runs, &rest).unwrap();
+            let (mut got, mut buf): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+            while merged.fill(&mut buf, block).unwrap() {
+                proptest::prop_assert!(buf.len() <= block);
+                got.extend(&buf);
+            }
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

@@ -143,7 +143,7 @@ impl Bounded {
             budget: (memory_mb.saturating_mul(1 << 20) / 2) as usize,
             records: usize::MAX,
             pending: Vec::new(),
-            lsh: FrozenLsh::default(),
+            lsh: FrozenLsh::with_memory(memory_mb),
             exact_runs: Vec::new(),
             files: None,
             ids_len: 0,
