@@ -1130,45 +1130,60 @@ impl FrozenLsh {
     ) -> Result<()> {
         let mut pre = Prefilter::default();
         let mut survivors = Vec::new();
-        let mut verify = |survivors: &mut Vec<Survivor>,
-                          checked: &mut Checked,
-                          work: &mut Probe|
+        let mut block = |block: &[Pair],
+                         survivors: &mut Vec<Survivor>,
+                         found: &mut [Option<(u32, f64)>],
+                         checked: &mut Checked,
+                         work: &mut Probe|
          -> Result<()> {
-            let t = std::time::Instant::now();
-            survivors.sort_unstable_by_key(|s| (s.local, s.slot));
-            checked.survivors += survivors.len();
-            checked.rounds += 1;
-            self.verify(g, survivors, pool, work, found)?;
-            survivors.clear();
-            checked.verify_s += t.elapsed().as_secs_f64();
-            Ok(())
-        };
-        let mut block = |block: &[Pair], checked: &mut Checked, work: &mut Probe| -> Result<()> {
             // In pieces of at most the survivor budget's pairs, so that survivors never
             // pass it by more than a piece's.
             for piece in block.chunks(self.survivor_budget) {
                 let t = std::time::Instant::now();
                 checked.pairs += piece.len();
-                self.prefilter(g, piece, &mut pre, &mut survivors, work)?;
+                // Once a round has verified, the pairs of the records it matched are
+                // passed over (their earliest match is found); before, none is.
+                let matched = (checked.rounds > 0).then_some(&*found);
+                self.prefilter(g, piece, matched, &mut pre, survivors, work)?;
                 checked.prefilter_s += t.elapsed().as_secs_f64();
                 if survivors.len() >= self.survivor_budget {
-                    verify(&mut survivors, checked, work)?;
+                    self.verify_round(g, survivors, pool, work, found, checked)?;
                 }
             }
             Ok(())
         };
         if runs.is_empty() {
-            block(pairs, checked, work)?;
+            block(pairs, &mut survivors, found, checked, work)?;
         } else {
             let mut merged = MergedPairs::new(runs, pairs)?;
             let mut buf = Vec::with_capacity(MERGE_BLOCK);
             while merged.fill(&mut buf, MERGE_BLOCK)? {
-                block(&buf, checked, work)?;
+                block(&buf, &mut survivors, found, checked, work)?;
             }
         }
         if !survivors.is_empty() {
-            verify(&mut survivors, checked, work)?;
+            self.verify_round(g, &mut survivors, pool, work, found, checked)?;
         }
+        Ok(())
+    }
+
+    /// Verifies the survivors held (sorted here) into `found`, and empties them.
+    fn verify_round(
+        &self,
+        g: &LshIndex,
+        survivors: &mut Vec<Survivor>,
+        pool: Option<&rayon::ThreadPool>,
+        work: &mut Probe,
+        found: &mut [Option<(u32, f64)>],
+        checked: &mut Checked,
+    ) -> Result<()> {
+        let t = std::time::Instant::now();
+        survivors.sort_unstable_by_key(|s| (s.local, s.slot));
+        checked.survivors += survivors.len();
+        checked.rounds += 1;
+        self.verify(g, survivors, pool, work, found)?;
+        survivors.clear();
+        checked.verify_s += t.elapsed().as_secs_f64();
         Ok(())
     }
 
@@ -1320,11 +1335,13 @@ impl FrozenLsh {
     /// Appends to `survivors` the `pairs` (sorted, a piece of the settle's, after the
     /// pieces before in order) whose frozen side passes the size and sketch
     /// prefilter, read from the generations' slot files in order (`at` carries the
-    /// place in them from piece to piece).
+    /// place in them from piece to piece); those of a local slot `matched` already
+    /// are passed over.
     fn prefilter(
         &self,
         g: &LshIndex,
         pairs: &[Pair],
+        matched: Option<&[Option<(u32, f64)>]>,
         at: &mut Prefilter,
         survivors: &mut Vec<Survivor>,
         work: &mut Probe,
@@ -1354,6 +1371,9 @@ impl FrozenLsh {
                 fetch(next);
             }
             let (slot, local) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as usize);
+            if matched.is_some_and(|m| m[local].is_some()) {
+                continue;
+            }
             while self.gens[*gi].base + self.gens[*gi].len <= slot {
                 *gi += 1;
             }
