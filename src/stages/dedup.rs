@@ -1537,17 +1537,22 @@ impl DedupIndex {
         }
         if let Some(b) = &self.bounded {
             f.set_info("index_bytes", b.peak_bytes);
+            let (past_budget, runs) = b.pair_runs();
             f.set_info(
                 "bounded_index",
                 serde_json::json!({
                     "memory_mb": b.memory_mb,
                     "generations": b.generations(),
                     "settled_for_disk": b.settled_for_disk,
+                    "settles_past_pair_budget": past_budget,
+                    "pair_runs": runs,
                     "how": "the inputs held more records than memory_mb's index holds: the \
                         index was frozen to temporary files a generation at a time, each \
                         generation decided against the frozen ones when full (or when its \
                         rows held on disk until then reach 8 × memory_mb: settled_for_disk); \
-                        an LSH bucket keeps its earliest max_bucket records across generations",
+                        an LSH bucket keeps its earliest max_bucket records across generations; \
+                        a generation's candidate pairs past half of memory_mb went to sorted \
+                        runs on disk (settles_past_pair_budget, pair_runs)",
                 }),
             );
             return;

@@ -759,6 +759,9 @@ pub(crate) struct FrozenLsh {
     /// verified, and later ones only for records not matched yet (survivors come in
     /// frozen-slot order, so a record's earliest match is still the one found).
     survivor_budget: usize,
+    /// Settles whose pairs passed `pair_budget`, and the runs they wrote (the report's).
+    pub settles_past_pair_budget: usize,
+    pub pair_runs: usize,
 }
 
 impl Default for FrozenLsh {
@@ -768,6 +771,8 @@ impl Default for FrozenLsh {
             pairs: Vec::new(),
             pair_budget: usize::MAX,
             survivor_budget: usize::MAX,
+            settles_past_pair_budget: 0,
+            pair_runs: 0,
         }
     }
 }
@@ -1072,6 +1077,8 @@ impl FrozenLsh {
             verify_s = checked.verify_s,
             "dedup: a generation's band keys settled against the frozen ones"
         );
+        self.settles_past_pair_budget += usize::from(!runs.is_empty());
+        self.pair_runs += runs.len();
         drop(runs);
         let found = found
             .into_iter()

@@ -156,6 +156,12 @@ impl Bounded {
         }
     }
 
+    /// Settles whose candidate pairs passed their share of `memory_mb`, and the sorted
+    /// runs on disk they took.
+    pub fn pair_runs(&self) -> (usize, usize) {
+        (self.lsh.settles_past_pair_budget, self.lsh.pair_runs)
+    }
+
     pub fn generations(&self) -> usize {
         self.exact_runs.len() + usize::from(self.last_settled)
     }
