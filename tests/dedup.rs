@@ -498,6 +498,23 @@ fn a_bounded_dedup_after_another_that_drops_rows_holds_its_batches() {
     );
 }
 
+/// Near dedup of `dir/in.jsonl` with the index in memory, into `dir/memory`: what a
+/// bounded run is compared with.
+fn near_dedup_in_memory(dir: &Path) {
+    pipeline(
+        dir,
+        "in.jsonl",
+        "memory",
+        &format!("{STAGE}mode = \"near\"\nmemory_mb = 4096\n"),
+    );
+    run_ok(dir, &["run", "p.toml", "--quiet"]);
+}
+
+/// The report's words on a bounded dedup index (first stage).
+fn bounded_index(report: &serde_json::Value) -> &serde_json::Value {
+    &report["stages"][0]["findings"]["info"]["bounded_index"]
+}
+
 /// Long records fill the disk before they fill the index: a bounded generation also
 /// settles when its held rows reach 8 × `memory_mb`, and decides as the index in memory.
 #[test]
@@ -530,13 +547,7 @@ fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
         })
         .collect();
     std::fs::write(t.path().join("in.jsonl"), s).unwrap();
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "memory",
-        &format!("{STAGE}mode = \"near\"\nmemory_mb = 4096\n"),
-    );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    near_dedup_in_memory(t.path());
     std::fs::write(
         t.path().join("p.toml"),
         format!(
@@ -547,7 +558,7 @@ fn a_bounded_generation_settles_when_its_held_rows_reach_the_disk_limit() {
     .unwrap();
     run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let report = read_json(&t.path().join("out/report.json"));
-    let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];
+    let bounded = bounded_index(&report);
     assert!(
         bounded["settled_for_disk"].as_u64().unwrap() >= 3,
         "{bounded}"
@@ -596,7 +607,7 @@ fn stages_after_dedup_work_only_on_the_rows_it_keeps() {
         let report = read_json(&out.join("report.json"));
         assert_eq!(report["rows"]["out"], 20_000, "{}", report["rows"]);
         assert_eq!(report["rows"]["duplicates"], 10_000);
-        let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];
+        let bounded = bounded_index(&report);
         assert_eq!(bounded.is_object(), !memory.is_empty(), "{bounded}");
         let totals = |i: usize| report["stages"][i]["findings"]["totals"].clone();
         assert_eq!(totals(1)["PHONE"], 20_000, "{}", totals(1));
@@ -657,13 +668,7 @@ fn a_bounded_settle_past_its_pair_budget_decides_as_the_index_in_memory() {
         })
         .collect();
     std::fs::write(t.path().join("in.jsonl"), s).unwrap();
-    pipeline(
-        t.path(),
-        "in.jsonl",
-        "memory",
-        &format!("{STAGE}mode = \"near\"\nmemory_mb = 4096\n"),
-    );
-    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    near_dedup_in_memory(t.path());
     pipeline(
         t.path(),
         "in.jsonl",
@@ -672,7 +677,7 @@ fn a_bounded_settle_past_its_pair_budget_decides_as_the_index_in_memory() {
     );
     run_ok(t.path(), &["run", "p.toml", "--quiet"]);
     let report = read_json(&t.path().join("out/report.json"));
-    let bounded = &report["stages"][0]["findings"]["info"]["bounded_index"];
+    let bounded = bounded_index(&report);
     assert!(bounded["pair_runs"].as_u64().unwrap() > 0, "{bounded}");
     assert!(
         bounded["settles_past_pair_budget"].as_u64().unwrap() > 0,
