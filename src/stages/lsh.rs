@@ -763,7 +763,18 @@ pub(crate) struct FrozenLsh {
     /// Settles whose pairs passed `pair_budget`, and the runs they wrote (the report's).
     pub settles_past_pair_budget: usize,
     pub pair_runs: usize,
+    /// Entries of a frozen bucket (of one generation, as the join meets it) from which a
+    /// record asking it is verified at once against the bucket's first record (`Eager`):
+    /// once that matches, none of the record's later candidates is a pair any more.
+    hot: usize,
 }
+
+/// A bucket this full is hot (`FrozenLsh::hot`). At 16 the chat corpus's buckets are
+/// rarely so until the buckets fill past a few gigabytes, and one template's variants
+/// fill each bucket to `max_bucket` (32) in their first generation.
+const HOT_BUCKET: usize = 16;
+/// Hot buckets a record is verified against at once, at most.
+const EAGER_TRIES: u8 = 2;
 
 impl Default for FrozenLsh {
     fn default() -> Self {
@@ -774,6 +785,7 @@ impl Default for FrozenLsh {
             survivor_budget: usize::MAX,
             settles_past_pair_budget: 0,
             pair_runs: 0,
+            hot: HOT_BUCKET,
         }
     }
 }
@@ -1059,21 +1071,51 @@ impl FrozenLsh {
         let tables = std::mem::take(&mut g.buckets.tables);
         let mut pairs = std::mem::take(&mut self.pairs);
         let mut runs = Vec::new();
-        let sections = self.pairs(g, tables, ask, bands.as_ref(), &mut pairs, &mut runs)?;
+        let mut eager = Eager::new(g, self.hot);
+        let sections = self.pairs(
+            g,
+            tables,
+            ask,
+            bands.as_ref(),
+            &mut pairs,
+            &mut runs,
+            &mut eager,
+        );
+        let bounds = eager.finish(work);
+        let (sections, bounds) = (sections?, bounds?);
         let joined = t.elapsed();
         g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
         let mut found = vec![None; g.slot_ord.len()];
         let mut checked = Checked::default();
-        let result = self.check(g, &pairs, &runs, pool, work, &mut found, &mut checked);
+        let result = self.check(
+            g,
+            &pairs,
+            &runs,
+            &bounds,
+            pool,
+            work,
+            &mut found,
+            &mut checked,
+        );
         pairs.clear();
         self.pairs = pairs;
         result?;
+        // A match found in the join is the answer unless the pairs before it hold one.
+        let mut eager_matches = 0;
+        for (local, f) in found.iter_mut().enumerate() {
+            if f.is_none() && bounds.before(local) != u32::MAX {
+                let (_, ord, j) = bounds.at[local];
+                *f = Some((ord, j));
+                eager_matches += 1;
+            }
+        }
         tracing::debug!(
             frozen = self.gens.len(),
             pairs = checked.pairs,
             pair_runs = runs.len(),
             survivors = checked.survivors,
             verified_in = checked.rounds,
+            eager_matches,
             join_s = joined.as_secs_f64(),
             prefilter_s = checked.prefilter_s,
             verify_s = checked.verify_s,
@@ -1132,6 +1174,7 @@ impl FrozenLsh {
         g: &LshIndex,
         pairs: &[Pair],
         runs: &[PairRun],
+        bounds: &Bounds,
         pool: Option<&rayon::ThreadPool>,
         work: &mut Probe,
         found: &mut [Option<(u32, f64)>],
@@ -1153,7 +1196,10 @@ impl FrozenLsh {
                 // Once a round has verified, the pairs of the records it matched are
                 // passed over (their earliest match is found); before, none is.
                 let matched = (checked.rounds > 0).then_some(&*found);
-                self.prefilter(g, piece, matched, &mut pre, survivors, work)?;
+                let skip = |local: usize, slot: u32| {
+                    slot >= bounds.before(local) || matched.is_some_and(|m| m[local].is_some())
+                };
+                self.prefilter(g, piece, skip, &mut pre, survivors, work)?;
                 checked.prefilter_s += t.elapsed().as_secs_f64();
                 if survivors.len() >= self.survivor_budget {
                     self.verify_round(g, survivors, pool, work, found, checked)?;
@@ -1253,7 +1299,10 @@ impl FrozenLsh {
     /// `pairs` (empty) and, past `pair_budget`, into sorted runs on disk (`runs`; the
     /// pairs of different runs may repeat); and `g`'s band sections, capped, written to
     /// `out` (returns their boundaries; none without `out`). `tables` are `g`'s band
-    /// tables, taken out of it: each is dropped once its section is written.
+    /// tables, taken out of it: each is dropped once its section is written. A record
+    /// whose frozen bucket is hot is checked at once (`eager`), and once it matches,
+    /// its pairs with later frozen records are not made.
+    #[allow(clippy::too_many_arguments)]
     fn pairs(
         &self,
         g: &LshIndex,
@@ -1262,6 +1311,7 @@ impl FrozenLsh {
         out: Option<&File>,
         pairs: &mut Vec<Pair>,
         runs: &mut Vec<PairRun>,
+        eager: &mut Eager<'_>,
     ) -> Result<Vec<u64>> {
         debug_assert!(pairs.is_empty());
         let cap = g.settings.max_bucket;
@@ -1310,7 +1360,17 @@ impl FrozenLsh {
                     let on_q = |_: usize, qs: &[u64], group: &[u64]| {
                         for &e in qs {
                             let local = e & 0xFFFF_FFFF;
-                            pairs.extend(group.iter().map(|&f| (f << 32) | local));
+                            let before = eager.bound(gen, local as usize, group);
+                            if before == u32::MAX {
+                                pairs.extend(group.iter().map(|&f| (f << 32) | local));
+                            } else {
+                                pairs.extend(
+                                    group
+                                        .iter()
+                                        .filter(|&&f| (f as u32) < before)
+                                        .map(|&f| (f << 32) | local),
+                                );
+                            }
                         }
                     };
                     let on_mine =
@@ -1344,13 +1404,13 @@ impl FrozenLsh {
     /// Appends to `survivors` the `pairs` (sorted, a piece of the settle's, after the
     /// pieces before in order) whose frozen side passes the size and sketch
     /// prefilter, read from the generations' slot files in order (`at` carries the
-    /// place in them from piece to piece); those of a local slot `matched` already
-    /// are passed over.
+    /// place in them from piece to piece); those `skip` names (a local slot matched
+    /// already, or a frozen slot at or past its `Eager` bound) are passed over.
     fn prefilter(
         &self,
         g: &LshIndex,
         pairs: &[Pair],
-        matched: Option<&[Option<(u32, f64)>]>,
+        skip: impl Fn(usize, u32) -> bool,
         at: &mut Prefilter,
         survivors: &mut Vec<Survivor>,
         work: &mut Probe,
@@ -1380,7 +1440,7 @@ impl FrozenLsh {
                 fetch(next);
             }
             let (slot, local) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as usize);
-            if matched.is_some_and(|m| m[local].is_some()) {
+            if skip(local, slot) {
                 continue;
             }
             while self.gens[*gi].base + self.gens[*gi].len <= slot {
@@ -1416,6 +1476,163 @@ impl FrozenLsh {
             }
         }
         Ok(())
+    }
+}
+
+/// A settle's candidates verified during its join, before they are pairs. A record
+/// whose frozen bucket is hot (`FrozenLsh::hot` entries or more: a template's variants,
+/// or buckets filled over many generations) is checked at once against that bucket's
+/// first (earliest) record, the way the prefilter and verification would check the pair;
+/// if they match, that record bounds the record's answer — its earliest match is that
+/// one or an earlier one — so its pairs with later frozen records are never made, and
+/// the prefilter passes over those made before. The answer is the one without it: only
+/// candidates that cannot be the earliest match are left out (property test
+/// `eager_checks_do_not_change_the_matches`).
+struct Eager<'a> {
+    g: &'a LshIndex,
+    hot: usize,
+    bounds: Bounds,
+    /// Per local slot: how many frozen records it was checked against here, and the last.
+    tried: Vec<u8>,
+    last_tried: Vec<u32>,
+    /// The frozen slot whose record `record` holds, and whether `theirs` holds its set.
+    cached: Option<u32>,
+    cached_set: bool,
+    record: Vec<u8>,
+    theirs: Vec<u32>,
+    mine: Vec<u32>,
+    work: Probe,
+    error: Option<Error>,
+}
+
+impl<'a> Eager<'a> {
+    fn new(g: &'a LshIndex, hot: usize) -> Self {
+        Eager {
+            g,
+            hot,
+            bounds: Bounds {
+                has: vec![0; g.slot_ord.len().div_ceil(64)],
+                at: vec![(u32::MAX, 0, 0.0); g.slot_ord.len()],
+            },
+            tried: vec![0; g.slot_ord.len()],
+            last_tried: vec![u32::MAX; g.slot_ord.len()],
+            cached: None,
+            cached_set: false,
+            record: Vec::new(),
+            theirs: Vec::new(),
+            mine: Vec::new(),
+            work: Probe::default(),
+            error: None,
+        }
+    }
+
+    /// The frozen slot before which `local`'s candidates in `group` (a bucket of `gen`,
+    /// in slot order) can still be its earliest match: checks it against the group's
+    /// first slot first when the group is hot and `local` has no bound yet.
+    #[inline]
+    fn bound(&mut self, gen: &Generation, local: usize, group: &[u64]) -> u32 {
+        let before = self.bounds.before(local);
+        if before != u32::MAX || group.len() < self.hot {
+            return before;
+        }
+        self.try_hot(gen, local, group)
+    }
+
+    #[inline(never)]
+    fn try_hot(&mut self, gen: &Generation, local: usize, group: &[u64]) -> u32 {
+        // A record's hot buckets often begin with the same record: it is tried once.
+        let slot = group[0] as u32;
+        if self.tried[local] >= EAGER_TRIES
+            || self.last_tried[local] == slot
+            || self.error.is_some()
+        {
+            return u32::MAX;
+        }
+        self.last_tried[local] = slot;
+        self.tried[local] += 1;
+        match self.check(gen, local, slot) {
+            Ok(Some((ord, j))) => {
+                self.bounds.at[local] = (slot, ord, j);
+                self.bounds.has[local / 64] |= 1 << (local % 64);
+                slot
+            }
+            Ok(None) => u32::MAX,
+            Err(e) => {
+                self.error = Some(e);
+                u32::MAX
+            }
+        }
+    }
+
+    /// `local` against frozen `slot` of `gen`: the prefilter, then the exact Jaccard.
+    fn check(&mut self, gen: &Generation, local: usize, slot: u32) -> Result<Option<(u32, f64)>> {
+        let g = self.g;
+        let k = g.settings.num_hashes;
+        let rec = k + SLOT_TAIL;
+        if self.cached != Some(slot) {
+            self.cached = None;
+            self.record.resize(rec, 0);
+            gen.slots
+                .read_exact_at(&mut self.record, u64::from(slot - gen.base) * rec as u64)
+                .map_err(|e| frozen_error("read", e))?;
+            self.cached_set = false;
+            self.cached = Some(slot);
+        }
+        let (sketch, tail) = self.record.split_at(k);
+        let offset = u64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(tail[8..12].try_into().expect("4 bytes"));
+        let ord = u32::from_le_bytes(tail[12..16].try_into().expect("4 bytes"));
+        let (q_offset, q_len) = g.sets[local];
+        let q_sketch = &g.sketches[local * k..(local + 1) * k];
+        if !g
+            .settings
+            .may_match(q_len as usize, q_sketch, len, sketch, &mut self.work)
+        {
+            return Ok(None);
+        }
+        if !self.cached_set {
+            g.spill.read(offset, len, &mut self.theirs)?;
+            self.cached_set = true;
+        }
+        g.spill.read(q_offset, q_len, &mut self.mine)?;
+        Ok(g.settings
+            .verify(&self.mine, &self.theirs, &mut self.work)
+            .map(|j| (ord, j)))
+    }
+
+    /// The matches found, each bounding its record's answer; the checks' counts added
+    /// to `work`.
+    fn finish(self, work: &mut Probe) -> Result<Bounds> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        work.prefiltered += self.work.prefiltered;
+        work.verified += self.work.verified;
+        work.rejected += self.work.rejected;
+        Ok(self.bounds)
+    }
+}
+
+/// Per local slot of a settle, the match `Eager` found for it, if any.
+struct Bounds {
+    /// A bit per local slot, set when it has a match: most records of most corpora
+    /// have none, and the join and the prefilter ask for every pair, so they read
+    /// these bits (a few dozen KB) rather than `at`.
+    has: Vec<u64>,
+    /// Per local slot: the match's frozen slot, ordinal and similarity.
+    at: Vec<(u32, u32, f64)>,
+}
+
+impl Bounds {
+    /// The frozen slot before which `local`'s earliest match lies, or is that slot's
+    /// record (`u32::MAX`: no bound).
+    #[inline]
+    fn before(&self, local: usize) -> u32 {
+        if self.has[local / 64] >> (local % 64) & 1 != 0 {
+            self.at[local].0
+        } else {
+            u32::MAX
+        }
     }
 }
 
@@ -1795,6 +2012,50 @@ mod tests {
                     );
                 }
                 runs.push((found, work.verified, work.rejected));
+            }
+            proptest::prop_assert_eq!(&runs[0], &runs[1]);
+        }
+
+        /// Checking records against hot buckets during the join (here every bucket is
+        /// hot) leaves out only candidates that cannot be a record's earliest match:
+        /// every generation's matches are those of a settle without it, with budgets or
+        /// without.
+        #[test]
+        fn eager_checks_do_not_change_the_matches(
+            gens in proptest::collection::vec(
+                proptest::collection::vec(
+                    ((0u32..3, 0u32..3), proptest::collection::btree_set(0u32..12, 1..9)),
+                    1..14,
+                ),
+                2..5,
+            ),
+            hot in 1usize..4,
+            budgets in proptest::option::of((1usize..6, 1usize..4)),
+        ) {
+            let mut runs = Vec::new();
+            let eager = match budgets {
+                Some((p, s)) => FrozenLsh::with_budgets(p, s),
+                None => FrozenLsh::default(),
+            };
+            for mut frozen in [FrozenLsh { hot: usize::MAX, ..FrozenLsh::default() }, FrozenLsh { hot, ..eager }] {
+                let mut idx = bounded(3);
+                let mut work = Probe::default();
+                let mut found = Vec::new();
+                let mut ord = 0;
+                for (i, records) in gens.iter().enumerate() {
+                    for ((a, b), set) in records {
+                        let set: Vec<u32> = set.iter().copied().collect();
+                        idx.add(ord, &q(&[*a, *b], &set)).unwrap();
+                        ord += 1;
+                    }
+                    let ask = vec![true; records.len()];
+                    found.push(
+                        frozen
+                            .settle(&mut idx, &ask, None, &mut work, i + 1 == gens.len())
+                            .unwrap(),
+                    );
+                }
+                runs.push(found);
             }
             proptest::prop_assert_eq!(&runs[0], &runs[1]);
         }
