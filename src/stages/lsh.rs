@@ -44,28 +44,27 @@ enum Place {
 }
 
 impl BandTable {
-    /// A table of `entries` places (any number: `home` scales the key to them).
+    /// A table of `entries` places (a power of two).
     fn with_entries(entries: usize) -> Self {
-        debug_assert!(entries > 0);
+        debug_assert!(entries.is_power_of_two());
         BandTable {
             entries: vec![EMPTY; entries],
             len: 0,
         }
     }
 
-    /// The places a table takes to hold `keys` keys without growing (at most 3/4 full),
-    /// and no more: a bounded generation's tables are sized once for the records its
-    /// memory holds, and a power of two there left up to half of them empty (180,224
-    /// records a generation at the default `memory_mb`; 229,000 sized exactly).
+    /// The places a table takes to hold `keys` keys without growing (at most 3/4 full).
     fn entries_for(keys: usize) -> usize {
-        keys.saturating_mul(4).div_ceil(3).max(1024)
+        keys.saturating_mul(4)
+            .div_ceil(3)
+            .next_power_of_two()
+            .max(1024)
     }
 
-    /// Band keys are hashes already: scaled to the table (the high half of key ×
-    /// places), they pick the home position of a table of any size.
+    /// Band keys are hashes already: their low bits pick the home position.
     #[inline]
     fn home(&self, key: u32) -> usize {
-        ((u64::from(key) * self.entries.len() as u64) >> 32) as usize
+        key as usize & (self.entries.len() - 1)
     }
 
     #[inline]
@@ -75,6 +74,7 @@ impl BandTable {
 
     #[inline]
     fn place(&self, key: u32) -> Place {
+        let mask = self.entries.len() - 1;
         let mut i = self.home(key);
         loop {
             let e = self.entries[i];
@@ -84,10 +84,7 @@ impl BandTable {
             if (e >> 32) as u32 == key {
                 return Place::Found(i);
             }
-            i += 1;
-            if i == self.entries.len() {
-                i = 0;
-            }
+            i = (i + 1) & mask;
         }
     }
 
@@ -186,26 +183,14 @@ impl Buckets {
 
     /// Adds `slot` under each band key; returns how many bands took it (a full bucket
     /// does not).
-    #[cfg(test)]
     fn insert(&mut self, keys: &[u32], slot: u32) -> Result<usize> {
-        self.insert_noting(keys, slot, |_| {})
-    }
-
-    /// Adds `slot` to its bucket in each band; `left_out` gets each band whose bucket
-    /// was full. Returns how many bands took it.
-    fn insert_noting(
-        &mut self,
-        keys: &[u32],
-        slot: u32,
-        mut left_out: impl FnMut(usize),
-    ) -> Result<usize> {
         self.prefetch(keys);
         let mut added = 0;
-        for (b, (t, &key)) in self.tables.iter_mut().zip(keys).enumerate() {
-            let took = match t.place(key) {
+        for (t, &key) in self.tables.iter_mut().zip(keys) {
+            match t.place(key) {
                 Place::Vacant(i) => {
                     t.fill(i, key, slot);
-                    true
+                    added += 1;
                 }
                 Place::Found(i) => {
                     let v = t.entries[i] as u32;
@@ -218,22 +203,16 @@ impl Buckets {
                             }
                             t.set(i, MULTI | self.lists.len() as u32);
                             self.lists.push(vec![v, slot]);
+                            added += 1;
                         }
-                        self.cap >= 2
                     } else {
                         let list = &mut self.lists[(v & !MULTI) as usize];
-                        let room = list.len() < self.cap;
-                        if room {
+                        if list.len() < self.cap {
                             list.push(slot);
+                            added += 1;
                         }
-                        room
                     }
                 }
-            };
-            if took {
-                added += 1;
-            } else {
-                left_out(b);
             }
         }
         Ok(added)
@@ -531,12 +510,10 @@ pub(crate) struct LshIndex {
     buckets: Buckets,
     base: u32,
     slot_ord: Vec<u32>,
-    /// Bounded mode: per band, `(key << 32) | local slot` of each slot the band's bucket
-    /// was too full to take. A settle probes the frozen generations with every slot's
-    /// key in every band: those the band took are in its table, these are the rest (a
-    /// few at most in most corpora; keeping every key, 4 bytes a band, took a sixth
-    /// of a generation's memory).
-    left_out: Option<Vec<Vec<u64>>>,
+    /// Bounded mode: per band, each slot's key in it, to probe the frozen generations
+    /// with (band-major: a settle reads one band's keys at a time, and a record-major
+    /// array made that read a cache miss per key).
+    keys: Option<Vec<Vec<u32>>>,
     /// Per slot: (offset, length) of its shingle set in the spill.
     sets: Vec<(u64, u32)>,
     /// `sketches[slot * num_hashes..]`: 8-bit MinHash values, to discard candidates that
@@ -552,7 +529,7 @@ impl LshIndex {
             settings,
             base: 0,
             slot_ord: Vec::new(),
-            left_out: None,
+            keys: None,
             sets: Vec::new(),
             sketches: Vec::new(),
             spill: SpillFile::new()?,
@@ -578,11 +555,10 @@ impl LshIndex {
         self.slot_ord[(slot - self.base) as usize]
     }
 
-    /// Keeps each slot's band keys from now on (bounded mode): the tables hold those
-    /// the bands took, `left_out` the rest.
+    /// Keeps each slot's band keys from now on (bounded mode).
     pub fn keep_keys(&mut self) {
         let bands = self.settings.bands;
-        self.left_out.get_or_insert_with(|| vec![Vec::new(); bands]);
+        self.keys.get_or_insert_with(|| vec![Vec::new(); bands]);
     }
 
     /// Makes room for `records` more slots up front (an empty generation of a bounded
@@ -596,12 +572,15 @@ impl LshIndex {
         self.slot_ord.reserve_exact(records);
         self.sets.reserve_exact(records);
         self.sketches.reserve_exact(records * s.num_hashes);
+        if let Some(keys) = &mut self.keys {
+            keys.iter_mut().for_each(|k| k.reserve_exact(records));
+        }
     }
 
     /// Bytes of memory `reserve(records)` takes: the tables, and per record its
-    /// ordinal, set location and sketch.
+    /// ordinal, set location, sketch and (bounded mode) band keys.
     pub fn reserved_bytes(bands: usize, num_hashes: usize, records: usize) -> usize {
-        bands * 8 * BandTable::entries_for(records) + records * (4 + 16 + num_hashes)
+        bands * 8 * BandTable::entries_for(records) + records * (4 + 16 + num_hashes + 4 * bands)
     }
 
     /// Adds record `ord`; returns how many bands took it.
@@ -617,13 +596,13 @@ impl LshIndex {
         self.sets.push((offset, q.set.len() as u32));
         self.sketches.extend_from_slice(q.sketch);
         self.slot_ord.push(ord);
-        let local = u64::from(slot - self.base);
-        match &mut self.left_out {
-            Some(left) => self.buckets.insert_noting(q.keys, slot, |b| {
-                left[b].push((u64::from(q.keys[b]) << 32) | local);
-            }),
-            None => self.buckets.insert_noting(q.keys, slot, |_| {}),
+        if let Some(keys) = &mut self.keys {
+            debug_assert_eq!(keys.len(), q.keys.len(), "a key per band");
+            keys.iter_mut()
+                .zip(q.keys)
+                .for_each(|(k, &key)| k.push(key));
         }
+        self.buckets.insert(q.keys, slot)
     }
 
     /// The distinct slots at or after `since` sharing a band with `q`, in slot order; at
@@ -727,9 +706,9 @@ impl LshIndex {
     pub fn bytes(&self) -> usize {
         self.buckets.bytes()
             + self
-                .left_out
+                .keys
                 .as_ref()
-                .map_or(0, |l| l.iter().map(|l| l.capacity() * 8).sum())
+                .map_or(0, |k| k.iter().map(|k| k.capacity() * 4).sum())
             + self.slot_ord.capacity() * 4
             + self.sets.capacity() * 16
             + self.sketches.capacity()
@@ -974,19 +953,6 @@ fn join_within(
     });
 }
 
-/// The sorted values of `a` and of `b` (each sorted) into `out`, in order.
-fn merge_sorted(a: impl Iterator<Item = u64>, b: &[u64], out: &mut Vec<u64>) {
-    out.clear();
-    let mut b = b.iter().copied().peekable();
-    for x in a {
-        while let Some(y) = b.next_if(|&y| y < x) {
-            out.push(y);
-        }
-        out.push(x);
-    }
-    out.extend(b);
-}
-
 /// Whether every key of `q` is a key of `mine` (both sorted by key).
 fn keys_within(q: &[u64], mine: &[u64]) -> bool {
     let mut j = 0;
@@ -1192,8 +1158,8 @@ impl FrozenLsh {
         g.slot_ord.clear();
         g.sets.clear();
         g.sketches.clear();
-        if let Some(left) = &mut g.left_out {
-            left.iter_mut().for_each(Vec::clear);
+        if let Some(keys) = &mut g.keys {
+            keys.iter_mut().for_each(Vec::clear);
         }
         Ok(found)
     }
@@ -1349,27 +1315,23 @@ impl FrozenLsh {
     ) -> Result<Vec<u64>> {
         debug_assert!(pairs.is_empty());
         let cap = g.settings.max_bucket;
-        let left_out = g.left_out.as_ref().expect("a bounded index keeps its keys");
+        let keys = g.keys.as_ref().expect("a bounded index keeps its keys");
         let mut w = out.map(|out| std::io::BufWriter::with_capacity(1 << 20, out));
         let mut sections = vec![0u64];
-        let (mut q, mut mine, mut sec, mut left) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut q, mut mine, mut sec) = (Vec::new(), Vec::new(), Vec::new());
         // Per key of `g`'s section: how many frozen records the bucket holds already.
         let mut held: Vec<u32> = Vec::new();
         for (b, table) in tables.into_iter().enumerate() {
+            q.clear();
+            q.extend(
+                (0..ask.len())
+                    .filter(|&i| ask[i])
+                    .map(|i| (u64::from(keys[b][i]) << 32) | i as u64),
+            );
+            // In slot order already: sorting by the key sorts them.
+            sort_by_high_half(&mut q);
             table.entries_into(&g.buckets.lists, &mut mine);
             drop(table);
-            // The asked slots' keys: those in the band's entries, and those its full
-            // buckets left out, both by key and then slot.
-            left.clear();
-            left.extend(left_out[b].iter().filter(|&&e| ask[e as u32 as usize]));
-            // In slot order already: sorting by the key sorts them.
-            sort_by_high_half(&mut left);
-            let base = u64::from(g.base);
-            let asked = mine
-                .iter()
-                .map(|&e| e - base)
-                .filter(|&e| ask[e as u32 as usize]);
-            merge_sorted(asked, &left, &mut q);
             held.clear();
             held.resize(mine.len(), 0);
             // Always so (see `join_within`); checked once per band, not assumed.
@@ -1849,7 +1811,7 @@ mod tests {
             }
             assert_eq!(t.entries.len(), size, "{n} keys");
             assert!(
-                size <= (4 * n).div_ceil(3).max(1024),
+                size <= (8 * n).div_ceil(3).max(1024),
                 "{n} keys: {size} places"
             );
         }

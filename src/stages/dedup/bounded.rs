@@ -5,9 +5,7 @@
 //! data in a temporary file as Arrow IPC (`Held`), the rest in memory. A generation's
 //! tables and vectors are sized up front for as many records as half of `memory_mb`
 //! holds (`start_generation`; grown by doubling, they filled the budget at 139,264
-//! records at the default `memory_mb`, sized up front they hold 180,224, and 221,184
-//! with tables of any size and no band keys kept but those the tables do not hold:
-//! `LshIndex::left_out`); when the next
+//! records at the default `memory_mb`, sized up front they hold 180,224); when the next
 //! batch would take it past them (or past half of `memory_mb`) it is settled and frozen:
 //! - its records' exact hashes are merge-joined against the frozen generations' sorted
 //!   hash runs, and its LSH slots against their sorted band sections (`FrozenLsh`), so a
