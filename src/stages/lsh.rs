@@ -1975,6 +1975,33 @@ mod tests {
         }
     }
 
+    /// Generations of records (two band keys and a set each) added to a bounded index
+    /// and settled one after the other, the last as the last: each settle's matches,
+    /// and the probe counts of them all.
+    type Records = Vec<((u32, u32), std::collections::BTreeSet<u32>)>;
+    /// Per settle, (record's ordinal, its match's ordinal, similarity) of each match.
+    type Settled = Vec<Vec<(u32, u32, f64)>>;
+    fn settle_generations(mut frozen: FrozenLsh, gens: &[Records]) -> (Settled, Probe) {
+        let mut idx = bounded(3);
+        let mut work = Probe::default();
+        let mut found = Vec::new();
+        let mut ord = 0;
+        for (i, records) in gens.iter().enumerate() {
+            for ((a, b), set) in records {
+                let set: Vec<u32> = set.iter().copied().collect();
+                idx.add(ord, &q(&[*a, *b], &set)).unwrap();
+                ord += 1;
+            }
+            let ask = vec![true; records.len()];
+            found.push(
+                frozen
+                    .settle(&mut idx, &ask, None, &mut work, i + 1 == gens.len())
+                    .unwrap(),
+            );
+        }
+        (found, work)
+    }
+
     proptest::proptest! {
         /// Budgets change where a settle keeps its pairs and when it verifies, not what
         /// it finds: with one pair and one survivor at a time (runs on disk, merged;
@@ -1993,24 +2020,8 @@ mod tests {
             survivors in 1usize..4,
         ) {
             let mut runs = Vec::new();
-            for mut frozen in [FrozenLsh::default(), FrozenLsh::with_budgets(pairs, survivors)] {
-                let mut idx = bounded(3);
-                let mut work = Probe::default();
-                let mut found = Vec::new();
-                let mut ord = 0;
-                for (i, records) in gens.iter().enumerate() {
-                    for ((a, b), set) in records {
-                        let set: Vec<u32> = set.iter().copied().collect();
-                        idx.add(ord, &q(&[*a, *b], &set)).unwrap();
-                        ord += 1;
-                    }
-                    let ask = vec![true; records.len()];
-                    found.push(
-                        frozen
-                            .settle(&mut idx, &ask, None, &mut work, i + 1 == gens.len())
-                            .unwrap(),
-                    );
-                }
+            for frozen in [FrozenLsh::default(), FrozenLsh::with_budgets(pairs, survivors)] {
+                let (found, work) = settle_generations(frozen, &gens);
                 runs.push((found, work.verified, work.rejected));
             }
             proptest::prop_assert_eq!(&runs[0], &runs[1]);
@@ -2037,25 +2048,8 @@ mod tests {
                 Some((p, s)) => FrozenLsh::with_budgets(p, s),
                 None => FrozenLsh::default(),
             };
-            for mut frozen in [FrozenLsh { hot: usize::MAX, ..FrozenLsh::default() }, FrozenLsh { hot, ..eager }] {
-                let mut idx = bounded(3);
-                let mut work = Probe::default();
-                let mut found = Vec::new();
-                let mut ord = 0;
-                for (i, records) in gens.iter().enumerate() {
-                    for ((a, b), set) in records {
-                        let set: Vec<u32> = set.iter().copied().collect();
-                        idx.add(ord, &q(&[*a, *b], &set)).unwrap();
-                        ord += 1;
-                    }
-                    let ask = vec![true; records.len()];
-                    found.push(
-                        frozen
-                            .settle(&mut idx, &ask, None, &mut work, i + 1 == gens.len())
-                            .unwrap(),
-                    );
-                }
-                runs.push(found);
+            for frozen in [FrozenLsh { hot: usize::MAX, ..FrozenLsh::default() }, FrozenLsh { hot, ..eager }] {
+                runs.push(settle_generations(frozen, &gens).0);
             }
             proptest::prop_assert_eq!(&runs[0], &runs[1]);
         }
