@@ -1571,9 +1571,12 @@ impl FrozenLsh {
                 .map_err(|e| frozen_error("write", e))?;
         }
         // In place: a radix sort would take as much memory again.
+        let raw_pairs = pairs.len();
         pairs.sort_unstable();
         pairs.dedup();
         tracing::debug!(
+            raw_pairs,
+            distinct = pairs.len(),
             prep_s,
             read_s,
             join_s,
