@@ -768,11 +768,8 @@ const CLASS_STARTS: [u32; 256] = {
         } else {
             prev + prev.div_ceil(11)
         };
-        t[c] = if next > u32::MAX as u64 {
-            u32::MAX
-        } else {
-            next as u32
-        };
+        assert!(next <= u32::MAX as u64, "size classes end below u32::MAX");
+        t[c] = next as u32;
         c += 1;
     }
     t
@@ -785,12 +782,10 @@ fn size_class(len: u32) -> u8 {
 
 /// The smallest and largest set size of class `c`.
 fn class_bounds(c: u8) -> (u32, u32) {
-    let lo = CLASS_STARTS[c as usize];
-    let hi = match CLASS_STARTS.get(c as usize + 1) {
-        Some(&next) if next > lo => next - 1,
-        _ => u32::MAX,
-    };
-    (lo, hi)
+    let hi = CLASS_STARTS
+        .get(c as usize + 1)
+        .map_or(u32::MAX, |&next| next - 1);
+    (CLASS_STARTS[c as usize], hi)
 }
 
 /// One frozen generation: slots `base..base + len`.
@@ -1494,7 +1489,8 @@ impl FrozenLsh {
             band_entries(keys, g.base, cap, ask, &mut all, &mut mine, &mut q);
             held.clear();
             held.resize(mine.len(), 0);
-            // Always so (see `join_within`); checked once per band, not assumed.
+            // Always so, by construction (`band_entries`: each key's first slot is an
+            // entry); checked once per band, not assumed.
             let within = keys_within(&q, &mine);
             prep_s += lap.seconds();
             if !within {
@@ -2167,6 +2163,26 @@ mod tests {
     type Records = Vec<((u32, u32), std::collections::BTreeSet<u32>)>;
     /// Per settle, (record's ordinal, its match's ordinal, similarity) of each match.
     type Settled = Vec<Vec<(u32, u32, f64)>>;
+    /// Two to four generations of 1 to `records - 1` records each: two band keys under
+    /// `keys`, and a shingle set of 1 to `set - 1` values under `values`.
+    fn generations(
+        keys: u32,
+        values: u32,
+        set: usize,
+        records: usize,
+    ) -> impl proptest::strategy::Strategy<Value = Vec<Records>> {
+        proptest::collection::vec(
+            proptest::collection::vec(
+                (
+                    (0..keys, 0..keys),
+                    proptest::collection::btree_set(0..values, 1..set),
+                ),
+                1..records,
+            ),
+            2..5,
+        )
+    }
+
     fn settle_generations(mut frozen: FrozenLsh, gens: &[Records]) -> (Settled, Probe) {
         let mut idx = bounded(3);
         let mut work = Probe::default();
@@ -2195,13 +2211,7 @@ mod tests {
         /// verification counts are those of an unbounded settle.
         #[test]
         fn settle_budgets_do_not_change_the_matches(
-            gens in proptest::collection::vec(
-                proptest::collection::vec(
-                    ((0u32..4, 0u32..4), proptest::collection::btree_set(0u32..14, 1..10)),
-                    1..12,
-                ),
-                2..5,
-            ),
+            gens in generations(4, 14, 10, 12),
             pairs in 1usize..6,
             survivors in 1usize..4,
         ) {
@@ -2219,13 +2229,7 @@ mod tests {
         /// without.
         #[test]
         fn eager_checks_do_not_change_the_matches(
-            gens in proptest::collection::vec(
-                proptest::collection::vec(
-                    ((0u32..3, 0u32..3), proptest::collection::btree_set(0u32..12, 1..9)),
-                    1..14,
-                ),
-                2..5,
-            ),
+            gens in generations(3, 12, 9, 14),
             hot in 1usize..4,
             budgets in proptest::option::of((1usize..6, 1usize..4)),
         ) {
