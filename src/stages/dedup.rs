@@ -442,9 +442,39 @@ fn shingle_hashes(text: &str, p: &Params, out: &mut Vec<u64>) {
     }
     let bytes = text.as_bytes();
     if p.shingle == Shingle::Char {
+        let n = p.ngram;
         // Character n-grams: a window of `ngram` characters ends where the next starts.
-        // Two walks over the character boundaries (and the end), one `ngram` ahead: no
-        // buffer of the window's positions.
+        if text.is_ascii() {
+            // A character is a byte.
+            if bytes.len() < n {
+                out.push(xxh3_64(bytes));
+            } else {
+                out.extend(bytes.windows(n).map(xxh3_64));
+            }
+            return;
+        }
+        // One walk over the character boundaries (and the end), the last `RING` kept:
+        // the window ending at a boundary starts `n` boundaries back.
+        const RING: usize = 64;
+        if n < RING {
+            let mut ring = [0usize; RING];
+            let ends = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()));
+            for (k, end) in ends.enumerate() {
+                if k >= n {
+                    out.push(xxh3_64(&bytes[ring[(k - n) % RING]..end]));
+                }
+                ring[k % RING] = end;
+            }
+            if out.is_empty() {
+                // A text shorter than one shingle is one shingle.
+                out.push(xxh3_64(bytes));
+            }
+            return;
+        }
+        // Longer shingles: two walks over the boundaries, one `ngram` ahead.
         let bounds = || {
             text.char_indices()
                 .map(|(i, _)| i)
@@ -1934,6 +1964,28 @@ mod tests {
             };
             shingle_hashes(text, &p, &mut h);
             assert_eq!(h, expected, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every window of `ngram` characters, whatever the text (ASCII, two- to
+        /// four-byte characters, shorter than one shingle) and the shingle length (the
+        /// ring of boundaries and the two walks past it).
+        #[test]
+        fn char_shingles_are_the_windows_of_any_text(
+            text in "([a-z ]|é|文|😀){1,40}",
+            ngram in proptest::sample::select(vec![1usize, 2, 5, 9, 63, 64, 70]),
+        ) {
+            let p = Params { ngram, ..params(Mode::Near) };
+            let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+            let expected: Vec<u64> = if starts.len() - 1 < ngram {
+                vec![xxh3_64(text.as_bytes())]
+            } else {
+                starts.windows(ngram + 1).map(|w| xxh3_64(&text.as_bytes()[w[0]..w[ngram]])).collect()
+            };
+            let mut h = Vec::new();
+            shingle_hashes(&text, &p, &mut h);
+            proptest::prop_assert_eq!(h, expected);
         }
     }
 
