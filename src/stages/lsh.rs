@@ -868,8 +868,8 @@ pub(crate) struct FrozenLsh {
     /// The files of earlier settles' runs, written over by later ones: a new file's
     /// pages are new memory, which this kind of virtual machine makes dear (a host
     /// fault per page once the guest has given it back), while pages written over are
-    /// still cached. On 1 M template variants (196 MB, five runs a settle) new run
-    /// files were about a fifth of the run's CPU time.
+    /// still cached. On 1 M template variants (196 MB, four or five runs a settle) the
+    /// run's system time went from 24.7 to 14.7 s (of about 83 CPU-seconds).
     spare_runs: Vec<File>,
     /// Entries of a frozen bucket (of one generation, as the join meets it) from which a
     /// record asking it is verified at once against the bucket's first record (`Eager`):
@@ -1924,11 +1924,12 @@ impl SetCache {
 
 /// A settle's pairs that reached `budget`, sorted and without repeats in place; whether
 /// that left room (at most half the budget), so that they need not go to a run on disk.
-/// Raw pairs repeat (a pair shares several bands): on template-like text, where a
-/// generation's records share most bands with the same few frozen ones, most of them
-/// do, and writing them out cost more than sorting them (new pages for every run).
-/// Each compaction that keeps the pairs in memory leaves at least half the budget for
-/// new ones, so a pair is sorted at most about twice before its run.
+/// Raw pairs repeat (a pair that shares several bands is made in each: 44 % of the raw
+/// pairs of the 1.07 GB chat corpus), and a run costs new pages and a merge; when they
+/// do not repeat enough (the template corpus's, 34 M distinct a settle) the run's own
+/// sort finds them sorted. Each compaction that keeps the pairs in memory leaves at
+/// least half the budget for new ones, so the sorting costs each raw pair at most about
+/// two sorts' worth.
 fn compact(pairs: &mut Vec<Pair>, budget: usize) -> bool {
     pairs.sort_unstable();
     pairs.dedup();
