@@ -5,7 +5,8 @@
 #   benches/detect_instructions.sh [FILE.jsonl]      FILE defaults to a 4 MB generated chat corpus
 #
 # Runs `examples/detect_cost.rs` (every `text` and `messages[].content` of FILE through
-# `Detector::detect` once, after a warm-up that builds the lazily built parts) under
+# `Detector::detect` once, after an uncounted pass over every text that builds the
+# lazily built parts, DETECT_COST_WARM=1) under
 # valgrind's callgrind, counting only inside its `detect_all`. Prints the instructions,
 # the instructions per byte of text, and the most expensive detector functions
 # (inclusive). Needs valgrind (Debian package `valgrind`). The build has line tables and
@@ -28,7 +29,7 @@ if [ -z "$FILE" ]; then
   "$CARGO_TARGET_DIR/release/examples/gen_corpus" chat --out "$FILE" --bytes 4M >/dev/null
 fi
 
-valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" --toggle-collect='*detect_all*' \
+DETECT_COST_WARM=1 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" --toggle-collect='*detect_all*' \
   "$BIN" "$FILE" >"$WORK/out.txt" 2>"$WORK/valgrind.txt"
 INSTR=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$WORK/valgrind.txt")
 read -r TEXTS BYTES FOUND < <(sed -n 's/texts=\([0-9]*\) bytes=\([0-9]*\) detections=\([0-9]*\)/\1 \2 \3/p' "$WORK/out.txt")
