@@ -610,6 +610,12 @@ const CTX_DOB: &[&str] = &[
     // 出生日期 as data keys are written in pinyin initials.
     "csrq",
 ];
+static CUES_ID: Cues = Cues::new(CTX_ID);
+static CUES_CARD: Cues = Cues::new(CTX_CARD);
+static CUES_PASSPORT: Cues = Cues::new(CTX_PASSPORT);
+static CUES_NOT_CARD: Cues = Cues::new(CTX_NOT_CARD);
+static CUES_SSN: Cues = Cues::new(CTX_SSN);
+static CUES_DOB: Cues = Cues::new(CTX_DOB);
 /// Words that say a person has died: a date range near them is a lifespan, and its
 /// first date a date of birth (`In loving memory of …\n1959-03-20 – 2025-06-17`).
 const CTX_DEATH: &[&str] = &[
@@ -657,16 +663,102 @@ pub(crate) fn neighbours_ok(text: &str, s: usize, e: usize) -> bool {
 pub(crate) fn context_before(text: &str, s: usize, words: &[&str]) -> bool {
     let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    has_context(text, s, &lower)
+    words_before(text, s, &lower).is_some()
 }
 
-pub(crate) fn has_context(text: &str, s: usize, words: &[&str]) -> bool {
-    cue_before(text, s, words).is_some()
+pub(crate) fn has_context(text: &str, s: usize, cues: &Cues) -> bool {
+    cue_before(text, s, cues).is_some()
 }
 
-/// Where the last of `words` (lower-case) that occurs in the `CONTEXT_CHARS` characters
-/// before `s`, within the same sentence, starts and ends.
-pub(crate) fn cue_before(text: &str, s: usize, words: &[&str]) -> Option<(usize, usize)> {
+/// A list of context words (lower-case, at most 32, none empty) with, for each byte, the
+/// words that end in it (ASCII letters under their lower case), built at compile time.
+pub(crate) struct Cues {
+    words: &'static [&'static str],
+    /// Bit `k` of `by_last[b]`: word `k` ends in byte `b`.
+    by_last: [u32; 256],
+}
+
+impl Cues {
+    const fn new(words: &'static [&'static str]) -> Cues {
+        assert!(words.len() <= 32);
+        let mut by_last = [0u32; 256];
+        let mut k = 0;
+        while k < words.len() {
+            let w = words[k].as_bytes();
+            assert!(!w.is_empty());
+            let mut i = 0;
+            while i < w.len() {
+                // Lower case only: the window is lower-cased before it is compared.
+                assert!(!w[i].is_ascii_uppercase());
+                i += 1;
+            }
+            by_last[w[w.len() - 1] as usize] |= 1 << k;
+            k += 1;
+        }
+        Cues { words, by_last }
+    }
+}
+
+/// The start of the window `cue_before` searches: the `CONTEXT_CHARS` characters before
+/// `s`, from the last sentence end among them on. One walk back over the bytes, instead
+/// of the characters' decoding and a search of them for eight characters (the two were
+/// most of `cue_before`'s cost): a char starts at each byte that is not a continuation
+/// byte, and a sentence end's bytes start a char wherever they occur in valid UTF-8.
+fn cue_window_start(text: &str, s: usize) -> usize {
+    let b = text.as_bytes();
+    let mut chars = 0;
+    let mut p = s;
+    while p > 0 {
+        p -= 1;
+        let c = b[p];
+        match c {
+            b'!' | b'?' | b';' | b'\n' => return p,
+            // 。 (E3 80 82), ！ (EF BC 81), ？ (EF BC 9F), ； (EF BC 9B): a three-byte
+            // char that starts before `s` ends by `s`, which is a char boundary.
+            0xE3 if b[p + 1..p + 3] == [0x80, 0x82] => return p,
+            0xEF if matches!(b[p + 1..p + 3], [0xBC, 0x81 | 0x9F | 0x9B]) => return p,
+            _ => {}
+        }
+        if c & 0xC0 != 0x80 {
+            chars += 1;
+            if chars == CONTEXT_CHARS {
+                return p;
+            }
+        }
+    }
+    0
+}
+
+/// Where the last of `cues`' words that occurs in the `CONTEXT_CHARS` characters before
+/// `s`, within the same sentence, starts and ends: of those that end last, the latest
+/// in the list (`words_before`, which `cue_before_is_words_before` checks it against).
+/// It runs for most candidates of most rules (15 K times on the 5.7 MB chat sample, 20
+/// words for a date): searching the window once from its end, by each byte's words
+/// ending in it, took the detector from 851 to 827 M instructions there (one `memmem`
+/// search per word, at about 2,700 instructions a call, to 4 M in all).
+pub(crate) fn cue_before(text: &str, s: usize, cues: &Cues) -> Option<(usize, usize)> {
+    let from = cue_window_start(text, s);
+    let b = text.as_bytes();
+    let mut end = s;
+    while end > from {
+        let mut bits = cues.by_last[usize::from(b[end - 1].to_ascii_lowercase())];
+        // Later words first: they win a tie.
+        while bits != 0 {
+            let k = 31 - bits.leading_zeros() as usize;
+            bits &= !(1 << k);
+            let w = cues.words[k].as_bytes();
+            if end - from >= w.len() && b[end - w.len()..end].eq_ignore_ascii_case(w) {
+                return Some((end - w.len(), end));
+            }
+        }
+        end -= 1;
+    }
+    None
+}
+
+/// `cue_before` for any list of words (lower-case): one search per word in the
+/// lower-cased window.
+pub(crate) fn words_before(text: &str, s: usize, words: &[&str]) -> Option<(usize, usize)> {
     let from = text[..s]
         .char_indices()
         .rev()
@@ -678,8 +770,8 @@ pub(crate) fn cue_before(text: &str, s: usize, words: &[&str]) -> Option<(usize,
     if let Some(i) = text[from..s].rfind(['。', '！', '？', '；', '!', '?', ';', '\n']) {
         from += i;
     }
-    // Lower-cased on the stack: this runs for most candidates of most rules, and the
-    // window is at most `CONTEXT_CHARS` characters (4 bytes each at most).
+    // Lower-cased on the stack: the window is at most `CONTEXT_CHARS` characters (4
+    // bytes each at most).
     let mut buf = [0u8; CONTEXT_CHARS * 4];
     let window = &mut buf[..s - from];
     window.copy_from_slice(&text.as_bytes()[from..s]);
@@ -713,7 +805,7 @@ fn cn_id_card(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     match span.len() {
         18 if cn_id18(span) => Some((s, e, S_CHECKSUM)),
-        15 if cn_id15(span) && has_context(text, s, CTX_ID) => Some((s, e, S_CONTEXT_ONLY)),
+        15 if cn_id15(span) && has_context(text, s, &CUES_ID) => Some((s, e, S_CONTEXT_ONLY)),
         _ => None,
     }
 }
@@ -748,9 +840,9 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
                 "5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763",
             ];
             if luhn(&d)
-                && (has_context(text, s, CTX_CARD)
+                && (has_context(text, s, &CUES_CARD)
                     || (MAESTRO.iter().any(|p| d.starts_with(p))
-                        && !context_before(text, s, CTX_NOT_CARD)))
+                        && !has_context(text, s, &CUES_NOT_CARD)))
             {
                 return Some((s, end, S_CONTEXT_ONLY));
             }
@@ -772,7 +864,7 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
         // is 4012-8888-8888-1882"). Chinese domestic cards (62…, 9…) are kept.
         if (16..=19).contains(&d.len())
             && !matches!(d.as_bytes()[0], b'2'..=b'5')
-            && has_context(text, s, CTX_CARD)
+            && has_context(text, s, &CUES_CARD)
         {
             return Some((s, end, S_CONTEXT_ONLY));
         }
@@ -795,7 +887,7 @@ fn phone_national(text: &str, s: usize, e: usize) -> Option<Hit> {
     // 0374 9355 79`) is not a phone number of its own unless a cue says so.
     let b = text.as_bytes();
     let continues = s >= 2 && b[s - 1] == b' ' && b[s - 2].is_ascii_digit();
-    if continues && !has_context(text, s, CTX_PHONE) {
+    if continues && !has_context(text, s, &CUES_PHONE) {
         return None;
     }
     Some((s, e, S_PHONE_NATIONAL))
@@ -824,6 +916,7 @@ const CTX_PHONE: &[&str] = &[
     "致电",
     "号码",
 ];
+static CUES_PHONE: Cues = Cues::new(CTX_PHONE);
 /// A number that libphonenumber's metadata says is a valid number of its region.
 const S_PHONE_VALID: f32 = 0.85;
 /// A NANP layout whose digits are not a valid number (area code or exchange starting
@@ -860,7 +953,7 @@ fn phone_nanp(text: &str, s: usize, e: usize) -> Option<Hit> {
         || span.starts_with("001")
         || span.bytes().any(|c| matches!(c, b'x' | b'X' | b'#'))
         || span.to_ascii_lowercase().contains("ext");
-    let cue = has_context(text, s, CTX_PHONE);
+    let cue = has_context(text, s, &CUES_PHONE);
     let score = S_PHONE_LAYOUT + if firm { 0.1 } else { 0.0 } + if cue { 0.2 } else { 0.0 };
     // Three groups of plain digits with one kind of separator and no cue is also how
     // order and reference numbers are written; keep it only when the groups read as a
@@ -951,7 +1044,7 @@ fn us_ssn(text: &str, s: usize, e: usize) -> Option<Hit> {
     if invalid {
         return None;
     }
-    let context = has_context(text, s, CTX_SSN);
+    let context = has_context(text, s, &CUES_SSN);
     if d.len() == e - s {
         // Nine bare digits are far too common to mean an SSN without a context word.
         return context.then_some((s, e, S_CONTEXT_ONLY));
@@ -1178,7 +1271,7 @@ fn passport_ctx(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !neighbours_ok(text, s, e) {
         return None;
     }
-    let cue = cue_before(text, s, CTX_PASSPORT)?;
+    let cue = cue_before(text, s, &CUES_PASSPORT)?;
     // The cue is near: at most 16 characters between it and the number.
     (text[cue.1..s].chars().count() <= 24).then_some((s, e, S_PASSPORT))
 }
@@ -1190,7 +1283,7 @@ fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
         return None;
     }
     let span = &text[s..e];
-    let cue = has_context(text, s, CTX_PHONE)
+    let cue = has_context(text, s, &CUES_PHONE)
         || column_header_has(text, s, CTX_PHONE)
         || contact_line(text, s, e);
     if span.len() == 11 && span.starts_with('0') {
@@ -1227,7 +1320,7 @@ fn contact_line(text: &str, s: usize, e: usize) -> bool {
         z -= 1;
     }
     let near = &text[a..z];
-    let email_near = near.contains('@') && !has_context(text, s, CTX_NOT_CARD);
+    let email_near = near.contains('@') && !has_context(text, s, &CUES_NOT_CARD);
     (alone && line_start > 0) || email_near
 }
 
@@ -1235,7 +1328,7 @@ fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !neighbours_ok(text, s, e) {
         return None;
     }
-    let score = if has_context(text, s, CTX_PASSPORT) {
+    let score = if has_context(text, s, &CUES_PASSPORT) {
         S_PASSPORT
     } else {
         S_NO_CONTEXT
@@ -1316,7 +1409,7 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     {
         return Some((s, e, S_DOB));
     }
-    let score = match cue_before(text, s, CTX_DOB) {
+    let score = match cue_before(text, s, &CUES_DOB) {
         Some((cs, ce))
             if !holds_year(&text[ce..s])
                 && !date_ends_at(text, cs)
@@ -1378,6 +1471,8 @@ const CTX_EVENT: &[&str] = &[
     "竣工",
 ];
 
+static CUES_EVENT: Cues = Cues::new(CTX_EVENT);
+
 /// Words by which a text speaks of a person: first- and second-person pronouns and
 /// the nouns records use for the person they are about.
 const CTX_PERSON: &[&str] = &[
@@ -1435,7 +1530,7 @@ pub(crate) fn old_date_beside_a_person(text: &str, s: usize, e: usize) -> bool {
     let now = this_year();
     parts >= 3
         && year.is_some_and(|y| (now - 110..=now - BIRTH_AGE).contains(&y))
-        && cue_before(text, s, CTX_EVENT).is_none()
+        && cue_before(text, s, &CUES_EVENT).is_none()
 }
 
 /// A date in parentheses right after a name: `Maria Lopez (03/14/1962)`,
@@ -1983,4 +2078,48 @@ fn phone_rules() -> [Rule; 4] {
         .digits(8, 1)
         .margins(1, 1),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// `cue_before` finds, for every list and from every char boundary, the cue the
+        /// search per word (`words_before`) finds: the same sentence cut, window, case
+        /// folding and tie (the word that ends last, the latest of the list).
+        #[test]
+        fn cue_before_is_words_before(
+            parts in prop::collection::vec(prop_oneof![
+                // Ties: words that end another word (`birth`, `date of birth`).
+                2 => "(date of birth|Date of Birth|旅行证件|出生年月|birth date|birthday)",
+                3 => "(出生|日期|年月|birth|Date Of|dob|DOB|born|\\(b\\. | b\\. |ssn|SSN|card|卡号|护照|passport|Travel Doc|document no|order|ref #|订单|phone|Tel|ph\\.|ph:|new number|手机|founded|joined|成立| my |patient|我|bday)",
+                3 => "[ a-zA-Z0-9.:#(]{1,6}",
+                1 => "[。！？；!?;\n]",
+                2 => "[一-龥]{1,4}",
+                1 => "[é😀\u{3000}，：]",
+            ], 0..24)
+        ) {
+            let s = parts.concat();
+            let lists: [(&Cues, &[&str]); 9] = [
+                (&CUES_ID, CTX_ID),
+                (&CUES_CARD, CTX_CARD),
+                (&CUES_PASSPORT, CTX_PASSPORT),
+                (&CUES_NOT_CARD, CTX_NOT_CARD),
+                (&CUES_SSN, CTX_SSN),
+                (&CUES_DOB, CTX_DOB),
+                (&CUES_PHONE, CTX_PHONE),
+                (&CUES_EVENT, CTX_EVENT),
+                (&Cues::new(CTX_PERSON), CTX_PERSON),
+            ];
+            for at in (0..=s.len()).filter(|&p| s.is_char_boundary(p)) {
+                for (cues, words) in lists {
+                    prop_assert_eq!(cue_before(&s, at, cues), words_before(&s, at, words));
+                }
+            }
+        }
+    }
 }
