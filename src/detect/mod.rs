@@ -618,14 +618,15 @@ impl Detector {
             }
             let ranges: &[(usize, usize)] = if rule.needs & recognizers::needs::DIGIT != 0 {
                 // Only the windows holding enough digits for this rule: a match's
-                // digits all lie in one window.
+                // digits all lie in one window. A plain loop: `extend` over the filter
+                // was a call per rule and text with its own setup (8.3 M of 827 M
+                // instructions on the chat sample).
                 fit.clear();
-                fit.extend(
-                    digits
-                        .iter()
-                        .filter(|w| rule.fits(w.digits, w.max_run) && w.fits_shape(text, rule))
-                        .map(|w| w.narrowed(text, rule.back, rule.forward)),
-                );
+                for w in digits {
+                    if rule.fits(w.digits, w.max_run) && w.fits_shape(text, rule) {
+                        fit.push(w.narrowed(text, rule.back, rule.forward));
+                    }
+                }
                 fit
             } else if let Some(windows) = rule.windows {
                 fit.clear();
