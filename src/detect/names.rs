@@ -2296,7 +2296,7 @@ fn score_name<'t>(
             } else {
                 0.0
             }
-            + lone_name_evidence(text, s, e)
+            + lone_name_evidence(text, s, e, t.first)
             - common_penalty_of(t)
     } else {
         several_words_score(toks, cue)
@@ -2404,7 +2404,7 @@ fn speaker_position(text: &str, s: usize, e: usize) -> bool {
 /// sentence starts), a speaker before a colon at the start of a line (`[10:42] Sara: …`), a
 /// person addressed at the start of a line (`Steven, can you …`), or followed by a
 /// possessive or a verb of speech (`Ellis posted`, `Hazel's`).
-fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
+fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
     let before = text[..s].trim_end_matches([' ', '\t']);
     let line_start = before.is_empty()
         || before.ends_with(['\n', ']', '-', '*', '•', '>', '"', '“'])
@@ -2508,7 +2508,9 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
     let possessive = after.starts_with("'s ") || after.starts_with("\u{2019}s ");
     // A common first name acting (`…, Stefan counted the coins`) is its sentence's
     // subject; a surname alone acting is as often a firm or a team.
-    let first = lex.en_first(&text[s..e]);
+    // `first` is the word's `EnWord::first`, which is `lex.en_first(&text[s..e])`
+    // (`en_word_table_agrees_with_the_lists`), read once per run (`run_words`)
+    // instead of twice here.
     position
         + if speaks && first >= 0.5 {
             0.2
@@ -2517,7 +2519,7 @@ fn lone_name_evidence(text: &str, s: usize, e: usize) -> f32 {
         } else {
             0.0
         }
-        + if possessive && lex.en_first(&text[s..e]) >= 0.3 {
+        + if possessive && first >= 0.3 {
             0.05
         } else {
             0.0
