@@ -3336,3 +3336,222 @@ mod tests {
         assert!(!spans("Student: Ann Lee\nTutor: Wells").contains(&"Tutor".to_string()));
     }
 }
+
+/// The Chinese scan as it read before its lookups were made lazy and pruned (every
+/// context looked at, the word list read from the text): the fast scan must find the
+/// same candidates with the same scores for any text and floor.
+#[cfg(test)]
+mod zh_reference {
+    use super::*;
+
+    fn left(chars: &[(usize, char)], k: usize) -> (bool, bool, bool) {
+        let mut t = k;
+        while t > 0 && is_sep(chars[t - 1].1) {
+            t -= 1;
+        }
+        let had_sep = t < k;
+        let trimmed = &chars[..t];
+        let strong = cues().strong.ends(trimmed);
+        let weak = !had_sep && cues().weak.ends(trimmed);
+        let boundary = trimmed.is_empty()
+            || had_sep
+            || trimmed
+                .last()
+                .is_some_and(|&(_, c)| !is_han(c) || matches!(c, '。' | '！' | '？' | '；'));
+        (strong, weak, boundary)
+    }
+
+    fn right(after: &[(usize, char)]) -> (bool, bool, bool) {
+        let gap = after
+            .iter()
+            .take_while(|&&(_, c)| matches!(c, ',' | '，' | '(' | '（' | ' ' | '、'))
+            .count();
+        let sex = matches!(after.get(gap), Some((_, '男' | '女')))
+            && after
+                .get(gap + 1)
+                .is_none_or(|&(_, c)| !is_han(c) || c == '性');
+        let strong = sex || cues().after_strong.starts(after);
+        let weak = cues().after_weak.starts(after);
+        let boundary = after.first().is_none_or(|&(_, c)| !is_han(c));
+        (strong, weak, boundary)
+    }
+
+    fn words_from(lex: &Lexicon, text: &str, s: usize) -> Vec<(usize, usize, ZhWordAt)> {
+        let mut out = Vec::new();
+        let mut key = Packer::default();
+        for (i, (off, c)) in text[s..].char_indices().enumerate() {
+            if i > 0 && !(is_han(c) && i <= 3) {
+                break;
+            }
+            key.push(c);
+            if i > 0 {
+                let e = s + off + c.len_utf8();
+                let w = key
+                    .key()
+                    .and_then(|key| lex.zh_word_key(key))
+                    .map(|(f, k)| (e, f, k));
+                out.push((i, e, w));
+            }
+        }
+        out
+    }
+
+    fn word_at(lex: &Lexicon, text: &str, s: usize) -> ZhWordAt {
+        words_from(lex, text, s).into_iter().rev().find_map(|w| w.2)
+    }
+
+    fn word_pen(lex: &Lexicon, text: &str, s: usize, min_end: usize) -> f32 {
+        let mut pen: f32 = 0.0;
+        for (i, e, w) in words_from(lex, text, s) {
+            if e < min_end {
+                continue;
+            }
+            if let Some((_, f, k)) = w {
+                let full_name =
+                    k == WordKind::Person && i == 2 && lex.zh_division(&text[s..e]).is_none();
+                if !full_name {
+                    pen = pen.max(word_penalty(k, f));
+                }
+            }
+        }
+        pen
+    }
+
+    fn scan(text: &str, floor: f32, matters: f32) -> Vec<Detection> {
+        let lex = lexicon();
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let chars = &chars[..];
+        let mut out = Vec::new();
+        let prune = matters - 0.02 - 1e-4;
+        let mut last_end = 0;
+        let n = chars.len();
+        let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
+        for k in 0..n {
+            let (s, c) = chars[k];
+            if !is_han(c) {
+                continue;
+            }
+            let (sl_chars, sur) = match lex.zh_compound_at(&text[s..]) {
+                Some((_, score)) => (2, 0.6 + 0.4 * score),
+                None if lex.zh_surname(c) > 0.0 => (1, lex.zh_surname(c)),
+                None => continue,
+            };
+            if s < last_end {
+                continue;
+            }
+            let mut g = Vec::new();
+            for &(_, c) in &chars[(k + sl_chars).min(n)..(k + sl_chars + 2).min(n)] {
+                if !is_han(c) || not_given(c) {
+                    break;
+                }
+                g.push((c, lex.zh_given(c)));
+            }
+            if g.is_empty() {
+                continue;
+            }
+            let (strong, weak, boundary) = left(chars, k);
+            let left = if strong {
+                0.4
+            } else if weak {
+                0.15
+            } else if boundary {
+                0.12
+            } else if zh_word_ends_at(lex, chars, k) {
+                0.08
+            } else {
+                0.0
+            };
+            let mut best: Option<(usize, f32)> = None;
+            for glen in 1..=g.len() {
+                let e = byte_at(k + sl_chars + glen);
+                let given: f32 = g[..glen].iter().map(|x| x.1).sum::<f32>() / glen as f32;
+                let (t_strong, t_weak, t_boundary) = right(&chars[k + sl_chars + glen..]);
+                let base = 0.05
+                    + 0.2 * sur
+                    + 0.3 * given
+                    + if glen == 2 { 0.03 } else { 0.0 }
+                    + if given == 0.0 { -0.15 } else { 0.0 }
+                    + left;
+                let right = if t_strong {
+                    0.35
+                } else if t_boundary {
+                    0.12
+                } else if t_weak {
+                    0.1
+                } else if base + 0.05 >= floor
+                    && word_at(lex, text, e).is_some_and(|w| w.2 == WordKind::Common)
+                {
+                    0.05
+                } else {
+                    0.0
+                };
+                let evidence = base + right;
+                if evidence < floor {
+                    continue;
+                }
+                let mut pen = word_pen(lex, text, s, byte_at(k + sl_chars + 1));
+                if evidence - pen < prune {
+                    continue;
+                }
+                let covering = zh_covering_penalty(lex, chars, k);
+                if evidence - covering < prune {
+                    continue;
+                }
+                if !t_strong {
+                    let last_given = byte_at(k + sl_chars + glen - 1);
+                    if let Some((we, f, kind)) = word_at(lex, text, last_given) {
+                        if we > e {
+                            let full = matches!(kind, WordKind::Place | WordKind::Org);
+                            pen = pen.max(word_penalty(kind, f) - if full { 0.0 } else { 0.25 });
+                        }
+                    }
+                }
+                if cues().org_suffix.starts(&chars[k + sl_chars + glen..]) {
+                    pen = pen.max(0.5);
+                }
+                let given_span = &text[byte_at(k + sl_chars)..e];
+                if glen == 2 && !strong && !weak && !boundary {
+                    if let Some((_, WordKind::Place | WordKind::Org)) = lex.zh_word(given_span) {
+                        pen = pen.max(0.5);
+                    }
+                }
+                let score = evidence - pen.max(covering);
+                if best.is_none_or(|(_, b)| score > b + 0.02) {
+                    best = Some((e, score));
+                }
+            }
+            if let Some((e, score)) = best {
+                push(&mut out, s, e, score);
+                if score >= 0.5 {
+                    last_end = e;
+                }
+            }
+        }
+        out
+    }
+
+    fn digest(found: &[Detection]) -> Vec<(usize, usize, u32)> {
+        found
+            .iter()
+            .map(|d| (d.start, d.end, d.score.to_bits()))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Surnames, given-name characters, cues, titles, followers, common words,
+        /// separators and other characters in any order, at the default floor and
+        /// lower and higher ones.
+        #[test]
+        fn fast_scan_finds_what_the_full_scan_finds(
+            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字a1 \\n\\PC]{0,24}",
+            floor in proptest::sample::select(vec![0.3f32, 0.35, 0.45, 0.5, 0.6, 0.8]),
+            matters in proptest::sample::select(vec![0.05f32, 0.2, 0.3, 0.5]),
+        ) {
+            let chars: Vec<(usize, char)> = text.char_indices().collect();
+            let mut fast = Vec::new();
+            scan_zh_chars(lexicon(), &text, &chars, floor, matters, &mut fast);
+            proptest::prop_assert_eq!(digest(&fast), digest(&scan(&text, floor, matters)));
+        }
+    }
+}
