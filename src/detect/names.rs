@@ -3540,11 +3540,12 @@ mod zh_reference {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// Surnames, given-name characters, cues, titles, followers, common words,
-        /// separators and other characters in any order, at the default floor and
-        /// lower and higher ones.
+        /// separators and a few other characters in any order (not any character: a
+        /// class with `\PC` draws almost none of the listed ones), at the default
+        /// floor and higher ones.
         #[test]
         fn fast_scan_finds_what_the_full_scan_finds(
-            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字a1 \\n\\PC]{0,24}",
+            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字a1 \\né]{0,24}",
             floor in proptest::sample::select(vec![0.3f32, 0.35, 0.45, 0.5, 0.6, 0.8]),
             matters in proptest::sample::select(vec![0.05f32, 0.2, 0.3, 0.5]),
         ) {
