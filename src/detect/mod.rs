@@ -484,12 +484,13 @@ impl Detector {
                 const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
         CHARS.with_borrow_mut(|(chars, starts)| {
-            chars.clear();
-            if !text.is_ascii() {
-                chars.extend(text.char_indices());
-            }
             // Whether the text lists things (、和与及), noted in the same pass.
-            let listing = self.first_chars.mark(chars, starts);
+            let listing = if text.is_ascii() {
+                chars.clear();
+                self.first_chars.mark(chars, starts)
+            } else {
+                self.first_chars.decode_and_mark(text, chars, starts)
+            };
             let mut starts = starts.as_slice();
             if let Some(n) = &self.names {
                 n.scan(text, chars, &starts[..2], listing, has, out);
