@@ -19,14 +19,21 @@ fn between(x: u64, m: u8, n: u8) -> u64 {
     (ONES * (127 + u64::from(n)) - low) & !x & (low + ONES * (127 - u64::from(m))) & HIGH
 }
 
-/// Whether any byte of `x` is an ASCII capital or, with `digits`, an ASCII digit.
+/// The high bit of each byte of `x` that is an ASCII capital or, with `digits`, an
+/// ASCII digit.
 #[inline]
-fn any_wanted(x: u64, digits: bool) -> bool {
+fn wanted(x: u64, digits: bool) -> u64 {
     let mut hit = between(x, b'A' - 1, b'Z' + 1);
     if digits {
         hit |= between(x, b'0' - 1, b'9' + 1);
     }
-    hit != 0
+    hit
+}
+
+/// Whether any byte of `x` is an ASCII capital or, with `digits`, an ASCII digit.
+#[cfg(test)]
+fn any_wanted(x: u64, digits: bool) -> bool {
+    wanted(x, digits) != 0
 }
 
 /// The first position at or after `from` holding an ASCII capital, or with `digits`
@@ -34,11 +41,15 @@ fn any_wanted(x: u64, digits: bool) -> bool {
 #[inline]
 pub(crate) fn next_capital(b: &[u8], from: usize, digits: bool) -> Option<usize> {
     let mut i = from;
-    // Whole words of eight bytes with none are passed at once.
+    // Whole words of eight bytes with none are passed at once; in the first word with
+    // one, its lowest flagged byte is the first wanted (little-endian: byte j holds bits
+    // 8j..8j+8, and `between` flags exactly the bytes in range), where a byte loop over
+    // the word cost about seven instructions a byte.
     while let Some(chunk) = b.get(i..i + 8) {
         let x = u64::from_le_bytes(chunk.try_into().ok()?);
-        if any_wanted(x, digits) {
-            break;
+        let hit = wanted(x, digits);
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
