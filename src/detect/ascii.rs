@@ -19,6 +19,14 @@ fn between(x: u64, m: u8, n: u8) -> u64 {
     (ONES * (127 + u64::from(n)) - low) & !x & (low + ONES * (127 - u64::from(m))) & HIGH
 }
 
+/// The high bit of each byte of `x` in `lo..=hi` (ASCII, `lo` at least 1): the one
+/// byte-range test the detector's word-at-a-time scans share (the capitals here, the
+/// byte profile's classes and digits, ASCII lower-casing of word keys).
+#[inline]
+pub(crate) fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    between(x, lo - 1, hi + 1)
+}
+
 /// The high bit of each byte of `x` that is an ASCII capital or, with `digits`, an
 /// ASCII digit.
 #[inline]

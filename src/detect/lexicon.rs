@@ -683,19 +683,10 @@ fn packed_word(w: &str, skip_apostrophes: bool) -> Option<u128> {
     packed_word_bytewise(w, skip_apostrophes)
 }
 
-/// `u8::to_ascii_lowercase` of each byte of `x`: 0x20 added to the bytes in `A..=Z`
-/// (their 7 low bits are at least `A` and at most `Z`, and their top bit is clear).
+/// `u8::to_ascii_lowercase` of each byte of `x`: 0x20 set in the bytes in `A..=Z`.
 #[inline]
 fn ascii_lower_8(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const TOP: u64 = 0x8080_8080_8080_8080;
-    let low7 = x & !TOP;
-    // Top bit set where the low 7 bits are >= 'A', and where they are > 'Z' (no carry
-    // crosses a byte: each low part is at most 0x7f and each addend below 0x40).
-    let ge_a = low7 + (0x80 - u64::from(b'A')) * ONES;
-    let gt_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
-    let upper = ge_a & !gt_z & !x & TOP;
-    x | (upper >> 2)
+    x | (super::ascii::in_range(x, b'A', b'Z') >> 2)
 }
 
 /// `packed_word` a byte at a time (the straightforward formulation; it also leaves the

@@ -434,6 +434,8 @@ pub(crate) const PLATE_PROVINCES: &str =
 
 /// Classes of bytes a pattern cannot match without (see `Rule::needs`).
 pub(crate) mod needs {
+    use super::super::ascii::in_range;
+
     pub const DIGIT: u8 = 1;
     pub const AT: u8 = 2;
     pub const DOT: u8 = 4;
@@ -519,24 +521,13 @@ pub(crate) mod needs {
         p
     }
 
-    /// Ones in every byte, and the high bit of every byte.
-    const L: u64 = 0x0101_0101_0101_0101;
+    /// The high bit of every byte.
     const H: u64 = 0x8080_8080_8080_8080;
-
-    /// The high bit of each byte of a word that is ASCII and in `lo..=hi`, given the
-    /// word's bytes with the high bit cleared (`t`) and its ASCII bytes' high bits
-    /// (`ascii`). Each byte of `t` is below 0x80, so no sum carries into the next byte.
-    #[inline(always)]
-    pub(crate) fn in_range(t: u64, ascii: u64, lo: u8, hi: u8) -> u64 {
-        let ge = t + L * u64::from(0x80 - lo);
-        let gt = t + L * u64::from(0x7f - hi);
-        ge & !gt & ascii
-    }
 
     /// The high bit of each ASCII digit of the eight bytes `w` (little-endian).
     #[inline(always)]
     pub(crate) fn digit_mask(w: u64) -> u64 {
-        in_range(w & !H, !w & H, b'0', b'9')
+        in_range(w, b'0', b'9')
     }
 
     #[inline(always)]
@@ -560,13 +551,11 @@ pub(crate) mod needs {
             *run = 0;
             return;
         }
-        let t = w & !H;
-        let d = in_range(t, ascii, b'0', b'9');
+        let d = in_range(w, b'0', b'9');
         // A superset of the bytes of a class other than `DIGIT` (`-`, `/`, `<` to `?`
         // have none), each resolved by the table (the byte is shifted out of the word).
-        let mut cand = in_range(t, ascii, b'\t', b'\n')
-            | (in_range(t, ascii, b'+', b'Z') & !d)
-            | in_range(t, ascii, b'|', b'|');
+        let mut cand =
+            in_range(w, b'\t', b'\n') | (in_range(w, b'+', b'Z') & !d) | in_range(w, b'|', b'|');
         while cand != 0 {
             p.classes |= CLASS[usize::from((w >> (cand.trailing_zeros() & !7)) as u8)];
             cand &= cand - 1;
