@@ -291,11 +291,9 @@ impl Held {
         }
         drop(r);
         self.bytes = 0;
-        // Written over, not truncated: the next generation's batches land in pages the
-        // page cache still holds, where a truncated file's would be new memory (dear on
-        // this kind of virtual machine, see `FrozenLsh::spare_runs`). What an earlier,
-        // larger generation left past the end is never read: batches are read by count.
-        f.rewind().map_err(|e| io_error("write", e))
+        f.set_len(0)
+            .and_then(|_| f.rewind())
+            .map_err(|e| io_error("write", e))
     }
 }
 
