@@ -28,7 +28,7 @@
 //! regex runs: no recognizer can match it.
 
 mod address;
-mod ascii;
+pub(crate) mod ascii;
 mod fold;
 mod lexicon;
 mod memo;

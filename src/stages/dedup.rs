@@ -318,20 +318,20 @@ fn id_column(schema: &SchemaRef, name: &str) -> Option<usize> {
 /// The canonical text that is hashed: NFKC, then lower case, then every whitespace run
 /// as one space, trimmed (each step as configured).
 fn canonical(raw: &str, p: &Params) -> String {
-    // The usual settings in one pass over the NFKC characters, without intermediate
+    // The usual settings in one pass over the NFKC form, without intermediate
     // strings. Per-character lower-casing equals `str::to_lowercase` except for the
     // final-sigma rule, so text with a capital sigma takes the general path.
     if p.case_fold && p.collapse_whitespace && !raw.contains('Σ') {
         let mut out = String::with_capacity(raw.len());
         let mut space = false;
-        let mut push = |c: char| {
+        let push = |out: &mut String, space: &mut bool, c: char| {
             if c.is_whitespace() {
-                space = !out.is_empty();
+                *space = !out.is_empty();
                 return;
             }
-            if space {
+            if *space {
                 out.push(' ');
-                space = false;
+                *space = false;
             }
             if c.is_ascii() {
                 out.push(c.to_ascii_lowercase());
@@ -341,10 +341,53 @@ fn canonical(raw: &str, p: &Params) -> String {
                 out.extend(c.to_lowercase());
             }
         };
-        if p.nfkc && !raw.is_ascii() {
-            nfkc_each(raw, &mut push);
+        // Text that is its own NFKC form is ASCII and characters without case that are
+        // not whitespace: only its ASCII upper case and whitespace change, so it is
+        // copied in runs between those bytes (always character boundaries), found a
+        // word at a time, instead of a character's decoding, tests and encoding each.
+        let same = |out: &mut String, space: &mut bool, s: &str| {
+            let b = s.as_bytes();
+            let mut from = 0;
+            let mut i = 0;
+            loop {
+                let j = next_space_or_capital(b, i);
+                if j > i && *space {
+                    out.push_str(&s[from..i]);
+                    out.push(' ');
+                    *space = false;
+                    from = i;
+                }
+                let Some(&c) = b.get(j) else { break };
+                if matches!(c, b' ' | b'\t'..=b'\r') {
+                    out.push_str(&s[from..j]);
+                    *space = !out.is_empty();
+                    from = j + 1;
+                } else {
+                    if *space {
+                        out.push_str(&s[from..j]);
+                        out.push(' ');
+                        *space = false;
+                        from = j;
+                    }
+                    if c.is_ascii_uppercase() {
+                        out.push_str(&s[from..j]);
+                        out.push(c.to_ascii_lowercase() as char);
+                        from = j + 1;
+                    }
+                }
+                i = j + 1;
+            }
+            out.push_str(&s[from..]);
+        };
+        if raw.is_ascii() {
+            same(&mut out, &mut space, raw);
+        } else if p.nfkc {
+            nfkc_pieces(raw, &mut |piece| match piece {
+                Nfkc::Same(s) => same(&mut out, &mut space, s),
+                Nfkc::Char(c) => push(&mut out, &mut space, c),
+            });
         } else {
-            raw.chars().for_each(&mut push);
+            raw.chars().for_each(|c| push(&mut out, &mut space, c));
         }
         return out;
     }
@@ -381,14 +424,42 @@ fn canonical(raw: &str, p: &Params) -> String {
     out
 }
 
-/// Calls `push` with each character of `raw`'s NFKC form, running the normalizer only on
+/// The first position at or after `i` holding an ASCII capital or a byte from tab to
+/// space (whitespace and a few other controls), or `b.len()`: eight bytes at a time.
+fn next_space_or_capital(b: &[u8], mut i: usize) -> usize {
+    use crate::detect::ascii::in_range;
+    while let Some(word) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let hits = in_range(x, b'\t', b' ') | in_range(x, b'A', b'Z');
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], b'\t'..=b' ' | b'A'..=b'Z') {
+        i += 1;
+    }
+    i
+}
+
+/// A piece of a text's NFKC form, in order.
+enum Nfkc<'a> {
+    /// Characters of the text that are their own NFKC form: ASCII, 、。, CJK
+    /// ideographs, Hangul syllables (none of them whitespace, none with case but ASCII).
+    Same(&'a str),
+    /// One character of the form.
+    Char(char),
+}
+
+/// Calls `emit` with the pieces of `raw`'s NFKC form, running the normalizer only on
 /// the stretches that need it: NFKC of a text is the NFKC of its pieces when each piece
 /// starts at a character whose NFKC form is one character that has combining class 0 and
 /// is never the second of a composition (ASCII, CJK ideographs, Hangul syllables, 、。,
-/// the full-width ASCII forms). Such a character's form is pushed as it is, unless what
-/// follows it needs the normalizer (it may compose with a combining mark), so Chinese
-/// text costs a range check per character.
-fn nfkc_each(raw: &str, push: &mut impl FnMut(char)) {
+/// the full-width ASCII forms). Such a character's form is emitted as it is, unless what
+/// follows it needs the normalizer (it may compose with a combining mark); runs of those
+/// that are their own form are emitted as slices of `raw`, so Chinese text costs a range
+/// check per character.
+fn nfkc_pieces<'a>(raw: &'a str, emit: &mut impl FnMut(Nfkc<'a>)) {
     /// The NFKC form of a character that starts a piece, or None. Besides the
     /// characters that are their own form, the full-width ASCII forms (，？！：（） and
     /// full-width letters and digits, most of what else Chinese text holds) and the
@@ -406,26 +477,59 @@ fn nfkc_each(raw: &str, push: &mut impl FnMut(char)) {
             _ => None,
         }
     }
-    // The last simple character (its position and form), not pushed yet: the start of
-    // the next stretch if the character after it is not simple.
-    let mut held: Option<(usize, char)> = None;
-    let mut stretch: Option<usize> = None;
+    /// What the current piece is.
+    #[derive(Clone, Copy)]
+    enum Lead {
+        /// One character that is its own form (or nothing, at the start).
+        Same,
+        /// One character with another form.
+        Form(char),
+        /// Characters that need the normalizer.
+        Stretch,
+    }
+    // raw[run..piece]: pieces of one character that is its own form, not emitted yet;
+    // raw[piece..]: the current piece.
+    let (mut run, mut piece, mut lead) = (0, 0, Lead::Same);
+    /// Emits the piece `raw[piece..end]`, and the run before it, when the piece is not
+    /// one character that is its own form (which joins the run, tested by the caller:
+    /// most pieces).
+    #[inline(never)]
+    fn end_piece<'a>(
+        raw: &'a str,
+        emit: &mut impl FnMut(Nfkc<'a>),
+        run: &mut usize,
+        (piece, lead, end): (usize, Lead, usize),
+    ) {
+        if *run < piece {
+            emit(Nfkc::Same(&raw[*run..piece]));
+        }
+        match lead {
+            Lead::Form(form) => emit(Nfkc::Char(form)),
+            _ => raw[piece..end].nfkc().for_each(|c| emit(Nfkc::Char(c))),
+        }
+        *run = end;
+    }
     for (i, c) in raw.char_indices() {
-        if let Some(form) = simple(c) {
-            if let Some(start) = stretch.take() {
-                raw[start..i].nfkc().for_each(&mut *push);
-            } else if let Some((_, h)) = held {
-                push(h);
+        match simple(c) {
+            Some(form) => {
+                if !matches!(lead, Lead::Same) {
+                    end_piece(raw, emit, &mut run, (piece, lead, i));
+                }
+                piece = i;
+                lead = if form == c {
+                    Lead::Same
+                } else {
+                    Lead::Form(form)
+                };
             }
-            held = Some((i, form));
-        } else if stretch.is_none() {
-            stretch = Some(held.take().map_or(i, |(at, _)| at));
+            None => lead = Lead::Stretch,
         }
     }
-    if let Some(start) = stretch {
-        raw[start..].nfkc().for_each(&mut *push);
-    } else if let Some((_, h)) = held {
-        push(h);
+    if !matches!(lead, Lead::Same) {
+        end_piece(raw, emit, &mut run, (piece, lead, raw.len()));
+    }
+    if run < raw.len() {
+        emit(Nfkc::Same(&raw[run..]));
     }
 }
 
@@ -1956,6 +2060,50 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The one-pass form (runs copied between ASCII upper case and whitespace,
+        /// characters one by one elsewhere) is NFKC, lower case and collapsed
+        /// whitespace step by step, whatever the mix.
+        #[test]
+        fn fast_canonical_form_equals_the_step_by_step_one_on_any_mix(
+            picks in proptest::collection::vec(0usize..40, 0..40),
+        ) {
+            const POOL: [char; 40] = [
+                'a', 'Z', '😀', 'e', ' ', ' ', '\t', '\n', '\r', '\u{B}', '\u{C}', '\u{85}',
+                '\u{A0}', '\u{3000}', '\u{2028}', '1', '.', '你', '好', '。', '、', '，',
+                'Ａ', 'ｚ', '가', '\u{301}', '\u{308}', 'é', 'Ä', 'İ', 'ǅ', 'ﬁ', '①', 'ｶ',
+                'ﾞ', 'Ω', 'σ', '\u{4DC0}', 'カ', '\u{1100}',
+            ];
+            let text: String = picks.iter().map(|&i| POOL[i]).collect();
+            let p = params(Mode::Exact);
+            let mut slow = p.clone();
+            slow.collapse_whitespace = false;
+            let step: String = canonical(&text, &slow)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            proptest::prop_assert_eq!(canonical(&text, &p), step);
+        }
+    }
+
+    proptest::proptest! {
+        /// Mostly ASCII, for the word-at-a-time search of capitals and whitespace
+        /// (controls next to whitespace included).
+        #[test]
+        fn fast_canonical_form_equals_the_step_by_step_one_on_ascii(
+            text in "[a-zA-Z0-9 \t\n\u{b}\u{c}\r\u{e}\u{1f}@\\[`{你]{0,70}",
+        ) {
+            let p = params(Mode::Exact);
+            let mut slow = p.clone();
+            slow.collapse_whitespace = false;
+            let step: String = canonical(&text, &slow)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            proptest::prop_assert_eq!(canonical(&text, &p), step);
+        }
+    }
+
     #[test]
     fn canonical_form_folds_width_case_and_spacing() {
         let p = params(Mode::Exact);
@@ -2054,12 +2202,33 @@ mod tests {
         assert_eq!(h, [xxh3_64(b"cat")]);
     }
 
+    /// The NFKC form as `nfkc_pieces` has it, checking that the text it hands over as
+    /// it is holds only characters that are their own form.
+    fn nfkc_by_pieces(text: &str) -> String {
+        let mut fast = String::new();
+        nfkc_pieces(text, &mut |piece| match piece {
+            Nfkc::Same(s) => {
+                assert!(!s.is_empty());
+                for c in s.chars() {
+                    assert!(c.is_ascii() || (caseless(c) && !c.is_whitespace()), "{c:?}");
+                    assert_eq!(c.to_string().nfkc().collect::<String>(), c.to_string());
+                }
+                fast.push_str(s);
+            }
+            Nfkc::Char(c) => fast.push(c),
+        });
+        fast
+    }
+
     #[test]
     fn full_width_forms_and_the_ideographic_space_are_their_nfkc_forms() {
         for c in ('\u{FF00}'..='\u{FF60}').chain(['\u{3000}', '\u{2FFF}', '\u{3003}']) {
-            let mut fast = String::new();
-            nfkc_each(&c.to_string(), &mut |c| fast.push(c));
-            assert_eq!(fast, c.to_string().nfkc().collect::<String>(), "{c:?}");
+            let text = c.to_string();
+            assert_eq!(
+                nfkc_by_pieces(&text),
+                text.nfkc().collect::<String>(),
+                "{c:?}"
+            );
         }
     }
 
@@ -2075,9 +2244,7 @@ mod tests {
                 'ｚ', '～', '\u{FF5F}', '＜', '\u{0338}', '<',
             ];
             let text: String = picks.iter().map(|&i| POOL[i]).collect();
-            let mut fast = String::new();
-            nfkc_each(&text, &mut |c| fast.push(c));
-            proptest::prop_assert_eq!(fast, text.nfkc().collect::<String>());
+            proptest::prop_assert_eq!(nfkc_by_pieces(&text), text.nfkc().collect::<String>());
         }
     }
 
