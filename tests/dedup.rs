@@ -691,3 +691,35 @@ fn a_bounded_settle_past_its_pair_budget_decides_as_the_index_in_memory() {
     let missing: Vec<_> = memory.iter().filter(|d| !bounded.contains(d)).collect();
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+/// Several fields, one of them nested: a record's text is its fields' strings joined, so
+/// two records are duplicates only when all of them match (the one-column fast path does
+/// not apply here).
+#[test]
+fn several_and_nested_fields_are_compared_together() {
+    let t = tempfile::tempdir().unwrap();
+    let body = "The quarterly planning meeting covered the roadmap for the next release and the hiring plan for the platform team.";
+    let rows = [
+        serde_json::json!({"id": "a", "title": "plan", "text": body, "messages": [{"content": "first"}]}),
+        // Same title, text and messages: an exact duplicate of a.
+        serde_json::json!({"id": "b", "title": "plan", "text": body, "messages": [{"content": "first"}]}),
+        // Same text, another title: kept.
+        serde_json::json!({"id": "c", "title": "notes", "text": body, "messages": [{"content": "first"}]}),
+        // Same title and text, another message: kept.
+        serde_json::json!({"id": "d", "title": "plan", "text": body, "messages": [{"content": "second"}]}),
+    ];
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    pipeline(
+        t.path(),
+        "in.jsonl",
+        "out",
+        "[[stages]]\ntype = \"dedup\"\nmode = \"exact\"\nfields = [\"title\", \"text\", \"messages.content\"]\n",
+    );
+    run_ok(t.path(), &["run", "p.toml", "--quiet"]);
+    let got = dropped_ids(&t.path().join("out"));
+    assert_eq!(
+        got,
+        [("b".to_string(), "a".to_string(), "exact".to_string())]
+    );
+}

@@ -823,24 +823,54 @@ pub struct DedupSignatures {
     probes: Probes,
 }
 
+impl DedupSignatures {
+    /// The batch's one text column when the stage reads exactly one top-level `Utf8`
+    /// column (no nested steps), whose values are then the rows' texts.
+    fn one_string_column<'a>(&self, batch: &'a Batch) -> Option<&'a arrow::array::StringArray> {
+        match self.paths.as_slice() {
+            [path] if path.steps.is_empty() => {
+                batch.data.column(path.column).as_string_opt::<i32>()
+            }
+            _ => None,
+        }
+    }
+}
+
 impl RowStage for DedupSignatures {
     fn process(&self, mut batch: Batch, _findings: &mut Findings) -> Result<Batch> {
         let n = batch.num_rows();
-        let mut texts: Vec<String> = vec![String::new(); n];
-        let mut has_text = vec![false; n];
-        for path in &self.paths {
-            for_each_string(
-                batch.data.column(path.column),
-                &path.steps,
-                &mut |row, s| {
-                    if has_text[row] {
-                        texts[row].push('\n');
+        // Each row's text: one top-level string column's values as they are (the usual
+        // `fields = ["text"]`), or the fields' strings joined by newlines into a copy.
+        let mut joined: Vec<String>;
+        let texts: Vec<&str> = match self.one_string_column(&batch) {
+            Some(column) => (0..n)
+                .map(|i| {
+                    if column.is_null(i) {
+                        ""
+                    } else {
+                        column.value(i)
                     }
-                    texts[row].push_str(s);
-                    has_text[row] = true;
-                },
-            );
-        }
+                })
+                .collect(),
+            None => {
+                joined = vec![String::new(); n];
+                let mut has_text = vec![false; n];
+                for path in &self.paths {
+                    for_each_string(
+                        batch.data.column(path.column),
+                        &path.steps,
+                        &mut |row, s| {
+                            if has_text[row] {
+                                joined[row].push('\n');
+                            }
+                            joined[row].push_str(s);
+                            has_text[row] = true;
+                        },
+                    );
+                }
+                joined.iter().map(String::as_str).collect()
+            }
+        };
         let p = &self.params;
         let near = p.mode == Mode::Near;
         let mut out = BatchSignatures {
@@ -858,7 +888,7 @@ impl RowStage for DedupSignatures {
         };
         let (mut hashes, mut sig, mut filled) = (Vec::new(), Vec::new(), Vec::new());
         let (mut scratch, mut counts) = (Vec::new(), Vec::new());
-        for text in &texts {
+        for &text in &texts {
             let canon = canonical(text, p);
             if canon.is_empty() {
                 out.exact.push(None);
