@@ -159,7 +159,7 @@ fn normalize(s: &str, o: Options, c: &mut Counts) -> Option<String> {
 }
 
 /// Which steps may change a value.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Needs {
     strip: bool,
     nfkc: bool,
@@ -180,6 +180,26 @@ fn scan(b: &[u8], o: Options) -> Needs {
         o.collapse_whitespace && (first.is_ascii_whitespace() || last.is_ascii_whitespace());
     let mut i = 0;
     while i < b.len() {
+        // Eight bytes at a time past printable ASCII and single spaces (what most of an
+        // English value is, where a branch per byte was most of this scan), up to the
+        // first byte the loop below has to look at; the ninth byte read tells whether a
+        // space is followed by a space or a newline.
+        if b[i] < 0x80 {
+            if let Some(w) = b.get(i..i + 9) {
+                use crate::detect::ascii::in_range;
+                const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+                let x = u64::from_le_bytes(w[..8].try_into().expect("8 bytes"));
+                let y = u64::from_le_bytes(w[1..].try_into().expect("8 bytes"));
+                let spaces = in_range(x, b' ', b' ');
+                let doubled = spaces & (in_range(y, b' ', b' ') | in_range(y, b'\n', b'\n'));
+                let look = (!in_range(x, b'!', b'~') & HIGH & !spaces) | doubled;
+                if look == 0 {
+                    i += 8;
+                    continue;
+                }
+                i += (look.trailing_zeros() / 8) as usize;
+            }
+        }
         let x = b[i];
         if x >= 0x80 {
             if (0xE4..=0xE9).contains(&x) {
@@ -373,6 +393,92 @@ mod tests {
         let mut c = Counts::default();
         normalize("１\u{200B}  2", ALL, &mut c);
         assert_eq!((c.invisible, c.nfkc, c.whitespace, c.control), (1, 1, 1, 0));
+    }
+
+    /// The scan as it was before the word-at-a-time skip: a byte at a time.
+    fn scan_bytewise(b: &[u8], o: Options) -> Needs {
+        let mut n = Needs::default();
+        let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+            return n;
+        };
+        n.collapse =
+            o.collapse_whitespace && (first.is_ascii_whitespace() || last.is_ascii_whitespace());
+        let mut i = 0;
+        while i < b.len() {
+            let x = b[i];
+            if x >= 0x80 {
+                if (0xE4..=0xE9).contains(&x) {
+                    i += 3;
+                    continue;
+                }
+                let len = match x {
+                    0xC0..=0xDF => 2,
+                    0xE0..=0xEF => 3,
+                    _ => 4,
+                };
+                let end = (i + len).min(b.len());
+                let c = std::str::from_utf8(&b[i..end])
+                    .ok()
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('\u{FFFD}');
+                n.strip |= (o.strip_control && is_stripped_control(c))
+                    || (o.strip_invisible && is_invisible(c));
+                n.collapse |= o.collapse_whitespace && c.is_whitespace();
+                n.nfkc |= o.nfkc && !is_obviously_nfkc_char(c, o.keep_punctuation);
+                i = end;
+                continue;
+            }
+            if x > b' ' && x != 0x7f {
+                i += 1;
+                continue;
+            }
+            let next = |k: usize| b.get(i + k).copied().unwrap_or(0);
+            match x {
+                b' ' => n.collapse |= o.collapse_whitespace && matches!(next(1), b' ' | b'\n'),
+                b'\n' => {
+                    n.collapse |= o.collapse_whitespace && next(1) == b'\n' && next(2) == b'\n'
+                }
+                b'\t' => n.collapse |= o.collapse_whitespace,
+                _ => {
+                    n.strip |= o.strip_control;
+                    n.collapse |= o.collapse_whitespace && x.is_ascii_whitespace() || x == 0x0B;
+                }
+            }
+            i += 1;
+        }
+        n
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time skip flags what the byte-at-a-time scan flags: plain
+        /// words and single spaces around at most two of the bytes that matter (so that
+        /// one of them alone decides the flags), at any offset in the words.
+        #[test]
+        fn word_scan_is_the_bytewise_scan(
+            before in "[a-z,.]{0,7}( [a-z,.]{1,7}){0,5}",
+            special in proptest::collection::vec(0usize..15, 0..3),
+            after in "[a-z,.]{1,7}( [a-z,.]{1,7}){0,5}",
+        ) {
+            const SPECIAL: [&str; 15] = [
+                "  ", " \n", "\n", "\n\n\n", "\t", "\u{1}", "\u{7f}", "é", "你", "\u{200B}",
+                "Ａ", "\u{3000}", "\r", "\u{b}", " \n\n",
+            ];
+            let mut text = before;
+            for &k in &special {
+                text.push_str(SPECIAL[k]);
+                text.push('a');
+            }
+            text.push_str(&after);
+            let off = Options { collapse_whitespace: false, ..ALL };
+            for o in [ALL, off] {
+                proptest::prop_assert_eq!(
+                    scan(text.as_bytes(), o),
+                    scan_bytewise(text.as_bytes(), o),
+                    "{:?}",
+                    text
+                );
+            }
+        }
     }
 
     #[test]
