@@ -229,8 +229,7 @@ fn write_copies(dir: &Path) {
         serde_json::json!({"id": "copy", "q": 5, "text": short}),
         serde_json::json!({"id": "blank", "q": 7, "text": null}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+    write_rows(dir, &rows);
 }
 
 fn kept_and_dropped(out: &Path) -> (Vec<String>, Vec<(String, String, String)>) {
@@ -340,8 +339,7 @@ fn paragraph_scope_removes_repeated_lines_and_keeps_every_record() {
         serde_json::json!({"id": 5, "text": "Seen twice."}),
         serde_json::json!({"id": 6, "text": "Seen twice."}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     pipeline(
         t.path(),
         "in.jsonl",
@@ -708,8 +706,7 @@ fn several_and_nested_fields_are_compared_together() {
         // Same title and text, another message: kept.
         serde_json::json!({"id": "d", "title": "plan", "text": body, "messages": [{"content": "second"}]}),
     ];
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(t.path().join("in.jsonl"), s).unwrap();
+    write_rows(t.path(), &rows);
     pipeline(
         t.path(),
         "in.jsonl",

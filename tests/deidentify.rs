@@ -20,12 +20,6 @@ fn write_input(dir: &Path) {
     write_rows(dir, &rows);
 }
 
-/// `rows` as `in.jsonl` in `dir`, one JSON object a line.
-fn write_rows(dir: &Path, rows: &[serde_json::Value]) {
-    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(dir.join("in.jsonl"), s).unwrap();
-}
-
 /// Every file of an export, as text.
 fn export_text(out: &Path) -> String {
     let mut all = String::new();

@@ -177,3 +177,9 @@ pub fn copy_from_checkout(dir: &Path, files: &[&str]) {
         std::fs::copy(root.join(f), dst).unwrap();
     }
 }
+
+/// `rows` as `in.jsonl` in `dir`, one JSON object a line.
+pub fn write_rows(dir: &Path, rows: &[serde_json::Value]) {
+    let s: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.join("in.jsonl"), s).unwrap();
+}
