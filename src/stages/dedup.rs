@@ -82,6 +82,12 @@ fn prefilter_agreement(threshold: f64, num_hashes: usize) -> f64 {
     (threshold - (4.0 * sd).max(0.1)).max(0.0)
 }
 
+/// Bytes of a row's sketches (`BatchSignatures::sketches`): the MinHash sketch, then
+/// the count sketch of its shingle set.
+fn stored_len(p: &Params) -> usize {
+    p.num_hashes + crate::stages::lsh::COUNT_BYTES
+}
+
 /// Settings the row part and the barrier share.
 #[derive(Debug, Clone)]
 struct Params {
@@ -256,9 +262,13 @@ fn index_bytes_per_record(p: &Params) -> u64 {
     // Location 32 B, exact-hash table entry ~24 B at its load.
     let mut bytes = 32 + 24;
     if p.mode == Mode::Near {
-        // Band table entries (8 B at a load between 3/8 and 3/4), the sketch, the set's
-        // place in the spill, the ordinal.
-        bytes += p.bands as u64 * 8 * 16 / 9 + p.num_hashes as u64 + 16 + 4;
+        // Band table entries (8 B at a load between 3/8 and 3/4), the sketch and count
+        // sketch, the set's place in the spill, the ordinal.
+        bytes += p.bands as u64 * 8 * 16 / 9
+            + p.num_hashes as u64
+            + crate::stages::lsh::COUNT_BYTES as u64
+            + 16
+            + 4;
     }
     bytes
 }
@@ -800,7 +810,9 @@ struct BatchSignatures {
     chars: Vec<u32>,
     /// `bands` keys per row (near mode; zeros for empty rows).
     band_keys: Vec<u32>,
-    /// The low byte of every MinHash value, `num_hashes` per row (near mode).
+    /// Per row (near mode), the low byte of every MinHash value, then the count sketch
+    /// of its shingle set (`lsh::count_sketch`): `stored_len` bytes, as the index
+    /// stores them.
     sketches: Vec<u8>,
     /// Sorted shingle-hash sets, `sets[set_ends[i-1]..set_ends[i]]` for row i.
     sets: Vec<u32>,
@@ -877,7 +889,7 @@ impl RowStage for DedupSignatures {
             exact: Vec::with_capacity(n),
             chars: Vec::with_capacity(n),
             band_keys: Vec::with_capacity(if near { n * p.bands } else { 0 }),
-            sketches: Vec::with_capacity(if near { n * p.num_hashes } else { 0 }),
+            sketches: Vec::with_capacity(if near { n * stored_len(p) } else { 0 }),
             sets: Vec::new(),
             set_ends: Vec::with_capacity(if near { n } else { 0 }),
             ids: self.id_column.map(|c| id_values(batch.data.column(c))),
@@ -895,7 +907,7 @@ impl RowStage for DedupSignatures {
                 out.chars.push(0);
                 if near {
                     out.band_keys.extend(std::iter::repeat_n(0, p.bands));
-                    out.sketches.extend(std::iter::repeat_n(0, p.num_hashes));
+                    out.sketches.extend(std::iter::repeat_n(0, stored_len(p)));
                     out.set_ends.push(out.sets.len());
                 }
                 continue;
@@ -911,7 +923,9 @@ impl RowStage for DedupSignatures {
                 signature_with(&hashes, p.num_hashes, &self.probes, &mut sig, &mut filled);
                 band_keys(&sig, p.bands, p.rows, &mut out.band_keys);
                 out.sketches.extend(sig.iter().map(|&v| v as u8));
+                let start = out.sets.len();
                 push_sorted_set(&hashes, &mut out.sets, &mut scratch, &mut counts);
+                crate::stages::lsh::count_sketch(&out.sets[start..], &mut out.sketches);
                 out.set_ends.push(out.sets.len());
             }
         }
@@ -1202,7 +1216,7 @@ impl DedupIndex {
             },
         };
         if p.mode == Mode::Near {
-            let (b, k) = (p.bands, p.num_hashes);
+            let (b, k) = (p.bands, stored_len(p));
             let start = if row == 0 { 0 } else { sigs.set_ends[row - 1] };
             r.near = Query {
                 keys: &sigs.band_keys[row * b..(row + 1) * b],
