@@ -24,35 +24,32 @@ use crate::error::{Error, Result};
 const MULTI: u32 = 1 << 31;
 
 /// One band's buckets: band key → value (a slot, or `MULTI` | index into
-/// `Buckets::lists`), open addressing with linear probing, 8 bytes an entry.
+/// `Buckets::lists`), open addressing with linear probing, 8 bytes an entry, in
+/// `Buckets::storage`: `size` places (a power of two) from `start`.
+///
 /// Hand-written because a probe looks up every band of a record at once: it computes all
 /// the home positions and prefetches them before probing, so the cache misses of the 25
 /// lookups overlap instead of coming one after another as with a general-purpose map
-/// (that lookup loop was the largest cost of near dedup at 1 GB).
+/// (that lookup loop was the largest cost of near dedup at 1 GB). The bands share one
+/// allocation so that a settle can take it whole for its candidate pairs
+/// (`Buckets::take_storage`): freed band tables stayed resident in the allocator's heap
+/// while the pairs took new memory beside them.
+#[derive(Clone, Copy)]
 struct BandTable {
-    /// `(key << 32) | value`, or `EMPTY`. Values never reach `u32::MAX`.
-    entries: Vec<u64>,
+    start: usize,
+    size: usize,
     len: usize,
 }
 
 const EMPTY: u64 = u64::MAX;
 
-/// Where a key is, or where it would go.
+/// Where a key is, or where it would go (an index into the storage).
 enum Place {
     Found(usize),
     Vacant(usize),
 }
 
 impl BandTable {
-    /// A table of `entries` places (a power of two).
-    fn with_entries(entries: usize) -> Self {
-        debug_assert!(entries.is_power_of_two());
-        BandTable {
-            entries: vec![EMPTY; entries],
-            len: 0,
-        }
-    }
-
     /// The places a table takes to hold `keys` keys without growing (at most 3/4 full).
     fn entries_for(keys: usize) -> usize {
         keys.saturating_mul(4)
@@ -64,25 +61,25 @@ impl BandTable {
     /// Band keys are hashes already: their low bits pick the home position.
     #[inline]
     fn home(&self, key: u32) -> usize {
-        key as usize & (self.entries.len() - 1)
+        self.start + (key as usize & (self.size - 1))
     }
 
     #[inline]
-    fn prefetch(&self, key: u32) {
-        prefetch_ptr(self.entries[self.home(key)..].as_ptr());
+    fn prefetch(&self, s: &[u64], key: u32) {
+        prefetch_ptr(s[self.home(key)..].as_ptr());
     }
 
     #[inline]
-    fn place(&self, key: u32) -> Place {
-        let mask = self.entries.len() - 1;
-        let mut i = self.home(key);
+    fn place(&self, s: &[u64], key: u32) -> Place {
+        let mask = self.size - 1;
+        let mut i = self.home(key) - self.start;
         loop {
-            let e = self.entries[i];
+            let e = s[self.start + i];
             if e == EMPTY {
-                return Place::Vacant(i);
+                return Place::Vacant(self.start + i);
             }
             if (e >> 32) as u32 == key {
-                return Place::Found(i);
+                return Place::Found(self.start + i);
             }
             i = (i + 1) & mask;
         }
@@ -93,9 +90,12 @@ impl BandTable {
     /// slot order), so sorting by the key alone (a stable radix sort over four bytes,
     /// not eight) sorts them; checked, with a full sort if ever not so.
     #[cfg(test)]
-    fn entries_into(&self, lists: &[Vec<u32>], out: &mut Vec<u64>) {
+    fn entries_into(&self, s: &[u64], lists: &[Vec<u32>], out: &mut Vec<u64>) {
         out.clear();
-        for &e in self.entries.iter().filter(|&&e| e != EMPTY) {
+        for &e in s[self.start..self.start + self.size]
+            .iter()
+            .filter(|&&e| e != EMPTY)
+        {
             let (key, v) = (e >> 32, e as u32);
             if v & MULTI == 0 {
                 out.push(e);
@@ -107,33 +107,24 @@ impl BandTable {
         sort_by_high_half(out);
     }
 
-    fn get(&self, key: u32) -> Option<u32> {
-        match self.place(key) {
-            Place::Found(i) => Some(self.entries[i] as u32),
+    fn get(&self, s: &[u64], key: u32) -> Option<u32> {
+        match self.place(s, key) {
+            Place::Found(i) => Some(s[i] as u32),
             Place::Vacant(_) => None,
         }
     }
 
-    fn set(&mut self, i: usize, value: u32) {
-        self.entries[i] = (self.entries[i] & !0xFFFF_FFFF) | u64::from(value);
+    fn set(s: &mut [u64], i: usize, value: u32) {
+        s[i] = (s[i] & !0xFFFF_FFFF) | u64::from(value);
     }
 
-    /// Fills the vacant place `i` (from `place`); the table may grow, so places found
-    /// before are stale afterwards.
-    fn fill(&mut self, i: usize, key: u32, value: u32) {
+    /// Fills the vacant place `i` (from `place`); whether the table is now more than 3/4
+    /// full (the caller grows the tables: probes stay within a cache line or two).
+    fn fill(&mut self, s: &mut [u64], i: usize, key: u32, value: u32) -> bool {
         debug_assert!(value != u32::MAX);
-        self.entries[i] = (u64::from(key) << 32) | u64::from(value);
+        s[i] = (u64::from(key) << 32) | u64::from(value);
         self.len += 1;
-        // At most 3/4 full: probes stay within a cache line or two.
-        if self.len * 4 > self.entries.len() * 3 {
-            let grown = vec![EMPTY; self.entries.len() * 2];
-            let old = std::mem::replace(&mut self.entries, grown);
-            for e in old.into_iter().filter(|&e| e != EMPTY) {
-                if let Place::Vacant(j) = self.place((e >> 32) as u32) {
-                    self.entries[j] = e;
-                }
-            }
-        }
+        self.len * 4 > self.size * 3
     }
 }
 
@@ -163,6 +154,8 @@ fn prefetch_counts(stored: &[u8], k: usize) {
 /// input order) with that key. Most keys hold one record, stored inline in the table;
 /// larger buckets live in `lists`, in slot order.
 struct Buckets {
+    /// Every band's table, one after the other (`BandTable::start`).
+    storage: Vec<u64>,
     tables: Vec<BandTable>,
     lists: Vec<Vec<u32>>,
     cap: usize,
@@ -170,24 +163,63 @@ struct Buckets {
 
 impl Buckets {
     fn new(bands: usize, cap: usize) -> Self {
-        Self::for_records(bands, cap, 0)
+        Self::for_records(bands, cap, 0, Vec::new())
     }
 
-    /// Buckets whose tables hold `records` records without growing.
-    fn for_records(bands: usize, cap: usize, records: usize) -> Self {
-        let entries = BandTable::entries_for(records);
+    /// Buckets whose tables hold `records` records without growing, in `storage`'s
+    /// memory (emptied; it grows if it must).
+    fn for_records(bands: usize, cap: usize, records: usize, mut storage: Vec<u64>) -> Self {
+        let size = BandTable::entries_for(records);
+        storage.clear();
+        storage.resize(bands * size, EMPTY);
         Buckets {
+            storage,
             tables: (0..bands)
-                .map(|_| BandTable::with_entries(entries))
+                .map(|b| BandTable {
+                    start: b * size,
+                    size,
+                    len: 0,
+                })
                 .collect(),
             lists: Vec::new(),
             cap,
         }
     }
 
+    /// The tables' memory, for another use (a settle's pairs); the buckets are left
+    /// empty, with tables of no places, until made again (`for_records`).
+    fn take_storage(&mut self) -> Vec<u64> {
+        self.tables.clear();
+        self.lists = Vec::new();
+        std::mem::take(&mut self.storage)
+    }
+
+    /// Every table at twice its places (they fill alike: a record adds at most one key
+    /// to each), the entries placed again.
+    fn grow(&mut self) {
+        let size = self.tables.first().map_or(1024, |t| t.size * 2);
+        let old = std::mem::replace(&mut self.storage, vec![EMPTY; self.tables.len() * size]);
+        for (b, t) in self.tables.iter_mut().enumerate() {
+            let from = *t;
+            *t = BandTable {
+                start: b * size,
+                size,
+                len: from.len,
+            };
+            for &e in old[from.start..from.start + from.size]
+                .iter()
+                .filter(|&&e| e != EMPTY)
+            {
+                if let Place::Vacant(j) = t.place(&self.storage, (e >> 32) as u32) {
+                    self.storage[j] = e;
+                }
+            }
+        }
+    }
+
     fn prefetch(&self, keys: &[u32]) {
         for (t, &key) in self.tables.iter().zip(keys) {
-            t.prefetch(key);
+            t.prefetch(&self.storage, key);
         }
     }
 
@@ -196,14 +228,16 @@ impl Buckets {
     fn insert(&mut self, keys: &[u32], slot: u32) -> Result<usize> {
         self.prefetch(keys);
         let mut added = 0;
+        let mut full = false;
+        let s = &mut self.storage;
         for (t, &key) in self.tables.iter_mut().zip(keys) {
-            match t.place(key) {
+            match t.place(s, key) {
                 Place::Vacant(i) => {
-                    t.fill(i, key, slot);
+                    full |= t.fill(s, i, key, slot);
                     added += 1;
                 }
                 Place::Found(i) => {
-                    let v = t.entries[i] as u32;
+                    let v = s[i] as u32;
                     if v & MULTI == 0 {
                         if self.cap >= 2 {
                             if self.lists.len() as u32 >= MULTI - 1 {
@@ -211,7 +245,7 @@ impl Buckets {
                                     "dedup: more than 2 147 483 646 LSH buckets with several records; split the input".into(),
                                 ));
                             }
-                            t.set(i, MULTI | self.lists.len() as u32);
+                            BandTable::set(s, i, MULTI | self.lists.len() as u32);
                             self.lists.push(vec![v, slot]);
                             added += 1;
                         }
@@ -224,6 +258,9 @@ impl Buckets {
                     }
                 }
             }
+        }
+        if full {
+            self.grow();
         }
         Ok(added)
     }
@@ -240,7 +277,7 @@ impl Buckets {
         let mut values = [0u32; MOST];
         if keys.len() > MOST {
             for (t, &key) in self.tables.iter().zip(keys) {
-                if let Some(v) = t.get(key) {
+                if let Some(v) = t.get(&self.storage, key) {
                     self.gather_value(v, since, out);
                 }
             }
@@ -248,7 +285,7 @@ impl Buckets {
         }
         let mut n = 0;
         for (t, &key) in self.tables.iter().zip(keys) {
-            if let Some(v) = t.get(key) {
+            if let Some(v) = t.get(&self.storage, key) {
                 if v & MULTI != 0 {
                     prefetch_ptr(&self.lists[(v & !MULTI) as usize]);
                 }
@@ -286,7 +323,7 @@ impl Buckets {
     }
 
     fn bytes(&self) -> usize {
-        let tables: usize = self.tables.iter().map(|t| t.entries.capacity() * 8).sum();
+        let tables = self.storage.capacity() * 8;
         let lists: usize = self
             .lists
             .iter()
@@ -650,6 +687,9 @@ pub(crate) struct LshIndex {
     /// before reading their shingle sets.
     sketches: Vec<u8>,
     spill: SpillFile,
+    /// Bounded mode, between a settle and the next generation: the memory the settle's
+    /// candidate pairs took from the band tables, for the next generation's tables.
+    spare: Vec<u64>,
 }
 
 impl LshIndex {
@@ -663,6 +703,7 @@ impl LshIndex {
             sets: Vec::new(),
             sketches: Vec::new(),
             spill: SpillFile::new()?,
+            spare: Vec::new(),
         })
     }
 
@@ -697,7 +738,8 @@ impl LshIndex {
     pub fn reserve(&mut self, records: usize) {
         let s = &self.settings;
         if self.slot_ord.is_empty() {
-            self.buckets = Buckets::for_records(s.bands, s.max_bucket, records);
+            let storage = std::mem::take(&mut self.spare);
+            self.buckets = Buckets::for_records(s.bands, s.max_bucket, records, storage);
         }
         self.slot_ord.reserve_exact(records);
         self.sets.reserve_exact(records);
@@ -846,6 +888,7 @@ impl LshIndex {
             + self.slot_ord.capacity() * 4
             + self.sets.capacity() * 16
             + self.sketches.capacity()
+            + self.spare.capacity() * 8
     }
 
     pub fn spill_bytes(&self) -> u64 {
@@ -916,14 +959,6 @@ struct Generation {
 /// memory.
 pub(crate) struct FrozenLsh {
     gens: Vec<Generation>,
-    /// A settle's candidate pairs, emptied and kept for the next: they are a settle's
-    /// largest vector (tens of MB at 1 GiB of input, growing with the generations
-    /// frozen), and memory freed and taken again comes as new pages, each zeroed by the
-    /// kernel (about 3 of 66 CPU-seconds of a 1 GiB normalize + dedup run went to
-    /// zeroing this vector's pages). Kept between settles it adds nothing to the peak,
-    /// a settle's, when the pairs are at their largest anyway (measured: 423–426 MiB
-    /// against 418–450 before).
-    pairs: Vec<Pair>,
     /// Most candidate pairs a settle holds in memory: past it they go to sorted runs on
     /// disk, merged as the prefilter reads them. Pairs per record grow with the frozen
     /// generations up to bands × `max_bucket` (800 by default): on 1 M variants of one
@@ -960,7 +995,6 @@ impl Default for FrozenLsh {
     fn default() -> Self {
         FrozenLsh {
             gens: Vec::new(),
-            pairs: Vec::new(),
             pair_budget: usize::MAX,
             survivor_budget: usize::MAX,
             settles_past_pair_budget: 0,
@@ -1279,7 +1313,7 @@ impl FrozenLsh {
     /// A bounded index's frozen generations whose settles take at most about half of
     /// `memory_mb` for their candidate pairs and an eighth for the pairs that pass the
     /// prefilter. The in-memory generation has the other half, most of it band tables,
-    /// which a settle frees as its pairs grow; what stays (sketches, set places, keys)
+    /// whose memory a settle's pairs take; what stays (sketches, set places, keys)
     /// is about a sixth of `memory_mb` at the default settings.
     pub fn with_memory(memory_mb: u64) -> Self {
         let bytes = memory_mb.max(1).saturating_mul(1 << 20) as usize;
@@ -1326,9 +1360,18 @@ impl FrozenLsh {
             Some((temp_file()?, temp_file()?))
         };
         // The band tables are not needed to settle (each band's entries come from the
-        // slots' keys, `band_entries`): freed before the candidate pairs grow.
-        g.buckets = Buckets::new(g.settings.bands, g.settings.max_bucket);
-        let mut pairs = std::mem::take(&mut self.pairs);
+        // slots' keys, `band_entries`): the candidate pairs take their memory, and give it
+        // back to the next generation's tables (`LshIndex::spare`). A settle's pairs are
+        // its largest vector (tens of MB at 1 GiB of input, growing with the generations
+        // frozen): in memory of their own, next to the freed tables (which stay resident
+        // in the allocator's heap), they were most of the peak's growth with the
+        // generations, and new memory costs new pages, each zeroed by the kernel.
+        let mut pairs = g.buckets.take_storage();
+        if pairs.capacity() < g.spare.capacity() {
+            pairs = std::mem::take(&mut g.spare);
+        }
+        g.spare = Vec::new();
+        pairs.clear();
         let mut runs = Vec::new();
         let mut spare = std::mem::take(&mut self.spare_runs);
         let mut eager = Eager::new(g, self.hot);
@@ -1356,7 +1399,7 @@ impl FrozenLsh {
             &mut checked,
         );
         pairs.clear();
-        self.pairs = pairs;
+        g.spare = pairs;
         result?;
         // A match found in the join is the answer unless the pairs before it hold one.
         let mut eager_matches = 0;
@@ -2131,25 +2174,32 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The table answers as a map does, through its growth (keys collide in their
-        /// low bits on purpose).
+        /// Each band's table answers as a map does, through their growth (keys collide
+        /// in their low bits on purpose; the bands get different keys).
         #[test]
         fn band_table_is_a_map(ops in proptest::collection::vec((0u32..3000, 0u32..1000), 0..3000)) {
-            let mut t = BandTable::with_entries(1024);
+            let mut b = Buckets::new(2, 1);
             let mut model = std::collections::HashMap::new();
             for (k, v) in ops {
-                let key = k.wrapping_mul(1 << 20) ^ (k % 7);
-                match t.place(key) {
-                    Place::Found(i) => t.set(i, v),
-                    Place::Vacant(i) => t.fill(i, key, v),
+                for band in 0..2 {
+                    let key = k.wrapping_mul(1 << 20) ^ (k % 7) ^ band as u32;
+                    let t = &mut b.tables[band];
+                    match t.place(&b.storage, key) {
+                        Place::Found(i) => BandTable::set(&mut b.storage, i, v),
+                        Place::Vacant(i) => {
+                            if t.fill(&mut b.storage, i, key, v) {
+                                b.grow();
+                            }
+                        }
+                    }
+                    model.insert((band, key), v);
                 }
-                model.insert(key, v);
             }
-            for (&k, &v) in &model {
-                proptest::prop_assert_eq!(t.get(k), Some(v));
+            for (&(band, k), &v) in &model {
+                proptest::prop_assert_eq!(b.tables[band].get(&b.storage, k), Some(v));
             }
-            proptest::prop_assert_eq!(t.len, model.len());
-            proptest::prop_assert_eq!(t.get(12345), model.get(&12345).copied());
+            proptest::prop_assert_eq!(b.tables[0].len + b.tables[1].len, model.len());
+            proptest::prop_assert_eq!(b.tables[0].get(&b.storage, 12345), model.get(&(0, 12345)).copied());
         }
     }
 
@@ -2158,14 +2208,12 @@ mod tests {
     #[test]
     fn a_table_sized_for_its_keys_never_grows() {
         for n in [0, 1, 767, 768, 769, 5000, 196_608] {
-            let mut t = BandTable::with_entries(BandTable::entries_for(n));
-            let size = t.entries.len();
+            let mut b = Buckets::for_records(1, 1, n, Vec::new());
+            let size = b.storage.len();
             for k in 0..n as u32 {
-                if let Place::Vacant(i) = t.place(k.wrapping_mul(0x9E37_79B9)) {
-                    t.fill(i, k.wrapping_mul(0x9E37_79B9), k);
-                }
+                b.insert(&[k.wrapping_mul(0x9E37_79B9)], k).unwrap();
             }
-            assert_eq!(t.entries.len(), size, "{n} keys");
+            assert_eq!(b.storage.len(), size, "{n} keys");
             assert!(
                 size <= (8 * n).div_ceil(3).max(1024),
                 "{n} keys: {size} places"
@@ -2697,7 +2745,7 @@ mod tests {
             for (b, table) in buckets.tables.iter().enumerate() {
                 let keys: Vec<u32> = slot_keys.iter().map(|k| k[b]).collect();
                 band_entries(&keys, base, cap, ask, &mut all, &mut mine, &mut q);
-                table.entries_into(&buckets.lists, &mut want);
+                table.entries_into(&buckets.storage, &buckets.lists, &mut want);
                 proptest::prop_assert_eq!(&mine, &want);
                 let mut want_q: Vec<u64> = (0..keys.len())
                     .filter(|&i| ask[i])
