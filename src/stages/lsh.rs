@@ -24,16 +24,18 @@ use crate::error::{Error, Result};
 const MULTI: u32 = 1 << 31;
 
 /// One band's buckets: band key → value (a slot, or `MULTI` | index into
-/// `Buckets::lists`), open addressing with linear probing, 8 bytes an entry, in
-/// `Buckets::storage`: `size` places (a power of two) from `start`.
+/// `Buckets::lists`), open addressing with linear probing, 8 bytes an entry: `size`
+/// places (a power of two) from `start` of its storage (`Buckets::store`).
 ///
 /// Hand-written because a probe looks up every band of a record at once: it computes all
 /// the home positions and prefetches them before probing, so the cache misses of the 25
 /// lookups overlap instead of coming one after another as with a general-purpose map
-/// (that lookup loop was the largest cost of near dedup at 1 GB). The bands share one
-/// allocation so that a settle can take it whole for its candidate pairs
-/// (`Buckets::take_storage`): freed band tables stayed resident in the allocator's heap
-/// while the pairs took new memory beside them.
+/// (that lookup loop was the largest cost of near dedup at 1 GB). The tables of a
+/// bounded index's generation, sized up front, share one allocation so that a settle can
+/// take it whole for its candidate pairs (`Buckets::take_storage`): freed band tables
+/// stayed resident in the allocator's heap while the pairs took new memory beside them.
+/// Tables that grow (an unbounded index) each have their own, so that each grows when it
+/// fills (the bands fill at different rates) and only one is copied at a time.
 #[derive(Clone, Copy)]
 struct BandTable {
     start: usize,
@@ -154,16 +156,42 @@ fn prefetch_counts(stored: &[u8], k: usize) {
 /// input order) with that key. Most keys hold one record, stored inline in the table;
 /// larger buckets live in `lists`, in slot order.
 struct Buckets {
-    /// Every band's table, one after the other (`BandTable::start`).
+    /// Tables sized up front (`for_records`): every band's, one after the other.
     storage: Vec<u64>,
+    /// Tables that grow (`new`): each band's own.
+    own: Vec<Vec<u64>>,
     tables: Vec<BandTable>,
     lists: Vec<Vec<u32>>,
     cap: usize,
 }
 
 impl Buckets {
+    /// Buckets whose tables grow as they fill.
     fn new(bands: usize, cap: usize) -> Self {
-        Self::for_records(bands, cap, 0, Vec::new())
+        let size = BandTable::entries_for(0);
+        Buckets {
+            storage: Vec::new(),
+            own: (0..bands).map(|_| vec![EMPTY; size]).collect(),
+            tables: (0..bands)
+                .map(|_| BandTable {
+                    start: 0,
+                    size,
+                    len: 0,
+                })
+                .collect(),
+            lists: Vec::new(),
+            cap,
+        }
+    }
+
+    /// The storage band `b`'s table lives in.
+    #[inline]
+    fn store(&self, b: usize) -> &[u64] {
+        if self.own.is_empty() {
+            &self.storage
+        } else {
+            &self.own[b]
+        }
     }
 
     /// Buckets whose tables hold `records` records without growing, in `storage`'s
@@ -174,6 +202,7 @@ impl Buckets {
         storage.resize(bands * size, EMPTY);
         Buckets {
             storage,
+            own: Vec::new(),
             tables: (0..bands)
                 .map(|b| BandTable {
                     start: b * size,
@@ -190,36 +219,40 @@ impl Buckets {
     /// empty, with tables of no places, until made again (`for_records`).
     fn take_storage(&mut self) -> Vec<u64> {
         self.tables.clear();
+        self.own = Vec::new();
         self.lists = Vec::new();
         std::mem::take(&mut self.storage)
     }
 
-    /// Every table at twice its places (they fill alike: a record adds at most one key
-    /// to each), the entries placed again.
-    fn grow(&mut self) {
-        let size = self.tables.first().map_or(1024, |t| t.size * 2);
-        let old = std::mem::replace(&mut self.storage, vec![EMPTY; self.tables.len() * size]);
-        for (b, t) in self.tables.iter_mut().enumerate() {
-            let from = *t;
-            *t = BandTable {
-                start: b * size,
-                size,
-                len: from.len,
-            };
-            for &e in old[from.start..from.start + from.size]
-                .iter()
-                .filter(|&&e| e != EMPTY)
-            {
-                if let Place::Vacant(j) = t.place(&self.storage, (e >> 32) as u32) {
-                    self.storage[j] = e;
-                }
+    /// Band `b`'s table at twice its places, in storage of its own, its entries placed
+    /// again (tables sized up front first move to storage of their own, which they
+    /// never need: `a_table_sized_for_its_keys_never_grows`).
+    fn grow(&mut self, b: usize) {
+        if self.own.is_empty() {
+            let shared = std::mem::take(&mut self.storage);
+            self.own = self
+                .tables
+                .iter_mut()
+                .map(|t| {
+                    let own = shared[t.start..t.start + t.size].to_vec();
+                    t.start = 0;
+                    own
+                })
+                .collect();
+        }
+        let t = &mut self.tables[b];
+        let old = std::mem::replace(&mut self.own[b], vec![EMPTY; t.size * 2]);
+        t.size *= 2;
+        for e in old.into_iter().filter(|&e| e != EMPTY) {
+            if let Place::Vacant(j) = t.place(&self.own[b], (e >> 32) as u32) {
+                self.own[b][j] = e;
             }
         }
     }
 
     fn prefetch(&self, keys: &[u32]) {
-        for (t, &key) in self.tables.iter().zip(keys) {
-            t.prefetch(&self.storage, key);
+        for (b, (t, &key)) in self.tables.iter().zip(keys).enumerate() {
+            t.prefetch(self.store(b), key);
         }
     }
 
@@ -228,12 +261,18 @@ impl Buckets {
     fn insert(&mut self, keys: &[u32], slot: u32) -> Result<usize> {
         self.prefetch(keys);
         let mut added = 0;
-        let mut full = false;
-        let s = &mut self.storage;
-        for (t, &key) in self.tables.iter_mut().zip(keys) {
+        for (b, &key) in keys.iter().enumerate().take(self.tables.len()) {
+            let s = if self.own.is_empty() {
+                &mut self.storage
+            } else {
+                &mut self.own[b]
+            };
+            let t = &mut self.tables[b];
             match t.place(s, key) {
                 Place::Vacant(i) => {
-                    full |= t.fill(s, i, key, slot);
+                    if t.fill(s, i, key, slot) {
+                        self.grow(b);
+                    }
                     added += 1;
                 }
                 Place::Found(i) => {
@@ -259,9 +298,6 @@ impl Buckets {
                 }
             }
         }
-        if full {
-            self.grow();
-        }
         Ok(added)
     }
 
@@ -276,16 +312,16 @@ impl Buckets {
         const MOST: usize = 64;
         let mut values = [0u32; MOST];
         if keys.len() > MOST {
-            for (t, &key) in self.tables.iter().zip(keys) {
-                if let Some(v) = t.get(&self.storage, key) {
+            for (b, (t, &key)) in self.tables.iter().zip(keys).enumerate() {
+                if let Some(v) = t.get(self.store(b), key) {
                     self.gather_value(v, since, out);
                 }
             }
             return;
         }
         let mut n = 0;
-        for (t, &key) in self.tables.iter().zip(keys) {
-            if let Some(v) = t.get(&self.storage, key) {
+        for (b, (t, &key)) in self.tables.iter().zip(keys).enumerate() {
+            if let Some(v) = t.get(self.store(b), key) {
                 if v & MULTI != 0 {
                     prefetch_ptr(&self.lists[(v & !MULTI) as usize]);
                 }
@@ -323,7 +359,8 @@ impl Buckets {
     }
 
     fn bytes(&self) -> usize {
-        let tables = self.storage.capacity() * 8;
+        let tables =
+            self.storage.capacity() * 8 + self.own.iter().map(|t| t.capacity() * 8).sum::<usize>();
         let lists: usize = self
             .lists
             .iter()
@@ -2173,33 +2210,52 @@ mod tests {
         Buckets::new(bands, cap)
     }
 
+    impl Buckets {
+        /// Sets `key`'s value in band `b`'s table, as a map does.
+        fn put(&mut self, b: usize, key: u32, value: u32) {
+            let s = if self.own.is_empty() {
+                &mut self.storage
+            } else {
+                &mut self.own[b]
+            };
+            let t = &mut self.tables[b];
+            match t.place(s, key) {
+                Place::Found(i) => BandTable::set(s, i, value),
+                Place::Vacant(i) => {
+                    if t.fill(s, i, key, value) {
+                        self.grow(b);
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
-        /// Each band's table answers as a map does, through their growth (keys collide
-        /// in their low bits on purpose; the bands get different keys).
+        /// Each band's table answers as a map does, through its growth, whether the
+        /// tables start in storage of their own or shared (keys collide in their low
+        /// bits on purpose; the second band gets fewer keys, so the tables grow apart).
         #[test]
-        fn band_table_is_a_map(ops in proptest::collection::vec((0u32..3000, 0u32..1000), 0..3000)) {
-            let mut b = Buckets::new(2, 1);
+        fn band_table_is_a_map(
+            ops in proptest::collection::vec((0u32..3000, 0u32..1000), 0..3000),
+            shared in proptest::bool::ANY,
+        ) {
+            let mut b = if shared { Buckets::for_records(2, 1, 0, Vec::new()) } else { Buckets::new(2, 1) };
             let mut model = std::collections::HashMap::new();
             for (k, v) in ops {
                 for band in 0..2 {
                     let key = k.wrapping_mul(1 << 20) ^ (k % 7) ^ band as u32;
-                    let t = &mut b.tables[band];
-                    match t.place(&b.storage, key) {
-                        Place::Found(i) => BandTable::set(&mut b.storage, i, v),
-                        Place::Vacant(i) => {
-                            if t.fill(&mut b.storage, i, key, v) {
-                                b.grow();
-                            }
-                        }
+                    if band == 1 && k % 3 != 0 {
+                        continue;
                     }
+                    b.put(band, key, v);
                     model.insert((band, key), v);
                 }
             }
             for (&(band, k), &v) in &model {
-                proptest::prop_assert_eq!(b.tables[band].get(&b.storage, k), Some(v));
+                proptest::prop_assert_eq!(b.tables[band].get(b.store(band), k), Some(v));
             }
             proptest::prop_assert_eq!(b.tables[0].len + b.tables[1].len, model.len());
-            proptest::prop_assert_eq!(b.tables[0].get(&b.storage, 12345), model.get(&(0, 12345)).copied());
+            proptest::prop_assert_eq!(b.tables[0].get(b.store(0), 12345), model.get(&(0, 12345)).copied());
         }
     }
 
@@ -2745,7 +2801,7 @@ mod tests {
             for (b, table) in buckets.tables.iter().enumerate() {
                 let keys: Vec<u32> = slot_keys.iter().map(|k| k[b]).collect();
                 band_entries(&keys, base, cap, ask, &mut all, &mut mine, &mut q);
-                table.entries_into(&buckets.storage, &buckets.lists, &mut want);
+                table.entries_into(buckets.store(b), &buckets.lists, &mut want);
                 proptest::prop_assert_eq!(&mine, &want);
                 let mut want_q: Vec<u64> = (0..keys.len())
                     .filter(|&i| ask[i])
