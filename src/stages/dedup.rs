@@ -83,9 +83,9 @@ fn prefilter_agreement(threshold: f64, num_hashes: usize) -> f64 {
 }
 
 /// Bytes of a row's sketches (`BatchSignatures::sketches`): the MinHash sketch, then
-/// the count sketch of its shingle set.
+/// the count sketch of its shingle set (`lsh::stored_len`).
 fn stored_len(p: &Params) -> usize {
-    p.num_hashes + crate::stages::lsh::COUNT_BYTES
+    crate::stages::lsh::stored_len(p.num_hashes)
 }
 
 /// Settings the row part and the barrier share.

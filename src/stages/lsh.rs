@@ -197,6 +197,19 @@ impl Buckets {
         }
     }
 
+    /// Band `b`'s table and the storage it lives in, to change them (over the fields,
+    /// so that `cap` and `lists` stay free to use beside them).
+    #[inline]
+    fn table_in<'a>(
+        tables: &'a mut [BandTable],
+        storage: &'a mut Vec<u64>,
+        own: &'a mut [Vec<u64>],
+        b: usize,
+    ) -> (&'a mut BandTable, &'a mut Vec<u64>) {
+        let s = if own.is_empty() { storage } else { &mut own[b] };
+        (&mut tables[b], s)
+    }
+
     /// Buckets whose tables hold `records` records without growing, in `storage`'s
     /// memory (emptied; it grows if it must).
     fn for_records(bands: usize, cap: usize, records: usize, mut storage: Vec<u64>) -> Self {
@@ -265,12 +278,7 @@ impl Buckets {
         self.prefetch(keys);
         let mut added = 0;
         for (b, &key) in keys.iter().enumerate().take(self.tables.len()) {
-            let s = if self.own.is_empty() {
-                &mut self.storage
-            } else {
-                &mut self.own[b]
-            };
-            let t = &mut self.tables[b];
+            let (t, s) = Buckets::table_in(&mut self.tables, &mut self.storage, &mut self.own, b);
             match t.place(s, key) {
                 Place::Vacant(i) => {
                     if t.fill(s, i, key, slot) {
@@ -569,6 +577,12 @@ pub(crate) fn count_sketch(set: &[u32], out: &mut Vec<u8>) {
     );
 }
 
+/// Bytes a record's sketches take with `num_hashes` MinHash values: the 8-bit sketch,
+/// then the count sketch.
+pub(crate) fn stored_len(num_hashes: usize) -> usize {
+    num_hashes + COUNT_BYTES
+}
+
 /// Whether sets of `a_len` and `b_len` hashes whose count sketches are `a` and `b` may
 /// have a Jaccard similarity of at least `threshold`: the sum over buckets of the
 /// smaller count is at least their intersection, and the ratio `jaccard_at_least`
@@ -634,7 +648,7 @@ impl LshSettings {
     /// Bytes a slot stores for the prefilter: the 8-bit MinHash sketch, then the count
     /// sketch (`count_sketch`).
     pub fn stored_len(&self) -> usize {
-        self.num_hashes + COUNT_BYTES
+        stored_len(self.num_hashes)
     }
 
     /// Whether a candidate (`len` shingles, `theirs` stored as a slot stores it) may
@@ -2211,12 +2225,7 @@ mod tests {
     impl Buckets {
         /// Sets `key`'s value in band `b`'s table, as a map does.
         fn put(&mut self, b: usize, key: u32, value: u32) {
-            let s = if self.own.is_empty() {
-                &mut self.storage
-            } else {
-                &mut self.own[b]
-            };
-            let t = &mut self.tables[b];
+            let (t, s) = Buckets::table_in(&mut self.tables, &mut self.storage, &mut self.own, b);
             match t.place(s, key) {
                 Place::Found(i) => BandTable::set(s, i, value),
                 Place::Vacant(i) => {
