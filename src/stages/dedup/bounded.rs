@@ -291,9 +291,13 @@ impl Held {
         }
         drop(r);
         self.bytes = 0;
-        f.set_len(0)
-            .and_then(|_| f.rewind())
-            .map_err(|e| io_error("write", e))
+        // Rewound, not truncated: the next generation's batches overwrite these bytes,
+        // whose pages are still in the page cache. Truncated, every generation wrote
+        // into new pages, each one allocated (and, on a VM that reports free pages to
+        // its host, faulted in again by the host) as the file grew back. Bytes past
+        // the next generation's end are never read: `drain` reads as many streams as
+        // were pushed. The file stays as long as the largest generation's batches.
+        f.rewind().map_err(|e| io_error("write", e))
     }
 }
 
@@ -705,11 +709,20 @@ mod tests {
         )])
         .unwrap();
         let mut h = Held::new().unwrap();
-        for round in 0..2 {
-            h.push(batch(0, ints.clone())).unwrap();
-            h.push(batch(1, RecordBatch::new_empty(ints.schema())))
-                .unwrap();
-            h.push(batch(2, strings.clone())).unwrap();
+        let empty = RecordBatch::new_empty(ints.schema());
+        // The file is rewound, not truncated, between generations: a smaller one after
+        // a larger one must not read the larger one's bytes past its own end, and a
+        // larger one after must overwrite them whole.
+        let rounds: [&[&RecordBatch]; 4] = [
+            &[&ints, &empty, &strings],
+            &[&strings],
+            &[&empty],
+            &[&ints, &strings, &ints, &strings],
+        ];
+        for (round, held) in rounds.iter().enumerate() {
+            for (i, data) in held.iter().enumerate() {
+                h.push(batch(i as u32, (*data).clone())).unwrap();
+            }
             let mut back = Vec::new();
             h.drain(|b| {
                 back.push(b);
@@ -717,10 +730,14 @@ mod tests {
             })
             .unwrap();
             let files: Vec<u32> = back.iter().map(|b| b.file).collect();
-            assert_eq!(files, [0, 1, 2], "round {round}");
-            assert_eq!(back[0].data, ints);
-            assert_eq!(back[1].num_rows(), 0);
-            assert_eq!(back[2].data, strings);
+            assert_eq!(
+                files,
+                (0..held.len() as u32).collect::<Vec<_>>(),
+                "round {round}"
+            );
+            for (b, data) in back.iter().zip(held.iter()) {
+                assert_eq!(&b.data, *data, "round {round}");
+            }
             assert!(h.batches.is_empty());
         }
     }
