@@ -36,6 +36,8 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 GEN="$CARGO_TARGET_DIR/release/examples/gen_neardup"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-dedup-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 "$GEN" --docs "$DOCS" --seed "$SEED" --out "$WORK/corpus.jsonl" --truth "$WORK/truth.jsonl"
 IN_BYTES=$(stat -c %s "$WORK/corpus.jsonl")

@@ -38,6 +38,8 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-deid-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 "$GEN" chat --bytes "$SIZE" --out "$WORK/chat.jsonl" >&2
 IN_BYTES=$(stat -c %s "$WORK/chat.jsonl")

@@ -106,7 +106,10 @@ class Runner:
         r = subprocess.run(
             [self.bin, "run", p, "--quiet", "--overwrite", "--threads", "2",
              "--quarantine-dir", os.path.join(d, "q")],
-            capture_output=True, text=True, cwd=self.repo)
+            capture_output=True, text=True, cwd=self.repo,
+            # The runs' keyring and ledgers in the work folder, never in the user's
+            # state folder.
+            env={**os.environ, "DATACUSTOMS_STATE_DIR": os.path.join(self.work, "state")})
         self.seconds.append(time.monotonic() - t)
         if r.returncode != 0:
             sys.exit(f"datacustoms run failed ({r.returncode}):\n{r.stderr}\n--- pipeline ---\n{text}")

@@ -22,6 +22,8 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 bytes_of() { numfmt --from=iec "$1"; }
 size_on_disk() { du -cb "$@" | tail -1 | cut -f1; }

@@ -17,6 +17,8 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-$NAME-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 mkdir -p "$BENCH_DIR"
 IN="$BENCH_DIR/orders-$ROWS.parquet"

@@ -37,6 +37,8 @@ BIN="$CARGO_TARGET_DIR/release/datacustoms"
 GEN="$CARGO_TARGET_DIR/release/examples/gen_corpus"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-presidio.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 "$GEN" chat --records "$RECORDS" --seed "$SEED" --out "$WORK/chat.jsonl" --truth "$WORK/truth.jsonl" >&2
 

@@ -23,6 +23,8 @@ cargo build --release --quiet --bin datacustoms
 BIN="$CARGO_TARGET_DIR/release/datacustoms"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/datacustoms-presidio-gen.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# The runs' keyring and ledgers in the work folder, never in the user's state folder.
+export DATACUSTOMS_STATE_DIR="$WORK/state"
 
 for half in dev heldout; do
   python3 - "$half" "$WORK" <<'PY'
