@@ -23,6 +23,16 @@ fn fold_char(c: char) -> Option<Option<char>> {
     }
 }
 
+/// Every character `fold_char` changes (all in the Basic Multilingual Plane, none
+/// ASCII): the detector marks them in its table of first characters, so the one pass
+/// over a text that is not ASCII also tells whether it needs a shadow.
+pub fn folded_chars() -> Vec<char> {
+    (0..=0xFFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|&c| fold_char(c).is_some())
+        .collect()
+}
+
 /// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2 or 0xC2) is one that
 /// `fold_char` changes, from its UTF-8 bytes: U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19,
 /// U+FF20..=U+FF3A (EF BC 8B, 8D, 8E, 90..=99, A0..=BA), U+FF41..=U+FF5A (EF BD
@@ -99,6 +109,22 @@ mod tests {
 
     /// The byte test agrees with `fold_char` on every character with one of the three
     /// lead bytes (every other character has none of them).
+    #[test]
+    fn folded_chars_are_every_character_that_folds() {
+        let folded = folded_chars();
+        assert!(folded
+            .iter()
+            .all(|c| !c.is_ascii() && (*c as u32) < 0x10000));
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(
+                folded.contains(&c),
+                fold_char(c).is_some(),
+                "{:X}",
+                c as u32
+            );
+        }
+    }
+
     #[test]
     fn the_byte_test_is_fold_char() {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {

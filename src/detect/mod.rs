@@ -413,7 +413,8 @@ impl Detector {
             finders.push(a.finder());
         }
         // Whether a text lists things (、和与及) is noted in the same pass.
-        let first_chars = wordfind::FirstChars::new(&finders, &names::LISTING);
+        let first_chars =
+            wordfind::FirstChars::new(&finders, &names::LISTING, &fold::folded_chars());
         Detector {
             id: memo::new_id(),
             custom: Custom {
@@ -450,15 +451,29 @@ impl Detector {
 
     /// `detect` without the memo.
     fn detect_fresh(&self, text: &str, out: &mut Vec<Detection>) {
-        match fold::Shadow::of(text) {
-            None => self.detect_plain(text, out),
-            Some(shadow) => {
-                self.detect_plain(&shadow.text, out);
-                for d in out.iter_mut() {
-                    (d.start, d.end) = shadow.map(d.start, d.end);
+        // A text that is not ASCII is decoded once, for the name and address scans and
+        // their word finders (they decoded it four times), into buffers kept per
+        // thread: this runs once per text, and allocating them showed in profiles.
+        // With it, per word finder, the characters where one of its words may start,
+        // and whether the text holds a character `fold` changes (none is ASCII): only
+        // then is it searched in a folded shadow (decoded again), and a byte scan for
+        // such characters over every text (3 % of the detector's instructions on the
+        // chat sample) is not needed.
+        CHARS.with_borrow_mut(|(chars, starts)| {
+            if text.is_ascii() {
+                return self.detect_plain(text, chars, starts, None, out);
+            }
+            let seen = self.first_chars.decode_and_mark(text, chars, starts);
+            match seen.folds.then(|| fold::Shadow::of(text)).flatten() {
+                None => self.detect_plain(text, chars, starts, Some(seen.listing), out),
+                Some(shadow) => {
+                    self.detect_plain(&shadow.text, chars, starts, None, out);
+                    for d in out.iter_mut() {
+                        (d.start, d.end) = shadow.map(d.start, d.end);
+                    }
                 }
             }
-        }
+        })
     }
 
     /// The threshold a detection of type `e` must reach.
@@ -469,37 +484,42 @@ impl Detector {
             .map_or(self.min_score, |(_, s)| *s)
     }
 
-    fn detect_plain(&self, text: &str, out: &mut Vec<Detection>) {
+    /// Detects in `text` (a shadow's has nothing left to fold). `chars` and `starts`
+    /// hold its decoding and word starts when `listing` is Some (whether it lists
+    /// things, noted in the same pass); else they are buffers, filled here.
+    fn detect_plain(
+        &self,
+        text: &str,
+        chars: &mut Vec<(usize, char)>,
+        starts: &mut Vec<Vec<usize>>,
+        listing: Option<bool>,
+        out: &mut Vec<Detection>,
+    ) {
         out.clear();
         self.detect_custom(text, out);
         let profile = recognizers::needs::profile(text);
         let has = profile.classes;
-        // A text that is not ASCII is decoded once, for the name and address scans and
-        // their word finders (they decoded it four times), into a buffer kept per
-        // thread: this runs once per text, and allocating it showed in profiles.
-        // With it, per word finder, the characters where one of its words may start.
-        type Decoded = (Vec<(usize, char)>, Vec<Vec<usize>>);
-        thread_local! {
-            static CHARS: std::cell::RefCell<Decoded> =
-                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-        }
-        CHARS.with_borrow_mut(|(chars, starts)| {
-            // Whether the text lists things (、和与及), noted in the same pass.
-            let listing = if text.is_ascii() {
+        // Whether the text lists things (、和与及), noted in the same pass.
+        let listing = match listing {
+            Some(listing) => listing,
+            None if text.is_ascii() => {
                 chars.clear();
                 self.first_chars.mark(chars, starts)
-            } else {
-                self.first_chars.decode_and_mark(text, chars, starts)
-            };
-            let mut starts = starts.as_slice();
-            if let Some(n) = &self.names {
-                n.scan(text, chars, &starts[..2], listing, has, out);
-                starts = &starts[2..];
             }
-            if let Some(a) = &self.addresses {
-                a.scan(text, chars, &starts[0], &profile, out);
+            None => {
+                self.first_chars
+                    .decode_and_mark(text, chars, starts)
+                    .listing
             }
-        });
+        };
+        let mut starts = starts.as_slice();
+        if let Some(n) = &self.names {
+            n.scan(text, chars, &starts[..2], listing, has, out);
+            starts = &starts[2..];
+        }
+        if let Some(a) = &self.addresses {
+            a.scan(text, chars, &starts[0], &profile, out);
+        }
         // Each rule runs only on text holding the bytes its pattern needs (a digit, `@`,
         // `.`, `:`, an upper-case letter, 号): most text lacks most of them. One search
         // per rule, each on its own small lazy DFA. A combined `RegexSet` pass was
@@ -674,6 +694,14 @@ impl Detector {
             }
         }
     }
+}
+
+/// A text's characters and, per word finder, where its words may start (see
+/// `Detector::detect_fresh`): buffers kept per thread.
+type Decoded = (Vec<(usize, char)>, Vec<Vec<usize>>);
+thread_local! {
+    static CHARS: std::cell::RefCell<Decoded> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// How far before its first digit a match of a digit rule can start (`+86 `,

@@ -3036,7 +3036,7 @@ mod tests {
         let has = super::super::recognizers::needs::of(text);
         let n = Names::new(0.0);
         let mut starts = Vec::new();
-        let listing = super::super::wordfind::FirstChars::new(&n.finders(), &LISTING)
+        let listing = super::super::wordfind::FirstChars::new(&n.finders(), &LISTING, &[])
             .mark(&chars, &mut starts);
         n.scan(text, &chars, &starts, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);

@@ -227,13 +227,26 @@ pub(crate) struct FirstChars {
     finders: usize,
     /// The bit of the characters `mark` reports whether a text holds (`flagged`).
     flag: u8,
+    /// The bit of the characters `decode_and_mark` reports whether a text holds
+    /// (`folded`: the detector's `fold::folded_chars`, so that a text's one pass tells
+    /// whether it needs a folded shadow, without a byte scan of its own).
+    fold: u8,
+}
+
+/// What `FirstChars::decode_and_mark` saw besides the word starts: whether a flagged
+/// character occurs, and whether a folded one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub listing: bool,
+    pub folds: bool,
 }
 
 impl FirstChars {
-    /// The table of `finders` (at most seven), in that order, and of the characters
-    /// `flagged`, whose presence `mark` reports.
-    pub(crate) fn new(finders: &[&WordFinder], flagged: &[char]) -> FirstChars {
-        assert!(finders.len() <= 7, "FirstChars holds seven finders at most");
+    /// The table of `finders` (at most six), in that order, of the characters
+    /// `flagged`, whose presence `mark` reports, and of the characters `folded` (of the
+    /// Basic Multilingual Plane), whose presence `decode_and_mark` reports too.
+    pub(crate) fn new(finders: &[&WordFinder], flagged: &[char], folded: &[char]) -> FirstChars {
+        assert!(finders.len() <= 6, "FirstChars holds six finders at most");
         let mut bits: Box<[u8; 1 << 16]> = vec![0u8; 1 << 16]
             .into_boxed_slice()
             .try_into()
@@ -251,10 +264,18 @@ impl FirstChars {
                 *b |= flag;
             }
         }
+        let fold = flag << 1;
+        for &c in folded {
+            let b = bits
+                .get_mut(c as usize)
+                .expect("folded characters are in the Basic Multilingual Plane");
+            *b |= fold;
+        }
         FirstChars {
             bits,
             finders: finders.len(),
             flag,
+            fold,
         }
     }
 
@@ -323,7 +344,7 @@ impl FirstChars {
         text: &str,
         chars: &mut Vec<(usize, char)>,
         out: &mut Vec<Vec<usize>>,
-    ) -> bool {
+    ) -> Seen {
         out.resize_with(self.finders, Vec::new);
         for list in out.iter_mut() {
             list.clear();
@@ -352,7 +373,10 @@ impl FirstChars {
             );
         }
         HITS.set(hits);
-        seen & self.flag != 0
+        Seen {
+            listing: seen & self.flag != 0,
+            folds: seen & self.fold != 0,
+        }
     }
 }
 
@@ -454,10 +478,10 @@ mod tests {
         /// each finds visiting every character.
         #[test]
         fn marked_starts_find_what_every_character_finds(
-            text in "[北京市东城区地址收货住😀éZüric𠀀𠀁h ab，c ]{0,40}"
+            text in "[北京市东城区地址收货住😀éZüric𠀀𠀁h ab，c １\u{200B}]{0,40}"
         ) {
             let finders = [WordFinder::new(WORDS), WordFinder::new(MIXED), WordFinder::new(&["区", "c"])];
-            let table = FirstChars::new(&[&finders[0], &finders[1], &finders[2]], &['，', 'é']);
+            let table = FirstChars::new(&[&finders[0], &finders[1], &finders[2]], &['，', 'é'], &['１', '\u{200B}', 'ü']);
             let chars: Vec<(usize, char)> = text.char_indices().collect();
             let mut marks = Vec::new();
             let flagged = table.mark(&chars, &mut marks);
@@ -465,7 +489,9 @@ mod tests {
             prop_assert_eq!(marks.len(), 3);
             // Decoding and marking in one pass gives the same characters and marks.
             let (mut chars2, mut marks2) = (vec![(9, 'x')], vec![vec![7]; 5]);
-            prop_assert_eq!(table.decode_and_mark(&text, &mut chars2, &mut marks2), flagged);
+            let seen = table.decode_and_mark(&text, &mut chars2, &mut marks2);
+            prop_assert_eq!(seen.listing, flagged);
+            prop_assert_eq!(seen.folds, text.contains(['１', '\u{200B}', 'ü']));
             prop_assert_eq!(&chars2, &chars);
             prop_assert_eq!(&marks2, &marks);
             for (f, starts) in finders.iter().zip(&marks) {
