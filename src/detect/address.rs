@@ -1112,7 +1112,12 @@ mod tests {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let a = Addresses::new();
         let mut starts = Vec::new();
-        super::super::wordfind::FirstChars::new(&[a.finder()], &[], &[]).mark(&chars, &mut starts);
+        super::super::wordfind::FirstChars::new(
+            &[super::super::wordfind::Marks::Words(a.finder())],
+            &[],
+            &[],
+        )
+        .mark(&chars, &mut starts);
         a.scan(text, &chars, &starts[0], &needs::profile(text), &mut out);
         out.retain(|d| d.score >= 0.5);
         super::super::resolve(&mut out);

@@ -405,12 +405,12 @@ impl Detector {
             .entities
             .contains(&EntityType::Address)
             .then(address::Addresses::new);
-        let mut finders: Vec<&wordfind::WordFinder> = Vec::new();
+        let mut finders: Vec<wordfind::Marks<'_>> = Vec::new();
         if let Some(n) = &names {
-            finders.extend(n.finders());
+            finders.extend(n.marks());
         }
         if let Some(a) = &addresses {
-            finders.push(a.finder());
+            finders.push(wordfind::Marks::Words(a.finder()));
         }
         // Whether a text lists things (、和与及) is noted in the same pass.
         let first_chars =
@@ -514,8 +514,8 @@ impl Detector {
         };
         let mut starts = starts.as_slice();
         if let Some(n) = &self.names {
-            n.scan(text, chars, &starts[..2], listing, has, out);
-            starts = &starts[2..];
+            n.scan(text, chars, &starts[..3], listing, has, out);
+            starts = &starts[3..];
         }
         if let Some(a) = &self.addresses {
             a.scan(text, chars, &starts[0], &profile, out);

@@ -27,7 +27,7 @@
 
 use super::ascii;
 use super::lexicon::{lexicon, EnWord, Lexicon, Packer, SurnameStart, WordKind, WordMap};
-use super::wordfind::{CharBits, Found, WordFinder};
+use super::wordfind::{CharBits, Found, Marks, WordFinder};
 use super::{Detection, EntityType};
 
 pub(crate) struct Names {
@@ -61,16 +61,21 @@ impl Names {
         }
     }
 
-    /// The word finders of the Chinese slot scan (labels, titles), whose word starts
-    /// `scan` takes marked by a `FirstChars` of them in this order.
-    pub(crate) fn finders(&self) -> [&WordFinder; 2] {
-        [&self.labels, &self.titles]
+    /// What `scan` takes marked by a `FirstChars`, in this order: the word starts of
+    /// the Chinese slot scan's finders (labels, titles), and the characters that may
+    /// start a surname (`Lexicon::zh_may_start`).
+    pub(crate) fn marks(&self) -> [Marks<'_>; 3] {
+        [
+            Marks::Words(&self.labels),
+            Marks::Words(&self.titles),
+            Marks::Chars(&may_start_surname),
+        ]
     }
 
     /// `chars` is `text.char_indices()` collected when the text is not ASCII (the
     /// detector decodes it once for every scan), else empty; `listing`, whether one of
-    /// them is one of `LISTING`; `starts`, the characters where a word of each of `finders` may
-    /// start (`FirstChars::mark`).
+    /// them is one of `LISTING`; `starts`, the characters each of `marks` marks
+    /// (`FirstChars::mark`).
     pub(crate) fn scan(
         &self,
         text: &str,
@@ -99,7 +104,7 @@ impl Names {
             } else {
                 self.floor
             };
-            scan_zh_chars(lex, text, chars, floor, self.matters, out);
+            scan_zh_chars(lex, text, chars, &starts[2], floor, self.matters, out);
             let (labels, titles) = (&starts[0], &starts[1]);
             let labels = self.labels.find_at(text, chars, labels);
             let titles = self.titles.find_at(text, chars, titles);
@@ -107,6 +112,11 @@ impl Names {
         }
         coordinated_names(text, &mut out[first..]);
     }
+}
+
+/// Whether `c` may start a surname (what `Names::marks` marks for `scan_zh_chars`).
+fn may_start_surname(c: char) -> bool {
+    lexicon().zh_may_start(c)
 }
 
 /// Signing verbs among the labels: a name follows them only after a separator.
@@ -939,10 +949,13 @@ pub(crate) const LISTING: [char; 4] = ['、', '和', '与', '及'];
 
 /// Chinese names in `text` (decoded into `chars`) whose evidence is at or above `floor`;
 /// candidates whose score after penalties falls under `matters` may be left out.
+/// `may_start`: the indices into `chars`, in order, of every character that may start
+/// a surname (`may_start_surname`; others among them are passed over).
 fn scan_zh_chars(
     lex: &Lexicon,
     text: &str,
     chars: &[(usize, char)],
+    may_start: &[usize],
     floor: f32,
     matters: f32,
     out: &mut Vec<Detection>,
@@ -959,10 +972,12 @@ fn scan_zh_chars(
     let n = chars.len();
     let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
     let mut k = 0;
+    // Straight to the next character that may start a surname: `may_start` lists them
+    // (and maybe others, which `zh_surname_at` turns down), in order.
+    let mut next = may_start.iter();
     while k < n {
-        // Straight to the next character that may start a surname (one bit each).
-        match chars[k..].iter().position(|&(_, c)| lex.zh_may_start(c)) {
-            Some(d) => k += d,
+        match next.find(|&&m| m >= k) {
+            Some(&m) => k = m,
             None => break,
         }
         let s = chars[k].0;
@@ -3036,7 +3051,7 @@ mod tests {
         let has = super::super::recognizers::needs::of(text);
         let n = Names::new(0.0);
         let mut starts = Vec::new();
-        let listing = super::super::wordfind::FirstChars::new(&n.finders(), &LISTING, &[])
+        let listing = super::super::wordfind::FirstChars::new(&n.marks(), &LISTING, &[])
             .mark(&chars, &mut starts);
         n.scan(text, &chars, &starts, listing, has, &mut out);
         out.retain(|d| d.score >= 0.5);
@@ -3550,8 +3565,11 @@ mod zh_reference {
             matters in proptest::sample::select(vec![0.05f32, 0.2, 0.3, 0.5]),
         ) {
             let chars: Vec<(usize, char)> = text.char_indices().collect();
+            let may_start: Vec<usize> = (0..chars.len())
+                .filter(|&k| may_start_surname(chars[k].1))
+                .collect();
             let mut fast = Vec::new();
-            scan_zh_chars(lexicon(), &text, &chars, floor, matters, &mut fast);
+            scan_zh_chars(lexicon(), &text, &chars, &may_start, floor, matters, &mut fast);
             proptest::prop_assert_eq!(digest(&fast), digest(&scan(&text, floor, matters)));
         }
     }
