@@ -107,8 +107,7 @@ impl Shadow {
 mod tests {
     use super::*;
 
-    /// The byte test agrees with `fold_char` on every character with one of the three
-    /// lead bytes (every other character has none of them).
+    /// The list the detector marks is exactly the characters `fold_char` changes.
     #[test]
     fn folded_chars_are_every_character_that_folds() {
         let folded = folded_chars();
@@ -125,6 +124,8 @@ mod tests {
         }
     }
 
+    /// The byte test agrees with `fold_char` on every character with one of the three
+    /// lead bytes (every other character has none of them).
     #[test]
     fn the_byte_test_is_fold_char() {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
