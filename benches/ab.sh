@@ -13,6 +13,9 @@
 #
 #   binary  wall_s  user_s  sys_s  cpu_s(user+sys)  peak_rss_mib  rows_out  stage_cpu_s...
 #
+# (the stages' `cpu_seconds` in pipeline order, then the residual scan's when the
+# report has one)
+#
 # then per binary the median CPU-seconds and its ratio to the first binary's, and
 # whether every binary's export has the same rows out. Copy the binaries somewhere
 # stable first (cargo overwrites target/release/datacustoms on every build).
@@ -50,7 +53,7 @@ for _ in $(seq "$ROUNDS"); do
     read -r wall user sys kb < <(tail -n 1 "$WORK/time")
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
     rows=$(jq -r '.rows.out' "$out/report.json")
-    stages=$(jq -r '[.stages[].cpu_seconds * 100 | round / 100 | tostring] | join(" ")' "$out/report.json")
+    stages=$(jq -r '[(.stages[].cpu_seconds), (.residual.cpu_seconds // empty) | . * 100 | round / 100 | tostring] | join(" ")' "$out/report.json")
     printf '%-24s %7s %7s %6s %7s %8d %10s  %s\n' "$(basename "$b")#$i" "$wall" "$user" "$sys" "$cpu" $((kb / 1024)) "$rows" "$stages"
     echo "$i $cpu $rows" >> "$WORK/runs"
   done

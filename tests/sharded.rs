@@ -25,6 +25,7 @@ const VOLATILE: &[&str] = &[
     "/output/parts",
     "/output/bytes",
     "/keys/data_keys",
+    "/residual/cpu_seconds",
 ];
 
 /// A test folder holding the bundled pipelines and sample data, and the sample data

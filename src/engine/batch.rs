@@ -117,6 +117,8 @@ pub struct Batch {
     pub attachments: Vec<Option<Box<dyn Any + Send>>>,
     /// PII still present after the row stages (see `engine::residual`).
     pub residual: Vec<ResidualHit>,
+    /// Time the residual scan took on this batch (`ResidualTally::cpu_seconds`).
+    pub residual_time: std::time::Duration,
     /// XXH3-128 of the values a `deidentify` stage with the residual scan's own
     /// recognizers scanned and found nothing in: the scan skips a value with one of
     /// these hashes (it would find nothing again), and scans every other value.
@@ -139,6 +141,7 @@ impl Batch {
             duplicates: 0,
             attachments: Vec::new(),
             residual: Vec::new(),
+            residual_time: std::time::Duration::ZERO,
             clean: Default::default(),
             subjects: Vec::new(),
         }

@@ -54,8 +54,10 @@ impl ResidualScanner {
         self.paths.iter().map(|p| p.name.clone()).collect()
     }
 
-    /// Records the hits of a batch in `batch.residual`.
+    /// Records the hits of a batch in `batch.residual`, and the time the scan took in
+    /// `batch.residual_time`.
     pub fn scan(&self, batch: &mut Batch) {
+        let started = std::time::Instant::now();
         let mut found: Vec<Detection> = Vec::new();
         let mut hits = Vec::new();
         for (pi, path) in self.paths.iter().enumerate() {
@@ -82,6 +84,7 @@ impl ResidualScanner {
             });
         }
         batch.residual = hits;
+        batch.residual_time = started.elapsed();
     }
 }
 
@@ -98,6 +101,12 @@ pub struct ResidualTally {
     pub examples_masked: BTreeMap<String, Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateResult>,
+    /// Seconds the scan took, summed over the worker threads (as a stage's
+    /// `cpu_seconds`): it runs the recognizers again on every value a `deidentify`
+    /// stage changed and on every string field no such stage vouched for, so it is a
+    /// stage's worth of work that no stage's figure shows.
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -115,8 +124,9 @@ impl ResidualTally {
         }
     }
 
-    /// Counts the hits of the rows still in the batch.
+    /// Counts the hits of the rows still in the batch, and the scan's time.
     pub fn add(&mut self, batch: &mut Batch) {
+        self.cpu_seconds += std::mem::take(&mut batch.residual_time).as_secs_f64();
         let hits = std::mem::take(&mut batch.residual);
         if hits.is_empty() {
             return;
@@ -151,6 +161,7 @@ impl ResidualTally {
     /// would have them. The gate is decided after the merge.
     pub fn merge(&mut self, later: ResidualTally) {
         self.scanned |= later.scanned;
+        self.cpu_seconds += later.cpu_seconds;
         if self.fields.is_empty() {
             self.fields = later.fields;
         }
