@@ -1646,6 +1646,29 @@ mod tests {
         assert!(!recognizers::gates::province_letter("abcD 中E"));
     }
 
+    proptest::proptest! {
+        /// The plate gate passes over the capitals that follow ASCII: it still says
+        /// exactly whether a province character is followed by a capital, on text
+        /// mixing provinces, other Chinese, capitals, tags and punctuation.
+        #[test]
+        fn province_letter_is_a_province_then_a_capital(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "京", "粤", "沪", "中", "的", "A", "B", "Z", "a", "1", " ", "<PERSON>",
+                    "<CN_ID_CARD>", "，", "é", "😀", "_",
+                ]),
+                0..24,
+            )
+        ) {
+            let text: String = pieces.concat();
+            let chars: Vec<char> = text.chars().collect();
+            let want = chars.windows(2).any(|w| {
+                recognizers::PLATE_PROVINCES.contains(w[0]) && w[1].is_ascii_uppercase()
+            });
+            proptest::prop_assert_eq!(recognizers::gates::province_letter(&text), want, "{}", text);
+        }
+    }
+
     #[test]
     fn passport() {
         assert_eq!(only("护照号码：E12345678", T::Passport), ["E12345678"]);

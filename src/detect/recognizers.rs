@@ -245,7 +245,15 @@ pub(crate) mod gates {
             {
                 return true;
             }
-            from = i + 1;
+            // The capitals (and underscores) right after it follow ASCII, so none of
+            // them can follow a province character: passed at once (a tag that
+            // `deidentify` left, `<CN_ID_CARD>`, was a search for each of its capitals).
+            from = i
+                + 1
+                + b[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_uppercase() || **c == b'_')
+                    .count();
         }
         false
     }
