@@ -2328,11 +2328,11 @@ fn score_name<'t>(
     if cue == 0.0 {
         (cue, honorific) = start.cue(text);
     }
-    // One word in capitals (initials aside) is an acronym, a heading or a tag that
-    // de-identification left (`<PERSON>`), not a name, unless a title says so (MR
-    // SMITH): the answer of the single-word branch below, given here, before the rest
-    // of the context is read (nothing between sets `honorific`). The re-scan of tagged
-    // text met one such tag per replaced value.
+    // One word in capitals (initials aside) is an acronym, a heading (IBAN, NOTE) or a
+    // tag that de-identification left (`<PERSON>`), not a name, unless a title says so
+    // (MR SMITH): decided here, before the rest of the context is read (nothing after
+    // this sets `honorific`; the single-word branch below used to decide it last). The
+    // re-scan of tagged text met one such tag per replaced value.
     if !honorific
         && name.iter().filter(|w| !w.2).count() == 1
         && text[s..e].bytes().all(|c| !c.is_ascii_lowercase())
@@ -2380,11 +2380,6 @@ fn score_name<'t>(
         let t = &toks[0];
         // `… and Sons`, `… Brothers`: the end of a firm's name.
         if t.flags & cue::ORG_AFTER != 0 {
-            return None;
-        }
-        // A lone word in capitals is an acronym or a heading (IBAN, NOTE), not a name
-        // unless a title says so (MR SMITH).
-        if !honorific && text[s..e].bytes().all(|c| !c.is_ascii_lowercase()) {
             return None;
         }
         let known = t.first.max(t.last);
