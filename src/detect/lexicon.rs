@@ -647,7 +647,10 @@ pub(crate) fn lower_into<'a>(w: &str, buf: &'a mut [u8]) -> Option<&'a str> {
     let b = &mut buf[..w.len()];
     b.copy_from_slice(w.as_bytes());
     b.make_ascii_lowercase();
-    std::str::from_utf8(b).ok()
+    // SAFETY: `b` is `w`'s bytes, valid UTF-8, with ASCII letters lower-cased: only
+    // ASCII bytes changed, each to an ASCII byte, so it is still valid UTF-8 (checking
+    // it again was 5 % of the detector's instructions on English chat text).
+    Some(unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 /// Lower-cased words (ASCII case folded, as `lower_into` does) mapped to values, keyed by

@@ -905,11 +905,19 @@ fn digits_upto<const N: usize>(span: &str) -> Option<([u8; N], usize)> {
     Some((buf, n))
 }
 
+/// The ASCII digits `digits_upto` collected, as a string.
+fn ascii_digits(buf: &[u8]) -> &str {
+    debug_assert!(buf.iter().all(u8::is_ascii_digit));
+    // SAFETY: `digits_upto` writes only ASCII digits (checked just before it writes
+    // each), and ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(buf) }
+}
+
 /// `f` of the ASCII digits of `span` (as `digits_of`), on the stack unless there are
 /// more than 32.
 fn with_digits<R>(span: &str, f: impl FnOnce(&str) -> R) -> R {
     match digits_upto::<32>(span) {
-        Some((buf, n)) => f(std::str::from_utf8(&buf[..n]).expect("ASCII digits")),
+        Some((buf, n)) => f(ascii_digits(&buf[..n])),
         None => f(&digits_of(span)),
     }
 }
@@ -953,7 +961,7 @@ fn bank_card(text: &str, s: usize, e: usize) -> Option<Hit> {
         let Some((buf, n)) = digits_upto::<19>(&text[s..end]) else {
             continue;
         };
-        let d = std::str::from_utf8(&buf[..n]).expect("ASCII digits");
+        let d = ascii_digits(&buf[..n]);
         if !(12..=19).contains(&d.len()) {
             continue;
         }
