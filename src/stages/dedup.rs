@@ -678,6 +678,9 @@ fn signature_with(
     debug_assert_eq!(probes.k, k);
     sig.clear();
     sig.resize(k, u32::MAX);
+    if k <= 128 {
+        return signature_small(hashes, k, probes, sig);
+    }
     // One bit per bin: the empty bins are then found a word at a time, and which of a
     // bin's first `PROBES` probes is filled is a bit test each, without a branch (as
     // a byte per bin, the filled tests were mispredicted branches, about half of the
@@ -712,6 +715,46 @@ fn signature_with(
                 (PROBES as u64..)
                     .map(|a| probe_bin(i, a, k))
                     .find(|&j| is_filled(filled, j))
+                    .expect("a filled bin: `hashes` is not empty")
+            };
+            sig[i] = sig[j];
+        }
+    }
+}
+
+/// `signature_with` for at most 128 bins (the default `num_hashes` is 128), `sig` sized
+/// and cleared: the bitmap of filled bins is two words on the stack, indexed by a
+/// masked bit, so a probe's test is a load and a shift without a bounds check (the
+/// bitmap in a vector cost a check and a branch per probe: the densification of the
+/// chat corpus's short texts, about half their bins empty, was a seventh of the row
+/// part's instructions). The same values as the general path
+/// (`densification_is_the_reference_one` covers both).
+fn signature_small(hashes: &[u64], k: usize, probes: &Probes, sig: &mut [u32]) {
+    debug_assert!((1..=128).contains(&k) && sig.len() == k);
+    let mut filled = [0u64; 2];
+    for &h in hashes {
+        let bin = (((h >> 32) * k as u64) >> 32) as usize;
+        sig[bin] = sig[bin].min(h as u32);
+        filled[(bin >> 6) & 1] |= 1 << (bin & 63);
+    }
+    let is_filled = |j: usize| filled[(j >> 6) & 1] >> (j & 63) & 1 == 1;
+    for (w, &word) in filled.iter().enumerate().take(k.div_ceil(64)) {
+        let bins = (k - w * 64).min(64);
+        let mut empty = !word & (u64::MAX >> (64 - bins));
+        while empty != 0 {
+            let i = w * 64 + empty.trailing_zeros() as usize;
+            empty &= empty - 1;
+            let table = &probes.table[i * PROBES..(i + 1) * PROBES];
+            let mut hits = 0u32;
+            for (a, &j) in table.iter().enumerate() {
+                hits |= (is_filled(usize::from(j)) as u32) << a;
+            }
+            let j = if hits != 0 {
+                usize::from(table[hits.trailing_zeros() as usize])
+            } else {
+                (PROBES as u64..)
+                    .map(|a| probe_bin(i, a, k))
+                    .find(|&j| is_filled(j))
                     .expect("a filled bin: `hashes` is not empty")
             };
             sig[i] = sig[j];
