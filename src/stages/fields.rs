@@ -313,7 +313,16 @@ fn map_leaf<O: OffsetSizeTrait>(
 ) -> Option<ArrayRef> {
     let get = |i: usize| (!a.is_null(i)).then(|| a.value(i));
     let changes = collect_changes(a.len(), row_of, get, f)?;
-    let mut b = GenericStringBuilder::<O>::with_capacity(a.len(), a.value_data().len());
+    // The new values' bytes exactly: the old ones' (of this slice of the buffer), with
+    // each change's difference. Sized to the old bytes only, the buffer grew by
+    // reallocation (a copy of all before) whenever the tags came out longer than the
+    // values they replaced, in about every batch of the chat corpus.
+    let offsets = a.value_offsets();
+    let old = (offsets[a.len()] - offsets[0]).as_usize();
+    let bytes = changes.iter().fold(old, |n, (i, s)| {
+        (n + s.len()).saturating_sub(get(*i).map_or(0, str::len))
+    });
+    let mut b = GenericStringBuilder::<O>::with_capacity(a.len(), bytes);
     apply_changes(a.len(), changes, get, |v| match v {
         Some(s) => b.append_value(s),
         None => b.append_null(),
