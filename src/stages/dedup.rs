@@ -694,27 +694,43 @@ fn signature_with(
         sig[bin] = sig[bin].min(h as u32);
         filled[bin / 64] |= 1 << (bin % 64);
     }
-    let is_filled = |filled: &[u64], j: usize| filled[j / 64] >> (j % 64) & 1 == 1;
-    for w in 0..filled.len() {
+    densify(sig, k, probes, filled, |j| {
+        filled[j / 64] >> (j % 64) & 1 == 1
+    });
+}
+
+/// Fills each empty bin of `sig` (a bit not set in `words`, the bitmap of its `k` bins)
+/// with the value of the first filled bin of its probe sequence (`is_filled` tests a
+/// bin of the same bitmap): the densification both bitmaps share, inlined into each so
+/// that its tests are theirs.
+#[inline(always)]
+fn densify(
+    sig: &mut [u32],
+    k: usize,
+    probes: &Probes,
+    words: &[u64],
+    is_filled: impl Fn(usize) -> bool,
+) {
+    for (w, &word) in words.iter().enumerate() {
         // The bins of this word that are empty (and exist: the last word may be part).
         let bins = (k - w * 64).min(64);
-        let mut empty = !filled[w] & (u64::MAX >> (64 - bins));
+        let mut empty = !word & (u64::MAX >> (64 - bins));
         while empty != 0 {
             let i = w * 64 + empty.trailing_zeros() as usize;
             empty &= empty - 1;
             let table = &probes.table[i * PROBES..(i + 1) * PROBES];
             let mut hits = 0u32;
             for (a, &j) in table.iter().enumerate() {
-                hits |= (is_filled(filled, j as usize) as u32) << a;
+                hits |= (is_filled(usize::from(j)) as u32) << a;
             }
             let j = if hits != 0 {
-                table[hits.trailing_zeros() as usize] as usize
+                usize::from(table[hits.trailing_zeros() as usize])
             } else {
                 // Past the table (rare: fewer than one bin in 2^8 empty bins at half
                 // full): the sequence goes on as computed.
                 (PROBES as u64..)
                     .map(|a| probe_bin(i, a, k))
-                    .find(|&j| is_filled(filled, j))
+                    .find(|&j| is_filled(j))
                     .expect("a filled bin: `hashes` is not empty")
             };
             sig[i] = sig[j];
@@ -737,29 +753,10 @@ fn signature_small(hashes: &[u64], k: usize, probes: &Probes, sig: &mut [u32]) {
         sig[bin] = sig[bin].min(h as u32);
         filled[(bin >> 6) & 1] |= 1 << (bin & 63);
     }
-    let is_filled = |j: usize| filled[(j >> 6) & 1] >> (j & 63) & 1 == 1;
-    for (w, &word) in filled.iter().enumerate().take(k.div_ceil(64)) {
-        let bins = (k - w * 64).min(64);
-        let mut empty = !word & (u64::MAX >> (64 - bins));
-        while empty != 0 {
-            let i = w * 64 + empty.trailing_zeros() as usize;
-            empty &= empty - 1;
-            let table = &probes.table[i * PROBES..(i + 1) * PROBES];
-            let mut hits = 0u32;
-            for (a, &j) in table.iter().enumerate() {
-                hits |= (is_filled(usize::from(j)) as u32) << a;
-            }
-            let j = if hits != 0 {
-                usize::from(table[hits.trailing_zeros() as usize])
-            } else {
-                (PROBES as u64..)
-                    .map(|a| probe_bin(i, a, k))
-                    .find(|&j| is_filled(j))
-                    .expect("a filled bin: `hashes` is not empty")
-            };
-            sig[i] = sig[j];
-        }
-    }
+    let words = &filled[..k.div_ceil(64)];
+    densify(sig, k, probes, words, |j| {
+        filled[(j >> 6) & 1] >> (j & 63) & 1 == 1
+    });
 }
 
 /// Appends the distinct low 32 bits of `hashes`, sorted, to `set` (the row's shingle
