@@ -329,27 +329,22 @@ impl FirstChars {
 
     /// `hits` filled with `k << 8 | m` for each character `chars[k]` whose bits `m`
     /// mark it for some finder (`k` < 2^56: it indexes a decoded text); returns the union
-    /// of all the characters' bits (what `decode_hits` does as it decodes).
+    /// of all the characters' bits: what `decode_hits` does as it decodes, written as
+    /// `mark` reads the table, for its property test.
     #[cfg(test)]
     fn hits(&self, chars: &[(usize, char)], hits: &mut Vec<u64>) -> u8 {
-        hits.clear();
-        let table: &[u8; 1 << 16] = &self.bits;
         let all = self.flag - 1;
-        let mut seen = 0;
-        for (k, &(_, c)) in chars.iter().enumerate() {
-            // Beyond the table: a word of every finder may start there, and no flagged
-            // character is one (as in `mark`).
-            let m = if u32::from(c) < 1 << 16 {
-                table[c as usize & 0xFFFF]
-            } else {
-                all
-            };
-            seen |= m;
-            if m & all != 0 {
-                hits.push((k as u64) << 8 | u64::from(m));
-            }
-        }
-        seen
+        let bits = chars
+            .iter()
+            .map(|&(_, c)| self.bits.get(c as usize).copied().unwrap_or(all));
+        hits.clear();
+        hits.extend(
+            bits.clone()
+                .enumerate()
+                .filter(|&(_, m)| m & all != 0)
+                .map(|(k, m)| (k as u64) << 8 | u64::from(m)),
+        );
+        bits.fold(0, |seen, m| seen | m)
     }
 
     /// `chars` emptied and filled with `text.char_indices()`, and `hits` as `hits`
