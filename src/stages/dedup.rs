@@ -1285,9 +1285,21 @@ impl DedupIndex {
         mode: &str,
         similarity: f64,
     ) -> Result<()> {
-        *self.cluster_sizes.entry(root).or_default() += 1;
         let matched_loc = self.doc_location(matched)?;
         let kept_loc = self.doc_location(root)?;
+        self.write_drop(&dropped, (&matched_loc, &kept_loc), root, mode, similarity)
+    }
+
+    /// `record_drop` with the matched and kept records' locations already made.
+    fn write_drop(
+        &mut self,
+        dropped: &str,
+        (matched_loc, kept_loc): (&str, &str),
+        root: u32,
+        mode: &str,
+        similarity: f64,
+    ) -> Result<()> {
+        *self.cluster_sizes.entry(root).or_default() += 1;
         let line = format!(
             r#"{{"dropped":{dropped},"matched":{matched_loc},"kept":{kept_loc},"mode":"{mode}","similarity":{}}}"#,
             (similarity * 10_000.0).round() / 10_000.0

@@ -29,8 +29,10 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
+use std::rc::Rc;
 
 use arrow::array::{BooleanArray, RecordBatch};
+use rustc_hash::FxHashMap;
 
 use super::{count_probe, BatchSignatures, DedupIndex, DocMeta, Mode, Verdict, NONE};
 use crate::engine::batch::Batch;
@@ -493,6 +495,11 @@ impl DedupIndex {
         hashes.sort_unstable();
         let exact_frozen = self.exact_in_frozen(&hashes)?;
         let near_frozen = self.near_in_frozen(&exact_frozen, f, last)?;
+        // The matched and kept records' roots and locations, each read once per settle:
+        // a frozen record's are two `pread`s, and many drops share one (a cluster's
+        // root, a template's first record); read for each drop, they were 1.4 M of the
+        // 1.07 GB pipeline's 1.6 M reads.
+        let mut locations: FxHashMap<u32, (u32, Rc<str>)> = FxHashMap::default();
         for i in 0..n {
             let ord = base + i as u32;
             let pending = self.bounded.as_ref().expect("bounded mode").pending[i];
@@ -509,11 +516,16 @@ impl DedupIndex {
             let Some((matched, mode, similarity)) = found else {
                 continue;
             };
-            let root = self.doc_meta(matched)?.2;
+            let (root, matched_loc) = self.frozen_location(matched, &mut locations)?;
+            let kept_loc = if root == matched {
+                matched_loc.clone()
+            } else {
+                self.frozen_location(root, &mut locations)?.1
+            };
             self.docs[i].root = root;
             f.add_total(&format!("dropped_{mode}"), 1);
             let dropped = self.doc_location(ord)?;
-            self.record_drop(dropped, matched, root, mode, similarity)?;
+            self.write_drop(&dropped, (&matched_loc, &kept_loc), root, mode, similarity)?;
             let (file, line) = (self.docs[i].file, self.docs[i].line);
             let b = self.bounded.as_mut().expect("bounded mode");
             b.settled.push_back((file, line));
@@ -530,6 +542,21 @@ impl DedupIndex {
             "dedup: a generation of the index settled (and frozen unless last)"
         );
         Ok(())
+    }
+
+    /// A record's root and location, through `cache`.
+    fn frozen_location(
+        &self,
+        ord: u32,
+        cache: &mut FxHashMap<u32, (u32, Rc<str>)>,
+    ) -> Result<(u32, Rc<str>)> {
+        if let Some((root, loc)) = cache.get(&ord) {
+            return Ok((*root, loc.clone()));
+        }
+        let (file, line, root, id) = self.doc_meta(ord)?;
+        let loc: Rc<str> = self.location(file, line, id.as_deref()).into();
+        cache.insert(ord, (root, loc.clone()));
+        Ok((root, loc))
     }
 
     /// Per record of the generation: the frozen record with the same text (NONE if none).
