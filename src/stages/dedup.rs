@@ -1459,7 +1459,18 @@ impl DedupIndex {
             None => (Vec::new(), 0),
         };
         let mut verdicts = Vec::with_capacity(records.len());
+        // The band tables are larger than the caches: each record's lookups (the probe
+        // of this batch's slots, then its insertion) are a cache miss per band, so the
+        // entries of the record `AHEAD` rows on are asked for now.
+        const AHEAD: usize = 4;
+        let prefetch = |lsh: &Option<LshIndex>, row: usize| {
+            if let (Some(lsh), Some(Some(r))) = (lsh, records.get(row)) {
+                lsh.prefetch_keys(&r.near);
+            }
+        };
+        (0..AHEAD).for_each(|row| prefetch(&self.lsh, row));
         for (row, record) in records.iter().enumerate() {
+            prefetch(&self.lsh, row + AHEAD);
             let Some(record) = record else {
                 f.add_total("skipped_empty", 1);
                 verdicts.push(Verdict::Empty);

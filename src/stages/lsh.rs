@@ -842,6 +842,14 @@ impl LshIndex {
         self.buckets.insert(q.keys, slot)
     }
 
+    /// Starts loading the band-table entries of `q`'s keys (a hint: the barrier asks for
+    /// a record a few ahead of the one it judges, whose lookups and insertion then find
+    /// them in cache).
+    #[inline]
+    pub fn prefetch_keys(&self, q: &Query<'_>) {
+        self.buckets.prefetch(q.keys);
+    }
+
     /// The distinct slots at or after `since` sharing a band with `q`, in slot order; at
     /// most `max_candidates` (the earliest; `probe.limited` says some were left out).
     pub fn candidates(&self, q: &Query<'_>, since: u32, out: &mut Vec<u32>, probe: &mut Probe) {
