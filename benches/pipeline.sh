@@ -5,8 +5,10 @@
 #
 #   benches/pipeline.sh [SIZE...]        sizes default to 256M 1G (gen_corpus --bytes)
 #
-# Environment: THREADS (default "1 2"), RUNS (default 1; the table shows the median wall
-# time of the runs and the largest peak RSS), DEDUP_MEMORY_MB (dedup's memory_mb; unset:
+# Environment: THREADS (default "1 2"), RUNS (default 1; rounds, each running every size
+# and thread count once in turn; the table shows the median wall time of the runs and the
+# largest peak RSS, and a line per thread count the ratios of the largest size to the
+# smallest, round by round and their medians), DEDUP_MEMORY_MB (dedup's memory_mb; unset:
 # its default, 256; the notes below the table say whether the index was bounded and in
 # how many generations).
 #
@@ -50,12 +52,15 @@ export DATACUSTOMS_STATE_DIR="$WORK/state"
 STAGES="normalize dedup deidentify pseudonymize encrypt"
 ROWS=()
 NOTES=()
+# Every size's input and pipeline file first, so that the runs can take turns: this
+# machine's speed drifts by 10 % or more within an hour, and a ratio between sizes (issue
+# 16's bars) from runs an hour apart measures the drift as much as the code.
+declare -A BYTES RUNLIST PEAK
 for size in "${SIZES[@]}"; do
   in="$WORK/chat-$size.jsonl"
   "$GEN" chat --bytes "$size" --out "$in" >&2
-  in_bytes=$(stat -c %s "$in")
-  cat "$in" > /dev/null # warm the page cache
-  cat > "$WORK/p.toml" <<TOML
+  BYTES[$size]=$(stat -c %s "$in")
+  cat > "$WORK/p-$size.toml" <<TOML
 [input]
 path = "$in"
 [output]
@@ -83,34 +88,56 @@ columns = ["user_id"]
 type = "encrypt"
 columns = ["ts"]
 TOML
-  for threads in $THREADS; do
-    runs=()
-    rss=0
-    for _ in $(seq "$RUNS"); do
+done
+# RUNS rounds, each running every size at every thread count once, in turn.
+for round in $(seq "$RUNS"); do
+  for size in "${SIZES[@]}"; do
+    cat "$WORK/chat-$size.jsonl" > /dev/null # in the page cache
+    for threads in $THREADS; do
       rm -rf "$WORK/out"
       sync
       /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" \
-        "$BIN" run "$WORK/p.toml" --quiet --threads "$threads" --quarantine-dir "$WORK/q" > /dev/null
+        "$BIN" run "$WORK/p-$size.toml" --quiet --threads "$threads" --quarantine-dir "$WORK/q" > /dev/null
       read -r wall user sys kb < <(tail -n 1 "$WORK/time")
       if [ "$(jq -r .status "$WORK/out/report.json")" != complete ]; then
         echo "run $size/$threads did not complete" >&2
         exit 1
       fi
       stage_cpu=$(jq -r '[(.stages[].cpu_seconds), (.residual.cpu_seconds // 0) | . * 100 | round / 100 | tostring] | join(" / ")' "$WORK/out/report.json")
-      runs+=("$wall $user $sys|$stage_cpu")
-      if ((kb > rss)); then rss=$kb; fi
-      NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json"); index $(jq -r '.stages[1].findings.info | if .bounded_index then "bounded by memory_mb, \(.bounded_index.generations) generations" else "in memory" end' "$WORK/out/report.json")")
+      RUNLIST[$size/$threads]+="$wall $user $sys $kb $round|$stage_cpu"$'\n'
+      if ((kb > ${PEAK[$size/$threads]:-0})); then PEAK[$size/$threads]=$kb; fi
+      if ((round == 1)); then
+        NOTES+=("$size threads=$threads: rows $(jq -c '.rows | {in, out, duplicates, quarantined}' "$WORK/out/report.json"); dedup findings $(jq -c '.stages[1].findings.totals // .stages[1].findings' "$WORK/out/report.json"); index $(jq -r '.stages[1].findings.info | if .bounded_index then "bounded by memory_mb, \(.bounded_index.generations) generations" else "in memory" end' "$WORK/out/report.json")")
+      fi
     done
-    median=$(printf '%s\n' "${runs[@]}" | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }')
-    read -r wall user sys <<< "${median%%|*}"
+  done
+done
+for size in "${SIZES[@]}"; do
+  for threads in $THREADS; do
+    median=$(printf '%s' "${RUNLIST[$size/$threads]}" | sort -n -k1,1 | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }')
+    read -r wall user sys _ _ <<< "${median%%|*}"
     stage_cpu=${median#*|}
-    ROWS+=("$(awk -v s="$size" -v t="$threads" -v b="$in_bytes" -v w="$wall" -v u="$user" -v y="$sys" -v kb="$rss" -v st="$stage_cpu" 'BEGIN {
+    ROWS+=("$(awk -v s="$size" -v t="$threads" -v b="${BYTES[$size]}" -v w="$wall" -v u="$user" -v y="$sys" -v kb="${PEAK[$size/$threads]}" -v st="$stage_cpu" 'BEGIN {
       cpu = u + y; if (cpu < 0.01) cpu = 0.01; if (w < 0.01) w = 0.01
       printf "| %5s | %7d | %8.1f | %7.1f | %7.1f | %5.1f | %10.1f | %10.1f | %8.0f | %10.4f | %s |",
         s, t, b / 1e6, w, cpu, y, b / 1e6 / cpu, b / 1e6 / w, kb / 1024, cpu / (b / 1e6), st }')")
   done
-  rm -f "$in"
 done
+# Issue 16's ratios, largest size against smallest, per round (runs minutes apart), and
+# their median: CPU-seconds per MB, and peak RSS.
+RATIOS=()
+first=${SIZES[0]}
+last=${SIZES[${#SIZES[@]} - 1]}
+if [ "$first" != "$last" ]; then
+  for threads in $THREADS; do
+    per_round=$(paste -d ' ' \
+      <(printf '%s' "${RUNLIST[$first/$threads]}" | cut -d '|' -f 1) \
+      <(printf '%s' "${RUNLIST[$last/$threads]}" | cut -d '|' -f 1) |
+      awk -v bs="${BYTES[$first]}" -v bl="${BYTES[$last]}" '{
+        printf "%.3f %.3f\n", (($7 + $8) / bl) / (($2 + $3) / bs), $9 / $4 }')
+    RATIOS+=("$last against $first, threads=$threads: CPU-s per MB $(echo "$per_round" | awk '{ printf "%s%.2fx", (NR > 1 ? ", " : ""), $1 }'), peak RSS $(echo "$per_round" | awk '{ printf "%s%.2fx", (NR > 1 ? ", " : ""), $2 }') (round by round); medians $(echo "$per_round" | sort -n -k1,1 | awk '{ a[NR] = $1 } END { printf "%.2fx", a[int((NR + 1) / 2)] }') and $(echo "$per_round" | sort -n -k2,2 | awk '{ a[NR] = $2 } END { printf "%.2fx", a[int((NR + 1) / 2)] }')")
+  done
+fi
 
 echo
 echo "pipeline benchmark: $STAGES, generated chat corpus, $(nproc) cores, median of $RUNS run(s)"
@@ -119,4 +146,8 @@ echo "| size  | threads | input MB |  wall s |   CPU-s | sys s | MB/CPU-s   | wa
 echo "|-------|---------|----------|---------|---------|-------|------------|------------|----------|------------|------|"
 printf '%s\n' "${ROWS[@]}"
 echo
+if [ ${#RATIOS[@]} -gt 0 ]; then
+  printf '%s\n' "${RATIOS[@]}"
+  echo
+fi
 printf '%s\n' "${NOTES[@]}"
