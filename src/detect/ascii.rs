@@ -27,6 +27,40 @@ pub(crate) fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
     between(x, lo - 1, hi + 1)
 }
 
+/// The high bit of each byte of `x` below `n` (at most 0x80), and perhaps of bytes above
+/// such a byte ("has less than" from the bit-twiddling hacks: a borrow only moves up),
+/// so the lowest flag is exact, which is all `first_flagged` reads. Bytes of 0x80 and
+/// above are never flagged on their own.
+#[inline]
+pub(crate) fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH
+}
+
+/// The first position at or after `i` whose byte `byte` accepts, or `b.len()`: whole
+/// words of eight bytes are passed while `word` flags none of their bytes (`word` must
+/// flag the lowest accepted byte of a word exactly, as `in_range` and `below` do), the
+/// tail a byte at a time. The loop every word-at-a-time search here shares.
+#[inline]
+pub(crate) fn first_flagged(
+    b: &[u8],
+    mut i: usize,
+    word: impl Fn(u64) -> u64,
+    byte: impl Fn(u8) -> bool,
+) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let hit = word(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        if hit != 0 {
+            // Little-endian: byte j holds bits 8j..8j+8.
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !byte(b[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// The high bit of each byte of `x` that is an ASCII capital or, with `digits`, an
 /// ASCII digit.
 #[inline]
@@ -48,23 +82,15 @@ fn any_wanted(x: u64, digits: bool) -> bool {
 /// also an ASCII digit.
 #[inline]
 pub(crate) fn next_capital(b: &[u8], from: usize, digits: bool) -> Option<usize> {
-    let mut i = from;
-    // Whole words of eight bytes with none are passed at once; in the first word with
-    // one, its lowest flagged byte is the first wanted (little-endian: byte j holds bits
-    // 8j..8j+8, and `between` flags exactly the bytes in range), where a byte loop over
-    // the word cost about seven instructions a byte.
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().ok()?);
-        let hit = wanted(x, digits);
-        if hit != 0 {
-            return Some(i + (hit.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b.get(i..)?
-        .iter()
-        .position(|c| c.is_ascii_uppercase() || (digits && c.is_ascii_digit()))
-        .map(|p| i + p)
+    // Whole words of eight bytes with none are passed at once, where a byte loop over the
+    // word cost about seven instructions a byte.
+    let i = first_flagged(
+        b,
+        from,
+        |x| wanted(x, digits),
+        |c| c.is_ascii_uppercase() || (digits && c.is_ascii_digit()),
+    );
+    (i < b.len()).then_some(i)
 }
 
 #[cfg(test)]
@@ -74,6 +100,22 @@ mod tests {
 
     fn naive(b: &[u8], from: usize, digits: bool) -> Option<usize> {
         (from..b.len()).find(|&i| b[i].is_ascii_uppercase() || (digits && b[i].is_ascii_digit()))
+    }
+
+    #[test]
+    fn below_flags_the_first_low_byte_exactly() {
+        // Every byte value at every position, after bytes that are not below the bound
+        // and before ones that are (whose borrows must not move the first flag).
+        for v in 0..=255u8 {
+            for at in 0..8 {
+                let mut x = [0u8; 8];
+                x[..at].fill(b'a');
+                x[at] = v;
+                let first = below(u64::from_le_bytes(x), 0x20).trailing_zeros() / 8;
+                let want = if v < 0x20 { at } else { at + 1 };
+                assert_eq!(first as usize, want.min(8), "{v:#x} at {at}");
+            }
+        }
     }
 
     #[test]

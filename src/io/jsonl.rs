@@ -882,27 +882,14 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// The first position at or after `from` of a byte a JSON string must escape (below
 /// 0x20, `"` or `\`), or `b.len()`.
-fn next_json_escape(b: &[u8], mut i: usize) -> usize {
-    use crate::detect::ascii::in_range;
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    while let Some(word) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        // Bytes below 0x20 ("has less than" from the bit-twiddling hacks: a borrow can
-        // flag a byte above a true one, never below it, and bytes of 0x80 and above are
-        // never flagged, so the lowest flag is exact), then the two ASCII specials.
-        let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
-            | in_range(x, b'"', b'"')
-            | in_range(x, b'\\', b'\\');
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !matches!(b[i], 0..=0x1F | b'"' | b'\\') {
-        i += 1;
-    }
-    i
+fn next_json_escape(b: &[u8], i: usize) -> usize {
+    use crate::detect::ascii::{below, first_flagged, in_range};
+    first_flagged(
+        b,
+        i,
+        |x| below(x, 0x20) | in_range(x, b'"', b'"') | in_range(x, b'\\', b'\\'),
+        |c| matches!(c, 0..=0x1F | b'"' | b'\\'),
+    )
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {

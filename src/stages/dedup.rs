@@ -436,20 +436,14 @@ fn canonical(raw: &str, p: &Params) -> String {
 
 /// The first position at or after `i` holding an ASCII capital or a byte from tab to
 /// space (whitespace and a few other controls), or `b.len()`: eight bytes at a time.
-fn next_space_or_capital(b: &[u8], mut i: usize) -> usize {
-    use crate::detect::ascii::in_range;
-    while let Some(word) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        let hits = in_range(x, b'\t', b' ') | in_range(x, b'A', b'Z');
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !matches!(b[i], b'\t'..=b' ' | b'A'..=b'Z') {
-        i += 1;
-    }
-    i
+fn next_space_or_capital(b: &[u8], i: usize) -> usize {
+    use crate::detect::ascii::{first_flagged, in_range};
+    first_flagged(
+        b,
+        i,
+        |x| in_range(x, b'\t', b' ') | in_range(x, b'A', b'Z'),
+        |c| matches!(c, b'\t'..=b' ' | b'A'..=b'Z'),
+    )
 }
 
 /// A piece of a text's NFKC form, in order.
