@@ -269,6 +269,12 @@ fn a_bounded_index_decides_as_the_index_in_memory() {
             .as_u64()
             .unwrap();
         assert!(generations >= 2, "{mode}: {generations} generations");
+        // Each generation settles full, not early for memory its presizing left out.
+        assert_eq!(
+            info(&bounded)["bounded_index"]["settled_for_memory"],
+            0,
+            "{mode}"
+        );
         // A generation settles before it outgrows its half of memory_mb (its tables and
         // vectors are sized up front for the records it takes).
         let peak = info(&bounded)["index_bytes"].as_u64().unwrap();

@@ -1832,12 +1832,14 @@ impl DedupIndex {
                     "memory_mb": b.memory_mb,
                     "generations": b.generations(),
                     "settled_for_disk": b.settled_for_disk,
+                    "settled_for_memory": b.settled_for_memory,
                     "settles_past_pair_budget": past_budget,
                     "pair_runs": runs,
                     "how": "the inputs held more records than memory_mb's index holds: the \
                         index was frozen to temporary files a generation at a time, each \
                         generation decided against the frozen ones when full (or when its \
-                        rows held on disk until then reach 8 × memory_mb: settled_for_disk); \
+                        rows held on disk until then reach 8 × memory_mb: settled_for_disk, \
+                        or when its memory outgrew half of memory_mb first: settled_for_memory); \
                         an LSH bucket keeps its earliest max_bucket records across generations; \
                         a generation's candidate pairs past half of memory_mb went to sorted \
                         runs on disk (settles_past_pair_budget, pair_runs)",

@@ -211,10 +211,20 @@ impl Buckets {
     }
 
     /// Buckets whose tables hold `records` records without growing, in `storage`'s
-    /// memory (emptied; it grows if it must).
+    /// memory (emptied; it grows if it must, and gives back what the tables do not
+    /// need).
+    ///
+    /// The storage comes from the last settle's pairs, which may have grown it past the
+    /// tables' size (up to the pair budget, half of `memory_mb`, when buckets fill as
+    /// generations freeze). Kept, that capacity counted in the next generation's
+    /// bytes (`bytes`) over its budget, so every generation after it settled after
+    /// one batch: at 4.3 GB of chat text, from the 14th generation on, 8,192 records
+    /// instead of 155,648, and the settles' cost, which grows with the generations
+    /// frozen, ran away (`a_table_storage_is_no_larger_than_its_tables`).
     fn for_records(bands: usize, cap: usize, records: usize, mut storage: Vec<u64>) -> Self {
         let size = BandTable::entries_for(records);
         storage.clear();
+        storage.shrink_to(bands * size);
         storage.resize(bands * size, EMPTY);
         Buckets {
             storage,
@@ -2284,6 +2294,21 @@ mod tests {
 
     /// A table sized for n keys takes them without growing (a bounded index's
     /// generation counts on it to stay within its memory).
+    #[test]
+    fn a_table_storage_is_no_larger_than_its_tables() {
+        // Storage a settle's pairs grew to four times what the tables take.
+        let (bands, records) = (25, 5000);
+        let need = bands * BandTable::entries_for(records);
+        let grown: Vec<u64> = Vec::with_capacity(4 * need);
+        let b = Buckets::for_records(bands, 32, records, grown);
+        assert_eq!(b.storage.len(), need);
+        assert!(b.storage.capacity() < 2 * need, "{}", b.storage.capacity());
+        assert!(b.bytes() < 2 * need * 8);
+        // Storage too small grows to the tables' size.
+        let b = Buckets::for_records(bands, 32, records, Vec::with_capacity(10));
+        assert_eq!(b.storage.len(), need);
+    }
+
     #[test]
     fn a_table_sized_for_its_keys_never_grows() {
         for n in [0, 1, 767, 768, 769, 5000, 196_608] {

@@ -89,6 +89,10 @@ pub(super) struct Bounded {
     held_limit: u64,
     /// Generations settled because of `held_limit`.
     pub settled_for_disk: usize,
+    /// Generations settled short of their records because their memory outgrew the
+    /// budget: none, when the presizing holds (a long id per record can still do it); a
+    /// run that has some says so once in a warning.
+    pub settled_for_memory: usize,
     /// Whether the last generation has settled: it is never frozen (nothing is probed
     /// against it), so it counts apart from the frozen ones.
     last_settled: bool,
@@ -156,6 +160,7 @@ impl Bounded {
             held: None,
             held_limit: memory_mb.max(1).saturating_mul(HELD_PER_MEMORY_MB),
             settled_for_disk: 0,
+            settled_for_memory: 0,
             peak_bytes: 0,
             last_settled: false,
         }
@@ -418,7 +423,22 @@ impl DedupIndex {
         let bytes = self.generation_bytes();
         let b = self.bounded.as_mut().expect("bounded mode");
         b.peak_bytes = b.peak_bytes.max(bytes);
-        if bytes > b.budget || self.docs.len() + batch > b.records {
+        let full = self.docs.len() + batch > b.records;
+        if bytes > b.budget && !full {
+            b.settled_for_memory += 1;
+            if b.settled_for_memory == 1 {
+                tracing::warn!(
+                    records = self.docs.len(),
+                    planned = b.records,
+                    bytes,
+                    budget = b.budget,
+                    "dedup: a generation outgrew its half of memory_mb before it was full; \
+                     it settles early (more generations, each settle slower): the report's \
+                     bounded_index.settled_for_memory counts them"
+                );
+            }
+        }
+        if bytes > b.budget || full {
             self.settle(f)?;
         }
         Ok(())
