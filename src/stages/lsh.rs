@@ -220,7 +220,8 @@ impl Buckets {
     /// bytes (`bytes`) over its budget, so every generation after it settled after
     /// one batch: at 4.3 GB of chat text, from the 14th generation on, 8,192 records
     /// instead of 155,648, and the settles' cost, which grows with the generations
-    /// frozen, ran away (`a_table_storage_is_no_larger_than_its_tables`).
+    /// frozen, ran away (`a_table_storage_is_no_larger_than_its_tables`; end to end,
+    /// `generations_after_a_large_settle_take_their_records`).
     fn for_records(bands: usize, cap: usize, records: usize, mut storage: Vec<u64>) -> Self {
         let size = BandTable::entries_for(records);
         storage.clear();
@@ -2292,8 +2293,8 @@ mod tests {
         }
     }
 
-    /// A table sized for n keys takes them without growing (a bounded index's
-    /// generation counts on it to stay within its memory).
+    /// A generation's tables made in storage a settle's pairs grew take only what they
+    /// need of it (the rest counted over the generation's budget: `for_records`).
     #[test]
     fn a_table_storage_is_no_larger_than_its_tables() {
         // Storage a settle's pairs grew to four times what the tables take.
@@ -2309,6 +2310,8 @@ mod tests {
         assert_eq!(b.storage.len(), need);
     }
 
+    /// A table sized for n keys takes them without growing (a bounded index's
+    /// generation counts on it to stay within its memory).
     #[test]
     fn a_table_sized_for_its_keys_never_grows() {
         for n in [0, 1, 767, 768, 769, 5000, 196_608] {
