@@ -634,6 +634,16 @@ fn stages_after_dedup_work_only_on_the_rows_it_keeps() {
     assert!(exports.windows(2).all(|w| w[0] == w[1]));
 }
 
+/// Xorshift64: the template corpora's random fields, the same on every machine.
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// A corpus of one template's variants fills every bucket at once: a bounded settle's
 /// candidate pairs (up to bands × `max_bucket` per record) then pass its share of
 /// `memory_mb`, go to sorted runs on disk and are merged back, and its survivors are
@@ -645,13 +655,7 @@ fn a_bounded_settle_past_its_pair_budget_decides_as_the_index_in_memory() {
     let t = tempfile::tempdir().unwrap();
     // 12,000 variants of one notice: two random fields, so most pairs are near copies
     // (Jaccard about 0.75–0.85) and share bands.
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let s: String = (0..12_000)
         .map(|i| {
             let a: String = (0..6)
@@ -701,15 +705,10 @@ fn generations_after_a_large_settle_take_their_records() {
     let t = tempfile::tempdir().unwrap();
     // 20,000 variants of one notice with three random fields: most pairs share some
     // bands, few are near copies, so every settle makes many pairs and drops little.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     let mut word = |n: usize| -> String {
         (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (b'a' + (x % 26) as u8) as char
-            })
+            .map(|_| (b'a' + (next() % 26) as u8) as char)
             .collect()
     };
     let s: String = (0..20_000)

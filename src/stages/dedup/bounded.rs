@@ -424,21 +424,21 @@ impl DedupIndex {
         let b = self.bounded.as_mut().expect("bounded mode");
         b.peak_bytes = b.peak_bytes.max(bytes);
         let full = self.docs.len() + batch > b.records;
-        if bytes > b.budget && !full {
-            b.settled_for_memory += 1;
-            if b.settled_for_memory == 1 {
-                tracing::warn!(
-                    records = self.docs.len(),
-                    planned = b.records,
-                    bytes,
-                    budget = b.budget,
-                    "dedup: a generation outgrew its half of memory_mb before it was full; \
-                     it settles early (more generations, each settle slower): the report's \
-                     bounded_index.settled_for_memory counts them"
-                );
-            }
-        }
         if bytes > b.budget || full {
+            if !full {
+                b.settled_for_memory += 1;
+                if b.settled_for_memory == 1 {
+                    tracing::warn!(
+                        records = self.docs.len(),
+                        planned = b.records,
+                        bytes,
+                        budget = b.budget,
+                        "dedup: a generation outgrew its half of memory_mb before it was full; \
+                         it settles early (more generations, each settle slower): the report's \
+                         bounded_index.settled_for_memory counts them"
+                    );
+                }
+            }
             self.settle(f)?;
         }
         Ok(())
