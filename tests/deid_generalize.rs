@@ -77,12 +77,14 @@ const NEG_KINDS: [&str; 9] = [
 const LANGS: [&str; 2] = ["zh", "en"];
 const SOURCES: [&str; 3] = ["faker", "mimesis", "composed"];
 
+#[derive(Clone)]
 struct Entity {
     ty: String,
     value: String,
     source: String,
 }
 
+#[derive(Clone)]
 struct Negative {
     kind: String,
     value: String,
@@ -451,6 +453,144 @@ fn heldout_half_meets_floors() {
     assert!(
         failed.is_empty(),
         "held-out floors missed:\n{}",
+        failed.join("\n")
+    );
+}
+
+/// Recall floors on the held-out half's mixed records (`mixed`), each type over both
+/// orders. PERSON stands at 0.9493 there (0.9532 on the held-out half as it is): the
+/// floor is today's, to be raised with the recognizers, never lowered.
+const MIXED_FLOORS: &[(&str, f64)] = &[
+    ("PERSON", 0.945),
+    ("ADDRESS", 0.98),
+    ("PHONE", 0.99),
+    ("CN_ID_CARD", 0.99),
+    ("BANK_CARD", 0.99),
+    ("EMAIL", 0.99),
+    ("URL", 0.99),
+    ("IP_ADDRESS", 0.99),
+    ("CN_LICENSE_PLATE", 0.99),
+    ("PASSPORT", 0.99),
+    ("US_SSN", 0.99),
+    ("IBAN", 0.99),
+    ("DATE_OF_BIRTH", 0.99),
+];
+
+/// Mixed-language records made from a half: its i-th Chinese record joined with an
+/// English one (the (7i mod n)-th), Chinese first and English first, each way twice:
+/// right after a sentence-final mark and after a space when the first text ends in one,
+/// else after a space and after a line break. Entities and negatives are the two
+/// records'. A record's `lang` is the language that comes first (the table's zh column
+/// is Chinese first, its en column English first).
+///
+/// Bilingual text is common in the corpora this tool exports (Chinese customer records
+/// with English mail, names and notes); each half alone has none, and a recognizer that
+/// reads where a line or sentence starts can lose its English names after a Chinese
+/// sentence (`……已封禁。Romero scored twice`).
+fn mixed(records: &[Record]) -> Vec<Record> {
+    let zh: Vec<&Record> = records.iter().filter(|r| r.lang == "zh").collect();
+    let en: Vec<&Record> = records.iter().filter(|r| r.lang == "en").collect();
+    let mut out = Vec::new();
+    for i in 0..zh.len().min(en.len()) {
+        let (a, b) = (zh[i], en[(i * 7) % en.len()]);
+        for (x, y) in [(a, b), (b, a)] {
+            let ends = x
+                .text
+                .trim_end()
+                .ends_with(['。', '！', '？', '；', '.', '!', '?', ';']);
+            let seps: [&str; 2] = if ends { ["", " "] } else { [" ", "\n"] };
+            for sep in seps {
+                let union = |f: fn(&Record) -> &[Entity]| -> Vec<Entity> {
+                    f(x).iter().chain(f(y)).map(Entity::clone).collect()
+                };
+                out.push(Record {
+                    id: format!("{}+{}+{}", x.id, y.id, sep.len()),
+                    lang: x.lang.clone(),
+                    text: format!("{}{sep}{}", x.text, y.text),
+                    entities: union(|r| &r.entities),
+                    negatives: x
+                        .negatives
+                        .iter()
+                        .chain(&y.negatives)
+                        .map(Negative::clone)
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn run_mixed(half: &str) -> Score {
+    let records = mixed(&load(half));
+    let outputs = deidentify(&records);
+    let sc = score(&records, &outputs);
+    assert!(
+        sc.missing.is_empty(),
+        "{half} mixed: {} records have no output row",
+        sc.missing.len()
+    );
+    println!(
+        "{}",
+        sc.table(&format!(
+            "{half} (mixed: zh = Chinese first, en = English first)"
+        ))
+    );
+    sc
+}
+
+#[test]
+fn dev_mixed_scores() {
+    let sc = run_mixed("dev");
+    if std::env::var_os("DEID_EVAL_DUMP").is_some() {
+        for m in &sc.misses {
+            println!("MISS {}\t{:?}\t{:?}", m.ty, m.value, m.output);
+        }
+    }
+    println!(
+        "dev mixed: {} misses, {} lost negatives",
+        sc.misses.len(),
+        sc.lost.len()
+    );
+}
+
+#[test]
+fn heldout_mixed_meets_floors() {
+    let sc = run_mixed("heldout");
+    println!(
+        "heldout mixed: {} misses, {} lost negatives",
+        sc.misses.len(),
+        sc.lost.len()
+    );
+    let mut failed = Vec::new();
+    for &(ty, floor) in MIXED_FLOORS {
+        let c = sc.recall_of(ty, "*");
+        if c.n == 0 || c.rate() < floor {
+            failed.push(format!(
+                "{ty} recall {:.4} < {floor} (n = {})",
+                c.rate(),
+                c.n
+            ));
+        }
+    }
+    for ty in TYPES {
+        let (caught, sp, p) = sc.precision_of(ty);
+        if caught + sp >= PRECISION_MIN_EVIDENCE && p < PRECISION_FLOOR {
+            failed.push(format!(
+                "{ty} precision {p:.4} < {PRECISION_FLOOR} ({caught} caught, {sp} spurious)"
+            ));
+        }
+    }
+    let kept = sc.kept_all();
+    if kept.rate() < KEPT_FLOOR {
+        failed.push(format!(
+            "hard negatives kept {:.4} < {KEPT_FLOOR}",
+            kept.rate()
+        ));
+    }
+    assert!(
+        failed.is_empty(),
+        "held-out mixed floors missed:\n{}",
         failed.join("\n")
     );
 }

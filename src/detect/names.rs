@@ -1853,7 +1853,7 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
     // Only a name at the start of a line (after spaces or a dash) can be a signature:
     // decided from the few characters before it.
     let lead = text[..s].trim_end_matches([' ', '\t', '-', '—', '\r']);
-    if !lead.is_empty() && !lead.ends_with('\n') {
+    if !lead.is_empty() && !lead.ends_with('\n') && !after_cjk_sentence(lead) {
         // A sign-off at the end of a one-line message, after a spaced dash
         // (`Goodnight everyone - Tobias`).
         let dashed = [" - ", " -- ", " — ", " – "]
@@ -1882,7 +1882,9 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
     if line_start == 0 {
         return false;
     }
-    let prev = text[..line_start - 1].trim_end();
+    // Before the line break or the Chinese sentence end that opens the line.
+    let opener = lead.chars().next_back().map_or(1, char::len_utf8);
+    let prev = text[..line_start - opener].trim_end();
     let prev_line = prev
         .rsplit('\n')
         .next()
@@ -2554,9 +2556,19 @@ fn dated(text: &str, s: usize, e: usize) -> bool {
 }
 
 /// A word at the start of a line (after a timestamp or a bullet) followed by a colon.
+/// Whether `before` (the text before a Latin word, spaces trimmed) ends a Chinese
+/// sentence: in mixed text the English after `。`, `！` or `？` starts afresh, as after a
+/// line break, whatever the Chinese before it (`……已封禁。Romero scored twice`,
+/// `……记得续签。 Orval, can you …`). Without it, the English heuristics that read a
+/// line or sentence start (speakers, people addressed, action items, sign-offs,
+/// sentence subjects) saw the middle of a line.
+fn after_cjk_sentence(before: &str) -> bool {
+    before.ends_with(['。', '！', '？'])
+}
+
 fn speaker_position(text: &str, s: usize, e: usize) -> bool {
     let before = text[..s].trim_end_matches([' ', '\t']);
-    (before.is_empty() || before.ends_with(['\n', ']']))
+    (before.is_empty() || before.ends_with(['\n', ']']) || after_cjk_sentence(before))
         && text[e..].starts_with(':')
         && !text[e..].starts_with("://")
 }
@@ -2570,7 +2582,8 @@ fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
     let before = text[..s].trim_end_matches([' ', '\t']);
     let line_start = before.is_empty()
         || before.ends_with(['\n', ']', '-', '*', '•', '>', '"', '“'])
-        || before.ends_with(|c: char| c.is_ascii_digit()) && before.ends_with(". ");
+        || before.ends_with(|c: char| c.is_ascii_digit()) && before.ends_with(". ")
+        || after_cjk_sentence(before);
     let sentence_start = line_start || before.ends_with(['.', '!', '?', ':', ';']);
     // An all-capitals word is a heading or an acronym (IBAN:, NOTE,), not a name.
     if text[s..e]
@@ -2633,7 +2646,9 @@ fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
     let in_longer_run =
         after.starts_with(' ') && after[1..].starts_with(|c: char| c.is_ascii_uppercase());
     let before_prev = before[..before.len() - prev_word.len()].trim_end();
-    let opens_sentence = before_prev.is_empty() || before_prev.ends_with(['.', '!', '?', '\n']);
+    let opens_sentence = before_prev.is_empty()
+        || before_prev.ends_with(['.', '!', '?', '\n'])
+        || after_cjk_sentence(before_prev);
     let place_preposition = matches!(
         prev_word,
         "in" | "at" | "near" | "around" | "outside" | "inside" | "toward" | "towards" | "across"
@@ -2733,7 +2748,8 @@ fn identified_after(text: &str, s: usize, e: usize) -> bool {
 fn action_item(text: &str, s: usize, e: usize) -> bool {
     let before = text[..s].trim_end_matches([' ', '\t']);
     let opens = before.is_empty()
-        || before.ends_with(['\n', ']', '-', '*', '•', '>', '.', '!', '?', ':', ';']);
+        || before.ends_with(['\n', ']', '-', '*', '•', '>', '.', '!', '?', ':', ';'])
+        || after_cjk_sentence(before);
     opens && text[e..].strip_prefix(" to ").is_some_and(to_verb)
 }
 
@@ -3341,6 +3357,31 @@ mod tests {
         assert!(spans("The Great Wall is long").is_empty());
         assert!(spans("Hi Team, the New York office").is_empty());
         assert!(spans("We met at Garcia LLC in May.").is_empty());
+    }
+
+    /// English after a Chinese sentence starts as after a line break: the heuristics
+    /// that read a line or sentence start (a person addressed, a subject acting, an
+    /// action item, a speaker, a sign-off) find the same names as in English text alone.
+    #[test]
+    fn english_names_after_a_chinese_sentence() {
+        for (english, name) in [
+            ("Orval, can you take a look at the contract?", "Orval"),
+            ("Romero scored twice before half-time.", "Romero"),
+            ("Deane to follow up with the vendor by Friday.", "Deane"),
+            ("Walton: did you lock up?", "Walton"),
+            ("Cleo looked at the clock and sighed.", "Cleo"),
+        ] {
+            assert_eq!(spans(english), [name], "{english}");
+            for chinese in ["手续已经办好了。", "请问您在吗？", "太好了！", "已封禁。 "]
+            {
+                let text = format!("{chinese}{english}");
+                assert_eq!(spans(&text), [name], "{text}");
+            }
+        }
+        // A sign-off after a dash, and the line before it read back over the full stop's
+        // three bytes (a one-byte line break was assumed: a panic on a char boundary).
+        assert_eq!(spans("航班日期：2026/06/07。— Frida"), ["Frida"]);
+        assert_eq!(spans("谢谢。\nBest,\nFrida"), ["Frida"]);
     }
 
     #[test]
