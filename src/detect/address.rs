@@ -681,6 +681,23 @@ fn word_end(b: &[u8], i: usize) -> usize {
     j
 }
 
+/// Whether the word ending at `k` (after `from`, where the city began) ends a sentence:
+/// it ends in a full stop followed by a space or the end of a line or text, and is not
+/// an abbreviation (at most three letters: `St. Louis`, `Ft. Worth`, `Mt. Vernon` go
+/// on). A word of the city's may end in a full stop inside a place name; a sentence does
+/// not go on into the next one (`Hawaii. Thanks, Tom Baker` is not a city).
+fn ends_sentence(b: &[u8], from: usize, k: usize) -> bool {
+    if k == 0 || b[k - 1] != b'.' {
+        return false;
+    }
+    let stem = b[from..k - 1]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    stem > 3 && matches!(b.get(k), None | Some(b' ' | b'\n' | b'\r'))
+}
+
 fn is_cap_word(w: &str) -> bool {
     w.as_bytes().first().is_some_and(|c| c.is_ascii_uppercase())
         || w.as_bytes().first().is_some_and(|c| c.is_ascii_digit())
@@ -949,6 +966,9 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
         // A city or locality: 1–3 capitalised words.
         let mut k = j;
         let mut words = 0;
+        // The city's last word ends a sentence (`…, Alhambra, Hawaii. Thanks, Tom`):
+        // the address ends there.
+        let mut sentence_end = false;
         while words < 3 {
             let we = word_end(b, k);
             if we == k || !b[k].is_ascii_uppercase() {
@@ -956,6 +976,11 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
             }
             words += 1;
             k = we;
+            if ends_sentence(b, j, k) {
+                k -= 1;
+                sentence_end = true;
+                break;
+            }
             // Lower-case particles inside a place name (Newton le Willows, Stratford
             // upon Avon).
             for p in [
@@ -979,6 +1004,10 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
             }
         }
         if words == 0 {
+            break;
+        }
+        if sentence_end {
+            end = k;
             break;
         }
         // A city must be followed by more address (state/ZIP/postcode) or end a line.
@@ -1241,5 +1270,33 @@ mod tests {
             ["1600 Pennsylvania Avenue NW Apt. 4"]
         );
         assert!(found("I bought 3 Red Apples today").is_empty());
+    }
+
+    /// A town that ends a sentence is the address's last part, and the address ends
+    /// with it: before, the town was left out (`…, 12 Kings Rd, Wakefield.`), or, with a
+    /// line after it, the next sentence was read as more towns (`Hawaii. Thanks, Tom
+    /// Baker`), and the name there then won the overlap and the whole address was left
+    /// in the text. Abbreviations inside a town's name go on (`St. Louis`).
+    #[test]
+    fn a_sentence_end_ends_the_address() {
+        assert_eq!(
+            found("Same address, 12 Kings Rd, Wakefield. The gate code is 1234."),
+            ["12 Kings Rd, Wakefield"]
+        );
+        for after in ["", "\nSee you.", "\n参会人员：张三、李四。"] {
+            let text = format!(
+                "Please update my shipping address to 34015 Beckett Ave., Alhambra, Hawaii. \
+                 Thanks, Tom Baker{after}"
+            );
+            assert_eq!(
+                found(&text),
+                ["34015 Beckett Ave., Alhambra, Hawaii"],
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            found("Send it to 1200 Market St, St. Louis, MO 63103 by Friday"),
+            ["1200 Market St, St. Louis, MO 63103"]
+        );
     }
 }
