@@ -2555,7 +2555,6 @@ fn dated(text: &str, s: usize, e: usize) -> bool {
     )
 }
 
-/// A word at the start of a line (after a timestamp or a bullet) followed by a colon.
 /// Whether `before` (the text before a Latin word, spaces trimmed) ends a Chinese
 /// sentence: in mixed text the English after `。`, `！` or `？` starts afresh, as after a
 /// line break, whatever the Chinese before it (`……已封禁。Romero scored twice`,
@@ -2566,6 +2565,7 @@ fn after_cjk_sentence(before: &str) -> bool {
     before.ends_with(['。', '！', '？'])
 }
 
+/// A word at the start of a line (after a timestamp or a bullet) followed by a colon.
 fn speaker_position(text: &str, s: usize, e: usize) -> bool {
     let before = text[..s].trim_end_matches([' ', '\t']);
     (before.is_empty() || before.ends_with(['\n', ']']) || after_cjk_sentence(before))
