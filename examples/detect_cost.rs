@@ -20,6 +20,9 @@ use std::error::Error;
 
 use datacustoms::detect::{DetectConfig, Detection, Detector};
 
+#[path = "support/jsonl_texts.rs"]
+mod jsonl_texts;
+
 /// Every text once; the number of detections.
 #[inline(never)]
 fn detect_all(detector: &Detector, texts: &[String]) -> usize {
@@ -46,19 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: detect_cost FILE.jsonl")?;
-    let mut texts = Vec::new();
-    for (i, line) in std::fs::read_to_string(&path)?.lines().enumerate() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
-        if let Some(t) = v["text"].as_str() {
-            texts.push(t.to_string());
-        }
-        for m in v["messages"].as_array().into_iter().flatten() {
-            if let Some(t) = m["content"].as_str() {
-                texts.push(t.to_string());
-            }
-        }
-    }
+    let texts = jsonl_texts::read_texts(&path)?;
     // `DETECT_COST_WITHOUT=person,address`: the detector without those types, to split
     // the cost between recognizer families.
     let mut cfg = DetectConfig::default();

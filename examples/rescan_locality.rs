@@ -28,6 +28,9 @@ use std::error::Error;
 
 use datacustoms::detect::{DetectConfig, Detection, Detector};
 
+#[path = "support/jsonl_texts.rs"]
+mod jsonl_texts;
+
 /// The pieces of `text`: cut after each `。！？；` and line end.
 fn pieces(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -130,19 +133,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("| file | texts | MB | tagged texts | tagged MB | split: differ / MB read | tagged: differ / MB read | tagged±1: differ / MB read | repeated pieces MB |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for path in std::env::args().skip(1) {
-        let mut texts = Vec::new();
-        for (i, line) in std::fs::read_to_string(&path)?.lines().enumerate() {
-            let v: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", i + 1))?;
-            if let Some(t) = v["text"].as_str() {
-                texts.push(t.to_string());
-            }
-            for m in v["messages"].as_array().into_iter().flatten() {
-                if let Some(t) = m["content"].as_str() {
-                    texts.push(t.to_string());
-                }
-            }
-        }
+        let texts = jsonl_texts::read_texts(&path)?;
         let mut c = Count::default();
         let mut seen: HashSet<&str> = HashSet::new();
         let (mut whole, mut again) = (Vec::new(), Vec::new());
