@@ -415,17 +415,22 @@ fn dev_half_scores() {
 #[test]
 fn heldout_half_meets_floors() {
     let sc = run_half("heldout");
-    // Counts only: held-out texts are never printed.
+    assert_heldout_floors("heldout", &sc, HELDOUT_FLOORS);
+}
+
+/// Prints a held-out score's counts (never its texts) and asserts its recall
+/// `floors`, its precision and its look-alikes kept.
+fn assert_heldout_floors(name: &str, sc: &Score, floors: &[(&str, &str, f64)]) {
     println!(
-        "heldout: {} misses, {} lost negatives",
+        "{name}: {} misses, {} lost negatives",
         sc.misses.len(),
         sc.lost.len()
     );
-    let mut failed = recall_failures(&sc, HELDOUT_FLOORS);
-    failed.extend(precision_and_kept_failures(&sc));
+    let mut failed = recall_failures(sc, floors);
+    failed.extend(precision_and_kept_failures(sc));
     assert!(
         failed.is_empty(),
-        "held-out floors missed:\n{}",
+        "{name} floors missed:\n{}",
         failed.join("\n")
     );
 }
@@ -552,18 +557,7 @@ fn dev_mixed_scores() {
 #[test]
 fn heldout_mixed_meets_floors() {
     let sc = run_mixed("heldout");
-    println!(
-        "heldout mixed: {} misses, {} lost negatives",
-        sc.misses.len(),
-        sc.lost.len()
-    );
-    let mut failed = recall_failures(&sc, MIXED_FLOORS);
-    failed.extend(precision_and_kept_failures(&sc));
-    assert!(
-        failed.is_empty(),
-        "held-out mixed floors missed:\n{}",
-        failed.join("\n")
-    );
+    assert_heldout_floors("heldout mixed", &sc, MIXED_FLOORS);
 }
 
 #[test]
