@@ -3,13 +3,71 @@
 //! joiners, word joiner, BOM, soft hyphen) inside a value. Text with any of them is
 //! searched in a folded shadow copy, and each span found is mapped back to the original
 //! text, so a value written `１３８\u{200B}1234５６７８` is still found and replaced whole.
+//! Latin letters with diacritics (`José García`, `Müller`, `Łukasz`, `Ødegaard`) fold to
+//! their base letter the same way: the English name, address and e-mail scans and their
+//! word lists (the Census writes `GARCIA`, `MULLER`) are ASCII, and read a name with an
+//! accent as two words cut at the accent, so `José García` lost only `Jos`.
 //!
-//! Invariants: the shadow is only built when such a character occurs (a byte scan with
-//! `memchr` otherwise); mapped spans start and end on character boundaries of the
+//! Invariants: the shadow is only built when such a character occurs (the detector's
+//! one decoding pass marks them, and a byte scan confirms); mapped spans start and end on character boundaries of the
 //! original text and cover every character the shadow span came from.
+
+/// The first and one past the last character of the Latin blocks whose letters fold to
+/// an ASCII letter (Latin-1 Supplement, Latin Extended-A and -B): two-byte characters
+/// with lead bytes 0xC3 to 0xC9.
+const LATIN: std::ops::Range<u32> = 0xC0..0x250;
+
+/// Each Latin letter's ASCII base letter, or 0: the first character of its canonical
+/// decomposition (`é` = `e` + U+0301) when that is an ASCII letter, and by hand the
+/// letters that have no decomposition but are read as one (`ø`, `ł`, `đ`, `ß`, `æ`).
+/// Derived from `unicode-normalization` rather than written out: 244 of them decompose.
+fn latin_base(c: char) -> u8 {
+    use unicode_normalization::UnicodeNormalization;
+    static TABLE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        LATIN
+            .filter_map(char::from_u32)
+            .map(|c| {
+                let by_hand = match c {
+                    'Ø' | 'Œ' => 'O',
+                    'ø' | 'œ' => 'o',
+                    'Đ' | 'Ð' => 'D',
+                    'đ' | 'ð' => 'd',
+                    'Ł' => 'L',
+                    'ł' => 'l',
+                    'Ħ' => 'H',
+                    'ħ' => 'h',
+                    'ı' => 'i',
+                    'Æ' => 'A',
+                    'æ' => 'a',
+                    'ß' => 's',
+                    'Þ' => 'T',
+                    'þ' => 't',
+                    _ => '\0',
+                };
+                if by_hand != '\0' {
+                    return by_hand as u8;
+                }
+                let mut d = c.nfd();
+                match (d.next(), d.next()) {
+                    (Some(b), Some(_)) if b.is_ascii_alphabetic() => b as u8,
+                    _ => 0,
+                }
+            })
+            .collect()
+    });
+    if LATIN.contains(&(c as u32)) {
+        TABLE[(c as u32 - LATIN.start) as usize]
+    } else {
+        0
+    }
+}
 
 /// What a character becomes in the shadow: Some(ascii), or None to drop it.
 fn fold_char(c: char) -> Option<Option<char>> {
+    let base = latin_base(c);
+    if base != 0 {
+        return Some(Some(char::from(base)));
+    }
     match c {
         '\u{FF10}'..='\u{FF19}'
         | '\u{FF21}'..='\u{FF3A}'
@@ -33,8 +91,8 @@ pub fn folded_chars() -> Vec<char> {
         .collect()
 }
 
-/// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2 or 0xC2) is one that
-/// `fold_char` changes, from its UTF-8 bytes: U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19,
+/// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2, 0xC2 to 0xC9) is one
+/// that `fold_char` changes, from its UTF-8 bytes: a Latin letter (`latin_base`), U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19,
 /// U+FF20..=U+FF3A (EF BC 8B, 8D, 8E, 90..=99, A0..=BA), U+FF41..=U+FF5A (EF BD
 /// 81..=9A), U+FEFF (EF BB BF), U+200B..=U+200D (E2 80 8B..=8D), U+2060 (E2 81 A0),
 /// U+00AD (C2 AD). `the_byte_test_is_fold_char` checks it against every character.
@@ -47,6 +105,10 @@ fn folds_at(b: &[u8], i: usize) -> bool {
         (0xE2, 0x80) => matches!(next(2), 0x8B..=0x8D),
         (0xE2, 0x81) => next(2) == 0xA0,
         (0xC2, 0xAD) => true,
+        (0xC3..=0xC9, 0x80..=0xBF) => {
+            let c = (u32::from(b[i] & 0x1F) << 6) | u32::from(next(1) & 0x3F);
+            char::from_u32(c).is_some_and(|c| latin_base(c) != 0)
+        }
         _ => false,
     }
 }
@@ -62,12 +124,15 @@ pub struct Shadow {
 
 impl Shadow {
     /// None when `text` has nothing to fold (the common case, decided by a byte scan:
-    /// every folded character is encoded with a lead byte 0xEF, 0xE2 or 0xC2).
+    /// every folded character is encoded with a lead byte 0xEF, 0xE2 or 0xC2 to 0xC9).
     pub fn of(text: &str) -> Option<Shadow> {
         let b = text.as_bytes();
         // Chinese text is full of 0xEF lead bytes (，？！：（）are U+FF0x): each is told
         // from a folded character by its next bytes, without decoding it.
-        let any = memchr::memchr3_iter(0xEF, 0xE2, 0xC2, b).any(|i| folds_at(b, i));
+        let any = b
+            .iter()
+            .enumerate()
+            .any(|(i, &x)| matches!(x, 0xC2..=0xC9 | 0xE2 | 0xEF) && folds_at(b, i));
         if !any || text.len() >= u32::MAX as usize {
             return None;
         }
@@ -124,14 +189,14 @@ mod tests {
         }
     }
 
-    /// The byte test agrees with `fold_char` on every character with one of the three
-    /// lead bytes (every other character has none of them).
+    /// The byte test agrees with `fold_char` on every character with one of its lead
+    /// bytes (every other character has none of them).
     #[test]
     fn the_byte_test_is_fold_char() {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let mut buf = [0u8; 4];
             let b = c.encode_utf8(&mut buf).as_bytes();
-            if matches!(b[0], 0xEF | 0xE2 | 0xC2) {
+            if matches!(b[0], 0xEF | 0xE2 | 0xC2..=0xC9) {
                 assert_eq!(folds_at(b, 0), fold_char(c).is_some(), "{:X}", c as u32);
             } else {
                 assert!(fold_char(c).is_none(), "{:X}", c as u32);
@@ -148,5 +213,17 @@ mod tests {
         let a = s.text.find('1').unwrap();
         let (os, oe) = s.map(a, a + 11);
         assert_eq!(&t[os..oe], "１３８\u{200B}1234５６７８");
+    }
+
+    #[test]
+    fn latin_letters_fold_to_their_base_letter() {
+        let t = "José García, Müller, Łukasz Ødegaard, Strauß; ×÷ stay";
+        let s = Shadow::of(t).unwrap();
+        assert_eq!(s.text, "Jose Garcia, Muller, Lukasz Odegaard, Straus; ×÷ stay");
+        let a = s.text.find("Garcia").unwrap();
+        let (os, oe) = s.map(a, a + "Garcia".len());
+        assert_eq!(&t[os..oe], "García");
+        assert!(Shadow::of("naïve").is_some());
+        assert!(Shadow::of("中文，× only").is_none());
     }
 }

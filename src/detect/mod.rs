@@ -1070,6 +1070,25 @@ mod tests {
         );
     }
 
+    /// Names with diacritics are read whole (through the folded shadow), where the
+    /// ASCII name scan cut them at the accent and left the rest in the text.
+    #[test]
+    fn names_with_diacritics_are_found_whole() {
+        for (text, name) in [
+            ("I spoke with José García about the invoice.", "José García"),
+            ("Hans Müller lives in Leeds.", "Hans Müller"),
+            ("Our courier Łukasz Wiśniewski delivered it.", "Łukasz Wiśniewski"),
+            ("Björn Ødegaard signed for the parcel.", "Björn Ødegaard"),
+            ("患者 Zoë Saldaña 的电话是13812345678。", "Zoë Saldaña"),
+        ] {
+            assert_eq!(only(text, T::Person), [name], "{text}");
+        }
+        assert_eq!(
+            only("write to josé.garcía@example.com", T::Email),
+            ["josé.garcía@example.com"]
+        );
+    }
+
     #[test]
     fn detector_is_shareable() {
         fn assert_send_sync<X: Send + Sync>() {}
