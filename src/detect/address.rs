@@ -145,11 +145,12 @@ const ZH_ROAD: &[&str] = &[
     "大街", "大道", "胡同", "公路", "环路", "高速", "路", "街", "道", "巷", "弄", "条", "里", "村",
     "屯", "庄", "坊", "湾", "段",
 ];
-/// Suffixes of an estate or a building complex.
+/// Suffixes of an estate or a building complex (after a road or a number only: a lane
+/// estate such as 幸福里 after 解放大道984号).
 const ZH_ESTATE: &[&str] = &[
     "小区", "花园", "大厦", "公寓", "家园", "新村", "新城", "公馆", "广场", "中心", "大楼", "商城",
     "名苑", "雅苑", "苑", "园", "城", "府", "庭", "邸", "阁", "湾", "居", "坊", "院", "社区", "村",
-    "组", "宿舍", "楼",
+    "组", "宿舍", "楼", "里",
 ];
 /// Administrative suffixes for names that are not in the division list.
 const ZH_ADMIN: &[&str] = &[
@@ -321,8 +322,9 @@ fn zh_road_at(text: &str, s: usize) -> Option<usize> {
             '里' | '村' | '条' | '段' | '湾' | '庄' | '坊' | '屯' | '道'
         ) && {
             let stem = &text[s..e - c.len_utf8()];
-            stem.chars().count() < 2
-                || matches!(lexicon().zh_word(stem), Some((_, WordKind::Common)))
+            (stem.chars().count() < 2
+                || matches!(lexicon().zh_word(stem), Some((_, WordKind::Common))))
+                && !house_number_at(text, e)
         };
         // A road name holds no administrative unit (地址青岛市…海尔路 is not one road).
         if ['省', '市', '区', '县'].contains(&c) {
@@ -343,6 +345,14 @@ fn zh_road_at(text: &str, s: usize) -> Option<usize> {
         }
     }
     best
+}
+
+/// Whether a house number starts at `i`: digits or numerals, then 号, 弄, 组, 栋 or 幢
+/// (`劳动里9组30号`, `学院路581号`). A road name that is also a common word (学院路 is
+/// one in the word list, 劳动里 ends like 心里) is a road when one follows it.
+fn house_number_at(text: &str, i: usize) -> bool {
+    let n = zh_num(text, i);
+    n > i && text[n..].starts_with(['号', '弄', '组', '栋', '幢'])
 }
 
 /// The last characters of `words`: a suffix test at each character of a road or an
@@ -366,7 +376,11 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
             .sum::<usize>()
     };
     loop {
-        let i = skip_sp(e);
+        let mut i = skip_sp(e);
+        // An annex number after a number (人民南路12号附3号).
+        if parts > 0 && text[i..].starts_with('附') && zh_num(text, i + '附'.len_utf8()) > i + 3 {
+            i += '附'.len_utf8();
+        }
         let n = zh_num(text, i);
         let rest = &text[n..];
         // Number + unit word.
@@ -395,12 +409,12 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
             parts += 1;
             continue;
         }
-        // Estate or building complex name: up to 8 Han characters ending in an estate
-        // suffix.
+        // Estate or building complex name: up to 10 Han characters, or Latin letters of
+        // a brand (SOHO现代城, CBD国际大厦), ending in an estate suffix.
         let mut k = i;
         let mut found = None;
         for (j, c) in text[i..].chars().enumerate() {
-            if j >= 10 || !is_han(c) {
+            if j >= 10 || !(is_han(c) || c.is_ascii_alphabetic()) {
                 break;
             }
             k += c.len_utf8();
@@ -527,7 +541,8 @@ fn scan_zh(
         // (上海铁路局) is not part of an address.
         let road_at = |e: usize| {
             zh_road_at(text, e).filter(|&r| {
-                !matches!(lex.zh_word(&text[e..r]), Some((_, WordKind::Common)))
+                (!matches!(lex.zh_word(&text[e..r]), Some((_, WordKind::Common)))
+                    || house_number_at(text, r))
                     && !["局", "公司", "集团", "站", "所", "院"]
                         .iter()
                         .any(|w| text[r..].starts_with(w))
@@ -1253,6 +1268,39 @@ mod tests {
         );
         assert!(found("我下周去杭州出差").is_empty());
         assert!(found("订单3号已发货").is_empty());
+    }
+
+    /// The unit after a building whose name has Latin letters (`SOHO现代城A座1501`) and
+    /// an annex number (`12号附3号`) are part of the address; both were left in the text.
+    #[test]
+    fn chinese_addresses_to_the_room() {
+        assert_eq!(
+            found("地址:北京朝阳区建国路88号SOHO现代城A座1501，到了打电话"),
+            ["北京朝阳区建国路88号SOHO现代城A座1501"]
+        );
+        assert_eq!(
+            found("住址：四川省成都市武侯区人民南路四段12号附3号"),
+            ["四川省成都市武侯区人民南路四段12号附3号"]
+        );
+        assert_eq!(
+            found("寄到深圳市南山区科技园南路88号 Tel 0755"),
+            ["深圳市南山区科技园南路88号"]
+        );
+        // Roads whose names are words (学院路 is listed, 劳动里 ends like 心里) are
+        // roads before a house number; the address stopped before them.
+        assert_eq!(
+            found("请寄到北京市西城区学院路581号锦绣家园23栋5单元3102室，谢谢"),
+            ["北京市西城区学院路581号锦绣家园23栋5单元3102室"]
+        );
+        assert_eq!(
+            found("听说他搬到南宁市西峰区劳动里9组30号去了"),
+            ["南宁市西峰区劳动里9组30号"]
+        );
+        assert!(found("东西放在柜子里3天了").is_empty());
+        assert_eq!(
+            found("请寄到武汉市江汉区解放大道984号幸福里14栋5单元402室，谢谢"),
+            ["武汉市江汉区解放大道984号幸福里14栋5单元402室"]
+        );
     }
 
     #[test]
