@@ -219,7 +219,10 @@ mod tests {
     fn latin_letters_fold_to_their_base_letter() {
         let t = "José García, Müller, Łukasz Ødegaard, Strauß; ×÷ stay";
         let s = Shadow::of(t).unwrap();
-        assert_eq!(s.text, "Jose Garcia, Muller, Lukasz Odegaard, Straus; ×÷ stay");
+        assert_eq!(
+            s.text,
+            "Jose Garcia, Muller, Lukasz Odegaard, Straus; ×÷ stay"
+        );
         let a = s.text.find("Garcia").unwrap();
         let (os, oe) = s.map(a, a + "Garcia".len());
         assert_eq!(&t[os..oe], "García");

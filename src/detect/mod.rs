@@ -1077,7 +1077,10 @@ mod tests {
         for (text, name) in [
             ("I spoke with José García about the invoice.", "José García"),
             ("Hans Müller lives in Leeds.", "Hans Müller"),
-            ("Our courier Łukasz Wiśniewski delivered it.", "Łukasz Wiśniewski"),
+            (
+                "Our courier Łukasz Wiśniewski delivered it.",
+                "Łukasz Wiśniewski",
+            ),
             ("Björn Ødegaard signed for the parcel.", "Björn Ødegaard"),
             ("患者 Zoë Saldaña 的电话是13812345678。", "Zoë Saldaña"),
         ] {
