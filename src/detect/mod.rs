@@ -1696,6 +1696,9 @@ mod tests {
         assert_eq!(only("护照号码：E12345678", T::Passport), ["E12345678"]);
         assert_eq!(only("Passport No. G12345678.", T::Passport), ["G12345678"]);
         assert!(only("批次E12345678", T::Passport).is_empty());
+        // The travel permits for Hong Kong, Macao and Taiwan.
+        assert_eq!(only("港澳通行证 C12345678", T::Passport), ["C12345678"]);
+        assert_eq!(only("台胞证号码：T12345678", T::Passport), ["T12345678"]);
         let det = Detector::new(&DetectConfig {
             min_score: 0.2,
             ..DetectConfig::default()

@@ -664,6 +664,11 @@ const CTX_PASSPORT: &[&str] = &[
     "证件",
     "document no",
     "document number",
+    // The mainland's travel permits for Hong Kong, Macao and Taiwan (港澳通行证
+    // C12345678) and the compatriots' permits (台胞证, 回乡证) are passports' kin.
+    "通行证",
+    "台胞证",
+    "回乡证",
 ];
 /// Words that name a number as something other than a card.
 const CTX_NOT_CARD: &[&str] = &[
