@@ -2571,6 +2571,16 @@ fn speaker_position(text: &str, s: usize, e: usize) -> bool {
     (before.is_empty() || before.ends_with(['\n', ']']) || after_cjk_sentence(before))
         && text[e..].starts_with(':')
         && !text[e..].starts_with("://")
+        && !contact_label(&text[s..e])
+}
+
+/// Whether `word` is an abbreviated label of a contact line (`Tel: 86-21-…`), which a
+/// name list may hold (`Tel` is a given name in the Census list) but which before a
+/// colon labels a field, not a speaker.
+fn contact_label(word: &str) -> bool {
+    ["Tel", "Fax", "Mob", "Cell", "Ph", "Tlf", "Ext", "Mobile"]
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(word))
 }
 
 /// Evidence that a lone capitalised first name or surname at `s..e` is a name, from where it
@@ -2596,7 +2606,10 @@ fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
     let after = &text[e..];
     if line_start && after.starts_with(':') && !after.starts_with("://") {
         // A speaker (`Sara: …`), unless the word is a common noun and no first name:
-        // then it is a form's field label (`Tutor: Wells`).
+        // then it is a form's field label (`Tutor: Wells`), as a contact label is.
+        if contact_label(&text[s..e]) {
+            return 0.0;
+        }
         let lex = lexicon();
         let word = text[s..e].to_ascii_lowercase();
         if lex.en_first(&word) == 0.0 && lex.en_zipf(&word) >= 3.5 {
@@ -3362,6 +3375,23 @@ mod tests {
     /// English after a Chinese sentence starts as after a line break: the heuristics
     /// that read a line or sentence start (a person addressed, a subject acting, an
     /// action item, a speaker, a sign-off) find the same names as in English text alone.
+    /// A contact line's label is no speaker, though `Tel` is in the first-name list.
+    #[test]
+    fn a_contact_label_is_not_a_speaker() {
+        for text in [
+            "Tel: 86-21-6234-5678",
+            "Bob Smith\nTel: 020 7946 0958",
+            "Fax: 555",
+        ] {
+            assert!(
+                spans(text).iter().all(|s| s != "Tel" && s != "Fax"),
+                "{text}: {:?}",
+                spans(text)
+            );
+        }
+        assert_eq!(spans("[10:45] Clarinda: on my way"), ["Clarinda"]);
+    }
+
     #[test]
     fn english_names_after_a_chinese_sentence() {
         for (english, name) in [
