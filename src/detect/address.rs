@@ -355,6 +355,16 @@ fn house_number_at(text: &str, i: usize) -> bool {
     n > i && text[n..].starts_with(['号', '弄', '组', '栋', '幢'])
 }
 
+/// Whether a block of a building starts at `i`: a number or numeral, then 座, 栋, 幢,
+/// 号楼 or 单元 (`一座`, `B座`, `3号楼`).
+fn block_number_at(text: &str, i: usize) -> bool {
+    let n = zh_num(text, i);
+    n > i
+        && ["座", "栋", "幢", "号楼", "单元"]
+            .iter()
+            .any(|u| text[n..].starts_with(u))
+}
+
 /// The last characters of `words`: a suffix test at each character of a road or an
 /// estate name compares the words only where one of them can end (the comparisons
 /// were a fifth of the address scan's time).
@@ -411,8 +421,13 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
         }
         // Estate or building complex name: up to 10 Han characters, or Latin letters of
         // a brand (SOHO现代城, CBD国际大厦), ending in an estate suffix.
+        // Or, after a number, any such name of a building followed by a numbered block
+        // (太古汇一座28楼, 华润大厦B座 reads as an estate already).
         let mut k = i;
         let mut found = None;
+        let mut building = None;
+        // No word of running text (楼下有一座花园).
+        let mut plain = parts > 0;
         for (j, c) in text[i..].chars().enumerate() {
             if j >= 10 || !(is_han(c) || c.is_ascii_alphabetic()) {
                 break;
@@ -421,8 +436,12 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
             if j >= 1 && ESTATE_LAST.has(c) && ZH_ESTATE.iter().any(|w| text[i..k].ends_with(w)) {
                 found = Some(k);
             }
+            plain &= !"的了是在有和与".contains(c);
+            if j >= 1 && plain && building.is_none() && block_number_at(text, k) {
+                building = Some(k);
+            }
         }
-        match found {
+        match found.or(building) {
             Some(k) if parts > 0 || k > i => {
                 e = k;
                 parts += 1;
@@ -1297,6 +1316,14 @@ mod tests {
             ["南宁市西峰区劳动里9组30号"]
         );
         assert!(found("东西放在柜子里3天了").is_empty());
+        assert_eq!(
+            found("地址：广州市天河区天河路385号太古汇一座28楼"),
+            ["广州市天河区天河路385号太古汇一座28楼"]
+        );
+        assert_eq!(
+            found("寄到广州市天河区天河路385号，楼下有一座花园"),
+            ["广州市天河区天河路385号"]
+        );
         assert_eq!(
             found("请寄到武汉市江汉区解放大道984号幸福里14栋5单元402室，谢谢"),
             ["武汉市江汉区解放大道984号幸福里14栋5单元402室"]
