@@ -1214,6 +1214,31 @@ mod tests {
         assert!(only("DOB 2024-13-01", T::DateOfBirth).is_empty());
     }
 
+    /// A two-digit year is a birth date's only right after a birth-date label.
+    #[test]
+    fn birth_dates_with_a_two_digit_year() {
+        assert_eq!(
+            only("出生日期：85年4月12日", T::DateOfBirth),
+            ["85年4月12日"]
+        );
+        assert_eq!(
+            only("Patient DOB: 04/12/85. Seen today.", T::DateOfBirth),
+            ["04/12/85"]
+        );
+        assert_eq!(only("Date of birth 4.12.85", T::DateOfBirth), ["4.12.85"]);
+        for text in [
+            "会议定于24年5月12日召开",
+            "shipped 04/12/85 to the depot",
+            "DOB: 13/13/85",
+            "出生日期：1985年4月12日",
+            "DOB: 04/12/1985",
+            "born in Leeds, moved on 04/12/85",
+        ] {
+            let found = only(text, T::DateOfBirth);
+            assert!(found.iter().all(|d| d.len() > 8), "{text}: {found:?}");
+        }
+    }
+
     #[test]
     fn birth_date_cue_binds_to_the_nearest_date() {
         assert_eq!(

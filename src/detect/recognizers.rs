@@ -382,6 +382,26 @@ pub(crate) mod shapes {
         })
     }
 
+    /// A date with a two-digit year: two digits right before `年`, or three runs of
+    /// one or two digits joined by one `/`, `.` or `-` each, the last of two (whole
+    /// runs: `85年4月12日`, `04/12/85`).
+    pub fn short_year_date(b: &[u8], runs: &[Run]) -> bool {
+        let sep = |i: usize| matches!(b.get(i), Some(b'/' | b'.' | b'-'));
+        runs.iter().enumerate().any(|(k, r)| {
+            if r.len == 2 && b[r.end()..].starts_with("年".as_bytes()) {
+                return true;
+            }
+            r.len == 2
+                && k >= 2
+                && (1..=2).contains(&runs[k - 1].len)
+                && (1..=2).contains(&runs[k - 2].len)
+                && runs[k - 1].end() + 1 == r.start
+                && runs[k - 2].end() + 1 == runs[k - 1].start
+                && sep(r.start - 1)
+                && b[r.start - 1] == b[runs[k - 1].start - 1]
+        })
+    }
+
     /// A bare national number: eleven digits from `0`, or ten from 2–9 (whole runs).
     pub fn bare_phone(b: &[u8], runs: &[Run]) -> bool {
         runs.iter().any(|r| match (r.len, b[r.start]) {
@@ -1579,6 +1599,48 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
     Some((s, e, score))
 }
 
+/// A birth date with a two-digit year (`出生日期：85年4月12日`, `DOB: 04/12/85`), as
+/// forms and clinical notes write it: only right after a birth-date cue (at most a
+/// label's separator between them), since a short date alone is any date.
+fn date_of_birth_short_year(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    let mut nums = [0u32; 3];
+    let mut count = 0;
+    for part in span.split(|c: char| !c.is_ascii_digit()) {
+        let Ok(n) = part.parse() else { continue };
+        if count == 3 {
+            return None;
+        }
+        nums[count] = n;
+        count += 1;
+    }
+    if count != 3 {
+        return None;
+    }
+    // Either century: the cue says it is a birth date, the check only that it is one.
+    let ymd = |y: u32, m: u32, d: u32| valid_ymd(1900 + y, m, d) || valid_ymd(2000 + y, m, d);
+    let [a, b, c] = nums;
+    let valid = if span.contains('年') {
+        ymd(a, b, c)
+    } else {
+        ymd(c, a, b) || ymd(c, b, a)
+    };
+    if !valid {
+        return None;
+    }
+    let (_, ce) = cue_before(text, s, &CUES_DOB)?;
+    let between = &text[ce..s];
+    let label = between.chars().count() <= 12
+        && between.chars().all(|c| {
+            matches!(c, ' ' | ':' | '：' | '\t' | '.' | '-' | '是' | '为')
+                || c.is_ascii_alphabetic()
+        });
+    label.then_some((s, e, S_DOB))
+}
+
 /// The score of a full date at least `BIRTH_AGE` years old in a text that names a
 /// person (see [`old_date_beside_a_person`]). Above the default threshold; a pipeline
 /// that sets `DATE_OF_BIRTH`'s `min_score` above it keeps such dates.
@@ -2057,6 +2119,16 @@ pub(crate) fn rules() -> Vec<Rule> {
         r(T::DateOfBirth, &dob, Scan::Retry, date_of_birth, DIGIT)
             .digits(4, 4)
             .bounded_shape(shapes::date),
+        r(
+            T::DateOfBirth,
+            r"[0-9]{2}年[0-9]{1,2}月[0-9]{1,2}日|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}",
+            Scan::Retry,
+            date_of_birth_short_year,
+            DIGIT,
+        )
+        .digits(4, 2)
+        .bounded_shape(shapes::short_year_date)
+        .margins(0, 3),
         r(
             T::CnIdCard,
             r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{5} [0-9]{8} [0-9]{3}[0-9Xx]|[1-8][0-9]{5}-[0-9]{8}-[0-9]{3}[0-9Xx]|[1-8][0-9]{14}",
