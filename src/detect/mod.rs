@@ -467,10 +467,16 @@ impl Detector {
             match seen.folds.then(|| fold::Shadow::of(text)).flatten() {
                 None => self.detect_plain(text, chars, starts, Some(seen.listing), out),
                 Some(shadow) => {
-                    self.detect_plain(&shadow.text, chars, starts, None, out);
+                    // The built-in recognizers read the shadow; the user's rules, deny
+                    // and allow lists the text as written (`Müller GmbH` on a list is
+                    // not `Muller GmbH`).
+                    out.clear();
+                    self.detect_builtin(&shadow.text, chars, starts, None, out);
                     for d in out.iter_mut() {
                         (d.start, d.end) = shadow.map(d.start, d.end);
                     }
+                    self.detect_custom(text, out);
+                    self.settle(text, out);
                 }
             }
         })
@@ -484,9 +490,9 @@ impl Detector {
             .map_or(self.min_score, |(_, s)| *s)
     }
 
-    /// Detects in `text` (a shadow's has nothing left to fold). `chars` and `starts`
-    /// hold its decoding and word starts when `listing` is Some (whether it lists
-    /// things, noted in the same pass); else they are buffers, filled here.
+    /// Detects in `text`, which has nothing to fold. `chars` and `starts` hold its
+    /// decoding and word starts when `listing` is Some (whether it lists things, noted
+    /// in the same pass); else they are buffers, filled here.
     fn detect_plain(
         &self,
         text: &str,
@@ -497,6 +503,21 @@ impl Detector {
     ) {
         out.clear();
         self.detect_custom(text, out);
+        self.detect_builtin(text, chars, starts, listing, out);
+        self.settle(text, out);
+    }
+
+    /// Appends the built-in recognizers' candidates in `text` (a shadow's, or the text
+    /// itself when it has nothing to fold) to `out`; `chars`, `starts` and `listing` as
+    /// for `detect_plain`.
+    fn detect_builtin(
+        &self,
+        text: &str,
+        chars: &mut Vec<(usize, char)>,
+        starts: &mut Vec<Vec<usize>>,
+        listing: Option<bool>,
+        out: &mut Vec<Detection>,
+    ) {
         let profile = recognizers::needs::profile(text);
         let has = profile.classes;
         // Whether the text lists things (、和与及), noted in the same pass.
@@ -559,6 +580,11 @@ impl Detector {
                 out[i].score = recognizers::S_DOB_OLD;
             }
         }
+    }
+
+    /// Keeps the candidates in `out` that reach their thresholds, resolves overlaps and
+    /// drops what the allow list covers in `text` (as written).
+    fn settle(&self, text: &str, out: &mut Vec<Detection>) {
         // Below-threshold candidates go before overlap resolution, so a weak reading
         // never hides a strong one.
         out.retain(|d| d.score >= self.threshold(d.entity));
@@ -1090,6 +1116,23 @@ mod tests {
             only("write to josé.garcía@example.com", T::Email),
             ["josé.garcía@example.com"]
         );
+    }
+
+    /// The user's deny and allow lists read the text as written, not its folded
+    /// shadow: a term with an accent still matches in a text that has one.
+    #[test]
+    fn user_lists_read_accented_text_as_written() {
+        let det = Detector::try_new(&DetectConfig {
+            deny: vec![(T::Person, vec!["Projekt Größe".to_string()])],
+            allow: vec!["José Martí Airport".to_string()],
+            ..DetectConfig::default()
+        })
+        .unwrap();
+        let text = "Projekt Größe lands at José Martí Airport, says Renée Lefèvre.";
+        let mut out = Vec::new();
+        det.detect(text, &mut out);
+        let spans: Vec<&str> = out.iter().map(|d| &text[d.start..d.end]).collect();
+        assert_eq!(spans, ["Projekt Größe", "Renée Lefèvre"], "{out:?}");
     }
 
     #[test]
