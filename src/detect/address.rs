@@ -388,8 +388,11 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
     loop {
         let mut i = skip_sp(e);
         // An annex number after a number (人民南路12号附3号).
-        if parts > 0 && text[i..].starts_with('附') && zh_num(text, i + '附'.len_utf8()) > i + 3 {
-            i += '附'.len_utf8();
+        if parts > 0 && text[i..].starts_with('附') {
+            let after = i + '附'.len_utf8();
+            if zh_num(text, after) > after {
+                i = after;
+            }
         }
         let n = zh_num(text, i);
         let rest = &text[n..];

@@ -8,9 +8,13 @@
 //! word lists (the Census writes `GARCIA`, `MULLER`) are ASCII, and read a name with an
 //! accent as two words cut at the accent, so `José García` lost only `Jos`.
 //!
+//! The built-in recognizers read the shadow; the user's own rules, deny and allow lists
+//! read the text as written (`Detector::detect_fresh`).
+//!
 //! Invariants: the shadow is only built when such a character occurs (the detector's
-//! one decoding pass marks them, and a byte scan confirms); mapped spans start and end on character boundaries of the
-//! original text and cover every character the shadow span came from.
+//! one decoding pass marks them, and a byte scan confirms); mapped spans start and end
+//! on character boundaries of the original text and cover every character the shadow
+//! span came from.
 
 /// The first and one past the last character of the Latin blocks whose letters fold to
 /// an ASCII letter (Latin-1 Supplement, Latin Extended-A and -B): two-byte characters
@@ -92,8 +96,8 @@ pub fn folded_chars() -> Vec<char> {
 }
 
 /// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2, 0xC2 to 0xC9) is one
-/// that `fold_char` changes, from its UTF-8 bytes: a Latin letter (`latin_base`), U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19,
-/// U+FF20..=U+FF3A (EF BC 8B, 8D, 8E, 90..=99, A0..=BA), U+FF41..=U+FF5A (EF BD
+/// that `fold_char` changes, from its UTF-8 bytes: a Latin letter (`latin_base`),
+/// U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19, U+FF20..=U+FF3A (EF BC 8B, 8D, 8E, 90..=99, A0..=BA), U+FF41..=U+FF5A (EF BD
 /// 81..=9A), U+FEFF (EF BB BF), U+200B..=U+200D (E2 80 8B..=8D), U+2060 (E2 81 A0),
 /// U+00AD (C2 AD). `the_byte_test_is_fold_char` checks it against every character.
 fn folds_at(b: &[u8], i: usize) -> bool {
