@@ -1500,17 +1500,9 @@ fn passport(text: &str, s: usize, e: usize) -> Option<Hit> {
     Some((s, e, score))
 }
 
-/// A calendar date that reads as a date of birth: a real date (1900–2100) with a birth
-/// context word before it. Without context a date is only a date (prices, order dates
-/// and timestamps are not PII), scored below the default threshold.
-fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
-    if !neighbours_ok(text, s, e) {
-        return None;
-    }
-    let span = &text[s..e];
-    // The span's numbers (a date has at most three; more is no date) and its month's
-    // name, read without allocating: this runs for every date-like match, amounts
-    // such as `1990.05` included.
+/// The numbers of a date-like span in order and how many there are: None for more
+/// than three (a date has at most three).
+fn date_numbers(span: &str) -> Option<([u32; 3], usize)> {
     let mut nums = [0u32; 3];
     let mut count = 0;
     for part in span.split(|c: char| !c.is_ascii_digit()) {
@@ -1521,6 +1513,20 @@ fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
         nums[count] = n;
         count += 1;
     }
+    Some((nums, count))
+}
+
+/// A calendar date that reads as a date of birth: a real date (1900–2100) with a birth
+/// context word before it. Without context a date is only a date (prices, order dates
+/// and timestamps are not PII), scored below the default threshold.
+fn date_of_birth(text: &str, s: usize, e: usize) -> Option<Hit> {
+    if !neighbours_ok(text, s, e) {
+        return None;
+    }
+    let span = &text[s..e];
+    // The span's numbers and its month's name, read without allocating: this runs for
+    // every date-like match, amounts such as `1990.05` included.
+    let (mut nums, mut count) = date_numbers(span)?;
     let month_name = if span.bytes().any(|b| b.is_ascii_alphabetic()) {
         let mut buf = [0u8; 48];
         super::lexicon::lower_into(span, &mut buf).and_then(|lower| {
@@ -1607,19 +1613,9 @@ fn date_of_birth_short_year(text: &str, s: usize, e: usize) -> Option<Hit> {
         return None;
     }
     let span = &text[s..e];
-    let mut nums = [0u32; 3];
-    let mut count = 0;
-    for part in span.split(|c: char| !c.is_ascii_digit()) {
-        let Ok(n) = part.parse() else { continue };
-        if count == 3 {
-            return None;
-        }
-        nums[count] = n;
-        count += 1;
-    }
-    if count != 3 {
+    let (nums, 3) = date_numbers(span)? else {
         return None;
-    }
+    };
     // Either century: the cue says it is a birth date, the check only that it is one.
     let ymd = |y: u32, m: u32, d: u32| valid_ymd(1900 + y, m, d) || valid_ymd(2000 + y, m, d);
     let [a, b, c] = nums;
