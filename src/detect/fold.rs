@@ -7,6 +7,11 @@
 //! their base letter the same way: the English name, address and e-mail scans and their
 //! word lists (the Census writes `GARCIA`, `MULLER`) are ASCII, and read a name with an
 //! accent as two words cut at the accent, so `José García` lost only `Jos`.
+//! Traditional Chinese characters fold to the simplified character OpenCC reads them as
+//! (`refdata/zh_t2s.tsv`: 陳 → 陈, 號 → 号, 電 → 电), so text from Taiwan, Hong Kong or
+//! Macao meets the name, cue and address lists, which are built from simplified sources,
+//! as simplified text does; characters simplified text also writes (於, 乾) are not in
+//! the table.
 //!
 //! The built-in recognizers read the shadow; the user's own rules, deny and allow lists
 //! read the text as written (`Detector::detect_fresh`).
@@ -66,11 +71,52 @@ fn latin_base(c: char) -> u8 {
     }
 }
 
-/// What a character becomes in the shadow: Some(ascii), or None to drop it.
+/// The CJK ideographs of the Basic Multilingual Plane (Extension A and the unified
+/// block, three bytes each in UTF-8, lead bytes 0xE3 to 0xE9): the traditional
+/// characters that fold, and what they fold to, are all in it.
+const ZH: std::ops::Range<u32> = 0x3400..0xA000;
+
+/// The simplified character the traditional character `c` folds to, if any.
+fn zh_simplified(c: char) -> Option<char> {
+    const ZH_T2S: &str = include_str!("refdata/zh_t2s.tsv");
+    // Per character of `ZH`, its simplified character's code (every one is in the
+    // plane, so it fits 16 bits), or 0.
+    static TABLE: std::sync::LazyLock<Vec<u16>> = std::sync::LazyLock::new(|| {
+        let mut table = vec![0u16; ZH.len()];
+        for line in ZH_T2S.lines().filter(|l| !l.starts_with('#')) {
+            let mut cols = line.split('\t').map(|f| f.chars());
+            let (Some(mut t), Some(mut s)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            let (Some(t), Some(s)) = (t.next(), s.next()) else {
+                continue;
+            };
+            // The build keeps both in `ZH`; a row outside it would be a build bug, caught
+            // by `traditional_characters_fold_to_simplified`.
+            if ZH.contains(&(t as u32)) && ZH.contains(&(s as u32)) {
+                table[(t as u32 - ZH.start) as usize] = s as u16;
+            }
+        }
+        table
+    });
+    let code = u32::from(c);
+    if !ZH.contains(&code) {
+        return None;
+    }
+    match TABLE[(code - ZH.start) as usize] {
+        0 => None,
+        s => char::from_u32(u32::from(s)),
+    }
+}
+
+/// What a character becomes in the shadow: Some(folded), or None to drop it.
 fn fold_char(c: char) -> Option<Option<char>> {
     let base = latin_base(c);
     if base != 0 {
         return Some(Some(char::from(base)));
+    }
+    if let Some(s) = zh_simplified(c) {
+        return Some(Some(s));
     }
     match c {
         '\u{FF10}'..='\u{FF19}'
@@ -95,8 +141,9 @@ pub fn folded_chars() -> Vec<char> {
         .collect()
 }
 
-/// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2, 0xC2 to 0xC9) is one
-/// that `fold_char` changes, from its UTF-8 bytes: a Latin letter (`latin_base`),
+/// Whether the character whose lead byte is `b[i]` (0xEF, 0xE2 to 0xE9, 0xC2 to 0xC9) is
+/// one that `fold_char` changes, from its UTF-8 bytes: a Latin letter (`latin_base`), a
+/// traditional Chinese character (`zh_simplified`),
 /// U+FF0B, U+FF0D, U+FF0E, U+FF10..=U+FF19, U+FF20..=U+FF3A (EF BC 8B, 8D, 8E, 90..=99, A0..=BA), U+FF41..=U+FF5A (EF BD
 /// 81..=9A), U+FEFF (EF BB BF), U+200B..=U+200D (E2 80 8B..=8D), U+2060 (E2 81 A0),
 /// U+00AD (C2 AD). `the_byte_test_is_fold_char` checks it against every character.
@@ -113,6 +160,12 @@ fn folds_at(b: &[u8], i: usize) -> bool {
             let c = (u32::from(b[i] & 0x1F) << 6) | u32::from(next(1) & 0x3F);
             char::from_u32(c).is_some_and(|c| latin_base(c) != 0)
         }
+        (0xE3..=0xE9, 0x80..=0xBF) => {
+            let c = (u32::from(b[i] & 0x0F) << 12)
+                | (u32::from(next(1) & 0x3F) << 6)
+                | u32::from(next(2) & 0x3F);
+            char::from_u32(c).is_some_and(|c| zh_simplified(c).is_some())
+        }
         _ => false,
     }
 }
@@ -127,8 +180,9 @@ pub struct Shadow {
 }
 
 impl Shadow {
-    /// None when `text` has nothing to fold (the common case, decided by a byte scan:
-    /// every folded character is encoded with a lead byte 0xEF, 0xE2 or 0xC2 to 0xC9).
+    /// None when `text` has nothing to fold (decided by a byte scan: every folded
+    /// character is encoded with a lead byte 0xEF, 0xE2 to 0xE9 or 0xC2 to 0xC9). The
+    /// detector asks only for a text its decoding pass saw a folded character in.
     pub fn of(text: &str) -> Option<Shadow> {
         let b = text.as_bytes();
         // Chinese text is full of 0xEF lead bytes (，？！：（）are U+FF0x): each is told
@@ -136,7 +190,7 @@ impl Shadow {
         let any = b
             .iter()
             .enumerate()
-            .any(|(i, &x)| matches!(x, 0xC2..=0xC9 | 0xE2 | 0xEF) && folds_at(b, i));
+            .any(|(i, &x)| matches!(x, 0xC2..=0xC9 | 0xE2..=0xE9 | 0xEF) && folds_at(b, i));
         if !any || text.len() >= u32::MAX as usize {
             return None;
         }
@@ -200,7 +254,7 @@ mod tests {
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let mut buf = [0u8; 4];
             let b = c.encode_utf8(&mut buf).as_bytes();
-            if matches!(b[0], 0xEF | 0xE2 | 0xC2..=0xC9) {
+            if matches!(b[0], 0xEF | 0xE2..=0xE9 | 0xC2..=0xC9) {
                 assert_eq!(folds_at(b, 0), fold_char(c).is_some(), "{:X}", c as u32);
             } else {
                 assert!(fold_char(c).is_none(), "{:X}", c as u32);
@@ -232,5 +286,30 @@ mod tests {
         assert_eq!(&t[os..oe], "García");
         assert!(Shadow::of("naïve").is_some());
         assert!(Shadow::of("中文，× only").is_none());
+    }
+
+    #[test]
+    fn traditional_characters_fold_to_simplified() {
+        let t = "聯絡人：陳志明，電話0912-345-678，台北市大安區忠孝東路四段1號";
+        let s = Shadow::of(t).unwrap();
+        assert_eq!(
+            s.text,
+            "联络人：陈志明，电话0912-345-678，台北市大安区忠孝东路四段1号"
+        );
+        let a = s.text.find("陈志明").unwrap();
+        let (os, oe) = s.map(a, a + "陈志明".len());
+        assert_eq!(&t[os..oe], "陳志明");
+        // Simplified text, and characters simplified text writes too, stay as they are.
+        assert!(Shadow::of("联系人：陈志明，乾隆年间，於先生").is_none());
+        let rows = include_str!("refdata/zh_t2s.tsv").lines().skip(1);
+        let mut n = 0;
+        for row in rows {
+            let (t, s) = row.split_once('\t').unwrap();
+            let (t, s) = (t.chars().next().unwrap(), s.chars().next().unwrap());
+            assert_eq!(zh_simplified(t), Some(s), "{t}");
+            assert_eq!(zh_simplified(s), None, "{s} folds again");
+            n += 1;
+        }
+        assert!(n > 2000, "{n} rows");
     }
 }
