@@ -344,7 +344,15 @@ fn zh_road_at(text: &str, s: usize) -> Option<usize> {
             }
         }
     }
-    best
+    // A section of the road in digits (中兴路6段37号; 忠孝东路四段 reads as one name).
+    best.map(|r| {
+        let n = zh_num(text, r);
+        if n > r && text[n..].starts_with('段') {
+            n + '段'.len_utf8()
+        } else {
+            r
+        }
+    })
 }
 
 /// Whether a house number starts at `i`: digits or numerals, then 号, 弄, 组, 栋 or 幢
@@ -395,6 +403,16 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
             }
         }
         let n = zh_num(text, i);
+        // A sub-number after a house number (大智路397号之8).
+        if parts > 0 && text[..e].ends_with('号') && text[i..].starts_with('之') {
+            let after = i + '之'.len_utf8();
+            let m = after + text[after..].bytes().take_while(u8::is_ascii_digit).count();
+            if m > after {
+                e = m;
+                parts += 1;
+                continue;
+            }
+        }
         let rest = &text[n..];
         // Number + unit word.
         let has_unit = [
@@ -456,6 +474,29 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
         }
     }
     (e, parts)
+}
+
+/// Where a postcode written right before `s` starts (3 to 6 digits, then at most one
+/// space, after no letter or digit: Taiwan's 3- and 5-digit codes, the mainland's 6),
+/// or `s`.
+fn postcode_before(text: &str, s: usize) -> usize {
+    let b = text.as_bytes();
+    let mut k = s;
+    if k > 0 && b[k - 1] == b' ' {
+        k -= 1;
+    }
+    let digits = b[..k]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let start = k - digits;
+    let joined = start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-');
+    if (3..=6).contains(&digits) && !joined {
+        start
+    } else {
+        s
+    }
 }
 
 fn zh_lead_before(text: &str, s: usize) -> bool {
@@ -545,10 +586,34 @@ fn scan_zh(
                 i += c.len_utf8();
             }
         }
+        // A postcode first (地址：919 古坑三民路…): the address starts at it, its parts
+        // after it.
+        let mut code = i;
+        if is_lead {
+            let b = text.as_bytes();
+            let mut k = i + text[i..]
+                .chars()
+                .take_while(|c| matches!(c, ':' | '：' | ' ' | '\u{3000}'))
+                .map(char::len_utf8)
+                .sum::<usize>();
+            let digits = b[k..].iter().take_while(|c| c.is_ascii_digit()).count();
+            k += digits;
+            if b.get(k) == Some(&b' ') {
+                k += 1;
+            }
+            if (3..=6).contains(&digits) && text[k..].chars().next().is_some_and(is_han) {
+                code = k - digits - usize::from(b[k - 1] == b' ');
+                i = k;
+            }
+        }
         if i < covered || i >= text.len() {
             continue;
         }
-        let lead = is_lead || zh_lead_before(text, i);
+        // A postcode before the address (100085 北京市…, 10617臺北市…) is part of it.
+        if code == i {
+            code = postcode_before(text, i);
+        }
+        let lead = is_lead || zh_lead_before(text, i) || (code < i && zh_lead_before(text, code));
         // Divisions.
         let (ends, n_ends) = division_ends(lex, &starts.divisions, text, i);
         let ends = &ends[..n_ends];
@@ -618,6 +683,7 @@ fn scan_zh(
         };
         let end = tail_end.max(after_road);
         if score > 0.0 && end > i {
+            let i = if score >= 0.5 { code } else { i };
             push(out, i, end, score);
             if score >= 0.5 {
                 covered = end;
@@ -650,12 +716,26 @@ fn numbered_roads(text: &str, out: &mut Vec<Detection>) {
         if digits_start == h {
             continue;
         }
-        let mut s = digits_start;
-        for (k, ch) in text[..digits_start].char_indices().rev().take(12) {
-            if !is_han(ch) {
-                break;
+        // A road's name holds no function word (他在|中山路100号, 的, 于, 是).
+        let han_from = |end: usize| {
+            let mut s = end;
+            for (k, ch) in text[..end].char_indices().rev().take(12) {
+                if !is_han(ch) || "在于到的是从往去住给把被".contains(ch) {
+                    break;
+                }
+                s = k;
             }
-            s = k;
+            s
+        };
+        let mut s = han_from(digits_start);
+        // A section in digits between the road and the number (中兴路6段37号).
+        if text[s..digits_start] == *"段" {
+            let n = text[..s]
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .len();
+            if n < s {
+                s = han_from(n).min(s);
+            }
         }
         // Trim a lead word.
         if let Some(cut) = ZH_LEAD
@@ -676,7 +756,12 @@ fn numbered_roads(text: &str, out: &mut Vec<Detection>) {
             continue;
         };
         let (tail_end, _) = zh_tail(text, digits_start);
-        push(out, road_end, tail_end.max(from), 0.8);
+        push(
+            out,
+            postcode_before(text, road_end),
+            tail_end.max(from),
+            0.8,
+        );
     }
 }
 
@@ -1294,6 +1379,44 @@ mod tests {
 
     /// The unit after a building whose name has Latin letters (`SOHO现代城A座1501`) and
     /// an annex number (`12号附3号`) are part of the address; both were left in the text.
+    #[test]
+    fn taiwan_forms_and_postcodes() {
+        // (Traditional text reaches the scan folded to simplified characters.)
+        // A section in digits, a sub-number after the house number, Taiwan's divisions.
+        assert_eq!(
+            found("收件地址：台北市大安区忠孝东路4段181号之5，谢谢"),
+            ["台北市大安区忠孝东路4段181号之5"]
+        );
+        assert_eq!(
+            found("他在新营中兴路6段37号4楼租房"),
+            ["新营中兴路6段37号4楼"]
+        );
+        // A postcode before the address is part of it, after a lead word or not.
+        assert_eq!(
+            found("地址：919 古坑三民路644号3楼"),
+            ["919 古坑三民路644号3楼"]
+        );
+        assert_eq!(
+            found("寄到 100085 北京市海淀区上地十街10号"),
+            ["100085 北京市海淀区上地十街10号"]
+        );
+        assert_eq!(
+            found("收件人王小明，10617台北市大安区罗斯福路四段1号"),
+            ["10617台北市大安区罗斯福路四段1号"]
+        );
+        // Not a postcode: a longer number, or one joined to letters.
+        assert_eq!(
+            found("订单13812345678 北京市海淀区上地十街10号"),
+            ["北京市海淀区上地十街10号"]
+        );
+        assert_eq!(
+            found("编号A123 北京市海淀区上地十街10号"),
+            ["北京市海淀区上地十街10号"]
+        );
+        // A number after a road is no section without 段, and 之 after no 号 is text.
+        assert_eq!(found("住在湾仔区轩尼诗道302号"), ["湾仔区轩尼诗道302号"]);
+    }
+
     #[test]
     fn chinese_addresses_to_the_room() {
         assert_eq!(

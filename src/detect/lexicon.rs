@@ -22,6 +22,7 @@ type FxMap<K, V> = HashMap<K, V, FxBuildHasher>;
 type FxSet<K> = HashSet<K, FxBuildHasher>;
 
 const ZH_DIVISIONS: &str = include_str!("refdata/zh_divisions.tsv");
+const ZH_DIVISIONS_TW_HK: &str = include_str!("refdata/zh_divisions_tw_hk.tsv");
 const ZH_SURNAMES: &str = include_str!("refdata/zh_surnames.tsv");
 const ZH_GIVEN: &str = include_str!("refdata/zh_given_chars.tsv");
 const ZH_BAIJIAXING: &str = include_str!("refdata/zh_baijiaxing.txt");
@@ -242,7 +243,7 @@ impl Lexicon {
             .collect();
         let zh_word_filter = KeyFilter::new(zh_words.keys().copied());
         let mut zh_divisions: FxMap<&'static str, Level> = FxMap::default();
-        for r in rows(ZH_DIVISIONS) {
+        for r in rows(ZH_DIVISIONS).chain(rows(ZH_DIVISIONS_TW_HK)) {
             let level = match r.get(2).copied() {
                 Some("province") => Level::Province,
                 Some("prefecture") => Level::Prefecture,

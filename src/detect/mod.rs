@@ -1118,6 +1118,29 @@ mod tests {
         );
     }
 
+    /// Text in traditional characters is read through its simplified shadow: names,
+    /// addresses and phone numbers from Taiwan and Hong Kong, tagged as written.
+    #[test]
+    fn traditional_chinese_is_read_as_simplified() {
+        let text = "聯絡人：陳志明，手機：0912345678，地址：10617臺北市大安區羅斯福路四段1號之3。";
+        assert_eq!(only(text, T::Person), ["陳志明"]);
+        assert_eq!(only(text, T::Phone), ["0912345678"]);
+        assert_eq!(
+            only(text, T::Address),
+            ["10617臺北市大安區羅斯福路四段1號之3"]
+        );
+        for (text, name) in [
+            ("感謝張志明老師的幫助！", "張志明"),
+            ("據彭美蘭回憶，當時現場有十幾個人。", "彭美蘭"),
+            ("我媽叫呂淑芬，她今年六十歲。", "呂淑芬"),
+        ] {
+            assert_eq!(only(text, T::Person), [name], "{text}");
+        }
+        // Ten digits from 09 are a Taiwan mobile only after a cue.
+        assert!(only("訂單編號0912345678已出貨", T::Phone).is_empty());
+        assert!(only("订单编号0912345678已发货", T::Phone).is_empty());
+    }
+
     /// The user's deny and allow lists read the text as written, not its folded
     /// shadow: a term with an accent still matches in a text that has one.
     #[test]

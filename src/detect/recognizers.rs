@@ -406,7 +406,7 @@ pub(crate) mod shapes {
     pub fn bare_phone(b: &[u8], runs: &[Run]) -> bool {
         runs.iter().any(|r| match (r.len, b[r.start]) {
             (11, c) => c == b'0',
-            (10, c) => (b'2'..=b'9').contains(&c),
+            (10, c) => (b'2'..=b'9').contains(&c) || (c == b'0' && b[r.start + 1] == b'9'),
             _ => false,
         })
     }
@@ -1456,6 +1456,15 @@ fn phone_bare(text: &str, s: usize, e: usize) -> Option<Hit> {
         }
         return cue.then_some((s, e, S_PHONE_NATIONAL));
     }
+    if span.len() == 10 && span.starts_with("09") {
+        // A Taiwan mobile number (0912345678), after a cue only: ten digits alone are
+        // as often an order or account number.
+        return (cue && phone_valid(span, phonenumber::country::Id::TW)).then_some((
+            s,
+            e,
+            S_PHONE_VALID,
+        ));
+    }
     if span.len() == 10 && cue {
         if phone_valid(span, phonenumber::country::Id::US) {
             return Some((s, e, S_PHONE_INTL));
@@ -2212,7 +2221,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         .margins(2, 0),
         r(
             T::Phone,
-            r"0[0-9]{10}|[2-9][0-9]{9}",
+            r"0[0-9]{10}|09[0-9]{8}|[2-9][0-9]{9}",
             Scan::Retry,
             phone_bare,
             DIGIT,
