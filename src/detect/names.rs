@@ -2578,8 +2578,9 @@ fn speaker_position(text: &str, s: usize, e: usize) -> bool {
 /// name list may hold (`Tel` is a given name in the Census list) but which before a
 /// colon labels a field, not a speaker.
 fn contact_label(word: &str) -> bool {
-    ["Tel", "Fax", "Mob", "Cell", "Ph", "Tlf", "Ext", "Mobile"]
+    ["Ph", "Ext", "Email", "Mail", "Web", "Skype"]
         .iter()
+        .chain(super::recognizers::PHONE_LABELS)
         .any(|l| l.eq_ignore_ascii_case(word))
 }
 

@@ -353,6 +353,21 @@ pub(crate) mod shapes {
         })
     }
 
+    /// A digit run with a phone label right before it (`label_before`, where the label
+    /// rule's check looks, past a `+` or a bracket that starts the match).
+    pub fn after_phone_label(b: &[u8], runs: &[Run]) -> bool {
+        runs.iter().any(|r| {
+            // A match starts at its first digit, or at a `+`, `(` or `（` before it.
+            let mut p = r.start;
+            if p >= 1 && matches!(b[p - 1], b'+' | b'(') {
+                p -= 1;
+            } else if p >= 3 && b[p - 3..p] == [0xEF, 0xBC, 0x88] {
+                p -= 3;
+            }
+            super::label_before(b, p)
+        })
+    }
+
     /// Three digits, a separator, four digits (the exchange and the line).
     pub fn nanp(b: &[u8], runs: &[Run]) -> bool {
         chain(b, runs, &[(3, ANY), (4, ANY)], one_of(b" -."))
@@ -856,8 +871,12 @@ fn cue_window_start(text: &str, s: usize) -> usize {
 /// ending in it, took the detector from 851 to 827 M instructions there (one `memmem`
 /// search per word, at about 2,700 instructions a call, to 4 M in all).
 pub(crate) fn cue_before(text: &str, s: usize, cues: &Cues) -> Option<(usize, usize)> {
-    let from = cue_window_start(text, s);
-    let b = text.as_bytes();
+    cue_in(text.as_bytes(), cue_window_start(text, s), s, cues)
+}
+
+/// The last of `cues`' words that lies wholly in `b[from..s]` (bytes; `from` need not
+/// be a character boundary: a word's bytes are whole characters), as `cue_before`.
+fn cue_in(b: &[u8], from: usize, s: usize, cues: &Cues) -> Option<(usize, usize)> {
     let mut end = s;
     while end > from {
         let mut bits = cues.by_last[usize::from(b[end - 1].to_ascii_lowercase())];
@@ -1053,6 +1072,115 @@ fn phone_national(text: &str, s: usize, e: usize) -> Option<Hit> {
     }
     Some((s, e, S_PHONE_NATIONAL))
 }
+
+/// Labels of a phone number field (lower case; the detector reads the folded shadow,
+/// where `Tél` and `Móvil` are `tel` and `movil`, 電話 and 手機 are 电话 and 手机).
+pub(crate) const PHONE_LABELS: &[&str] = &[
+    "phone",
+    "tel",
+    "mobile",
+    "mob",
+    "cell",
+    "handy",
+    "telefon",
+    "telefone",
+    "telefono",
+    "movil",
+    "portable",
+    "mobil",
+    "mobiel",
+    "telefoon",
+    "cellulare",
+    "celular",
+    "whatsapp",
+    "fax",
+    "tlf",
+    "电话",
+    "手机",
+    "座机",
+    "固话",
+    "传真",
+    // After `phone`: a later word wins a tie.
+    "telephone",
+    "cellphone",
+];
+static LABELS_PHONE: Cues = Cues::new(PHONE_LABELS);
+
+/// A number in any layout right after a phone label, with at most separators, a
+/// copula and a word for "number" between them (`Tel.: `, `电话号码：`, `手机是`,
+/// `Telephone number: `): 7 to 13 digits.
+fn phone_after_label(text: &str, s: usize, e: usize) -> Option<Hit> {
+    let n = text[s..e].bytes().filter(u8::is_ascii_digit).count();
+    if !neighbours_ok(text, s, e) || !(7..=13).contains(&n) || !label_before(text.as_bytes(), s) {
+        return None;
+    }
+    // A date after the label is not its number (`Tel 2024-03-12`).
+    let b = &text.as_bytes()[s..e];
+    let date = b.len() == 10
+        && matches!(&b[..2], b"19" | b"20")
+        && b[4] == b[7]
+        && matches!(b[4], b'-' | b'/' | b'.');
+    (!date).then_some((s, e, S_PHONE_NATIONAL))
+}
+
+/// Whether a phone label ends right before byte `s` of `b`: going back, separators
+/// (` :\t.-#`, `：`), a copula (`是`, `为`), at most one word for "number" (`number`,
+/// `no`, `nr`, `num`, `nummer`, `numero`, `号码`, `号`) and separators again, then one of
+/// `PHONE_LABELS` that is a word of its own (not the end of `hotel`). A few byte tests
+/// at most: the label rule's shape asks it at every digit run that may start a number.
+fn label_before(b: &[u8], s: usize) -> bool {
+    let skip_seps = |mut p: usize| {
+        loop {
+            if p >= 1 && matches!(b[p - 1], b' ' | b':' | b'\t' | b'.' | b'-' | b'#') {
+                p -= 1;
+            } else if p >= 3
+                && matches!(
+                    &b[p - 3..p],
+                    [0xEF, 0xBC, 0x9A] | [0xE6, 0x98, 0xAF] | [0xE4, 0xB8, 0xBA]
+                )
+            {
+                // ：是为
+                p -= 3;
+            } else {
+                return p;
+            }
+        }
+    };
+    let mut p = skip_seps(s);
+    // Most digit runs follow a Han character or a letter that ends no label and no
+    // word for "number" (号 and 码 end in 0xB7 and 0x81): one table lookup refuses them.
+    if p == 0
+        || (LABELS_PHONE.by_last[usize::from(b[p - 1].to_ascii_lowercase())] == 0
+            && !matches!(
+                b[p - 1].to_ascii_lowercase(),
+                b'r' | b'o' | b'm' | 0xB7 | 0x81
+            ))
+    {
+        return false;
+    }
+    // A word for "number".
+    let letters = b[..p]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    let word = &b[p - letters..p];
+    let number_words: [&[u8]; 6] = [b"number", b"no", b"nr", b"num", b"nummer", b"numero"];
+    if number_words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+        p = skip_seps(p - letters);
+    } else if b[..p].ends_with("号码".as_bytes()) {
+        p = skip_seps(p - "号码".len());
+    } else if b[..p].ends_with("号".as_bytes()) {
+        p = skip_seps(p - "号".len());
+    }
+    match cue_in(b, p.saturating_sub(LABEL_MAX), p, &LABELS_PHONE) {
+        Some((cs, ce)) => ce == p && !(cs > 0 && b[cs - 1].is_ascii_alphabetic()),
+        None => false,
+    }
+}
+
+/// The longest phone label, in bytes (`cellulare`, `telephone`, `cellphone`).
+const LABEL_MAX: usize = 9;
 
 const CTX_PHONE: &[&str] = &[
     "phone",
@@ -2253,7 +2381,7 @@ pub(crate) fn rules() -> Vec<Rule> {
 }
 
 /// The phone rules of `rules` that run together, in their order there.
-fn phone_rules() -> [Rule; 4] {
+fn phone_rules() -> [Rule; 5] {
     use needs::{DIGIT, PLUS};
     use EntityType as T;
     let r = Rule::new;
@@ -2270,7 +2398,8 @@ fn phone_rules() -> [Rule; 4] {
         .margins(1, 0),
         r(
             T::Phone,
-            r"(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
+            // Or France's five pairs (06 12 34 56 78, 01.42.68.53.00).
+            r"0[1-9](?:[ .][0-9]{2}){4}|(?:[(（]0[0-9]{1,4}[)）][ \-]?|0[0-9]{1,5}[ \-])[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,2}",
             Scan::Retry,
             phone_national,
             DIGIT,
@@ -2298,6 +2427,19 @@ fn phone_rules() -> [Rule; 4] {
         // The check wants 8 to 15 digits.
         .digits(8, 1)
         .margins(1, 1),
+        // Any layout right after a phone label (电话：62345678, Handy: 0171 1234567,
+        // Móvil: 612 34 56 78, Tel: 86-21-6234-5678): local numbers without an area
+        // code and the layouts of other countries.
+        r(
+            T::Phone,
+            r"(?:\+?[0-9]{1,3}[ \-.])?[(（]?[0-9]{2,5}[)）]?(?:[ \-.]?[0-9]{2,5}){1,4}",
+            Scan::Retry,
+            phone_after_label,
+            DIGIT,
+        )
+        .digits(7, 2)
+        .bounded_shape(shapes::after_phone_label)
+        .margins(3, 0),
     ]
 }
 
