@@ -591,18 +591,20 @@ fn scan_zh(
         let mut code = i;
         if is_lead {
             let b = text.as_bytes();
-            let mut k = i + text[i..]
+            let from = i + text[i..]
                 .chars()
                 .take_while(|c| matches!(c, ':' | '：' | ' ' | '\u{3000}'))
                 .map(char::len_utf8)
                 .sum::<usize>();
-            let digits = b[k..].iter().take_while(|c| c.is_ascii_digit()).count();
-            k += digits;
-            if b.get(k) == Some(&b' ') {
+            let mut k = from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if k > from && b.get(k) == Some(&b' ') {
                 k += 1;
             }
-            if (3..=6).contains(&digits) && text[k..].chars().next().is_some_and(is_han) {
-                code = k - digits - usize::from(b[k - 1] == b' ');
+            if k > from
+                && text[k..].chars().next().is_some_and(is_han)
+                && postcode_before(text, k) == from
+            {
+                code = from;
                 i = k;
             }
         }
@@ -1377,8 +1379,8 @@ mod tests {
         assert!(found("订单3号已发货").is_empty());
     }
 
-    /// The unit after a building whose name has Latin letters (`SOHO现代城A座1501`) and
-    /// an annex number (`12号附3号`) are part of the address; both were left in the text.
+    /// Taiwan's forms (a road's section in digits, a sub-number, its divisions) and a
+    /// postcode before an address are part of it.
     #[test]
     fn taiwan_forms_and_postcodes() {
         // (Traditional text reaches the scan folded to simplified characters.)
@@ -1413,10 +1415,12 @@ mod tests {
             found("编号A123 北京市海淀区上地十街10号"),
             ["北京市海淀区上地十街10号"]
         );
-        // A number after a road is no section without 段, and 之 after no 号 is text.
+        // Hong Kong's districts are divisions.
         assert_eq!(found("住在湾仔区轩尼诗道302号"), ["湾仔区轩尼诗道302号"]);
     }
 
+    /// The unit after a building whose name has Latin letters (`SOHO现代城A座1501`) and
+    /// an annex number (`12号附3号`) are part of the address; both were left in the text.
     #[test]
     fn chinese_addresses_to_the_room() {
         assert_eq!(
