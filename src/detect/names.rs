@@ -1909,7 +1909,34 @@ fn signature_position(text: &str, s: usize, e: usize) -> bool {
 }
 
 fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
+    let from = out.len();
     scan_en_runs(lex, text, out);
+    // A romanised Chinese given name's second syllable after a hyphen (`Lee Ka-shing`,
+    // `Tsai Ing-wen`) belongs to the name found before it: `name_word` joins only a
+    // capitalised second part (`Smith-Jones`), so the name ended at the hyphen.
+    let b = text.as_bytes();
+    for d in &mut out[from..] {
+        if d.entity == EntityType::Person && b.get(d.end) == Some(&b'-') {
+            let tail = b[d.end + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_lowercase())
+                .count();
+            let next = b.get(d.end + 1 + tail);
+            let part = &text[d.end + 1..d.end + 1 + tail];
+            // Not an English suffix word (`Smith-led`, `Obama-era`).
+            let suffix = [
+                "like", "led", "based", "style", "owned", "born", "made", "era", "type", "free",
+                "ish", "esque", "run", "backed",
+            ]
+            .contains(&part);
+            if (2..=6).contains(&tail)
+                && !suffix
+                && !next.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            {
+                d.end += 1 + tail;
+            }
+        }
+    }
 }
 
 /// The lowest score of a candidate that `coordinated_names` raises.
@@ -3189,6 +3216,28 @@ mod tests {
     /// A lone word in capitals is a name only after a title (`score_run` decides the
     /// rest before reading the word's list entries): a tag left by de-identification,
     /// an acronym or a heading is not one.
+    /// A romanised Chinese given name with a lower-case syllable after a hyphen is
+    /// found whole; an English suffix word after a hyphen is not taken along.
+    #[test]
+    fn hyphenated_romanised_given_names_are_whole() {
+        assert_eq!(
+            spans("Approved by Lee Ka-shing on Monday."),
+            ["Lee Ka-shing"]
+        );
+        assert_eq!(
+            spans("Forward it to Tsai Ing-wen's office."),
+            ["Tsai Ing-wen"]
+        );
+        assert_eq!(
+            spans("Our agent Chen Chih-Ming will call you."),
+            ["Chen Chih-Ming"]
+        );
+        assert_eq!(
+            spans("The John Smith-led team met Mary Jones."),
+            ["John Smith", "Mary Jones"]
+        );
+    }
+
     #[test]
     fn a_lone_word_in_capitals_is_a_name_only_after_a_title() {
         assert_eq!(spans("please ask mr SMITH at the desk"), ["SMITH"]);
