@@ -1923,14 +1923,10 @@ fn scan_en(lex: &Lexicon, text: &str, out: &mut Vec<Detection>) {
                 .count();
             let next = b.get(d.end + 1 + tail);
             let part = &text[d.end + 1..d.end + 1 + tail];
-            // Not an English suffix word (`Smith-led`, `Obama-era`).
-            let suffix = [
-                "like", "led", "based", "style", "owned", "born", "made", "era", "type", "free",
-                "ish", "esque", "run", "backed",
-            ]
-            .contains(&part);
+            // Not a common English word (`Smith-led`, `Obama-era`, `Link-local`: Zipf
+            // 4.7 and more; romanised syllables such as `wen`, `ming`, `hui` are under 4).
             if (2..=6).contains(&tail)
-                && !suffix
+                && lex.en_zipf(part) < 4.0
                 && !next.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
             {
                 d.end += 1 + tail;
@@ -3217,7 +3213,7 @@ mod tests {
     /// rest before reading the word's list entries): a tag left by de-identification,
     /// an acronym or a heading is not one.
     /// A romanised Chinese given name with a lower-case syllable after a hyphen is
-    /// found whole; an English suffix word after a hyphen is not taken along.
+    /// found whole; a common English word after a hyphen is not taken along.
     #[test]
     fn hyphenated_romanised_given_names_are_whole() {
         assert_eq!(
