@@ -83,12 +83,9 @@ fn zh_simplified(c: char) -> Option<char> {
     // plane, so it fits 16 bits), or 0.
     static TABLE: std::sync::LazyLock<Vec<u16>> = std::sync::LazyLock::new(|| {
         let mut table = vec![0u16; ZH.len()];
-        for line in ZH_T2S.lines().filter(|l| !l.starts_with('#')) {
-            let mut cols = line.split('\t').map(|f| f.chars());
-            let (Some(mut t), Some(mut s)) = (cols.next(), cols.next()) else {
-                continue;
-            };
-            let (Some(t), Some(s)) = (t.next(), s.next()) else {
+        for row in super::lexicon::rows(ZH_T2S) {
+            let mut cols = row.iter().map(|f| f.chars().next());
+            let (Some(Some(t)), Some(Some(s))) = (cols.next(), cols.next()) else {
                 continue;
             };
             // The build keeps both in `ZH`; a row outside it would be a build bug, caught

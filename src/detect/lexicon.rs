@@ -118,7 +118,7 @@ pub(crate) fn lexicon() -> &'static Lexicon {
 }
 
 /// Data lines of a reference file: not empty, not a `#` comment, split on tabs.
-fn rows(data: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
+pub(crate) fn rows(data: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
     data.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| l.split('\t').map(str::trim).collect())
