@@ -1,5 +1,6 @@
-//! ADDRESS: postal addresses in Chinese, US and UK forms, read by a small grammar over
-//! the reference data and scored by how many of an address's parts were found.
+//! ADDRESS: postal addresses in Chinese, US, UK and continental European forms, read by a
+//! small grammar over the reference data and scored by how many of an address's parts
+//! were found.
 //!
 //! Chinese, left to right: divisions (province → prefecture → county, from the official
 //! division list, in full or short form, or any name ending in 省/市/区/县/镇/乡/街道
@@ -12,7 +13,9 @@
 //! US and UK, around three anchors: a street line (number, optional directional, one to
 //! four capitalised words, a USPS Publication 28 suffix, optional directional and
 //! secondary unit), a `State ZIP` or military `APO AE 09012` tail, and a UK postcode
-//! with a real postcode area. From an anchor the span grows over the neighbouring
+//! with a real postcode area; a European street line (`eu_address`: a street type before
+//! or after the name or ending it, or the shape `Name 12, City, 1234`). From an anchor
+//! the span grows over the neighbouring
 //! address lines (comma- or newline-separated capitalised segments: city, county,
 //! state, ZIP or postcode), and a `Flat 5`/`Apt 2B`/`Suite 300` before or after.
 //!
@@ -1213,6 +1216,12 @@ fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
                 i = end;
                 continue;
             }
+            // A European street line, found from its house number.
+            if let Some(end) = eu_at_number(lex, text, i, covered, out) {
+                covered = end;
+                i = end;
+                continue;
+            }
         }
         // Military or PO box lines and state-ZIP / postcode tails without a street line.
         if c.is_ascii_uppercase() {
@@ -1244,6 +1253,410 @@ fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
         }
         i = alnum_run_end(b, i + 1);
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Continental Europe and Latin America (GDPR data): the street's type before its name
+// (`Rua Bresser 1313`, `Via Goffredo Mameli 149`, `19 Rue de Strasbourg`), a compound
+// whose last part is the type (`Hauknesgata 115`, `Corellistraat 178`,
+// `Favoritenstrasse 36`), or the type after the name (`Grazer Strasse 96`,
+// `Erzsebet ter 83.`), always with a house number. Read in the shadow, where letters
+// with diacritics are ASCII (`Praça` → `Praca`, `Straße` → `Strase`). Street types are
+// the common words of each language's addresses, written out here (a fact list, as
+// `uk_street_types.txt` is).
+
+/// Street types written before the name, as written (capitalised).
+const EU_LEAD: &[&str] = &[
+    "Rua",
+    "R.",
+    "Avenida",
+    "Av.",
+    "Avda.",
+    "Via",
+    "Viale",
+    "Vicolo",
+    "Piazza",
+    "Piazzetta",
+    "Piazzale",
+    "Corso",
+    "Largo",
+    "Rue",
+    "Avenue",
+    "Boulevard",
+    "Bd",
+    "Chemin",
+    "Place",
+    "Quai",
+    "Allee",
+    "Impasse",
+    "Calle",
+    "Carrer",
+    "Paseo",
+    "Passeig",
+    "Plaza",
+    "Placa",
+    "Praca",
+    "Travessa",
+    "Estrada",
+    "Alameda",
+    "Strada",
+    "Ulica",
+    "Ul.",
+    "Aleja",
+];
+
+/// Lower-case words inside a street's name (`Rue de la Nouvelle Delhi`, `Rua dos Anjos`).
+const EU_PARTICLES: &[&str] = &[
+    "de", "da", "do", "dos", "das", "del", "della", "delle", "dei", "degli", "di", "du", "des",
+    "la", "le", "les", "von", "van", "der", "den", "y", "e",
+];
+
+/// Last parts of one-word street names (lower case, as folded): German, Dutch, the
+/// Nordic languages, Finnish, Estonian, Hungarian, Czech and Polish street types.
+const EU_SUFFIX: &[&str] = &[
+    "strasse", "strase", "gasse", "weg", "allee", "platz", "damm", "ufer", "steig", "pfad",
+    "straat", "laan", "gracht", "plein", "kade", "singel", "dreef", "vej", "gade", "vanget",
+    "veien", "vegen", "veg", "gata", "gatan", "gate", "vagen", "vag", "stigur", "straeti",
+    "strati", "braut", "tie", "katu", "kuja", "polku", "utca", "ulica", "trida",
+];
+
+/// Street types written as a word of their own after the name (as folded).
+const EU_TYPE_AFTER: &[&str] = &[
+    "Strasse", "Strase", "Str.", "Gasse", "Weg", "Allee", "Platz", "strasse", "gasse", "weg",
+    "tee", "ter", "utca", "ut", "utja", "u.", "korut", "sor", "koz", "tn", "mnt", "vej", "veg",
+    "gate", "gata",
+];
+
+/// A house number at `i` (`149`, `12B`, `97/3`, `3.`) that ends a street: followed by the
+/// end of the text or line, a comma, a semicolon, a bracket, a full stop and a space, or
+/// a space and a digit (a postcode). Returns its end.
+fn eu_house_number(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    while j < b.len() && b[j].is_ascii_digit() && j - i < 5 {
+        j += 1;
+    }
+    if j == i || b.get(j).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if b.get(j).is_some_and(u8::is_ascii_alphabetic)
+        && !b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+    {
+        j += 1;
+    }
+    if matches!(b.get(j), Some(b'/' | b'-')) && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+        j += 2;
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+    }
+    if b.get(j) == Some(&b'.') && matches!(b.get(j + 1), None | Some(b',' | b' ' | b'\n')) {
+        j += 1;
+    }
+    match b.get(j) {
+        None | Some(b',' | b'\n' | b'\r' | b';' | b')') => Some(j),
+        Some(b'.') if matches!(b.get(j + 1), None | Some(b' ' | b'\n')) => Some(j),
+        Some(b' ') if b.get(j + 1).is_some_and(u8::is_ascii_digit) => Some(j),
+        _ => None,
+    }
+}
+
+/// Whether `w` is a one-word street name whose last part is a street type (`EU_SUFFIX`),
+/// with at least three letters before it.
+fn eu_compound(w: &str) -> bool {
+    let b = w.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_uppercase) || b.len() > 40 {
+        return false;
+    }
+    let mut buf = [0u8; 40];
+    let Some(l) = super::lexicon::lower_into(w, &mut buf) else {
+        return false;
+    };
+    EU_SUFFIX.iter().any(|s| {
+        l.len() >= s.len() + 3
+            && l.ends_with(s)
+            && l[..l.len() - s.len()]
+                .bytes()
+                .all(|c| c.is_ascii_alphabetic() || c == b'-')
+    })
+}
+
+/// The street's name from `i` up to the house number: up to five words, capitalised or
+/// particles, the first capitalised. With `lead`, `i` is after a type word; without it,
+/// the name must hold a compound (`eu_compound`) or be followed by a type word
+/// (`EU_TYPE_AFTER`). Returns the number's start.
+fn eu_name(text: &str, i: usize, lead: bool) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut k = i;
+    let mut typed = lead;
+    let mut capitals = 0;
+    for n in 0..6 {
+        let we = word_end(b, k);
+        if we == k {
+            return None;
+        }
+        let w = &text[k..we];
+        if b[k].is_ascii_digit() {
+            // The number: the name before it must be typed and hold a capitalised word.
+            return (n > 0 && typed && capitals > 0).then_some(k);
+        }
+        if b[k].is_ascii_uppercase() {
+            capitals += 1;
+            typed |= eu_compound(w) || (n > 0 && EU_TYPE_AFTER.contains(&w));
+        } else if n > 0 && EU_TYPE_AFTER.contains(&w) {
+            typed = true;
+        } else if !(n > 0 && EU_PARTICLES.contains(&w)) {
+            return None;
+        }
+        if b.get(we) != Some(&b' ') {
+            return None;
+        }
+        k = we + 1;
+    }
+    None
+}
+
+/// A European street line at `i` (a capital, or a digit for a number written first:
+/// `19 Rue de Strasbourg`, `36 Favoritenstrasse`). Returns its end.
+fn eu_street(text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    if b[i].is_ascii_digit() {
+        // Number first: the number, then a type word and a name, or a compound, ending
+        // the line or the clause.
+        let mut j = i;
+        while b.get(j).is_some_and(u8::is_ascii_digit) && j - i < 5 {
+            j += 1;
+        }
+        if b.get(j) != Some(&b' ') {
+            return None;
+        }
+        j += 1;
+        let we = word_end(b, j);
+        let first = &text[j..we];
+        // Most numbers are followed by a lower-case word that starts no street.
+        if we == j
+            || !(b[j].is_ascii_uppercase()
+                || matches!(b[j], b'r' | b'a' | b'c' | b'q' | b'p' | b'b' | b'i'))
+        {
+            return None;
+        }
+        let mut end;
+        if EU_LEAD.contains(&first)
+            || matches!(
+                first,
+                "rue" | "avenue" | "chemin" | "quai" | "place" | "boulevard" | "allee" | "impasse"
+            )
+        {
+            end = we;
+            let mut k = we;
+            let mut named = false;
+            for _ in 0..5 {
+                if b.get(k) != Some(&b' ') {
+                    break;
+                }
+                let ne = word_end(b, k + 1);
+                let w = &text[k + 1..ne];
+                if ne > k + 1 && b[k + 1].is_ascii_uppercase() {
+                    named = true;
+                    end = ne;
+                } else if !EU_PARTICLES.contains(&w) && !w.starts_with("l'") && !w.starts_with("d'")
+                {
+                    break;
+                }
+                k = ne;
+            }
+            if !named {
+                return None;
+            }
+        } else if matches!(b.get(we), None | Some(b',' | b'\n' | b'\r' | b';'))
+            && eu_compound(first)
+        {
+            end = we;
+        } else {
+            return None;
+        }
+        return matches!(b.get(end), None | Some(b',' | b'\n' | b'\r' | b';')).then_some(end);
+    }
+    let we = word_end(b, i);
+    let w = &text[i..we];
+    let lead = EU_LEAD.contains(&w);
+    let name_start = if lead {
+        if b.get(we) != Some(&b' ') {
+            return None;
+        }
+        we + 1
+    } else {
+        i
+    };
+    let number = eu_name(text, name_start, lead)?;
+    eu_house_number(b, number)
+}
+
+/// A postcode after a European street and its city, as most countries write it:
+/// `1102 CW`, `21010-290`, `284 01`, `4450`, optionally after a region code (`SP`, `RJ`,
+/// `WHT`) and a comma. Returns its end.
+fn eu_postcode_tail(b: &[u8], e: usize) -> Option<usize> {
+    let mut j = e;
+    if b.get(j) == Some(&b',') {
+        j += 1;
+    }
+    while b.get(j) == Some(&b' ') {
+        j += 1;
+    }
+    let region = b[j..].iter().take_while(|c| c.is_ascii_uppercase()).count();
+    if (1..=3).contains(&region) && b.get(j + region) == Some(&b' ') {
+        j += region + 1;
+    }
+    let digits = b[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if !(3..=5).contains(&digits) {
+        return None;
+    }
+    j += digits;
+    if b.get(j) == Some(&b'-') && b[j + 1..].iter().take_while(|c| c.is_ascii_digit()).count() >= 3
+    {
+        j += 1 + b[j + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    } else if b.get(j) == Some(&b' ') {
+        let more = b[j + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let caps = b[j + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_uppercase())
+            .count();
+        if (more == 2 && digits == 3) || caps == 2 {
+            j += 1 + more.max(caps);
+        }
+    }
+    (!b.get(j).is_some_and(u8::is_ascii_alphanumeric)).then_some(j)
+}
+
+/// Whether `w` (a capitalised word, diacritics folded) is no common English word: the
+/// untyped street name and its city are read only from such words (`Windows 10,
+/// Version 1809` is no address).
+fn uncommon(lex: &Lexicon, w: &str) -> bool {
+    w.bytes().all(|c| !c.is_ascii_lowercase()) || lex.en_zipf(w) < 3.0
+}
+
+/// A street without a type word, known by the whole line's shape: one to three
+/// uncommon capitalised words, a house number, a comma, a city of uncommon words and a
+/// postcode (`Kringlan 66, Reykjavik, 107`, `Mirova 1690, Bobrova, VY 592 55`).
+/// Returns the postcode's end.
+fn eu_untyped(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut k = i;
+    let mut words = 0;
+    while words < 3 && b.get(k).is_some_and(u8::is_ascii_uppercase) {
+        let we = word_end(b, k);
+        if !uncommon(lex, text[k..we].trim_end_matches('.')) || b.get(we) != Some(&b' ') {
+            return None;
+        }
+        words += 1;
+        k = we + 1;
+    }
+    if words == 0 {
+        return None;
+    }
+    let n = eu_house_number(b, k)?;
+    if b.get(n) != Some(&b',') {
+        return None;
+    }
+    // The city: up to four words, the first capitalised and uncommon, then the postcode
+    // after a comma or a space.
+    let mut j = n + 1;
+    while b.get(j) == Some(&b' ') {
+        j += 1;
+    }
+    let we = word_end(b, j);
+    if we == j || !b[j].is_ascii_uppercase() || !uncommon(lex, &text[j..we]) {
+        return None;
+    }
+    let mut k = we;
+    for _ in 0..4 {
+        if let Some(z) = eu_postcode_tail(b, k) {
+            return Some(z);
+        }
+        if b.get(k) != Some(&b' ') {
+            return None;
+        }
+        let we = word_end(b, k + 1);
+        if we == k + 1 || b[k + 1].is_ascii_digit() {
+            return None;
+        }
+        k = we;
+    }
+    None
+}
+
+/// A European street line whose house number (or, written first, whose start) is the
+/// digit at `i`, with what follows it, as a detection starting at or after `covered`.
+/// Anchored at the number, which every form has and few capitals stand before: tried
+/// at every capital, as first written, it cost 9.7 % more detection instructions on
+/// the chat corpus. The street's words are looked for back from the number (at most
+/// six, capitalised or particles or type words, single spaces between), the farthest
+/// start that reads as a street first. Returns the detection's end.
+fn eu_at_number(
+    lex: &Lexicon,
+    text: &str,
+    i: usize,
+    covered: usize,
+    out: &mut Vec<Detection>,
+) -> Option<usize> {
+    if let Some(e) = eu_street(text, i) {
+        return Some(eu_address(lex, text, i, e, out));
+    }
+    let b = text.as_bytes();
+    eu_house_number(b, i)?;
+    let mut starts = [0usize; 6];
+    let mut n = 0;
+    let mut k = i;
+    while n < starts.len() && k >= 2 && b[k - 1] == b' ' {
+        let ws = b[..k - 1]
+            .iter()
+            .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'\'' | b'-' | b'.')))
+            .map_or(0, |p| p + 1);
+        let w = &text[ws..k - 1];
+        if ws == k - 1
+            || !(b[ws].is_ascii_uppercase()
+                || EU_PARTICLES.contains(&w)
+                || EU_TYPE_AFTER.contains(&w))
+        {
+            break;
+        }
+        starts[n] = ws;
+        n += 1;
+        k = ws;
+    }
+    for &s in starts[..n].iter().rev() {
+        if s < covered || !b[s].is_ascii_uppercase() {
+            continue;
+        }
+        if let Some(e) = eu_street(text, s) {
+            return Some(eu_address(lex, text, s, e, out));
+        }
+        if let Some(end) = eu_untyped(lex, text, s) {
+            push(out, s, end, 0.85);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The European street line `i..e` with what follows it (`, City`, a postcode), as a
+/// detection; its end.
+fn eu_address(lex: &Lexicon, text: &str, i: usize, e: usize, out: &mut Vec<Detection>) -> usize {
+    let b = text.as_bytes();
+    let (mut end, mut tail) = extend_forward(lex, text, e);
+    for _ in 0..2 {
+        if let Some(z) = eu_postcode_tail(b, end) {
+            end = z;
+            tail = true;
+        }
+        let (e2, t2) = extend_forward(lex, text, end);
+        if e2 == end {
+            break;
+        }
+        end = e2;
+        tail |= t2;
+    }
+    push(out, i, end, if tail { 0.9 } else { 0.85 });
+    end
 }
 
 /// The end of the run of ASCII letters and digits at `i`. No byte inside a run starts
@@ -1482,6 +1895,48 @@ mod tests {
     /// line after it, the next sentence was read as more towns (`Hawaii. Thanks, Tom
     /// Baker`), and the name there then won the overlap and the whole address was left
     /// in the text. Abbreviations inside a town's name go on (`St. Louis`).
+    /// Continental European and Latin American streets, as the shadow reads them
+    /// (diacritics folded): a type before the name, a compound ending in a type, a type
+    /// after the name, the number first, and without any type word the whole line's
+    /// shape (number, comma, city, postcode). Look-alikes with numbers are no streets.
+    #[test]
+    fn european_streets() {
+        for (text, want) in [
+            (
+                "Please send it to Rua Bresser 1313, Sao Paulo, SP 03164-160 today",
+                "Rua Bresser 1313, Sao Paulo, SP 03164-160",
+            ),
+            (
+                "Located at Willem Barentszweg 177, Geldrop, NB 5665 VC.",
+                "Willem Barentszweg 177, Geldrop, NB 5665 VC",
+            ),
+            (
+                "The office is Grazer Strasse 10, HART, KA 9473",
+                "Grazer Strasse 10, HART, KA 9473",
+            ),
+            (
+                "Change it to 19 Rue de Strasbourg, Clermont-Ferrand, 63000 for post",
+                "19 Rue de Strasbourg, Clermont-Ferrand, 63000",
+            ),
+            (
+                "Validate this: Kringlan 66, Reykjavik, 107",
+                "Kringlan 66, Reykjavik, 107",
+            ),
+            ("Taxi to Hauknesgata 115, please", "Hauknesgata 115"),
+        ] {
+            assert_eq!(found(text), [want], "{text}");
+        }
+        for text in [
+            "Via Email 24 hours a day",
+            "Windows 10, Version 1809 is out",
+            "Chapter 5, Verse 1234",
+            "Gate 12, Terminal 2",
+            "Spring 2024, Summer 2025",
+        ] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
+    }
+
     #[test]
     fn a_sentence_end_ends_the_address() {
         assert_eq!(
