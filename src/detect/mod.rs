@@ -1174,6 +1174,34 @@ mod tests {
         }
     }
 
+    /// A number in any layout after a verb of calling (`recognizers::call_before`):
+    /// `call`, `dial`, `text`, alone or with a person and a preposition; `reach`,
+    /// `contact` and `ring` only with both.
+    #[test]
+    fn phones_after_a_verb_of_calling() {
+        for (text, phone) in [
+            ("You can call 77 611 795", "77 611 795"),
+            ("Can someone call me on 96 463933? Thanks", "96 463933"),
+            (
+                "How can we reach you? You can call 53-29-14-27",
+                "53-29-14-27",
+            ),
+            ("text me at 0612 345 678 tonight", "0612 345 678"),
+            ("Please reach us at 431 3854.", "431 3854"),
+            ("Ring me on 07700 900123", "07700 900123"),
+        ] {
+            assert_eq!(only(text, T::Phone), [phone], "{text}");
+        }
+        for text in [
+            "We want to reach 1000000 users",
+            "Recall 1234567 units",
+            "call 2024-03-12 meeting",
+            "the ring 12345678 is lost",
+        ] {
+            assert!(only(text, T::Phone).is_empty(), "{text}");
+        }
+    }
+
     /// The user's deny and allow lists read the text as written, not its folded
     /// shadow: a term with an accent still matches in a text that has one.
     #[test]

@@ -1147,16 +1147,20 @@ fn label_before(b: &[u8], s: usize) -> bool {
         }
     };
     let mut p = skip_seps(s);
-    // Most digit runs follow a Han character or a letter that ends no label and no
-    // word for "number" (号 and 码 end in 0xB7 and 0x81): one table lookup refuses them.
+    // Most digit runs follow a Han character or a letter that ends no label, no word
+    // for "number" (号 and 码 end in 0xB7 and 0x81) and no verb of calling's phrase
+    // (`call`, `me`, `at`, `on`): one table lookup refuses them.
     if p == 0
         || (LABELS_PHONE.by_last[usize::from(b[p - 1].to_ascii_lowercase())] == 0
             && !matches!(
                 b[p - 1].to_ascii_lowercase(),
-                b'r' | b'o' | b'm' | 0xB7 | 0x81
+                b'r' | b'o' | b'm' | b't' | b'n' | b'g' | 0xB7 | 0x81
             ))
     {
         return false;
+    }
+    if b[s.saturating_sub(1)] == b' ' && call_before(b, p) {
+        return true;
     }
     // A word for "number".
     let letters = b[..p]
@@ -1177,6 +1181,49 @@ fn label_before(b: &[u8], s: usize) -> bool {
         Some((cs, ce)) => ce == p && !(cs > 0 && b[cs - 1].is_ascii_alphabetic()),
         None => false,
     }
+}
+
+/// Whether a verb of calling ends at `p` (after a space before the number): `call`,
+/// `dial`, `text`, alone or with a person and a preposition (`call me on`, `text us
+/// at`), or `reach`, `contact` and `ring` with both (`reach me at`, `ring me on`:
+/// `reach 1000000 users` and `the ring 12345678` are no phone numbers). Words of their own, ASCII case-insensitive, single spaces between.
+fn call_before(b: &[u8], p: usize) -> bool {
+    // The word of ASCII letters ending at `e`, lower-cased on the stack, with its start.
+    let word = |e: usize| -> (usize, [u8; 8], usize) {
+        let n = b[..e]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        let mut w = [0u8; 8];
+        if n <= 8 {
+            for (d, c) in w.iter_mut().zip(&b[e - n..e]) {
+                *d = c.to_ascii_lowercase();
+            }
+        }
+        (e - n, w, n)
+    };
+    let is = |w: &[u8; 8], n: usize, words: &[&[u8]]| {
+        words.iter().any(|x| x.len() == n && w[..n] == **x)
+    };
+    let (mut s, mut w, mut n) = word(p);
+    let mut phrase = 0;
+    if is(&w, n, &[b"at", b"on", b"to"]) && s >= 2 && b[s - 1] == b' ' {
+        (s, w, n) = word(s - 1);
+        phrase += 1;
+    }
+    if phrase == 1
+        && is(&w, n, &[b"me", b"us", b"him", b"her", b"them"])
+        && s >= 2
+        && b[s - 1] == b' '
+    {
+        (s, w, n) = word(s - 1);
+        phrase += 1;
+    }
+    let own_word = s == 0 || !b[s - 1].is_ascii_alphabetic();
+    own_word
+        && (is(&w, n, &[b"call", b"dial", b"text"])
+            || (phrase == 2 && is(&w, n, &[b"reach", b"contact", b"ring"])))
 }
 
 /// The longest phone label, in bytes (`cellulare`, `telephone`, `cellphone`).
