@@ -1176,9 +1176,10 @@ mod tests {
 
     /// A number in any layout after a verb of calling (`recognizers::call_before`):
     /// `call`, `dial`, `text`, alone or with a person and a preposition; `reach`,
-    /// `contact` and `ring` only with both.
+    /// `contact` and `ring` only with both. Or with a label after it that ends the line
+    /// or clause (`recognizers::label_after`), as signature blocks write it.
     #[test]
-    fn phones_after_a_verb_of_calling() {
+    fn phones_after_a_verb_of_calling_or_before_a_label() {
         for (text, phone) in [
             ("You can call 77 611 795", "77 611 795"),
             ("Can someone call me on 96 463933? Thanks", "96 463933"),
@@ -1189,6 +1190,10 @@ mod tests {
             ("text me at 0612 345 678 tonight", "0612 345 678"),
             ("Please reach us at 431 3854.", "431 3854"),
             ("Ring me on 07700 900123", "07700 900123"),
+            ("Anna Berg\n431 3854 office\n", "431 3854"),
+            ("+55 (62) 9976-7986 fax", "+55 (62) 9976-7986"),
+            ("568 764 251-Office", "568 764 251"),
+            ("Call 555 1234 (home)", "555 1234"),
         ] {
             assert_eq!(only(text, T::Phone), [phone], "{text}");
         }
@@ -1197,6 +1202,8 @@ mod tests {
             "Recall 1234567 units",
             "call 2024-03-12 meeting",
             "the ring 12345678 is lost",
+            "We have 1234567 mobile users",
+            "Order 12345678 home.",
         ] {
             assert!(only(text, T::Phone).is_empty(), "{text}");
         }

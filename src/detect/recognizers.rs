@@ -355,6 +355,8 @@ pub(crate) mod shapes {
 
     /// A digit run with a phone label right before it (`label_before`, where the label
     /// rule's check looks, past a `+` or a bracket that starts the match).
+    /// Or a digit run with a phone label right after it, where it ends the line or
+    /// clause (`label_after`; the check's match ends at its last digit).
     pub fn after_phone_label(b: &[u8], runs: &[Run]) -> bool {
         runs.iter().any(|r| {
             // A match starts at its first digit, or at a `+`, `(` or `（` before it.
@@ -365,7 +367,7 @@ pub(crate) mod shapes {
                 p -= 3;
             }
             super::label_before(b, p)
-        })
+        }) || runs.iter().any(|r| super::label_after(b, r.end()))
     }
 
     /// Three digits, a separator, four digits (the exchange and the line).
@@ -1111,7 +1113,10 @@ static LABELS_PHONE: Cues = Cues::new(PHONE_LABELS);
 /// `Telephone number: `): 7 to 13 digits.
 fn phone_after_label(text: &str, s: usize, e: usize) -> Option<Hit> {
     let n = text[s..e].bytes().filter(u8::is_ascii_digit).count();
-    if !neighbours_ok(text, s, e) || !(7..=13).contains(&n) || !label_before(text.as_bytes(), s) {
+    if !neighbours_ok(text, s, e)
+        || !(7..=13).contains(&n)
+        || !(label_before(text.as_bytes(), s) || label_after(text.as_bytes(), e))
+    {
         return None;
     }
     // A date after the label is not its number (`Tel 2024-03-12`).
@@ -1181,6 +1186,46 @@ fn label_before(b: &[u8], s: usize) -> bool {
         Some((cs, ce)) => ce == p && !(cs > 0 && b[cs - 1].is_ascii_alphabetic()),
         None => false,
     }
+}
+
+/// Whether a phone label follows the number ending at `e` and ends its line or clause,
+/// as signature blocks write it: ` office`, `-Fax`, ` (mobile)`, ` cell.` (one of
+/// `AFTER_LABELS`, ASCII case-insensitive, after a space, a hyphen or ` (`, followed by
+/// the end, a line break, `)`, `,`, `;`, `.` or `|`). `1234567 mobile users` has none.
+fn label_after(b: &[u8], e: usize) -> bool {
+    // `home` and `work` last: after a plain space they are as often no label
+    // (`12345678 home.`), so they are taken only after a hyphen or a bracket.
+    const AFTER_LABELS: [&[u8]; 9] = [
+        b"office", b"fax", b"mobile", b"cell", b"tel", b"phone", b"direct", b"home", b"work",
+    ];
+    let mut j = e;
+    let mut marked = true;
+    match b.get(j) {
+        Some(b'-') => j += 1,
+        Some(b' ') => {
+            j += 1;
+            marked = b.get(j) == Some(&b'(');
+            if marked {
+                j += 1;
+            }
+        }
+        _ => return false,
+    }
+    let n = b[j..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    let word = &b[j..j + n];
+    let labels = if marked {
+        &AFTER_LABELS[..]
+    } else {
+        &AFTER_LABELS[..AFTER_LABELS.len() - 2]
+    };
+    labels.iter().any(|w| w.eq_ignore_ascii_case(word))
+        && matches!(
+            b.get(j + n),
+            None | Some(b'\n' | b'\r' | b')' | b',' | b';' | b'.' | b'|')
+        )
 }
 
 /// Whether a verb of calling ends at `p` (after a space before the number): `call`,
