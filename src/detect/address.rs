@@ -1402,6 +1402,8 @@ fn eu_name(text: &str, i: usize, lead: bool) -> Option<usize> {
         if b[k].is_ascii_uppercase() {
             capitals += 1;
             typed |= eu_compound(w) || (n > 0 && EU_TYPE_AFTER.contains(&w));
+        } else if elided(w) {
+            capitals += 1;
         } else if n > 0 && EU_TYPE_AFTER.contains(&w) {
             typed = true;
         } else if !(n > 0 && EU_PARTICLES.contains(&w)) {
@@ -1413,6 +1415,12 @@ fn eu_name(text: &str, i: usize, lead: bool) -> Option<usize> {
         k = we + 1;
     }
     None
+}
+
+/// A capitalised name after an elided particle (`d'Ouchy`, `l'Horloge`).
+fn elided(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.len() > 3 && matches!(b[0], b'd' | b'l') && b[1] == b'\'' && b[2].is_ascii_uppercase()
 }
 
 /// A European street line at `i` (a capital, or a digit for a number written first:
@@ -1478,7 +1486,7 @@ fn eu_street(text: &str, i: usize) -> Option<usize> {
     }
     let we = word_end(b, i);
     let w = &text[i..we];
-    let lead = EU_LEAD.contains(&w);
+    let lead = EU_LEAD.contains(&w) || w == "ul.";
     let name_start = if lead {
         if b.get(we) != Some(&b' ') {
             return None;
@@ -1492,8 +1500,8 @@ fn eu_street(text: &str, i: usize) -> Option<usize> {
 }
 
 /// A postcode after a European street and its city, as most countries write it:
-/// `1102 CW`, `21010-290`, `284 01`, `4450`, optionally after a region code (`SP`, `RJ`,
-/// `WHT`) and a comma. Returns its end.
+/// `1102 CW`, `21010-290`, `284 01`, `4450`, `85-164`, optionally after a region code
+/// (`SP`, `RJ`, `WHT`) and a comma. Returns its end.
 fn eu_postcode_tail(b: &[u8], e: usize) -> Option<usize> {
     let mut j = e;
     if b.get(j) == Some(&b',') {
@@ -1507,7 +1515,11 @@ fn eu_postcode_tail(b: &[u8], e: usize) -> Option<usize> {
         j += region + 1;
     }
     let digits = b[j..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if !(3..=5).contains(&digits) {
+    // Poland writes two digits, a hyphen and three (`85-164`).
+    let polish = digits == 2
+        && b.get(j + 2) == Some(&b'-')
+        && b[j + 3..].iter().take_while(|c| c.is_ascii_digit()).count() == 3;
+    if !(3..=5).contains(&digits) && !polish {
         return None;
     }
     j += digits;
@@ -1576,6 +1588,15 @@ fn eu_untyped(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
             return None;
         }
         let we = word_end(b, k + 1);
+        // A district's number in the city (`Melnik 1, HL 276 01`, `Pardubice 2`).
+        if we > k + 1
+            && we - (k + 1) <= 2
+            && b[k + 1..we].iter().all(u8::is_ascii_digit)
+            && b.get(we) == Some(&b',')
+        {
+            k = we;
+            continue;
+        }
         if we == k + 1 || b[k + 1].is_ascii_digit() {
             return None;
         }
@@ -1615,7 +1636,9 @@ fn eu_at_number(
         if ws == k - 1
             || !(b[ws].is_ascii_uppercase()
                 || EU_PARTICLES.contains(&w)
-                || EU_TYPE_AFTER.contains(&w))
+                || EU_TYPE_AFTER.contains(&w)
+                || elided(w)
+                || w == "ul.")
         {
             break;
         }
@@ -1624,7 +1647,7 @@ fn eu_at_number(
         k = ws;
     }
     for &s in starts[..n].iter().rev() {
-        if s < covered || !b[s].is_ascii_uppercase() {
+        if s < covered || !(b[s].is_ascii_uppercase() || text[s..].starts_with("ul. ")) {
             continue;
         }
         if let Some(e) = eu_street(text, s) {
@@ -1923,6 +1946,18 @@ mod tests {
                 "Kringlan 66, Reykjavik, 107",
             ),
             ("Taxi to Hauknesgata 115, please", "Hauknesgata 115"),
+            (
+                "My address is Fibichova 450, Melnik 1, HL 276 01",
+                "Fibichova 450, Melnik 1, HL 276 01",
+            ),
+            (
+                "Send it to Avenue d'Ouchy 109, Pleigne, 2807?",
+                "Avenue d'Ouchy 109, Pleigne, 2807",
+            ),
+            (
+                "Update it to ul. Karpacka 69, Bydgoszcz, 85-164 now",
+                "ul. Karpacka 69, Bydgoszcz, 85-164",
+            ),
         ] {
             assert_eq!(found(text), [want], "{text}");
         }
