@@ -1992,9 +1992,14 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
         if word.contains(' ') || en_sets().en_org_after.contains(word) {
             continue;
         }
+        // A stranger (`cue::STRANGER`) only after a name in the list: one before a
+        // name is as often a misspelt sign-off (`Sihgned, Ann Lee`) or a company, a
+        // contract's other party (`between Supergroup and Ann Lee`).
+        let entry = EnWord::of(en_words(), word);
+        let stranger = entry == EnWord::default() && stranger_shape(&text[d.start..d.end]);
         if found
             .iter()
-            .any(|n| n.score >= STRONG && (joined(n, d) || joined(d, n)))
+            .any(|n| n.score >= STRONG && (joined(n, d) || (!stranger && joined(d, n))))
         {
             raise.push(i);
         }
@@ -2195,7 +2200,7 @@ fn en_cue_given(text: &str, s: usize, word: &str) -> (f32, bool) {
     let phrase = || {
         matches!(
             lower_before.as_bytes().last(),
-            Some(b'u' | b'o' | b'r' | b'f' | b'n')
+            Some(b'u' | b'o' | b'r' | b'f' | b'n' | b's' | b'd' | b'e')
         ) && EN_CUE_PHRASES.iter().any(|p| lower_before.ends_with(p))
     };
     let lists = en_sets().prev_lists.get(prev).unwrap_or(0);
@@ -2226,7 +2231,7 @@ fn en_cue_given(text: &str, s: usize, word: &str) -> (f32, bool) {
 }
 
 /// See `en_cue_before`; each ends in u, o, r, f or n (`cue_phrases_end_in_the_filtered_letters`).
-const EN_CUE_PHRASES: [&str; 21] = [
+const EN_CUE_PHRASES: [&str; 24] = [
     "thank you",
     "according to",
     "ask for",
@@ -2248,6 +2253,11 @@ const EN_CUE_PHRASES: [&str; 21] = [
     "booking for",
     "booked for",
     "table for",
+    // Naming: `my name is Štefanija`, `her maiden name is Coburn`, `a son named Kaypa`,
+    // `people call me Wisława`.
+    "name is",
+    "named",
+    "call me",
 ];
 
 /// Whether `before` (the text before a candidate, ending in "to") has a verb of
@@ -2390,7 +2400,7 @@ fn score_name<'t>(
                         en_sets().prev_lists.get(w).unwrap_or(0) & prev_list::HONORIFIC != 0
                     }));
             let speaker = speaker_position(text, s, e) && t.zipf < 2.0;
-            if !titled && !speaker {
+            if !titled && !speaker && t.flags & cue::STRANGER == 0 {
                 return None;
             }
         }
@@ -2410,6 +2420,9 @@ fn score_name<'t>(
     {
         return None;
     }
+    // A stranger alone takes only the cue before it: a lone line near the end is as
+    // often a town of an address block (`Voorburg`) as a signature.
+    let cue_before = cue;
     if signature_position(text, s, e) {
         cue = cue.max(0.3);
     }
@@ -2474,6 +2487,16 @@ fn score_name<'t>(
             if title_case && speaker_position(text, s, e) && t.zipf < 2.0 {
                 return Some((s, e, 0.55 - if neg { 0.4 } else { 0.0 }));
             }
+            // A word no list knows, alone: a name after a strong cue (`My name is
+            // Štefanija`, `call me Wisława`), or listed with names, which
+            // `coordinated_names` raises it for (`Marisa, Mary, Evdokim and Alex`).
+            if t.flags & cue::STRANGER != 0 {
+                return Some((
+                    s,
+                    e,
+                    S_LONE_STRANGER + cue_before - if neg { 0.4 } else { 0.0 },
+                ));
+            }
             return None;
         }
         0.15 + 0.15 * known
@@ -2532,6 +2555,10 @@ fn without_initials(
 /// `Mali Masaev`) are half known or unknown. Beside a listed name word it lifts the
 /// candidate over the floor (0.45 + 0.12); two strangers (0.44) need a cue.
 const S_STRANGER: f32 = 0.12;
+
+/// A stranger alone, before its cue: over the floor only after a strong cue (0.3), and
+/// at `COORDINATED_WEAK` so that a list with a name raises it.
+const S_LONE_STRANGER: f32 = 0.22;
 
 /// The score of a candidate of two or more words (`toks`, initials left out) before
 /// the adjustments for where it stands: first name and surname evidence, the cue,
@@ -3291,7 +3318,10 @@ mod tests {
     fn cue_phrases_end_in_the_filtered_letters() {
         for p in EN_CUE_PHRASES {
             assert!(
-                matches!(p.as_bytes().last(), Some(b'u' | b'o' | b'r' | b'f' | b'n')),
+                matches!(
+                    p.as_bytes().last(),
+                    Some(b'u' | b'o' | b'r' | b'f' | b'n' | b's' | b'd' | b'e')
+                ),
                 "{p}"
             );
         }
@@ -3472,6 +3502,24 @@ mod tests {
         );
         assert!(spans("the Nicephorus Baranov effect").is_empty());
         assert!(spans("A tribute to Lars Everywhere, sadly.").is_empty());
+    }
+
+    /// A stranger alone is a name after a naming phrase (`my name is`, `named`, `call
+    /// me`) or listed after a name; elsewhere (a town's line in an address block, before
+    /// a name) it is not.
+    #[test]
+    fn lone_strangers_after_naming_or_listed_with_names() {
+        assert_eq!(spans("My name is Stefanija"), ["Stefanija"]);
+        assert_eq!(spans("Her maiden name is Ivancic"), ["Ivancic"]);
+        assert_eq!(spans("Sometimes people call me Wislawa"), ["Wislawa"]);
+        assert_eq!(
+            spans("They had 3: Ann Lee, Evdokim and Mary."),
+            ["Ann Lee", "Evdokim", "Mary"]
+        );
+        assert!(!spans("Sihgned, Ann Lee").contains(&"Sihgned".to_string()));
+        assert!(spans("We flew to Reykjavik yesterday").is_empty());
+        assert!(spans("Kringlan is nice").is_empty());
+        assert!(spans("This is Kubernetes").is_empty());
     }
 
     /// English after a Chinese sentence starts as after a line break: the heuristics
