@@ -1542,8 +1542,9 @@ mod cue {
     pub(super) const ORG_AFTER: u8 = 8;
     pub(super) const MONTH: u8 = 16;
     pub(super) const DAY: u8 = 32;
-    /// Set by `run_words`, not a list: a title-case word of three letters or more that
-    /// no list knows (no first name, surname, common word, street suffix, state or cue).
+    /// Set by `run_words`, not a list: a title-case word of four letters or more
+    /// (`stranger_shape`) that no list knows (no first name, surname, common word,
+    /// street suffix, state or cue).
     pub(super) const STRANGER: u8 = 64;
 }
 
@@ -2488,8 +2489,8 @@ fn score_name<'t>(
                 return Some((s, e, 0.55 - if neg { 0.4 } else { 0.0 }));
             }
             // A word no list knows, alone: a name after a strong cue (`My name is
-            // Štefanija`, `call me Wisława`), or listed with names, which
-            // `coordinated_names` raises it for (`Marisa, Mary, Evdokim and Alex`).
+            // Štefanija`, `call me Wisława`), or listed after a name, which
+            // `coordinated_names` raises it for (`Ann Lee, Evdokim and Mary`).
             if t.flags & cue::STRANGER != 0 {
                 return Some((
                     s,

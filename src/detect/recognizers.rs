@@ -1154,12 +1154,13 @@ fn label_before(b: &[u8], s: usize) -> bool {
     let mut p = skip_seps(s);
     // Most digit runs follow a Han character or a letter that ends no label, no word
     // for "number" (号 and 码 end in 0xB7 and 0x81) and no verb of calling's phrase
-    // (`call`, `me`, `at`, `on`): one table lookup refuses them.
+    // (`call`, `text`, `at`, `on`, `to`; `ring` and `reach` need a preposition): one
+    // table lookup refuses them.
     if p == 0
         || (LABELS_PHONE.by_last[usize::from(b[p - 1].to_ascii_lowercase())] == 0
             && !matches!(
                 b[p - 1].to_ascii_lowercase(),
-                b'r' | b'o' | b'm' | b't' | b'n' | b'g' | 0xB7 | 0x81
+                b'r' | b'o' | b'm' | b't' | b'n' | 0xB7 | 0x81
             ))
     {
         return false;
@@ -1231,7 +1232,8 @@ fn label_after(b: &[u8], e: usize) -> bool {
 /// Whether a verb of calling ends at `p` (after a space before the number): `call`,
 /// `dial`, `text`, alone or with a person and a preposition (`call me on`, `text us
 /// at`), or `reach`, `contact` and `ring` with both (`reach me at`, `ring me on`:
-/// `reach 1000000 users` and `the ring 12345678` are no phone numbers). Words of their own, ASCII case-insensitive, single spaces between.
+/// `reach 1000000 users` and `the ring 12345678` are no phone numbers). Words of their
+/// own, ASCII case-insensitive, single spaces between.
 fn call_before(b: &[u8], p: usize) -> bool {
     // The word of ASCII letters ending at `e`, lower-cased on the stack, with its start.
     let word = |e: usize| -> (usize, [u8; 8], usize) {
