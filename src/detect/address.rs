@@ -1305,6 +1305,18 @@ const EU_LEAD: &[&str] = &[
     "Aleja",
 ];
 
+/// Street types French writes in lower case after a number first (`19 rue de la Paix`).
+const EU_LEAD_LOWER: &[&str] = &[
+    "rue",
+    "avenue",
+    "chemin",
+    "quai",
+    "place",
+    "boulevard",
+    "allee",
+    "impasse",
+];
+
 /// Lower-case words inside a street's name (`Rue de la Nouvelle Delhi`, `Rua dos Anjos`).
 const EU_PARTICLES: &[&str] = &[
     "de", "da", "do", "dos", "das", "del", "della", "delle", "dei", "degli", "di", "du", "des",
@@ -1440,20 +1452,15 @@ fn eu_street(text: &str, i: usize) -> Option<usize> {
         j += 1;
         let we = word_end(b, j);
         let first = &text[j..we];
-        // Most numbers are followed by a lower-case word that starts no street.
+        // Most numbers are followed by a lower-case word that starts no street: its
+        // first letter starts none of `EU_LEAD_LOWER`.
         if we == j
-            || !(b[j].is_ascii_uppercase()
-                || matches!(b[j], b'r' | b'a' | b'c' | b'q' | b'p' | b'b' | b'i'))
+            || !(b[j].is_ascii_uppercase() || EU_LEAD_LOWER.iter().any(|l| l.as_bytes()[0] == b[j]))
         {
             return None;
         }
         let mut end;
-        if EU_LEAD.contains(&first)
-            || matches!(
-                first,
-                "rue" | "avenue" | "chemin" | "quai" | "place" | "boulevard" | "allee" | "impasse"
-            )
-        {
+        if EU_LEAD.contains(&first) || EU_LEAD_LOWER.contains(&first) {
             end = we;
             let mut k = we;
             let mut named = false;
