@@ -522,11 +522,12 @@ def uk_regex() -> str:
 # use ships such a list (the UK address packages found hold postcodes only); to be
 # replaced by a list counted from OS Open Names street names.
 UK_STREET_TYPES = [
-    "Bank", "Brow", "Chase", "Close", "Croft", "Crescent", "Dale", "Embankment", "End",
-    "Esplanade", "Fold", "Gardens", "Garth", "Gate", "Glebe", "Green", "Grove", "Hollow",
-    "Lea", "Leys", "Mead", "Meadow", "Meadows", "Mews", "Mount", "Paddock", "Parade",
-    "Promenade", "Quay", "Rise", "Row", "Side", "Spinney", "Vale", "Walk", "Wharf", "Wynd",
-    "Yard",
+    "Approach", "Bank", "Brow", "Chase", "Circus", "Close", "Coppice", "Copse", "Crescent",
+    "Croft", "Dale", "Dell", "Dene", "Drove", "Embankment", "End", "Esplanade", "Fold",
+    "Gardens", "Garth", "Gate", "Glade", "Glebe", "Grange", "Green", "Grove", "Hollow",
+    "Holme", "Lea", "Leys", "Mead", "Meadow", "Meadows", "Mews", "Mount", "Nook", "Paddock",
+    "Parade", "Promenade", "Quay", "Ridings", "Rise", "Row", "Side", "Spinney", "Vale",
+    "Walk", "Wharf", "Wood", "Wynd", "Yard",
 ]
 
 

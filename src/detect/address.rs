@@ -366,6 +366,27 @@ fn house_number_at(text: &str, i: usize) -> bool {
     n > i && text[n..].starts_with(['号', '弄', '组', '栋', '幢'])
 }
 
+/// A place named right after a division without a road's suffix, then a house number
+/// (`海淀区中关村27号`, `北海市纪栋84号`, `西原市范旁22号`): one to four Han characters,
+/// no function word and not a common word (`北京市明天8号` is a date). Returns the
+/// name's end.
+fn zh_named_before_number(lex: &Lexicon, text: &str, s: usize) -> Option<usize> {
+    let mut e = s;
+    for (j, c) in text[s..].chars().enumerate() {
+        if j >= 4 || !is_han(c) || "的了是在有和与及把被给从到对向说将于这那".contains(c)
+        {
+            return None;
+        }
+        e += c.len_utf8();
+        if house_number_at(text, e) {
+            let name = &text[s..e];
+            let common = matches!(lex.zh_word(name), Some((_, WordKind::Common)));
+            return (!common).then_some(e);
+        }
+    }
+    None
+}
+
 /// Whether a block of a building starts at `i`: a number or numeral, then 座, 栋, 幢,
 /// 号楼 or 单元 (`一座`, `B座`, `3号楼`).
 fn block_number_at(text: &str, i: usize) -> bool {
@@ -403,6 +424,14 @@ fn zh_tail(text: &str, s: usize) -> (usize, u32) {
             let after = i + '附'.len_utf8();
             if zh_num(text, after) > after {
                 i = after;
+            }
+        }
+        // A unit written in English after the number (`郝東路310號 Suite 604`).
+        if parts > 0 && text.as_bytes().get(i).is_some_and(u8::is_ascii_uppercase) {
+            if let Some(u) = secondary_unit(lexicon(), text, i) {
+                e = u;
+                parts += 1;
+                continue;
             }
         }
         let n = zh_num(text, i);
@@ -648,6 +677,9 @@ fn scan_zh(
                 road = Some(r);
             }
         }
+        if road.is_none() && divs >= 1 {
+            road = zh_named_before_number(lex, text, ends[divs]);
+        }
         let e = ends[divs];
         let after_road = road.unwrap_or(e);
         let (tail_end, tail) = zh_tail(text, after_road);
@@ -871,7 +903,8 @@ fn street_line(lex: &Lexicon, text: &str, s: usize) -> Option<usize> {
         if !(is_cap_word(w) || n == 0 && DIRECTIONALS.contains(&w)) {
             break;
         }
-        if n > 0 && lex.us_suffix(w) {
+        // Broadway names streets in hundreds of towns with no type after it.
+        if (n > 0 && lex.us_suffix(w)) || w == "Broadway" {
             end = Some(we);
         } else if end.is_some() {
             // A directional after the suffix (Pennsylvania Avenue NW).
@@ -924,6 +957,17 @@ fn secondary_unit(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
 
 /// A UK postcode at `i`: `LS1 8DE`, `SW1A 1AA`, `B1 1AA`, with a real postcode area.
 fn uk_postcode(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    uk_postcode_shaped(lex, text, i, false)
+}
+
+/// `uk_postcode`, or after a town in an address's tail, where nothing else stands, an
+/// inward code of a digit and any two letters or digits (`SS87 18A`, `TA3 4IO`: mistyped
+/// or made up, as some generators write them; the area must still be a real one).
+fn uk_postcode_in_tail(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
+    uk_postcode_shaped(lex, text, i, true)
+}
+
+fn uk_postcode_shaped(lex: &Lexicon, text: &str, i: usize, loose: bool) -> Option<usize> {
     let b = text.as_bytes();
     let mut j = i;
     while j < b.len() && b[j].is_ascii_uppercase() && j - i < 2 {
@@ -946,9 +990,10 @@ fn uk_postcode(lex: &Lexicon, text: &str, i: usize) -> Option<usize> {
         return None;
     }
     j += 1;
+    let letter = |c: &u8| c.is_ascii_uppercase() || (loose && c.is_ascii_digit());
     let ok = b.get(j).is_some_and(u8::is_ascii_digit)
-        && b.get(j + 1).is_some_and(u8::is_ascii_uppercase)
-        && b.get(j + 2).is_some_and(u8::is_ascii_uppercase)
+        && b.get(j + 1).is_some_and(letter)
+        && b.get(j + 2).is_some_and(letter)
         && !b.get(j + 3).is_some_and(u8::is_ascii_alphanumeric);
     // The area is looked up last: most capitals the scan asks about fail the shape
     // first (a lookup at each was most of this function's 4.9 M instructions on chat8).
@@ -1085,7 +1130,7 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
         if j == end {
             break;
         }
-        if let Some(z) = state_zip(lex, text, j).or_else(|| uk_postcode(lex, text, j)) {
+        if let Some(z) = state_zip(lex, text, j).or_else(|| uk_postcode_in_tail(lex, text, j)) {
             end = z;
             tail = true;
             break;
@@ -1123,7 +1168,7 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
             if b.get(k) == Some(&b' ')
                 && b.get(k + 1).is_some_and(u8::is_ascii_uppercase)
                 && state_zip(lex, text, k + 1).is_none()
-                && uk_postcode(lex, text, k + 1).is_none()
+                && uk_postcode_in_tail(lex, text, k + 1).is_none()
             {
                 k += 1;
             } else {
@@ -1145,7 +1190,11 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
         while matches!(b.get(m), Some(b' ')) {
             m += 1;
         }
-        if let Some(z) = state_zip(lex, text, m).or_else(|| uk_postcode(lex, text, m)) {
+        let comma = b.get(k) == Some(&b',');
+        if let Some(z) = state_zip(lex, text, m)
+            .or_else(|| uk_postcode_in_tail(lex, text, m))
+            .or_else(|| comma.then(|| bare_postcode(b, m)).flatten())
+        {
             end = z;
             tail = true;
             break;
@@ -1162,6 +1211,40 @@ fn extend_forward(lex: &Lexicon, text: &str, e: usize) -> (usize, bool) {
         break;
     }
     (end, tail)
+}
+
+/// A postcode of digits alone at `i`, after a town and its comma in an address's tail:
+/// four to six digits (Australia's `4356`, Europe's, India's `283403`), India's PIN
+/// written 3 + 3 (`283 403`), or an Australian state and four digits (`NSW 2000`).
+/// Returns its end.
+fn bare_postcode(b: &[u8], i: usize) -> Option<usize> {
+    let digits_at = |j: usize| {
+        b[j.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let ends = |j: usize| {
+        !b.get(j)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    let mut j = i;
+    let mut au_state = false;
+    for st in ["NSW", "VIC", "QLD", "TAS", "ACT", "NT", "SA", "WA"] {
+        if b[i..].starts_with(st.as_bytes()) && b.get(i + st.len()) == Some(&b' ') {
+            j = i + st.len() + 1;
+            au_state = true;
+            break;
+        }
+    }
+    let d = digits_at(j);
+    if au_state {
+        return (d == 4 && ends(j + 4)).then_some(j + 4);
+    }
+    if (4..=6).contains(&d) && ends(j + d) {
+        return Some(j + d);
+    }
+    (d == 3 && b.get(j + 3) == Some(&b' ') && digits_at(j + 4) == 3 && ends(j + 7)).then_some(j + 7)
 }
 
 /// English addresses; `zips`: whether the text has a run of five digits, which a
@@ -1900,6 +1983,72 @@ mod tests {
         assert_eq!(
             found("请寄到武汉市江汉区解放大道984号幸福里14栋5单元402室，谢谢"),
             ["武汉市江汉区解放大道984号幸福里14栋5单元402室"]
+        );
+    }
+
+    /// A place named after a division without a road's suffix, then a house number, is
+    /// the street (it was read as a person's name: 纪 and 胡 are surnames); a common
+    /// word there is not (a date: 明天8号).
+    #[test]
+    fn places_before_a_house_number_after_a_division() {
+        assert_eq!(
+            found("地址：福建省北海市纪栋84号，电话另附"),
+            ["福建省北海市纪栋84号"]
+        );
+        assert_eq!(
+            found("寄到重庆市贵门市胡桥6号，谢谢"),
+            ["重庆市贵门市胡桥6号"]
+        );
+        assert_eq!(
+            found("地址：北京市朝阳区建国路88号 Suite 604，谢谢"),
+            ["北京市朝阳区建国路88号 Suite 604"]
+        );
+        assert_eq!(
+            found("他在北京市海淀区中关村27号上班"),
+            ["北京市海淀区中关村27号"]
+        );
+        assert!(found("北京市明天8号开会").iter().all(|a| !a.contains('8')));
+        assert!(found("上海市的朋友3号来").iter().all(|a| !a.contains('3')));
+    }
+
+    /// After a town in an address's tail, a postcode with a mistyped inward code still
+    /// ends the address (a real area first); elsewhere only a well-formed one counts.
+    /// Broadway is a street without a type.
+    #[test]
+    fn loose_postcodes_after_a_town_and_broadway() {
+        assert_eq!(
+            found("Post it to 49 Coronation Road, Old Bogan, SS87 18A today"),
+            ["49 Coronation Road, Old Bogan, SS87 18A"]
+        );
+        assert!(found("Order SS87 18A shipped").is_empty());
+        for (text, address) in [
+            (
+                "Send it to 42 Keeling Meadow, Laraworth, 9815 please",
+                "42 Keeling Meadow, Laraworth, 9815",
+            ),
+            (
+                "Post: 12 George St, Sydney, NSW 2000.",
+                "12 George St, Sydney, NSW 2000",
+            ),
+            (
+                "Ship to 976 Gautam Mall, Fatehabad, 161 741 today",
+                "976 Gautam Mall, Fatehabad, 161 741",
+            ),
+            (
+                "Ship to 976 Gautam Mall, Fatehabad, 161741 today",
+                "976 Gautam Mall, Fatehabad, 161741",
+            ),
+        ] {
+            assert_eq!(found(text), [address], "{text}");
+        }
+        // Without the town's comma a number after it is not taken.
+        assert_eq!(
+            found("Meet at 12 George St, Sydney 2000 people came"),
+            ["12 George St"]
+        );
+        assert_eq!(
+            found("She lives at 1386 N Broadway, Fort Isabelside, SD 65871-4705."),
+            ["1386 N Broadway, Fort Isabelside, SD 65871-4705"]
         );
     }
 

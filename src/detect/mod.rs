@@ -929,6 +929,19 @@ fn resolve(found: &mut Vec<Detection>) {
     if found.len() < 2 {
         return;
     }
+    // A name inside an address is a street's or a place's name (`7 John Lane`,
+    // `4 Langworth Glade`): the address reads it whole, whatever the two scores.
+    if found.iter().any(|d| d.entity == EntityType::Address) {
+        let addresses: Vec<(usize, usize)> = found
+            .iter()
+            .filter(|d| d.entity == EntityType::Address)
+            .map(|d| (d.start, d.end))
+            .collect();
+        found.retain(|d| {
+            d.entity != EntityType::Person
+                || !addresses.iter().any(|&(s, e)| s <= d.start && d.end <= e)
+        });
+    }
     found.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -1172,6 +1185,43 @@ mod tests {
         ] {
             assert!(only(text, T::Phone).is_empty(), "{text}");
         }
+    }
+
+    /// Eleven digits in one run after a label (5 + 5 + 1 in the label rule's groups)
+    /// are a phone number like ten or twelve are.
+    #[test]
+    fn eleven_digits_after_a_label() {
+        for (text, phone) in [
+            ("电话：41923674148", "41923674148"),
+            ("联系电话92671143323。", "92671143323"),
+            ("Tel: 41923674148", "41923674148"),
+            ("电话：4192367414", "4192367414"),
+            ("电话：419236741481", "419236741481"),
+        ] {
+            assert_eq!(only(text, T::Phone), [phone], "{text}");
+        }
+    }
+
+    /// A name inside an address is the street's (`7 John Lane`: `Lane` is a surname);
+    /// the address takes it whole, with the UK's street types (`Glade`, `Wood`).
+    #[test]
+    fn a_name_inside_an_address_is_the_address() {
+        for (text, address) in [
+            ("He lives at 7 John Lane and can be reached.", "7 John Lane"),
+            (
+                "Ship it to 4 Langworth Glade Suite 410, please.",
+                "4 Langworth Glade Suite 410",
+            ),
+            ("Send it to 36 Witting Wood, thanks.", "36 Witting Wood"),
+            ("Ship it to 1 Destiny Green, please.", "1 Destiny Green"),
+        ] {
+            assert_eq!(only(text, T::Address), [address], "{text}");
+            assert!(only(text, T::Person).is_empty(), "{text}");
+        }
+        assert_eq!(
+            only("Dear John Lane, your order shipped.", T::Person),
+            ["John Lane"]
+        );
     }
 
     /// A number in any layout after a verb of calling (`recognizers::call_before`):

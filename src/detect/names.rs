@@ -486,6 +486,12 @@ const ZH_CUE_WEAK: &[&str] = &[
     "@",
 ];
 /// Words right after a name: titles, roles and address forms.
+/// The verbs among `ZH_CUE_WEAK`: a cue also with an aspect particle after it
+/// (交给了王建国, 见过李娜); the others are not verbs (是, 和, 对) or make a word with
+/// 了 (为了, 除了).
+const ZH_CUE_VERBS: &[&str] = &[
+    "叫", "给", "让", "请", "帮", "替", "见", "陪", "约", "派", "安排", "交给", "转给", "转交",
+];
 const ZH_AFTER_STRONG: &[&str] = &[
     "先生",
     "女士",
@@ -588,12 +594,33 @@ fn zh_left(chars: &[(usize, char)], k: usize) -> Option<f32> {
     if !had_sep && cues().weak.ends(trimmed) {
         return Some(0.15);
     }
+    if !had_sep {
+        if let Some(w) = cue_before_particle(trimmed) {
+            return Some(w);
+        }
+    }
     let boundary = trimmed.is_empty()
         || had_sep
         || trimmed
             .last()
             .is_some_and(|&(_, c)| !is_han(c) || matches!(c, '。' | '！' | '？' | '；'));
     boundary.then_some(0.12)
+}
+
+/// The weight of a cue before an aspect particle ending `before` (告诉了, 交给了, 见过):
+/// a strong cue's, or a weak cue's when the cue is a verb (`ZH_CUE_VERBS`).
+fn cue_before_particle(before: &[(usize, char)]) -> Option<f32> {
+    let (&(_, last), rest) = before.split_last()?;
+    if last != '了' && last != '过' {
+        return None;
+    }
+    if cues().strong.ends(rest) {
+        Some(0.4)
+    } else if cues().verbs.ends(rest) {
+        Some(0.15)
+    } else {
+        None
+    }
 }
 
 /// Right context of a name followed by the characters `after` (decoded, to the end of
@@ -738,6 +765,7 @@ impl WordSet {
 struct Cues {
     strong: WordSet,
     weak: WordSet,
+    verbs: WordSet,
     after_strong: WordSet,
     after_weak: WordSet,
     org_suffix: WordSet,
@@ -755,6 +783,7 @@ fn cues() -> &'static Cues {
                 .collect::<Vec<_>>(),
         ),
         weak: WordSet::new(ZH_CUE_WEAK),
+        verbs: WordSet::new(ZH_CUE_VERBS),
         after_strong: WordSet::new(ZH_AFTER_STRONG),
         after_weak: WordSet::new(ZH_AFTER_WEAK),
         org_suffix: WordSet::new(ZH_ORG_SUFFIX),
@@ -881,6 +910,27 @@ fn zh_listed_word(lex: &Lexicon, span: &str) -> bool {
 /// Last characters of role words (快递员, 客服, 店长), which a name does not end with.
 const ZH_ROLE_END: &str = "员服长工商方者们家";
 
+/// The formulae that open and close a letter (此致 / 敬礼, 顺颂 / 商祺, 祝好): alone on
+/// a line where a signature stands, and starting with a surname (敬, 商, 时, 祝), but
+/// never a name. The word list tags some of them as person names (敬礼 is `nr` in it).
+const ZH_LETTER_FORMULAE: &[&str] = &[
+    "敬礼", "敬上", "敬启", "祝好", "商祺", "时祺", "安好", "万安", "台安", "钧安",
+];
+
+/// Whether `span` is one of `ZH_LETTER_FORMULAE`.
+fn letter_formula(span: &str) -> bool {
+    ZH_LETTER_FORMULAE.contains(&span)
+}
+
+/// Whether `chars[k]` is 和 before a nickname (我和小李, 老张和老王): the conjunction,
+/// not the surname 和 with the given name 小李.
+fn conjunction_before_nickname(chars: &[(usize, char)], k: usize) -> bool {
+    chars[k].1 == '和'
+        && chars
+            .get(k + 1)
+            .is_some_and(|&(_, c)| c == '小' || c == '老')
+}
+
 /// Characters that never occur in a given name but often follow a surname in words.
 const ZH_NOT_GIVEN: &str =
     "的了是在和与及或但就都也还又再很把被给从到对向说们个这那哪么吗呢吧啊呀年月日号元你您我他她它";
@@ -932,12 +982,38 @@ const ZH_ORG_SUFFIX: &[&str] = &[
 /// Penalty from a common word covering the surname and starting before it (王者荣耀,
 /// 谢谢, 乌鲁木齐): the characters belong to that word, not to a name.
 fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> f32 {
+    // The common words of two or three characters ending right before the name, as
+    // (start, frequency score): a covering word that starts inside one of them and is
+    // no more frequent than it is the worse segmentation (今天|王霞, not 今|天王|霞).
+    let mut ending: [(usize, f32); 2] = [(usize::MAX, 0.0); 2];
+    {
+        let mut key = Packer::default();
+        for len in 1..=3.min(k) {
+            let c = chars[k - len].1;
+            if !is_han(c) {
+                break;
+            }
+            key.push_front(c);
+            if len >= 2 {
+                if let Some((f, WordKind::Common)) = key.key().and_then(|key| lex.zh_word_key(key))
+                {
+                    ending[len - 2] = (k - len, f);
+                }
+            }
+        }
+    }
     let mut pen: f32 = 0.0;
     for back in 1..=3 {
         let Some(j) = k.checked_sub(back) else { break };
         if !is_han(chars[j].1) {
             break;
         }
+        // The most frequent word ending at `k` that holds `chars[j]`.
+        let outweighs = ending
+            .iter()
+            .filter(|&&(ws, _)| ws <= j)
+            .map(|&(_, f)| f)
+            .fold(-1.0f32, f32::max);
         // The key of chars[j..j + back], grown by one character per length below.
         let mut key = Packer::default();
         for &(_, c) in &chars[j..j + back] {
@@ -952,7 +1028,11 @@ fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> f32 
             }
             key.push(last);
             if let Some((f, kind)) = key.key().and_then(|key| lex.zh_word_key(key)) {
-                pen = pen.max(word_penalty(kind, f) + 0.05);
+                // A place's or an organisation's name is kept whatever the word
+                // before it (每天|都会: 天都 is a place in the list, and 都会 no name).
+                if f > outweighs || matches!(kind, WordKind::Place | WordKind::Org) {
+                    pen = pen.max(word_penalty(kind, f) + 0.05);
+                }
             }
         }
     }
@@ -1024,6 +1104,10 @@ fn scan_zh_chars(
             None => break,
         }
         let s = chars[k].0;
+        if conjunction_before_nickname(chars, k) {
+            k += 1;
+            continue;
+        }
         let (sl_chars, sur) = match lex.zh_surname_at(chars, k) {
             Some(SurnameStart::Compound(score)) => (2, 0.6 + 0.4 * score),
             Some(SurnameStart::Single(score)) => (1, score),
@@ -1159,7 +1243,7 @@ fn scan_zh_chars(
                 best = Some((e, score));
             }
         }
-        if let Some((e, score)) = best {
+        if let Some((e, score)) = best.filter(|&(e, _)| !letter_formula(&text[s..e])) {
             push(out, s, e, score);
             if score >= 0.5 {
                 last_end = e;
@@ -3446,6 +3530,24 @@ mod tests {
         assert_eq!(spans("您好，我是殳定轩，订单一直没发货"), ["殳定轩"]);
     }
 
+    /// A letter's closing formulae are no names though they start with a surname (敬礼
+    /// is even tagged as a name in the word list), and 和 before a nickname is the
+    /// conjunction, not a surname.
+    #[test]
+    fn letter_formulae_and_the_conjunction_before_nicknames() {
+        for text in [
+            "此致\n敬礼\n",
+            "祝好\n",
+            "即颂\n时祺\n",
+            "我和小李去吃饭",
+            "老张和小李都去了。",
+        ] {
+            assert!(spans(text).is_empty(), "{text}: {:?}", spans(text));
+        }
+        assert_eq!(spans("此致\n敬礼\n王建国"), ["王建国"]);
+        assert_eq!(spans("我和李建国去吃饭"), ["李建国"]);
+    }
+
     #[test]
     fn chinese_names_with_and_without_cues() {
         assert_eq!(spans("联系人：王芳超，电话"), ["王芳超"]);
@@ -3696,8 +3798,13 @@ mod zh_reference {
         }
         let had_sep = t < k;
         let trimmed = &chars[..t];
-        let strong = cues().strong.ends(trimmed);
-        let weak = !had_sep && cues().weak.ends(trimmed);
+        let particle = if had_sep {
+            None
+        } else {
+            cue_before_particle(trimmed)
+        };
+        let strong = cues().strong.ends(trimmed) || particle == Some(0.4);
+        let weak = !had_sep && cues().weak.ends(trimmed) || particle == Some(0.15);
         let boundary = trimmed.is_empty()
             || had_sep
             || trimmed
@@ -3773,7 +3880,7 @@ mod zh_reference {
         let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
         for k in 0..n {
             let (s, c) = chars[k];
-            if !is_han(c) {
+            if !is_han(c) || conjunction_before_nickname(chars, k) {
                 continue;
             }
             let (sl_chars, sur) = match lex.zh_compound_at(&text[s..]) {
@@ -3865,7 +3972,7 @@ mod zh_reference {
                     best = Some((e, score));
                 }
             }
-            if let Some((e, score)) = best {
+            if let Some((e, score)) = best.filter(|&(e, _)| !letter_formula(&text[s..e])) {
                 push(&mut out, s, e, score);
                 if score >= 0.5 {
                     last_end = e;
@@ -3890,7 +3997,7 @@ mod zh_reference {
         /// floor and higher ones.
         #[test]
         fn fast_scan_finds_what_the_full_scan_finds(
-            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字a1 \\né]{0,24}",
+            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字老敬礼a1 \\né]{0,24}",
             floor in proptest::sample::select(vec![0.3f32, 0.35, 0.45, 0.5, 0.6, 0.8]),
             matters in proptest::sample::select(vec![0.05f32, 0.2, 0.3, 0.5]),
         ) {

@@ -2526,7 +2526,10 @@ fn phone_rules() -> [Rule; 5] {
         // code and the layouts of other countries.
         r(
             T::Phone,
-            r"(?:\+?[0-9]{1,3}[ \-.])?[(（]?[0-9]{2,5}[)）]?(?:[ \-.]?[0-9]{2,5}){1,4}",
+            // A group after a separator has two digits or more; one glued to the group
+            // before may have one (5 + 5 + 1: eleven digits in one run, `电话：41923674148`,
+            // which a first match of ten digits then a failed check would lose).
+            r"(?:\+?[0-9]{1,3}[ \-.])?[(（]?[0-9]{2,5}[)）]?(?:[ \-.][0-9]{2,5}|[0-9]{1,5}){1,4}",
             Scan::Retry,
             phone_after_label,
             DIGIT,
