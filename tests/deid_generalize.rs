@@ -479,10 +479,10 @@ fn precision_and_kept_failures(sc: &Score) -> Vec<String> {
 }
 
 /// Recall floors on the held-out half's mixed records (`mixed`), each type over both
-/// orders. PERSON stands at 0.9493 there (0.9532 on the held-out half as it is): the
-/// floor is today's, to be raised with the recognizers, never lowered.
+/// orders. PERSON stands at 0.9500 there (4,830 of 5,084; 0.9540 on the held-out half
+/// as it is): the floor is issue 13's bar, reached on 2026-12-08, never to be lowered.
 const MIXED_FLOORS: &[(&str, &str, f64)] = &[
-    ("PERSON", "*", 0.945),
+    ("PERSON", "*", 0.95),
     ("ADDRESS", "*", 0.98),
     ("PHONE", "*", 0.99),
     ("CN_ID_CARD", "*", 0.99),
