@@ -2832,7 +2832,7 @@ fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
         // After a lower-case word, or a capitalised common word opening the sentence
         // (`Join Oscar and …`), not after "in" or "at" (in Charlotte).
         0.18
-    } else if sentence_start
+    } else if (sentence_start || after_an_opening_phrase(before))
         && after.starts_with(' ')
         && after[1..].starts_with(|c: char| c.is_ascii_lowercase())
     {
@@ -2870,6 +2870,54 @@ fn lone_name_evidence(text: &str, s: usize, e: usize, first: f32) -> f32 {
         } else {
             0.0
         }
+}
+
+/// Words that open an adverbial phrase set off by a comma before a sentence's subject
+/// (`Behind the counter, Lachelle counted …`, `After lunch, …`).
+const EN_OPENERS: &[&str] = &[
+    "After",
+    "Before",
+    "Behind",
+    "During",
+    "At",
+    "In",
+    "On",
+    "Outside",
+    "Inside",
+    "Later",
+    "Yesterday",
+    "Today",
+    "Tonight",
+    "Meanwhile",
+    "Then",
+    "Afterwards",
+    "Earlier",
+    "Suddenly",
+    "Finally",
+    "Back",
+    "Across",
+    "Near",
+    "Once",
+    "Minutes",
+    "Moments",
+    "Seconds",
+];
+
+/// Whether `before` (the text before a word, spaces trimmed) ends with an opening phrase
+/// and its comma: at most six words from the sentence's start, the first one of
+/// `EN_OPENERS`, none of them after a digit (`12 Pine Dr, Roswell` is an address).
+fn after_an_opening_phrase(before: &str) -> bool {
+    let Some(phrase) = before.strip_suffix(',') else {
+        return false;
+    };
+    let start = phrase
+        .rfind(['.', '!', '?', '\n', ';', ':', ','])
+        .map_or(0, |i| i + 1);
+    let phrase = phrase[start..].trim_start();
+    let first = phrase.split(' ').next().unwrap_or("");
+    EN_OPENERS.contains(&first)
+        && phrase.split(' ').count() <= 6
+        && !phrase.bytes().any(|c| c.is_ascii_digit())
 }
 
 /// Whether what follows the word ending at `e` identifies it as a person: a birth date
@@ -3704,6 +3752,24 @@ mod tests {
             .iter()
             .all(|s| s != "Carolina"));
         assert!(spans("id,city,state\n7,Austin,Dallas").is_empty());
+    }
+
+    /// A rare first name acting after an opening phrase and its comma is the sentence's
+    /// subject, as at the sentence's start; a town after an address's comma is not.
+    #[test]
+    fn lone_names_after_an_opening_phrase() {
+        assert_eq!(
+            spans("Behind the counter, Lachelle counted the coins twice."),
+            ["Lachelle"]
+        );
+        assert_eq!(spans("After lunch, Ellyn called the bank."), ["Ellyn"]);
+        assert!(after_an_opening_phrase("Well. After lunch,"));
+        assert!(!after_an_opening_phrase("Ship to 12 Pine Dr,"));
+        assert!(!after_an_opening_phrase("In 2019,"));
+        assert!(!after_an_opening_phrase(
+            "After the long and boring meeting with the board,"
+        ));
+        assert!(spans("Behind the counter, Coins were counted twice.").is_empty());
     }
 
     #[test]
