@@ -2064,33 +2064,41 @@ fn coordinated_names(text: &str, found: &mut [Detection]) {
             ", " | " and " | ", and " | " & " | " or " | "、" | "和" | "与" | "及"
         )
     };
+    // Round by round, so a name raised counts for the next in the list (`Ann Lee,
+    // Bobby, Derek`): each round raises at least one, or ends.
     let mut raise: Vec<usize> = Vec::new();
-    for (i, d) in found.iter().enumerate() {
-        if d.score >= STRONG || d.score < WEAK {
-            continue;
+    loop {
+        raise.clear();
+        for (i, d) in found.iter().enumerate() {
+            if d.score >= STRONG || d.score < WEAK {
+                continue;
+            }
+            // Lower-cased on the stack; a single name word is never this long.
+            let mut buf = [0u8; 48];
+            let Some(word) = super::lexicon::lower_into(&text[d.start..d.end], &mut buf) else {
+                continue;
+            };
+            if word.contains(' ') || en_sets().en_org_after.contains(word) {
+                continue;
+            }
+            // A stranger (`cue::STRANGER`) only after a name in the list: one before a
+            // name is as often a misspelt sign-off (`Sihgned, Ann Lee`) or a company, a
+            // contract's other party (`between Supergroup and Ann Lee`).
+            let entry = EnWord::of(en_words(), word);
+            let stranger = entry == EnWord::default() && stranger_shape(&text[d.start..d.end]);
+            if found
+                .iter()
+                .any(|n| n.score >= STRONG && (joined(n, d) || (!stranger && joined(d, n))))
+            {
+                raise.push(i);
+            }
         }
-        // Lower-cased on the stack; a single name word is never this long.
-        let mut buf = [0u8; 48];
-        let Some(word) = super::lexicon::lower_into(&text[d.start..d.end], &mut buf) else {
-            continue;
-        };
-        if word.contains(' ') || en_sets().en_org_after.contains(word) {
-            continue;
+        if raise.is_empty() {
+            break;
         }
-        // A stranger (`cue::STRANGER`) only after a name in the list: one before a
-        // name is as often a misspelt sign-off (`Sihgned, Ann Lee`) or a company, a
-        // contract's other party (`between Supergroup and Ann Lee`).
-        let entry = EnWord::of(en_words(), word);
-        let stranger = entry == EnWord::default() && stranger_shape(&text[d.start..d.end]);
-        if found
-            .iter()
-            .any(|n| n.score >= STRONG && (joined(n, d) || (!stranger && joined(d, n))))
-        {
-            raise.push(i);
+        for &i in &raise {
+            found[i].score = S_LISTED_WITH_A_NAME;
         }
-    }
-    for i in raise {
-        found[i].score = S_LISTED_WITH_A_NAME;
     }
 }
 
@@ -3752,6 +3760,16 @@ mod tests {
             .iter()
             .all(|s| s != "Carolina"));
         assert!(spans("id,city,state\n7,Austin,Dallas").is_empty());
+    }
+
+    /// A list raises its weak names one after another from a strong one: a raised name
+    /// raises the next (`Bobby` raises `Derek`).
+    #[test]
+    fn a_list_raises_its_names_in_a_chain() {
+        assert_eq!(
+            spans("On the rota: Ann Lee (Mon), Bobby (Tue), Derek (Wed)"),
+            ["Ann Lee", "Bobby", "Derek"]
+        );
     }
 
     /// A rare first name acting after an opening phrase and its comma is the sentence's
