@@ -485,13 +485,13 @@ const ZH_CUE_WEAK: &[&str] = &[
     "及", "或", "帮", "替", "见", "陪", "约", "派", "安排", "交给", "转给", "转交", "称", "说",
     "@",
 ];
-/// Words right after a name: titles, roles and address forms.
 /// The verbs among `ZH_CUE_WEAK`: a cue also with an aspect particle after it
 /// (交给了王建国, 见过李娜); the others are not verbs (是, 和, 对) or make a word with
 /// 了 (为了, 除了).
 const ZH_CUE_VERBS: &[&str] = &[
     "叫", "给", "让", "请", "帮", "替", "见", "陪", "约", "派", "安排", "交给", "转给", "转交",
 ];
+/// Words right after a name: titles, roles and address forms.
 const ZH_AFTER_STRONG: &[&str] = &[
     "先生",
     "女士",
@@ -982,26 +982,10 @@ const ZH_ORG_SUFFIX: &[&str] = &[
 /// Penalty from a common word covering the surname and starting before it (王者荣耀,
 /// 谢谢, 乌鲁木齐): the characters belong to that word, not to a name.
 fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> f32 {
-    // The common words of two or three characters ending right before the name, as
-    // (start, frequency score): a covering word that starts inside one of them and is
-    // no more frequent than it is the worse segmentation (今天|王霞, not 今|天王|霞).
-    let mut ending: [(usize, f32); 2] = [(usize::MAX, 0.0); 2];
-    {
-        let mut key = Packer::default();
-        for len in 1..=3.min(k) {
-            let c = chars[k - len].1;
-            if !is_han(c) {
-                break;
-            }
-            key.push_front(c);
-            if len >= 2 {
-                if let Some((f, WordKind::Common)) = key.key().and_then(|key| lex.zh_word_key(key))
-                {
-                    ending[len - 2] = (k - len, f);
-                }
-            }
-        }
-    }
+    // A covering word that starts inside a common word ending right before the name
+    // and is no more frequent than it is the worse segmentation (今天|王霞, not
+    // 今|天王|霞).
+    let ending = common_words_ending_at(lex, chars, k, false);
     let mut pen: f32 = 0.0;
     for back in 1..=3 {
         let Some(j) = k.checked_sub(back) else { break };
@@ -1042,6 +1026,21 @@ fn zh_covering_penalty(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> f32 
 /// Whether a common word of two or three characters ends right at `chars[k]`'s start
 /// (segmentation evidence that a name may begin there: 上周|陈帅).
 fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> bool {
+    common_words_ending_at(lex, chars, k, true)
+        .iter()
+        .any(|w| w.0 != usize::MAX)
+}
+
+/// The listed common words of two and three characters ending right at `chars[k]`'s
+/// start, as (index of their first character, frequency score), `usize::MAX` where
+/// there is none; with `first_only`, the lookups stop at the first one found.
+fn common_words_ending_at(
+    lex: &Lexicon,
+    chars: &[(usize, char)],
+    k: usize,
+    first_only: bool,
+) -> [(usize, f32); 2] {
+    let mut ending = [(usize::MAX, 0.0); 2];
     let mut key = Packer::default();
     for len in 1..=3.min(k) {
         let c = chars[k - len].1;
@@ -1049,16 +1048,16 @@ fn zh_word_ends_at(lex: &Lexicon, chars: &[(usize, char)], k: usize) -> bool {
             break;
         }
         key.push_front(c);
-        if len >= 2
-            && matches!(
-                key.key().and_then(|key| lex.zh_word_key(key)),
-                Some((_, WordKind::Common))
-            )
-        {
-            return true;
+        if len >= 2 {
+            if let Some((f, WordKind::Common)) = key.key().and_then(|key| lex.zh_word_key(key)) {
+                ending[len - 2] = (k - len, f);
+                if first_only {
+                    break;
+                }
+            }
         }
     }
-    false
+    ending
 }
 
 /// Name candidates scoring under this are not reported at all (a `min_score` below it
