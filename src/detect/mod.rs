@@ -1931,9 +1931,41 @@ mod tests {
             "078-00-1123",
             "078-05-0000",
             "693-09.4444",
+            "123-45-6789",
+            "078-05-1120",
         ] {
             assert!(only(bad, T::UsSsn).is_empty(), "{bad}");
         }
+        // Never issued, but written where an SSN goes: after the cue they are one.
+        for text in [
+            "SSN: 123-45-6789",
+            "Social Security No. 219-09-9999",
+            "SSN 912-70-1234",
+        ] {
+            assert_eq!(only(text, T::UsSsn).len(), 1, "{text}");
+        }
+        assert!(only("SSN: 000-12-3456", T::UsSsn).is_empty());
+    }
+
+    /// An international number in brackets ends before the closing bracket; a bracket
+    /// the number opened itself still closes its area code only.
+    #[test]
+    fn international_numbers_in_brackets() {
+        assert_eq!(
+            only(
+                "Contact Ms. Priya Sharma (priya@example.in, +91 98765 43210)",
+                T::Phone
+            ),
+            ["+91 98765 43210"]
+        );
+        assert_eq!(
+            only("Office (+44 20 7946 0958)", T::Phone),
+            ["+44 20 7946 0958"]
+        );
+        assert_eq!(
+            only("Call +1 (415) 555-0134 now", T::Phone),
+            ["+1 (415) 555-0134"]
+        );
     }
 
     #[test]

@@ -1395,10 +1395,13 @@ fn phone_intl(text: &str, s: usize, e: usize) -> Option<Hit> {
         if c.is_ascii_digit() {
             digits += 1;
             let group_end = i + 1 == e || !b[i + 1].is_ascii_digit();
+            // A `)` after a group closes the number's own area code (`+1 (415`) only
+            // when the number opened one; otherwise it closes a bracket around the
+            // whole number (`(+91 98765 43210)`).
             if group_end
                 && (8..=15).contains(&digits)
                 && !is_alnum(b.get(i + 1))
-                && b.get(i + 1) != Some(&b')')
+                && (b.get(i + 1) != Some(&b')') || !b[s..i].contains(&b'('))
             {
                 best = Some(i + 1);
             }
@@ -1415,22 +1418,29 @@ fn us_ssn(text: &str, s: usize, e: usize) -> Option<Hit> {
     if !neighbours_ok(text, s, e) {
         return None;
     }
-    let (invalid, n) = with_digits(&text[s..e], |d| {
+    let (invalid, unissued, n) = with_digits(&text[s..e], |d| {
         let (area, group, serial) = (&d[..3], &d[3..5], &d[5..]);
         let invalid = area == "000"
             || area == "666"
-            || area.starts_with('9')
             || group == "00"
             || serial == "0000"
-            || d.bytes().all(|c| c == d.as_bytes()[0])
-            // Published or sequential numbers (the Woolworth card, `123-45-6789`).
-            || matches!(d, "123456789" | "078051120" | "219099999");
-        (invalid, d.len())
+            || d.bytes().all(|c| c == d.as_bytes()[0]);
+        // Numbers never issued as SSNs but written where one goes: published or
+        // sequential ones (the Woolworth card, `123-45-6789`) and the 9xx area of
+        // taxpayer numbers (ITINs).
+        let unissued =
+            area.starts_with('9') || matches!(d, "123456789" | "078051120" | "219099999");
+        (invalid, unissued, d.len())
     });
     if invalid {
         return None;
     }
     let context = has_context(text, s, &CUES_SSN);
+    // Without a cue they are no SSN; after one (`SSN: 123-45-6789`) they are what the
+    // text gives as one, and leave with it unless tagged.
+    if unissued && !context {
+        return None;
+    }
     if n == e - s {
         // Nine bare digits are far too common to mean an SSN without a context word.
         return context.then_some((s, e, S_CONTEXT_ONLY));
