@@ -1067,6 +1067,12 @@ fn extend_back(text: &str, s: usize, max: usize) -> usize {
         };
         let seg_end = trimmed.len() - sep_len;
         let seg_area = text[..seg_end].trim_end_matches([' ', '\r']);
+        // A PO box is an address's first line (`PO Box 123, Springfield, IL`), whatever
+        // stands before it in the sentence.
+        if let Some(p) = po_box_start(seg_area) {
+            start = p;
+            break;
+        }
         let seg_start = seg_area
             .rfind([',', '\n', ';', ':', '(', '.'])
             .map_or(0, |i| i + 1);
@@ -1108,6 +1114,60 @@ fn extend_back(text: &str, s: usize, max: usize) -> usize {
         }
     }
     start
+}
+
+/// Where the units written before a street line starting at `i` start (`Flat 3, `,
+/// `Room 1203, Building 5, `: up to three, each ending where the next begins), or `i`.
+fn units_before(lex: &Lexicon, text: &str, i: usize) -> usize {
+    let mut start = i;
+    for _ in 0..3 {
+        let before = text[..start].trim_end_matches([' ', ',']);
+        let found = unit_ending(lex, before);
+        match found {
+            Some(s) if s < start => start = s,
+            _ => break,
+        }
+    }
+    start
+}
+
+/// Where a secondary unit ending `before` starts (it starts at one of its last three
+/// words), or None.
+fn unit_ending(lex: &Lexicon, before: &str) -> Option<usize> {
+    let mut ws = before.len();
+    for _ in 0..3 {
+        let Some(p) = before[..ws].trim_end().rfind(' ') else {
+            let whole = !before.is_empty() && secondary_unit(lex, before, 0) == Some(before.len());
+            return whole.then_some(0);
+        };
+        ws = p + 1;
+        if secondary_unit(lex, before, ws) == Some(before.len()) {
+            return Some(ws);
+        }
+        ws = p;
+    }
+    None
+}
+
+/// Where a PO box ending `t` starts: `PO Box 123`, `P.O. Box 123`, `P. O. Box 12`,
+/// `Post Office Box 7` (any case of `Box`), or None.
+fn po_box_start(t: &str) -> Option<usize> {
+    let digits = t.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let head = t[..t.len() - digits].strip_suffix(' ')?;
+    if digits == 0 || !head.to_ascii_lowercase().ends_with("box") {
+        return None;
+    }
+    let head = head[..head.len() - 3].trim_end_matches(' ');
+    ["P.O.", "PO", "P. O.", "P.O", "Post Office", "POST OFFICE"]
+        .iter()
+        .find(|p| {
+            head.ends_with(**p)
+                && !head[..head.len() - p.len()]
+                    .bytes()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+        .map(|p| head.len() - p.len())
 }
 
 /// Extends `e` forwards over `, City`, `, ST 12345`, a postcode, or a unit.
@@ -1272,27 +1332,8 @@ fn scan_en(lex: &Lexicon, text: &str, zips: bool, out: &mut Vec<Detection>) {
         {
             if let Some(e) = street_line(lex, text, i) {
                 let (end, tail) = extend_forward(lex, text, e);
-                // A unit or "Flat 3," before the number.
-                let mut start = i;
-                let before = text[..i].trim_end_matches([' ', ',']);
-                let mut ws = before.len();
-                for _ in 0..3 {
-                    let Some(p) = before[..ws].trim_end().rfind(' ') else {
-                        ws = 0;
-                        if secondary_unit(lex, before, 0) == Some(before.len())
-                            && !before.is_empty()
-                        {
-                            start = 0;
-                        }
-                        break;
-                    };
-                    ws = p + 1;
-                    if secondary_unit(lex, before, ws) == Some(before.len()) {
-                        start = ws;
-                        break;
-                    }
-                    ws = p;
-                }
+                // Units or "Flat 3," before the number.
+                let start = units_before(lex, text, i);
                 let score = if tail { 0.95 } else { 0.8 };
                 push(out, start, end, score);
                 covered = end;
@@ -2050,6 +2091,30 @@ mod tests {
             found("She lives at 1386 N Broadway, Fort Isabelside, SD 65871-4705."),
             ["1386 N Broadway, Fort Isabelside, SD 65871-4705"]
         );
+    }
+
+    /// A PO box before a town's line is the address's first line.
+    #[test]
+    fn po_boxes_start_the_address() {
+        for text in [
+            "Send to PO Box 123, Springfield, IL 62701",
+            "Send to P.O. Box 123, Springfield, IL 62701",
+            "mail: Post Office Box 9, Springfield, IL 62701",
+        ] {
+            let a = found(text);
+            assert_eq!(a.len(), 1, "{text}");
+            assert!(
+                a[0].contains("Box") && a[0].ends_with("62701"),
+                "{text}: {a:?}"
+            );
+            assert!(a[0].starts_with('P'), "{text}: {a:?}");
+        }
+        assert_eq!(po_box_start("SHIPBOX 12"), None);
+        assert_eq!(
+            found("Room 1203, Building 5, 88 Main Street, Springfield, IL 62701"),
+            ["Room 1203, Building 5, 88 Main Street, Springfield, IL 62701"]
+        );
+        assert_eq!(po_box_start("the box 12"), None);
     }
 
     #[test]
