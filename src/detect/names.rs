@@ -931,9 +931,19 @@ fn conjunction_before_nickname(chars: &[(usize, char)], k: usize) -> bool {
             .is_some_and(|&(_, c)| c == '小' || c == '老')
 }
 
+/// Whether `chars[k]` is a unit after a number (`1985年生`, `3时许`): 年 and 时 are
+/// surnames, but not right after a digit or a numeral.
+fn unit_after_number(chars: &[(usize, char)], k: usize) -> bool {
+    matches!(chars[k].1, '年' | '时')
+        && k > 0
+        && (chars[k - 1].1.is_ascii_digit()
+            || ('０'..='９').contains(&chars[k - 1].1)
+            || "一二三四五六七八九十百千零〇两".contains(chars[k - 1].1))
+}
+
 /// Characters that never occur in a given name but often follow a surname in words.
 const ZH_NOT_GIVEN: &str =
-    "的了是在和与及或但就都也还又再很把被给从到对向说们个这那哪么吗呢吧啊呀年月日号元你您我他她它";
+    "的了是在和与及或但就都也还又再很把被给从到对向说们个这那哪么吗呢吧啊呀年月日号元你您我他她它转";
 
 /// `ZH_NOT_GIVEN` as a bitmap: tested at every character after a surname.
 fn not_given(c: char) -> bool {
@@ -1103,7 +1113,7 @@ fn scan_zh_chars(
             None => break,
         }
         let s = chars[k].0;
-        if conjunction_before_nickname(chars, k) {
+        if conjunction_before_nickname(chars, k) || unit_after_number(chars, k) {
             k += 1;
             continue;
         }
@@ -3601,6 +3611,19 @@ mod tests {
         }
         assert_eq!(spans("此致\n敬礼\n王建国"), ["王建国"]);
         assert_eq!(spans("我和李建国去吃饭"), ["李建国"]);
+        // 年 and 时 after a number are units, 转 no given name (请把钱转到).
+        for text in [
+            "张三丰，男，1985年生，",
+            "2020年生产的",
+            "下午三时许",
+            "请把钱转到卡里",
+        ] {
+            assert!(
+                !spans(text).iter().any(|n| n.contains(['年', '时', '钱'])),
+                "{text}: {:?}",
+                spans(text)
+            );
+        }
     }
 
     #[test]
@@ -3963,7 +3986,7 @@ mod zh_reference {
         let byte_at = |k: usize| chars.get(k).map_or(text.len(), |c| c.0);
         for k in 0..n {
             let (s, c) = chars[k];
-            if !is_han(c) || conjunction_before_nickname(chars, k) {
+            if !is_han(c) || conjunction_before_nickname(chars, k) || unit_after_number(chars, k) {
                 continue;
             }
             let (sl_chars, sur) = match lex.zh_compound_at(&text[s..]) {
@@ -4080,7 +4103,7 @@ mod zh_reference {
         /// floor and higher ones.
         #[test]
         fn fast_scan_finds_what_the_full_scan_finds(
-            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字老敬礼a1 \\né]{0,24}",
+            text in "[王李张欧阳司马上官东方长孙诸葛伟芳娜建国华明海燕小姐先生经理女士说的在是已和与叫给请由姓名联系人收件人：:，、。！ （）男女性高兴周末温马上公司科技有限开会李建国家属签字老敬礼年时三a1 \\né]{0,24}",
             floor in proptest::sample::select(vec![0.3f32, 0.35, 0.45, 0.5, 0.6, 0.8]),
             matters in proptest::sample::select(vec![0.05f32, 0.2, 0.3, 0.5]),
         ) {
