@@ -2747,11 +2747,12 @@ fn speaker_position(text: &str, s: usize, e: usize) -> bool {
         && !contact_label(&text[s..e])
 }
 
-/// Whether `word` is an abbreviated label of a contact line (`Tel: 86-21-…`), which a
-/// name list may hold (`Tel` is a given name in the Census list) but which before a
-/// colon labels a field, not a speaker.
+/// Whether `word` is an abbreviated label of a contact line (`Tel: 86-21-…`) or of a
+/// document's field (`Ref: INV-2024-00123`, `Memo:`), which a name list may hold (`Tel`
+/// and `Ref` are given names in the Census list) but which before a colon labels a
+/// field, not a speaker.
 fn contact_label(word: &str) -> bool {
-    ["Ph", "Ext", "Email", "Mail", "Web", "Skype"]
+    ["Ph", "Ext", "Email", "Mail", "Web", "Skype", "Ref", "Memo"]
         .iter()
         .chain(super::recognizers::PHONE_LABELS)
         .any(|l| l.eq_ignore_ascii_case(word))
@@ -3713,9 +3714,13 @@ mod tests {
             "Tel: 86-21-6234-5678",
             "Bob Smith\nTel: 020 7946 0958",
             "Fax: 555",
+            "Ref: INV-2024-00123",
+            "Memo: budget for Q3",
         ] {
             assert!(
-                spans(text).iter().all(|s| s != "Tel" && s != "Fax"),
+                spans(text)
+                    .iter()
+                    .all(|s| !["Tel", "Fax", "Ref", "Memo"].contains(&s.as_str())),
                 "{text}: {:?}",
                 spans(text)
             );
