@@ -1154,7 +1154,10 @@ fn unit_ending(lex: &Lexicon, before: &str) -> Option<usize> {
 fn po_box_start(t: &str) -> Option<usize> {
     let digits = t.bytes().rev().take_while(u8::is_ascii_digit).count();
     let head = t[..t.len() - digits].strip_suffix(' ')?;
-    if digits == 0 || !head.to_ascii_lowercase().ends_with("box") {
+    let is_box = head.len() >= 3
+        && head.is_char_boundary(head.len() - 3)
+        && head[head.len() - 3..].eq_ignore_ascii_case("box");
+    if digits == 0 || !is_box {
         return None;
     }
     let head = head[..head.len() - 3].trim_end_matches(' ');

@@ -1113,10 +1113,6 @@ fn scan_zh_chars(
             None => break,
         }
         let s = chars[k].0;
-        if conjunction_before_nickname(chars, k) || unit_after_number(chars, k) {
-            k += 1;
-            continue;
-        }
         let (sl_chars, sur) = match lex.zh_surname_at(chars, k) {
             Some(SurnameStart::Compound(score)) => (2, 0.6 + 0.4 * score),
             Some(SurnameStart::Single(score)) => (1, score),
@@ -1125,7 +1121,7 @@ fn scan_zh_chars(
                 continue;
             }
         };
-        if s < last_end {
+        if s < last_end || conjunction_before_nickname(chars, k) || unit_after_number(chars, k) {
             k += 1;
             continue;
         }
